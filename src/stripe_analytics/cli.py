@@ -1,0 +1,229 @@
+"""`stripe-analytics`: a thin command line over the library. Exit codes: 0 ok, 1 the
+operation failed (message on stderr), 2 bad arguments or settings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from .config import SettingsError, load_settings
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    db: Path | None = None
+
+    @field_validator("db")
+    @classmethod
+    def _db_suffix(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix != ".duckdb":
+            raise ValueError("must be a path to a .duckdb file")
+        return value
+
+
+class SyncArgs(_Args):
+    full: bool = False
+    resources: list[str] | None = None
+    wait: bool = False
+
+    @field_validator("resources", mode="before")
+    @classmethod
+    def _split(cls, value):
+        if isinstance(value, str):
+            names = [n.strip() for n in value.split(",") if n.strip()]
+            if not names:
+                raise ValueError("must name at least one resource")
+            from .resources import select
+
+            select(names)
+            return names
+        return value
+
+
+class DemoArgs(_Args):
+    seed: int = 0
+    customers: int = 2000
+    as_of: date | None = None
+
+    @field_validator("customers")
+    @classmethod
+    def _customers(cls, value: int) -> int:
+        if not 1 <= value <= 1_000_000:
+            raise ValueError("must be between 1 and 1,000,000")
+        return value
+
+
+def _validated(model: type[BaseModel], namespace: argparse.Namespace) -> BaseModel:
+    try:
+        return model(**{k: v for k, v in vars(namespace).items() if v is not None})
+    except ValidationError as error:
+        item = error.errors()[0]
+        name = "--" + str(item["loc"][0]).replace("_", "-") if item.get("loc") else "argument"
+        raise CliError(f"{name} {item['msg'].removeprefix('Value error, ')}", 2) from None
+
+
+def _progress_printer() -> Callable:
+    interactive = sys.stderr.isatty()
+    last = {"text": ""}
+
+    def show(progress) -> None:
+        if interactive:
+            width = 30
+            filled = int(progress.fraction * width)
+            bar = "#" * filled + "-" * (width - filled)
+            sys.stderr.write(f"\r[{bar}] {progress.fraction:5.1%} {progress.message[:60]:<60}")
+            if progress.phase == "done":
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+        elif progress.message != last["text"] and (progress.phase != "backfill" or progress.fraction in (0, 1)
+                                                    or int(progress.fraction * 20) != int(last.get("f", 0) * 20)):
+            print(f"{progress.phase}: {progress.message} ({progress.fraction:.0%})", file=sys.stderr)
+            last["text"] = progress.message
+            last["f"] = progress.fraction
+
+    return show
+
+
+def cmd_sync(ns: argparse.Namespace) -> int:
+    args = _validated(SyncArgs, ns)
+    from .sync import SyncAuthError, SyncError, sync_account
+
+    settings = load_settings()
+    if not settings.stripe_api_key:
+        raise CliError("No Stripe key is set: put STRIPE_API_KEY in the environment, .env or "
+                       ".streamlit/secrets.toml (a restricted rk_ key with read access is enough).", 2)
+    try:
+        report = sync_account(settings, db_path=args.db, full=args.full, resources=args.resources,
+                              progress=_progress_printer(), wait=args.wait)
+    except SyncAuthError as error:
+        raise CliError(str(error), 3) from None
+    except SyncError as error:
+        raise CliError(str(error)) from None
+    print(f"{report.kind} sync of {report.account_id} into {report.db_path}: {report.reason}")
+    print(f"  {report.objects} objects written, {report.events_applied} events applied, "
+          f"{report.requests} requests ({report.retries} retried), {report.seconds:.1f} s")
+    for name, message in report.skipped.items():
+        print(f"  skipped {name}: {message}")
+    return 0
+
+
+def _open_cache(db: Path | None):
+    from .cache import Cache, CacheError
+
+    settings = load_settings()
+    if db is None:
+        candidates = sorted(Path(settings.data_dir).glob("*.duckdb"))
+        real = [p for p in candidates if p.stem != "demo"]
+        if len(real) == 1:
+            db = real[0]
+        elif not real and candidates:
+            db = candidates[0]
+        elif not candidates:
+            raise CliError(f"No cache in {settings.data_dir}: run `stripe-analytics sync` or "
+                           "`stripe-analytics demo` first.", 2)
+        else:
+            raise CliError(f"Several caches in {settings.data_dir}; choose one with --db: "
+                           + ", ".join(p.name for p in real), 2)
+    try:
+        return Cache.open(db)
+    except CacheError as error:
+        raise CliError(str(error)) from None
+
+
+def cmd_status(ns: argparse.Namespace) -> int:
+    args = _validated(_Args, ns)
+    from .sync import next_sync_plan, status
+
+    with _open_cache(args.db) as cache:
+        kind, reason = next_sync_plan(cache)
+        print(f"cache: {cache.path}  account: {cache.account_id or 'unknown'}")
+        print(f"next sync: {kind} ({reason})")
+        print(f"{'resource':<22}{'rows':>10}  {'last sync (UTC)':<20} {'next':<12} note")
+        for row in status(cache):
+            when = row["last_sync_at"].strftime("%Y-%m-%d %H:%M") if row["last_sync_at"] else "never"
+            print(f"{row['resource']:<22}{row['rows']:>10}  {when:<20} {row['next']:<12} "
+                  f"{('skipped: ' + row['skipped']) if row['skipped'] else ''}")
+    return 0
+
+
+def cmd_demo(ns: argparse.Namespace) -> int:
+    args = _validated(DemoArgs, ns)
+    from .demo_cache import build_demo_cache
+
+    settings = load_settings()
+    path = args.db or Path(settings.data_dir) / "demo.duckdb"
+    show = _progress_printer()
+    counts = build_demo_cache(path, seed=args.seed, customers=args.customers, as_of=args.as_of, progress=show)
+    print(f"demo account built in {path}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stripe-analytics", description="Local-first Stripe analytics.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sync", help="copy the Stripe account into its DuckDB cache")
+    p.add_argument("--db", help="cache file (default DATA_DIR/<account id>.duckdb)")
+    p.add_argument("--full", action="store_true", help="reload everything instead of applying events")
+    p.add_argument("--resources", help="comma-separated subset, e.g. customers,subscriptions")
+    p.add_argument("--wait", action="store_true", help="wait for a running sync of the same account")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("status", help="rows, last sync and next sync kind per resource")
+    p.add_argument("--db")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("demo", help="build the demo account's cache")
+    p.add_argument("--db")
+    p.add_argument("--seed", type=str)
+    p.add_argument("--customers", type=str)
+    p.add_argument("--as-of", dest="as_of", type=str)
+    p.set_defaults(func=cmd_demo)
+
+    _register_optional(sub)
+    return parser
+
+
+def _register_optional(sub) -> None:
+    """Commands that live in their own modules register themselves here."""
+    for module_name in ("metrics_cli", "actions_cli"):
+        try:
+            module = __import__(f"stripe_analytics.{module_name}", fromlist=["register"])
+        except ImportError:
+            continue
+        module.register(sub, CliError, _validated, _open_cache)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        return ns.func(ns)
+    except SettingsError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    except CliError as error:
+        print(str(error), file=sys.stderr)
+        return error.code
+    except KeyboardInterrupt:
+        print("interrupted; the cache is consistent and the next run resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

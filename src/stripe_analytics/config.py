@@ -1,0 +1,178 @@
+"""Settings, read from the environment, a `.env` file and `.streamlit/secrets.toml`.
+
+Order of precedence (first wins): explicit arguments, environment variables, `.env`,
+`.streamlit/secrets.toml`, defaults. Secrets are `SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_API_BASE = "https://api.stripe.com"
+TEST_MODE_REQUESTS_PER_SECOND = 20.0
+LIVE_MODE_REQUESTS_PER_SECOND = 80.0
+SECRETS_TOML = Path(".streamlit/secrets.toml")
+
+
+class SettingsError(Exception):
+    """A setting has an invalid value; the message names it and says what is wrong."""
+
+
+class OAuthMode(str, Enum):
+    stripe_apps = "stripe_apps"
+    connect = "connect"
+
+
+class _SecretsTomlSource(PydanticBaseSettingsSource):
+    """Top-level keys of `.streamlit/secrets.toml`, matched case-insensitively."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path):
+        super().__init__(settings_cls)
+        self._values: dict[str, Any] = {}
+        if path.is_file():
+            with path.open("rb") as handle:
+                data = tomllib.load(handle)
+            self._values = {k.lower(): v for k, v in data.items() if not isinstance(v, dict)}
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the ABC
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: self._values[name] for name in self.settings_cls.model_fields if name in self._values}
+
+
+def key_mode(key: str | None) -> str | None:
+    """'live' or 'test' from a Stripe key's prefix, None when unknown."""
+    if not key:
+        return None
+    if "_live_" in key[:9]:
+        return "live"
+    if "_test_" in key[:9]:
+        return "test"
+    return None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    stripe_api_key: SecretStr | None = Field(
+        default=None, description="Secret (sk_) or restricted (rk_) key of the account to sync."
+    )
+    stripe_api_base: str = Field(default=DEFAULT_API_BASE, description="Base URL of the Stripe API.")
+    stripe_account: str | None = Field(
+        default=None, description="Connected account id (acct_...) to act on with a platform key."
+    )
+    stripe_client_id: str | None = Field(default=None, description="OAuth client id (ca_...).")
+    stripe_client_secret: SecretStr | None = Field(
+        default=None, description="Secret key of the platform or app used for the OAuth token exchange."
+    )
+    stripe_redirect_uri: str | None = Field(default=None, description="OAuth redirect URI on the app's origin.")
+    stripe_webhook_secret: SecretStr | None = Field(default=None, description="Webhook signing secret (whsec_...).")
+    stripe_oauth_mode: OAuthMode = Field(default=OAuthMode.stripe_apps, description="stripe_apps or connect.")
+    stripe_oauth_authorize_url: str | None = Field(default=None, description="Override of the authorize URL.")
+    stripe_oauth_token_url: str | None = Field(default=None, description="Override of the token URL.")
+    stripe_oauth_deauthorize_url: str | None = Field(default=None, description="Override of the deauthorize URL.")
+    data_dir: Path = Field(default=Path("./data"), description="Folder of the DuckDB caches.")
+    stripe_max_requests_per_second: float | None = Field(
+        default=None,
+        description="Client-side request budget; default 20 in test mode, 80 in live mode.",
+    )
+    stripe_max_network_retries: int = Field(default=6, ge=0, le=20, description="Retries per request.")
+    sync_concurrency: int = Field(default=8, ge=1, le=64, description="Parallel requests during a backfill.")
+
+    @field_validator("stripe_api_key")
+    @classmethod
+    def _key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        key = value.get_secret_value().strip()
+        if not key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+            raise ValueError("must be a secret key (sk_test_/sk_live_) or a restricted key (rk_test_/rk_live_)")
+        if len(key) < 16 or any(c.isspace() for c in key):
+            raise ValueError("is not a complete Stripe key")
+        return SecretStr(key)
+
+    @field_validator("stripe_api_base", "stripe_oauth_authorize_url", "stripe_oauth_token_url",
+                     "stripe_oauth_deauthorize_url", "stripe_redirect_uri")
+    @classmethod
+    def _url_shape(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None if value == "" else value
+        if not value.startswith(("http://", "https://")) or len(value) < 10:
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("stripe_account")
+    @classmethod
+    def _account_shape(cls, value: str | None) -> str | None:
+        if value and not value.startswith("acct_"):
+            raise ValueError("must be an account id starting with acct_")
+        return value or None
+
+    @field_validator("stripe_max_requests_per_second")
+    @classmethod
+    def _positive_rate(cls, value: float | None) -> float | None:
+        if value is not None and not (0 < value <= 1000):
+            raise ValueError("must be a number of requests per second between 0 and 1000")
+        return value
+
+    @model_validator(mode="after")
+    def _api_base_default(self) -> "Settings":
+        if not self.stripe_api_base:
+            self.stripe_api_base = DEFAULT_API_BASE
+        return self
+
+    @property
+    def mode(self) -> str | None:
+        key = self.stripe_api_key.get_secret_value() if self.stripe_api_key else None
+        return key_mode(key)
+
+    @property
+    def requests_per_second(self) -> float:
+        if self.stripe_max_requests_per_second is not None:
+            return self.stripe_max_requests_per_second
+        return LIVE_MODE_REQUESTS_PER_SECOND if self.mode == "live" else TEST_MODE_REQUESTS_PER_SECOND
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets_path = Path(os.environ.get("STREAMLIT_SECRETS_FILE", SECRETS_TOML))
+        return (init_settings, env_settings, dotenv_settings, _SecretsTomlSource(settings_cls, secrets_path))
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One plain line per bad setting, naming it as the user writes it (upper case)."""
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item.get("loc", ())).upper() or "SETTINGS"
+        message = item.get("msg", "is invalid")
+        message = message.removeprefix("Value error, ")
+        lines.append(f"Setting {name} {message}" if message.startswith(("must", "is ")) else f"Setting {name}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from all sources; raises SettingsError with a plain message when invalid."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None

@@ -1,0 +1,81 @@
+"""Build the demo account's cache through the same ingestion code that sync uses."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Callable
+
+from . import ingest
+from .cache import Cache, writer_lock
+
+BATCH_OBJECTS = 5000
+DEMO_ACCOUNT_KEY = "demo"
+
+
+def _as_datetime(as_of: date | datetime | None) -> datetime | None:
+    if as_of is None or isinstance(as_of, datetime):
+        return as_of
+    return datetime.combine(as_of, time(23, 59, 59), tzinfo=timezone.utc)
+
+
+def build_demo_cache(
+    path: str | Path,
+    *,
+    seed: int = 0,
+    customers: int = 2000,
+    as_of: date | datetime | None = None,
+    progress: Callable | None = None,
+) -> dict[str, int]:
+    """Generate the demo account and write it to `path` (replacing any previous demo there).
+    The file is built beside the target and renamed into place, so a reader never sees half of it."""
+    from .demo import generate_account
+    from .sync import SyncProgress
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".building")
+    for leftover in (tmp, Path(str(tmp) + ".wal")):
+        leftover.unlink(missing_ok=True)
+    account = generate_account(seed=seed, customers=customers, as_of=_as_datetime(as_of))
+    counts: dict[str, int] = {}
+    with writer_lock(path, wait=True):
+        cache = Cache.open(tmp)
+        try:
+            with cache.transaction():
+                cache.set_meta("account_id", account.account["id"])
+                cache.set_meta("account", json.dumps(account.account))
+                cache.set_meta("demo", json.dumps({"seed": seed, "customers": customers,
+                                                   "as_of": str(as_of) if as_of else None}))
+            batch: list[dict] = []
+            seen_customers = 0
+
+            def flush() -> None:
+                with cache.transaction() as con:
+                    for table, n in ingest.write_objects(con, batch, history_source="demo").items():
+                        counts[table] = counts.get(table, 0) + n
+                batch.clear()
+                if progress:
+                    progress(SyncProgress("backfill", None, sum(counts.values()),
+                                          min(1.0, seen_customers / customers),
+                                          f"building the demo account: {seen_customers}/{customers} customers"))
+
+            for obj in account.iter_objects():
+                batch.append(obj)
+                if obj.get("object") == "customer":
+                    seen_customers += 1
+                if len(batch) >= BATCH_OBJECTS:
+                    flush()
+            if batch:
+                flush()
+            with cache.transaction():
+                cache.set_meta("demo_complete", "true")
+            cache.con.execute("CHECKPOINT")
+        finally:
+            cache.close()
+        os.replace(tmp, path)
+        Path(str(path) + ".wal").unlink(missing_ok=True)
+    if progress:
+        progress(SyncProgress("done", None, sum(counts.values()), 1.0, "demo account ready"))
+    return counts

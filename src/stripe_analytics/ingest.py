@@ -1,0 +1,192 @@
+"""The one path from Stripe objects into the cache, shared by sync, the demo and the actions.
+
+`write_objects` upserts a batch of Stripe dicts of any supported type inside the caller's
+transaction: typed columns plus raw JSON, embedded lists (subscription items, invoice
+lines, expanded discounts) into their own tables, and a `subscription_history` row when a
+subscription's status, items, quantities, prices or discounts changed since last seen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Iterable
+
+import duckdb
+import pyarrow as pa
+
+from . import schema
+
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(), "JSON": pa.string(), schema.TS: pa.timestamp("s", tz="UTC"),
+}
+
+
+def _arrow_type(sql_type: str) -> pa.DataType:
+    return _ARROW_TYPES[sql_type.replace(" PRIMARY KEY", "")]
+
+
+def _strip_children(obj: dict, table: schema.Table) -> dict:
+    if not table.children:
+        return obj
+    stripped = dict(obj)
+    for field, child_table, _ in table.children:
+        value = stripped.get(field)
+        if isinstance(value, dict) and "data" in value:
+            stripped[field] = {"object": "list", "stored_in": child_table}
+        elif field == "discounts" and isinstance(value, list):
+            stripped[field] = [d.get("id") if isinstance(d, dict) else d for d in value]
+    return stripped
+
+
+def _children(obj: dict, field: str) -> list[dict] | None:
+    """The full embedded list, or None when the object does not carry it complete."""
+    value = obj.get(field)
+    if isinstance(value, dict) and isinstance(value.get("data"), list):
+        if value.get("has_more"):
+            return None
+        return value["data"]
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return value
+    return None
+
+
+class _Batch:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, dict]] = defaultdict(dict)  # table -> id -> object
+        self.parents_replaced: dict[str, set[str]] = defaultdict(set)  # child table -> parent ids
+
+    def add(self, obj: dict, table: schema.Table) -> None:
+        self.rows[table.name][obj["id"]] = obj
+        for field, child_name, parent_column in table.children:
+            children = _children(obj, field)
+            if children is None:
+                continue
+            child_table = schema.TABLE_BY_NAME[child_name]
+            self.parents_replaced[child_name].add(obj["id"])
+            for child in children:
+                if not isinstance(child, dict) or "id" not in child:
+                    continue
+                child = dict(child)
+                child[parent_column] = obj["id"]
+                self.rows[child_name][child["id"]] = child
+                if child_table.children:
+                    self.add(child, child_table)
+
+
+def _arrow_table(table: schema.Table, objects: Iterable[dict], synced_at: datetime) -> pa.Table:
+    objects = list(objects)
+    arrays = {}
+    for column in table.columns:
+        arrays[column.name] = pa.array([column.extract(o) for o in objects], type=_arrow_type(column.type))
+    arrays["deleted"] = pa.array([bool(o.get("deleted")) for o in objects], type=pa.bool_())
+    arrays["raw"] = pa.array(
+        [json.dumps(_strip_children(o, table), separators=(",", ":")) for o in objects], type=pa.string()
+    )
+    arrays["synced_at"] = pa.array([synced_at] * len(objects), type=pa.timestamp("us", tz="UTC"))
+    return pa.table(arrays)
+
+
+def write_objects(
+    con: duckdb.DuckDBPyConnection,
+    objects: Iterable[dict],
+    *,
+    seen_at: datetime | None = None,
+    history_source: str = "sync",
+) -> dict[str, int]:
+    """Upsert Stripe objects (any mix of supported types). Must run inside a transaction.
+    Returns the number of rows written per table. Unknown object types are ignored."""
+    synced_at = datetime.now(timezone.utc)
+    seen_at = seen_at or synced_at
+    batch = _Batch()
+    for obj in objects:
+        table = schema.TABLE_BY_OBJECT.get(obj.get("object", ""))
+        if table is None or "id" not in obj:
+            continue
+        batch.add(obj, table)
+
+    counts: dict[str, int] = {}
+    for child_name, parent_ids in batch.parents_replaced.items():
+        # Children missing from a parent's complete list were removed in Stripe: mark them.
+        child_table = schema.TABLE_BY_NAME[child_name]
+        parents = pa.table({"id": pa.array(sorted(parent_ids), type=pa.string())})
+        keep = pa.table({"id": pa.array(list(batch.rows.get(child_name, {}).keys()), type=pa.string())})
+        con.register("_parents", parents)
+        con.register("_keep", keep)
+        con.execute(
+            f"UPDATE {child_name} SET deleted = true WHERE \"{child_table.parent_column}\" IN "
+            f"(SELECT id FROM _parents) AND id NOT IN (SELECT id FROM _keep) AND NOT deleted"
+        )
+        con.unregister("_parents")
+        con.unregister("_keep")
+
+    if "subscriptions" in batch.rows:
+        _record_history(con, batch.rows["subscriptions"], seen_at, history_source)
+
+    for table in schema.TABLES:
+        rows = batch.rows.get(table.name)
+        if not rows:
+            continue
+        arrow = _arrow_table(table, rows.values(), synced_at)
+        con.register("_incoming", arrow)
+        con.execute(f"INSERT OR REPLACE INTO {table.name} BY NAME SELECT * FROM _incoming")
+        con.unregister("_incoming")
+        counts[table.name] = len(rows)
+    return counts
+
+
+def _record_history(con: duckdb.DuckDBPyConnection, subs: dict[str, dict], seen_at: datetime, source: str) -> None:
+    fingerprints = {sid: schema.subscription_fingerprint(sub) for sid, sub in subs.items()}
+    ids = pa.table({"id": pa.array(list(subs), type=pa.string())})
+    con.register("_sub_ids", ids)
+    known = dict(con.execute(
+        "SELECT id, history_fingerprint FROM subscriptions WHERE id IN (SELECT id FROM _sub_ids)"
+    ).fetchall())
+    con.unregister("_sub_ids")
+    changed = [sid for sid, (digest, _, _) in fingerprints.items() if known.get(sid) != digest]
+    if not changed:
+        return
+    rows = []
+    for sid in changed:
+        sub = subs[sid]
+        digest, items, discounts = fingerprints[sid]
+        rows.append({
+            "subscription": sid, "seen_at": seen_at, "source": source, "status": sub.get("status"),
+            "customer": schema.ref("customer")(sub), "currency": sub.get("currency"),
+            "items": json.dumps(items), "discounts": json.dumps(discounts),
+            "cancel_at_period_end": sub.get("cancel_at_period_end"), "cancel_at": sub.get("cancel_at"),
+            "trial_end": sub.get("trial_end"), "ended_at": sub.get("ended_at"), "fingerprint": digest,
+        })
+    ts = pa.timestamp("s", tz="UTC")
+    arrow = pa.table({
+        "subscription": pa.array([r["subscription"] for r in rows], pa.string()),
+        "seen_at": pa.array([r["seen_at"] for r in rows], pa.timestamp("us", tz="UTC")),
+        "source": pa.array([r["source"] for r in rows], pa.string()),
+        "status": pa.array([r["status"] for r in rows], pa.string()),
+        "customer": pa.array([r["customer"] for r in rows], pa.string()),
+        "currency": pa.array([r["currency"] for r in rows], pa.string()),
+        "items": pa.array([r["items"] for r in rows], pa.string()),
+        "discounts": pa.array([r["discounts"] for r in rows], pa.string()),
+        "cancel_at_period_end": pa.array([r["cancel_at_period_end"] for r in rows], pa.bool_()),
+        "cancel_at": pa.array([r["cancel_at"] for r in rows], ts),
+        "trial_end": pa.array([r["trial_end"] for r in rows], ts),
+        "ended_at": pa.array([r["ended_at"] for r in rows], ts),
+        "fingerprint": pa.array([r["fingerprint"] for r in rows], pa.string()),
+    })
+    con.register("_history", arrow)
+    con.execute("INSERT INTO subscription_history BY NAME SELECT * FROM _history")
+    con.unregister("_history")
+
+
+def mark_deleted(con: duckdb.DuckDBPyConnection, object_type: str, ids: Iterable[str]) -> int:
+    """Mark objects deleted in Stripe (kept, flagged) together with their children."""
+    table = schema.TABLE_BY_OBJECT.get(object_type)
+    ids = list(ids)
+    if table is None or not ids:
+        return 0
+    con.executemany(f"UPDATE {table.name} SET deleted = true WHERE id = ?", [[i] for i in ids])
+    for _, child_name, parent_column in table.children:
+        con.executemany(f'UPDATE {child_name} SET deleted = true WHERE "{parent_column}" = ?', [[i] for i in ids])
+    return len(ids)

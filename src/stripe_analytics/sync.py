@@ -1,0 +1,554 @@
+"""Copy a Stripe account into its DuckDB cache: a full backfill split into `created`
+ranges fetched concurrently, then incremental syncs that apply `/v1/events`.
+
+Crash safety: every page is written in the same transaction as the cursor that says it
+was written, so a sync killed at any moment resumes where it stopped and ends with
+exactly the cache an uninterrupted sync gives.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import stripe
+
+from . import ingest
+from .cache import Cache, CacheError, cache_path, utcnow, writer_lock
+from .config import Settings
+from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
+from .stripe_client import StripeAccess, build_client, redact
+
+PAGE_SIZE = 100
+EVENT_RETENTION = timedelta(days=30)
+# Stripe keeps events 30 days; leave a margin so a sync never relies on the edge.
+EVENT_CURSOR_MAX_AGE = EVENT_RETENTION - timedelta(hours=6)
+DEFAULT_SLICES = 16
+EARLIEST = 1262304000  # 2010-01-01: before any Stripe account existed
+PAGES_PER_TRANSACTION = 8
+EVENTS_PER_TRANSACTION = 200
+
+
+class SyncError(Exception):
+    """A sync cannot go on; the message is plain and contains no secret."""
+
+
+class SyncAuthError(SyncError):
+    pass
+
+
+@dataclass
+class SyncProgress:
+    phase: str  # "backfill", "events", "done"
+    resource: str | None
+    objects: int
+    fraction: float
+    message: str
+
+
+@dataclass
+class SyncReport:
+    account_id: str
+    db_path: Path
+    kind: str  # "full" or "incremental"
+    reason: str
+    written: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    events_applied: int = 0
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def objects(self) -> int:
+        return sum(self.written.values())
+
+
+ProgressCallback = Callable[[SyncProgress], None]
+
+
+def _service(client: stripe.StripeClient, path: tuple[str, ...]) -> Any:
+    target: Any = client.v1
+    for name in path:
+        target = getattr(target, name)
+    return target
+
+
+def permission_message(resource: Resource) -> str:
+    return (f"this key cannot read {resource.name.replace('_', ' ')}: give it Read access to "
+            f"{resource.permission}" + (f" (needed for {resource.needed_for})" if resource.needed_for else ""))
+
+
+def auth_message(error: Exception) -> str:
+    return ("Stripe refused the API key (invalid, expired or revoked). Check STRIPE_API_KEY, or connect the "
+            "account again.")
+
+
+class Fetcher:
+    """Reads pages and completes truncated embedded lists; used from many threads."""
+
+    def __init__(self, access: StripeAccess):
+        self.client = access.client
+
+    def page(self, resource: Resource, params: dict) -> tuple[list[dict], bool]:
+        result = _service(self.client, resource.service).list(params={**resource.params, **params})
+        objects = [o.to_dict(for_json=True) for o in result.data]
+        for obj in objects:
+            self.complete_children(resource, obj)
+        return objects, bool(result.has_more)
+
+    def complete_children(self, resource: Resource, obj: dict) -> None:
+        for child in resource.children:
+            embedded = obj.get(child.field)
+            if not isinstance(embedded, dict) or not embedded.get("has_more"):
+                continue
+            data = list(embedded.get("data") or [])
+            data.extend(self._all_children(child, obj["id"], data[-1]["id"] if data else None))
+            obj[child.field] = {**embedded, "data": data, "has_more": False}
+
+    def _all_children(self, child: ChildList, parent_id: str, after: str | None) -> Iterable[dict]:
+        service = _service(self.client, child.service)
+        while True:
+            params: dict = {"limit": PAGE_SIZE}
+            if after:
+                params["starting_after"] = after
+            if child.parent_param:
+                result = service.list(params={**params, child.parent_param: parent_id})
+            else:
+                result = service.list(parent_id, params=params)
+            page = [o.to_dict(for_json=True) for o in result.data]
+            yield from page
+            if not result.has_more or not page:
+                return
+            after = page[-1]["id"]
+
+
+# ---------------------------------------------------------------------------- state
+
+def _load_state(cache: Cache) -> dict[str, dict]:
+    rows = cache.con.execute(
+        "SELECT resource, backfill_complete, cursor, last_sync_at, skipped_reason FROM sync_state"
+    ).fetchall()
+    return {r[0]: {"backfill_complete": r[1], "cursor": json.loads(r[2]) if r[2] else None,
+                   "last_sync_at": r[3], "skipped_reason": r[4]} for r in rows}
+
+
+def _save_state(con, resource: str, **values: Any) -> None:
+    con.execute("INSERT OR IGNORE INTO sync_state (resource) VALUES (?)", [resource])
+    for key, value in values.items():
+        if key == "cursor" and value is not None:
+            value = json.dumps(value)
+        con.execute(f"UPDATE sync_state SET {key} = ? WHERE resource = ?", [value, resource])
+
+
+def event_cursor(cache: Cache) -> dict | None:
+    raw = cache.get_meta("event_cursor")
+    return json.loads(raw) if raw else None
+
+
+def next_sync_plan(cache: Cache, now: datetime | None = None) -> tuple[str, str]:
+    """('full' | 'incremental', why) for the next sync of this cache."""
+    now = now or utcnow()
+    state = _load_state(cache)
+    cursor = event_cursor(cache)
+    if not cursor:
+        return "full", "no sync has completed yet" if not state else "the event cursor is unknown"
+    if now.timestamp() - cursor["created"] > EVENT_CURSOR_MAX_AGE.total_seconds():
+        return "full", ("the last sync is more than 30 days old and Stripe keeps events for 30 days, "
+                        "so changes since then can only be found by reloading everything")
+    unfinished = [r.name for r in RESOURCES if not state.get(r.name, {}).get("backfill_complete")]
+    if unfinished:
+        return "incremental", f"resuming the unfinished backfill of {', '.join(unfinished)}"
+    return "incremental", "applying the changes recorded in Stripe's events"
+
+
+# ---------------------------------------------------------------------------- sync
+
+class _Syncer:
+    def __init__(self, cache: Cache, access: StripeAccess, account: dict, progress: ProgressCallback | None,
+                 concurrency: int, slices: int, report: SyncReport):
+        self.cache = cache
+        self.access = access
+        self.fetcher = Fetcher(access)
+        self.account = account
+        self.progress = progress or (lambda p: None)
+        self.concurrency = concurrency
+        self.slices = slices
+        self.report = report
+
+    # -- helpers
+    def _emit(self, phase: str, resource: str | None, fraction: float, message: str) -> None:
+        self.progress(SyncProgress(phase, resource, self.report.objects, min(1.0, fraction), message))
+
+    def _record_written(self, counts: dict[str, int]) -> None:
+        for name, n in counts.items():
+            self.report.written[name] = self.report.written.get(name, 0) + n
+
+    # -- event cursor
+    def ensure_event_cursor(self, reset: bool) -> None:
+        if event_cursor(self.cache) and not reset:
+            return
+        try:
+            latest = self.fetcher.page(RESOURCE_BY_OBJECT["event"], {"limit": 1})[0]
+        except stripe.PermissionError:
+            latest = []
+        cursor = ({"id": latest[0]["id"], "created": latest[0]["created"], "ids": [latest[0]["id"]]}
+                  if latest else {"id": None, "created": int(time.time()), "ids": []})
+        with self.cache.transaction() as con:
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('event_cursor', ?)", [json.dumps(cursor)])
+
+    # -- backfill
+    def _initial_cursor(self, resource: Resource) -> dict:
+        upper = int(time.time()) + 1
+        if not resource.split_by_created:
+            return {"upper": upper, "slices": [{"gte": None, "lt": None, "after": None, "done": False}]}
+        lower = int(self.account.get("created") or EARLIEST)
+        lower = min(lower, upper - 1)
+        if resource.name == "events":
+            lower = max(lower, upper - int(EVENT_RETENTION.total_seconds()) - 86400)
+        step = max(1, (upper - lower + self.slices - 1) // self.slices)
+        bounds = list(range(lower, upper, step)) + [upper]
+        slices = [{"gte": a, "lt": b, "after": None, "done": False} for a, b in zip(bounds, bounds[1:])]
+        slices[0]["gte"] = None  # anything older than the account's creation date still belongs here
+        return {"upper": upper, "slices": slices}
+
+    def backfill(self, resources: list[Resource], reset: bool) -> None:
+        state = _load_state(self.cache)
+        cursors: dict[str, dict] = {}
+        with self.cache.transaction() as con:
+            for resource in resources:
+                st = state.get(resource.name)
+                if reset or not st or not st["cursor"]:
+                    cursors[resource.name] = self._initial_cursor(resource)
+                    _save_state(con, resource.name, backfill_complete=False, cursor=cursors[resource.name],
+                                skipped_reason=None, last_error=None)
+                elif not st["backfill_complete"]:
+                    cursors[resource.name] = st["cursor"]
+                    _save_state(con, resource.name, skipped_reason=None)
+        pending = [(name, i) for name, cur in cursors.items() for i, s in enumerate(cur["slices"]) if not s["done"]]
+        if not pending:
+            return
+        total = len(pending)
+        results: "queue.Queue[tuple]" = queue.Queue(maxsize=self.concurrency * 4)
+        stop = threading.Event()
+        denied: set[str] = set()
+
+        def work(name: str, index: int) -> None:
+            resource = next(r for r in resources if r.name == name)
+            sl = cursors[name]["slices"][index]
+            created = {"lt": sl["lt"] if sl["lt"] is not None else cursors[name]["upper"]}
+            if sl["gte"] is not None:
+                created["gte"] = sl["gte"]
+            after = sl["after"]
+            try:
+                while not stop.is_set():
+                    if name in denied:
+                        results.put(("denied", name, index, None, None, True))
+                        return
+                    params: dict = {"limit": PAGE_SIZE, "created": created}
+                    if after:
+                        params["starting_after"] = after
+                    objects, has_more = self.fetcher.page(resource, params)
+                    if objects:
+                        after = objects[-1]["id"]
+                    done = not has_more or not objects
+                    results.put(("page", name, index, objects, after, done))
+                    if done:
+                        return
+            except stripe.PermissionError:
+                denied.add(name)
+                results.put(("denied", name, index, None, None, True))
+            except stripe.AuthenticationError as error:
+                stop.set()
+                results.put(("auth", name, index, error, None, True))
+            except Exception as error:  # noqa: BLE001 - handed to the writer, which stops the sync
+                stop.set()
+                results.put(("error", name, index, error, None, True))
+
+        finished = 0
+        failure: tuple | None = None
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sync") as pool:
+            futures = [pool.submit(work, name, index) for name, index in pending]
+            try:
+                while finished < total and failure is None:
+                    batch = [results.get()]
+                    while len(batch) < PAGES_PER_TRANSACTION:
+                        try:
+                            batch.append(results.get_nowait())
+                        except queue.Empty:
+                            break
+                    finished += sum(1 for item in batch if item[5])
+                    failure = next((item for item in batch if item[0] in ("auth", "error")), None)
+                    self._write_pages(batch, cursors)
+                    self._emit("backfill", batch[-1][1], finished / total,
+                               f"{batch[-1][1]}: {self.report.written.get(batch[-1][1], 0)} objects")
+            finally:
+                stop.set()
+                # Workers may be blocked on a full queue: drain it until every one has returned.
+                while not all(f.done() for f in futures):
+                    try:
+                        results.get(timeout=0.05)
+                    except queue.Empty:
+                        pass
+        if failure:
+            kind, name, _, error, _, _ = failure
+            if kind == "auth":
+                raise SyncAuthError(auth_message(error))
+            raise SyncError(f"Reading {name} from Stripe failed: {_plain(error)}")
+
+    def _write_pages(self, batch: list[tuple], cursors: dict[str, dict]) -> None:
+        objects: list[dict] = []
+        touched: set[str] = set()
+        skipped: set[str] = set()
+        for kind, name, index, payload, after, done in batch:
+            if kind == "page":
+                objects.extend(payload)
+                sl = cursors[name]["slices"][index]
+                sl["after"] = after
+                sl["done"] = done
+                touched.add(name)
+            elif kind == "denied":
+                skipped.add(name)
+        with self.cache.transaction() as con:
+            counts = ingest.write_objects(con, objects)
+            for name in touched:
+                complete = all(s["done"] for s in cursors[name]["slices"])
+                values: dict[str, Any] = {"cursor": cursors[name], "backfill_complete": complete}
+                if complete:
+                    values["last_full_sync_at"] = utcnow()
+                _save_state(con, name, **values)
+            for name in skipped:
+                resource = next(r for r in RESOURCES if r.name == name)
+                _save_state(con, name, skipped_reason=permission_message(resource))
+        self._record_written(counts)
+        for name in skipped:
+            resource = next(r for r in RESOURCES if r.name == name)
+            self.report.skipped[name] = permission_message(resource)
+
+    # -- watermark resources (no events): fetch what is newer than the newest row
+    def catch_up_by_created(self, resource: Resource) -> None:
+        row = self.cache.con.execute(
+            f"SELECT epoch(max(created))::BIGINT FROM {resource.name}").fetchone()
+        since = row[0] if row and row[0] is not None else None
+        params: dict = {"limit": PAGE_SIZE}
+        if since is not None:
+            params["created"] = {"gte": since}
+        after = None
+        try:
+            while True:
+                page_params = dict(params)
+                if after:
+                    page_params["starting_after"] = after
+                objects, has_more = self.fetcher.page(resource, page_params)
+                with self.cache.transaction() as con:
+                    self._record_written(ingest.write_objects(con, objects))
+                if not has_more or not objects:
+                    return
+                after = objects[-1]["id"]
+        except stripe.PermissionError:
+            self.report.skipped[resource.name] = permission_message(resource)
+            with self.cache.transaction() as con:
+                _save_state(con, resource.name, skipped_reason=permission_message(resource))
+
+    # -- events
+    def apply_events(self) -> None:
+        cursor = event_cursor(self.cache)
+        assert cursor is not None
+        events_resource = RESOURCE_BY_OBJECT["event"]
+        newest_first: list[dict] = []
+        after = None
+        try:
+            while True:
+                params: dict = {"limit": PAGE_SIZE, "created": {"gte": cursor["created"]}}
+                if after:
+                    params["starting_after"] = after
+                page, has_more = self.fetcher.page(events_resource, params)
+                newest_first.extend(page)
+                if not has_more or not page:
+                    break
+                after = page[-1]["id"]
+        except stripe.PermissionError:
+            self.report.skipped["events"] = permission_message(events_resource)
+            return
+        seen_at_cursor = set(cursor.get("ids") or [])
+        fresh = [e for e in reversed(newest_first)
+                 if e["created"] > cursor["created"] or e["id"] not in seen_at_cursor]
+        for start in range(0, len(fresh), EVENTS_PER_TRANSACTION):
+            chunk = fresh[start:start + EVENTS_PER_TRANSACTION]
+            for event in chunk:
+                obj = (event.get("data") or {}).get("object") or {}
+                resource = RESOURCE_BY_OBJECT.get(obj.get("object", ""))
+                if resource and resource.children:
+                    self.fetcher.complete_children(resource, obj)
+            with self.cache.transaction() as con:
+                self._record_written(ingest.write_objects(con, chunk))
+                for event in chunk:
+                    obj = dict((event.get("data") or {}).get("object") or {})
+                    if not obj.get("id"):
+                        continue
+                    if _is_deletion(event["type"], obj.get("object", "")):
+                        obj["deleted"] = True
+                    seen = datetime.fromtimestamp(event["created"], timezone.utc)
+                    self._record_written(ingest.write_objects(con, [obj], seen_at=seen, history_source="event"))
+                last = chunk[-1]
+                ids = [e["id"] for e in chunk if e["created"] == last["created"]]
+                if last["created"] == cursor["created"]:
+                    ids = sorted(set(ids) | set(cursor.get("ids") or []))
+                cursor = {"id": last["id"], "created": last["created"], "ids": ids}
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('event_cursor', ?)", [json.dumps(cursor)])
+            self.report.events_applied += len(chunk)
+            self._emit("events", None, (start + len(chunk)) / len(fresh), f"applied {start + len(chunk)} events")
+        if not fresh:
+            # Keep the cursor young so that a quiet account does not fall out of the 30-day window.
+            self.touch_cursor(cursor)
+
+    def touch_cursor(self, cursor: dict) -> None:
+        # Events created in the last minute may still be arriving: never move past them.
+        now = int(time.time()) - 60
+        if now > cursor["created"]:
+            new = {"id": cursor.get("id"), "created": now, "ids": []}
+            with self.cache.transaction() as con:
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('event_cursor', ?)", [json.dumps(new)])
+
+
+_DELETABLE = {"customer", "product", "price", "plan", "coupon", "invoice", "discount", "subscription_item"}
+
+
+def _is_deletion(event_type: str, object_type: str) -> bool:
+    # `customer.subscription.deleted` is a cancellation (the object says status=canceled), not a deletion.
+    return event_type.endswith(".deleted") and object_type in _DELETABLE and not event_type.startswith(
+        "customer.subscription.")
+
+
+def _plain(error: Exception) -> str:
+    if isinstance(error, stripe.RateLimitError):
+        return "Stripe kept answering 'too many requests' after every retry; try again in a few minutes."
+    if isinstance(error, stripe.APIConnectionError):
+        return "Stripe could not be reached after several retries (network error). Check the connection."
+    if isinstance(error, stripe.StripeError):
+        message = getattr(error, "user_message", None) or str(error)
+        return redact(message.strip() or type(error).__name__)
+    return redact(f"{type(error).__name__}: {error}")
+
+
+def fetch_account(access: StripeAccess) -> dict:
+    try:
+        return access.client.v1.accounts.retrieve_current().to_dict(for_json=True)
+    except stripe.AuthenticationError as error:
+        raise SyncAuthError(auth_message(error)) from None
+    except stripe.PermissionError:
+        raise SyncError("This key cannot read the account profile: give it Read access to "
+                        "Account (Connect → Accounts), so the cache can be named after the account.") from None
+    except stripe.StripeError as error:
+        raise SyncError(f"Stripe could not be asked which account this key belongs to: {_plain(error)}") from None
+
+
+def sync_account(
+    settings: Settings,
+    *,
+    db_path: str | Path | None = None,
+    full: bool = False,
+    resources: list[str] | None = None,
+    progress: ProgressCallback | None = None,
+    access: StripeAccess | None = None,
+    wait: bool = False,
+    slices: int = DEFAULT_SLICES,
+) -> SyncReport:
+    """Sync one account into its cache and return what happened. Raises SyncError (plain
+    message) when it cannot go on; a partial sync always leaves a consistent, resumable cache."""
+    started = time.monotonic()
+    chosen = select(resources)
+    access = access or build_client(settings)
+    account = fetch_account(access)
+    account_id = account["id"]
+    path = Path(db_path) if db_path else cache_path(settings.data_dir, account_id)
+    try:
+        with writer_lock(path, wait=wait):
+            cache = Cache.open(path)
+            try:
+                stored = cache.account_id
+                if stored and stored != account_id:
+                    raise SyncError(f"{path} holds account {stored}, not {account_id}; use another --db.")
+                if not stored:
+                    with cache.transaction():
+                        cache.set_meta("account_id", account_id)
+                with cache.transaction():
+                    cache.set_meta("account", json.dumps(account))
+                kind, reason = next_sync_plan(cache)
+                if full:
+                    kind, reason = "full", "a full sync was asked for"
+                report = SyncReport(account_id, path, kind, reason)
+                run_id = _start_run(cache, kind)
+                syncer = _Syncer(cache, access, account, progress, settings.sync_concurrency, slices, report)
+                try:
+                    reset = kind == "full"
+                    syncer.ensure_event_cursor(reset=reset or event_cursor(cache) is None)
+                    syncer._emit("backfill", None, 0.0, f"{kind} sync: {reason}")
+                    state = _load_state(cache)
+                    to_backfill = [r for r in chosen if reset or not state.get(r.name, {}).get("backfill_complete")]
+                    syncer.backfill(to_backfill, reset=reset)
+                    if kind == "incremental" or not reset:
+                        for resource in chosen:
+                            if not resource.has_events and resource not in to_backfill and resource.name != "events":
+                                syncer.catch_up_by_created(resource)
+                    syncer.apply_events()
+                    with cache.transaction() as con:
+                        for resource in chosen:
+                            _save_state(con, resource.name, last_sync_at=utcnow(), last_error=None)
+                except SyncError as error:
+                    _finish_run(cache, run_id, "failed", str(error), access, report)
+                    raise
+                except Exception as error:
+                    message = _plain(error)
+                    _finish_run(cache, run_id, "failed", message, access, report)
+                    raise SyncError(message) from None
+                report.requests = access.stats.requests
+                report.retries = access.stats.retries
+                report.seconds = time.monotonic() - started
+                _finish_run(cache, run_id, "ok", f"{kind}: {reason}", access, report)
+                syncer._emit("done", None, 1.0, f"synced {report.objects} objects")
+                return report
+            finally:
+                cache.close()
+    except CacheError as error:
+        raise SyncError(str(error)) from None
+
+
+def _start_run(cache: Cache, kind: str) -> int:
+    with cache.transaction() as con:
+        run_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM sync_runs").fetchone()[0]
+        con.execute("INSERT INTO sync_runs (id, started_at, kind) VALUES (?, ?, ?)", [run_id, utcnow(), kind])
+    return run_id
+
+
+def _finish_run(cache: Cache, run_id: int, outcome: str, message: str, access: StripeAccess,
+                report: SyncReport) -> None:
+    with cache.transaction() as con:
+        con.execute(
+            "UPDATE sync_runs SET finished_at = ?, outcome = ?, message = ?, requests = ?, objects = ? WHERE id = ?",
+            [utcnow(), outcome, redact(message), access.stats.requests, report.objects, run_id],
+        )
+
+
+def status(cache: Cache) -> list[dict]:
+    """Per resource: rows, last sync, skipped reason, and what the next sync will do."""
+    state = _load_state(cache)
+    kind, reason = next_sync_plan(cache)
+    counts = cache.row_counts()
+    rows = []
+    for resource in RESOURCES:
+        st = state.get(resource.name, {})
+        next_kind = kind if st.get("backfill_complete") else "full"
+        rows.append({
+            "resource": resource.name, "rows": counts.get(resource.name, 0),
+            "last_sync_at": st.get("last_sync_at"), "next": next_kind,
+            "skipped": st.get("skipped_reason"),
+        })
+    return rows
