@@ -75,11 +75,18 @@ def _line_product(obj: dict) -> Any:
     return product.get("id") if isinstance(product, dict) else product
 
 
+def _line_parent_details(obj: dict) -> dict:
+    """The parent details named by `parent.type` (Stripe fills only that one)."""
+    parent = obj.get("parent") or {}
+    kind = parent.get("type")
+    if kind:
+        return parent.get(kind) or {}
+    return parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+
+
 def _line_parent_detail(key: str) -> Extractor:
     def get(obj: dict) -> Any:
-        parent = obj.get("parent") or {}
-        details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
-        value = details.get(key)
+        value = _line_parent_details(obj).get(key)
         if key == "subscription" and value is None:
             value = obj.get("subscription")
         return value.get("id") if isinstance(value, dict) else value
@@ -88,14 +95,14 @@ def _line_parent_detail(key: str) -> Extractor:
 
 
 def _line_is_proration(obj: dict) -> bool:
-    parent = obj.get("parent") or {}
-    details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
-    return bool(details.get("proration") or obj.get("proration"))
+    return bool(_line_parent_details(obj).get("proration") or obj.get("proration"))
 
 
 def _line_is_subscription_line(obj: dict) -> bool:
     parent = obj.get("parent") or {}
-    return parent.get("type") == "subscription_item_details" or bool(parent.get("subscription_item_details"))
+    if parent.get("type"):
+        return parent["type"] == "subscription_item_details"
+    return bool(parent.get("subscription_item_details")) or obj.get("type") == "subscription"
 
 
 def _sum_amounts(key: str) -> Extractor:

@@ -20,24 +20,26 @@ MAX_BACKOFF_SECONDS = 20.0
 class RateLimiter:
     """A token bucket shared by every thread that uses one client."""
 
-    def __init__(self, per_second: float, burst: float | None = None):
+    def __init__(self, per_second: float, burst: float | None = None, *, clock=time.monotonic, sleep=time.sleep):
         self.per_second = float(per_second)
         self.capacity = burst if burst is not None else max(1.0, self.per_second / 4)
+        self._clock = clock
+        self._sleep = sleep
         self._tokens = self.capacity
-        self._updated = time.monotonic()
+        self._updated = clock()
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
         while True:
             with self._lock:
-                now = time.monotonic()
+                now = self._clock()
                 self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.per_second)
                 self._updated = now
-                if self._tokens >= 1:
+                if self._tokens >= 1 - 1e-9:
                     self._tokens -= 1
                     return
                 wait = (1 - self._tokens) / self.per_second
-            time.sleep(wait)
+            self._sleep(wait)
 
 
 @dataclass

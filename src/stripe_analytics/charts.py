@@ -1,0 +1,186 @@
+"""Plotly figures for the app and the exports, built from metric frames (amounts already in
+major units). One visual language: the product's purple for MRR, green/red families for
+movements, thin gridlines, amounts with the currency's symbol and its own decimals."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .money import SYMBOLS, decimals
+
+PRIMARY = "#635bff"
+SECONDARY = "#0a2540"
+MUTED = "#8792a2"
+GRID = "#e6ebf1"
+MOVEMENT_COLORS = {
+    "new": "#2e9e6a", "expansion": "#7fd3a8", "reactivation": "#3fa7d6",
+    "contraction": "#f5a524", "churn": "#df1b41",
+}
+MOVEMENT_LABELS = {"new": "New", "expansion": "Expansion", "reactivation": "Reactivation",
+                   "contraction": "Contraction", "churn": "Churn"}
+SERIES_COLORS = [PRIMARY, "#00a3ff", "#2e9e6a", "#f5a524", "#df1b41", "#8d7ffa", "#0a2540", "#ff7a59"]
+FONT = "Inter, -apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, sans-serif"
+
+
+def symbol(currency: str | None) -> str:
+    if not currency:
+        return ""
+    return SYMBOLS.get(currency.lower(), currency.upper() + " ")
+
+
+def money_format(currency: str | None) -> str:
+    """d3 format of an amount in major units of this currency."""
+    return f",.{decimals(currency) if currency else 2}f"
+
+
+def style(fig: go.Figure, *, title: str | None = None, height: int = 360, currency: str | None = None,
+          y_kind: str = "money", legend: bool = True) -> go.Figure:
+    """The house style. y_kind: money, count, percent, ratio."""
+    fig.update_layout(
+        template="plotly_white", height=height, font=dict(family=FONT, size=12, color=SECONDARY),
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=14)) if title else None,
+        margin=dict(l=8, r=8, t=48 if title else 16, b=8), hovermode="x unified", showlegend=legend,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, title=None),
+        plot_bgcolor="white", paper_bgcolor="white", bargap=0.25,
+    )
+    fig.update_xaxes(showgrid=False, linecolor=GRID, ticks="outside", tickcolor=GRID)
+    yaxis = dict(gridcolor=GRID, zerolinecolor="#c1c9d2", rangemode="tozero")
+    if y_kind == "money":
+        yaxis.update(tickprefix=symbol(currency), tickformat="~s" if currency else ",")
+    elif y_kind == "percent":
+        yaxis.update(tickformat=".0%", rangemode="normal")
+    elif y_kind == "count":
+        yaxis.update(tickformat=",d")
+    fig.update_yaxes(**yaxis)
+    return fig
+
+
+def _hover(label: str, currency: str | None, kind: str) -> str:
+    if kind == "money":
+        return f"{label}: {symbol(currency)}%{{y:{money_format(currency)}}}<extra></extra>"
+    if kind == "percent":
+        return f"{label}: %{{y:.1%}}<extra></extra>"
+    if kind == "ratio":
+        return f"{label}: %{{y:.2f}}<extra></extra>"
+    return f"{label}: %{{y:,}}<extra></extra>"
+
+
+def lines(frame: pd.DataFrame, x: str, series: dict[str, str], *, currency: str | None = None,
+          kind: str = "money", title: str | None = None, height: int = 340, area: bool = False) -> go.Figure:
+    """One line per column in `series` ({column: label})."""
+    fig = go.Figure()
+    for i, (column, label) in enumerate(series.items()):
+        color = SERIES_COLORS[i % len(SERIES_COLORS)]
+        fig.add_trace(go.Scatter(
+            x=frame[x], y=frame[column], name=label, mode="lines+markers" if len(frame) <= 36 else "lines",
+            line=dict(color=color, width=2.4), marker=dict(size=5),
+            fill="tozeroy" if area and i == 0 else None,
+            fillcolor="rgba(99, 91, 255, 0.08)" if area and i == 0 else None,
+            hovertemplate=_hover(label, currency, kind)))
+    return style(fig, title=title, height=height, currency=currency, y_kind=kind, legend=len(series) > 1)
+
+
+def bars(frame: pd.DataFrame, x: str, series: dict[str, str], *, currency: str | None = None, kind: str = "money",
+         title: str | None = None, height: int = 340, stacked: bool = False, colors: Sequence[str] | None = None,
+         horizontal: bool = False) -> go.Figure:
+    fig = go.Figure()
+    for i, (column, label) in enumerate(series.items()):
+        color = (colors or SERIES_COLORS)[i % len(colors or SERIES_COLORS)]
+        if horizontal:
+            fig.add_trace(go.Bar(y=frame[x], x=frame[column], name=label, orientation="h", marker_color=color,
+                                 hovertemplate=_hover(label, currency, kind).replace("%{y", "%{x")))
+        else:
+            fig.add_trace(go.Bar(x=frame[x], y=frame[column], name=label, marker_color=color,
+                                 hovertemplate=_hover(label, currency, kind)))
+    fig = style(fig, title=title, height=height, currency=currency, y_kind=kind, legend=len(series) > 1)
+    if stacked:
+        fig.update_layout(barmode="relative")
+    if horizontal:
+        fig.update_layout(hovermode="y unified")
+        fig.update_yaxes(autorange="reversed", showgrid=False, tickprefix=None, tickformat=None, rangemode="normal")
+        fig.update_xaxes(gridcolor=GRID, showgrid=True,
+                         tickprefix=symbol(currency) if kind == "money" else None,
+                         tickformat="~s" if kind == "money" else (".0%" if kind == "percent" else ","))
+    return fig
+
+
+def movements(frame: pd.DataFrame, currency: str, *, title: str | None = "MRR movements",
+              height: int = 380) -> go.Figure:
+    """Stacked bars per month: gains up (new, reactivation, expansion), losses down
+    (contraction, churn), with the net new MRR line. Each bar carries its movement name
+    in customdata so a click can show the customers behind it."""
+    fig = go.Figure()
+    for movement, column, sign in (("new", "new_mrr", 1), ("reactivation", "reactivation_mrr", 1),
+                                   ("expansion", "expansion_mrr", 1), ("contraction", "contraction_mrr", -1),
+                                   ("churn", "churned_mrr", -1)):
+        values = frame[column].astype(float) * sign
+        fig.add_trace(go.Bar(
+            x=frame["month"], y=values, name=MOVEMENT_LABELS[movement], marker_color=MOVEMENT_COLORS[movement],
+            customdata=[[movement, month] for month in frame["month"]],
+            hovertemplate=f"{MOVEMENT_LABELS[movement]}: {symbol(currency)}%{{y:{money_format(currency)}}}<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=frame["month"], y=frame["net_new_mrr"], name="Net new MRR", mode="lines+markers",
+        line=dict(color=SECONDARY, width=2), marker=dict(size=5),
+        hovertemplate=f"Net new: {symbol(currency)}%{{y:{money_format(currency)}}}<extra></extra>"))
+    fig = style(fig, title=title, height=height, currency=currency)
+    fig.update_layout(barmode="relative")
+    fig.update_yaxes(rangemode="normal")
+    return fig
+
+
+def waterfall(row: pd.Series, currency: str, *, title: str | None = None, height: int = 360) -> go.Figure:
+    """From last month's MRR to this month's, movement by movement (one row of the monthly
+    table in major units; previous MRR = mrr - net_new_mrr)."""
+    previous = float(row["mrr"]) - float(row["net_new_mrr"])
+    steps = [("Start of month", previous, "absolute"), ("New", float(row["new_mrr"]), "relative"),
+             ("Reactivation", float(row["reactivation_mrr"]), "relative"),
+             ("Expansion", float(row["expansion_mrr"]), "relative"),
+             ("Contraction", -float(row["contraction_mrr"]), "relative"),
+             ("Churn", -float(row["churned_mrr"]), "relative"), ("End of month", float(row["mrr"]), "total")]
+    fmt = money_format(currency)
+    fig = go.Figure(go.Waterfall(
+        x=[s[0] for s in steps], y=[s[1] for s in steps], measure=[s[2] for s in steps],
+        increasing=dict(marker=dict(color=MOVEMENT_COLORS["new"])),
+        decreasing=dict(marker=dict(color=MOVEMENT_COLORS["churn"])),
+        totals=dict(marker=dict(color=PRIMARY)), connector=dict(line=dict(color=GRID)),
+        text=[f"{symbol(currency)}{abs(s[1]):{fmt}}" for s in steps], textposition="outside",
+        hovertemplate=f"%{{x}}: {symbol(currency)}%{{y:{fmt}}}<extra></extra>"))
+    fig = style(fig, title=title or f"MRR bridge, {row['month']}", height=height, currency=currency, legend=False)
+    fig.update_layout(hovermode="closest")
+    fig.update_yaxes(rangemode="normal")
+    return fig
+
+
+def cohort_heatmap(frame: pd.DataFrame, value: str, *, title: str | None = None, height: int | None = None,
+                   max_age: int | None = None) -> go.Figure:
+    """Cohorts (rows) × months since start (columns), coloured by a retention fraction."""
+    data = frame if max_age is None else frame[frame["age"] <= max_age]
+    grid = data.pivot_table(index="cohort", columns="age", values=value, aggfunc="first").sort_index()
+    sizes = data.groupby("cohort")["cohort_customers"].first().reindex(grid.index)
+    labels = [f"{c} ({int(n):,})" for c, n in zip(grid.index, sizes)]
+    text = [[("" if pd.isna(v) else f"{v:.0%}") for v in row] for row in grid.to_numpy()]
+    fig = go.Figure(go.Heatmap(
+        z=grid.to_numpy(), x=[f"M{a}" for a in grid.columns], y=labels, text=text, texttemplate="%{text}",
+        textfont=dict(size=10), colorscale=[[0, "#f6f8fa"], [0.5, "#b9b5ff"], [1, PRIMARY]], zmin=0,
+        zmax=max(1.0, float(pd.Series(grid.to_numpy().ravel()).max(skipna=True) or 1)),
+        colorbar=dict(tickformat=".0%", thickness=10), xgap=1, ygap=1,
+        hovertemplate="Cohort %{y}<br>%{x}: %{z:.1%}<extra></extra>"))
+    fig = style(fig, title=title, height=height or max(320, 22 * len(labels) + 80), y_kind="none", legend=False)
+    fig.update_yaxes(autorange="reversed", showgrid=False, tickprefix=None, rangemode="normal", type="category")
+    fig.update_xaxes(side="top", type="category")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def donut(labels: Iterable[str], values: Iterable[float], *, title: str | None = None, currency: str | None = None,
+          height: int = 300) -> go.Figure:
+    fig = go.Figure(go.Pie(labels=list(labels), values=list(values), hole=0.6, sort=False,
+                           marker=dict(colors=SERIES_COLORS), textinfo="percent",
+                           hovertemplate=f"%{{label}}: {symbol(currency)}%{{value:{money_format(currency)}}}<extra></extra>"
+                           if currency else "%{label}: %{value:,}<extra></extra>"))
+    fig = style(fig, title=title, height=height, y_kind="none")
+    fig.update_layout(hovermode="closest", legend=dict(orientation="v", x=1, xanchor="left", y=0.5))
+    return fig

@@ -1,0 +1,223 @@
+"""Every table and chart the app shows can leave it: tables as CSV, Parquet or Excel,
+charts as PNG, SVG, a standalone interactive HTML file, or the chart's data as CSV.
+
+File names say what the file holds: the view, then the filters that shaped it
+(`mrr_usd_2025-01_2026-06.png`). Nothing here touches Streamlit, so the CLI and tests can
+use it too. PNG/SVG go through kaleido, which drives the system Chromium; one kaleido
+server is kept per process (started on first use) so an export takes a fraction of a
+second instead of a browser start each time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Iterable
+
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    import plotly.graph_objects as go
+
+
+class ExportError(Exception):
+    """An export could not be produced; the message says why in plain words."""
+
+
+TABLE_FORMATS = {
+    "csv": ("CSV", "text/csv"),
+    "parquet": ("Parquet", "application/vnd.apache.parquet"),
+    "xlsx": ("Excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}
+CHART_FORMATS = {
+    "png": ("PNG image", "image/png"),
+    "svg": ("SVG image", "image/svg+xml"),
+    "html": ("Interactive HTML", "text/html"),
+    "csv": ("Chart data (CSV)", "text/csv"),
+}
+IMAGE_WIDTH = 1200
+IMAGE_HEIGHT = 600
+IMAGE_SCALE = 2
+
+
+# ----------------------------------------------------------------------------- names
+
+def _slug(value: Any) -> str:
+    text = str(value).strip().lower()
+    text = re.sub(r"[^a-z0-9._-]+", "-", text)
+    text = re.sub(r"-{2,}", "-", text).strip("-.")
+    return text[:40]
+
+
+def _month(value: date | datetime | str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    return f"{value.year:04d}-{value.month:02d}"
+
+
+def export_filename(view: str, ext: str, *, currency: str | None = None, start: Any = None, end: Any = None,
+                    granularity: str | None = None, extra: Iterable[Any] = ()) -> str:
+    """`mrr_usd_2025-01_2026-06.png`: the view, the currency, the date range by month, then
+    any other non-default filter (granularity other than month, product, segment...)."""
+    parts = [_slug(view) or "export"]
+    if currency:
+        parts.append(_slug(currency))
+    first, last = _month(start), _month(end)
+    if first:
+        parts.append(first)
+    if last and last != first:
+        parts.append(last)
+    if granularity and granularity != "month":
+        parts.append(_slug(granularity))
+    parts.extend(_slug(x) for x in extra if x not in (None, ""))
+    name = "_".join(p for p in parts if p)
+    return f"{name}.{ext.lstrip('.')}"
+
+
+# ----------------------------------------------------------------------------- tables
+
+def _plain_cell(value: Any) -> Any:
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return value
+
+
+def _portable(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns any writer can take: nested values as JSON text, no index surprises."""
+    out = df.copy()
+    out.columns = [str(c) for c in out.columns]
+    for name in out.columns:
+        column = out[name]
+        if column.dtype == object:
+            if column.map(lambda v: isinstance(v, (dict, list, tuple))).any():
+                out[name] = column.map(_plain_cell)
+    return out.reset_index(drop=True)
+
+
+def to_csv(df: pd.DataFrame) -> bytes:
+    """UTF-8 CSV with a header row; timestamps in ISO 8601."""
+    return _portable(df).to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z").encode("utf-8")
+
+
+def to_parquet(df: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame = _portable(df)
+    for name in frame.columns:
+        if frame[name].dtype == object:
+            # Mixed Python objects (e.g. Decimal next to None) become text rather than failing.
+            try:
+                import pyarrow as pa
+
+                pa.array(frame[name])
+            except Exception:  # noqa: BLE001
+                frame[name] = frame[name].map(lambda v: None if v is None else str(v))
+    frame.to_parquet(buffer, index=False, engine="pyarrow")
+    return buffer.getvalue()
+
+
+_ILLEGAL_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def to_xlsx(df: pd.DataFrame, *, sheet: str = "data") -> bytes:
+    """An .xlsx workbook (openpyxl). Excel has no time zones, so timestamps are written in
+    UTC without zone and the header says so."""
+    frame = _portable(df)
+    renames = {}
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            frame[name] = column.dt.tz_convert("UTC").dt.tz_localize(None)
+            renames[name] = f"{name} (UTC)"
+        elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            frame[name] = column.map(lambda v: _ILLEGAL_XLSX.sub("", v) if isinstance(v, str) else v)
+    frame = frame.rename(columns=renames)
+    buffer = io.BytesIO()
+    sheet_name = re.sub(r"[\[\]:*?/\\]", " ", sheet)[:31] or "data"
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        frame.to_excel(writer, index=False, sheet_name=sheet_name)
+        worksheet = writer.sheets[sheet_name]
+        worksheet.freeze_panes = "A2"
+        for index, name in enumerate(frame.columns, start=1):
+            sample = [len(str(name))] + [len(str(v)) for v in frame[name].head(200).tolist()]
+            letter = worksheet.cell(row=1, column=index).column_letter
+            worksheet.column_dimensions[letter].width = min(60, max(8, max(sample) + 2))
+    return buffer.getvalue()
+
+
+def table_bytes(df: pd.DataFrame, fmt: str, *, sheet: str = "data") -> bytes:
+    if fmt == "csv":
+        return to_csv(df)
+    if fmt == "parquet":
+        return to_parquet(df)
+    if fmt == "xlsx":
+        return to_xlsx(df, sheet=sheet)
+    raise ExportError(f"unknown table format {fmt!r}; choose csv, parquet or xlsx")
+
+
+# ----------------------------------------------------------------------------- charts
+
+_KALEIDO_LOCK = threading.Lock()
+_KALEIDO_STARTED = False
+
+
+def _ensure_kaleido_server() -> None:
+    """Start kaleido's persistent browser once per process. Its sync server is not safe for
+    concurrent callers, so every image is made under one lock."""
+    global _KALEIDO_STARTED
+    if _KALEIDO_STARTED:
+        return
+    try:
+        import kaleido
+
+        kaleido.start_sync_server(silence_warnings=True)
+        _KALEIDO_STARTED = True
+    except Exception:  # noqa: BLE001 - fall back to one browser per image
+        _KALEIDO_STARTED = False
+
+
+def chart_image(fig: "go.Figure", fmt: str, *, width: int = IMAGE_WIDTH, height: int = IMAGE_HEIGHT,
+                scale: float = IMAGE_SCALE) -> bytes:
+    """PNG or SVG bytes of a figure, rendered by kaleido in the system Chromium."""
+    if fmt not in ("png", "svg"):
+        raise ExportError(f"unknown image format {fmt!r}; choose png or svg")
+    import warnings
+
+    with _KALEIDO_LOCK:
+        _ensure_kaleido_server()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return fig.to_image(format=fmt, width=width, height=height,
+                                    scale=scale if fmt == "png" else 1)
+        except Exception as error:  # noqa: BLE001
+            text = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if "chrom" in text.lower() or "browser" in text.lower():
+                raise ExportError("Images need Chromium, which was not found: install it "
+                                  "(Debian: apt-get install chromium) and try again.") from None
+            raise ExportError(f"The image could not be drawn: {text}") from None
+
+
+def chart_html(fig: "go.Figure", *, title: str | None = None) -> bytes:
+    """A standalone, interactive HTML file: plotly.js is embedded, so it opens offline."""
+    html = fig.to_html(full_html=True, include_plotlyjs=True, config={"displaylogo": False, "responsive": True})
+    if title:
+        safe = (title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+        html = html.replace("<head>", f"<head><title>{safe}</title>", 1)
+    return html.encode("utf-8")
+
+
+def chart_bytes(fig: "go.Figure", data: pd.DataFrame | None, fmt: str, *, title: str | None = None) -> bytes:
+    if fmt in ("png", "svg"):
+        return chart_image(fig, fmt)
+    if fmt == "html":
+        return chart_html(fig, title=title)
+    if fmt == "csv":
+        if data is None:
+            raise ExportError("This chart has no data table to export.")
+        return to_csv(data)
+    raise ExportError(f"unknown chart format {fmt!r}; choose png, svg, html or csv")

@@ -1,0 +1,34 @@
+"""The analytics engine: every number of the product, computed by the rules of the metrics
+contract (/work/shared/specs/metrics.md; explained for users in docs/metrics.md).
+
+Pure functions over DataFrames / Arrow tables (heavy per-line work in DuckDB SQL):
+
+- `mrr.mrr_components`, `mrr.subscription_mrr_at`: MRR of subscriptions at instants
+- `snapshots.mrr_snapshots`: customer x currency x month snapshot MRR
+- `movements.mrr_movements`, `movements.movement_customers`: new / expansion / contraction /
+  churn / reactivation
+- `monthly.monthly_metrics`: the monthly table (MRR, movements, counts, rates, cash)
+- `cohorts.cohort_retention`: logo and revenue retention
+- `cash.cash_metrics`: gross / net volume, refunds, fees, payments
+
+Entry points: `compute_metrics`, `MetricsEngine` (keeps the expensive part between filter
+changes), `metrics_json` (the contract's JSON object).
+"""
+
+from .cash import cash_metrics
+from .cohorts import cohort_retention
+from .engine import (JSON_MONTH_KEYS, MetricsEngine, MetricsResult, UnknownCurrencyError, compute_metrics,
+                     metrics_json, to_major)
+from .filters import DiscountPolicy, MetricFilters, as_of_instant
+from .load import Calendar, Sources, build_calendar
+from .monthly import monthly_metrics
+from .movements import MOVEMENTS, movement_customers, mrr_movements
+from .mrr import mrr_components, subscription_mrr_at, tiered_amount
+from .snapshots import mrr_snapshots
+
+__all__ = [
+    "Calendar", "DiscountPolicy", "JSON_MONTH_KEYS", "MOVEMENTS", "MetricFilters", "MetricsEngine", "MetricsResult",
+    "Sources", "UnknownCurrencyError", "as_of_instant", "build_calendar", "cash_metrics", "cohort_retention",
+    "compute_metrics", "metrics_json", "monthly_metrics", "movement_customers", "mrr_components", "mrr_movements",
+    "mrr_snapshots", "subscription_mrr_at", "tiered_amount", "to_major",
+]

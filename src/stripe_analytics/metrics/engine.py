@@ -1,0 +1,236 @@
+"""One entry point for the dashboard, the CLI and the exports: `compute_metrics` / `MetricsEngine`
+compute every table from the cache once, and `metrics_json` renders the contract's JSON object.
+
+The expensive part (subscription MRR components at every month snapshot) depends only on the
+data, the as-of instant, the discount policy and the time zone; the engine keeps it, so changing a
+filter (currency, product, interval, segment, date range) only re-aggregates."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from ..money import decimals, to_major_float
+from .cash import cash_metrics
+from .cohorts import cohort_retention
+from .filters import DiscountPolicy, MetricFilters, as_of_date, as_of_instant
+from .load import Calendar, Sources, build_calendar, month_label
+from .monthly import AMOUNT_COLUMNS, AVERAGE_AMOUNT_COLUMNS, monthly_metrics
+from .movements import movement_customers, mrr_movements
+from .mrr import mrr_components
+from .snapshots import mrr_snapshots
+
+# The keys of one month in the contract's JSON, in the contract's order.
+JSON_MONTH_KEYS = (
+    "month", "mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr",
+    "net_new_mrr", "active_customers", "new_customers", "churned_customers", "reactivated_customers",
+    "customer_churn_rate", "revenue_churn_rate", "grr", "nrr", "arpa", "quick_ratio", "gross_volume", "refunds",
+    "fees", "net_volume", "successful_payments", "failed_payments",
+)
+_JSON_AMOUNTS = {"mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr",
+                 "net_new_mrr", "arpa", "gross_volume", "refunds", "fees", "net_volume"}
+_JSON_RATES = {"customer_churn_rate", "revenue_churn_rate", "grr", "nrr", "quick_ratio"}
+
+
+class UnknownCurrencyError(ValueError):
+    """A currency filter names a currency the account never used."""
+
+
+@dataclass
+class MetricsResult:
+    """Everything computed for one (data, as-of, discount policy, filters).
+
+    Amount columns of every frame are in the currency's minor unit (use `to_major` or
+    `metrics_json` for major units). Frames:
+
+    - `monthly`: `monthly.monthly_metrics` columns, months inside the filter's date range;
+    - `snapshots`: currency, customer, m, month, mrr (customers with MRR > 0, every month);
+    - `movements`: currency, customer, m, month, previous_mrr, mrr, movement, amount, change;
+    - `cash`: currency, m, month, gross_volume, refunds, fees, net_volume, successful_payments,
+      failed_payments;
+    - `cohorts`: `cohorts.cohort_retention` columns (computed on first use).
+    """
+
+    account_id: str | None
+    as_of: datetime
+    as_of_date: date
+    discount_policy: DiscountPolicy
+    filters: MetricFilters
+    calendar: Calendar
+    currencies: list[str]
+    monthly: pd.DataFrame
+    cash: pd.DataFrame
+    _snapshots: pa.Table = field(repr=False)
+    _movements: pa.Table = field(repr=False)
+    _customers: Any = field(default=None, repr=False)
+
+    @property
+    def months(self) -> list[str]:
+        """The months shown ('YYYY-MM')."""
+        return [month_label(m) for m in self.calendar.visible(self.filters)]
+
+    @cached_property
+    def snapshots(self) -> pd.DataFrame:
+        return self._snapshots.to_pandas()
+
+    @cached_property
+    def movements(self) -> pd.DataFrame:
+        return self._movements.to_pandas()
+
+    @cached_property
+    def cohorts(self) -> pd.DataFrame:
+        frame = cohort_retention(self._snapshots, self.calendar.months)
+        shown = set(self.months)
+        return frame[frame["month"].isin(shown)].reset_index(drop=True)
+
+    def customers_for(self, currency: str, month: str, movement: str) -> pd.DataFrame:
+        """Who is behind one movement bar (see `movements.movement_customers`)."""
+        customers = self._customers() if callable(self._customers) else self._customers
+        return movement_customers(self._movements, currency, month, movement, customers)
+
+    def monthly_major(self) -> pd.DataFrame:
+        """`monthly` with amounts in major units (floats exact to the minor unit)."""
+        return to_major(self.monthly)
+
+
+def to_major(frame: pd.DataFrame) -> pd.DataFrame:
+    """Amount columns of a frame with a `currency` column converted from minor to major units;
+    averages are rounded to the minor unit first."""
+    frame = frame.copy()
+    scale = frame["currency"].map(lambda c: 10 ** decimals(c)).astype("float64")
+    places = frame["currency"].map(decimals)
+    for column in AMOUNT_COLUMNS + AVERAGE_AMOUNT_COLUMNS + ("previous_mrr", "amount", "change", "cohort_mrr"):
+        if column in frame.columns:
+            values = frame[column].astype("float64")
+            if column in AVERAGE_AMOUNT_COLUMNS:
+                values = values.round()
+            frame[column] = [None if pd.isna(v) else round(v / s, p) for v, s, p in zip(values, scale, places)]
+    return frame
+
+
+class MetricsEngine:
+    """Computes metrics from one cache for one as-of instant, discount policy and time zone,
+    keeping the subscription MRR components between filter changes.
+
+    `source` is a Cache (read from its file) or a Sources (e.g. `Sources.from_frames`). Thread-safe
+    for the dashboard: one computation at a time."""
+
+    def __init__(self, source, as_of: date | datetime | None = None,
+                 discount_policy: DiscountPolicy | str = DiscountPolicy.all, timezone: str = "UTC"):
+        self.discount_policy = DiscountPolicy(discount_policy)
+        self.timezone = MetricFilters(timezone=timezone).timezone
+        self.src = source if isinstance(source, Sources) else Sources.from_cache(source, self.timezone)
+        if self.src.timezone != self.timezone:
+            self.src.set_timezone(self.timezone)
+        self.as_of = as_of_instant(as_of, self.timezone)
+        self._lock = threading.Lock()
+        self._base: tuple[Calendar, pa.Table, list[str]] | None = None
+        self._customers_frame: pd.DataFrame | None = None
+
+    def _ensure_base(self) -> tuple[Calendar, pa.Table, list[str]]:
+        if self._base is None:
+            calendar = build_calendar(self.src, self.as_of)
+            components = mrr_components(self.src, calendar.snapshots(), self.discount_policy)
+            self._base = (calendar, components, self.src.currencies())
+        return self._base
+
+    def _customers(self) -> pd.DataFrame:
+        if self._customers_frame is None:
+            self._customers_frame = self.src.con.execute(
+                "SELECT id, name, email FROM customers WHERE NOT deleted").df()
+        return self._customers_frame
+
+    def compute(self, filters: MetricFilters | None = None) -> MetricsResult:
+        filters = filters or MetricFilters()
+        if filters.timezone != self.timezone:
+            raise ValueError("the time zone is fixed per engine; create another MetricsEngine")
+        with self._lock:
+            calendar, components, all_currencies = self._ensure_base()
+            if filters.currencies:
+                unknown = [c for c in filters.currencies if c not in all_currencies]
+                if unknown:
+                    known = ", ".join(all_currencies) or "none"
+                    raise UnknownCurrencyError(
+                        f"no data in {', '.join(unknown)}; the account's currencies are: {known}")
+                currencies = [c for c in all_currencies if c in filters.currencies]
+            else:
+                currencies = all_currencies
+            segment = None
+            if filters.segment_key is not None:
+                sql, params = self.src.segment_customers_sql(filters)
+                segment = [r[0] for r in self.src.con.execute(sql, params).fetchall()]
+            snapshots = mrr_snapshots(components, filters, segment, arrow=True)
+            movements = mrr_movements(snapshots, calendar.last, arrow=True)
+            cash = cash_metrics(self.src, calendar, filters) if calendar.months else None
+            monthly = monthly_metrics(snapshots, movements, cash, calendar.months, currencies)
+            visible = set(calendar.visible(filters))
+            monthly = monthly[monthly["m"].isin(visible)].reset_index(drop=True)
+            if cash is not None:
+                cash = cash[cash["m"].isin(visible)].reset_index(drop=True)
+            else:
+                cash = pd.DataFrame(columns=["currency", "m", "month"])
+            return MetricsResult(
+                account_id=self.src.account_id, as_of=self.as_of, as_of_date=as_of_date(self.as_of, self.timezone),
+                discount_policy=self.discount_policy, filters=filters, calendar=calendar, currencies=currencies,
+                monthly=monthly, cash=cash, _snapshots=snapshots, _movements=movements, _customers=self._customers)
+
+    def close(self) -> None:
+        self.src.close()
+
+
+def compute_metrics(cache, filters: MetricFilters | None = None, as_of: date | datetime | None = None,
+                    discount_policy: DiscountPolicy | str = DiscountPolicy.all) -> MetricsResult:
+    """Every metric of the contract for one cache (or Sources), as-of instant and discount policy.
+    For repeated filter changes keep a `MetricsEngine` instead."""
+    filters = filters or MetricFilters()
+    engine = MetricsEngine(cache, as_of=as_of, discount_policy=discount_policy, timezone=filters.timezone)
+    try:
+        result = engine.compute(filters)
+        result.snapshots, result.movements  # materialise before the connection closes
+        if not isinstance(cache, Sources):
+            result._customers = engine._customers()
+        return result
+    finally:
+        if not isinstance(cache, Sources):
+            engine.close()
+
+
+def metrics_json(result: MetricsResult) -> dict:
+    """The contract's JSON object (metrics.md "`stripe-analytics metrics --json`"): account, as_of,
+    and per lower-case currency its months, amounts in major units, null where a rate is undefined."""
+    currencies: dict[str, dict] = {}
+    frame = result.monthly
+    for currency in result.currencies:
+        rows = frame[frame["currency"] == currency]
+        months = []
+        for record in rows.to_dict("records"):
+            out: dict[str, Any] = {}
+            for key in JSON_MONTH_KEYS:
+                value = record[key]
+                if key == "month":
+                    out[key] = value
+                elif value is None or (isinstance(value, float) and pd.isna(value)):
+                    out[key] = None
+                elif key in _JSON_AMOUNTS:
+                    minor = round(float(value)) if key == "arpa" else int(value)
+                    out[key] = _major(minor, currency)
+                elif key in _JSON_RATES:
+                    out[key] = float(value)
+                else:
+                    out[key] = int(value)
+            months.append(out)
+        currencies[currency] = {"months": months}
+    return {"account": result.account_id, "as_of": result.as_of_date.isoformat(), "currencies": currencies}
+
+
+def _major(minor: int, currency: str) -> int | float:
+    places = decimals(currency)
+    if places == 0:
+        return int(minor)
+    return to_major_float(minor, currency)

@@ -1,0 +1,163 @@
+"""What every page needs, worked out once per rerun by `app.py`: the settings, the account
+shown (the demo or a synced account's cache), the cache's state key, the filter options
+and the filters chosen in the sidebar.
+
+Accounts: with STRIPE_API_KEY set, the configured account's cache (`DATA_DIR/acct_….duckdb`,
+created by `stripe-analytics sync` or the Data page's "Sync now") is shown first; before
+its first sync the pages say so and offer to sync. The demo account (`DATA_DIR/demo.duckdb`)
+is always one click away and is what opens when no key is set; it is generated in-process
+on first use, before any read connection to it exists.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import streamlit as st
+
+from ..cache import CacheError
+from ..config import Settings, SettingsError, load_settings
+from ..queries import FilterOptions
+from . import data
+from .filters import Filters, render_sidebar
+
+DEMO_ID = "demo"
+PENDING_ID = "__configured__"
+_ACCOUNT_FILE = re.compile(r"^acct_[A-Za-z0-9_]{1,64}\.duckdb$")
+_DEMO_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    label: str
+    path: Path | None
+    demo: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return self.id == PENDING_ID
+
+
+@dataclass
+class AppContext:
+    settings: Settings | None = None
+    fatal: str | None = None  # settings cannot be loaded: nothing else can work
+    account: Account | None = None
+    accounts: list[Account] = field(default_factory=list)
+    key: data.CacheKey | None = None
+    busy: bool = False  # a sync is writing this cache; results are the last ones seen
+    error: str | None = None  # the cache cannot be read
+    options: FilterOptions | None = None
+    filters: Filters | None = None
+    today: date = field(default_factory=lambda: datetime.now(timezone.utc).date())
+
+    @property
+    def ready(self) -> bool:
+        """The cache can be read and has data."""
+        return self.key is not None and self.error is None and self.options is not None and not self.options.empty
+
+    @property
+    def mode(self) -> str:
+        if self.account is None or self.account.demo:
+            return "test"
+        return (self.settings.mode if self.settings else None) or "test"
+
+    @property
+    def product_names(self) -> dict[str, str]:
+        return dict(self.options.products) if self.options else {}
+
+
+def discover(settings: Settings) -> list[Account]:
+    """The accounts the picker offers: synced caches in DATA_DIR, the configured account
+    before its first sync, and the demo."""
+    data_dir = Path(settings.data_dir)
+    found = sorted(p for p in data_dir.glob("acct_*.duckdb") if _ACCOUNT_FILE.match(p.name)) if data_dir.is_dir() else []
+    accounts = [Account(p.stem, p.stem, p) for p in found]
+    if settings.stripe_account:
+        accounts.sort(key=lambda a: a.id != settings.stripe_account)
+    if settings.stripe_api_key and not accounts:
+        accounts.append(Account(PENDING_ID, "Your Stripe account (not synced yet)", None))
+    accounts.append(Account(DEMO_ID, "Demo account", data_dir / "demo.duckdb", demo=True))
+    return accounts
+
+
+def default_account(settings: Settings, accounts: list[Account]) -> Account:
+    if settings.stripe_api_key:
+        return accounts[0]
+    return next(a for a in accounts if a.demo)
+
+
+def build_demo(path: Path) -> None:
+    """Generate the demo account's cache, showing progress; once per process at a time."""
+    from ..demo_cache import build_demo_cache
+
+    with _DEMO_LOCK:
+        if path.exists():
+            return
+        with st.status("Building the demo account (first run only)…", expanded=True) as status:
+            bar = st.progress(0.0, text="generating customers, subscriptions and payments")
+
+            def progress(p) -> None:
+                bar.progress(min(1.0, max(0.0, float(p.fraction))), text=p.message)
+
+            build_demo_cache(path, progress=progress)
+            status.update(label="Demo account ready", state="complete", expanded=False)
+        data.clear_all()
+
+
+def _account_picker(settings: Settings, accounts: list[Account]) -> Account:
+    state = st.session_state
+    ids = [a.id for a in accounts]
+    if state.get("account") not in ids:
+        state["account"] = default_account(settings, accounts).id
+    by_id = {a.id: a for a in accounts}
+    st.sidebar.selectbox("Account", ids, key="account", format_func=lambda i: by_id[i].label,
+                         help="The demo account, or a Stripe account synced into DATA_DIR.")
+    return by_id[state["account"]]
+
+
+def setup() -> AppContext:
+    """Run by app.py on every rerun, before the page."""
+    ctx = AppContext()
+    try:
+        ctx.settings = load_settings()
+    except SettingsError as error:
+        ctx.fatal = str(error)
+        st.session_state["_ctx"] = ctx
+        return ctx
+    ctx.accounts = discover(ctx.settings)
+    ctx.account = _account_picker(ctx.settings, ctx.accounts)
+    account = ctx.account
+    if account.demo and account.path and not account.path.exists():
+        try:
+            build_demo(account.path)
+        except Exception as error:  # noqa: BLE001 - shown plainly, never as a traceback
+            ctx.error = f"The demo account could not be built: {error}"
+    if account.path is not None and ctx.error is None:
+        try:
+            ctx.key, ctx.busy = data.cache_key(account.path)
+            ctx.options = data.filter_options(ctx.key)
+        except data.CacheBusy as error:
+            ctx.error = str(error)
+        except CacheError as error:
+            ctx.error = str(error)
+        except Exception as error:  # noqa: BLE001 - a damaged file can fail in many ways
+            ctx.error = (f"The cache at {account.path} cannot be read ({type(error).__name__}); it may be "
+                         "damaged: delete it and sync again.")
+    if ctx.options is not None and not ctx.options.empty:
+        ctx.filters = render_sidebar(ctx.options, ctx.today, scope_id=account.id)
+    st.session_state["_ctx"] = ctx
+    return ctx
+
+
+def current() -> AppContext:
+    """The context app.py prepared for this rerun (or a fresh one when a page runs alone)."""
+    ctx = st.session_state.get("_ctx")
+    if isinstance(ctx, AppContext):
+        return ctx
+    return setup()

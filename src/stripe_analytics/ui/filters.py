@@ -1,0 +1,270 @@
+"""The global filters (date range, currency, granularity, product, segment): one frozen
+`Filters` value per rerun, rendered in the sidebar and kept in the URL's query
+parameters, so a view can be bookmarked and shared and survives a reload.
+
+URL keys: `from`, `to` (YYYY-MM-DD), `currency` (usd), `granularity` (day/week/month),
+`product` (prod_…), `segment` (metadata key=value). Only values that differ from the
+defaults are written, so a default view has a clean URL.
+
+How the URL and the widgets stay in step: on a session's first run the URL wins; when the
+URL later changes by itself (the user edited it, or went back in history) it wins again;
+when it lost its filter keys (a page switch) the session's values are written back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Mapping
+
+from ..exports import export_filename
+from ..queries import FilterOptions, Scope
+
+GRANULARITIES = ("day", "week", "month")
+URL_KEYS = ("from", "to", "currency", "granularity", "product", "segment")
+DEFAULT_MONTHS = 12
+_W = {  # widget keys in st.session_state
+    "dates": "f_dates", "currency": "f_currency", "granularity": "f_granularity", "product": "f_product",
+    "segment_key": "f_segment_key", "segment_value": "f_segment_value",
+}
+ALL = ""  # the "no restriction" option of product / segment selects
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date
+    end: date
+    currency: str
+    granularity: str = "month"
+    product: str | None = None
+    segment_key: str | None = None
+    segment_value: str | None = None
+
+    # -- what the library layers take
+    def metric_filters(self, *, dates: bool = True, currency: bool = True):
+        from ..metrics import MetricFilters
+
+        return MetricFilters(
+            date_from=self.start if dates else None, date_to=self.end if dates else None,
+            currencies=(self.currency,) if currency and self.currency else None,
+            products=(self.product,) if self.product else None,
+            segment_key=self.segment_key if self.segment_value is not None else None,
+            segment_value=self.segment_value if self.segment_key else None,
+        )
+
+    def metric_json(self, **kwargs) -> str:
+        return self.metric_filters(**kwargs).model_dump_json()
+
+    def scope(self, *, dates: bool = True) -> Scope:
+        return Scope(start=self.start if dates else None, end=self.end if dates else None, currency=self.currency,
+                     product=self.product, segment_key=self.segment_key, segment_value=self.segment_value)
+
+    @property
+    def segment(self) -> str | None:
+        return f"{self.segment_key}={self.segment_value}" if self.segment_key and self.segment_value is not None else None
+
+    def filename(self, view: str, ext: str, *, dates: bool = True) -> str:
+        return export_filename(view, ext, currency=self.currency, start=self.start if dates else None,
+                               end=self.end if dates else None, granularity=self.granularity,
+                               extra=[self.product, self.segment])
+
+    def describe(self, product_names: Mapping[str, str] | None = None) -> str:
+        parts = [self.currency.upper() if self.currency else "all currencies",
+                 f"{self.start:%b %Y} – {self.end:%b %Y}"]
+        if self.product:
+            parts.append("product " + (product_names or {}).get(self.product, self.product))
+        if self.segment:
+            parts.append("segment " + self.segment)
+        return " · ".join(parts)
+
+    # -- URL
+    def to_params(self, defaults: "Filters") -> dict[str, str]:
+        params: dict[str, str] = {}
+        if self.start != defaults.start:
+            params["from"] = self.start.isoformat()
+        if self.end != defaults.end:
+            params["to"] = self.end.isoformat()
+        if self.currency != defaults.currency:
+            params["currency"] = self.currency
+        if self.granularity != defaults.granularity:
+            params["granularity"] = self.granularity
+        if self.product:
+            params["product"] = self.product
+        if self.segment:
+            params["segment"] = self.segment
+        return params
+
+
+def default_filters(options: FilterOptions, today: date) -> Filters:
+    """The last 12 months up to today (or the data's last day), in the account's main currency."""
+    end = max(today, options.last_day) if options.last_day else today
+    first_of_month = date(end.year, end.month, 1)
+    month_index = first_of_month.year * 12 + first_of_month.month - 1 - (DEFAULT_MONTHS - 1)
+    start = date(month_index // 12, month_index % 12 + 1, 1)
+    if options.first_day and options.first_day > start:
+        start = date(options.first_day.year, options.first_day.month, 1)
+    return Filters(start=start, end=end, currency=options.default_currency or "usd")
+
+
+def _parse_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def from_params(params: Mapping[str, str], options: FilterOptions, defaults: Filters) -> Filters:
+    """Filters from URL values; anything invalid or unknown falls back to the default."""
+    start = _parse_date(params.get("from")) or defaults.start
+    end = _parse_date(params.get("to")) or defaults.end
+    if start > end:
+        start, end = defaults.start, defaults.end
+    currency = (params.get("currency") or "").lower()
+    if currency not in options.currencies:
+        currency = defaults.currency
+    granularity = params.get("granularity") or defaults.granularity
+    if granularity not in GRANULARITIES:
+        granularity = defaults.granularity
+    product = params.get("product") or None
+    if product and product not in {p for p, _ in options.products}:
+        product = None
+    seg_key = seg_value = None
+    segment = params.get("segment") or ""
+    if "=" in segment:
+        key, value = segment.split("=", 1)
+        if value in options.segments.get(key, []):
+            seg_key, seg_value = key, value
+    return Filters(start, end, currency, granularity, product, seg_key, seg_value)
+
+
+def valid(filters: Filters, options: FilterOptions, defaults: Filters) -> Filters:
+    """The same filters with anything this account does not have reset to the default."""
+    return from_params({"from": filters.start.isoformat(), "to": filters.end.isoformat(),
+                        "currency": filters.currency, "granularity": filters.granularity,
+                        "product": filters.product or "", "segment": filters.segment or ""}, options, defaults)
+
+
+# ----------------------------------------------------------------------------- Streamlit
+
+def _url_filter_params(query_params) -> dict[str, str]:
+    return {k: query_params.get(k) for k in URL_KEYS if k in query_params}
+
+
+def _set_widgets(state, filters: Filters) -> None:
+    state[_W["dates"]] = (filters.start, filters.end)
+    state[_W["currency"]] = filters.currency
+    state[_W["granularity"]] = filters.granularity
+    state[_W["product"]] = filters.product or ALL
+    state[_W["segment_key"]] = filters.segment_key or ALL
+    state[_W["segment_value"]] = filters.segment_value or ALL
+
+
+def _from_widgets(state, previous: Filters) -> Filters:
+    dates = state.get(_W["dates"])
+    start, end = previous.start, previous.end
+    if isinstance(dates, (tuple, list)) and len(dates) == 2 and all(dates):
+        start, end = dates
+    seg_key = state.get(_W["segment_key"]) or None
+    seg_value = state.get(_W["segment_value"]) or None
+    return Filters(start, end, state.get(_W["currency"]) or previous.currency,
+                   state.get(_W["granularity"]) or previous.granularity, state.get(_W["product"]) or None,
+                   seg_key if seg_value else None, seg_value if seg_key else None)
+
+
+def _preset(key: str, first: date | None, today: date) -> tuple[date, date] | None:
+    end = today
+    if key == "ytd":
+        return date(end.year, 1, 1), end
+    if key == "all":
+        return (first or end - timedelta(days=365)), end
+    months = {"3m": 3, "6m": 6, "12m": 12, "24m": 24}.get(key)
+    if not months:
+        return None
+    index = end.year * 12 + end.month - 1 - (months - 1)
+    start = date(index // 12, index % 12 + 1, 1)
+    if first and first > start:
+        start = date(first.year, first.month, 1)
+    return start, end
+
+
+PRESETS = {"3m": "Last 3 months", "6m": "Last 6 months", "12m": "Last 12 months", "24m": "Last 24 months",
+           "ytd": "Year to date", "all": "All time"}
+
+
+def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Filters:
+    """Draw the filters in the sidebar and return them; keeps the URL in step.
+    `scope_id` identifies the account: switching accounts revalidates every value."""
+    import streamlit as st
+
+    state = st.session_state
+    defaults = default_filters(options, today)
+    url_now = _url_filter_params(st.query_params)
+    last_written = state.get("_filters_url")
+    first_run = state.get("_filters_scope") != scope_id
+    if first_run:
+        _set_widgets(state, from_params(url_now, options, defaults))
+    elif url_now and url_now != last_written:
+        _set_widgets(state, from_params(url_now, options, defaults))
+    previous = state.get("_filters_value") or defaults
+    if not first_run:
+        # Values the account no longer offers (after a sync) fall back to defaults.
+        checked = valid(_from_widgets(state, previous), options, defaults)
+        if checked != _from_widgets(state, previous):
+            _set_widgets(state, checked)
+    state["_filters_scope"] = scope_id
+
+    low = min(options.first_day or defaults.start, defaults.start)
+    high = max(options.last_day or defaults.end, defaults.end, today)
+    sidebar = st.sidebar
+    sidebar.markdown("**Filters**")
+
+    def apply_preset() -> None:
+        choice = state.get("f_preset")
+        span = _preset(choice, options.first_day, today) if choice else None
+        if span:
+            state[_W["dates"]] = span
+        state["f_preset"] = None
+
+    sidebar.date_input("Date range", key=_W["dates"], min_value=low, max_value=high, format="YYYY-MM-DD",
+                       help="Months shown in charts and tables (MRR snapshots are taken at each month's end).")
+    sidebar.selectbox("Quick range", list(PRESETS), index=None, key="f_preset", format_func=PRESETS.get,
+                      placeholder="Quick range…", on_change=apply_preset, label_visibility="collapsed")
+    cols = sidebar.columns(2)
+    cols[0].selectbox("Currency", options.currencies or [defaults.currency], key=_W["currency"],
+                      format_func=str.upper,
+                      help="Every metric is computed per currency; nothing is summed across currencies.")
+    cols[1].selectbox("Granularity", GRANULARITIES, key=_W["granularity"], format_func=str.capitalize,
+                      help="Buckets of the payment (cash) charts. MRR is always a month-end snapshot.")
+    product_names = dict(options.products)
+    sidebar.selectbox("Product", [ALL] + [p for p, _ in options.products], key=_W["product"],
+                      format_func=lambda p: "All products" if p == ALL else product_names.get(p, p),
+                      help="MRR counts only the subscription items of this product; payments are not tied "
+                           "to a product, so cash figures ignore it.")
+    keys = list(options.segments)
+    seg_cols = sidebar.columns(2)
+    seg_cols[0].selectbox("Segment", [ALL] + keys, key=_W["segment_key"],
+                          format_func=lambda k: "All customers" if k == ALL else k,
+                          help="Customers whose metadata has this key = value.")
+    chosen_key = state.get(_W["segment_key"]) or ALL
+    values = options.segments.get(chosen_key, []) if chosen_key else []
+    if state.get(_W["segment_value"]) not in [ALL] + values:
+        state[_W["segment_value"]] = ALL
+    seg_cols[1].selectbox("Value", [ALL] + values, key=_W["segment_value"], disabled=not chosen_key,
+                          format_func=lambda v: "any" if v == ALL else v)
+
+    filters = _from_widgets(state, previous)
+    state["_filters_value"] = filters
+    params = filters.to_params(defaults)
+    for name in URL_KEYS:
+        if name in params:
+            if st.query_params.get(name) != params[name]:
+                st.query_params[name] = params[name]
+        elif name in st.query_params:
+            del st.query_params[name]
+    state["_filters_url"] = params
+    if params:
+        def reset() -> None:
+            _set_widgets(state, defaults)
+
+        sidebar.button("Reset filters", on_click=reset, type="tertiary", icon=":material/restart_alt:")
+    return filters

@@ -1,0 +1,89 @@
+"""Formatting of numbers for tiles, tables and captions (no Streamlit here)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+from ..money import SYMBOLS, format_amount, format_major
+
+__all__ = ["money", "money_major", "compact_money", "percent", "count", "ratio", "delta_text", "ago",
+           "is_missing", "format_amount"]
+
+
+def is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def money(minor, currency: str) -> str:
+    """Minor units → '$1,234.50' with the currency's own decimals."""
+    return "—" if is_missing(minor) else format_amount(minor, currency)
+
+
+def money_major(major, currency: str) -> str:
+    return "—" if is_missing(major) else format_major(major, currency)
+
+
+def compact_money(major, currency: str) -> str:
+    """Major units, shortened for tiles: '$12.3k', '¥4.5M' (exact below 10,000)."""
+    if is_missing(major):
+        return "—"
+    value = float(major)
+    symbol = SYMBOLS.get(currency.lower(), currency.upper() + " ")
+    sign = "-" if value < 0 else ""
+    for threshold, unit, suffix in ((1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if abs(value) >= threshold:
+            return f"{sign}{symbol}{abs(value) / unit:,.1f}{suffix}"
+    return format_major(value, currency)
+
+
+def percent(fraction, places: int = 1) -> str:
+    return "—" if is_missing(fraction) else f"{float(fraction) * 100:.{places}f}%"
+
+
+def count(value) -> str:
+    return "—" if is_missing(value) else f"{int(value):,}"
+
+
+def ratio(value, places: int = 2) -> str:
+    return "—" if is_missing(value) else f"{float(value):.{places}f}"
+
+
+def delta_text(current, previous, *, kind: str = "relative", currency: str | None = None) -> str | None:
+    """Text of a month-over-month delta for st.metric: relative change ('+4.2%') for
+    amounts and counts, percentage points ('-0.8 pp') for rates. None when unknown."""
+    if is_missing(current) or is_missing(previous):
+        return None
+    current, previous = float(current), float(previous)
+    if kind == "points":
+        return f"{(current - previous) * 100:+.1f} pp"
+    if kind == "absolute":
+        diff = current - previous
+        if currency:
+            return ("+" if diff >= 0 else "-") + format_major(abs(diff), currency)
+        return f"{diff:+,.0f}"
+    if previous == 0:
+        return None if current == 0 else "new"
+    return f"{(current / previous - 1) * 100:+.1f}%"
+
+
+def ago(when: datetime | None, now: datetime | None = None) -> str:
+    """'5 minutes ago', 'yesterday', '3 days ago'."""
+    if when is None:
+        return "never"
+    now = now or datetime.now(timezone.utc)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    seconds = (now - when).total_seconds()
+    if seconds < 0:
+        return "just now"
+    for limit, size, unit in ((60, 1, "second"), (3600, 60, "minute"), (86400, 3600, "hour"),
+                              (86400 * 60, 86400, "day"), (86400 * 730, 86400 * 30, "month")):
+        if seconds < limit:
+            n = int(seconds // size)
+            if unit == "second":
+                return "just now"
+            if unit == "day" and n == 1:
+                return "yesterday"
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return f"{int(seconds // (86400 * 365))} years ago"

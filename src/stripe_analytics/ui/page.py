@@ -1,0 +1,73 @@
+"""Helpers every page starts with: the context, the guards that turn "no data" and "cannot
+read" into plain messages, and the metrics of the current filters."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ..cache import CacheError
+from . import data
+from .context import AppContext, current
+from .widgets import empty_state, error_state
+
+SYNC_HINT = ("Connect your own account: set `STRIPE_API_KEY` (a restricted key with Read access) and run "
+             "`stripe-analytics sync`, or use **Sync now** on the Data page.")
+
+
+def context(*, need_data: bool = True) -> AppContext:
+    """The rerun's context; stops the page with a plain message when it cannot show data."""
+    ctx = current()
+    if ctx.fatal:
+        error_state("The app's settings are invalid, so nothing can be shown:\n\n" + ctx.fatal,
+                    hint="Fix the setting (environment, .env or .streamlit/secrets.toml) and reload the page.")
+        st.stop()
+    if not need_data:
+        return ctx
+    if ctx.error:
+        error_state(ctx.error, hint="Open the Data page for the cache's location, or switch to the demo account "
+                                    "in the sidebar.")
+        st.stop()
+    if ctx.account is not None and ctx.account.pending:
+        empty_state("No data yet", "This Stripe account has not been synced yet. Open the **Data** page and click "
+                                   "**Sync now** (or run `stripe-analytics sync`), or look around the demo account "
+                                   "from the sidebar meanwhile.")
+        st.stop()
+    if not ctx.ready:
+        empty_state("No data yet", "This account's cache has no customers, subscriptions or payments yet. "
+                                   "If a sync is running, this page fills in when it finishes; otherwise sync from "
+                                   "the **Data** page, or open the demo account from the sidebar.")
+        st.stop()
+    return ctx
+
+
+def metrics(ctx: AppContext, *, dates: bool = True, currency: bool = True, product: bool = True):
+    """The metrics bundle of the current filters (see data.metrics_bundle); stops the page
+    with a plain message when it cannot be computed."""
+    filters = ctx.filters
+    assert filters is not None and ctx.key is not None
+    mf = filters.metric_filters(dates=dates, currency=currency)
+    if not product and mf.products:
+        mf = mf.model_copy(update={"products": None})
+    try:
+        return data.metrics_bundle(ctx.key, mf.model_dump_json())
+    except data.CacheBusy as error:
+        st.info(str(error), icon=":material/sync:")
+        st.stop()
+    except CacheError as error:
+        error_state(str(error))
+        st.stop()
+    except ValueError as error:  # e.g. a currency the account never used
+        error_state(f"These filters cannot be applied: {error}")
+        st.stop()
+
+
+def browse(ctx: AppContext, name: str, *args, **kwargs):
+    """A cached browse query; stops the page with a plain message when the cache is busy."""
+    try:
+        return data.browse(ctx.key, name, *args, **kwargs)
+    except data.CacheBusy as error:
+        st.info(str(error), icon=":material/sync:")
+        st.stop()
+    except CacheError as error:
+        error_state(str(error))
+        st.stop()

@@ -1,0 +1,128 @@
+""""Sync now" runs `python -m stripe_analytics sync` in a child process, so the app never
+opens the cache for writing (DuckDB allows one writing process per file). The child's
+stderr progress lines (`backfill: customers: 300 objects (40%)`) drive a live progress bar;
+the pages keep showing their last cached results until the sync finishes and the data
+version changes.
+
+One job per cache (or per configured account before its first sync) per app process; the
+CLI's own writer lock refuses a second sync of the same account from anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROGRESS_LINE = re.compile(r"^(?P<phase>[a-z_]+): (?P<message>.*?)(?: \((?P<percent>\d+)%\))?$")
+_JOBS: dict[str, "SyncJob"] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass
+class SyncJob:
+    command: list[str]
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    returncode: int | None = None
+    phase: str = "starting"
+    message: str = "starting the sync"
+    fraction: float = 0.0
+    lines: list[str] = field(default_factory=list)
+    output: list[str] = field(default_factory=list)
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.returncode is None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def error(self) -> str | None:
+        if self.returncode in (None, 0):
+            return None
+        plain = [line for line in self.lines if not _is_progress(line)]
+        return ("\n".join(plain[-3:]) or f"The sync stopped (exit code {self.returncode}).").strip()
+
+    def feed(self, line: str) -> None:
+        line = line.rstrip("\n")
+        if not line.strip():
+            return
+        self.lines.append(line)
+        del self.lines[:-200]
+        match = PROGRESS_LINE.match(line)
+        if match and match.group("phase") in ("backfill", "events", "done"):
+            self.phase = match.group("phase")
+            self.message = match.group("message")
+            if match.group("percent") is not None:
+                percent = int(match.group("percent")) / 100
+                # Phases restart at 0 %: the backfill is most of the work, events the rest.
+                self.fraction = max(self.fraction, 0.9 * percent if self.phase == "backfill"
+                                    else 0.9 + 0.1 * percent if self.phase == "events" else 1.0)
+
+
+def _is_progress(line: str) -> bool:
+    match = PROGRESS_LINE.match(line)
+    return bool(match and match.group("phase") in ("backfill", "events", "done"))
+
+
+def job_key(path: Path | None) -> str:
+    return str(path) if path else "<configured account>"
+
+
+def current(path: Path | None) -> SyncJob | None:
+    with _LOCK:
+        return _JOBS.get(job_key(path))
+
+
+def start(path: Path | None, *, full: bool = False, env: dict | None = None) -> SyncJob:
+    """Start a sync of the configured account into `path` (or its default cache path)."""
+    with _LOCK:
+        existing = _JOBS.get(job_key(path))
+        if existing and existing.running:
+            return existing
+        command = [sys.executable, "-m", "stripe_analytics", "sync"]
+        if path:
+            command += ["--db", str(path)]
+        if full:
+            command.append("--full")
+        job = SyncJob(command)
+        job.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                       bufsize=1, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+        _JOBS[job_key(path)] = job
+
+    def read_stderr() -> None:
+        assert job.process and job.process.stderr
+        for line in job.process.stderr:
+            job.feed(line)
+
+    def read_stdout() -> None:
+        assert job.process and job.process.stdout
+        for line in job.process.stdout:
+            if line.strip():
+                job.output.append(line.rstrip("\n"))
+
+    def wait() -> None:
+        readers = [threading.Thread(target=read_stderr, daemon=True), threading.Thread(target=read_stdout, daemon=True)]
+        for reader in readers:
+            reader.start()
+        assert job.process
+        code = job.process.wait()
+        for reader in readers:
+            reader.join(timeout=5)
+        job.finished = time.time()
+        if code == 0:
+            job.phase, job.fraction = "done", 1.0
+            job.message = job.output[0] if job.output else "sync finished"
+        job.returncode = code
+
+    threading.Thread(target=wait, daemon=True, name="sync-job").start()
+    return job

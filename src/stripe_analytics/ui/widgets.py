@@ -1,0 +1,241 @@
+"""The widgets pages are made of: KPI tiles, tables (filter, sort, column choice, CSV /
+Parquet / Excel downloads), charts (PNG / SVG / HTML / data CSV downloads), and the empty
+and error states. Downloads are produced only when clicked (Streamlit calls the function
+then), so drawing a page never renders an image or writes a workbook."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Mapping, Sequence
+
+import pandas as pd
+import streamlit as st
+
+from .. import exports
+from ..charts import symbol
+from ..money import decimals
+from . import definitions
+from .filters import Filters
+
+URL_COLUMNS = {"receipt_url", "hosted_invoice_url", "url"}
+JSON_COLUMNS = {"metadata"}
+_DT_FORMAT = "YYYY-MM-DD HH:mm"
+
+
+# ----------------------------------------------------------------------------- states
+
+def empty_state(title: str, body: str, *, icon: str = ":material/inbox:") -> None:
+    with st.container(border=True):
+        st.markdown(f"#### {title}")
+        st.markdown(body)
+
+
+def error_state(message: str, *, hint: str | None = None) -> None:
+    st.error(message + (f"\n\n{hint}" if hint else ""), icon=":material/error:")
+
+
+def page_header(title: str, subtitle: str | None = None) -> None:
+    st.markdown(f"## {title}")
+    if subtitle:
+        st.caption(subtitle)
+
+
+# ----------------------------------------------------------------------------- KPI tiles
+
+def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: bool = False,
+        trend: Sequence[float] | None = None, label: str | None = None, delta_description: str | None = None,
+        chart_type: str = "area") -> None:
+    """A bordered metric tile with its definition on hover and an optional sparkline."""
+    data = [float(v) for v in trend if v is not None and not pd.isna(v)] if trend is not None else None
+    container.metric(
+        label or definitions.label(key), value, delta=delta, delta_color="inverse" if inverse else "normal",
+        help=definitions.help_text(key) or None, border=True,
+        chart_data=data if data and len(data) > 1 else None, chart_type=chart_type,
+        delta_description=delta_description,
+    )
+
+
+# ----------------------------------------------------------------------------- money columns
+
+def major(frame: pd.DataFrame, columns: Sequence[str], currency: str | None = None,
+          currency_column: str = "currency") -> pd.DataFrame:
+    """Minor-unit amount columns to major units (exact to the minor unit), using one currency
+    or each row's currency column."""
+    out = frame.copy()
+    for column in columns:
+        if column not in out.columns:
+            continue
+        values = pd.to_numeric(out[column], errors="coerce").astype("float64")
+        if currency:
+            out[column] = (values / 10 ** decimals(currency)).round(decimals(currency))
+        elif currency_column in out.columns:
+            scale = out[currency_column].fillna("usd").map(lambda c: 10 ** decimals(str(c)))
+            out[column] = values / scale
+        else:
+            out[column] = values / 100
+    return out
+
+
+def money_config(label: str, currency: str | None, *, help: str | None = None):
+    if currency:
+        places = decimals(currency)
+        return st.column_config.NumberColumn(label, format=f"{symbol(currency)}%,.{places}f", help=help)
+    return st.column_config.NumberColumn(label, format="%,.2f", help=help)
+
+
+def _auto_config(frame: pd.DataFrame, given: Mapping[str, Any]) -> dict:
+    config: dict[str, Any] = {}
+    for column in frame.columns:
+        if column in given:
+            continue
+        dtype = frame[column].dtype
+        label = column.replace("_", " ").capitalize()
+        if column in URL_COLUMNS:
+            config[column] = st.column_config.LinkColumn(label, display_text="Open ↗")
+        elif isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+            config[column] = st.column_config.DatetimeColumn(label, format=_DT_FORMAT, timezone="UTC")
+        elif pd.api.types.is_bool_dtype(dtype):
+            config[column] = st.column_config.CheckboxColumn(label)
+        elif pd.api.types.is_integer_dtype(dtype):
+            config[column] = st.column_config.NumberColumn(label, format="%d")
+        else:
+            config[column] = st.column_config.Column(label)
+    config.update(given)
+    return config
+
+
+def _searchable(frame: pd.DataFrame, text: str) -> pd.Series:
+    needle = text.strip().lower()
+    mask = pd.Series(False, index=frame.index)
+    for column in frame.columns:
+        series = frame[column]
+        if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+            mask |= series.astype("string").str.lower().str.contains(needle, regex=False, na=False)
+        elif pd.api.types.is_numeric_dtype(series.dtype) and needle.replace(".", "", 1).isdigit():
+            mask |= series.astype("string").str.contains(needle, regex=False, na=False)
+    return mask
+
+
+def _download_buttons(frame_fn: Callable[[], pd.DataFrame], *, key: str, name: Callable[[str], str],
+                      sheet: str) -> None:
+    for fmt, (label, mime) in exports.TABLE_FORMATS.items():
+        st.download_button(
+            label, data=(lambda f=fmt: exports.table_bytes(frame_fn(), f, sheet=sheet)), file_name=name(fmt),
+            mime=mime, key=f"{key}_dl_{fmt}", icon=":material/download:", width="stretch", on_click="ignore")
+
+
+def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None = None, money: Sequence[str] = (),
+          currency: str | None = None, column_config: Mapping[str, Any] | None = None,
+          columns: Sequence[str] | None = None, selectable: bool = False, height: int | str = "auto",
+          truncated_at: int | None = None, dates_in_name: bool = True, search: bool = True,
+          empty: str = "Nothing matches these filters.") -> pd.Series | None:
+    """A table with row filter, sort, column choice and downloads of what is shown.
+
+    `money`: columns in minor units, shown and exported in major units of `currency` (or of
+    each row's `currency` column). `columns`: the columns shown by default (others can be
+    added). `truncated_at`: the query's row limit, to say when more rows exist. Returns the
+    selected row when `selectable`."""
+    truncated = truncated_at is not None and len(frame) > truncated_at
+    if truncated:
+        frame = frame.head(truncated_at)
+    data = major(frame, list(money), currency) if money else frame.copy()
+    for column in JSON_COLUMNS & set(data.columns):
+        data[column] = data[column].map(_compact_json)
+    config = {c: money_config(c.replace("_", " ").capitalize(), currency) for c in money if c in data.columns}
+    config.update(column_config or {})
+    config = _auto_config(data, config)
+    all_columns = list(data.columns)
+    default_columns = [c for c in (columns or all_columns) if c in all_columns]
+
+    state = st.session_state
+    bar = st.columns([4, 1.2, 1.2], vertical_alignment="bottom")
+    query = bar[0].text_input("Filter rows", key=f"{key}_q", placeholder="Filter rows…",
+                              label_visibility="collapsed", disabled=not search) if search else ""
+    with bar[1].popover("Columns", icon=":material/view_column:", width="stretch"):
+        chosen = st.multiselect("Columns shown", all_columns, default=default_columns, key=f"{key}_cols",
+                                format_func=lambda c: c.replace("_", " "))
+        sort_by = st.selectbox("Sort by", ["(as listed)"] + all_columns, key=f"{key}_sort",
+                               format_func=lambda c: c.replace("_", " "))
+        descending = st.toggle("Descending", value=True, key=f"{key}_desc")
+    shown = data
+    if query:
+        shown = shown[_searchable(shown[chosen or all_columns], query)]
+    if sort_by and sort_by != "(as listed)":
+        shown = shown.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
+    visible = chosen or default_columns
+
+    def current() -> pd.DataFrame:
+        return shown[visible].reset_index(drop=True)
+
+    def name(fmt: str) -> str:
+        return filters.filename(view, fmt, dates=dates_in_name) if filters else exports.export_filename(view, fmt)
+
+    with bar[2].popover("Download", icon=":material/download:", width="stretch"):
+        _download_buttons(current, key=key, name=name, sheet=view)
+        st.caption("Exactly the rows and columns shown; amounts in major units.")
+
+    if shown.empty:
+        st.info(empty, icon=":material/filter_alt_off:")
+        return None
+    event = st.dataframe(
+        shown[visible], hide_index=True, column_config=config, key=key, height=height,
+        on_select="rerun" if selectable else "ignore", selection_mode="single-row", width="stretch")
+    note = f"{len(shown):,} row{'s' if len(shown) != 1 else ''}"
+    if truncated:
+        note += f" (the first {truncated_at:,}; narrow the filters or search to see others)"
+    if selectable:
+        note += " · select a row to open it"
+    st.caption(note)
+    if selectable and event is not None:
+        rows = event.selection.rows if hasattr(event, "selection") else []
+        if rows:
+            return shown.iloc[rows[0]]
+    return None
+
+
+def _compact_json(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+    else:
+        parsed = value
+    if isinstance(parsed, dict):
+        return ", ".join(f"{k}={v}" for k, v in parsed.items())
+    return json.dumps(parsed)
+
+
+# ----------------------------------------------------------------------------- charts
+
+def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filters | None = None,
+          selectable: bool = False, title: str | None = None, dates_in_name: bool = True):
+    """A Plotly chart with a Download menu (PNG, SVG, interactive HTML, data CSV). Returns
+    the selection event when `selectable` (click a bar)."""
+    def name(fmt: str) -> str:
+        return filters.filename(view, fmt, dates=dates_in_name) if filters else exports.export_filename(view, fmt)
+
+    event = st.plotly_chart(
+        fig, key=key, on_select="rerun" if selectable else "ignore",
+        selection_mode=("points",) if selectable else ("points", "box", "lasso"),
+        config={"displaylogo": False, "displayModeBar": "hover",
+                "modeBarButtonsToRemove": ["lasso2d", "select2d", "toImage"]})
+    with st.popover("Download chart", icon=":material/download:", type="tertiary"):
+        for fmt, (label, mime) in exports.CHART_FORMATS.items():
+            st.download_button(
+                label, data=(lambda f=fmt: exports.chart_bytes(fig, data, f, title=title or view)),
+                file_name=name(fmt), mime=mime, key=f"{key}_dl_{fmt}", icon=":material/download:",
+                width="stretch", on_click="ignore")
+    return event if selectable else None
+
+
+def selected_points(event) -> list[dict]:
+    try:
+        return list(event.selection.points) if event is not None else []
+    except AttributeError:
+        try:
+            return list(event["selection"]["points"])
+        except (KeyError, TypeError):
+            return []

@@ -1,0 +1,110 @@
+import json
+import os
+import stat
+import threading
+
+import pytest
+
+from stripe_analytics.cache import SCHEMA_VERSION, Cache, CacheError, SyncLockedError, cache_path, writer_lock
+from stripe_analytics.ingest import write_objects
+
+FIXTURES = json.load(open(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "stripe-fixtures",
+                                       "fixtures3.json")))["resources"]
+
+
+def test_cache_file_is_private(tmp_path):
+    path = tmp_path / "data" / "acct_1.duckdb"
+    Cache.open(path).close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+
+
+def test_every_table_exists_with_typed_columns_and_raw(tmp_path):
+    with Cache.open(tmp_path / "c.duckdb") as cache:
+        columns = {(r[0], r[1]): r[2] for r in cache.con.execute(
+            "SELECT table_name, column_name, data_type FROM duckdb_columns()").fetchall()}
+    for table in ("customers", "products", "prices", "coupons", "subscriptions", "subscription_items", "invoices",
+                  "invoice_line_items", "charges", "refunds", "payment_intents", "balance_transactions",
+                  "disputes", "events"):
+        assert columns[(table, "raw")] == "JSON"
+        assert columns[(table, "deleted")] == "BOOLEAN"
+        assert columns[(table, "created" if table not in ("invoice_line_items",) else "period_start")] \
+            == "TIMESTAMP WITH TIME ZONE"
+    assert columns[("charges", "amount")] == "BIGINT"
+    assert ("sync_state", "cursor") in columns and ("subscription_history", "seen_at") in columns
+
+
+def test_old_cache_is_upgraded_in_place_without_losing_data(tmp_path):
+    path = tmp_path / "old.duckdb"
+    with Cache.open(path) as cache:
+        with cache.transaction() as con:
+            write_objects(con, [FIXTURES["customer"], FIXTURES["charge"]])
+        # Make it look like a cache written before `country` and `receipt_email` existed.
+        cache.con.execute("ALTER TABLE customers DROP COLUMN country")
+        cache.con.execute("ALTER TABLE charges DROP COLUMN receipt_email")
+        cache.con.execute("UPDATE customers SET raw = json_merge_patch(raw, '{\"address\": {\"country\": \"FR\"}}')")
+        cache.con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with Cache.open(path, read_only=False) as cache:
+        assert cache.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert cache.con.execute("SELECT id, country FROM customers").fetchall() == [(FIXTURES["customer"]["id"], "FR")]
+        assert cache.con.execute("SELECT count(*) FROM charges").fetchone()[0] == 1
+
+
+def test_newer_cache_is_refused(tmp_path):
+    path = tmp_path / "new.duckdb"
+    with Cache.open(path) as cache:
+        cache.set_meta("schema_version", "999")
+    with pytest.raises(CacheError, match="newer version"):
+        Cache.open(path)
+
+
+def test_read_only_open_of_missing_or_corrupt_file_is_a_plain_error(tmp_path):
+    with pytest.raises(CacheError, match="No cache"):
+        Cache.open(tmp_path / "missing.duckdb", read_only=True)
+    bad = tmp_path / "bad.duckdb"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(CacheError):
+        Cache.open(bad, read_only=True)
+
+
+@pytest.mark.parametrize("account_id", ["../etc/passwd", "acct_1/../../x", "", "cus_123"])
+def test_cache_path_only_accepts_account_ids(tmp_path, account_id):
+    with pytest.raises(CacheError):
+        cache_path(tmp_path, account_id)
+
+
+def test_cache_path_for_an_account(tmp_path):
+    assert cache_path(tmp_path, "acct_1AbC") == tmp_path / "acct_1AbC.duckdb"
+
+
+def test_second_writer_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "acct_x.duckdb"
+    with writer_lock(path):
+        with pytest.raises(SyncLockedError, match="Another sync of this account is running"):
+            with writer_lock(path):
+                pass
+    with writer_lock(path):  # released again
+        pass
+
+
+def test_second_writer_can_wait(tmp_path):
+    path = tmp_path / "acct_x.duckdb"
+    order = []
+    first_has_lock = threading.Event()
+    release = threading.Event()
+
+    def first():
+        with writer_lock(path):
+            order.append("first in")
+            first_has_lock.set()
+            release.wait(5)
+            order.append("first out")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_has_lock.wait(5)
+    release.set()
+    with writer_lock(path, wait=True):
+        order.append("second in")
+    thread.join()
+    assert order == ["first in", "first out", "second in"]

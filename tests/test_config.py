@@ -1,0 +1,68 @@
+import pytest
+
+from stripe_analytics.config import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for name in ("STRIPE_API_KEY", "STRIPE_API_BASE", "DATA_DIR", "STRIPE_MAX_REQUESTS_PER_SECOND",
+                 "STRIPE_ACCOUNT", "STRIPE_OAUTH_MODE", "SYNC_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STREAMLIT_SECRETS_FILE", str(tmp_path / "secrets.toml"))
+
+
+def test_defaults_without_any_setting():
+    settings = load_settings()
+    assert settings.stripe_api_key is None
+    assert settings.stripe_api_base == "https://api.stripe.com"
+    assert settings.requests_per_second == 20
+
+
+def test_live_key_raises_default_budget_and_stays_secret(monkeypatch):
+    monkeypatch.setenv("STRIPE_API_KEY", "rk_live_abcdefghijklmnop1234")
+    settings = load_settings()
+    assert settings.mode == "live"
+    assert settings.requests_per_second == 80
+    assert "abcdefghijklmnop" not in repr(settings)
+    assert "abcdefghijklmnop" not in str(settings.model_dump())
+
+
+def test_precedence_env_over_dotenv_over_secrets_toml(monkeypatch, tmp_path):
+    (tmp_path / "secrets.toml").write_text('DATA_DIR = "from_toml"\nSTRIPE_API_BASE = "http://toml.local:1"\n'
+                                           'SYNC_CONCURRENCY = 3\n')
+    (tmp_path / ".env").write_text("DATA_DIR=from_dotenv\nSTRIPE_API_BASE=http://dotenv.local:1\n")
+    monkeypatch.setenv("DATA_DIR", "from_env")
+    settings = load_settings()
+    assert str(settings.data_dir) == "from_env"
+    assert settings.stripe_api_base == "http://dotenv.local:1"
+    assert settings.sync_concurrency == 3
+
+
+@pytest.mark.parametrize("name,value,expected", [
+    ("STRIPE_API_KEY", "pk_test_abcdefghijklmnop", "STRIPE_API_KEY must be a secret key"),
+    ("STRIPE_API_KEY", "sk_test_x", "STRIPE_API_KEY is not a complete Stripe key"),
+    ("STRIPE_API_BASE", "ftp://example", "STRIPE_API_BASE must be an http(s) URL"),
+    ("STRIPE_MAX_REQUESTS_PER_SECOND", "0", "STRIPE_MAX_REQUESTS_PER_SECOND must be"),
+    ("STRIPE_MAX_REQUESTS_PER_SECOND", "fast", "STRIPE_MAX_REQUESTS_PER_SECOND"),
+    ("STRIPE_ACCOUNT", "cus_123", "STRIPE_ACCOUNT must be an account id"),
+    ("STRIPE_OAUTH_MODE", "magic", "STRIPE_OAUTH_MODE"),
+    ("SYNC_CONCURRENCY", "0", "SYNC_CONCURRENCY"),
+])
+def test_invalid_values_name_the_setting(monkeypatch, name, value, expected):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert expected in str(info.value)
+    assert "Traceback" not in str(info.value)
+    if name == "STRIPE_API_KEY":
+        assert value not in str(info.value)
+
+
+def test_cli_reports_bad_setting_without_traceback(monkeypatch, capsys):
+    from stripe_analytics.cli import main
+
+    monkeypatch.setenv("STRIPE_API_BASE", "not a url")
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert "STRIPE_API_BASE" in err and "Traceback" not in err

@@ -1,0 +1,115 @@
+import copy
+import json
+import os
+
+import pytest
+
+from stripe_analytics.cache import Cache
+from stripe_analytics.ingest import mark_deleted, write_objects
+
+FIXTURES = json.load(open(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "stripe-fixtures",
+                                       "fixtures3.json")))["resources"]
+
+
+@pytest.fixture
+def cache(tmp_path):
+    with Cache.open(tmp_path / "acct_t.duckdb") as c:
+        yield c
+
+
+def write(cache, objects, **kw):
+    with cache.transaction() as con:
+        return write_objects(con, objects, **kw)
+
+
+def subscription(items, status="active", sub_id="sub_1"):
+    sub = copy.deepcopy(FIXTURES["subscription"])
+    sub.update(id=sub_id, status=status, customer="cus_1", discounts=[])
+    template = sub["items"]["data"][0]
+    sub["items"] = {"object": "list", "has_more": False, "data": [
+        {**copy.deepcopy(template), "id": item_id, "quantity": qty, "subscription": sub_id,
+         "price": {**template["price"], "id": price}} for item_id, price, qty in items]}
+    return sub
+
+
+def test_every_fixture_type_lands_in_its_table_with_typed_columns(cache):
+    counts = write(cache, [FIXTURES[k] for k in ("customer", "product", "price", "coupon", "subscription", "invoice",
+                                                  "charge", "refund", "payment_intent", "balance_transaction",
+                                                  "dispute", "event")])
+    assert counts["subscription_items"] == 1 and counts["invoice_line_items"] == 1
+    charge = FIXTURES["charge"]
+    row = cache.con.execute("SELECT amount, currency, status, epoch(created)::BIGINT, payment_method_type "
+                            "FROM charges").fetchone()
+    assert row == (charge["amount"], charge["currency"], charge["status"], charge["created"],
+                   charge["payment_method_details"]["type"])
+    line = cache.con.execute("SELECT invoice, amount, proration, is_subscription_line FROM invoice_line_items").fetchone()
+    assert line == (FIXTURES["invoice"]["id"], 1000, True, False)  # the fixture's parent type is invoice_item_details
+
+
+def test_raw_keeps_everything_but_embedded_lists(cache):
+    write(cache, [FIXTURES["invoice"]])
+    raw = json.loads(cache.con.execute("SELECT raw FROM invoices").fetchone()[0])
+    expected = {k: v for k, v in FIXTURES["invoice"].items() if k != "lines"}
+    assert {k: v for k, v in raw.items() if k != "lines"} == expected
+    assert raw["lines"] == {"object": "list", "stored_in": "invoice_line_items"}
+
+
+def test_upsert_is_idempotent(cache):
+    objs = [FIXTURES["customer"], FIXTURES["subscription"], FIXTURES["invoice"]]
+    write(cache, objs)
+    first = cache.row_counts()
+    write(cache, objs)
+    assert cache.row_counts() == first
+    assert cache.con.execute("SELECT count(*) FROM subscription_history").fetchone()[0] == 1
+
+
+def test_removed_items_are_marked_deleted_and_history_records_each_change(cache):
+    write(cache, [subscription([("si_a", "price_basic", 1)])])
+    write(cache, [subscription([("si_a", "price_basic", 1)])])  # nothing changed
+    write(cache, [subscription([("si_a", "price_basic", 3)])])  # seat change
+    write(cache, [subscription([("si_b", "price_pro", 3)])])  # upgrade: item replaced
+    write(cache, [subscription([("si_b", "price_pro", 3)], status="past_due")])
+    items = cache.con.execute("SELECT id, price, quantity, deleted FROM subscription_items ORDER BY id").fetchall()
+    assert items == [("si_a", "price_basic", 3, True), ("si_b", "price_pro", 3, False)]
+    history = cache.con.execute(
+        "SELECT status, items->>'$[0].price', (items->>'$[0].quantity')::INT FROM subscription_history "
+        "ORDER BY seen_at").fetchall()
+    assert history == [("active", "price_basic", 1), ("active", "price_basic", 3), ("active", "price_pro", 3),
+                       ("past_due", "price_pro", 3)]
+
+
+def test_truncated_embedded_list_does_not_delete_children(cache):
+    write(cache, [subscription([("si_a", "price_basic", 1), ("si_b", "price_pro", 1)])])
+    partial = subscription([("si_a", "price_basic", 1)])
+    partial["items"]["has_more"] = True
+    write(cache, [partial])
+    assert cache.con.execute("SELECT count(*) FROM subscription_items WHERE NOT deleted").fetchone()[0] == 2
+
+
+def test_expanded_discounts_go_to_their_table(cache):
+    sub = subscription([("si_a", "price_basic", 1)])
+    sub["discounts"] = [{**FIXTURES["discount"], "id": "di_1", "subscription": "sub_1",
+                         "source": {"type": "coupon", "coupon": "SAVE10"}}]
+    write(cache, [sub])
+    assert cache.con.execute("SELECT id, coupon, subscription FROM discounts").fetchall() == [("di_1", "SAVE10", "sub_1")]
+    raw = json.loads(cache.con.execute("SELECT raw FROM subscriptions").fetchone()[0])
+    assert raw["discounts"] == ["di_1"]
+
+
+def test_deleted_objects_are_kept_and_flagged(cache):
+    write(cache, [FIXTURES["product"], FIXTURES["customer"]])
+    with cache.transaction() as con:
+        mark_deleted(con, "product", [FIXTURES["product"]["id"]])
+    assert cache.con.execute("SELECT deleted FROM products").fetchone() == (True,)
+    assert cache.row_counts()["products"] == 0
+    write(cache, [{**FIXTURES["customer"], "deleted": True}])
+    assert cache.con.execute("SELECT deleted, email IS NULL FROM customers").fetchone() == (True, True)
+
+
+def test_a_failed_batch_writes_nothing(cache):
+    with pytest.raises(RuntimeError):
+        with cache.transaction() as con:
+            write_objects(con, [FIXTURES["customer"]])
+            raise RuntimeError("crash in the middle")
+    assert cache.row_counts()["customers"] == 0
+    assert cache.data_version == 0
