@@ -535,3 +535,59 @@ def audit_log(con, limit: int = 500) -> pd.DataFrame:
                         'FROM audit_log ORDER BY "at" DESC LIMIT ?', [limit])
     except duckdb.Error:
         return pd.DataFrame()
+
+
+# ----------------------------------------------------------------------------- breakdowns
+# Breakdowns by a dimension the metrics contract does not define (payment method, product,
+# disputes). They list and count objects; the contract's own figures (gross volume, net
+# volume, refunds, fees, MRR) always come from `stripe_analytics.metrics`.
+
+def charges_by_payment_method(con, scope: Scope) -> pd.DataFrame:
+    """Charges per payment method type in the date range and currency: how many succeeded or
+    failed, and the captured amount of the successful ones (minor units)."""
+    params: list = []
+    where = " WHERE NOT ch.deleted"
+    where += scope.dates_sql("ch.created", params)
+    where += scope.currency_sql("ch.currency", params)
+    where += scope.segment_sql("ch.customer", params)
+    return _df(con, f"""
+        SELECT coalesce(ch.payment_method_type, 'unknown') AS payment_method,
+               count(*) FILTER (WHERE ch.status = 'succeeded') AS succeeded,
+               count(*) FILTER (WHERE ch.status = 'failed') AS failed,
+               CAST(coalesce(sum(ch.amount_captured) FILTER (WHERE ch.status = 'succeeded'), 0) AS BIGINT)
+                   AS captured
+        FROM charges ch {where} GROUP BY 1 ORDER BY captured DESC, payment_method""", params)
+
+
+def invoiced_by_product(con, scope: Scope) -> pd.DataFrame:
+    """Invoice lines of paid invoices per product, by the invoice's paid date (or creation)
+    in the date range and currency: amount before tax and after line discounts (minor units)."""
+    params: list = []
+    where = " WHERE NOT inv.deleted AND NOT li.deleted AND inv.status = 'paid'"
+    where += scope.dates_sql("coalesce(inv.paid_at, inv.created)", params)
+    where += scope.currency_sql("li.currency", params)
+    where += scope.segment_sql("inv.customer", params)
+    if scope.product:
+        params.append(scope.product)
+        where += " AND li.product = ?"
+    return _df(con, f"""
+        SELECT coalesce(li.product, '(no product)') AS product, coalesce(p.name, li.product, 'One-off items') AS name,
+               CAST(sum(li.amount - coalesce(li.discount_amount, 0)) AS BIGINT) AS invoiced,
+               count(DISTINCT inv.customer) AS customers, count(*) AS lines
+        FROM invoice_line_items li JOIN invoices inv ON inv.id = li.invoice
+        LEFT JOIN products p ON p.id = li.product
+        {where} GROUP BY ALL ORDER BY invoiced DESC""", params)
+
+
+def disputes_by_month(con, scope: Scope) -> pd.DataFrame:
+    """Disputes opened per month (count and disputed amount, minor units)."""
+    params: list = []
+    where = " WHERE NOT d.deleted"
+    where += scope.dates_sql("d.created", params)
+    where += scope.currency_sql("d.currency", params)
+    where += scope.segment_sql("(SELECT customer FROM charges c WHERE c.id = d.charge)", params)
+    return _df(con, f"""
+        SELECT strftime(d.created, '%Y-%m') AS month, count(*) AS disputes,
+               CAST(sum(d.amount) AS BIGINT) AS disputed_amount,
+               count(*) FILTER (WHERE d.status = 'lost') AS lost
+        FROM disputes d {where} GROUP BY 1 ORDER BY 1""", params)

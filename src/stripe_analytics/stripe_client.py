@@ -66,10 +66,10 @@ class BudgetedHTTPClient(stripe.RequestsClient):
         self.stats = stats
         self._retry_state = threading.local()
 
-    def request(self, method, url, headers, post_data=None, *, _usage=None):
+    def request(self, method, url, headers, post_data=None):
         self.limiter.acquire()
         self.stats.add(requests=1)
-        return super().request(method, url, headers, post_data, _usage=_usage)
+        return super().request(method, url, headers, post_data)
 
     def _should_retry(self, response, api_connection_error, num_retries, max_network_retries):
         self._retry_state.retry_after = None

@@ -207,7 +207,7 @@ class _Syncer:
     # -- backfill
     def _initial_cursor(self, resource: Resource) -> dict:
         upper = int(time.time()) + 1
-        if not resource.split_by_created:
+        if not resource.split_by_created or self.slices <= 1:
             return {"upper": upper, "slices": [{"gte": None, "lt": None, "after": None, "done": False}]}
         lower = int(self.account.get("created") or EARLIEST)
         lower = min(lower, upper - 1)
@@ -243,8 +243,11 @@ class _Syncer:
         def work(name: str, index: int) -> None:
             resource = next(r for r in resources if r.name == name)
             sl = cursors[name]["slices"][index]
-            created = {"lt": sl["lt"] if sl["lt"] is not None else cursors[name]["upper"]}
-            if sl["gte"] is not None:
+            # An unsplit resource is read whole (no `created` filter): it is small, and some
+            # Stripe-compatible servers do not filter every list by `created`.
+            created = {} if len(cursors[name]["slices"]) == 1 else {
+                "lt": sl["lt"] if sl["lt"] is not None else cursors[name]["upper"]}
+            if sl["gte"] is not None and created:
                 created["gte"] = sl["gte"]
             after = sl["after"]
             try:
@@ -252,7 +255,9 @@ class _Syncer:
                     if name in denied:
                         results.put(("denied", name, index, None, None, True))
                         return
-                    params: dict = {"limit": PAGE_SIZE, "created": created}
+                    params: dict = {"limit": PAGE_SIZE}
+                    if created:
+                        params["created"] = created
                     if after:
                         params["starting_after"] = after
                     objects, has_more = self.fetcher.page(resource, params)
@@ -438,7 +443,12 @@ def _plain(error: Exception) -> str:
     return redact(f"{type(error).__name__}: {error}")
 
 
-def fetch_account(access: StripeAccess) -> dict:
+UNKNOWN_ACCOUNT = "acct_unknown"
+
+
+def fetch_account(access: StripeAccess, *, allow_unknown: bool = False) -> dict:
+    """The account the key reads. `allow_unknown`: an API base without `/v1/account` (some
+    Stripe-compatible servers) gives a placeholder, for use with an explicit cache path."""
     try:
         return access.client.v1.accounts.retrieve_current().to_dict(for_json=True)
     except stripe.AuthenticationError as error:
@@ -447,6 +457,8 @@ def fetch_account(access: StripeAccess) -> dict:
         raise SyncError("This key cannot read the account profile: give it Read access to "
                         "Account (Connect → Accounts), so the cache can be named after the account.") from None
     except stripe.StripeError as error:
+        if allow_unknown and error.http_status == 404:
+            return {"id": UNKNOWN_ACCOUNT, "object": "account"}
         raise SyncError(f"Stripe could not be asked which account this key belongs to: {_plain(error)}") from None
 
 
@@ -466,7 +478,7 @@ def sync_account(
     started = time.monotonic()
     chosen = select(resources)
     access = access or build_client(settings)
-    account = fetch_account(access)
+    account = fetch_account(access, allow_unknown=db_path is not None)
     account_id = account["id"]
     path = Path(db_path) if db_path else cache_path(settings.data_dir, account_id)
     try:

@@ -61,6 +61,9 @@ P_REFUND = 0.014
 P_DISPUTE = 0.003
 FIXED_FEE = {"usd": 30, "eur": 25, "gbp": 20, "jpy": 0}
 DISPUTE_FEE = {"usd": 1500, "eur": 1500}
+# Stripe's minimum charge amounts: a smaller amount due is not charged but carried to the
+# customer's balance (the invoice is marked paid) and collected with the next invoice.
+MIN_CHARGE = {"usd": 50, "eur": 50, "gbp": 30, "jpy": 50}
 _DISPUTE_REASONS = (("fraudulent", "10.4", 45), ("subscription_canceled", "13.2", 20), ("unrecognized", "4837", 15),
                     ("product_not_received", "13.1", 10), ("duplicate", "12.6.1", 5), ("general", "4853", 5))
 
@@ -158,7 +161,7 @@ class Invoice:
     __slots__ = ("id", "sub", "created", "reason", "lines", "currency", "subtotal", "discounts", "disc_totals",
                  "total", "sb", "amount_due", "eb", "finalized_at", "number", "period_start", "period_end",
                  "attempt_plan", "charges", "paid_at", "voided_at", "uncollectible_at", "pi", "deleted",
-                 "auto_advance", "first_attempt_at", "inpay_id", "hold")
+                 "auto_advance", "first_attempt_at", "inpay_id", "hold", "carried")
 
     def __init__(self):
         self.deleted = False
@@ -169,6 +172,7 @@ class Invoice:
         self.first_attempt_at = None
         self.inpay_id = None
         self.hold = False
+        self.carried = False
 
 
 class PI:
@@ -697,6 +701,9 @@ class CustomerSim:
             inv.sb = sb
             inv.amount_due = max(0, inv.total + sb)
             inv.eb = sb + inv.total - inv.amount_due
+            if 0 < inv.amount_due < MIN_CHARGE[inv.currency]:
+                inv.carried = True
+                inv.eb = sb + inv.total
             self.balance = inv.eb
             self.inv_seq += 1
             inv.number = f"{self.invoice_prefix}-{self.inv_seq:04d}"
@@ -715,7 +722,7 @@ class CustomerSim:
         self.event(t, "invoice.created", ("invoice", inv))
         if finalized:
             self.event(finalize_at, "invoice.finalized", ("invoice", inv))
-            if inv.amount_due == 0:
+            if inv.amount_due == 0 or inv.carried:
                 inv.paid_at = finalize_at
                 self.event(finalize_at, "invoice.paid", ("invoice", inv))
             else:
@@ -1465,7 +1472,8 @@ class CustomerSim:
                 if ta > at:
                     next_attempt = ta
                     break
-        amount_paid = inv.amount_due if paid else 0
+        amount_paid = inv.amount_due if (paid and not inv.carried) else 0
+        amount_remaining = 0 if inv.carried else inv.amount_due - amount_paid
         payments = []
         pi = inv.pi
         if pi is not None and pi.created <= at:
@@ -1501,7 +1509,7 @@ class CustomerSim:
             "amount_due": inv.amount_due,
             "amount_overpaid": 0,
             "amount_paid": amount_paid,
-            "amount_remaining": inv.amount_due - amount_paid,
+            "amount_remaining": amount_remaining,
             "amount_shipping": 0,
             "application": None,
             "attempt_count": attempts,

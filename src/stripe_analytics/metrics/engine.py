@@ -118,8 +118,10 @@ class MetricsEngine:
     """Computes metrics from one cache for one as-of instant, discount policy and time zone,
     keeping the subscription MRR components between filter changes.
 
-    `source` is a Cache (read from its file) or a Sources (e.g. `Sources.from_frames`). Thread-safe
-    for the dashboard: one computation at a time."""
+    `source` is a Cache (read from its file) or a Sources (e.g. `Sources.from_frames`); the engine
+    reads through its own cursor of the cache's connection, so keep the cache open while using it.
+    When the cache's `data_version` changes (a sync wrote to it), the next `compute` starts afresh
+    (and an as-of of "now" moves on). Thread-safe for the dashboard: one computation at a time."""
 
     def __init__(self, source, as_of: date | datetime | None = None,
                  discount_policy: DiscountPolicy | str = DiscountPolicy.all, timezone: str = "UTC"):
@@ -128,23 +130,37 @@ class MetricsEngine:
         self.src = source if isinstance(source, Sources) else Sources.from_cache(source, self.timezone)
         if self.src.timezone != self.timezone:
             self.src.set_timezone(self.timezone)
+        self._as_of_arg = as_of
         self.as_of = as_of_instant(as_of, self.timezone)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._base: tuple[Calendar, pa.Table, list[str]] | None = None
+        self._base_version: str | None = None
         self._customers_frame: pd.DataFrame | None = None
 
+    def _data_version(self) -> str | None:
+        from .load import _meta
+
+        return _meta(self.src.con, "data_version")
+
     def _ensure_base(self) -> tuple[Calendar, pa.Table, list[str]]:
+        version = self._data_version()
+        if self._base is not None and version != self._base_version:
+            # The cache changed (a sync wrote to it): start again; "now" moves on too.
+            self._base, self._customers_frame = None, None
+            self.as_of = as_of_instant(self._as_of_arg, self.timezone)
         if self._base is None:
+            self._base_version = version
             calendar = build_calendar(self.src, self.as_of)
             components = mrr_components(self.src, calendar.snapshots(), self.discount_policy)
             self._base = (calendar, components, self.src.currencies())
         return self._base
 
     def _customers(self) -> pd.DataFrame:
-        if self._customers_frame is None:
-            self._customers_frame = self.src.con.execute(
-                "SELECT id, name, email FROM customers WHERE NOT deleted").df()
-        return self._customers_frame
+        with self._lock:
+            if self._customers_frame is None:
+                self._customers_frame = self.src.con.execute(
+                    "SELECT id, name, email FROM customers WHERE NOT deleted").df()
+            return self._customers_frame
 
     def compute(self, filters: MetricFilters | None = None) -> MetricsResult:
         filters = filters or MetricFilters()

@@ -79,21 +79,26 @@ began AS (
     GROUP BY h.subscription
 ),
 subs AS (
-    SELECT s.*, coalesce(s.start_date, s.created) AS start_at,
+    SELECT s.id, s.customer, s.currency, s.ended_at, s.trial_start, s.trial_end,
+           coalesce(s.start_date, s.created) AS start_at,
            s.status IN {_in(INACTIVE_NOW)} AS status_inactive,
            coalesce(json_type(s.pause_collection) = 'OBJECT', false) AS collection_paused
     FROM subscriptions s
     WHERE NOT s.deleted AND s.status NOT IN {_in(NEVER_ACTIVE)} AND s.customer IS NOT NULL
+),
+old_periods AS (   -- older API versions kept current_period_start on the subscription itself
+    SELECT id, to_timestamp(try_cast(json_extract_string(raw, '$.current_period_start') AS BIGINT)) AS cps
+    FROM subscriptions
+    WHERE NOT deleted AND (status IN {_in(INACTIVE_NOW)} OR pause_collection IS NOT NULL)
+      AND id NOT IN (SELECT subscription FROM periods WHERE cps IS NOT NULL)
 )
 SELECT s.id AS subscription, s.customer, lower(s.currency) AS currency, s.start_at,
        coalesce(s.ended_at, 'infinity'::TIMESTAMPTZ) AS end_at,
        coalesce(s.trial_start, s.start_at) AS trial_start, s.trial_end,
        CASE WHEN s.status_inactive OR s.collection_paused THEN coalesce(
-           CASE WHEN s.status_inactive THEN b.began END,
-           p.cps,
-           to_timestamp(try_cast(json_extract_string(s.raw, '$.current_period_start') AS BIGINT)),
-           s.start_at) END AS inactive_from
+           CASE WHEN s.status_inactive THEN b.began END, p.cps, o.cps, s.start_at) END AS inactive_from
 FROM subs s LEFT JOIN periods p ON p.subscription = s.id LEFT JOIN began b ON b.subscription = s.id
+LEFT JOIN old_periods o ON o.id = s.id
 """
 
 _SUB_SNAPSHOTS_SQL = """
@@ -122,9 +127,9 @@ def _line_discount_sql(policy: DiscountPolicy) -> str:
                CASE WHEN json_type(d.discount) = 'VARCHAR' THEN json_extract_string(d.discount, '$')
                     ELSE json_extract_string(d.discount, '$.id') END AS discount_id,
                json_extract_string(d.discount, '$.source.coupon.duration') AS embedded_duration
-        FROM (SELECT id, unnest(from_json(json_extract(raw, '$.discount_amounts'),
-                                          '[{"amount": "BIGINT", "discount": "JSON"}]')) AS d
-              FROM sa_lines_raw WHERE discount_amount <> 0) l(id, d)
+        FROM (SELECT x.id, unnest(from_json(json_extract(x.raw, '$.discount_amounts'),
+                                            '[{"amount": "BIGINT", "discount": "JSON"}]')) AS d
+              FROM invoice_line_items x SEMI JOIN sa_lines_raw r ON r.id = x.id AND r.discount_amount <> 0) l(id, d)
     )
     SELECT a.id, sum(a.amount) AS removed
     FROM amounts a
@@ -144,7 +149,7 @@ WITH inv AS (
 )
 SELECT l.id, coalesce(l.subscription, inv.subscription) AS subscription, l.subscription_item,
        l.price, l.product, l.amount, coalesce(l.discount_amount, 0) AS discount_amount,
-       l.period_start, l.period_end, inv.taxed, l.raw
+       l.period_start, l.period_end, inv.taxed
 FROM invoice_line_items l JOIN inv ON inv.id = l.invoice
 WHERE NOT l.deleted AND l.is_subscription_line AND NOT coalesce(l.proration, false)
   AND l.period_start IS NOT NULL AND l.period_end > l.period_start AND l.amount IS NOT NULL
@@ -156,14 +161,14 @@ WHERE NOT l.deleted AND l.is_subscription_line AND NOT coalesce(l.proration, fal
 _LINE_TAX_SQL = """
 SELECT id, sum(amount) AS tax FROM (
     SELECT id, t.amount FROM (
-        SELECT id, unnest(from_json(json_extract(raw, '$.taxes'),
-                                    '[{"amount": "BIGINT", "tax_behavior": "VARCHAR"}]')) AS t
-        FROM sa_lines_raw WHERE taxed) WHERE t.tax_behavior = 'inclusive'
+        SELECT x.id, unnest(from_json(json_extract(x.raw, '$.taxes'),
+                                      '[{"amount": "BIGINT", "tax_behavior": "VARCHAR"}]')) AS t
+        FROM invoice_line_items x SEMI JOIN sa_lines_raw r ON r.id = x.id AND r.taxed) WHERE t.tax_behavior = 'inclusive'
     UNION ALL
     SELECT id, t.amount FROM (
-        SELECT id, unnest(from_json(json_extract(raw, '$.tax_amounts'),
-                                    '[{"amount": "BIGINT", "inclusive": "BOOLEAN"}]')) AS t
-        FROM sa_lines_raw WHERE taxed) WHERE t.inclusive
+        SELECT x.id, unnest(from_json(json_extract(x.raw, '$.tax_amounts'),
+                                      '[{"amount": "BIGINT", "inclusive": "BOOLEAN"}]')) AS t
+        FROM invoice_line_items x SEMI JOIN sa_lines_raw r ON r.id = x.id AND r.taxed) WHERE t.inclusive
 ) GROUP BY id
 """
 
@@ -206,19 +211,25 @@ WHERE d.usage_type <> 'metered' AND l.subscription IS NOT NULL
 # (transform_quantity applied), or the tiered amount of the quantity; normalised to a month.
 _ITEMS_SQL = """
 CREATE OR REPLACE TEMP TABLE sa_items AS
-WITH i AS (
+WITH embedded AS (   -- the item's embedded price, read only where the price table cannot help
+    SELECT si.id,
+           try_cast(json_extract_string(si.raw, '$.price.unit_amount_decimal') AS DOUBLE) AS unit_amount_decimal,
+           json_extract(si.raw, '$.price.transform_quantity') AS transform
+    FROM subscription_items si
+    WHERE NOT si.deleted AND (si.price IS NULL OR si.price NOT IN (SELECT id FROM prices)
+                              OR (si.unit_amount IS NULL AND coalesce(si.billing_scheme, '') <> 'tiered'))
+),
+i AS (
     SELECT si.id, si.subscription, si.price, coalesce(si.product, p.product) AS product,
            coalesce(si.quantity, 1) AS quantity,
            coalesce(si.billing_scheme, p.billing_scheme, 'per_unit') AS billing_scheme,
            coalesce(si.interval, p.interval) AS interval,
            coalesce(si.interval_count, p.interval_count, 1) AS interval_count,
            coalesce(si.usage_type, p.usage_type, 'licensed') AS usage_type,
-           coalesce(si.unit_amount, p.unit_amount,
-                    try_cast(json_extract_string(si.raw, '$.price.unit_amount_decimal') AS DOUBLE),
+           coalesce(si.unit_amount, p.unit_amount, e.unit_amount_decimal,
                     try_cast(json_extract_string(p.raw, '$.unit_amount_decimal') AS DOUBLE)) AS unit_amount,
-           coalesce(json_extract(p.raw, '$.transform_quantity'),
-                    json_extract(si.raw, '$.price.transform_quantity')) AS transform
-    FROM subscription_items si LEFT JOIN prices p ON p.id = si.price
+           coalesce(json_extract(p.raw, '$.transform_quantity'), e.transform) AS transform
+    FROM subscription_items si LEFT JOIN prices p ON p.id = si.price LEFT JOIN embedded e ON e.id = si.id
     WHERE NOT si.deleted
 )
 SELECT i.id AS item, i.subscription, i.product, i.interval, i.interval_count,

@@ -111,6 +111,17 @@ def parse(markdown: str) -> dict[str, str]:
                     found.setdefault(_norm(term), " ".join(body))
             i += 1
             continue
+        if line.lstrip().startswith("|") and i + 1 < len(lines) and re.match(r"^\s*\|[\s:|-]+\|\s*$", lines[i + 1]):
+            header = [c.strip() for c in line.strip().strip("|").split("|")]
+            j = i + 2
+            while j < len(lines) and lines[j].lstrip().startswith("|"):
+                cells = [c.strip() for c in lines[j].strip().strip("|").split("|")]
+                if len(cells) == len(header) and cells[0]:
+                    text = "; ".join(f"{h}: {c}" for h, c in zip(header[1:], cells[1:]) if c)
+                    found.setdefault(_norm(cells[0]), text)
+                j += 1
+            i = j
+            continue
         match = _TERM_LINE.match(line)
         if match:
             text = [match.group("text").strip()]
@@ -143,7 +154,16 @@ def _load(path: str, mtime: float) -> dict[str, str]:
 
 def _clean(text: str) -> str:
     text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)  # links -> their text
-    return text.strip()
+    text = text.replace("**", "").replace("`", "")
+    text = re.sub(r"(?<![\w*])\*(?!\s)([^*]+?)\*(?!\w)", r"\1", text)  # *emphasis*
+    text = text.strip()
+    if text.endswith(":"):
+        text = text[:-1] + "."
+    movement = re.match(r"^when: (?P<when>.+?); amount: (?P<amount>.+)$", text)
+    if movement:  # a row of the movements table
+        text = (f"When {movement.group('when')}; amount {movement.group('amount')} "
+                "(P and M: the customer's MRR at last month's and this month's snapshot).")
+    return text[:1].upper() + text[1:]
 
 
 def definitions(path: Path = DOC_PATH) -> dict[str, str]:

@@ -69,7 +69,7 @@ def delta_text(current, previous, *, kind: str = "relative", currency: str | Non
 
 def ago(when: datetime | None, now: datetime | None = None) -> str:
     """'5 minutes ago', 'yesterday', '3 days ago'."""
-    if when is None:
+    if when is None or when != when:  # None, NaT
         return "never"
     now = now or datetime.now(timezone.utc)
     if when.tzinfo is None:

@@ -40,14 +40,20 @@ def context(*, need_data: bool = True) -> AppContext:
     return ctx
 
 
-def metrics(ctx: AppContext, *, dates: bool = True, currency: bool = True, product: bool = True):
-    """The metrics bundle of the current filters (see data.metrics_bundle); stops the page
-    with a plain message when it cannot be computed."""
+def metrics(ctx: AppContext, *, dates: bool = True, currency: bool = True, **overrides):
+    """The metrics bundle of the current filters (see data.metrics_bundle), with any
+    MetricFilters field overridden; stops the page with a plain message when it cannot be
+    computed."""
     filters = ctx.filters
     assert filters is not None and ctx.key is not None
     mf = filters.metric_filters(dates=dates, currency=currency)
-    if not product and mf.products:
-        mf = mf.model_copy(update={"products": None})
+    if overrides:
+        mf = mf.model_copy(update=overrides)
+    return metrics_for(ctx, mf)
+
+
+def metrics_for(ctx: AppContext, mf):
+    """The metrics bundle of explicit MetricFilters; stops the page on a plain message."""
     try:
         return data.metrics_bundle(ctx.key, mf.model_dump_json())
     except data.CacheBusy as error:

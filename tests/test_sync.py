@@ -1,0 +1,274 @@
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import stripe
+
+from stripe_analytics import schema
+from stripe_analytics.cache import Cache
+from stripe_analytics.config import Settings
+from stripe_analytics.ingest import write_objects
+from stripe_analytics.sync import SyncAuthError, SyncError, next_sync_plan, status, sync_account
+from tests.fake_stripe import FakeStripe
+from tests.sync_accounts import DAY, build_account, template
+
+KEY = "sk_test_sync_tests_key_0001"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def account():
+    now = int(time.time())
+    return build_account(now)
+
+
+@pytest.fixture
+def fake(account):
+    acct, objects = account
+    with FakeStripe() as server:
+        server.add_account(acct, key=KEY)
+        server.add_many(objects)
+        yield server
+
+
+def settings_for(fake, tmp_path, **overrides):
+    values = dict(stripe_api_key=KEY, stripe_api_base=fake.url, data_dir=tmp_path,
+                  stripe_max_requests_per_second=1000, stripe_max_network_retries=8, sync_concurrency=6)
+    values.update(overrides)
+    return Settings(**values)
+
+
+def snapshot(path, *, include_deleted=True, history=True):
+    """Every row of every table, minus the columns that record when we wrote it."""
+    out = {}
+    with Cache.open(path, read_only=True) as cache:
+        for table in schema.TABLES:
+            where = "" if include_deleted else "WHERE NOT deleted"
+            cols = [c.name for c in table.columns] + (["deleted"] if include_deleted else []) + ["raw"]
+            rows = cache.con.execute(
+                f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} FROM {table.name} {where} ORDER BY id'
+            ).fetchall()
+            out[table.name] = [tuple(json.loads(v) if c == "raw" and v else v for c, v in zip(cols, r)) for r in rows]
+        if history:
+            out["subscription_history"] = cache.con.execute(
+                "SELECT subscription, status, items, discounts, fingerprint FROM subscription_history "
+                "ORDER BY subscription, fingerprint").fetchall()
+    return out
+
+
+def direct_ingest(path, objects):
+    with Cache.open(path) as cache, cache.transaction() as con:
+        write_objects(con, objects)
+
+
+def test_full_sync_reproduces_every_object(fake, account, tmp_path):
+    _, objects = account
+    report = sync_account(settings_for(fake, tmp_path))
+    assert report.kind == "full" and not report.skipped
+    assert report.account_id == "acct_synctest"
+    assert report.db_path == tmp_path / "acct_synctest.duckdb"
+    direct_ingest(tmp_path / "direct.duckdb", objects)
+    synced = snapshot(report.db_path, history=False)
+    expected = snapshot(tmp_path / "direct.duckdb", history=False)
+    for table in expected:
+        assert synced[table] == expected[table], table
+    # Canceled subscriptions are there (status=all) and the long lists are complete.
+    assert sum(1 for r in synced["subscriptions"] if r[3] == "canceled") == 6
+    assert sum(1 for r in synced["subscription_items"] if r[1] == "sub_0003") == 12
+    assert sum(1 for r in synced["invoice_line_items"] if r[1] == "in_0003") == 13
+    assert fake.request_count("/v1/subscriptions", "GET") > 1  # split into created ranges
+    assert fake.request_count("/v1/invoices/in_0003/lines") == 1
+    assert fake.request_count("/v1/subscription_items") == 1
+
+
+def test_incremental_sync_applies_exactly_the_changes(fake, account, tmp_path):
+    settings = settings_for(fake, tmp_path)
+    full = sync_account(settings)
+    full_requests = full.requests
+    with Cache.open(full.db_path) as cache:
+        assert next_sync_plan(cache)[0] == "incremental"
+
+    now = fake.clock
+    fake.create(template("customer", id="cus_new", email="new@example.com", created=now, discount=None))
+    sub = fake.get("subscription", "sub_0001")
+    upgraded = sub["items"]["data"][0] | {"quantity": 5, "price": fake.get("price", "price_3")}
+    fake.update("subscription", "sub_0001", items={**sub["items"], "data": [upgraded]})
+    fake.delete("subscription", "sub_0001")  # canceled right after the upgrade
+    fake.create(template("refund", id="re_new", charge="ch_0002", amount=100, created=now,
+                         balance_transaction=None))
+    fake.delete("product", "prod_2")
+
+    fake.clear_requests()
+    report = sync_account(settings)
+    assert report.kind == "incremental"
+    assert report.events_applied >= 5
+    assert report.requests <= 6 < full_requests / 3
+    assert fake.request_count("/v1/customers") == 0 and fake.request_count("/v1/invoices") == 0
+
+    with Cache.open(report.db_path, read_only=True) as cache:
+        q = cache.con.execute
+        assert q("SELECT email FROM customers WHERE id = 'cus_new'").fetchone() == ("new@example.com",)
+        assert q("SELECT status FROM subscriptions WHERE id = 'sub_0001'").fetchone() == ("canceled",)
+        assert q("SELECT quantity, price FROM subscription_items WHERE subscription = 'sub_0001' "
+                 "AND NOT deleted").fetchall() == [(5, "price_3")]
+        assert q("SELECT amount FROM refunds WHERE id = 're_new'").fetchone() == (100,)
+        assert q("SELECT deleted FROM products WHERE id = 'prod_2'").fetchone() == (True,)
+        history = q("SELECT status, items->>'$[0].quantity' FROM subscription_history "
+                    "WHERE subscription = 'sub_0001' ORDER BY seen_at, status").fetchall()
+        assert [h[0] for h in history] == ["active", "active", "canceled"]
+
+    # The result equals what a fresh full sync of the changed account gives.
+    fresh = sync_account(settings, db_path=tmp_path / "fresh.duckdb", full=True)
+    assert snapshot(report.db_path, include_deleted=False, history=False) == \
+        snapshot(fresh.db_path, include_deleted=False, history=False)
+
+
+def test_sync_with_faults_ends_with_the_same_cache(fake, tmp_path):
+    clean = sync_account(settings_for(fake, tmp_path), db_path=tmp_path / "clean.duckdb")
+    fake.inject_random("rate_limit", 0.08, seed=1)
+    fake.inject_random("rate_limit_no_retry_after", 0.05, seed=2)
+    fake.inject_random("server_error", 0.08, seed=3)
+    fake.inject_random("drop", 0.05, seed=4)
+    fake.inject("slow", times=3, delay=0.3)
+    faulty = sync_account(settings_for(fake, tmp_path), db_path=tmp_path / "faulty.duckdb")
+    assert faulty.retries > 0
+    assert snapshot(faulty.db_path) == snapshot(clean.db_path)
+
+
+def test_rate_limit_beyond_the_retry_budget_fails_plainly_and_resumes(fake, tmp_path):
+    settings = settings_for(fake, tmp_path, stripe_max_network_retries=1)
+    fake.inject("rate_limit_no_retry_after", times=None, path=r"^/v1/charges")
+    with pytest.raises(SyncError, match="too many requests"):
+        sync_account(settings)
+    fake.clear_faults()
+    report = sync_account(settings)
+    assert report.written.get("charges") == 40
+    with Cache.open(report.db_path, read_only=True) as cache:
+        assert cache.row_counts()["charges"] == 40
+
+
+def _sync_child(fake, db_path):
+    env = {**os.environ, "STRIPE_API_KEY": KEY, "STRIPE_API_BASE": fake.url,
+           "STRIPE_MAX_REQUESTS_PER_SECOND": "1000", "SYNC_CONCURRENCY": "4", "DATA_DIR": str(db_path.parent)}
+    return subprocess.Popen([sys.executable, "-m", "stripe_analytics", "sync", "--db", str(db_path), "--wait"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sync_killed_at_random_points_then_rerun_is_identical(fake, tmp_path, seed):
+    clean = sync_account(settings_for(fake, tmp_path), db_path=tmp_path / "clean.duckdb")
+    fake.latency = 0.01
+    rng = random.Random(seed)
+    db = tmp_path / "killed.duckdb"
+    kills = 0
+    for _ in range(3):
+        child = _sync_child(fake, db)
+        time.sleep(rng.uniform(0.3, 1.5))
+        if child.poll() is None:
+            child.kill()  # SIGKILL: no cleanup code runs
+            kills += 1
+        child.communicate()
+    final = _sync_child(fake, db)
+    out, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err.decode()
+    assert kills >= 1
+    assert snapshot(db) == snapshot(clean.db_path)
+
+
+def test_invalid_key_is_a_plain_error_with_exit_code(fake, tmp_path):
+    env = {**os.environ, "STRIPE_API_KEY": "sk_test_wrong_key_123456789", "STRIPE_API_BASE": fake.url,
+           "DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "stripe_analytics", "sync"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert "Stripe refused the API key" in result.stderr
+    assert "Traceback" not in result.stderr and "wrong_key_123456789" not in result.stderr + result.stdout
+    with pytest.raises(SyncAuthError):
+        sync_account(settings_for(fake, tmp_path, stripe_api_key="sk_test_wrong_key_123456789"))
+
+
+def test_missing_permission_skips_that_resource_only(fake, tmp_path):
+    fake.add_key("rk_test_no_disputes_0001", denied={"disputes"})
+    report = sync_account(settings_for(fake, tmp_path, stripe_api_key="rk_test_no_disputes_0001"))
+    assert report.skipped == {"disputes": report.skipped["disputes"]}
+    assert "this key cannot read disputes: give it Read access to Disputes" in report.skipped["disputes"]
+    with Cache.open(report.db_path, read_only=True) as cache:
+        assert cache.row_counts()["charges"] == 40 and cache.row_counts()["disputes"] == 0
+    with Cache.open(report.db_path) as cache:
+        rows = {r["resource"]: r for r in status(cache)}
+    assert "Read access to Disputes" in rows["disputes"]["skipped"]
+    assert rows["charges"]["skipped"] is None and rows["charges"]["rows"] == 40
+
+
+def test_stale_event_cursor_triggers_a_full_sync_and_says_why(fake, tmp_path):
+    settings = settings_for(fake, tmp_path)
+    first = sync_account(settings)
+    with Cache.open(first.db_path) as cache:
+        cursor = json.loads(cache.get_meta("event_cursor"))
+        cursor["created"] -= 31 * DAY
+        cache.set_meta("event_cursor", json.dumps(cursor))
+        kind, reason = next_sync_plan(cache)
+    assert kind == "full" and "30 days" in reason
+    report = sync_account(settings)
+    assert report.kind == "full" and "30 days" in report.reason
+    assert report.written["customers"] == 40
+
+
+def test_second_sync_of_the_same_account_is_refused(fake, tmp_path):
+    fake.latency = 0.02
+    settings = settings_for(fake, tmp_path)
+    db = tmp_path / "acct_synctest.duckdb"
+    env = {**os.environ, "STRIPE_API_KEY": KEY, "STRIPE_API_BASE": fake.url, "DATA_DIR": str(tmp_path),
+           "STRIPE_MAX_REQUESTS_PER_SECOND": "1000"}
+    first = subprocess.Popen([sys.executable, "-m", "stripe_analytics", "sync", "--db", str(db)], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lock = Path(str(db) + ".lock")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
+        time.sleep(0.05)
+    with pytest.raises(SyncError, match="Another sync of this account is running"):
+        sync_account(settings, db_path=db)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err.decode()
+
+
+def test_resources_option_limits_the_backfill(fake, tmp_path):
+    report = sync_account(settings_for(fake, tmp_path), resources=["customers", "products"])
+    assert set(report.written) <= {"customers", "products"}
+    with pytest.raises(ValueError, match="unknown resource"):
+        sync_account(settings_for(fake, tmp_path), resources=["customers", "nonsense"])
+
+
+def test_status_command_prints_each_resource(fake, tmp_path, capsys):
+    from stripe_analytics.cli import main
+
+    report = sync_account(settings_for(fake, tmp_path))
+    assert main(["status", "--db", str(report.db_path)]) == 0
+    out = capsys.readouterr().out
+    assert "next sync: incremental" in out
+    assert any(line.startswith("customers") and " 40 " in line for line in out.splitlines())
+
+
+def test_localstripe_customers_and_charges_land_in_the_cache(localstripe, tmp_path):
+    client = stripe.StripeClient("sk_test_localstripe_0001", base_addresses={"api": localstripe})
+    emails = [f"ls{i}@example.com" for i in range(3)]
+    for email in emails:
+        customer = client.v1.customers.create({"email": email})
+        card = client.v1.payment_methods.create({"type": "card", "card": {
+            "number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+        client.v1.payment_methods.attach(card.id, {"customer": customer.id})
+        client.v1.payment_intents.create({"amount": 1234, "currency": "usd", "customer": customer.id,
+                                          "payment_method": card.id, "confirm": True})
+    settings = Settings(stripe_api_key="sk_test_localstripe_0001", stripe_api_base=localstripe, data_dir=tmp_path)
+    report = sync_account(settings, db_path=tmp_path / "local.duckdb", resources=["customers", "charges"], slices=1)
+    with Cache.open(report.db_path, read_only=True) as cache:
+        found = {r[0] for r in cache.con.execute("SELECT email FROM customers").fetchall()}
+        charges = cache.con.execute("SELECT amount, currency, status FROM charges").fetchall()
+    assert set(emails) <= found
+    assert charges.count((1234, "usd", "succeeded")) >= 3
