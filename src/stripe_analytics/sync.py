@@ -65,6 +65,7 @@ class SyncReport:
     requests: int = 0
     retries: int = 0
     seconds: float = 0.0
+    write_seconds: float = 0.0  # time spent writing to DuckDB (the rest is waiting on Stripe)
 
     @property
     def objects(self) -> int:
@@ -321,6 +322,7 @@ class _Syncer:
                 touched.add(name)
             elif kind == "denied":
                 skipped.add(name)
+        began = time.perf_counter()
         with self.cache.transaction() as con:
             counts = ingest.write_objects(con, objects)
             for name in touched:
@@ -332,6 +334,7 @@ class _Syncer:
             for name in skipped:
                 resource = next(r for r in RESOURCES if r.name == name)
                 _save_state(con, name, skipped_reason=permission_message(resource))
+        self.report.write_seconds += time.perf_counter() - began
         self._record_written(counts)
         for name in skipped:
             resource = next(r for r in RESOURCES if r.name == name)
