@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Iterable
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from . import schema
@@ -83,7 +84,7 @@ def _arrow_table(table: schema.Table, objects: Iterable[dict], synced_at: dateti
         arrays[column.name] = pa.array([column.extract(o) for o in objects], type=_arrow_type(column.type))
     arrays["deleted"] = pa.array([bool(o.get("deleted")) for o in objects], type=pa.bool_())
     arrays["raw"] = pa.array(
-        [json.dumps(_strip_children(o, table), separators=(",", ":")) for o in objects], type=pa.string()
+        [orjson.dumps(_strip_children(o, table)).decode() for o in objects], type=pa.string()
     )
     arrays["synced_at"] = pa.array([synced_at] * len(objects), type=pa.timestamp("us", tz="UTC"))
     return pa.table(arrays)
