@@ -30,15 +30,19 @@ def _arrow_type(sql_type: str) -> pa.DataType:
 
 
 def _strip_children(obj: dict, table: schema.Table) -> dict:
-    if not table.children:
+    """`raw` without the embedded lists stored in child tables, and with expanded discounts
+    reduced to their ids (Stripe's unexpanded shape), so raw is the same however it was read."""
+    discounts = obj.get("discounts")
+    expanded = isinstance(discounts, list) and any(isinstance(d, dict) for d in discounts)
+    if not table.children and not expanded:
         return obj
     stripped = dict(obj)
+    if expanded:
+        stripped["discounts"] = [d.get("id") if isinstance(d, dict) else d for d in discounts]
     for field, child_table, _ in table.children:
         value = stripped.get(field)
         if isinstance(value, dict) and "data" in value:
             stripped[field] = {"object": "list", "stored_in": child_table}
-        elif field == "discounts" and isinstance(value, list):
-            stripped[field] = [d.get("id") if isinstance(d, dict) else d for d in value]
     return stripped
 
 
