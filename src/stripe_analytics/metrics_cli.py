@@ -78,8 +78,7 @@ def register(subparsers, CliError, validated, open_cache) -> None:
             except UnknownCurrencyError as error:
                 raise CliError(f"--currency {error}", 2) from None
         if args.json_output:
-            json.dump(metrics_json(result), sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            sys.stdout.write(json.dumps(metrics_json(result), indent=2, allow_nan=False) + "\n")
         else:
             sys.stdout.write(render_table(result))
         return 0

@@ -31,7 +31,7 @@ class Resource:
 RESOURCES: tuple[Resource, ...] = (
     Resource("products", "product", ("products",), "Products", split_by_created=False,
              needed_for="the Products page"),
-    Resource("prices", "price", ("prices",), "Prices", split_by_created=False,
+    Resource("prices", "price", ("prices",), "Prices", params={"expand": ["data.tiers"]}, split_by_created=False,
              needed_for="MRR by product and the Products page"),
     Resource("coupons", "coupon", ("coupons",), "Coupons", split_by_created=False,
              needed_for="discounts in MRR"),

@@ -23,12 +23,12 @@ from .filters import DiscountPolicy, MetricFilters, as_of_instant
 from .load import Calendar, Sources, build_calendar
 from .monthly import monthly_metrics
 from .movements import MOVEMENTS, movement_customers, mrr_movements
-from .mrr import mrr_components, subscription_mrr_at, tiered_amount
-from .snapshots import mrr_snapshots
+from .mrr import Components, mrr_components, subscription_mrr_at, tiered_amount
+from .snapshots import mrr_by_product, mrr_snapshots
 
 __all__ = [
-    "Calendar", "DiscountPolicy", "JSON_MONTH_KEYS", "MOVEMENTS", "MetricFilters", "MetricsEngine", "MetricsResult",
+    "Calendar", "Components", "DiscountPolicy", "JSON_MONTH_KEYS", "MOVEMENTS", "MetricFilters", "MetricsEngine", "MetricsResult",
     "Sources", "UnknownCurrencyError", "as_of_instant", "build_calendar", "cash_metrics", "cohort_retention",
     "compute_metrics", "metrics_json", "monthly_metrics", "movement_customers", "mrr_components", "mrr_movements",
-    "mrr_snapshots", "subscription_mrr_at", "tiered_amount", "to_major",
+    "mrr_by_product", "mrr_snapshots", "subscription_mrr_at", "tiered_amount", "to_major",
 ]

@@ -23,15 +23,15 @@ def cohort_retention(snapshots: pa.Table | pd.DataFrame, months: Sequence[int]) 
     One row per cohort and month from C to the last month."""
     month_table = pa.table({"m": pa.array(list(months), pa.int32())})
     return query(f"""
-        WITH s AS (SELECT currency, customer, m, mrr FROM snaps),
-        firsts AS (SELECT currency, customer, min(m) AS c FROM s GROUP BY currency, customer),
+        WITH s AS (SELECT currency, customer_key, m, mrr FROM snaps),
+        firsts AS (SELECT currency, customer_key, min(m) AS c FROM s GROUP BY currency, customer_key),
         base AS (
             SELECT f.currency, f.c, count(*) AS cohort_customers, sum(s.mrr) AS cohort_mrr
-            FROM firsts f JOIN s ON s.currency = f.currency AND s.customer = f.customer AND s.m = f.c
+            FROM firsts f JOIN s ON s.currency = f.currency AND s.customer_key = f.customer_key AND s.m = f.c
             GROUP BY f.currency, f.c),
         active AS (
             SELECT f.currency, f.c, s.m, count(*) AS retained_customers, sum(s.mrr) AS mrr
-            FROM firsts f JOIN s ON s.currency = f.currency AND s.customer = f.customer
+            FROM firsts f JOIN s ON s.currency = f.currency AND s.customer_key = f.customer_key
             GROUP BY f.currency, f.c, s.m)
         SELECT b.currency, {MONTH_LABEL_SQL.format(m='b.c')} AS cohort, {MONTH_LABEL_SQL.format(m='mo.m')} AS month,
                CAST(mo.m - b.c AS INTEGER) AS age, b.cohort_customers,

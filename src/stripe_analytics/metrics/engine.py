@@ -8,6 +8,7 @@ filter (currency, product, interval, segment, date range) only re-aggregates."""
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
@@ -15,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..money import decimals, to_major_float
 from .cash import cash_metrics
@@ -23,8 +25,9 @@ from .filters import DiscountPolicy, MetricFilters, as_of_date, as_of_instant
 from .load import Calendar, Sources, build_calendar, month_label
 from .monthly import AMOUNT_COLUMNS, AVERAGE_AMOUNT_COLUMNS, monthly_metrics
 from .movements import movement_customers, mrr_movements
-from .mrr import mrr_components
-from .snapshots import mrr_snapshots
+from ._sql import query
+from .mrr import Components, mrr_components
+from .snapshots import MONTH_LABEL_SQL, mrr_by_product, mrr_snapshots
 
 # The keys of one month in the contract's JSON, in the contract's order.
 JSON_MONTH_KEYS = (
@@ -50,11 +53,13 @@ class MetricsResult:
     `metrics_json` for major units). Frames:
 
     - `monthly`: `monthly.monthly_metrics` columns, months inside the filter's date range;
-    - `snapshots`: currency, customer, m, month, mrr (customers with MRR > 0, every month);
-    - `movements`: currency, customer, m, month, previous_mrr, mrr, movement, amount, change;
     - `cash`: currency, m, month, gross_volume, refunds, fees, net_volume, successful_payments,
-      failed_payments;
-    - `cohorts`: `cohorts.cohort_retention` columns (computed on first use).
+      failed_payments (months inside the date range);
+    - `snapshots`: currency, customer, m, month, mrr (customers with MRR > 0; every month, since
+      movements need the months before the range);
+    - `movements`: currency, customer, m, month, previous_mrr, mrr, movement, amount, change;
+    - `cohorts`: `cohorts.cohort_retention` columns, months inside the date range.
+    The last three are built on first use.
     """
 
     account_id: str | None
@@ -66,33 +71,48 @@ class MetricsResult:
     currencies: list[str]
     monthly: pd.DataFrame
     cash: pd.DataFrame
-    _snapshots: pa.Table = field(repr=False)
-    _movements: pa.Table = field(repr=False)
-    _customers: Any = field(default=None, repr=False)
+    snapshots_keyed: pa.Table = field(repr=False)
+    movements_keyed: pa.Table = field(repr=False)
+    customer_keys: pa.Table = field(repr=False)
+    _details: Any = field(default=None, repr=False)
 
     @property
     def months(self) -> list[str]:
         """The months shown ('YYYY-MM')."""
         return [month_label(m) for m in self.calendar.visible(self.filters)]
 
+    def _with_ids(self, table: pa.Table, columns: str) -> pd.DataFrame:
+        return query(f"""
+            SELECT t.currency, k.customer, t.m, {MONTH_LABEL_SQL.format(m='t.m')} AS month, {columns}
+            FROM t JOIN k ON k.customer_key = t.customer_key ORDER BY t.currency, t.m, k.customer""",
+                     t=table, k=self.customer_keys)
+
     @cached_property
     def snapshots(self) -> pd.DataFrame:
-        return self._snapshots.to_pandas()
+        return self._with_ids(self.snapshots_keyed, "t.mrr")
 
     @cached_property
     def movements(self) -> pd.DataFrame:
-        return self._movements.to_pandas()
+        return self._with_ids(self.movements_keyed, "t.previous_mrr, t.mrr, t.movement, t.amount, t.change")
 
     @cached_property
     def cohorts(self) -> pd.DataFrame:
-        frame = cohort_retention(self._snapshots, self.calendar.months)
+        frame = cohort_retention(self.snapshots_keyed, self.calendar.months)
         shown = set(self.months)
         return frame[frame["month"].isin(shown)].reset_index(drop=True)
 
     def customers_for(self, currency: str, month: str, movement: str) -> pd.DataFrame:
-        """Who is behind one movement bar (see `movements.movement_customers`)."""
-        customers = self._customers() if callable(self._customers) else self._customers
-        return movement_customers(self._movements, currency, month, movement, customers)
+        """Who is behind one movement bar: customer, name, email, previous_mrr, mrr, amount
+        (minor units), biggest first (see `movements.movement_customers`)."""
+        details = None
+        if self._details is not None:
+            try:
+                details = self._details()
+            except Exception:  # the cache was closed: ids and amounts only
+                details = None
+        year, number = (int(x) for x in month.split("-"))
+        return movement_customers(self.movements_keyed, self.customer_keys, currency, year * 12 + number - 1,
+                                  movement, details)
 
     def monthly_major(self) -> pd.DataFrame:
         """`monthly` with amounts in major units (floats exact to the minor unit)."""
@@ -114,14 +134,38 @@ def to_major(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+@dataclass
+class _Base:
+    calendar: Calendar
+    components: Components
+    currencies: list[str]
+    snapshots: pa.Table
+    movements: pa.Table
+
+
+def _select(table: pa.Table, currencies: list[str] | None, customer_keys: list[int] | None) -> pa.Table:
+    mask = None
+    if currencies is not None:
+        mask = pc.is_in(table["currency"], value_set=pa.array(currencies, pa.string()))
+    if customer_keys is not None:
+        keys = pc.is_in(table["customer_key"], value_set=pa.array(customer_keys, pa.int32()))
+        mask = keys if mask is None else pc.and_(mask, keys)
+    return table if mask is None else table.filter(mask)
+
+
 class MetricsEngine:
     """Computes metrics from one cache for one as-of instant, discount policy and time zone,
-    keeping the subscription MRR components between filter changes.
+    keeping the expensive parts between filter changes: the subscription MRR components, the
+    unfiltered customer snapshots and movements (a currency or segment filter only selects from
+    them: a customer's MRR never depends on other customers or currencies), the snapshots of recent
+    product / interval filters, and the cash figures per segment.
 
     `source` is a Cache (read from its file) or a Sources (e.g. `Sources.from_frames`); the engine
     reads through its own cursor of the cache's connection, so keep the cache open while using it.
     When the cache's `data_version` changes (a sync wrote to it), the next `compute` starts afresh
     (and an as-of of "now" moves on). Thread-safe for the dashboard: one computation at a time."""
+
+    ITEM_FILTER_CACHE = 8
 
     def __init__(self, source, as_of: date | datetime | None = None,
                  discount_policy: DiscountPolicy | str = DiscountPolicy.all, timezone: str = "UTC"):
@@ -133,26 +177,32 @@ class MetricsEngine:
         self._as_of_arg = as_of
         self.as_of = as_of_instant(as_of, self.timezone)
         self._lock = threading.RLock()
-        self._base: tuple[Calendar, pa.Table, list[str]] | None = None
+        self._base: _Base | None = None
         self._base_version: str | None = None
         self._customers_frame: pd.DataFrame | None = None
+        self._item_filtered: OrderedDict = OrderedDict()
+        self._cash: dict = {}
 
     def _data_version(self) -> str | None:
         from .load import _meta
 
         return _meta(self.src.con, "data_version")
 
-    def _ensure_base(self) -> tuple[Calendar, pa.Table, list[str]]:
+    def _ensure_base(self) -> _Base:
         version = self._data_version()
         if self._base is not None and version != self._base_version:
             # The cache changed (a sync wrote to it): start again; "now" moves on too.
             self._base, self._customers_frame = None, None
+            self._item_filtered.clear()
+            self._cash.clear()
             self.as_of = as_of_instant(self._as_of_arg, self.timezone)
         if self._base is None:
             self._base_version = version
             calendar = build_calendar(self.src, self.as_of)
-            components = mrr_components(self.src, calendar.snapshots(), self.discount_policy)
-            self._base = (calendar, components, self.src.currencies())
+            components = mrr_components(self.src, calendar.snapshots(), self.discount_policy, month_snapshots=True)
+            snapshots = mrr_snapshots(components.table, arrow=True)
+            movements = mrr_movements(snapshots, calendar.last, arrow=True)
+            self._base = _Base(calendar, components, self.src.currencies(), snapshots, movements)
         return self._base
 
     def _customers(self) -> pd.DataFrame:
@@ -162,39 +212,96 @@ class MetricsEngine:
                     "SELECT id, name, email FROM customers WHERE NOT deleted").df()
             return self._customers_frame
 
+    def _for_items(self, base: _Base, filters: MetricFilters) -> tuple[pa.Table, pa.Table]:
+        key = (filters.products, filters.intervals)
+        if key in self._item_filtered:
+            self._item_filtered.move_to_end(key)
+            return self._item_filtered[key]
+        product_keys = base.components.product_keys(filters.products) if filters.products else None
+        snapshots = mrr_snapshots(base.components.table, product_keys=product_keys,
+                                  intervals=list(filters.intervals) if filters.intervals else None, arrow=True)
+        movements = mrr_movements(snapshots, base.calendar.last, arrow=True)
+        self._item_filtered[key] = (snapshots, movements)
+        while len(self._item_filtered) > self.ITEM_FILTER_CACHE:
+            self._item_filtered.popitem(last=False)
+        return snapshots, movements
+
+    def _cash_for(self, base: _Base, filters: MetricFilters) -> pd.DataFrame | None:
+        if not base.calendar.months:
+            return None
+        key = (filters.segment_key, filters.segment_value)
+        if key not in self._cash:
+            self._cash[key] = cash_metrics(self.src, base.calendar,
+                                           MetricFilters(segment_key=filters.segment_key,
+                                                         segment_value=filters.segment_value))
+        return self._cash[key]
+
     def compute(self, filters: MetricFilters | None = None) -> MetricsResult:
         filters = filters or MetricFilters()
         if filters.timezone != self.timezone:
             raise ValueError("the time zone is fixed per engine; create another MetricsEngine")
         with self._lock:
-            calendar, components, all_currencies = self._ensure_base()
+            base = self._ensure_base()
+            calendar = base.calendar
             if filters.currencies:
-                unknown = [c for c in filters.currencies if c not in all_currencies]
+                unknown = [c for c in filters.currencies if c not in base.currencies]
                 if unknown:
-                    known = ", ".join(all_currencies) or "none"
+                    known = ", ".join(base.currencies) or "none"
                     raise UnknownCurrencyError(
                         f"no data in {', '.join(unknown)}; the account's currencies are: {known}")
-                currencies = [c for c in all_currencies if c in filters.currencies]
+                currencies = [c for c in base.currencies if c in filters.currencies]
             else:
-                currencies = all_currencies
-            segment = None
+                currencies = list(base.currencies)
+            customer_keys = None
             if filters.segment_key is not None:
                 sql, params = self.src.segment_customers_sql(filters)
-                segment = [r[0] for r in self.src.con.execute(sql, params).fetchall()]
-            snapshots = mrr_snapshots(components, filters, segment, arrow=True)
-            movements = mrr_movements(snapshots, calendar.last, arrow=True)
-            cash = cash_metrics(self.src, calendar, filters) if calendar.months else None
+                ids = [r[0] for r in self.src.con.execute(sql, params).fetchall()]
+                customer_keys = base.components.customer_keys(ids)
+            if filters.restricts_items:
+                snapshots, movements = self._for_items(base, filters)
+            else:
+                snapshots, movements = base.snapshots, base.movements
+            selected = currencies if filters.currencies else None
+            snapshots = _select(snapshots, selected, customer_keys)
+            movements = _select(movements, selected, customer_keys)
+            cash = self._cash_for(base, filters)
             monthly = monthly_metrics(snapshots, movements, cash, calendar.months, currencies)
             visible = set(calendar.visible(filters))
             monthly = monthly[monthly["m"].isin(visible)].reset_index(drop=True)
             if cash is not None:
-                cash = cash[cash["m"].isin(visible)].reset_index(drop=True)
+                cash = cash[cash["m"].isin(visible) & cash["currency"].isin(currencies)].reset_index(drop=True)
             else:
                 cash = pd.DataFrame(columns=["currency", "m", "month"])
             return MetricsResult(
                 account_id=self.src.account_id, as_of=self.as_of, as_of_date=as_of_date(self.as_of, self.timezone),
                 discount_policy=self.discount_policy, filters=filters, calendar=calendar, currencies=currencies,
-                monthly=monthly, cash=cash, _snapshots=snapshots, _movements=movements, _customers=self._customers)
+                monthly=monthly, cash=cash, snapshots_keyed=snapshots, movements_keyed=movements,
+                customer_keys=base.components.customers, _details=self._customers)
+
+    def mrr_by_product(self, filters: MetricFilters | None = None) -> pd.DataFrame:
+        """MRR per product under the filters (their product filter ignored), as if the product
+        filter were set to each product alone, in one pass.
+
+        Returns columns: currency, product, m, month, mrr (minor units), active_customers; months
+        inside the date range, products with MRR > 0 only."""
+        filters = filters or MetricFilters()
+        with self._lock:
+            base = self._ensure_base()
+            customer_keys = None
+            if filters.segment_key is not None:
+                sql, params = self.src.segment_customers_sql(filters)
+                customer_keys = base.components.customer_keys(r[0] for r in self.src.con.execute(sql, params).fetchall())
+            frame = mrr_by_product(base.components.table, currencies=filters.currencies,
+                                   intervals=list(filters.intervals) if filters.intervals else None,
+                                   customer_keys=customer_keys)
+            visible = set(base.calendar.visible(filters))
+            return query(f"""
+                SELECT f.currency, p.product, f.m, {MONTH_LABEL_SQL.format(m='f.m')} AS month, f.mrr,
+                       f.active_customers
+                FROM f JOIN p ON p.product_key = f.product_key
+                WHERE f.m IN (SELECT m FROM v) ORDER BY f.currency, f.m, p.product""",
+                         f=frame, p=base.components.products,
+                         v=pa.table({"m": pa.array(sorted(visible), pa.int32())}))
 
     def close(self) -> None:
         self.src.close()
@@ -206,15 +313,7 @@ def compute_metrics(cache, filters: MetricFilters | None = None, as_of: date | d
     For repeated filter changes keep a `MetricsEngine` instead."""
     filters = filters or MetricFilters()
     engine = MetricsEngine(cache, as_of=as_of, discount_policy=discount_policy, timezone=filters.timezone)
-    try:
-        result = engine.compute(filters)
-        result.snapshots, result.movements  # materialise before the connection closes
-        if not isinstance(cache, Sources):
-            result._customers = engine._customers()
-        return result
-    finally:
-        if not isinstance(cache, Sources):
-            engine.close()
+    return engine.compute(filters)
 
 
 def metrics_json(result: MetricsResult) -> dict:

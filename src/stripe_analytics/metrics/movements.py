@@ -6,7 +6,6 @@ import pandas as pd
 import pyarrow as pa
 
 from ._sql import query
-from .snapshots import MONTH_LABEL_SQL
 
 MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
 
@@ -21,20 +20,22 @@ def mrr_movements(snapshots: pa.Table | pd.DataFrame, last_month: int, *, arrow:
     - churn: P > 0, M = 0 (amount P).
     The first reported month has P = 0 for everyone (there is no earlier snapshot).
 
-    `snapshots` is the output of `mrr_snapshots`; `last_month` the as-of month index (a churn after
-    the last snapshot month is not reported).
+    `snapshots` is the output of `mrr_snapshots` (currency, customer_key, m, mrr; any customer
+    column type works); `last_month` the as-of month index (a churn after the last snapshot month
+    is not reported).
 
-    Returns columns: currency, customer, m, month, previous_mrr, mrr, movement, amount (positive, as
+    Returns columns: currency, customer_key, m, previous_mrr, mrr, movement, amount (positive, as
     the contract states it), change (mrr - previous_mrr, signed). Customers whose MRR did not change
     have no row."""
     return query(f"""
-        WITH s AS (SELECT currency, customer, m, mrr FROM snaps),
-        firsts AS (SELECT currency, customer, min(m) AS first_m FROM s GROUP BY currency, customer),
+        WITH s AS (SELECT currency, customer_key, m, mrr FROM snaps),
+        firsts AS (SELECT currency, customer_key, min(m) AS first_m FROM s GROUP BY currency, customer_key),
         pairs AS (
-            SELECT coalesce(c.currency, p.currency) AS currency, coalesce(c.customer, p.customer) AS customer,
+            SELECT coalesce(c.currency, p.currency) AS currency,
+                   coalesce(c.customer_key, p.customer_key) AS customer_key,
                    coalesce(c.m, p.m + 1) AS m, coalesce(p.mrr, 0) AS previous_mrr, coalesce(c.mrr, 0) AS mrr
             FROM s c FULL OUTER JOIN s p
-              ON p.currency = c.currency AND p.customer = c.customer AND p.m = c.m - 1
+              ON p.currency = c.currency AND p.customer_key = c.customer_key AND p.m = c.m - 1
         ),
         moved AS (
             SELECT pairs.*, CASE
@@ -42,32 +43,33 @@ def mrr_movements(snapshots: pa.Table | pd.DataFrame, last_month: int, *, arrow:
                 WHEN previous_mrr > 0 AND mrr = 0 THEN 'churn'
                 WHEN mrr > previous_mrr THEN 'expansion'
                 ELSE 'contraction' END AS movement
-            FROM pairs JOIN firsts USING (currency, customer)
+            FROM pairs JOIN firsts USING (currency, customer_key)
             WHERE pairs.m <= {int(last_month)} AND previous_mrr <> mrr
         )
-        SELECT currency, customer, CAST(m AS INTEGER) AS m, {MONTH_LABEL_SQL.format(m='m')} AS month,
-               previous_mrr, mrr, movement,
+        SELECT currency, customer_key, CAST(m AS INTEGER) AS m, previous_mrr, mrr, movement,
                CAST(CASE movement WHEN 'churn' THEN previous_mrr WHEN 'contraction' THEN previous_mrr - mrr
                          ELSE mrr - previous_mrr END AS BIGINT) AS amount,
                CAST(mrr - previous_mrr AS BIGINT) AS change
-        FROM moved ORDER BY currency, m, movement, customer""", arrow=arrow, snaps=snapshots)
+        FROM moved ORDER BY currency, m, movement, customer_key""", arrow=arrow, snaps=snapshots)
 
 
-def movement_customers(movements: pa.Table | pd.DataFrame, currency: str, month: str, movement: str,
-                       customers: pd.DataFrame | None = None) -> pd.DataFrame:
+def movement_customers(movements: pa.Table | pd.DataFrame, customers: pa.Table | pd.DataFrame, currency: str,
+                       month: int, movement: str, details: pd.DataFrame | None = None) -> pd.DataFrame:
     """The customers behind one bar of the movements chart: who moved `movement` in `currency` in
-    `month` ('YYYY-MM'), biggest amount first.
+    month index `month`, biggest amount first. `customers` maps customer_key to customer (the
+    `customers` dictionary of the MRR components); `details` optionally adds name and email (a frame
+    with id, name, email).
 
-    Returns columns: customer, name, email (when `customers` with id/name/email is given),
-    previous_mrr, mrr, amount (minor units)."""
+    Returns columns: customer, [name, email,] previous_mrr, mrr, amount (minor units)."""
     if movement not in MOVEMENTS:
         raise ValueError(f"movement must be one of {', '.join(MOVEMENTS)}")
-    tables = {"mv": movements}
-    if customers is not None:
-        tables["cust"] = customers[["id", "name", "email"]]
-        select = ("SELECT mv.customer, cust.name, cust.email, previous_mrr, mrr, amount "
-                  "FROM mv LEFT JOIN cust ON cust.id = mv.customer")
-    else:
-        select = "SELECT customer, previous_mrr, mrr, amount FROM mv"
-    return query(f"{select} WHERE currency = ? AND month = ? AND movement = ? ORDER BY amount DESC, customer",
-                 [currency.lower(), month, movement], **tables)
+    tables = {"mv": movements, "keys": customers}
+    select = "SELECT k.customer, mv.previous_mrr, mv.mrr, mv.amount"
+    join = ""
+    if details is not None:
+        tables["det"] = details[["id", "name", "email"]]
+        select = "SELECT k.customer, det.name, det.email, mv.previous_mrr, mv.mrr, mv.amount"
+        join = "LEFT JOIN det ON det.id = k.customer"
+    return query(f"""{select} FROM mv JOIN keys k ON k.customer_key = mv.customer_key {join}
+        WHERE mv.currency = ? AND mv.m = ? AND mv.movement = ? ORDER BY mv.amount DESC, k.customer""",
+                 [currency.lower(), int(month), movement], **tables)

@@ -2,13 +2,16 @@
 
 Everything per line / per subscription runs as DuckDB SQL on the cache connection; the result is a
 table of *components*: one row per (subscription, snapshot, product, price interval) piece of MRR,
-in the subscription's currency, normalised to a month, in (fractional) minor units. Filters by
-product or interval select components; `snapshots.mrr_snapshots` then applies the "never below 0"
-rule per subscription and sums to customers. Each rule of the contract is written once, here:
+in the subscription's currency, normalised to a month, in (fractional) minor units, with integer
+keys for subscriptions, customers and products (`Components`). Filters by product or interval
+select components; `snapshots.mrr_snapshots` then applies the "never below 0" rule per
+subscription and sums to customers. Each rule of the contract is written once, here:
 
-- eligibility of a subscription at t (rules 1-5)                      -> `_SUB_SNAPSHOTS_SQL`
-- invoiced history first (subscription lines, no prorations, statuses) -> `_LINES_SQL`
-- otherwise current items (unit x quantity, tiers, metered excluded)  -> `_ITEMS_SQL`, `tiered_amount`
+- eligibility of a subscription at t (rules 1-5)                      -> `_SUBSCRIPTIONS_TEMPLATE`,
+                                                                         `_SUB_SNAPSHOTS_SQL`
+- invoiced history first (subscription lines, no prorations, statuses) -> `_lines_sql`
+- otherwise current items (unit x quantity, tiers, metered excluded)  -> `_ITEMS_SQL`, `tiered_amount`,
+                                                                         `_FALLBACK_SQL`
 - discounts in effect at t, policies `all` / `forever_only`          -> `_discounts_sql`, `_line_discount_sql`
 - normalisation to a month                                            -> `NORMALISE_MACRO`
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
@@ -45,8 +49,8 @@ NEVER_ACTIVE = ("incomplete", "incomplete_expired")
 INACTIVE_NOW = ("unpaid", "paused")
 
 COMPONENT_SCHEMA = pa.schema([
-    ("subscription", pa.string()), ("customer", pa.string()), ("currency", pa.string()),
-    ("m", pa.int32()), ("product", pa.string()), ("interval", pa.string()),
+    ("sub_key", pa.int32()), ("customer_key", pa.int32()), ("currency", pa.string()),
+    ("m", pa.int32()), ("product_key", pa.int32()), ("interval", pa.string()),
     ("amount", pa.float64()), ("source", pa.string()),
 ])
 
@@ -61,7 +65,7 @@ def _in(values: Iterable[str]) -> str:
 # collection paused with `pause_collection`), the moment it stops contributing: when the project's
 # own history shows the status began (the first recorded row of the latest unpaid/paused run, if an
 # earlier row shows another status), else the start of its current period.
-_SUBSCRIPTIONS_SQL = f"""
+_SUBSCRIPTIONS_TEMPLATE = f"""
 CREATE OR REPLACE TEMP TABLE sa_subs AS
 WITH periods AS (
     SELECT subscription, min(current_period_start) AS cps
@@ -86,27 +90,55 @@ subs AS (
     FROM subscriptions s
     WHERE NOT s.deleted AND s.status NOT IN {_in(NEVER_ACTIVE)} AND s.customer IS NOT NULL
 ),
+customer_keys AS (
+    SELECT customer, CAST(row_number() OVER () AS INTEGER) AS ck FROM (SELECT DISTINCT customer FROM subs)
+),
 old_periods AS (   -- older API versions kept current_period_start on the subscription itself
     SELECT id, to_timestamp(try_cast(json_extract_string(raw, '$.current_period_start') AS BIGINT)) AS cps
     FROM subscriptions
-    WHERE NOT deleted AND (status IN {_in(INACTIVE_NOW)} OR pause_collection IS NOT NULL)
-      AND id NOT IN (SELECT subscription FROM periods WHERE cps IS NOT NULL)
+    WHERE {{old_periods_filter}}
 )
-SELECT s.id AS subscription, s.customer, lower(s.currency) AS currency, s.start_at,
+SELECT CAST(row_number() OVER () AS INTEGER) AS sk, k.ck,   -- internal keys: any numbering will do
+       s.id AS subscription, s.customer, lower(s.currency) AS currency, s.start_at,
        coalesce(s.ended_at, 'infinity'::TIMESTAMPTZ) AS end_at,
        coalesce(s.trial_start, s.start_at) AS trial_start, s.trial_end,
        CASE WHEN s.status_inactive OR s.collection_paused THEN coalesce(
            CASE WHEN s.status_inactive THEN b.began END, p.cps, o.cps, s.start_at) END AS inactive_from
-FROM subs s LEFT JOIN periods p ON p.subscription = s.id LEFT JOIN began b ON b.subscription = s.id
+FROM subs s JOIN customer_keys k ON k.customer = s.customer
+LEFT JOIN periods p ON p.subscription = s.id LEFT JOIN began b ON b.subscription = s.id
 LEFT JOIN old_periods o ON o.id = s.id
 """
 
+_OLD_PERIODS_NEEDED = f"""
+SELECT count(*) FROM subscriptions
+WHERE NOT deleted AND (status IN {_in(INACTIVE_NOW)} OR pause_collection IS NOT NULL)
+  AND id NOT IN (SELECT subscription FROM subscription_items WHERE NOT deleted AND current_period_start IS NOT NULL)
+"""
+
+
+def _subscriptions_sql(old_periods: bool) -> str:
+    """sa_subs; the subscriptions' raw JSON is only read when some unpaid/paused subscription has
+    no item periods (older API versions)."""
+    condition = (f"NOT deleted AND (status IN {_in(INACTIVE_NOW)} OR pause_collection IS NOT NULL) "
+                 "AND id NOT IN (SELECT subscription FROM periods WHERE cps IS NOT NULL)") if old_periods else "false"
+    return _SUBSCRIPTIONS_TEMPLATE.replace("{old_periods_filter}", condition)
+
+
 _SUB_SNAPSHOTS_SQL = """
 CREATE OR REPLACE TEMP TABLE sa_sub_snap AS
-SELECT s.subscription, s.customer, s.currency, sn.m, sn.T
+SELECT s.sk, s.ck, s.currency, sn.m, sn.T
 FROM sa_subs s JOIN sa_snap sn ON s.start_at < sn.T AND sn.T <= s.end_at       -- rules 1 and 3
 WHERE NOT (s.trial_end IS NOT NULL AND s.trial_start < sn.T AND sn.T <= s.trial_end)  -- rule 2
   AND NOT (s.inactive_from IS NOT NULL AND s.inactive_from < sn.T)                  -- rule 5
+"""
+
+# Products get small integer keys so the big tables carry no long strings.
+_PRODUCTS_SQL = """
+CREATE OR REPLACE TEMP TABLE sa_products AS
+SELECT CAST(row_number() OVER (ORDER BY product) AS INTEGER) AS pk, product FROM (
+    SELECT product FROM prices WHERE product IS NOT NULL
+    UNION SELECT product FROM subscription_items WHERE product IS NOT NULL
+    UNION SELECT product FROM invoice_line_items WHERE product IS NOT NULL)
 """
 
 
@@ -115,12 +147,13 @@ WHERE NOT (s.trial_end IS NOT NULL AND s.trial_start < sn.T AND sn.T <= s.trial_
 # licensed prices only, amount before tax minus the line's discounts, normalised by the interval of
 # the line's price. The interval comes from the price (any row), else the subscription item billed
 # (when it still has that price), else the length of the line's period.
-def _line_discount_sql(policy: DiscountPolicy) -> str:
-    """Per line, the discount amount to remove (metrics.md "Invoiced history first" and the
-    discount policy): all `discount_amounts`, or under `forever_only` only those whose coupon has
-    duration `forever` (a discount whose coupon cannot be found counts as not forever)."""
+def _line_discount_sql(policy: DiscountPolicy) -> str | None:
+    """Per line, the discount amount to remove under `forever_only` (metrics.md "Invoiced history
+    first" and the discount policy): only `discount_amounts` whose coupon has duration `forever` (a
+    discount whose coupon cannot be found counts as not forever). None under `all`: every
+    `discount_amounts` entry is removed (the `discount_amount` column is their sum)."""
     if policy == DiscountPolicy.all:
-        return "SELECT NULL::VARCHAR AS id, NULL::BIGINT AS removed WHERE false"
+        return None
     return """
     WITH amounts AS (
         SELECT l.id, d.amount,
@@ -129,7 +162,7 @@ def _line_discount_sql(policy: DiscountPolicy) -> str:
                json_extract_string(d.discount, '$.source.coupon.duration') AS embedded_duration
         FROM (SELECT x.id, unnest(from_json(json_extract(x.raw, '$.discount_amounts'),
                                             '[{"amount": "BIGINT", "discount": "JSON"}]')) AS d
-              FROM invoice_line_items x SEMI JOIN sa_lines_raw r ON r.id = x.id AND r.discount_amount <> 0) l(id, d)
+              FROM invoice_line_items x WHERE NOT x.deleted AND x.discount_amount <> 0) l(id, d)
     )
     SELECT a.id, sum(a.amount) AS removed
     FROM amounts a
@@ -141,68 +174,121 @@ def _line_discount_sql(policy: DiscountPolicy) -> str:
     """
 
 
-_LINES_RAW_SQL = f"""
-CREATE OR REPLACE TEMP TABLE sa_lines_raw AS
-WITH inv AS (
-    SELECT id, subscription, coalesce(tax, 0) <> 0 AS taxed FROM invoices
-    WHERE NOT deleted AND status IN {_in(INVOICE_STATUSES)}
-)
-SELECT l.id, coalesce(l.subscription, inv.subscription) AS subscription, l.subscription_item,
-       l.price, l.product, l.amount, coalesce(l.discount_amount, 0) AS discount_amount,
-       l.period_start, l.period_end, inv.taxed
-FROM invoice_line_items l JOIN inv ON inv.id = l.invoice
-WHERE NOT l.deleted AND l.is_subscription_line AND NOT coalesce(l.proration, false)
-  AND l.period_start IS NOT NULL AND l.period_end > l.period_start AND l.amount IS NOT NULL
-  AND l.period_start < (SELECT max(T) FROM sa_snap) AND l.period_end >= (SELECT min(T) FROM sa_snap)
-"""
-
 # Taxes are never MRR: inclusive taxes are inside `amount` and are taken out (exclusive ones are not
 # in `amount`). Only lines of invoices with tax are read from their raw JSON.
 _LINE_TAX_SQL = """
-SELECT id, sum(amount) AS tax FROM (
-    SELECT id, t.amount FROM (
-        SELECT x.id, unnest(from_json(json_extract(x.raw, '$.taxes'),
-                                      '[{"amount": "BIGINT", "tax_behavior": "VARCHAR"}]')) AS t
-        FROM invoice_line_items x SEMI JOIN sa_lines_raw r ON r.id = x.id AND r.taxed) WHERE t.tax_behavior = 'inclusive'
-    UNION ALL
-    SELECT id, t.amount FROM (
-        SELECT x.id, unnest(from_json(json_extract(x.raw, '$.tax_amounts'),
-                                      '[{"amount": "BIGINT", "inclusive": "BOOLEAN"}]')) AS t
-        FROM invoice_line_items x SEMI JOIN sa_lines_raw r ON r.id = x.id AND r.taxed) WHERE t.inclusive
-) GROUP BY id
+    WITH taxed AS (
+        SELECT x.id, x.raw FROM invoice_line_items x
+        WHERE NOT x.deleted AND x.invoice IN (SELECT id FROM invoices WHERE coalesce(tax, 0) <> 0))
+    SELECT id, sum(amount) AS tax FROM (
+        SELECT id, t.amount FROM (
+            SELECT id, unnest(from_json(json_extract(raw, '$.taxes'),
+                                        '[{"amount": "BIGINT", "tax_behavior": "VARCHAR"}]')) AS t
+            FROM taxed) WHERE t.tax_behavior = 'inclusive'
+        UNION ALL
+        SELECT id, t.amount FROM (
+            SELECT id, unnest(from_json(json_extract(raw, '$.tax_amounts'),
+                                        '[{"amount": "BIGINT", "inclusive": "BOOLEAN"}]')) AS t
+            FROM taxed) WHERE t.inclusive
+    ) GROUP BY id
 """
 
 
-def _lines_sql(policy: DiscountPolicy) -> str:
-    discount = "l.discount_amount" if policy == DiscountPolicy.all else "coalesce(fd.removed, 0)"
+# The definition (interval, usage type, product) of every price id a line may name: the price's own
+# row, else what the subscription items carrying that price say.
+_PRICE_DEFS_SQL = """
+CREATE OR REPLACE TEMP TABLE sa_price_defs AS
+SELECT id AS price, interval, coalesce(interval_count, 1) AS interval_count,
+       coalesce(usage_type, 'licensed') AS usage_type, product
+FROM prices WHERE interval IS NOT NULL
+UNION ALL
+SELECT price, any_value(interval), coalesce(any_value(interval_count), 1), coalesce(any_value(usage_type), 'licensed'),
+       any_value(product)
+FROM subscription_items
+WHERE price IS NOT NULL AND interval IS NOT NULL AND price NOT IN (SELECT id FROM prices WHERE interval IS NOT NULL)
+GROUP BY price
+"""
+
+
+def _lines_sql(policy: DiscountPolicy, any_tax: bool, as_of_month: int | None) -> str:
+    """sa_line_snap: the normalised MRR of every eligible invoice line at every snapshot its period
+    covers (`period.start <= t < period.end`), keyed by subscription key and product key.
+
+    Month m's snapshot ends at the start of month m + 1, so a period [ps, pe) covers the snapshots
+    of months month(ps) .. month(pe) - 1; the as-of month's snapshot ends at the as-of instant A and
+    is covered when ps < A <= pe."""
+    forever = _line_discount_sql(policy)
+    ctes, joins = [], []
+    discount = "l.discount_amount"
+    if forever is not None:
+        ctes.append(f"fd AS ({forever})")
+        joins.append("LEFT JOIN fd ON fd.id = l.id")
+        discount = "coalesce(fd.removed, 0)"
+    tax = "0"
+    if any_tax:
+        ctes.append(f"tax AS ({_LINE_TAX_SQL})")
+        joins.append("LEFT JOIN tax ON tax.id = l.id")
+        tax = "coalesce(tax.tax, 0)"
+    line_id = "l.id, " if joins else ""
+    base_filter = """NOT l.deleted AND l.is_subscription_line AND NOT coalesce(l.proration, false)
+          AND l.period_start IS NOT NULL AND l.period_end > l.period_start AND l.amount IS NOT NULL
+          AND l.period_start < (SELECT hi FROM bounds) AND l.period_end >= (SELECT lo FROM bounds)"""
     return f"""
-CREATE OR REPLACE TEMP TABLE sa_lines AS
-WITH fd AS ({_line_discount_sql(policy)}),
-tax AS ({_LINE_TAX_SQL}),
-defs AS (
-    SELECT l.id,
-           CASE WHEN p.interval IS NOT NULL THEN p.interval
-                WHEN si.interval IS NOT NULL AND (l.price IS NULL OR si.price = l.price) THEN si.interval
+CREATE OR REPLACE TEMP TABLE sa_line_snap AS
+WITH bounds AS (SELECT min(T) AS lo, max(T) AS hi, max(m) AS last_m, min(m) AS first_m FROM sa_snap),
+{"".join(c + "," for c in ctes)}
+lines AS (
+    SELECT {line_id}l.subscription, l.price, l.product, l.amount, coalesce(l.discount_amount, 0) AS discount_amount,
+           l.period_start, l.period_end
+    FROM invoice_line_items l
+    WHERE {base_filter} AND l.subscription IS NOT NULL
+      AND l.invoice IN (SELECT id FROM invoices WHERE NOT deleted AND status IN {_in(INVOICE_STATUSES)})
+    UNION ALL   -- lines that name no subscription: the invoice's subscription
+    SELECT {line_id}i.subscription, l.price, l.product, l.amount, coalesce(l.discount_amount, 0),
+           l.period_start, l.period_end
+    FROM invoice_line_items l JOIN invoices i ON i.id = l.invoice
+    WHERE {base_filter} AND l.subscription IS NULL
+      AND NOT i.deleted AND i.status IN {_in(INVOICE_STATUSES)}
+),
+priced AS (
+    SELECT s.sk, pr.pk, l.period_start, l.period_end,
+           l.amount - {discount} - {tax} AS net,
+           CASE WHEN d.interval IS NOT NULL THEN d.interval
                 WHEN date_diff('month', l.period_start, l.period_end) >= 1 THEN 'month'
                 ELSE 'day' END AS interval,
-           CASE WHEN p.interval IS NOT NULL THEN coalesce(p.interval_count, 1)
-                WHEN si.interval IS NOT NULL AND (l.price IS NULL OR si.price = l.price)
-                    THEN coalesce(si.interval_count, 1)
+           CASE WHEN d.interval IS NOT NULL THEN d.interval_count
                 WHEN date_diff('month', l.period_start, l.period_end) >= 1
                     THEN date_diff('month', l.period_start, l.period_end)
                 ELSE greatest(1, date_diff('day', l.period_start, l.period_end)) END AS interval_count,
-           coalesce(p.usage_type, si.usage_type, 'licensed') AS usage_type,
-           coalesce(l.product, p.product, si.product) AS product
-    FROM sa_lines_raw l
-    LEFT JOIN prices p ON p.id = l.price
-    LEFT JOIN subscription_items si ON si.id = l.subscription_item
+           year(l.period_start) * 12 + month(l.period_start) - 1 AS m_start,
+           year(l.period_end) * 12 + month(l.period_end) - 1 AS m_end
+    FROM lines l
+    JOIN sa_subs s ON s.subscription = l.subscription
+    {" ".join(joins)}
+    LEFT JOIN sa_price_defs d ON d.price = l.price
+    LEFT JOIN sa_products pr ON pr.product = coalesce(l.product, d.product)
+    WHERE coalesce(d.usage_type, 'licensed') <> 'metered'
 )
-SELECT l.id, l.subscription, d.product, d.interval, l.period_start, l.period_end,
-       sa_monthly(l.amount - {discount} - coalesce(tax.tax, 0), d.interval, d.interval_count) AS amount
-FROM sa_lines_raw l JOIN defs d ON d.id = l.id
-LEFT JOIN fd ON fd.id = l.id
-LEFT JOIN tax ON tax.id = l.id
-WHERE d.usage_type <> 'metered' AND l.subscription IS NOT NULL
+{_spans_sql(as_of_month)}"""
+
+
+def _spans_sql(as_of_month: int | None) -> str:
+    if as_of_month is None:
+        return """
+SELECT l.sk, sn.m, l.pk, l.interval, sa_monthly(l.net, l.interval, l.interval_count) AS amount
+FROM priced l JOIN sa_snap sn ON l.period_start < sn.T AND sn.T <= l.period_end
+"""
+    return f""",
+spans AS (
+    SELECT sk, pk, interval, sa_monthly(net, interval, interval_count) AS amount,
+           generate_series(greatest(m_start, (SELECT first_m FROM bounds)),
+                           least(m_end - 1, {as_of_month} - 1)) AS months,
+           period_start < (SELECT hi FROM bounds) AND (SELECT hi FROM bounds) <= period_end AS covers_as_of
+    FROM priced
+)
+SELECT sk, CAST(unnest(months) AS INTEGER) AS m, pk, interval, amount FROM spans
+UNION ALL
+SELECT sk, {as_of_month} AS m, pk, interval, amount FROM spans WHERE covers_as_of
 """
 
 
@@ -232,14 +318,16 @@ i AS (
     FROM subscription_items si LEFT JOIN prices p ON p.id = si.price LEFT JOIN embedded e ON e.id = si.id
     WHERE NOT si.deleted
 )
-SELECT i.id AS item, i.subscription, i.product, i.interval, i.interval_count,
+SELECT i.id AS item, s.sk, pr.pk, i.interval, i.interval_count,
        CASE WHEN i.billing_scheme = 'tiered' THEN ta.amount
             WHEN json_type(i.transform) = 'OBJECT' THEN i.unit_amount * (
                 CASE json_extract_string(i.transform, '$.round')
                     WHEN 'up' THEN ceil(i.quantity / try_cast(json_extract_string(i.transform, '$.divide_by') AS DOUBLE))
                     ELSE floor(i.quantity / try_cast(json_extract_string(i.transform, '$.divide_by') AS DOUBLE)) END)
             ELSE i.unit_amount * i.quantity END AS amount
-FROM i LEFT JOIN sa_tier_amounts ta ON ta.item = i.id
+FROM i JOIN sa_subs s ON s.subscription = i.subscription
+LEFT JOIN sa_tier_amounts ta ON ta.item = i.id
+LEFT JOIN sa_products pr ON pr.product = i.product
 WHERE i.usage_type <> 'metered' AND i.interval IS NOT NULL
 """
 
@@ -350,7 +438,7 @@ resolved AS (
            coalesce(c.duration, json_extract_string(d.coupon_json, '$.duration')) AS duration
     FROM alld d LEFT JOIN coupons c ON c.id = d.coupon
 )
-SELECT r.item, r.subscription, coalesce(r.start, '-infinity'::TIMESTAMPTZ) AS start,
+SELECT r.item, s.sk, coalesce(r.start, '-infinity'::TIMESTAMPTZ) AS start,
        coalesce(r."end", 'infinity'::TIMESTAMPTZ) AS "end", r.percent_off,
        CASE WHEN r.amount_off IS NULL THEN NULL
             WHEN r.coupon_currency IS NULL OR r.coupon_currency = s.currency THEN r.amount_off
@@ -364,16 +452,16 @@ WHERE (r.percent_off IS NOT NULL OR r.amount_off IS NOT NULL) {forever}
 _FALLBACK_SQL = """
 CREATE OR REPLACE TEMP TABLE sa_fallback AS
 WITH need AS (      -- eligible (subscription, snapshot) pairs no invoice line covers
-    SELECT ss.* FROM sa_sub_snap ss ANTI JOIN sa_line_cov c ON c.subscription = ss.subscription AND c.m = ss.m
+    SELECT ss.* FROM sa_sub_snap ss ANTI JOIN sa_line_snap c ON c.sk = ss.sk AND c.m = ss.m
 ),
 item_rows AS (
-    SELECT n.subscription, n.customer, n.currency, n.m, n.T, i.item, i.product, i.interval,
+    SELECT n.sk, n.ck, n.currency, n.m, n.T, i.item, i.pk, i.interval,
            i.interval_count, coalesce(i.amount, 0) AS raw_amount,
            coalesce(sa_monthly(i.amount, i.interval, i.interval_count), 0) AS norm_amount
-    FROM need n JOIN sa_items i ON i.subscription = n.subscription
+    FROM need n JOIN sa_items i ON i.sk = n.sk
 ),
 item_disc AS (
-    SELECT r.subscription, r.m, r.item,
+    SELECT r.sk, r.m, r.item,
            product(1 - coalesce(d.percent_off, 0) / 100.0) AS keep,
            sum(coalesce(sa_monthly(d.amount_off, r.interval, r.interval_count), 0)) AS off
     FROM item_rows r JOIN sa_discounts d ON d.item = r.item AND d.start < r.T AND r.T <= d."end"
@@ -382,79 +470,118 @@ item_disc AS (
 after_items AS (
     SELECT r.*, CASE WHEN d.item IS NULL THEN r.norm_amount
                      ELSE greatest(0, r.norm_amount * d.keep - d.off) END AS amount
-    FROM item_rows r LEFT JOIN item_disc d ON d.subscription = r.subscription AND d.m = r.m AND d.item = r.item
+    FROM item_rows r LEFT JOIN item_disc d ON d.sk = r.sk AND d.m = r.m AND d.item = r.item
 ),
 sub_totals AS (
-    SELECT subscription, m, any_value(T) AS T, sum(amount) AS total, sum(norm_amount) AS norm_total,
+    SELECT sk, m, any_value(T) AS T, sum(amount) AS total, sum(norm_amount) AS norm_total,
            sum(raw_amount) AS raw_total
-    FROM after_items GROUP BY subscription, m
+    FROM after_items GROUP BY sk, m
 ),
 sub_disc AS (
-    SELECT t.subscription, t.m,
+    SELECT t.sk, t.m,
            product(1 - coalesce(d.percent_off, 0) / 100.0) AS keep,
            -- amount_off is per billing interval: normalised with the items' own interval mix
            sum(coalesce(d.amount_off, 0) * CASE WHEN t.raw_total > 0 THEN t.norm_total / t.raw_total ELSE 0 END) AS off
-    FROM sub_totals t JOIN sa_discounts d ON d.item IS NULL AND d.subscription = t.subscription
+    FROM sub_totals t JOIN sa_discounts d ON d.item IS NULL AND d.sk = t.sk
         AND d.start < t.T AND t.T <= d."end"
     GROUP BY ALL
 ),
 factor AS (
-    SELECT t.subscription, t.m,
-           CASE WHEN d.subscription IS NULL THEN 1.0
+    SELECT t.sk, t.m,
+           CASE WHEN d.sk IS NULL THEN 1.0
                 WHEN t.total <= 0 THEN 0.0
                 ELSE greatest(0, t.total * d.keep - d.off) / t.total END AS f
-    FROM sub_totals t LEFT JOIN sub_disc d ON d.subscription = t.subscription AND d.m = t.m
+    FROM sub_totals t LEFT JOIN sub_disc d ON d.sk = t.sk AND d.m = t.m
 )
-SELECT a.subscription, a.customer, a.currency, a.m, a.product, a.interval, a.amount * f.f AS amount
-FROM after_items a JOIN factor f ON f.subscription = a.subscription AND f.m = a.m
+SELECT a.sk, a.ck, a.currency, a.m, a.pk, a.interval, a.amount * f.f AS amount
+FROM after_items a JOIN factor f ON f.sk = a.sk AND f.m = a.m
 """
 
 _COMPONENTS_SQL = """
-SELECT ss.subscription, ss.customer, ss.currency, ss.m, l.product, l.interval, l.amount, 'invoice' AS source
-FROM sa_line_snap l JOIN sa_sub_snap ss ON ss.subscription = l.subscription AND ss.m = l.m
+SELECT l.sk AS sub_key, ss.ck AS customer_key, ss.currency, l.m, l.pk AS product_key, l.interval, l.amount,
+       'invoice' AS source
+FROM sa_line_snap l JOIN sa_sub_snap ss ON ss.sk = l.sk AND ss.m = l.m
 UNION ALL
-SELECT subscription, customer, currency, m, product, interval, amount, 'items' AS source FROM sa_fallback
+SELECT sk, ck, currency, m, pk, interval, amount, 'items' AS source FROM sa_fallback
 """
 
 
-def mrr_components(src: Sources, snapshots: pa.Table, policy: DiscountPolicy | str = DiscountPolicy.all,
-                   keep_temp: bool = False) -> pa.Table:
-    """MRR pieces of every subscription at every snapshot (metrics.md "MRR of one subscription at
-    instant t"), as an Arrow table with columns
+@dataclass
+class Components:
+    """MRR pieces and the dictionaries of their integer keys.
 
-        subscription, customer, currency (lower case), m (snapshot key, int), product, interval,
-        amount (monthly MRR in minor units, unrounded, may be fractional), source ('invoice'|'items')
+    `table` (Arrow): sub_key, customer_key, currency (lower case), m (snapshot key), product_key,
+    interval, amount (monthly MRR in minor units, unrounded), source ('invoice' | 'items').
+    `subscriptions`: sub_key, subscription, customer_key; `customers`: customer_key, customer;
+    `products`: product_key, product."""
+
+    table: pa.Table
+    subscriptions: pa.Table
+    customers: pa.Table
+    products: pa.Table
+
+    def product_keys(self, product_ids: Iterable[str]) -> list[int]:
+        wanted = set(product_ids)
+        return [k for k, p in zip(self.products["product_key"].to_pylist(), self.products["product"].to_pylist())
+                if p in wanted]
+
+    def customer_keys(self, customer_ids: Iterable[str]) -> list[int]:
+        wanted = set(customer_ids)
+        return [k for k, c in zip(self.customers["customer_key"].to_pylist(), self.customers["customer"].to_pylist())
+                if c in wanted]
+
+    def frame(self) -> pd.DataFrame:
+        """The components with subscription, customer and product ids (for inspection)."""
+        return query("""
+            SELECT s.subscription, cu.customer, c.currency, c.m, p.product, c.interval, c.amount, c.source
+            FROM comps c JOIN subs s ON s.sub_key = c.sub_key JOIN custs cu ON cu.customer_key = c.customer_key
+            LEFT JOIN prods p ON p.product_key = c.product_key
+            ORDER BY c.m, s.subscription""", comps=self.table, subs=self.subscriptions, custs=self.customers,
+                     prods=self.products)
+
+
+def mrr_components(src: Sources, snapshots: pa.Table,
+                   policy: DiscountPolicy | str = DiscountPolicy.all, month_snapshots: bool = False) -> Components:
+    """MRR pieces of every subscription at every snapshot (metrics.md "MRR of one subscription at
+    instant t"): one row per (subscription, snapshot, product, price interval) piece, in the
+    subscription's currency, normalised to a month, in unrounded minor units (see `Components`).
 
     `snapshots` has columns m (int32) and T (timestamptz): T is the *exclusive* end of the instant
-    (the snapshot is the last moment before T). Subscriptions not contributing have no rows. The
-    per-subscription floor at 0 is applied by `subscription_mrr` / `mrr_snapshots`."""
+    (the snapshot is the last moment before T). `month_snapshots=True` declares that the snapshots
+    are a `load.Calendar`'s (m = month index, T = start of month m + 1, the last one the as-of
+    instant), which lets invoice periods be matched to months arithmetically. Subscriptions not
+    contributing have no rows. The per-subscription floor at 0 is applied by `subscription_mrr_at`
+    / `snapshots.mrr_snapshots`."""
     policy = DiscountPolicy(policy)
     con = src.con
     con.execute(NORMALISE_MACRO)
     con.register("sa_snap_in", snapshots)
     con.execute("CREATE OR REPLACE TEMP TABLE sa_snap AS SELECT m::INTEGER AS m, T::TIMESTAMPTZ AS T FROM sa_snap_in")
     con.unregister("sa_snap_in")
-    if not len(snapshots):
-        return COMPONENT_SCHEMA.empty_table()
-    con.execute(_SUBSCRIPTIONS_SQL)
-    con.execute(_SUB_SNAPSHOTS_SQL)
-    con.execute(_LINES_RAW_SQL)
-    con.execute(_lines_sql(policy))
-    con.execute("""CREATE OR REPLACE TEMP TABLE sa_line_snap AS
-        SELECT l.subscription, sn.m, l.product, l.interval, l.amount
-        FROM sa_lines l JOIN sa_snap sn ON l.period_start < sn.T AND sn.T <= l.period_end""")
-    con.execute("CREATE OR REPLACE TEMP TABLE sa_line_cov AS SELECT DISTINCT subscription, m FROM sa_line_snap")
-    con.register("sa_tier_amounts", _tier_amounts(src))
-    con.execute(_ITEMS_SQL)
-    con.unregister("sa_tier_amounts")
-    con.execute(_discounts_sql(policy))
-    con.execute(_FALLBACK_SQL)
-    table = con.sql(_COMPONENTS_SQL).to_arrow_table().cast(COMPONENT_SCHEMA)
-    if not keep_temp:
-        for name in ("sa_lines_raw", "sa_lines", "sa_line_snap", "sa_line_cov", "sa_items", "sa_discounts",
-                     "sa_fallback", "sa_sub_snap", "sa_subs", "sa_snap"):
+    try:
+        con.execute(_subscriptions_sql(con.execute(_OLD_PERIODS_NEEDED).fetchone()[0] > 0))
+        con.execute(_PRODUCTS_SQL)
+        con.execute(_SUB_SNAPSHOTS_SQL)
+        any_tax = con.execute("SELECT count(*) FROM invoices WHERE NOT deleted AND coalesce(tax, 0) <> 0"
+                              ).fetchone()[0] > 0
+        con.execute(_PRICE_DEFS_SQL)
+        last_m = con.execute("SELECT max(m) FROM sa_snap").fetchone()[0] if month_snapshots else None
+        con.execute(_lines_sql(policy, any_tax, last_m))
+        con.register("sa_tier_amounts", _tier_amounts(src))
+        con.execute(_ITEMS_SQL)
+        con.unregister("sa_tier_amounts")
+        con.execute(_discounts_sql(policy))
+        con.execute(_FALLBACK_SQL)
+        table = con.sql(_COMPONENTS_SQL).to_arrow_table().cast(COMPONENT_SCHEMA)
+        subscriptions = con.sql("SELECT sk AS sub_key, subscription, ck AS customer_key FROM sa_subs ORDER BY sk"
+                                ).to_arrow_table()
+        customers = con.sql("SELECT DISTINCT ck AS customer_key, customer FROM sa_subs ORDER BY ck").to_arrow_table()
+        products = con.sql("SELECT pk AS product_key, product FROM sa_products ORDER BY pk").to_arrow_table()
+    finally:
+        for name in ("sa_line_snap", "sa_price_defs", "sa_items", "sa_discounts", "sa_fallback", "sa_sub_snap", "sa_subs",
+                     "sa_products", "sa_snap"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
-    return table
+    return Components(table, subscriptions, customers, products)
 
 
 def subscription_mrr_at(src: Sources, instants: Sequence[datetime],
@@ -471,11 +598,10 @@ def subscription_mrr_at(src: Sources, instants: Sequence[datetime],
                       "T": pa.array(ends, pa.timestamp("us", tz="UTC"))})
     comps = mrr_components(src, snaps, policy)
     frame = query("""
-        SELECT m, subscription, any_value(customer) AS customer, any_value(currency) AS currency,
-               greatest(0, sum(amount)) AS mrr, min(source) AS source
-        FROM comps GROUP BY m, subscription HAVING greatest(0, sum(amount)) > 0
-        ORDER BY m, subscription""", comps=comps)
+        SELECT c.m, s.subscription, cu.customer, any_value(c.currency) AS currency,
+               greatest(0, sum(c.amount)) AS mrr, min(c.source) AS source
+        FROM comps c JOIN subs s ON s.sub_key = c.sub_key JOIN custs cu ON cu.customer_key = c.customer_key
+        GROUP BY c.m, s.subscription, cu.customer HAVING greatest(0, sum(c.amount)) > 0
+        ORDER BY c.m, s.subscription""", comps=comps.table, subs=comps.subscriptions, custs=comps.customers)
     frame.insert(0, "instant", [instants[i] for i in frame.pop("m")])
     return frame
-
-

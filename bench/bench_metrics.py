@@ -1,0 +1,165 @@
+"""Benchmark of the analytics engine on a benchmark-size demo account (issue 4, "Performance").
+
+    python bench/bench_metrics.py                      # 100,000 customers (built once, then reused)
+    python bench/bench_metrics.py --customers 5000     # a quicker run
+
+The demo cache is built with `build_demo_cache` (seed 0, a fixed as-of date) under
+/tmp/stripe-analytics-bench/ (or --cache-dir) and reused by later runs. The measurements run in a
+fresh child process so its peak memory (ru_maxrss, which includes DuckDB's native memory) and its
+cold start are its own:
+
+- cold: open the cache and compute the full monthly metrics table for all currencies;
+- warm: the same again with a new engine in the same process;
+- filter change: recompute with the engine kept (currency, product, segment, date range);
+- floor: one plain DuckDB aggregation over the same data (sum of invoice line amounts by month
+  and currency), and our cold time as a multiple of it.
+
+Targets (issue 4): cold < 5 s and < 2 GB on 2 cores; a filter change < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+DEFAULT_DIR = Path("/tmp/stripe-analytics-bench")
+
+
+def cache_file(directory: Path, customers: int, seed: int, as_of: date) -> Path:
+    return directory / f"demo-{customers}-seed{seed}-{as_of.isoformat()}.duckdb"
+
+
+def ensure_cache(path: Path, customers: int, seed: int, as_of: date, rebuild: bool) -> None:
+    if path.exists() and not rebuild:
+        print(f"reusing {path}")
+        return
+    from stripe_analytics.demo_cache import build_demo_cache
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"building the demo account ({customers:,} customers) into {path} ...", flush=True)
+    started = time.perf_counter()
+    counts = build_demo_cache(path, seed=seed, customers=customers, as_of=as_of)
+    print(f"built in {time.perf_counter() - started:.0f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as handle:
+        for text in handle:
+            if text.startswith("VmHWM:"):
+                return int(text.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(path: str, threads: int, as_of: date) -> None:
+    """Runs in the measured process; prints one JSON line of figures."""
+    from stripe_analytics.cache import Cache
+    from stripe_analytics.metrics import MetricFilters, MetricsEngine
+
+    figures: dict = {}
+    started = time.perf_counter()
+    cache = Cache.open(path, read_only=True)
+    cache.con.execute(f"SET threads = {threads}")
+    engine = MetricsEngine(cache, as_of=as_of)
+    result = engine.compute()
+    figures["cold_s"] = time.perf_counter() - started
+    figures["rows"] = len(result.monthly)
+    figures["currencies"] = result.currencies
+    figures["months"] = len(result.calendar.months)
+
+    started = time.perf_counter()
+    warm = MetricsEngine(cache, as_of=as_of).compute()
+    figures["warm_s"] = time.perf_counter() - started
+    assert warm.monthly.equals(result.monthly)
+
+    product = cache.con.execute(
+        "SELECT product FROM subscription_items WHERE NOT deleted GROUP BY product ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()[0]
+    first = cache.con.execute("SELECT metadata FROM customers WHERE NOT deleted AND metadata IS NOT NULL "
+                              "AND metadata <> '{}' ORDER BY id LIMIT 1").fetchone()
+    metadata = json.loads(first[0]) if first else {}
+    key = "segment" if "segment" in metadata else next(iter(metadata), None)
+    segment = (key, str(metadata[key])) if key else None
+    changes = {
+        "currency usd": MetricFilters(currencies=["usd"]),
+        f"product {product}": MetricFilters(products=[product]),
+        "interval year": MetricFilters(intervals=["year"]),
+        "date range 2025": MetricFilters(date_from=date(2025, 1, 1), date_to=date(2025, 12, 31)),
+    }
+    if segment:
+        changes[f"segment {segment[0]}={segment[1]}"] = MetricFilters(segment_key=segment[0], segment_value=segment[1])
+    figures["filter_s"] = {}
+    for name, filters in changes.items():
+        started = time.perf_counter()
+        engine.compute(filters)
+        figures["filter_s"][name] = time.perf_counter() - started
+
+    floor_sql = ("SELECT date_trunc('month', period_start) AS month, currency, sum(amount) "
+                 "FROM invoice_line_items WHERE NOT deleted GROUP BY ALL")
+    cache.con.execute(floor_sql).fetchall()
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        cache.con.execute(floor_sql).fetchall()
+        runs.append(time.perf_counter() - started)
+    figures["floor_s"] = min(runs)
+    figures["counts"] = {t: cache.con.execute(f"SELECT count(*) FROM {t} WHERE NOT deleted").fetchone()[0]
+                         for t in ("customers", "subscriptions", "invoices", "invoice_line_items", "charges")}
+    figures["peak_rss_mb"] = _peak_rss_mb()
+    print("FIGURES " + json.dumps(figures))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--as-of", dest="as_of", default="2026-06-30")
+    parser.add_argument("--cache-dir", dest="cache_dir", default=str(DEFAULT_DIR))
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (the target machine has 2 cores)")
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="measure in N fresh processes, report the best")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    as_of = date.fromisoformat(args.as_of)
+    if args.child:
+        child(args.child, args.threads, as_of)
+        return 0
+
+    path = cache_file(Path(args.cache_dir), args.customers, args.seed, as_of)
+    ensure_cache(path, args.customers, args.seed, as_of, args.rebuild)
+    runs = []
+    for _ in range(args.repeat):
+        proc = subprocess.run([sys.executable, __file__, "--child", str(path), "--threads", str(args.threads),
+                               "--as-of", args.as_of], capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout + proc.stderr)
+            return proc.returncode
+        line = next(l for l in proc.stdout.splitlines() if l.startswith("FIGURES "))
+        runs.append(json.loads(line.removeprefix("FIGURES ")))
+    children_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    f = runs[0]
+    best = lambda key: min(r[key] for r in runs)  # noqa: E731
+    counts = ", ".join(f"{k} {v:,}" for k, v in f["counts"].items())
+    note = f" (best of {len(runs)} fresh processes)" if len(runs) > 1 else ""
+    print(f"\naccount: {counts}")
+    print(f"{f['months']} months x {len(f['currencies'])} currencies ({', '.join(f['currencies'])}) = "
+          f"{f['rows']} monthly rows; DuckDB threads: {args.threads}{note}")
+    print(f"full monthly metrics, cold (fresh process):  {best('cold_s'):.2f} s   (target < 5 s)")
+    print(f"full monthly metrics, warm (new engine):     {best('warm_s'):.2f} s")
+    for name in f["filter_s"]:
+        seconds = min(r["filter_s"][name] for r in runs)
+        print(f"filter change -> {name:<30} {seconds:.2f} s   (target < 1 s)")
+    print(f"floor: sum(line amount) by month, currency:  {best('floor_s'):.3f} s; cold / floor = "
+          f"{best('cold_s') / best('floor_s'):.0f}x, warm / floor = {best('warm_s') / best('floor_s'):.0f}x")
+    peak = max([children_rss] + [r["peak_rss_mb"] for r in runs])
+    print(f"peak memory of the measuring process:        {peak:.0f} MB (target < 2048 MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
