@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,17 @@ class Resource:
     split_by_created: bool = True
     has_events: bool = True  # changes arrive through /v1/events; otherwise by `created` watermark
     needed_for: str = ""
+    # Event payloads omit "includable" fields (like a price's tiers): when this says an object
+    # from an event lacks what we need, it is retrieved again with `expand`.
+    refetch_from_event: Callable[[dict], bool] | None = None
 
 
 RESOURCES: tuple[Resource, ...] = (
     Resource("products", "product", ("products",), "Products", split_by_created=False,
              needed_for="the Products page"),
     Resource("prices", "price", ("prices",), "Prices", params={"expand": ["data.tiers"]}, split_by_created=False,
-             needed_for="MRR by product and the Products page"),
+             needed_for="MRR by product and the Products page",
+             refetch_from_event=lambda p: p.get("billing_scheme") == "tiered" and not p.get("tiers")),
     Resource("coupons", "coupon", ("coupons",), "Coupons", split_by_created=False,
              needed_for="discounts in MRR"),
     Resource("customers", "customer", ("customers",), "Customers", needed_for="every customer metric"),

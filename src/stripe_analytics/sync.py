@@ -107,6 +107,11 @@ class Fetcher:
             self.complete_children(resource, obj)
         return objects, bool(result.has_more)
 
+    def retrieve(self, resource: Resource, object_id: str) -> dict:
+        expand = [p.removeprefix("data.") for p in resource.params.get("expand", [])]
+        found = _service(self.client, resource.service).retrieve(object_id, params={"expand": expand})
+        return found.to_dict(for_json=True)
+
     def complete_children(self, resource: Resource, obj: dict) -> None:
         for child in resource.children:
             embedded = obj.get(child.field)
@@ -406,6 +411,9 @@ class _Syncer:
                 resource = RESOURCE_BY_OBJECT.get(obj.get("object", ""))
                 if resource and resource.children:
                     self.fetcher.complete_children(resource, obj)
+                if resource and resource.refetch_from_event and resource.refetch_from_event(obj) \
+                        and not _is_deletion(event["type"], obj.get("object", "")):
+                    obj.update(self.fetcher.retrieve(resource, obj["id"]))
             with self.cache.transaction() as con:
                 self._record_written(ingest.write_objects(con, chunk))
                 for event in chunk:

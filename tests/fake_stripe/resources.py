@@ -109,6 +109,8 @@ COLLAPSED: dict[str, tuple[str, ...]] = {
     "invoice": ("discounts",),
     "line_item": ("discounts",),
 }
+# Fields Stripe leaves out unless asked for with expand[] ("includable" properties).
+INCLUDABLE: dict[str, tuple[str, ...]] = {"price": ("tiers",)}
 # Children retrievable on their own: object -> (parent object, parent field).
 CHILDREN: dict[str, tuple[str, str]] = {"subscription_item": ("subscription", "items")}
 

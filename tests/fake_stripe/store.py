@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .errors import invalid, missing
 from .resources import (
-    API_VERSION, BY_OBJECT, CHILDREN, COLLAPSED, EMBEDDED, EMBEDDED_PAGE, INDEXED, Predicate,
+    API_VERSION, BY_OBJECT, CHILDREN, COLLAPSED, EMBEDDED, EMBEDDED_PAGE, INCLUDABLE, INDEXED, Predicate,
     created_event_type, event_type, get_path,
 )
 
@@ -227,14 +227,18 @@ class AccountStore:
                     **full,
                     "object": "list",
                     "data": [self.render(item, sub) for item in data[:EMBEDDED_PAGE]],
-                    "has_more": len(data) > EMBEDDED_PAGE,
+                    "has_more": bool(full.get("has_more")) or len(data) > EMBEDDED_PAGE,
                     "url": url.format(id=obj["id"]),
                 }
         for field in COLLAPSED.get(kind, ()):
             if field in view and not any(p == field or p.startswith(field + ".") for p in expand):
                 view[field] = _ids(view[field])
+        includable = INCLUDABLE.get(kind, ())
+        for field in includable:
+            if field not in expand:
+                view.pop(field, None)
         for path in expand:
-            if path.split(".", 1)[0] not in embedded:
+            if path.split(".", 1)[0] not in embedded and path not in includable:
                 view = self._expand(view, path.split("."), path)
         return view
 

@@ -7,9 +7,9 @@ import bisect
 import math
 import pickle
 import random
+import struct
 import tempfile
 import zlib
-from array import array
 from datetime import datetime, timezone
 from typing import Iterator
 
@@ -24,7 +24,7 @@ ACCOUNT_NAME = "Lumen Metrics"
 # Month-of-year multipliers for sign-ups (B2B SaaS: strong Q1 and September, weak summer and December).
 SEASON = (1.15, 1.08, 1.10, 1.00, 0.98, 0.93, 0.84, 0.82, 1.08, 1.06, 1.00, 0.78)
 WEEKDAY = (1.15, 1.18, 1.17, 1.12, 1.0, 0.55, 0.5)  # Monday..Sunday
-MONTHLY_GROWTH = 0.045
+MONTHLY_GROWTH = 0.04
 BASE_FX_TO_USD = {"eur": 1.085, "gbp": 1.265, "jpy": 0.00668}
 
 
@@ -236,32 +236,77 @@ class DemoAccount:
 
     def iter_objects(self) -> Iterator[dict]:
         yield from self.catalog_objects()
-        # Events are rendered with their customer (the simulation knows the state at each
-        # moment) but yielded last, in created order: park them, compressed, in a spooled
-        # temporary file so memory stays bounded however many customers there are.
-        spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
-        created = array("q")
-        offsets = array("q")
-        sizes = array("q")
-        pos = 0
+        spool = _EventSpool(self._ctx.window_start)
         try:
             for ci in range(self.customers):
                 objs, events = CustomerSim(self._ctx, ci).run()
                 yield from objs
-                for ev in events:
-                    blob = zlib.compress(pickle.dumps(ev, protocol=pickle.HIGHEST_PROTOCOL), 1)
-                    spool.write(blob)
-                    created.append(ev["created"])
-                    offsets.append(pos)
-                    sizes.append(len(blob))
-                    pos += len(blob)
+                for n, ev in enumerate(events):
+                    spool.add(ev, ci, n)
                 del objs, events
-            order = sorted(range(len(created)), key=created.__getitem__)  # stable: ties keep customer order
-            for i in order:
-                spool.seek(offsets[i])
-                yield pickle.loads(zlib.decompress(spool.read(sizes[i])))
+            yield from spool.drain()
         finally:
             spool.close()
+
+
+_HEADER = struct.Struct("<qqiI")  # created, customer index, event number, pickle length
+
+
+class _EventSpool:
+    """Events are rendered with their customer (the simulation knows each object's state at
+    every moment) but must come out last and in created order.  They are parked in one
+    streaming zlib compressor per day of the event window, all writing into one spooled
+    temporary file; at the end each day is decompressed, sorted on the record headers and
+    unpickled one event at a time.  Peak memory is about one day of pickled events."""
+
+    def __init__(self, window_start: int):
+        self.window_start = window_start
+        self.file = tempfile.SpooledTemporaryFile(max_size=64 << 20)
+        self.compressors: dict[int, object] = {}
+        self.chunks: dict[int, list[tuple[int, int]]] = {}
+        self.pos = 0
+
+    def _write(self, bucket: int, data: bytes) -> None:
+        if data:
+            self.file.write(data)
+            self.chunks[bucket].append((self.pos, len(data)))
+            self.pos += len(data)
+
+    def add(self, ev: dict, ci: int, n: int) -> None:
+        blob = pickle.dumps(ev, protocol=pickle.HIGHEST_PROTOCOL)
+        bucket = max(0, (ev["created"] - self.window_start) // DAY)
+        comp = self.compressors.get(bucket)
+        if comp is None:
+            comp = self.compressors[bucket] = zlib.compressobj(1)
+            self.chunks[bucket] = []
+        self._write(bucket, comp.compress(_HEADER.pack(ev["created"], ci, n, len(blob))))
+        self._write(bucket, comp.compress(blob))
+
+    def drain(self) -> Iterator[dict]:
+        for bucket in sorted(self.compressors):
+            self._write(bucket, self.compressors.pop(bucket).flush())
+        for bucket in sorted(self.chunks):
+            parts = []
+            for off, size in self.chunks[bucket]:
+                self.file.seek(off)
+                parts.append(self.file.read(size))
+            raw = zlib.decompress(b"".join(parts))
+            del parts
+            index = []
+            pos = 0
+            hsize = _HEADER.size
+            while pos < len(raw):
+                created, ci, n, size = _HEADER.unpack_from(raw, pos)
+                index.append((created, ci, n, pos + hsize, size))
+                pos += hsize + size
+            index.sort()
+            view = memoryview(raw)
+            for _c, _ci, _n, start, size in index:
+                yield pickle.loads(view[start:start + size])
+            del view, raw, index
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def generate_account(seed: int = 0, customers: int = 2000, as_of: datetime | None = None) -> DemoAccount:

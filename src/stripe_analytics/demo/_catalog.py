@@ -3,7 +3,6 @@ one graduated tiered price, one metered price, one archived legacy price) and co
 
 from __future__ import annotations
 
-import marshal
 from dataclasses import dataclass, field
 
 from ._timeutil import DAY
@@ -143,9 +142,23 @@ class PriceDef:
     meter: str | None = None
     lookup_key: str | None = None
     nickname: str | None = None
-    blob: bytes = b""
-    plan_blob: bytes = b""
+    tmpl: dict | None = None
+    plan_tmpl: dict | None = None
     months: float = 1.0
+
+    def as_dict(self) -> dict:
+        """A fresh copy of the price object (embedded objects must not share containers)."""
+        d = dict(self.tmpl)
+        d["metadata"] = {}
+        d["recurring"] = dict(d["recurring"])
+        if "tiers" in d:
+            d["tiers"] = [dict(t) for t in d["tiers"]]
+        return d
+
+    def plan_dict(self) -> dict:
+        d = dict(self.plan_tmpl)
+        d["metadata"] = {}
+        return d
 
     @property
     def tiered(self) -> bool:
@@ -378,8 +391,8 @@ def build_catalog(ids, start: int, as_of: int) -> Catalog:
         add(key, "eur", "year", 1, _eur(usd) * 10, created + 50)
 
     for p in cat.prices:
-        p.blob = marshal.dumps(_price_dict(p, as_of))
-        p.plan_blob = marshal.dumps(_plan_dict(p, as_of))
+        p.tmpl = _price_dict(p, as_of)
+        p.plan_tmpl = _plan_dict(p, as_of)
 
     for cid, name, pct, amt, cur, dur, months, offset in _COUPONS:
         cat.coupons[cid] = CouponDef(cid, name, pct, amt, cur, dur, months, t_cat + offset * DAY)
@@ -390,6 +403,6 @@ def catalog_objects(cat: Catalog):
     for p in cat.products:
         yield cat.product_dict(p)
     for p in cat.prices:
-        yield marshal.loads(p.blob)
+        yield p.as_dict()
     for c in cat.coupons.values():
         yield coupon_dict(c)

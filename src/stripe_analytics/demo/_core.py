@@ -15,7 +15,6 @@ which gives both the final objects (``at = as_of``) and the ``data.object`` of e
 from __future__ import annotations
 
 import heapq
-import marshal
 import math
 import random
 
@@ -35,11 +34,11 @@ RANK = {"customer": 0, "subscription": 1, "invoice": 2, "payment_intent": 3, "ch
 # Behaviour parameters (monthly rates unless stated otherwise)
 SEGMENTS = (("smb", 0.70), ("mid_market", 0.22), ("enterprise", 0.08))
 SEG = {
-    "smb": dict(churn=0.030, trial=0.55, convert=0.58, immediate=0.35, upgrade=0.022, downgrade=0.007,
+    "smb": dict(churn=0.018, trial=0.45, convert=0.62, immediate=0.35, upgrade=0.022, downgrade=0.007,
                 addon_add=0.012, addon_remove=0.004, seats=0.0),
-    "mid_market": dict(churn=0.016, trial=0.35, convert=0.66, immediate=0.25, upgrade=0.018, downgrade=0.006,
+    "mid_market": dict(churn=0.012, trial=0.35, convert=0.66, immediate=0.25, upgrade=0.018, downgrade=0.006,
                        addon_add=0.03, addon_remove=0.01, seats=0.08),
-    "enterprise": dict(churn=0.008, trial=0.0, convert=0.0, immediate=0.15, upgrade=0.0, downgrade=0.0,
+    "enterprise": dict(churn=0.006, trial=0.0, convert=0.0, immediate=0.15, upgrade=0.0, downgrade=0.0,
                        addon_add=0.035, addon_remove=0.012, seats=0.12),
 }
 CHANNELS = {
@@ -357,7 +356,8 @@ class CustomerSim:
         self.card = {
             "brand": brand, "last4": f"{r.randrange(10000):04d}", "exp_month": r.randint(1, 12),
             "exp_year": split(self.created)[0] + r.randint(1, 5), "funding": "debit" if r.random() < 0.3 else "credit",
-            "country": code if r.random() < 0.95 else "US", "fingerprint": "".join(r.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789") for _ in range(16)),
+            "country": code if r.random() < 0.95 else "US",
+            "fingerprint": b62(r.getrandbits(96), 16),
         }
         self.pm = self.nid("pm")
         # card risk: most cards almost never fail, a few are chronically declined
@@ -371,7 +371,7 @@ class CustomerSim:
         self.add("customer", self)
         self.event(self.created, "customer.created", ("customer", self), request=True)
         x = r.random()
-        kind = "lead" if x < 0.07 else ("one_off" if x < 0.09 else "subscriber")
+        kind = "lead" if x < 0.05 else ("one_off" if x < 0.065 else "subscriber")
         if kind == "one_off" or (kind == "subscriber" and r.random() < 0.05):
             for _ in range(1 if r.random() < 0.75 else 2):
                 t = self.created + r.randint(5 * MINUTE, 3 * DAY) + int(r.expovariate(1 / (60 * DAY)))
@@ -414,21 +414,24 @@ class CustomerSim:
             addons = 0
             metered = False
             if seg == "smb":
-                main = "starter" if r.random() < 0.6 else "pro"
+                main = "starter" if r.random() < 0.62 else "pro"
                 y = r.random()
                 if main == "starter":
-                    iv = ("week", 1) if y < 0.12 else (("year", 1) if y < 0.26 else ("month", 1))
+                    # weekly billing: freelancers and short projects
+                    iv = ("week", 1) if y < 0.45 else (("year", 1) if y < 0.55 else ("month", 1))
                 else:
                     iv = ("month", 3) if y < 0.12 else (("year", 1) if y < 0.28 else ("month", 1))
                 qty = 1
-                if r.random() < 0.25:
-                    addons = 1
+                z = r.random()
+                addons = 2 if z < 0.25 else (1 if z < 0.66 else 0)
+                metered = main == "pro" and r.random() < 0.12
             elif seg == "mid_market":
                 main = "pro" if r.random() < 0.45 else "team"
                 y = r.random()
                 iv = ("year", 1) if y < 0.22 else (("month", 3) if (main == "pro" and y < 0.3) else ("month", 1))
                 qty = 1 if main == "pro" else min(60, 3 + int(r.expovariate(1 / 6)))
-                addons = _wchoice(r, ((0, 25), (1, 35), (2, 25), (3, 15)))[0]
+                addons = _wchoice(r, ((0, 10), (1, 25), (2, 30), (3, 20), (4, 10), (5, 5)))[0]
+                metered = r.random() < 0.35
             else:
                 main = "enterprise"
                 iv = ("year", 1) if r.random() < 0.4 else ("month", 1)
@@ -457,7 +460,7 @@ class CustomerSim:
                     ap = cat.get(key, cur, iv[0], iv[1], t)
                     if ap is not None:
                         items.append((ap, r.randint(1, 12) if key == "extra_storage" else 1))
-            if metered:
+            if metered and iv == ("month", 1):
                 mp = cat.get("api", cur, "month", 1, t)
                 if mp is not None:
                     items.append((mp, 0))
@@ -521,7 +524,7 @@ class CustomerSim:
             if it.metered:
                 it.usage_base = r.lognormvariate(math.log(600), 0.9)
             sub.items.append(it)
-        sub.dunning = "cancel" if r.random() < 0.6 else "unpaid"
+        sub.dunning = "cancel" if r.random() < 0.5 else "unpaid"
         self.subs.append(sub)
         self.add("subscription", sub)
         cp = self._coupon_at_start(sub, t0, first, iv)
@@ -719,9 +722,9 @@ class CustomerSim:
         sub.invoices.append(inv)
         if draft:
             sub.drafts.append(inv)
-        self.event(t, "invoice.created", ("invoice", inv))
+        self.event(t, "invoice.created", ("invoice", inv, "created"))
         if finalized:
-            self.event(finalize_at, "invoice.finalized", ("invoice", inv))
+            self.event(finalize_at, "invoice.finalized", ("invoice", inv, "finalized"))
             if inv.amount_due == 0 or inv.carried:
                 inv.paid_at = finalize_at
                 self.event(finalize_at, "invoice.paid", ("invoice", inv))
@@ -758,7 +761,9 @@ class CustomerSim:
             if sub.ended_at is None and inv.sub is sub:
                 if sub.status == "incomplete":
                     self.activate(sub, t)
-                elif sub.status == "past_due":
+                elif sub.status == "past_due" and not any(
+                        o.charges and o.paid_at is None and o.voided_at is None and o.uncollectible_at is None
+                        for o in sub.invoices):
                     sub.status = "active"
                     self.event(t, "customer.subscription.updated", self.render_sub(sub, t), {"status": "past_due"})
             return
@@ -803,7 +808,7 @@ class CustomerSim:
                 self.end_sub(sub, t, "canceled", "payment_failed")
             return
         sub.status = "unpaid"
-        sub.unpaid_left = r.randint(1, 3)
+        sub.unpaid_left = r.randint(2, 4)
         inv.hold = True
         self.event(t, "customer.subscription.updated", self.render_sub(sub, t), {"status": "past_due"})
         if r.random() < 0.3:
@@ -978,7 +983,6 @@ class CustomerSim:
         self.push(sub, sub.pe, "renew")
 
     def on_renew(self, sub: Sub, t: int) -> None:
-        r = self.rng
         prev = (sub.ps, sub.pe)
         old_latest = sub.invoices[-1].id if sub.invoices else None
         if sub.cancel_at_period_end and sub.cancel_at == t:
@@ -1014,7 +1018,6 @@ class CustomerSim:
         if sub.status == "active" and not sub.cancel_at_period_end:
             self.schedule_period(sub)
         self.push(sub, sub.pe, "renew")
-        del r
 
     def on_cancel(self, sub: Sub, t: int, mode: str) -> None:
         r = self.rng
@@ -1157,7 +1160,10 @@ class CustomerSim:
                 it.quantity = nq
         self.new_invoice(sub, inv_id, t, "subscription_update", lines, t, (t, t), discounts=False)
         self.event(t, "customer.subscription.updated", self.render_sub(sub, t),
-                   {"items": {"data": prev_items}}, request=True)
+                   {"items": _list_page({"object": "list", "data": prev_items, "has_more": False,
+                                         "total_count": len(prev_items),
+                                         "url": f"/v1/subscription_items?subscription={sub.id}"})},
+                   request=True)
 
     # -- one-off payments ----------------------------------------------------------------------
     def one_off(self, t: int) -> None:
@@ -1208,14 +1214,17 @@ class CustomerSim:
         ids = self.ctx.ids
         for t, _n, etype, payload, prev, request in self.events:
             if isinstance(payload, tuple):
-                kind, rec = payload
+                kind, rec = payload[0], payload[1]
                 if kind == "invoice" and rec.deleted:
                     continue
-                obj = self.render(kind, rec, t)
+                if len(payload) == 3:
+                    obj = self.render_invoice(rec, t, payload[2])
+                else:
+                    obj = self.render(kind, rec, t)
             else:
                 obj = payload
             self.evseq += 1
-            data = {"object": obj}
+            data = {"object": _webhook_view(obj)}
             if prev is not None:
                 data["previous_attributes"] = prev
             req = {"id": None, "idempotency_key": None}
@@ -1330,8 +1339,8 @@ class CustomerSim:
             "current_period_start": sub.ps,
             "discounts": [],
             "metadata": {},
-            "plan": marshal.loads(price.plan_blob),
-            "price": marshal.loads(price.blob),
+            "plan": price.plan_dict(),
+            "price": price.as_dict(),
             "quantity": None if it.metered else it.quantity,
             "subscription": sub.id,
             "tax_rates": [],
@@ -1447,11 +1456,13 @@ class CustomerSim:
             "taxes": [],
         }
 
-    def render_invoice(self, inv: Invoice, at: int) -> dict:
-        fin = inv.finalized_at is not None and inv.finalized_at <= at
-        paid = inv.paid_at is not None and inv.paid_at <= at
-        void = inv.voided_at is not None and inv.voided_at <= at
-        unc = inv.uncollectible_at is not None and inv.uncollectible_at <= at
+    def render_invoice(self, inv: Invoice, at: int, stage: str | None = None) -> dict:
+        """``stage`` ("created" / "finalized") renders the invoice as it was right after that
+        step, even when it was paid within the same second."""
+        fin = inv.finalized_at is not None and inv.finalized_at <= at and stage != "created"
+        paid = inv.paid_at is not None and inv.paid_at <= at and stage is None
+        void = inv.voided_at is not None and inv.voided_at <= at and stage is None
+        unc = inv.uncollectible_at is not None and inv.uncollectible_at <= at and stage is None
         if not fin:
             status = "draft"
         elif void:
@@ -1463,20 +1474,21 @@ class CustomerSim:
         else:
             status = "open"
         attempts = 0
-        for c in inv.charges:
-            if c.created <= at:
-                attempts += 1
+        if stage is None:
+            for c in inv.charges:
+                if c.created <= at:
+                    attempts += 1
         next_attempt = None
         if status == "open" and not inv.hold:
             for ta in inv.attempt_plan:
-                if ta > at:
+                if ta > at or (stage is not None and ta >= at):
                     next_attempt = ta
                     break
         amount_paid = inv.amount_due if (paid and not inv.carried) else 0
         amount_remaining = 0 if inv.carried else inv.amount_due - amount_paid
         payments = []
         pi = inv.pi
-        if pi is not None and pi.created <= at:
+        if pi is not None and pi.created <= at and fin:
             pstatus = "paid" if paid else ("canceled" if (pi.canceled_at is not None and pi.canceled_at <= at)
                                            else "open")
             payments.append({
@@ -1893,3 +1905,28 @@ def _allocate(total: int, weights: list[int]) -> list[int]:
 def _uuid(bits: int) -> str:
     h = f"{bits & ((1 << 128) - 1):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+
+
+EMBEDDED_PAGE = 10
+
+
+def _list_page(lst: dict) -> dict:
+    """An embedded list as Stripe sends it inside an event: at most 10 entries, has_more."""
+    data = lst["data"]
+    if len(data) > EMBEDDED_PAGE:
+        lst["data"] = data[:EMBEDDED_PAGE]
+        lst["has_more"] = True
+    return lst
+
+
+def _webhook_view(obj: dict) -> dict:
+    """``event.data.object`` is never expanded and its embedded lists are truncated (unlike the
+    listed objects, whose discounts are expanded and lists complete)."""
+    kind = obj.get("object")
+    if kind == "subscription":
+        obj["discounts"] = [d["id"] if isinstance(d, dict) else d for d in obj["discounts"]]
+        _list_page(obj["items"])
+    elif kind == "invoice":
+        obj["discounts"] = [d["id"] if isinstance(d, dict) else d for d in obj["discounts"]]
+        _list_page(obj["lines"])
+    return obj

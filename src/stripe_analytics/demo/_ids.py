@@ -28,12 +28,30 @@ def mix64(x: int) -> int:
     return x
 
 
+_B62_PAIRS = [a + b for a in B62 for b in B62]
+
+
 def b62(x: int, width: int) -> str:
+    """Fixed-width base 62 (two digits per step); injective for 0 <= x < 62**width."""
     out = []
-    for _ in range(width):
-        x, r = divmod(x, 62)
-        out.append(B62[r])
+    pairs = _B62_PAIRS
+    for _ in range(width >> 1):
+        x, r = divmod(x, 3844)
+        out.append(pairs[r])
+    if width & 1:
+        out.append(B62[x % 62])
     return "".join(out)
+
+
+def _b62_11(x: int) -> str:
+    """b62(x, 11), unrolled (x < 2**64 < 62**11)."""
+    p = _B62_PAIRS
+    x, a = divmod(x, 3844)
+    x, b = divmod(x, 3844)
+    x, c = divmod(x, 3844)
+    x, d = divmod(x, 3844)
+    x, e = divmod(x, 3844)
+    return p[a] + p[b] + p[c] + p[d] + p[e] + B62[x]
 
 
 class IdFactory:
@@ -44,9 +62,9 @@ class IdFactory:
         self.account_suffix = b62(int.from_bytes(h[16:24], "little"), 12)
 
     def body(self, owner: int, seq: int) -> str:
-        if seq >= 1 << _SEQ_BITS or owner >= 1 << (64 - _SEQ_BITS):
+        if not (0 <= seq < 1 << _SEQ_BITS and 0 <= owner < 1 << (64 - _SEQ_BITS)):
             raise ValueError("id space exhausted")
-        return b62(mix64(((owner << _SEQ_BITS) | seq) ^ self.seedkey), 11)
+        return _b62_11(mix64(((owner << _SEQ_BITS) | seq) ^ self.seedkey))
 
     def long(self, prefix: str, owner: int, seq: int) -> str:
         """``sub_1AbCdE<account tag>FgHiJk`` (like ``sub_1Pgc6rB7WZ01zgkWNy0Cn5nw``)."""

@@ -1,0 +1,60 @@
+"""The demo account enters the cache through the same ingestion as sync: a full sync of the
+demo served by the fake Stripe server gives the same cache as building the demo directly."""
+
+from datetime import datetime, timezone
+
+from stripe_analytics.cache import Cache
+from stripe_analytics.cli import main
+from stripe_analytics.config import Settings
+from stripe_analytics.demo import generate_account
+from stripe_analytics.demo_cache import build_demo_cache
+from stripe_analytics.sync import sync_account
+from tests.fake_stripe import FakeStripe
+from tests.test_sync import snapshot
+
+AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=timezone.utc)
+KEY = "sk_test_demo_sync_000001"
+
+
+def test_sync_of_the_served_demo_equals_direct_ingestion(tmp_path):
+    direct = tmp_path / "demo.duckdb"
+    counts = build_demo_cache(direct, seed=7, customers=60, as_of=AS_OF)
+    assert counts["customers"] == 60 and counts["invoice_line_items"] > counts["invoices"]
+
+    account = generate_account(seed=7, customers=60, as_of=AS_OF)
+    with FakeStripe() as fake:
+        fake.add_account(account.account, key=KEY)
+        fake.add_many(account.iter_objects())
+        settings = Settings(stripe_api_key=KEY, stripe_api_base=fake.url, data_dir=tmp_path,
+                            stripe_max_requests_per_second=1000)
+        report = sync_account(settings, db_path=tmp_path / "synced.duckdb")
+    assert report.kind == "full" and not report.skipped
+    synced, built = snapshot(report.db_path, history=False), snapshot(direct, history=False)
+    for table in built:
+        if table == "events":
+            continue  # Stripe lists only the last 30 days of events: compared below
+        assert len(synced[table]) == len(built[table]), table
+        assert synced[table] == built[table], table
+    assert synced["events"] == [e for e in built["events"] if e[0] in {s[0] for s in synced["events"]}]
+
+
+def test_demo_command_builds_the_default_cache(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("STRIPE_API_KEY", raising=False)
+    assert main(["demo", "--customers", "25", "--seed", "3", "--as-of", "2026-05-31"]) == 0
+    assert "demo account built" in capsys.readouterr().out
+    with Cache.open(tmp_path / "demo.duckdb", read_only=True) as cache:
+        assert cache.row_counts()["customers"] == 25
+        assert cache.get_meta("demo_complete") == "true"
+        latest = cache.con.execute("SELECT max(created) FROM charges").fetchone()[0]
+        assert latest <= datetime(2026, 6, 1, tzinfo=timezone.utc)
+
+
+def test_demo_command_rejects_bad_arguments(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    assert main(["demo", "--customers", "0"]) == 2
+    assert "--customers" in capsys.readouterr().err
+    assert main(["demo", "--as-of", "2026-13-45"]) == 2
+    assert "--as-of" in capsys.readouterr().err
+    assert main(["demo", "--db", str(tmp_path / "x.txt")]) == 2
+    assert not (tmp_path / "demo.duckdb").exists()
