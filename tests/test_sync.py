@@ -273,3 +273,23 @@ def test_localstripe_customers_and_charges_land_in_the_cache(localstripe, tmp_pa
         charges = cache.con.execute("SELECT amount, currency, status FROM charges").fetchall()
     assert set(emails) <= found
     assert charges.count((1234, "usd", "succeeded")) >= 3
+
+
+def test_tiered_price_from_an_event_is_read_again_with_its_tiers(fake, tmp_path):
+    settings = settings_for(fake, tmp_path)
+    sync_account(settings)
+    time.sleep(1.1)
+    tiers = [{"up_to": 10, "unit_amount": 500, "flat_amount": None, "unit_amount_decimal": "500",
+              "flat_amount_decimal": None},
+             {"up_to": None, "unit_amount": 300, "flat_amount": None, "unit_amount_decimal": "300",
+              "flat_amount_decimal": None}]
+    fake.create(template("price", id="price_tiered", product="prod_1", billing_scheme="tiered",
+                         tiers_mode="graduated", tiers=tiers, unit_amount=None, unit_amount_decimal=None,
+                         created=fake.clock, transform_quantity=None))
+    fake.clear_requests()
+    report = sync_account(settings)
+    assert report.kind == "incremental"
+    assert fake.request_count("/v1/prices/price_tiered") == 1
+    with Cache.open(report.db_path, read_only=True) as cache:
+        stored = cache.con.execute("SELECT tiers_mode, tiers FROM prices WHERE id = 'price_tiered'").fetchone()
+    assert stored[0] == "graduated" and [t["unit_amount"] for t in json.loads(stored[1])] == [500, 300]
