@@ -108,3 +108,10 @@ def test_second_writer_can_wait(tmp_path):
         order.append("second in")
     thread.join()
     assert order == ["first in", "first out", "second in"]
+
+
+def test_reading_while_this_process_writes_says_in_use_not_damaged(tmp_path):
+    path = tmp_path / "acct_busy.duckdb"
+    with Cache.open(path):
+        with pytest.raises(CacheError, match="in use"):
+            Cache.open(path, read_only=True)

@@ -113,7 +113,7 @@ class Cache:
                 raise CacheError(f"No cache at {path}: sync an account or build the demo first.")
             try:
                 con = duckdb.connect(str(path), read_only=True)
-            except duckdb.IOException as error:
+            except (duckdb.IOException, duckdb.ConnectionException) as error:
                 raise CacheError(_plain_io_error(path, error)) from None
             except duckdb.Error as error:
                 raise CacheError(f"The cache at {path} cannot be read ({type(error).__name__}); "
@@ -124,7 +124,7 @@ class Cache:
         _ensure_private_file(path)
         try:
             con = duckdb.connect(str(path))
-        except duckdb.IOException as error:
+        except (duckdb.IOException, duckdb.ConnectionException) as error:
             raise CacheError(_plain_io_error(path, error)) from None
         except duckdb.Error as error:
             raise CacheError(f"The cache at {path} cannot be opened ({type(error).__name__}); "
@@ -188,7 +188,9 @@ class Cache:
 
 def _plain_io_error(path: Path, error: Exception) -> str:
     text = str(error)
-    if "lock" in text.lower():
+    # Another process holds the file ("lock"), or this process has it open for writing
+    # ("different configuration"): either way it is in use for a moment, not damaged.
+    if "lock" in text.lower() or "different configuration" in text.lower():
         return (f"The cache {path.name} is in use by another process (a sync or another app). "
                 "Wait for it to finish and try again.")
     return f"The cache at {path} cannot be opened: {text.splitlines()[0]}"

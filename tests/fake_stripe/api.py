@@ -599,10 +599,27 @@ def cancel_subscription(store: AccountStore, p: dict[str, Any], oid: str | None,
     return store.cancel_subscription(oid, req)
 
 
+def update_product(store: AccountStore, p: dict[str, Any], oid: str | None, req: Request) -> dict[str, Any]:
+    check(p, {"default_price", "name", "description", "active", "metadata"})
+    product = store.require("product", oid)
+    changes: dict[str, Any] = {}
+    if p.get("default_price") not in (None, ""):
+        changes["default_price"] = store.require("price", p["default_price"], param="default_price", status=400)["id"]
+    for name in ("name", "description"):
+        if name in p:
+            changes[name] = opt_str(p, name)
+    if "active" in p:
+        changes["active"] = to_bool(p["active"], "active")
+    if "metadata" in p:
+        changes["metadata"] = metadata(p["metadata"], product.get("metadata"))
+    return store.update("product", oid, changes, req)
+
+
 # (method, resource path, has id) -> handler
 WRITES: dict[tuple[str, str, bool], Handler] = {
     ("POST", "customers", False): create_customer,
     ("POST", "products", False): create_product,
+    ("POST", "products", True): update_product,
     ("POST", "prices", False): create_price,
     ("POST", "coupons", False): create_coupon,
     ("POST", "payment_intents", False): create_payment_intent,
