@@ -36,25 +36,39 @@ def money_format(currency: str | None) -> str:
     return f",.{decimals(currency) if currency else 2}f"
 
 
-def style(fig: go.Figure, *, title: str | None = None, height: int = 360, currency: str | None = None,
-          y_kind: str = "money", legend: bool = True) -> go.Figure:
-    """The house style. y_kind: money, count, percent, ratio."""
-    fig.update_layout(
-        template="plotly_white", height=height, font=dict(family=FONT, size=12, color=SECONDARY),
-        title=dict(text=title, x=0, xanchor="left", font=dict(size=14)) if title else None,
-        margin=dict(l=8, r=8, t=48 if title else 16, b=8), hovermode="x unified", showlegend=legend,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, title=None),
-        plot_bgcolor="white", paper_bgcolor="white", bargap=0.25,
-    )
-    fig.update_xaxes(showgrid=False, linecolor=GRID, ticks="outside", tickcolor=GRID)
-    yaxis = dict(gridcolor=GRID, zerolinecolor="#c1c9d2", rangemode="tozero")
+def layout(*, title: str | None = None, height: int = 360, currency: str | None = None, y_kind: str = "money",
+           show_legend: bool = True, **extra) -> dict:
+    """The house style as one layout dict (template "none": building a figure stays cheap).
+    y_kind: money, count, percent, ratio, none."""
+    yaxis = dict(gridcolor=GRID, zerolinecolor="#c1c9d2", rangemode="tozero", showgrid=True, zeroline=True,
+                 automargin=True, ticks="", showline=False)
     if y_kind == "money":
         yaxis.update(tickprefix=symbol(currency), tickformat="~s" if currency else ",")
     elif y_kind == "percent":
         yaxis.update(tickformat=".0%", rangemode="normal")
     elif y_kind == "count":
         yaxis.update(tickformat=",d")
-    fig.update_yaxes(**yaxis)
+    out = dict(
+        template="none", height=height, font=dict(family=FONT, size=12, color=SECONDARY),
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=14)) if title else None,
+        margin=dict(l=8, r=8, t=48 if title else 16, b=8), hovermode="x unified", showlegend=show_legend,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, title=None),
+        plot_bgcolor="white", paper_bgcolor="white", bargap=0.25, colorway=SERIES_COLORS,
+        hoverlabel=dict(bgcolor="white", bordercolor=GRID, font=dict(family=FONT, color=SECONDARY)),
+        xaxis=dict(showgrid=False, linecolor=GRID, showline=True, ticks="outside", tickcolor=GRID, automargin=True,
+                   zeroline=False, type="category"),
+        yaxis=yaxis,
+    )
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def style(fig: go.Figure, **kwargs) -> go.Figure:
+    fig.update_layout(layout(**kwargs))
     return fig
 
 
@@ -71,40 +85,45 @@ def _hover(label: str, currency: str | None, kind: str) -> str:
 def lines(frame: pd.DataFrame, x: str, series: dict[str, str], *, currency: str | None = None,
           kind: str = "money", title: str | None = None, height: int = 340, area: bool = False) -> go.Figure:
     """One line per column in `series` ({column: label})."""
-    fig = go.Figure()
+    traces = []
     for i, (column, label) in enumerate(series.items()):
         color = SERIES_COLORS[i % len(SERIES_COLORS)]
-        fig.add_trace(go.Scatter(
-            x=frame[x], y=frame[column], name=label, mode="lines+markers" if len(frame) <= 36 else "lines",
+        traces.append(go.Scatter(
+            x=list(frame[x]), y=list(frame[column]), name=label,
+            mode="lines+markers" if len(frame) <= 36 else "lines",
             line=dict(color=color, width=2.4), marker=dict(size=5),
             fill="tozeroy" if area and i == 0 else None,
             fillcolor="rgba(99, 91, 255, 0.08)" if area and i == 0 else None,
             hovertemplate=_hover(label, currency, kind)))
-    return style(fig, title=title, height=height, currency=currency, y_kind=kind, legend=len(series) > 1)
+    return go.Figure(traces, layout(title=title, height=height, currency=currency, y_kind=kind,
+                                    show_legend=len(series) > 1))
 
 
 def bars(frame: pd.DataFrame, x: str, series: dict[str, str], *, currency: str | None = None, kind: str = "money",
          title: str | None = None, height: int = 340, stacked: bool = False, colors: Sequence[str] | None = None,
          horizontal: bool = False) -> go.Figure:
-    fig = go.Figure()
+    traces = []
     for i, (column, label) in enumerate(series.items()):
         color = (colors or SERIES_COLORS)[i % len(colors or SERIES_COLORS)]
         if horizontal:
-            fig.add_trace(go.Bar(y=frame[x], x=frame[column], name=label, orientation="h", marker_color=color,
+            traces.append(go.Bar(y=list(frame[x]), x=list(frame[column]), name=label, orientation="h",
+                                 marker_color=color,
                                  hovertemplate=_hover(label, currency, kind).replace("%{y", "%{x")))
         else:
-            fig.add_trace(go.Bar(x=frame[x], y=frame[column], name=label, marker_color=color,
+            traces.append(go.Bar(x=list(frame[x]), y=list(frame[column]), name=label, marker_color=color,
                                  hovertemplate=_hover(label, currency, kind)))
-    fig = style(fig, title=title, height=height, currency=currency, y_kind=kind, legend=len(series) > 1)
+    extra: dict = {}
     if stacked:
-        fig.update_layout(barmode="relative")
+        extra["barmode"] = "relative"
     if horizontal:
-        fig.update_layout(hovermode="y unified")
-        fig.update_yaxes(autorange="reversed", showgrid=False, tickprefix=None, tickformat=None, rangemode="normal")
-        fig.update_xaxes(gridcolor=GRID, showgrid=True,
-                         tickprefix=symbol(currency) if kind == "money" else None,
-                         tickformat="~s" if kind == "money" else (".0%" if kind == "percent" else ","))
-    return fig
+        extra["hovermode"] = "y unified"
+        extra["yaxis"] = dict(autorange="reversed", showgrid=False, tickprefix=None, tickformat=None,
+                              rangemode="normal", zeroline=False, type="category")
+        extra["xaxis"] = dict(gridcolor=GRID, showgrid=True, showline=False, ticks="", type="linear",
+                              tickprefix=symbol(currency) if kind == "money" else None,
+                              tickformat="~s" if kind == "money" else (".0%" if kind == "percent" else ","))
+    return go.Figure(traces, layout(title=title, height=height, currency=currency, y_kind=kind,
+                                    show_legend=len(series) > 1, **extra))
 
 
 def movements(frame: pd.DataFrame, currency: str, *, title: str | None = "MRR movements",
@@ -112,23 +131,21 @@ def movements(frame: pd.DataFrame, currency: str, *, title: str | None = "MRR mo
     """Stacked bars per month: gains up (new, reactivation, expansion), losses down
     (contraction, churn), with the net new MRR line. Each bar carries its movement name
     in customdata so a click can show the customers behind it."""
-    fig = go.Figure()
+    traces = []
     for movement, column, sign in (("new", "new_mrr", 1), ("reactivation", "reactivation_mrr", 1),
                                    ("expansion", "expansion_mrr", 1), ("contraction", "contraction_mrr", -1),
                                    ("churn", "churned_mrr", -1)):
-        values = frame[column].astype(float) * sign
-        fig.add_trace(go.Bar(
-            x=frame["month"], y=values, name=MOVEMENT_LABELS[movement], marker_color=MOVEMENT_COLORS[movement],
+        values = list(frame[column].astype(float) * sign)
+        traces.append(go.Bar(
+            x=list(frame["month"]), y=values, name=MOVEMENT_LABELS[movement], marker_color=MOVEMENT_COLORS[movement],
             customdata=[[movement, month] for month in frame["month"]],
             hovertemplate=f"{MOVEMENT_LABELS[movement]}: {symbol(currency)}%{{y:{money_format(currency)}}}<extra></extra>"))
-    fig.add_trace(go.Scatter(
-        x=frame["month"], y=frame["net_new_mrr"], name="Net new MRR", mode="lines+markers",
+    traces.append(go.Scatter(
+        x=list(frame["month"]), y=list(frame["net_new_mrr"]), name="Net new MRR", mode="lines+markers",
         line=dict(color=SECONDARY, width=2), marker=dict(size=5),
         hovertemplate=f"Net new: {symbol(currency)}%{{y:{money_format(currency)}}}<extra></extra>"))
-    fig = style(fig, title=title, height=height, currency=currency)
-    fig.update_layout(barmode="relative")
-    fig.update_yaxes(rangemode="normal")
-    return fig
+    return go.Figure(traces, layout(title=title, height=height, currency=currency, barmode="relative",
+                                    yaxis=dict(rangemode="normal"), hovermode="closest"))
 
 
 def waterfall(row: pd.Series, currency: str, *, title: str | None = None, height: int = 360) -> go.Figure:
@@ -148,9 +165,18 @@ def waterfall(row: pd.Series, currency: str, *, title: str | None = None, height
         totals=dict(marker=dict(color=PRIMARY)), connector=dict(line=dict(color=GRID)),
         text=[f"{symbol(currency)}{abs(s[1]):{fmt}}" for s in steps], textposition="outside",
         hovertemplate=f"%{{x}}: {symbol(currency)}%{{y:{fmt}}}<extra></extra>"))
-    fig = style(fig, title=title or f"MRR bridge, {row['month']}", height=height, currency=currency, legend=False)
-    fig.update_layout(hovermode="closest")
-    fig.update_yaxes(rangemode="normal")
+    fig.update_layout(layout(title=title or f"MRR bridge, {row['month']}", height=height, currency=currency,
+                             show_legend=False, hovermode="closest"))
+    # Zoom on the movements: the axis starts near the lower of the two totals (a bridge, not a bar chart).
+    running, levels = previous, [previous]
+    for _, value, measure in steps[1:-1]:
+        running += value
+        levels.append(running)
+    levels.append(float(row["mrr"]))
+    low, high = min(levels), max(levels)
+    span = max(high - low, abs(high) * 0.02, 1.0)
+    fig.update_yaxes(range=[max(0.0, low - span * 1.2) if low >= 0 else low - span * 0.2, high + span * 0.6],
+                     rangemode="normal")
     return fig
 
 
@@ -162,17 +188,17 @@ def cohort_heatmap(frame: pd.DataFrame, value: str, *, title: str | None = None,
     sizes = data.groupby("cohort")["cohort_customers"].first().reindex(grid.index)
     labels = [f"{c} ({int(n):,})" for c, n in zip(grid.index, sizes)]
     text = [[("" if pd.isna(v) else f"{v:.0%}") for v in row] for row in grid.to_numpy()]
-    fig = go.Figure(go.Heatmap(
+    heatmap = go.Heatmap(
         z=grid.to_numpy(), x=[f"M{a}" for a in grid.columns], y=labels, text=text, texttemplate="%{text}",
         textfont=dict(size=10), colorscale=[[0, "#f6f8fa"], [0.5, "#b9b5ff"], [1, PRIMARY]], zmin=0,
         zmax=max(1.0, float(pd.Series(grid.to_numpy().ravel()).max(skipna=True) or 1)),
         colorbar=dict(tickformat=".0%", thickness=10), xgap=1, ygap=1,
-        hovertemplate="Cohort %{y}<br>%{x}: %{z:.1%}<extra></extra>"))
-    fig = style(fig, title=title, height=height or max(320, 22 * len(labels) + 80), y_kind="none", legend=False)
-    fig.update_yaxes(autorange="reversed", showgrid=False, tickprefix=None, rangemode="normal", type="category")
-    fig.update_xaxes(side="top", type="category")
-    fig.update_layout(hovermode="closest")
-    return fig
+        hovertemplate="Cohort %{y}<br>%{x}: %{z:.1%}<extra></extra>")
+    return go.Figure(heatmap, layout(title=title, height=height or max(320, 22 * len(labels) + 80), y_kind="none",
+                             show_legend=False, hovermode="closest",
+                             yaxis=dict(autorange="reversed", showgrid=False, tickprefix=None, rangemode="normal",
+                                        type="category", zeroline=False),
+                             xaxis=dict(side="top", type="category", showline=False, ticks="")))
 
 
 def donut(labels: Iterable[str], values: Iterable[float], *, title: str | None = None, currency: str | None = None,
@@ -181,6 +207,6 @@ def donut(labels: Iterable[str], values: Iterable[float], *, title: str | None =
                            marker=dict(colors=SERIES_COLORS), textinfo="percent",
                            hovertemplate=f"%{{label}}: {symbol(currency)}%{{value:{money_format(currency)}}}<extra></extra>"
                            if currency else "%{label}: %{value:,}<extra></extra>"))
-    fig = style(fig, title=title, height=height, y_kind="none")
-    fig.update_layout(hovermode="closest", legend=dict(orientation="v", x=1, xanchor="left", y=0.5))
+    fig.update_layout(layout(title=title, height=height, y_kind="none", hovermode="closest",
+                             legend=dict(orientation="v", x=1, xanchor="left", y=0.5)))
     return fig

@@ -502,7 +502,9 @@ def search(con, text: str, *, limit_per_kind: int = 50) -> pd.DataFrame:
                           FROM {table} WHERE NOT deleted {where}
                           ORDER BY (id = ?) DESC, created DESC LIMIT {int(limit_per_kind)})""")
         params.extend([text] + where_params + [text])
-    sql = " UNION ALL ".join(parts) + " ORDER BY exact DESC, created DESC"
+    order = ", ".join(f"'{kind}'" for kind, *_ in _SEARCH_TARGETS)
+    sql = (" UNION ALL ".join(parts)
+           + f" ORDER BY exact DESC, list_position([{order}], kind), created DESC")
     return _df(con, sql, params)
 
 

@@ -27,8 +27,6 @@ import streamlit as st
 from .. import queries
 from ..cache import Cache, CacheError
 
-# Cached results are small for browse tables; metric bundles are kept as shared objects.
-_DATA_TTL = None
 
 
 class CacheBusy(CacheError):
@@ -244,6 +242,29 @@ def _metrics_bundle(key: CacheKey, filters_json: str, policy: str, day: date) ->
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+def mrr_by_product(key: CacheKey, filters_json: str, products: tuple[str, ...], policy: str = "all") -> dict[str, int]:
+    """{product id: MRR at the as-of snapshot} under the filters: for each product, the
+    metrics engine's MRR with the product filter set to that product alone (one connection
+    for all of them)."""
+    from ..metrics import MetricFilters, Sources
+
+    filters = MetricFilters.model_validate_json(filters_json)
+    slot = _engine(key, datetime.now(timezone.utc).date(), policy)
+    out: dict[str, int] = {}
+    with slot.lock, open_cache(key) as cache:
+        src = Sources.from_cache(cache, slot.engine.timezone)
+        slot.engine.src = src
+        try:
+            for product in products:
+                one = filters.model_copy(update={"products": (product,), "date_from": None, "date_to": None})
+                monthly = slot.engine.compute(one).monthly
+                out[product] = int(monthly["mrr"].iloc[-1]) if not monthly.empty else 0
+        finally:
+            src.close()
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def cohorts(key: CacheKey, filters_json: str, policy: str = "all") -> pd.DataFrame:
     return metrics_bundle(key, filters_json, policy).result.cohorts
 
@@ -251,10 +272,23 @@ def cohorts(key: CacheKey, filters_json: str, policy: str = "all") -> pd.DataFra
 @st.cache_data(show_spinner=False, max_entries=256)
 def movers(key: CacheKey, filters_json: str, currency: str, month: str, movement: str,
            policy: str = "all") -> pd.DataFrame:
-    from ..metrics import movement_customers
-
+    """The customers behind one movement bar (`MetricsResult.customers_for`), with their name
+    and email: customer, name, email, previous_mrr, mrr, amount (minor units)."""
     bundle = metrics_bundle(key, filters_json, policy)
-    return movement_customers(bundle.result.movements, currency, month, movement, bundle.customers)
+    frame = bundle.result.customers_for(currency, month, movement)
+    frame = frame.drop(columns=[c for c in ("name", "email") if c in frame.columns])
+    names = bundle.customers.rename(columns={"id": "customer"})
+    frame = frame.merge(names, on="customer", how="left")
+    first = ["customer", "name", "email"]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def console_schema(key: CacheKey) -> pd.DataFrame:
+    """Tables and columns for the SQL console's schema browser (read through the sandbox)."""
+    from ..sql_console import SqlConsole
+
+    return SqlConsole(key.path).schema()
 
 
 def clear_all() -> None:

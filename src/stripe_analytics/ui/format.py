@@ -57,14 +57,26 @@ def delta_text(current, previous, *, kind: str = "relative", currency: str | Non
     current, previous = float(current), float(previous)
     if kind == "points":
         return f"{(current - previous) * 100:+.1f} pp"
-    if kind == "absolute":
+    if kind == "absolute":  # amounts in minor units when a currency is given
         diff = current - previous
         if currency:
-            return ("+" if diff >= 0 else "-") + format_major(abs(diff), currency)
+            return ("+" if diff >= 0 else "-") + format_amount(abs(diff), currency)
         return f"{diff:+,.0f}"
     if previous == 0:
         return None if current == 0 else "new"
     return f"{(current / previous - 1) * 100:+.1f}%"
+
+
+def month_name(label: str) -> str:
+    """'2026-11' -> 'Nov 2026'."""
+    try:
+        year, month = label.split("-")[:2]
+        return f"{_MONTHS[int(month) - 1]} {year}"
+    except (ValueError, IndexError, AttributeError):
+        return str(label)
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def ago(when: datetime | None, now: datetime | None = None) -> str:

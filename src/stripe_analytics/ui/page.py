@@ -34,8 +34,9 @@ def context(*, need_data: bool = True) -> AppContext:
         st.stop()
     if not ctx.ready:
         empty_state("No data yet", "This account's cache has no customers, subscriptions or payments yet. "
-                                   "If a sync is running, this page fills in when it finishes; otherwise sync from "
-                                   "the **Data** page, or open the demo account from the sidebar.")
+                                   "If a sync is running, this page fills in when it finishes; otherwise use "
+                                   "**Sync now** on the Data page (or run `stripe-analytics sync`), or open the "
+                                   "demo account from the sidebar.")
         st.stop()
     return ctx
 

@@ -147,11 +147,15 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
     all_columns = list(data.columns)
     default_columns = [c for c in (columns or all_columns) if c in all_columns]
 
-    state = st.session_state
-    bar = st.columns([4, 1.2, 1.2], vertical_alignment="bottom")
-    query = bar[0].text_input("Filter rows", key=f"{key}_q", placeholder="Filter rows…",
-                              label_visibility="collapsed", disabled=not search) if search else ""
-    with bar[1].popover("Columns", icon=":material/view_column:", width="stretch"):
+    if frame.empty:
+        st.info(empty, icon=":material/filter_alt_off:")
+        return None
+    bar = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+    query = bar.text_input("Filter rows", key=f"{key}_q", placeholder="Filter rows…",
+                           label_visibility="collapsed", width="stretch") if search else ""
+    if not search:
+        bar.space("stretch")
+    with bar.popover("Columns", icon=":material/view_column:", width="content"):
         chosen = st.multiselect("Columns shown", all_columns, default=default_columns, key=f"{key}_cols",
                                 format_func=lambda c: c.replace("_", " "))
         sort_by = st.selectbox("Sort by", ["(as listed)"] + all_columns, key=f"{key}_sort",
@@ -170,7 +174,7 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
     def name(fmt: str) -> str:
         return filters.filename(view, fmt, dates=dates_in_name) if filters else exports.export_filename(view, fmt)
 
-    with bar[2].popover("Download", icon=":material/download:", width="stretch"):
+    with bar.popover("Download", icon=":material/download:", width="content"):
         _download_buttons(current, key=key, name=name, sheet=view)
         st.caption("Exactly the rows and columns shown; amounts in major units.")
 
@@ -221,7 +225,7 @@ def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filte
         fig, key=key, on_select="rerun" if selectable else "ignore",
         selection_mode=("points",) if selectable else ("points", "box", "lasso"),
         config={"displaylogo": False, "displayModeBar": "hover",
-                "modeBarButtonsToRemove": ["lasso2d", "select2d", "toImage"]})
+                "modeBarButtonsToRemove": ["toImage"] if selectable else ["lasso2d", "select2d", "toImage"]})
     with st.popover("Download chart", icon=":material/download:", type="tertiary"):
         for fmt, (label, mime) in exports.CHART_FORMATS.items():
             st.download_button(

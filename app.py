@@ -1,0 +1,87 @@
+"""Stripe Analytics: the dashboard (`streamlit run app.py`, or `make run`).
+
+This script runs on every interaction: it loads the settings, picks the account (the demo
+when no Stripe key is set), draws the sidebar filters (kept in the URL), then runs the
+chosen page from `pages/`. Pages only compose widgets of `stripe_analytics.ui`.
+
+Page files are named `*_page.py` while their URLs are short (`/overview`): a page file
+whose name equals its URL path would also be picked up as a legacy `pages/` page by
+Streamlit's test harness.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import streamlit as st
+
+from stripe_analytics.ui import context, theme
+from stripe_analytics.ui.page import SYNC_HINT
+
+_started = time.perf_counter()
+st.set_page_config(page_title="Stripe Analytics", page_icon=":material/monitoring:", layout="wide")
+theme.apply()
+
+PAGES = {
+    "Metrics": [
+        st.Page("pages/overview_page.py", title="Overview", icon=":material/dashboard:", url_path="overview",
+                default=True),
+        st.Page("pages/revenue_page.py", title="Revenue", icon=":material/payments:", url_path="revenue"),
+        st.Page("pages/mrr_page.py", title="MRR & growth", icon=":material/trending_up:", url_path="mrr"),
+        st.Page("pages/retention_page.py", title="Retention", icon=":material/grid_on:", url_path="retention"),
+    ],
+    "Browse": [
+        st.Page("pages/customers_page.py", title="Customers", icon=":material/group:", url_path="customers"),
+        st.Page("pages/payments_page.py", title="Payments", icon=":material/credit_card:", url_path="payments"),
+        st.Page("pages/subscriptions_page.py", title="Subscriptions", icon=":material/autorenew:",
+                url_path="subscriptions"),
+        st.Page("pages/products_page.py", title="Products", icon=":material/inventory_2:", url_path="products"),
+        st.Page("pages/explore_page.py", title="Explore", icon=":material/search:", url_path="explore"),
+    ],
+    "Account": [
+        st.Page("pages/data_page.py", title="Data", icon=":material/database:", url_path="data"),
+        st.Page("pages/account_page.py", title="Account", icon=":material/account_circle:", url_path="account"),
+    ],
+    "": [
+        st.Page("pages/customer_page.py", title="Customer", icon=":material/person:", url_path="customer",
+                visibility="hidden"),
+        st.Page("pages/payment_page.py", title="Payment", icon=":material/receipt_long:", url_path="payment",
+                visibility="hidden"),
+    ],
+}
+
+# --- issue 6, interim wiring (Connect page + this browser session's own Stripe connection) ---
+from stripe_analytics import session as connection  # noqa: E402
+
+connection.install_context_hooks()
+PAGES["Account"].append(st.Page("pages/connect_page.py", title="Connect", icon=":material/link:", url_path="connect"))
+# --- end of issue 6 wiring ---
+
+navigation = st.navigation(PAGES, position="sidebar")
+ctx = context.setup()
+
+if ctx.fatal:
+    st.error("The app's settings are invalid, so nothing can be shown:\n\n" + ctx.fatal, icon=":material/error:")
+    st.caption("Fix the setting (environment, .env or .streamlit/secrets.toml) and reload the page.")
+    st.stop()
+
+theme.sidebar_account(ctx)
+if ctx.account is not None and ctx.account.demo:
+    st.info(f"**Demo data.** You are looking at a generated demo account. {SYNC_HINT}", icon=":material/science:")
+if ctx.busy:
+    st.info("A sync is updating this account; the figures shown are from before it started and refresh when it "
+            "finishes.", icon=":material/sync:")
+
+try:
+    navigation.run()
+except Exception as error:  # noqa: BLE001 - shown in plain words; the details go to the server log
+    logging.getLogger("stripe_analytics.app").exception("the %s page failed", navigation.title)
+    reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    st.error(f"This page could not be shown ({type(error).__name__}: {reason}). The other pages still work; the "
+             "details are in the server log.", icon=":material/error:")
+
+if os.environ.get("STRIPE_ANALYTICS_TIMING"):  # bench/bench_app.py: one line per script run
+    with open(os.environ["STRIPE_ANALYTICS_TIMING"], "a", encoding="utf-8") as timing:
+        timing.write(f"{navigation.url_path or 'overview'}\t{time.perf_counter() - _started:.4f}\n")

@@ -1,0 +1,226 @@
+"""Dashboard benchmark: per page, the script rerun after a filter change, and the first paint
+of the Overview, on the default demo account (2000 customers).
+
+Two measurements:
+1. In a real browser (headless Debian Chromium via Playwright) against `streamlit run`:
+   the Overview's first paint (navigation start to the first KPI tile on screen, and to the
+   end of the first script run) on a freshly started server, then for each page the time
+   from picking another currency in the sidebar to the end of the rerun.
+2. AppTest (in-process script timing) per page: the rerun after a filter change to values
+   never computed before (the metrics engine re-aggregates) and to values seen before
+   (served from the caches).
+
+    .venv/bin/python bench/bench_app.py [--customers 2000] [--data-dir DIR] [--rounds 3]
+
+The demo cache is built once into bench/results/app-demo-<customers>/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PAGES = [("", "Overview", "overview"), ("revenue", "Revenue", "revenue"), ("mrr", "MRR & growth", "mrr"),
+         ("retention", "Retention", "retention"), ("customers", "Customers", "customers"),
+         ("payments", "Payments", "payments"), ("subscriptions", "Subscriptions", "subscriptions"),
+         ("products", "Products", "products"), ("explore", "Explore", "explore"), ("data", "Data", "data"),
+         ("account", "Account", "account")]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def ensure_demo(data_dir: Path, customers: int) -> Path:
+    path = data_dir / "demo.duckdb"
+    if not path.exists():
+        from stripe_analytics.demo_cache import build_demo_cache
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        print(f"building the demo account ({customers} customers) in {path} ...", flush=True)
+        build_demo_cache(path, customers=customers)
+    return path
+
+
+def env_for(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SYNC_"))}
+    env["DATA_DIR"] = str(data_dir)
+    env["STREAMLIT_SECRETS_FILE"] = str(data_dir / "no-secrets.toml")
+    return env
+
+
+def currencies(path: Path) -> list[str]:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute("SELECT lower(currency), count(*) FROM subscriptions GROUP BY 1 ORDER BY 2 DESC").fetchall()
+    return [r[0] for r in rows]
+
+
+# ----------------------------------------------------------------------------- browser
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, dict]:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    timing_file = data_dir / "script-timing.tsv"
+    timing_file.unlink(missing_ok=True)
+    env = {**env_for(data_dir), "STRIPE_ANALYTICS_TIMING": str(timing_file)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+    def last_script_time() -> float:
+        lines = timing_file.read_text().splitlines() if timing_file.exists() else []
+        return float(lines[-1].split("\t")[1]) if lines else float("nan")
+    url = f"http://127.0.0.1:{port}"
+    first: dict[str, float] = {}
+    reruns: dict[str, list[float]] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urlopen(f"{url}/_stcore/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
+
+            def settle() -> None:
+                tab.wait_for_function(
+                    "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState === 'notRunning'",
+                    polling=10, timeout=120_000)
+
+            start = time.perf_counter()
+            tab.goto(url)
+            tab.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
+            first["Overview, first KPI tile on screen (fresh server)"] = time.perf_counter() - start
+            settle()
+            first["Overview, first script run complete (fresh server)"] = time.perf_counter() - start
+            start = time.perf_counter()
+            tab.reload()
+            tab.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
+            first["Overview, first KPI tile on screen (reload, warm server)"] = time.perf_counter() - start
+            settle()
+
+            for path, title, _ in PAGES:
+                tab.goto(f"{url}/{path}")
+                tab.wait_for_timeout(200)
+                settle()
+                times = []
+                for i in range(rounds * 2):
+                    code = codes[(i + 1) % len(codes)]
+                    combo = tab.get_by_role("combobox", name="Currency", exact=True)
+                    combo.click()
+                    option = tab.get_by_role("option", name=code.upper(), exact=True)
+                    start = time.perf_counter()
+                    option.click()
+                    try:  # the rerun starts a few ms after the click; a very fast one may be missed
+                        tab.wait_for_function(
+                            "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState "
+                            "=== 'running'", polling=5, timeout=2_000)
+                    except PlaywrightTimeout:
+                        pass
+                    settle()
+                    times.append((time.perf_counter() - start, last_script_time()))
+                reruns[title] = times
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    return first, reruns
+
+
+# ----------------------------------------------------------------------------- AppTest
+
+def apptest_bench(data_dir: Path, codes: list[str], rounds: int) -> dict[str, tuple[float, float]]:
+    os.environ.update(env_for(data_dir))
+    for name in [n for n in os.environ if n.startswith("STRIPE_")]:
+        del os.environ[name]
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    out = {}
+    segments = at.session_state["_ctx"].options.segments
+    seg_key = next(iter(segments)) if segments else None
+    for _, title, name in PAGES:
+        at.switch_page(f"pages/{name}_page.py").run()
+        fresh, cached = [], []
+        for i in range(rounds):
+            # new values: a segment value not used before on this page (the engine re-aggregates)
+            if seg_key:
+                values = segments[seg_key]
+                at.sidebar.selectbox(key="f_segment_key").set_value(seg_key).run()
+                at.sidebar.selectbox(key="f_segment_value").set_value(values[(i + len(name)) % len(values)])
+            start = time.perf_counter()
+            at.run()
+            fresh.append(time.perf_counter() - start)
+            at.sidebar.selectbox(key="f_segment_key").set_value("").run()
+            for code in codes[:2]:
+                at.sidebar.selectbox(key="f_currency").set_value(code)
+                start = time.perf_counter()
+                at.run()
+                cached.append(time.perf_counter() - start)
+        assert not at.exception, (title, [e.value for e in at.exception])
+        out[title] = (statistics.median(fresh), statistics.median(cached))
+        at.sidebar.selectbox(key="f_currency").set_value(codes[0]).run()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip-browser", action="store_true")
+    args = parser.parse_args()
+    data_dir = args.data_dir or ROOT / "bench" / "results" / f"app-demo-{args.customers}"
+    path = ensure_demo(data_dir, args.customers)
+    codes = currencies(path)[:2]
+    print(f"demo account: {path} ({args.customers} customers), currencies toggled: {', '.join(codes)}\n")
+
+    if not args.skip_browser:
+        first, reruns = browser_bench(data_dir, codes, args.rounds)
+        print("Browser (headless Chromium), first paint of the Overview")
+        for label, seconds in first.items():
+            print(f"  {label:<58} {seconds * 1000:8.0f} ms")
+        print("\nBrowser: rerun after a currency change, warm (ms; median and max of "
+              f"{len(next(iter(reruns.values())))} changes per page)")
+        print(f"  {'page':<16} {'script median':>14} {'script max':>11} {'click→done median':>18} {'max':>7}")
+        for title, times in reruns.items():
+            script = [t[1] for t in times]
+            total = [t[0] for t in times]
+            print(f"  {title:<16} {statistics.median(script) * 1000:14.0f} {max(script) * 1000:11.0f} "
+                  f"{statistics.median(total) * 1000:18.0f} {max(total) * 1000:7.0f}")
+        print()
+
+    timings = apptest_bench(data_dir, codes, args.rounds)
+    print("AppTest: script rerun after a filter change (median of rounds, ms)")
+    print(f"  {'page':<16} {'new values':>11} {'seen before':>12}")
+    for title, (fresh, cached) in timings.items():
+        print(f"  {title:<16} {fresh * 1000:11.0f} {cached * 1000:12.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

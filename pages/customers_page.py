@@ -1,0 +1,43 @@
+"""Customers: a searchable, filterable table (email, name, id, metadata, country, status,
+MRR, lifetime paid); selecting a row opens the customer's page."""
+
+import streamlit as st
+
+from stripe_analytics.ui import definitions, page, widgets
+
+ctx = page.context()
+f = ctx.filters
+cur = f.currency
+widgets.page_header("Customers", f"{f.describe(ctx.product_names)} · MRR is the current month's; lifetime paid is in "
+                                  f"{cur.upper()}")
+actions = st.container(horizontal=True, horizontal_alignment="right")  # room for "New customer" (forms, issue 7)
+
+bar = st.columns([3, 2], vertical_alignment="bottom")
+search = bar[0].text_input("Search customers", key="cust_q", placeholder="Email, name, id, phone or metadata…",
+                           icon=":material/search:")
+statuses = bar[1].multiselect("Status", ["active", "trialing", "past_due", "unpaid/paused", "churned",
+                                         "no subscription"], key="cust_status", placeholder="Any status")
+
+frame = page.browse(ctx, "customers", f.scope(dates=False), search=search or None, status=statuses or None)
+bundle = page.metrics(ctx)
+snap = bundle.result.snapshots
+current = snap[(snap["currency"] == cur) & (snap["m"] == bundle.result.calendar.last)]
+mrr = dict(zip(current["customer"], current["mrr"]))
+frame = frame.copy()
+frame.insert(5, "mrr", frame["id"].map(mrr).fillna(0).astype("int64"))
+
+if search and len(frame) == 1:
+    only = frame.iloc[0]
+    st.page_link("pages/customer_page.py", label=f"Open {only['name'] or only['email'] or only['id']}",
+                 icon=":material/person:", query_params={"id": only["id"]})
+picked = widgets.table(
+    frame, key="cust_table", view="customers", filters=f, money=["mrr", "lifetime_paid"], currency=cur,
+    columns=["id", "email", "name", "country", "status", "mrr", "lifetime_paid", "payments", "created", "metadata"],
+    column_config={"mrr": widgets.money_config("MRR", cur, help=definitions.help_text("mrr")),
+                   "lifetime_paid": widgets.money_config("Lifetime paid", cur,
+                                                         help="Captured minus refunded, successful charges in this "
+                                                              "currency."),
+                   "id": st.column_config.TextColumn("Customer")},
+    selectable=True, truncated_at=10_000, dates_in_name=False, search=False)
+if picked is not None:
+    st.switch_page("pages/customer_page.py", query_params={"id": picked["id"]})

@@ -1,0 +1,118 @@
+"""Data: sync status per resource, "Sync now" with a live progress bar, last errors, the
+30-day events warning, and the cache's size and location."""
+
+import time
+from datetime import datetime, timezone
+
+import streamlit as st
+
+from stripe_analytics.ui import data, format as fmt, page, sync_runner, widgets
+
+ctx = page.context(need_data=False)
+account = ctx.account
+widgets.page_header("Data", "What is in the local cache and how fresh it is")
+
+can_sync = bool(ctx.settings and ctx.settings.stripe_api_key) and account is not None and not account.demo
+job = sync_runner.current(account.path if account else None) if can_sync else None
+
+# ---------------------------------------------------------------- sync now
+with st.container(border=True):
+    if account is not None and account.demo:
+        st.markdown("**The demo account is generated, not synced.**")
+        st.markdown(page.SYNC_HINT)
+    elif not can_sync:
+        st.markdown("**Syncing needs a Stripe key.**")
+        st.markdown("Set `STRIPE_API_KEY` (a restricted key with Read access) in the environment, `.env` or "
+                    "`.streamlit/secrets.toml`, then reload this page. The command line works too: "
+                    "`stripe-analytics sync`.")
+    else:
+        left, right = st.columns([3, 1], vertical_alignment="center")
+        left.markdown("**Sync with Stripe**")
+        left.caption("Copies what changed since the last sync (or everything, the first time). The pages keep "
+                     "showing the last results until it finishes.")
+        if right.button("Sync now", type="primary", icon=":material/sync:", disabled=bool(job and job.running),
+                        key="sync_now", width="stretch"):
+            job = sync_runner.start(account.path)
+
+        @st.fragment(run_every=1.0 if job and job.running else None)
+        def progress() -> None:
+            current = sync_runner.current(account.path)
+            if current is None:
+                return
+            if current.running:
+                st.progress(current.fraction, text=f"{current.phase}: {current.message}")
+                st.caption(f"Running for {time.time() - current.started:.0f} s")
+            elif current.ok:
+                st.success(f"Sync finished: {current.message}", icon=":material/check_circle:")
+                if st.session_state.get("_sync_seen") != current.started:
+                    st.session_state["_sync_seen"] = current.started
+                    st.rerun(scope="app")
+            else:
+                st.error(f"The sync failed: {current.error}", icon=":material/error:")
+
+        progress()
+
+if account is None or account.path is None:
+    st.stop()
+
+# ---------------------------------------------------------------- location
+size = data.file_size(account.path)
+tiles = st.columns(3)
+tiles[0].metric("Cache size", f"{size / 1_048_576:,.1f} MB" if size else "—", border=True)
+tiles[1].metric("Data version", f"{ctx.key.version}" if ctx.key else "—", border=True,
+                help="Grows with every write; cached views are recomputed when it changes.")
+tiles[2].metric("Account", account.label, border=True)
+st.caption(f"Location: `{account.path.resolve()}`")
+
+if ctx.error:
+    widgets.error_state(ctx.error, hint=f"The file is `{account.path}`. Delete it and sync again (or, for the demo, "
+                                        "delete it and reload: it is rebuilt).")
+    st.stop()
+if ctx.key is None:
+    st.stop()
+
+try:
+    status = data.data_status(ctx.key)
+except data.CacheBusy as error:
+    st.info(str(error))
+    st.stop()
+
+if not account.demo:
+    if status["next_kind"] == "full" and "30 days" in status["next_reason"]:
+        st.warning("The last sync is more than 30 days old. Stripe keeps events for 30 days, so the next sync "
+                   "reloads everything instead of applying changes. Sync at least every few weeks to keep syncs "
+                   "fast.", icon=":material/history:")
+    else:
+        st.caption(f"Next sync: **{status['next_kind']}** ({status['next_reason']}).")
+    cursor = status.get("event_cursor")
+    if cursor:
+        import json
+
+        created = json.loads(cursor).get("created")
+        if created:
+            age = datetime.now(timezone.utc) - datetime.fromtimestamp(created, timezone.utc)
+            if 20 <= age.days < 30:
+                st.warning(f"The last applied event is {age.days} days old; Stripe keeps events 30 days. Sync "
+                           "soon, or the next sync will have to reload everything.", icon=":material/history:")
+
+st.markdown("#### Resources")
+resources = status["resources"].copy()
+resources["last_sync_at"] = resources["last_sync_at"].map(lambda t: fmt.ago(t) if t is not None else "never")
+widgets.table(resources, key="data_resources", view="sync_status", search=False,
+              column_config={"resource": st.column_config.TextColumn("Resource"),
+                             "rows": st.column_config.NumberColumn("Rows", format="%,d"),
+                             "last_sync_at": st.column_config.TextColumn("Last sync"),
+                             "next": st.column_config.TextColumn("Next sync"),
+                             "skipped": st.column_config.TextColumn("Skipped because")})
+
+st.markdown("#### Last errors")
+errors = status["errors"]
+if errors.empty and not (not status["runs"].empty and (status["runs"]["outcome"] == "failed").any()):
+    st.caption("No errors.")
+else:
+    widgets.table(errors, key="data_errors", view="sync_errors", search=False, empty="No resource errors.")
+st.markdown("#### Sync history")
+widgets.table(status["runs"], key="data_runs", view="sync_runs", search=False, empty="No sync has run yet.")
+if not status["audit"].empty:
+    st.markdown("#### Changes made from the app")
+    widgets.table(status["audit"], key="data_audit", view="audit_log")

@@ -1,0 +1,136 @@
+"""MRR & growth: MRR stacked by movement, a movement waterfall for a chosen month, ARR,
+growth rates, quick ratio, ARPA, LTV, and the customers behind each movement."""
+
+import streamlit as st
+
+from stripe_analytics import charts
+from stripe_analytics.charts import MOVEMENT_LABELS
+from stripe_analytics.metrics import to_major
+from stripe_analytics.ui import data, definitions, format as fmt, page, widgets
+
+ctx = page.context()
+f = ctx.filters
+cur = f.currency
+bundle = page.metrics(ctx)
+monthly = bundle.monthly
+widgets.page_header("MRR & growth", f.describe(ctx.product_names) + " · MRR at each month's end")
+if monthly.empty:
+    widgets.empty_state("No months in this range", "Widen the date range in the sidebar.")
+    st.stop()
+major = to_major(monthly)
+months = list(monthly["month"])
+MOVEMENT_ORDER = ["new", "reactivation", "expansion", "contraction", "churn"]
+
+# A click on a movement bar selects that month and movement (before the selectors are drawn);
+# a selection is applied once, so the selectors can still be changed by hand afterwards.
+state = st.session_state
+for point in widgets.selected_points(state.get("mrr_moves")):
+    custom = point.get("customdata")
+    movement = custom[0] if isinstance(custom, (list, tuple)) and custom else None
+    if movement is None and point.get("curve_number") is not None and point["curve_number"] < len(MOVEMENT_ORDER):
+        movement = MOVEMENT_ORDER[point["curve_number"]]
+    month = str(point.get("x") or "")[:7]
+    if movement in MOVEMENT_LABELS and month in months:
+        if state.get("_mv_clicked") != (month, movement):
+            state["mv_month"], state["mv_kind"] = month, movement
+            state["_mv_clicked"] = (month, movement)
+        break
+if state.get("mv_month") not in months:
+    state["mv_month"] = months[-1]
+
+last = monthly.iloc[-1]
+prev = monthly.iloc[-2] if len(monthly) > 1 else None
+vs = f"vs {fmt.month_name(prev['month'])}" if prev is not None else None
+
+
+def p(column):
+    return None if prev is None else prev[column]
+
+
+st.caption(f"**{fmt.month_name(last['month'])}**"
+           + (" (month to date)" if last["m"] == bundle.result.calendar.last else "")
+           + (f", compared with {fmt.month_name(prev['month'])}" if prev is not None else ""))
+tiles = st.columns(3)
+widgets.kpi(tiles[0], "mrr", fmt.money(last["mrr"], cur), delta=fmt.delta_text(last["mrr"], p("mrr")),
+            trend=major["mrr"], delta_description=vs)
+widgets.kpi(tiles[1], "arr", fmt.money(last["arr"], cur), delta=fmt.delta_text(last["arr"], p("arr")),
+            trend=major["arr"], delta_description=vs)
+widgets.kpi(tiles[2], "net_new_mrr", fmt.money(last["net_new_mrr"], cur),
+            delta=fmt.delta_text(last["net_new_mrr"], p("net_new_mrr"), kind="absolute",
+                                 currency=cur) if prev is not None else None,
+            trend=major["net_new_mrr"], delta_description=vs, chart_type="bar")
+tiles = st.columns(4)
+widgets.kpi(tiles[0], "mrr_growth_rate", fmt.percent(last["mrr_growth_rate"]),
+            delta=fmt.delta_text(last["mrr_growth_rate"], p("mrr_growth_rate"), kind="points"),
+            trend=monthly["mrr_growth_rate"], delta_description=vs, chart_type="bar")
+widgets.kpi(tiles[1], "quick_ratio", fmt.ratio(last["quick_ratio"]),
+            delta=fmt.delta_text(last["quick_ratio"], p("quick_ratio")), trend=monthly["quick_ratio"],
+            delta_description=vs, chart_type="bar")
+widgets.kpi(tiles[2], "arpa", fmt.money(last["arpa"], cur), delta=fmt.delta_text(last["arpa"], p("arpa")),
+            trend=major["arpa"], delta_description=vs, chart_type="line")
+widgets.kpi(tiles[3], "ltv", fmt.money(last["ltv"], cur), delta=fmt.delta_text(last["ltv"], p("ltv")),
+            trend=major["ltv"], delta_description=vs, chart_type="line")
+
+movement_columns = ["month", "currency", "mrr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
+                    "churned_mrr", "net_new_mrr"]
+st.markdown("#### MRR movements")
+st.caption("Gains above the axis, losses below. Click a bar to see the customers behind it.")
+widgets.chart(charts.movements(major, cur, title=None), major[movement_columns], key="mrr_moves",
+              view="mrr_movements", filters=f, selectable=True)
+
+left, right = st.columns([1, 1])
+with left:
+    st.markdown("#### Who moved")
+    pick = st.columns(2)
+    pick[0].selectbox("Month", months, key="mv_month")
+    pick[1].selectbox("Movement", MOVEMENT_ORDER, key="mv_kind", format_func=MOVEMENT_LABELS.get)
+    try:
+        people = data.movers(ctx.key, f.metric_json(), cur, state["mv_month"], state.get("mv_kind") or "new")
+    except data.CacheBusy as error:
+        st.info(str(error))
+        people = None
+    if people is not None:
+        shown = people.rename(columns={"customer": "id"})
+        widgets.table(shown, key="mrr_movers", view=f"mrr_{state.get('mv_kind') or 'new'}_{state['mv_month']}",
+                      filters=f, money=["previous_mrr", "mrr", "amount"], currency=cur, height=320,
+                      column_config={"id": st.column_config.TextColumn("Customer")},
+                      empty="No customer had this movement in this month.")
+with right:
+    st.markdown("#### MRR bridge")
+    row = major[major["month"] == state["mv_month"]].iloc[0]
+    widgets.chart(charts.waterfall(row, cur, title=f"From the start to the end of {fmt.month_name(row['month'])}",
+                                   height=380),
+                  major[major["month"] == state["mv_month"]][movement_columns], key="mrr_waterfall",
+                  view=f"mrr_bridge_{row['month']}", filters=f)
+
+left, right = st.columns(2)
+with left:
+    widgets.chart(charts.lines(major, "month", {"arr": "ARR"}, currency=cur, title="ARR", area=True),
+                  major[["month", "currency", "mrr", "arr"]], key="mrr_arr", view="arr", filters=f)
+with right:
+    widgets.chart(charts.bars(monthly, "month", {"mrr_growth_rate": "MRR growth"}, kind="percent",
+                              title="MRR growth rate"),
+                  monthly[["month", "currency", "mrr_growth_rate"]], key="mrr_growth", view="mrr_growth_rate",
+                  filters=f)
+left, right = st.columns(2)
+with left:
+    widgets.chart(charts.bars(monthly, "month", {"quick_ratio": "Quick ratio"}, kind="ratio", title="Quick ratio"),
+                  monthly[["month", "currency", "quick_ratio"]], key="mrr_quick", view="quick_ratio", filters=f)
+with right:
+    widgets.chart(charts.lines(major, "month", {"arpa": "ARPA", "ltv": "LTV"}, currency=cur, title="ARPA and LTV"),
+                  major[["month", "currency", "arpa", "ltv"]], key="mrr_arpa", view="arpa_ltv", filters=f)
+
+st.markdown("#### Monthly table")
+table_columns = ["month", "mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
+                 "churned_mrr", "net_new_mrr", "active_customers", "new_customers", "reactivated_customers",
+                 "churned_customers", "mrr_growth_rate", "quick_ratio", "arpa", "ltv"]
+money_columns = ["mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr",
+                 "net_new_mrr", "arpa", "ltv"]
+pct = st.column_config.NumberColumn("MRR growth", format="percent")
+widgets.table(monthly[table_columns], key="mrr_table", view="mrr_monthly", filters=f, money=money_columns,
+              currency=cur, column_config={"mrr_growth_rate": pct,
+                                           "quick_ratio": st.column_config.NumberColumn("Quick ratio", format="%.2f")},
+              search=False)
+
+definitions.expander(["mrr", "arr", "new_mrr", "expansion_mrr", "reactivation_mrr", "contraction_mrr", "churned_mrr",
+                      "net_new_mrr", "mrr_growth_rate", "quick_ratio", "arpa", "ltv"])

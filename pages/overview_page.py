@@ -1,0 +1,81 @@
+"""Overview: the KPI tiles with month-over-month deltas, small trends, and freshness."""
+
+import streamlit as st
+
+from stripe_analytics import charts
+from stripe_analytics.metrics import to_major
+from stripe_analytics.ui import data, definitions, format as fmt, page, widgets
+
+ctx = page.context()
+f = ctx.filters
+bundle = page.metrics(ctx)
+monthly = bundle.monthly
+cur = f.currency
+
+info = data.account_info(ctx.key)
+widgets.page_header("Overview", f"{f.describe(ctx.product_names)} · as of {bundle.result.as_of_date:%d %b %Y} · "
+                                 f"{'generated' if ctx.account.demo else 'synced'} {fmt.ago(info['last_synced_at'])}")
+
+if monthly.empty:
+    widgets.empty_state("No months in this range", "Widen the date range in the sidebar.")
+    st.stop()
+
+last = monthly.iloc[-1]
+prev = monthly.iloc[-2] if len(monthly) > 1 else None
+major = to_major(monthly)
+vs = f"vs {fmt.month_name(prev['month'])}" if prev is not None else None
+
+
+def p(column):
+    return None if prev is None else prev[column]
+
+
+st.caption(f"**{fmt.month_name(last['month'])}**"
+           + (" (month to date)" if last["m"] == bundle.result.calendar.last else "")
+           + (f", compared with {fmt.month_name(prev['month'])}" if prev is not None else ""))
+tiles = st.columns(4)
+widgets.kpi(tiles[0], "mrr", fmt.money(last["mrr"], cur), delta=fmt.delta_text(last["mrr"], p("mrr")),
+            trend=major["mrr"], delta_description=vs)
+widgets.kpi(tiles[1], "arr", fmt.money(last["arr"], cur), delta=fmt.delta_text(last["arr"], p("arr")),
+            trend=major["arr"], delta_description=vs)
+widgets.kpi(tiles[2], "active_customers", fmt.count(last["active_customers"]),
+            delta=fmt.delta_text(last["active_customers"], p("active_customers")),
+            trend=monthly["active_customers"], delta_description=vs)
+widgets.kpi(tiles[3], "customer_churn_rate", fmt.percent(last["customer_churn_rate"]),
+            delta=fmt.delta_text(last["customer_churn_rate"], p("customer_churn_rate"), kind="points"),
+            inverse=True, trend=monthly["customer_churn_rate"], delta_description=vs, chart_type="bar")
+tiles = st.columns(4)
+widgets.kpi(tiles[0], "nrr", fmt.percent(last["nrr"]),
+            delta=fmt.delta_text(last["nrr"], p("nrr"), kind="points"), trend=monthly["nrr"],
+            delta_description=vs, chart_type="line")
+widgets.kpi(tiles[1], "gross_volume", fmt.money(last["gross_volume"], cur),
+            delta=fmt.delta_text(last["gross_volume"], p("gross_volume")), trend=major["gross_volume"],
+            delta_description=vs, chart_type="bar")
+widgets.kpi(tiles[2], "net_volume", fmt.money(last["net_volume"], cur),
+            delta=fmt.delta_text(last["net_volume"], p("net_volume")), trend=major["net_volume"],
+            delta_description=vs, chart_type="bar")
+widgets.kpi(tiles[3], "arpa", fmt.money(last["arpa"], cur), delta=fmt.delta_text(last["arpa"], p("arpa")),
+            trend=major["arpa"], delta_description=vs, chart_type="line")
+
+left, right = st.columns(2)
+with left:
+    widgets.chart(charts.lines(major, "month", {"mrr": "MRR"}, currency=cur, title="MRR", area=True, height=300),
+                  major[["month", "currency", "mrr"]], key="ov_mrr", view="mrr", filters=f)
+with right:
+    widgets.chart(charts.movements(major, cur, title="MRR movements", height=300),
+                  major[["month", "currency", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
+                         "churned_mrr", "net_new_mrr"]], key="ov_moves", view="mrr_movements", filters=f)
+left, right = st.columns(2)
+with left:
+    widgets.chart(charts.bars(major, "month", {"gross_volume": "Gross volume", "net_volume": "Net volume"},
+                              currency=cur, title="Gross and net volume", height=300),
+                  major[["month", "currency", "gross_volume", "net_volume"]], key="ov_volume", view="volume",
+                  filters=f)
+with right:
+    widgets.chart(charts.lines(monthly, "month", {"active_customers": "Active customers"}, kind="count",
+                               title="Active customers", height=300),
+                  monthly[["month", "currency", "active_customers"]], key="ov_customers", view="active_customers",
+                  filters=f)
+
+definitions.expander(["mrr", "arr", "active_customers", "customer_churn_rate", "nrr", "gross_volume", "net_volume",
+                      "arpa", "net_new_mrr"])

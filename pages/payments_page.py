@@ -1,0 +1,56 @@
+"""Payments: charges and payment intents with status, amount range, currency, date filters
+and search; selecting a row opens the payment's page (refunds, receipt)."""
+
+import streamlit as st
+
+from stripe_analytics.money import to_minor
+from stripe_analytics.queries import CHARGE_STATUSES, PAYMENT_INTENT_STATUSES
+from stripe_analytics.ui import page, widgets
+
+ctx = page.context()
+f = ctx.filters
+cur = f.currency
+widgets.page_header("Payments", f.describe(ctx.product_names) + " · by creation date")
+actions = st.container(horizontal=True, horizontal_alignment="right")  # room for "New payment" (forms, issue 7)
+if f.product:
+    st.caption(":material/info: Payments are not tied to a product; the product filter does not apply here.")
+
+bar = st.columns([3, 1, 1], vertical_alignment="bottom")
+search = bar[0].text_input("Search payments", key="pay_q", placeholder="Id, customer email or name, description…",
+                           icon=":material/search:")
+low = bar[1].text_input(f"Min amount ({cur.upper()})", key="pay_min", placeholder="any")
+high = bar[2].text_input(f"Max amount ({cur.upper()})", key="pay_max", placeholder="any")
+
+
+def amount(text):
+    if not text.strip():
+        return None
+    try:
+        return to_minor(text.replace(",", ""), cur)
+    except ValueError as error:
+        st.warning(f"Amount {text!r} {error}; it is ignored.")
+        return None
+
+
+low_minor, high_minor = amount(low), amount(high)
+charges_tab, intents_tab = st.tabs(["Charges", "Payment intents"])
+with charges_tab:
+    statuses = st.pills("Status", CHARGE_STATUSES, selection_mode="multi", key="pay_status")
+    frame = page.browse(ctx, "charges", f.scope(), statuses=statuses or None, amount_min=low_minor,
+                        amount_max=high_minor, search=search or None)
+    picked = widgets.table(frame, key="pay_charges", view="charges", filters=f, money=["amount", "amount_refunded"],
+                           currency=cur, selectable=True, truncated_at=20_000,
+                           columns=["id", "created", "status", "amount", "amount_refunded", "customer_email",
+                                    "payment_method_type", "description", "failure_code"], search=False)
+    if picked is not None:
+        st.switch_page("pages/payment_page.py", query_params={"id": picked["id"]})
+with intents_tab:
+    statuses = st.pills("Status", PAYMENT_INTENT_STATUSES, selection_mode="multi", key="pi_status",
+                        format_func=lambda s: s.replace("_", " "))
+    frame = page.browse(ctx, "payment_intents", f.scope(), statuses=statuses or None, amount_min=low_minor,
+                        amount_max=high_minor, search=search or None)
+    picked = widgets.table(frame, key="pay_intents", view="payment_intents", filters=f,
+                           money=["amount", "amount_received"], currency=cur, selectable=True, truncated_at=20_000,
+                           search=False)
+    if picked is not None:
+        st.switch_page("pages/payment_page.py", query_params={"id": picked["id"]})

@@ -1,0 +1,79 @@
+"""Retention: cohort heatmaps (logo and revenue retention) and churn rates over time."""
+
+import streamlit as st
+
+from stripe_analytics import charts
+from stripe_analytics.ui import data, definitions, format as fmt, page, widgets
+
+ctx = page.context()
+f = ctx.filters
+cur = f.currency
+bundle = page.metrics(ctx)
+monthly = bundle.monthly
+widgets.page_header("Retention", f.describe(ctx.product_names) + " · cohorts by the month of first MRR")
+if monthly.empty:
+    widgets.empty_state("No months in this range", "Widen the date range in the sidebar.")
+    st.stop()
+
+last = monthly.iloc[-1]
+prev = monthly.iloc[-2] if len(monthly) > 1 else None
+vs = f"vs {fmt.month_name(prev['month'])}" if prev is not None else None
+
+
+def p(column):
+    return None if prev is None else prev[column]
+
+
+st.caption(f"**{fmt.month_name(last['month'])}**"
+           + (" (month to date)" if last["m"] == bundle.result.calendar.last else "")
+           + (f", compared with {fmt.month_name(prev['month'])}" if prev is not None else ""))
+tiles = st.columns(4)
+for tile, key in zip(tiles, ["customer_churn_rate", "revenue_churn_rate", "grr", "nrr"]):
+    widgets.kpi(tile, key, fmt.percent(last[key]), delta=fmt.delta_text(last[key], p(key), kind="points"),
+                inverse=key.endswith("churn_rate"), trend=monthly[key], delta_description=vs, chart_type="line")
+
+try:
+    cohorts = data.cohorts(ctx.key, f.metric_json())
+except data.CacheBusy as error:
+    st.info(str(error))
+    st.stop()
+if not cohorts.empty:
+    cohorts = cohorts[(cohorts["currency"] == cur) & (cohorts["cohort"] >= monthly["month"].iloc[0])]
+
+st.markdown("#### Cohorts")
+if cohorts.empty:
+    st.info("No cohort starts in this range (a cohort is the month of a customer's first MRR): widen the date "
+            "range.")
+else:
+    horizon = st.slider("Months since start", 3, int(cohorts["age"].max()) if cohorts["age"].max() > 3 else 3,
+                        min(12, max(3, int(cohorts["age"].max()))), key="ret_horizon")
+    logo_tab, revenue_tab, table_tab = st.tabs(["Logo retention", "Revenue retention", "Table"])
+    with logo_tab:
+        widgets.chart(charts.cohort_heatmap(cohorts, "logo_retention", max_age=horizon),
+                      cohorts[cohorts["age"] <= horizon], key="ret_logo", view="logo_retention", filters=f)
+    with revenue_tab:
+        widgets.chart(charts.cohort_heatmap(cohorts, "revenue_retention", max_age=horizon),
+                      cohorts[cohorts["age"] <= horizon], key="ret_revenue", view="revenue_retention", filters=f)
+    with table_tab:
+        widgets.table(cohorts.drop(columns=["currency"]), key="ret_table", view="cohorts", filters=f,
+                      money=["cohort_mrr", "mrr"], currency=cur,
+                      column_config={"logo_retention": st.column_config.NumberColumn("Logo retention", format="percent"),
+                                     "revenue_retention": st.column_config.NumberColumn("Revenue retention",
+                                                                                        format="percent")})
+
+st.markdown("#### Churn over time")
+left, right = st.columns(2)
+with left:
+    widgets.chart(charts.lines(monthly, "month", {"customer_churn_rate": "Customer churn",
+                                                  "revenue_churn_rate": "Revenue churn"}, kind="percent",
+                               title="Churn rates"),
+                  monthly[["month", "currency", "churned_customers", "customer_churn_rate", "revenue_churn_rate"]],
+                  key="ret_churn", view="churn_rates", filters=f)
+with right:
+    widgets.chart(charts.lines(monthly, "month", {"grr": "GRR", "nrr": "NRR"}, kind="percent",
+                               title="Gross and net revenue retention"),
+                  monthly[["month", "currency", "grr", "nrr"]], key="ret_grr", view="revenue_retention_rates",
+                  filters=f)
+
+definitions.expander(["cohort", "logo_retention", "revenue_retention", "customer_churn_rate", "revenue_churn_rate",
+                      "grr", "nrr"])

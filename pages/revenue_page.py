@@ -1,0 +1,127 @@
+"""Revenue: gross and net volume, refunds, fees and disputes over time; payment success rate
+and average order value; breakdowns by currency, product and payment method."""
+
+import pandas as pd
+import streamlit as st
+
+from stripe_analytics import charts
+from stripe_analytics.metrics import to_major
+from stripe_analytics.ui import definitions, format as fmt, page, widgets
+
+ctx = page.context()
+f = ctx.filters
+cur = f.currency
+bundle = page.metrics(ctx)
+monthly = bundle.monthly
+widgets.page_header("Revenue", f.describe(ctx.product_names) + " · payments by the month they were created")
+if f.product:
+    st.caption(":material/info: Payments are not tied to one product, so the volumes below ignore the product "
+               "filter; the product breakdown uses invoice lines.")
+if f.granularity != "month":
+    st.caption(f":material/info: The metrics engine reports volumes by calendar month; "
+               f"{f.granularity}ly buckets are not available yet, so months are shown.")
+if monthly.empty:
+    widgets.empty_state("No months in this range", "Widen the date range in the sidebar.")
+    st.stop()
+
+major = to_major(monthly)
+last = monthly.iloc[-1]
+prev = monthly.iloc[-2] if len(monthly) > 1 else None
+vs = f"vs {fmt.month_name(prev['month'])}" if prev is not None else None
+
+
+def p(column):
+    return None if prev is None else prev[column]
+
+
+st.caption(f"**{fmt.month_name(last['month'])}**"
+           + (" (month to date)" if last["m"] == bundle.result.calendar.last else "")
+           + (f", compared with {fmt.month_name(prev['month'])}" if prev is not None else ""))
+tiles = st.columns(3)
+widgets.kpi(tiles[0], "gross_volume", fmt.money(last["gross_volume"], cur),
+            delta=fmt.delta_text(last["gross_volume"], p("gross_volume")), trend=major["gross_volume"],
+            delta_description=vs, chart_type="bar")
+widgets.kpi(tiles[1], "net_volume", fmt.money(last["net_volume"], cur),
+            delta=fmt.delta_text(last["net_volume"], p("net_volume")), trend=major["net_volume"],
+            delta_description=vs, chart_type="bar")
+widgets.kpi(tiles[2], "refunds", fmt.money(last["refunds"], cur),
+            delta=fmt.delta_text(last["refunds"], p("refunds")), trend=major["refunds"], inverse=True,
+            delta_description=vs, chart_type="bar")
+tiles = st.columns(3)
+widgets.kpi(tiles[0], "fees", fmt.money(last["fees"], cur), delta=fmt.delta_text(last["fees"], p("fees")),
+            trend=major["fees"], inverse=True, delta_description=vs, chart_type="bar")
+widgets.kpi(tiles[1], "payment_success_rate", fmt.percent(last["payment_success_rate"]),
+            delta=fmt.delta_text(last["payment_success_rate"], p("payment_success_rate"), kind="points"),
+            trend=monthly["payment_success_rate"], delta_description=vs, chart_type="line")
+widgets.kpi(tiles[2], "average_order_value", fmt.money(last["average_order_value"], cur),
+            delta=fmt.delta_text(last["average_order_value"], p("average_order_value")),
+            trend=major["average_order_value"], delta_description=vs, chart_type="line")
+
+widgets.chart(charts.bars(major, "month", {"gross_volume": "Gross volume", "net_volume": "Net volume"},
+                          currency=cur, title="Gross and net volume"),
+              major[["month", "currency", "gross_volume", "net_volume"]], key="rev_volume", view="volume", filters=f)
+left, right = st.columns(2)
+with left:
+    widgets.chart(charts.bars(major, "month", {"refunds": "Refunds", "fees": "Fees"}, currency=cur,
+                              title="Refunds and fees", colors=[charts.MOVEMENT_COLORS["churn"], charts.MUTED]),
+                  major[["month", "currency", "refunds", "fees"]], key="rev_refunds", view="refunds_fees", filters=f)
+with right:
+    disputes = page.browse(ctx, "disputes_by_month", f.scope())
+    months = pd.DataFrame({"month": monthly["month"]})
+    disputes = months.merge(disputes, on="month", how="left").fillna(0)
+    disputes["currency"] = cur
+    disputes = widgets.major(disputes, ["disputed_amount"], cur)
+    widgets.chart(charts.bars(disputes, "month", {"disputed_amount": "Disputed amount"}, currency=cur,
+                              title="Disputes opened", colors=[charts.MOVEMENT_COLORS["contraction"]]),
+                  disputes, key="rev_disputes", view="disputes", filters=f)
+left, right = st.columns(2)
+with left:
+    widgets.chart(charts.lines(monthly, "month", {"payment_success_rate": "Payment success rate"}, kind="percent",
+                               title="Payment success rate"),
+                  monthly[["month", "currency", "successful_payments", "failed_payments", "payment_success_rate"]],
+                  key="rev_success", view="payment_success_rate", filters=f)
+with right:
+    widgets.chart(charts.lines(major, "month", {"average_order_value": "Average order value"}, currency=cur,
+                               title="Average order value"),
+                  major[["month", "currency", "average_order_value", "successful_payments"]], key="rev_aov",
+                  view="average_order_value", filters=f)
+
+st.markdown("#### Breakdowns")
+tab_currency, tab_product, tab_method = st.tabs(["By currency", "By product", "By payment method"])
+with tab_currency:
+    every = page.metrics(ctx, currency=False).result.cash
+    if every.empty:
+        st.info("No payments in this range.")
+    else:
+        sums = every.groupby("currency", as_index=False)[["gross_volume", "net_volume", "refunds", "fees",
+                                                           "successful_payments", "failed_payments"]].sum()
+        sums = sums.sort_values("successful_payments", ascending=False)
+        st.caption("Totals over the date range, each in its own currency (nothing is converted).")
+        shown = sums.copy()
+        for column in ("gross_volume", "net_volume", "refunds", "fees"):
+            shown[column] = [fmt.money(v, c) for v, c in zip(sums[column], sums["currency"])]
+        shown["currency"] = shown["currency"].str.upper()
+        widgets.table(shown, key="rev_by_currency", view="volume_by_currency", filters=f, search=False)
+with tab_product:
+    by_product = page.browse(ctx, "invoiced_by_product", f.scope())
+    st.caption("Paid invoice lines per product (before tax, after discounts), by the invoice's paid date.")
+    if not by_product.empty:
+        shown = widgets.major(by_product, ["invoiced"], cur)
+        widgets.chart(charts.bars(shown.head(12), "name", {"invoiced": "Invoiced"}, currency=cur, horizontal=True,
+                                  height=60 + 34 * min(len(shown), 12)),
+                      shown, key="rev_product_chart", view="invoiced_by_product", filters=f)
+    widgets.table(by_product, key="rev_by_product", view="invoiced_by_product", filters=f, money=["invoiced"],
+                  currency=cur, search=False)
+with tab_method:
+    by_method = page.browse(ctx, "charges_by_payment_method", f.scope())
+    st.caption("Charges per payment method in the date range: successful and failed counts, captured amount.")
+    if not by_method.empty:
+        shown = widgets.major(by_method, ["captured"], cur)
+        widgets.chart(charts.donut(shown["payment_method"], shown["captured"], currency=cur,
+                                   title="Captured amount by payment method"),
+                      shown, key="rev_method_chart", view="captured_by_payment_method", filters=f)
+    widgets.table(by_method, key="rev_by_method", view="charges_by_payment_method", filters=f, money=["captured"],
+                  currency=cur, search=False)
+
+definitions.expander(["gross_volume", "net_volume", "refunds", "fees", "payment_success_rate",
+                      "average_order_value", "successful_payments", "failed_payments"])

@@ -1,0 +1,338 @@
+"""The dashboard through Streamlit's AppTest, always via app.py's navigation: every page
+renders on the demo account, the filters change the numbers, the numbers shown are the
+metrics engine's, and the empty, corrupt-cache and bad-settings states say what to do."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from stripe_analytics.cache import Cache
+from stripe_analytics.metrics import MetricFilters, compute_metrics
+from stripe_analytics.money import format_amount
+from tests.app_support import APP, app_env, data_dir_with_demo
+
+PAGES = ["overview", "revenue", "mrr", "retention", "customers", "payments", "subscriptions", "products", "explore",
+         "data", "account", "customer", "payment"]
+TIMEOUT = 120
+
+
+@pytest.fixture
+def demo_env(tmp_path, monkeypatch):
+    data_dir = data_dir_with_demo(tmp_path / "data")
+    for name, value in app_env(data_dir, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    for name in [n for n in list(__import__("os").environ) if n.startswith("STRIPE_")]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return data_dir
+
+
+def new_app() -> AppTest:
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    from stripe_analytics.ui import data
+
+    data._SEEN.clear()
+    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+
+
+def page(at: AppTest, name: str) -> AppTest:
+    return at.switch_page(f"pages/{name}_page.py").run()
+
+
+def problems(at: AppTest) -> list[str]:
+    return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+def tiles(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def expected(data_dir: Path, **filters):
+    with Cache.open(data_dir / "demo.duckdb", read_only=True) as cache:
+        result = compute_metrics(cache, MetricFilters(**filters))
+    return result
+
+
+def current_filters(at: AppTest):
+    return at.session_state["_filters_value"]
+
+
+# ----------------------------------------------------------------------------- pages
+
+def test_every_page_renders_on_the_demo(demo_env):
+    at = new_app().run()
+    assert not problems(at), problems(at)
+    assert any("Demo data" in i.value for i in at.info)
+    for name in PAGES:
+        page(at, name)
+        assert not problems(at), (name, problems(at))
+        assert at.title or at.markdown, name
+
+
+def test_overview_numbers_equal_the_metrics_engine(demo_env):
+    at = new_app().run()
+    f = current_filters(at)
+    result = expected(demo_env, currencies=[f.currency], date_from=f.start, date_to=f.end)
+    last = result.monthly.iloc[-1]
+    shown = tiles(at)
+    assert shown["MRR"] == format_amount(last["mrr"], f.currency)
+    assert shown["ARR"] == format_amount(last["arr"], f.currency)
+    assert shown["Active customers"] == f"{int(last['active_customers']):,}"
+    assert shown["Gross volume"] == format_amount(last["gross_volume"], f.currency)
+    assert shown["Net volume"] == format_amount(last["net_volume"], f.currency)
+    churn = last["customer_churn_rate"]
+    assert shown["Customer churn"] == ("—" if churn != churn else f"{churn * 100:.1f}%")
+
+
+def test_filters_change_the_numbers_and_match_the_engine(demo_env):
+    at = new_app().run()
+    before = tiles(at)
+    options = at.session_state["_ctx"].options
+    other = next(c for c in options.currencies if c != current_filters(at).currency)
+    at.sidebar.selectbox(key="f_currency").set_value(other).run()
+    assert not problems(at)
+    after = tiles(at)
+    assert after["MRR"] != before["MRR"]
+    f = current_filters(at)
+    assert f.currency == other
+    last = expected(demo_env, currencies=[other], date_from=f.start, date_to=f.end).monthly.iloc[-1]
+    assert after["MRR"] == format_amount(last["mrr"], other)
+
+    # a segment, then a product: each changes MRR to exactly what the engine says
+    key = next(iter(options.segments))
+    value = options.segments[key][0]
+    at.sidebar.selectbox(key="f_currency").set_value(options.default_currency).run()
+    at.sidebar.selectbox(key="f_segment_key").set_value(key).run()
+    at.sidebar.selectbox(key="f_segment_value").set_value(value).run()
+    f = current_filters(at)
+    assert (f.segment_key, f.segment_value) == (key, value)
+    last = expected(demo_env, currencies=[f.currency], date_from=f.start, date_to=f.end, segment_key=key,
+                    segment_value=value).monthly.iloc[-1]
+    assert tiles(at)["MRR"] == format_amount(last["mrr"], f.currency)
+
+    product = options.products[0][0]
+    at.sidebar.selectbox(key="f_product").set_value(product).run()
+    f = current_filters(at)
+    last = expected(demo_env, currencies=[f.currency], date_from=f.start, date_to=f.end, segment_key=key,
+                    segment_value=value, products=[product]).monthly.iloc[-1]
+    assert tiles(at)["MRR"] == format_amount(last["mrr"], f.currency)
+    assert not problems(at)
+
+
+def test_date_range_filter_changes_the_months(demo_env):
+    at = new_app().run()
+    f = current_filters(at)
+    start = date(f.end.year - 1 if f.end.month <= 3 else f.end.year, ((f.end.month - 4) % 12) + 1, 1)
+    at.sidebar.date_input(key="f_dates").set_value((start, f.end)).run()
+    page(at, "mrr")
+    table = [df for df in at.dataframe if "month" in df.value.columns]
+    assert table, "the MRR page shows its monthly table"
+    months = list(table[-1].value["month"])
+    assert months[0] == f"{start.year:04d}-{start.month:02d}" and len(months) == 4
+
+
+def test_filters_come_from_the_url_and_are_written_back(demo_env):
+    at = new_app().run()
+    options = at.session_state["_ctx"].options
+    other = next(c for c in options.currencies if c != options.default_currency)
+    key = next(iter(options.segments))
+    value = options.segments[key][0]
+
+    shared = new_app()
+    shared.query_params.update({"currency": other, "from": "2026-01-01", "granularity": "week",
+                                "segment": f"{key}={value}"})
+    shared.run()
+    assert not problems(shared)
+    f = current_filters(shared)
+    assert (f.currency, f.start, f.granularity, f.segment_key, f.segment_value) == (
+        other, date(2026, 1, 1), "week", key, value)
+    assert shared.query_params["currency"] == other
+    assert shared.query_params["segment"] == f"{key}={value}"
+    # a page switch keeps them (the session writes them back into the URL)
+    page(shared, "revenue")
+    assert current_filters(shared) == f and shared.query_params["currency"] == other
+
+    # nonsense in the URL falls back to the defaults, without an error
+    odd = new_app()
+    odd.query_params.update({"currency": "zzz", "from": "not-a-date", "product": "prod_nope", "granularity": "hour"})
+    odd.run()
+    assert not problems(odd)
+    assert current_filters(odd).currency == options.default_currency and current_filters(odd).product is None
+
+
+def test_customer_search_and_detail(demo_env):
+    with duckdb.connect(str(demo_env / "demo.duckdb"), read_only=True) as con:
+        customer_id, email, name = con.execute(
+            "SELECT c.id, c.email, c.name FROM customers c JOIN subscriptions s ON s.customer = c.id "
+            "WHERE c.email IS NOT NULL ORDER BY c.id LIMIT 1").fetchone()
+    at = new_app().run()
+    page(at, "customers")
+    at.text_input(key="cust_q").set_value(email).run()
+    assert not problems(at)
+    table = at.dataframe[0].value
+    assert list(table["id"]) == [customer_id]
+    at.query_params["id"] = customer_id
+    page(at, "customer")
+    assert not problems(at)
+    assert any(name in m.value or email in m.value for m in at.markdown)
+
+
+def test_explore_search_and_sql(demo_env):
+    at = new_app().run()
+    page(at, "explore")
+    with duckdb.connect(str(demo_env / "demo.duckdb"), read_only=True) as con:
+        customer_id, email = con.execute("SELECT id, email FROM customers WHERE email IS NOT NULL LIMIT 1").fetchone()
+    at.text_input(key="ex_q").set_value(email).run()
+    assert not problems(at)
+    hits = at.dataframe[0].value
+    assert hits.iloc[0]["kind"] == "customer" and hits.iloc[0]["id"] == customer_id
+    at.text_input(key="ex_q").set_value(customer_id).run()
+    assert at.dataframe[0].value.iloc[0]["id"] == customer_id  # the exact id first
+    at.text_area(key="sql_text").set_value("SELECT count(*) AS n FROM customers")
+    next(b for b in at.button if b.label == "Run query").click().run()
+    assert not problems(at)
+    frames = [df.value for df in at.dataframe if "n" in df.value.columns]
+    assert frames and int(frames[0]["n"].iloc[0]) == 200
+
+    at.text_area(key="sql_text").set_value("COPY customers TO '/tmp/out.csv'")
+    next(b for b in at.button if b.label == "Run query").click().run()
+    assert any("not allowed" in e.value for e in at.error)
+    assert not at.exception
+
+
+# ----------------------------------------------------------------------------- states
+
+def _all_text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [i.value for i in at.info]
+    parts += [w.value for w in at.warning] + [c.value for c in at.caption]
+    return "\n".join(parts)
+
+
+def test_empty_account_says_what_to_do(tmp_path, monkeypatch):
+    data_dir = tmp_path / "data"
+    Cache.open(data_dir / "acct_empty0000000.duckdb").close()  # a synced account with nothing in it
+    for name, value in app_env(data_dir, tmp_path, STRIPE_API_KEY="rk_test_abcdefghijklmnop").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    at = new_app().run()
+    assert not at.exception
+    text = _all_text(at)
+    assert "No data yet" in text and "Sync now" in text
+    page(at, "data")
+    assert not at.exception and "Sync now" in [b.label for b in at.button]
+
+
+def test_configured_account_before_its_first_sync(tmp_path, monkeypatch):
+    data_dir = data_dir_with_demo(tmp_path / "data")
+    for name, value in app_env(data_dir, tmp_path, STRIPE_API_KEY="rk_test_abcdefghijklmnop").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    at = new_app().run()
+    assert not at.exception
+    assert "not been synced yet" in _all_text(at)
+    assert at.sidebar.selectbox(key="account").value == "__configured__"
+    at.sidebar.selectbox(key="account").set_value("demo").run()
+    assert not problems(at) and "MRR" in tiles(at)
+
+
+def test_corrupt_cache_shows_a_plain_message(tmp_path, monkeypatch):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "demo.duckdb").write_bytes(b"this is not a database" * 1000)
+    for name, value in app_env(data_dir, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    at = new_app().run()
+    assert not at.exception
+    messages = [e.value for e in at.error]
+    assert messages and any("cannot" in m and "demo.duckdb" in m for m in messages)
+    assert not any("Traceback" in m for m in messages)
+    for name in ("customers", "data"):
+        page(at, name)
+        assert not at.exception and at.error
+
+
+def test_invalid_settings_are_shown_plainly(tmp_path, monkeypatch):
+    for name, value in app_env(tmp_path / "data", tmp_path, SYNC_CONCURRENCY="lots").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    at = new_app().run()
+    assert not at.exception
+    assert any("SYNC_CONCURRENCY" in e.value for e in at.error)
+
+
+def test_demo_is_built_when_missing(tmp_path, monkeypatch):
+    """No key and no demo yet: the app builds the demo in-process (small here) and shows it."""
+    import stripe_analytics.demo_cache as demo_cache
+
+    real = demo_cache.build_demo_cache
+    monkeypatch.setattr(demo_cache, "build_demo_cache",
+                        lambda path, **kw: real(path, **{**kw, "customers": 30}))
+    data_dir = tmp_path / "data"
+    for name, value in app_env(data_dir, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    at = new_app().run()
+    assert not problems(at), problems(at)
+    assert (data_dir / "demo.duckdb").exists() and "MRR" in tiles(at)
+
+
+def test_sync_now_runs_the_cli_in_a_child_process_with_live_progress(tmp_path, monkeypatch):
+    """A configured account before its first sync: Sync now on the Data page runs
+    `python -m stripe_analytics sync` against the fake Stripe server; the progress is parsed
+    from its stderr lines; afterwards the account's cache is picked and its numbers shown."""
+    import time
+
+    from stripe_analytics.ui import sync_runner
+    from tests.fake_stripe import FakeStripe
+    from tests.sync_accounts import build_account
+
+    key = "sk_test_dashboard_sync_0001"
+    account, objects = build_account(int(time.time()))
+    account_id = account["id"] if isinstance(account, dict) else account
+    with FakeStripe() as fake:
+        fake.add_account(account, key=key)
+        fake.add_many(objects)
+        for name, value in app_env(tmp_path / "data", tmp_path, STRIPE_API_KEY=key, STRIPE_API_BASE=fake.url,
+                                   STRIPE_MAX_REQUESTS_PER_SECOND="1000").items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        at = new_app().run()
+        page(at, "data")
+        assert not problems(at)
+        next(b for b in at.button if b.label == "Sync now").click().run()
+        job = sync_runner.current(None)
+        assert job is not None
+        deadline = time.monotonic() + 120
+        while job.running and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert job.ok, job.error
+        assert job.fraction == 1.0 and any(line.startswith("backfill:") for line in job.lines)
+        at.run()
+    assert (tmp_path / "data" / f"{account_id}.duckdb").exists()
+    assert at.sidebar.selectbox(key="account").value == account_id
+    assert not at.exception
+    page(at, "overview")
+    assert not problems(at) and "MRR" in tiles(at)
+
+
+def test_sync_progress_lines_are_parsed():
+    from stripe_analytics.ui.sync_runner import SyncJob
+
+    job = SyncJob(["sync"])
+    job.feed("backfill: full sync: no sync has completed yet (0%)\n")
+    job.feed("backfill: customers: 300 objects (40%)\n")
+    assert job.phase == "backfill" and job.message == "customers: 300 objects" and job.fraction == 0.9 * 0.4
+    job.feed("events: applied 200 events (50%)\n")
+    assert job.phase == "events" and abs(job.fraction - 0.95) < 1e-9
+    job.feed("Stripe refused the API key (invalid, expired or revoked). Check STRIPE_API_KEY.\n")
+    job.returncode = 3
+    assert "Stripe refused the API key" in job.error

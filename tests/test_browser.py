@@ -1,0 +1,248 @@
+"""End to end in headless Debian Chromium (Playwright) against `streamlit run app.py` on a
+free loopback port, on a small demo account: every page, filters in the URL across a
+reload, customer search, the SQL console, CSV and PNG downloads, and a screenshot of every
+page in test-artifacts/."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+import duckdb
+import pytest
+
+from tests.app_support import APP, ARTIFACTS, app_env, data_dir_with_demo
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PAGES = {"": "overview", "revenue": "revenue", "mrr": "mrr", "retention": "retention", "customers": "customers",
+         "payments": "payments", "subscriptions": "subscriptions", "products": "products", "explore": "explore",
+         "data": "data", "account": "account"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app, served by `streamlit run` on a free loopback port, on the small demo."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    work = tmp_path_factory.mktemp("browser")
+    data_dir = data_dir_with_demo(work / "data")
+    port = _free_port()
+    env = app_env(data_dir, work)
+    log = open(work / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited: {(work / 'streamlit.log').read_text()[-2000:]}")
+            try:
+                with urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except (URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("streamlit did not start within 60 s")
+            time.sleep(0.2)
+        yield {"url": url, "data_dir": data_dir}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def settle(tab, timeout: float = 60_000) -> None:
+    """Wait until the script run caused by the last action has finished."""
+    tab.wait_for_timeout(300)
+    tab.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    tab.wait_for_timeout(300)
+
+
+def go(tab, base: str, path: str = "", query: str = "") -> None:
+    tab.goto(f"{base}/{path}" + (f"?{query}" if query else ""))
+    tab.wait_for_selector("[data-testid='stApp']")
+    settle(tab)
+
+
+def no_exception(tab) -> None:
+    assert tab.locator("[data-testid='stException']").count() == 0, tab.locator(
+        "[data-testid='stException']").first.inner_text()
+
+
+def choose(tab, label: str, option: str) -> None:
+    tab.get_by_role("combobox", name=label, exact=True).click()
+    tab.get_by_role("option", name=option, exact=True).click()
+    settle(tab)
+
+
+def _labelled(tab, selector: str, label: str):
+    return tab.locator(selector).filter(
+        has=tab.locator("[data-testid='stMarkdownContainer']", has_text=re.compile(rf"^{re.escape(label)}$")))
+
+
+def open_popover(tab, label: str, *, last: bool = False) -> None:
+    buttons = _labelled(tab, "button[data-testid='stPopoverButton']:visible", label)
+    (buttons.last if last else buttons.first).click()
+    tab.wait_for_timeout(300)
+
+
+def click_download(tab, label: str) -> None:
+    _labelled(tab, "[data-testid='stDownloadButton']:visible button", label).first.click()
+
+
+def test_every_page_renders_with_screenshots(server, page):
+    ARTIFACTS.mkdir(exist_ok=True)
+    for path, name in PAGES.items():
+        go(page, server["url"], path)
+        no_exception(page)
+        assert page.locator("[data-testid='stMain']").inner_text().strip()
+        page.screenshot(path=str(ARTIFACTS / f"page_{name}.png"), full_page=True)
+    # a narrow window (phone-sized) still renders the overview
+    page.set_viewport_size({"width": 420, "height": 900})
+    go(page, server["url"])
+    no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "page_overview_narrow.png"), full_page=True)
+
+
+def test_filter_goes_to_the_url_and_survives_reload_and_navigation(server, page):
+    go(page, server["url"])
+    mrr_before = page.locator("[data-testid='stMetricValue']").first.inner_text()
+    choose(page, "Currency", "EUR")
+    assert "currency=eur" in page.url
+    mrr_after = page.locator("[data-testid='stMetricValue']").first.inner_text()
+    assert mrr_after != mrr_before and "€" in mrr_after
+    page.reload()
+    settle(page)
+    assert "currency=eur" in page.url
+    assert page.locator("[data-testid='stMetricValue']").first.inner_text() == mrr_after
+    page.get_by_role("link", name="Revenue").click()
+    settle(page)
+    assert "/revenue" in page.url and "currency=eur" in page.url
+    assert "€" in page.locator("[data-testid='stMetricValue']").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "filter_eur_revenue.png"))
+
+
+def test_search_a_customer_by_email_and_open_it(server, page):
+    with duckdb.connect(str(server["data_dir"] / "demo.duckdb"), read_only=True) as con:
+        customer_id, email, name = con.execute(
+            "SELECT id, email, name FROM customers WHERE email IS NOT NULL AND name IS NOT NULL "
+            "ORDER BY id LIMIT 1").fetchone()
+    go(page, server["url"], "customers")
+    box = page.get_by_placeholder("Email, name, id, phone or metadata…")
+    box.fill(email)
+    box.press("Enter")
+    settle(page)
+    assert "1 row" in page.locator("[data-testid='stCaptionContainer']").all_inner_texts()[-1]
+    page.get_by_role("link", name=re.compile(r"^Open ")).click()
+    settle(page)
+    assert "/customer" in page.url and f"id={customer_id}" in page.url
+    no_exception(page)
+    assert page.get_by_role("heading", name=name).count() >= 1
+    assert email in page.locator("[data-testid='stMain']").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "customer_detail.png"), full_page=True)
+
+
+def test_sql_console_runs_a_query_and_downloads_csv(server, page):
+    go(page, server["url"], "explore")
+    page.get_by_role("tab", name="SQL console").click()
+    page.locator("textarea").first.fill(
+        "SELECT status, count(*) AS n FROM subscriptions GROUP BY status ORDER BY status")
+    page.get_by_role("button", name="Run query").click()
+    settle(page)
+    no_exception(page)
+    main = page.locator("[data-testid='stMain']").inner_text()
+    assert re.search(r"\d+ rows in [\d.]+ s", main)
+    with duckdb.connect(str(server["data_dir"] / "demo.duckdb"), read_only=True) as con:
+        expected = dict(con.execute("SELECT status, count(*) FROM subscriptions GROUP BY status").fetchall())
+    open_popover(page, "Download", last=True)
+    with page.expect_download() as info:
+        click_download(page, "CSV")
+    download = info.value
+    assert download.suggested_filename == "query.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text())))
+    assert {r["status"]: int(r["n"]) for r in rows} == expected
+    page.screenshot(path=str(ARTIFACTS / "sql_console.png"), full_page=True)
+
+    page.locator("textarea").first.fill("SELECT * FROM read_csv('/etc/passwd')")
+    page.get_by_role("button", name="Run query").click()
+    settle(page)
+    assert "cannot read or write files" in page.locator("[data-testid='stAlert']").last.inner_text()
+
+
+def test_chart_png_download(server, page):
+    go(page, server["url"])
+    open_popover(page, "Download chart")
+    with page.expect_download(timeout=60_000) as info:
+        click_download(page, "PNG image")
+    download = info.value
+    assert re.fullmatch(r"mrr_usd_\d{4}-\d{2}_\d{4}-\d{2}\.png", download.suggested_filename)
+    data = Path(download.path()).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    (ARTIFACTS / "download_mrr.png").write_bytes(data)
+
+
+def test_click_a_movement_bar_to_see_who_moved(server, page):
+    go(page, server["url"])
+    page.get_by_role("link", name="MRR & growth").click()
+    settle(page)
+    month_box = page.get_by_role("combobox", name="Month", exact=True)
+    before = month_box.input_value()
+    new_bars = page.locator("[data-testid='stPlotlyChart']").first.locator("g.trace.bars").first.locator("path")
+    new_bars.first.wait_for()
+    page.locator("[data-testid='stPlotlyChart']").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    boxes = [new_bars.nth(i).bounding_box() for i in range(new_bars.count() - 1)]  # not the current month
+    box = max((b for b in boxes if b), key=lambda b: b["height"])  # the tallest "new" bar
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    settle(page)
+    after = month_box.input_value()
+    assert after != before and re.fullmatch(r"\d{4}-\d{2}", after)
+    assert page.get_by_role("combobox", name="Movement", exact=True).input_value() == "New"
+    no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "mrr_who_moved.png"), full_page=True)

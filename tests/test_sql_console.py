@@ -1,0 +1,126 @@
+"""The Explore page's SQL console is a sandbox: read-only, this cache only, no files, no
+extensions, no settings, a time limit and a row cap, plain error messages."""
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from stripe_analytics.sql_console import SqlConsole
+
+
+@pytest.fixture(scope="module")
+def cache_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("console") / "acct_console.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE customers AS SELECT 'cus_' || range AS id, range % 7 AS bucket FROM range(12000)")
+    con.execute("CREATE TABLE meta (key VARCHAR, value VARCHAR)")
+    con.close()
+    other = path.parent / "acct_other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE secrets AS SELECT 'theirs' AS v")
+    con.close()
+    return path
+
+
+@pytest.fixture
+def console(cache_file):
+    return SqlConsole(cache_file, time_limit=2.0, max_rows=1000)
+
+
+def test_select_returns_rows(console):
+    result = console.run("SELECT bucket, count(*) AS n FROM customers GROUP BY bucket ORDER BY bucket")
+    assert result.ok, result.error
+    assert result.frame["n"].sum() == 12000 and not result.truncated
+
+
+def test_row_cap(console):
+    result = console.run("SELECT * FROM customers")
+    assert result.ok and result.truncated and len(result.frame) == 1000
+
+
+@pytest.mark.parametrize("sql", [
+    "COPY customers TO '/tmp/stolen.csv'",
+    "COPY (SELECT 1) TO '/tmp/stolen.parquet' (FORMAT parquet)",
+    "EXPORT DATABASE '/tmp/stolen'",
+])
+def test_refuses_writing_files(console, sql, tmp_path):
+    result = console.run(sql)
+    assert not result.ok and "not allowed" in result.error
+    assert not Path("/tmp/stolen.csv").exists()
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('/etc/passwd')",
+    "SELECT * FROM read_parquet('/tmp/x.parquet')",
+    "SELECT * FROM glob('/etc/*')",
+])
+def test_refuses_reading_files(console, sql):
+    result = console.run(sql)
+    assert not result.ok
+    assert "cannot read or write files" in result.error
+    assert "root:" not in result.error
+
+
+def test_refuses_attach_of_another_cache(console, cache_file):
+    for sql in (f"ATTACH '{cache_file.parent / 'acct_other.duckdb'}' AS other",
+                f"SELECT * FROM '{cache_file.parent / 'acct_other.duckdb'}'"):
+        result = console.run(sql)
+        assert not result.ok and "theirs" not in (result.error or "")
+
+
+@pytest.mark.parametrize("sql", ["INSTALL httpfs", "LOAD httpfs", "SET threads = 1", "SET enable_external_access = true",
+                                 "RESET lock_configuration", "PRAGMA threads=1", "PRAGMA enable_profiling",
+                                 "USE memory"])
+def test_refuses_extensions_and_settings(console, sql):
+    result = console.run(sql)
+    assert not result.ok and ("not allowed" in result.error or "cannot" in result.error)
+
+
+@pytest.mark.parametrize("sql", ["INSERT INTO customers VALUES ('x', 1)", "UPDATE customers SET bucket = 0",
+                                 "DELETE FROM customers", "DROP TABLE customers", "CREATE TABLE t (i INTEGER)",
+                                 "CREATE TEMP TABLE t AS SELECT 1", "ALTER TABLE customers ADD COLUMN x INT",
+                                 "BEGIN TRANSACTION", "CHECKPOINT"])
+def test_refuses_writes(console, cache_file, sql):
+    result = console.run(sql)
+    assert not result.ok and "not allowed" in result.error
+    con = duckdb.connect(str(cache_file), read_only=True)
+    assert con.execute("SELECT count(*) FROM customers").fetchone()[0] == 12000
+    con.close()
+
+
+def test_one_statement_at_a_time(console):
+    result = console.run("SELECT 1; COPY customers TO '/tmp/x.csv'")
+    assert not result.ok and "one statement" in result.error
+
+
+def test_query_that_runs_too_long_is_stopped(cache_file):
+    console = SqlConsole(cache_file, time_limit=0.5, max_rows=10)
+    result = console.run("SELECT sum(hash(a.range * b.range)) FROM range(200000) a, range(200000) b")
+    assert not result.ok and "longer than the 0.5 s limit" in result.error
+    assert result.seconds < 5
+
+
+def test_too_long_query_text_is_refused(console):
+    result = console.run("SELECT " + " + ".join(["1"] * 10_000))
+    assert not result.ok and "too long" in result.error
+
+
+def test_errors_are_plain(console):
+    assert console.run("SELEC 1").error.startswith("Syntax error")
+    missing = console.run("SELECT * FROM nope").error
+    assert missing.startswith("Not found") and "Traceback" not in missing
+    assert console.run("").error.startswith("Type a query")
+
+
+def test_schema_browser(console):
+    schema = console.schema()
+    assert {"table", "column", "type"} <= set(schema.columns)
+    assert ("customers", "bucket") in set(zip(schema["table"], schema["column"]))
+
+
+def test_secrets_are_not_passed_to_the_console(cache_file, monkeypatch):
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_should_never_be_seen_0000")
+    result = SqlConsole(cache_file).run("SELECT current_setting('home_directory') AS h")
+    assert result.ok and "sk_test" not in str(result.frame.to_dict())
