@@ -3,14 +3,15 @@ MRR, lifetime paid); selecting a row opens the customer's page."""
 
 import streamlit as st
 
-from stripe_analytics.ui import definitions, page, widgets
+from stripe_analytics.ui import definitions, forms, page, widgets
 
 ctx = page.context()
 f = ctx.filters
 cur = f.currency
 widgets.page_header("Customers", f"{f.describe(ctx.product_names)} · MRR is the current month's; lifetime paid is in "
                                   f"{cur.upper()}")
-actions = st.container(horizontal=True, horizontal_alignment="right")  # room for "New customer" (forms, issue 7)
+actions = st.container(horizontal=True, horizontal_alignment="right")
+forms.page_actions(actions, ctx, "customer")
 
 bar = st.columns([3, 2], vertical_alignment="bottom")
 search = bar[0].text_input("Search customers", key="cust_q", placeholder="Email, name, id, phone or metadata…",

@@ -5,13 +5,14 @@ import streamlit as st
 
 from stripe_analytics.money import to_minor
 from stripe_analytics.queries import CHARGE_STATUSES, PAYMENT_INTENT_STATUSES
-from stripe_analytics.ui import page, widgets
+from stripe_analytics.ui import forms, page, widgets
 
 ctx = page.context()
 f = ctx.filters
 cur = f.currency
 widgets.page_header("Payments", f.describe(ctx.product_names) + " · by creation date")
-actions = st.container(horizontal=True, horizontal_alignment="right")  # room for "New payment" (forms, issue 7)
+actions = st.container(horizontal=True, horizontal_alignment="right")
+forms.page_actions(actions, ctx, "payment")
 if f.product:
     st.caption(":material/info: Payments are not tied to a product; the product filter does not apply here.")
 

@@ -5,13 +5,14 @@ from dataclasses import replace
 import streamlit as st
 
 from stripe_analytics import charts
-from stripe_analytics.ui import data, definitions, page, widgets
+from stripe_analytics.ui import data, definitions, forms, page, widgets
 
 ctx = page.context()
 f = ctx.filters
 cur = f.currency
 widgets.page_header("Products", f"{cur.upper()} · MRR now; invoiced revenue {f.start:%b %Y} – {f.end:%b %Y}")
-actions = st.container(horizontal=True, horizontal_alignment="right")  # room for "New product" (forms, issue 7)
+actions = st.container(horizontal=True, horizontal_alignment="right")
+forms.page_actions(actions, ctx, "product")
 
 catalogue = page.browse(ctx, "products")
 if catalogue.empty:

@@ -7,12 +7,13 @@ import streamlit as st
 
 from stripe_analytics import charts
 from stripe_analytics.queries import SUBSCRIPTION_STATUSES, upcoming
-from stripe_analytics.ui import page, widgets
+from stripe_analytics.ui import forms, page, widgets
 
 ctx = page.context()
 f = ctx.filters
 widgets.page_header("Subscriptions", f.describe(ctx.product_names))
-actions = st.container(horizontal=True, horizontal_alignment="right")  # room for "New subscription" (issue 7)
+actions = st.container(horizontal=True, horizontal_alignment="right")
+forms.page_actions(actions, ctx, "subscription")
 
 everything = page.browse(ctx, "subscriptions", f.scope(dates=False))
 now = datetime.now(timezone.utc)

@@ -12,7 +12,7 @@ from stripe_analytics.actions_cli import flag_for
 from stripe_analytics.cache import Cache
 from stripe_analytics.cli import main
 from tests.conftest import FAKE_ACCOUNT, FAKE_KEY
-from tests.test_actions import LIVE_KEY, product_updates  # noqa: F401 - fixture
+from tests.test_actions import LIVE_KEY
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_payments_exit_codes(cli_env, fake_stripe, capsys):
                                        (1000, "usd", "requires_action"), (5000, "jpy", "requires_payment_method")])
 
 
-def test_catalog_and_subscription_lifecycle(cli_env, fake_stripe, capsys, product_updates):  # noqa: F811
+def test_catalog_and_subscription_lifecycle(cli_env, fake_stripe, capsys):
     assert run(capsys, "create", "customer", "--email", "sub@example.com", "--name", "Sub")[0] == 0
     [customer] = _ids(fake_stripe, "customer")
     code, out, err = run(capsys, "create", "product", "--name", "Pro", "--amount", "49", "--currency", "usd",

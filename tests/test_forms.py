@@ -15,7 +15,7 @@ from stripe_analytics import actions
 from stripe_analytics.cache import Cache
 from stripe_analytics.config import Settings
 from tests.conftest import FAKE_ACCOUNT, FAKE_KEY
-from tests.test_actions import LIVE_KEY, product_updates  # noqa: F401 - fixture
+from tests.test_actions import LIVE_KEY
 
 TIMEOUT = 60
 
@@ -296,7 +296,7 @@ def test_payment_form_left_for_later(env):
 
 # ----------------------------------------------------------------------------- product and price
 
-def test_product_form_with_its_default_price(env, product_updates):  # noqa: F811
+def test_product_form_with_its_default_price(env):
     at = env.app("product_form")
     at.text_input(key="product.name").input("Team plan")
     at.text_input(key="product.amount").input("1.234")

@@ -293,3 +293,18 @@ def test_tiered_price_from_an_event_is_read_again_with_its_tiers(fake, tmp_path)
     with Cache.open(report.db_path, read_only=True) as cache:
         stored = cache.con.execute("SELECT tiers_mode, tiers FROM prices WHERE id = 'price_tiered'").fetchone()
     assert stored[0] == "graduated" and [t["unit_amount"] for t in json.loads(stored[1])] == [500, 300]
+
+
+def test_sync_stores_the_live_balance(fake, account, tmp_path):
+    _, objects = account
+    report = sync_account(settings_for(fake, tmp_path))
+    with Cache.open(report.db_path, read_only=True) as cache:
+        balance = json.loads(cache.get_meta("balance"))
+    expected = sum(o["net"] for o in objects if o["object"] == "balance_transaction")
+    assert sum(b["amount"] for b in balance["available"] + balance["pending"]) == expected
+
+
+def test_balance_without_permission_is_skipped_with_a_message(fake, tmp_path):
+    fake.add_key("rk_test_no_balance_000001", denied={"balance_transactions"})
+    report = sync_account(settings_for(fake, tmp_path, stripe_api_key="rk_test_no_balance_000001"))
+    assert "Read access to Balance" in report.skipped["balance"]

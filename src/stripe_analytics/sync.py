@@ -436,6 +436,22 @@ class _Syncer:
             # Keep the cursor young so that a quiet account does not fall out of the 30-day window.
             self.touch_cursor(cursor)
 
+    def store_balance(self) -> None:
+        """The live balance (available and pending per currency): one request, kept in meta."""
+        try:
+            balance = self.access.client.v1.balance.retrieve().to_dict(for_json=True)
+        except stripe.PermissionError:
+            self.report.skipped["balance"] = ("this key cannot read the balance: give it Read access to Balance "
+                                              "(needed for the Account page)")
+            return
+        except stripe.InvalidRequestError:
+            return  # an API base without /v1/balance (some Stripe-compatible servers)
+        except stripe.APIError:
+            return
+        balance["retrieved_at"] = int(time.time())
+        with self.cache.transaction() as con:
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('balance', ?)", [json.dumps(balance)])
+
     def touch_cursor(self, cursor: dict) -> None:
         # Events created in the last minute may still be arriving: never move past them.
         now = int(time.time()) - 60
@@ -533,6 +549,7 @@ def sync_account(
                             if not resource.has_events and resource not in to_backfill and resource.name != "events":
                                 syncer.catch_up_by_created(resource)
                     syncer.apply_events()
+                    syncer.store_balance()
                     with cache.transaction() as con:
                         for resource in chosen:
                             _save_state(con, resource.name, last_sync_at=utcnow(), last_error=None)

@@ -378,6 +378,17 @@ class FakeStripe:
         return key, self._accounts[target]
 
 
+def _balance(store: AccountStore) -> dict[str, Any]:
+    """Stripe's balance object, summed from the account's balance transactions by status."""
+    totals: dict[str, dict[str, int]] = {"available": {}, "pending": {}}
+    for txn in store.objects.get("balance_transaction", {}).values():
+        kind = "available" if txn.get("status") == "available" else "pending"
+        totals[kind][txn["currency"]] = totals[kind].get(txn["currency"], 0) + int(txn.get("net") or 0)
+    return {"object": "balance", "livemode": False,
+            **{kind: [{"amount": amount, "currency": cur, "source_types": {"card": amount}}
+                      for cur, amount in sorted(by_currency.items())] for kind, by_currency in totals.items()}}
+
+
 # ------------------------------------------------------------------- routing
 def _route(method: str, path: str) -> Route:
     parts = path.strip("/").split("/")
@@ -385,6 +396,8 @@ def _route(method: str, path: str) -> Route:
     if method == "GET":
         if name == "account" and not rest:
             return Route("account", "accounts_kyc_basic", False, lambda s, q, r: (check(q, set()), s.account)[1])
+        if name == "balance" and not rest:
+            return Route("balance_transactions", "balance", False, lambda s, q, r: (check(q, set()), _balance(s))[1])
         if name == "subscription_items" and len(rest) <= 1:
             return Route("subscriptions", "subscription", False, (
                 (lambda s, q, r: _retrieve_child(s, "subscription_item", rest[0], q)) if rest else
