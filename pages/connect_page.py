@@ -91,6 +91,8 @@ if conn is not None:
 
     job = session.sync_job(settings, conn.account_id)
     path = session.cache_path_for(settings, conn.account_id)
+    if job is not None and not job.running:
+        state["_sa_sync_seen"] = job.started  # this full run already shows its outcome everywhere
 
     @st.fragment(run_every=1.0 if job and job.running else None)
     def sync_status() -> None:
@@ -101,9 +103,9 @@ if conn is not None:
             return
         if current is not None and not current.ok:
             st.error(f"The sync failed: {current.error}", icon=":material/error:")
-        if current is not None and current.ok and state.get("_sa_sync_seen") != current.started:
+        if current is not None and state.get("_sa_sync_seen") != current.started:
             state["_sa_sync_seen"] = current.started
-            st.rerun(scope="app")  # the sidebar's account list and the pages now have data
+            st.rerun(scope="app")  # finished during a fragment run: redraw the sidebar and the pages
         if not path.exists():
             st.info("Not synced yet: click **Sync now** to copy the account into this app.", icon=":material/sync:")
             return
@@ -160,6 +162,9 @@ with left:
             result = session.popup_component(flow).authorize_button(
                 "Connect with Stripe", flow.config.redirect_uri, flow.config.scope, key=component_key,
                 height=720, width=560, use_container_width=True)
+        except oauth.OAuthError:  # the seeded state went stale between two checks: start a fresh attempt
+            state["_sa_oauth_attempt"] = attempt + 1
+            st.rerun()
         except StreamlitOauthError as error:
             state["_sa_oauth_attempt"] = attempt + 1
             payload = error.args[0] if error.args else None
@@ -179,7 +184,8 @@ with left:
             except oauth.OAuthError as error:
                 session.notice(str(error))
             st.rerun()
-        st.caption(f"{flow.config.label} · a window opens on Stripe; allow pop-ups for this site if nothing appears.")
+        st.caption(f"{flow.config.label} · a window opens on Stripe; allow pop-ups for this site if nothing appears. "
+                   f"Stripe sends you back to `{flow.config.redirect_uri}`.")
 
 with middle:
     st.markdown("#### Use a restricted key")

@@ -150,3 +150,42 @@ def test_a_connected_key_syncs_into_its_own_cache_and_the_key_stays_out(settings
     conn.close()
     with pytest.raises(Exception):
         conn.credentials(settings)
+
+
+def test_the_connect_page_takes_a_restricted_key_and_keeps_it_out_of_sight(fake, tmp_path, monkeypatch):
+    """The Connect page through AppTest: paste a key, see the missing permissions, find the
+    key nowhere in the page or in st.session_state, Disconnect."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app_support import APP, app_env, data_dir_with_demo
+
+    data_dir = data_dir_with_demo(tmp_path / "data")
+    for name, value in app_env(data_dir, tmp_path, STRIPE_API_BASE=fake.url).items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("pages/connect_page.py").run()
+    assert not at.exception
+    assert any("Connecting with Stripe is not set up" in i.value for i in at.info)  # no OAuth settings here
+    (field,) = [t for t in at.text_input if t.label == "Restricted key"]
+    field.input(NO_DISPUTES_NO_SUBS)
+    next(b for b in at.button if b.label == "Check and connect").click()
+    at.run()
+    assert not at.exception
+    shown = "\n".join(str(e.value) for kind in (at.markdown, at.caption, at.warning, at.info, at.success, at.error)
+                      for e in kind) + "\n".join(str(b.label) for b in at.button)
+    assert "Sync Test Inc" in shown and "Restricted key" in shown
+    assert "Disputes: Read is needed for disputes on the Revenue page" in shown
+    assert NO_DISPUTES_NO_SUBS not in shown
+    assert [t for t in at.text_input if t.label == "Restricted key"] == []  # connected view: no key field
+    for name in at.session_state:
+        assert NO_DISPUTES_NO_SUBS not in repr(at.session_state[name]), name
+    settings = load_settings()
+    job = session.sync_job(settings, ACCOUNT)
+    deadline = time.monotonic() + 120
+    while job is not None and job.running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job is not None and job.ok, job and job.error
+    next(b for b in at.button if b.label == "Disconnect").click()
+    at.run()
+    assert any("Disconnected from Sync Test Inc" in s.value for s in at.success)
+    assert "_sa_connection" not in at.session_state

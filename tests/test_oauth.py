@@ -440,6 +440,7 @@ def test_connect_exchange_keeps_no_token_and_uses_the_platform_key(world, clock)
     conn = session.Connection.from_grant(grant, flow)
     assert conn.credentials(settings) == (SECRET, BETA)
     assert conn.access(settings).client.v1.accounts.retrieve_current().id == BETA  # Stripe-Account header
+    conn.close()
 
 
 def test_connect_disconnect_deauthorizes(world, clock):
@@ -456,6 +457,37 @@ def test_connect_disconnect_deauthorizes(world, clock):
         conn.credentials(settings)
     with pytest.raises(stripe.PermissionError):
         api_account(fake, SECRET, ALPHA)  # the platform lost its access
+
+
+def test_connect_deauthorizes_only_when_the_last_session_lets_go(world, clock):
+    """Stripe authorizes the platform once per account: one analyst's Disconnect must not cut
+    another session connected to the same account."""
+    fake, server = world
+    settings = settings_for(server, fake, "connect")
+    first, second = (OAuthFlow(config_from_settings(settings), now=clock) for _ in range(2))
+    a = session.Connection.from_grant(first.complete(authorize(first.authorization_url(), ALPHA)), first)
+    b = session.Connection.from_grant(second.complete(authorize(second.authorization_url(), ALPHA)), second)
+    assert a.close() is None and not a.open
+    assert server.requests(DEAUTHORIZE) == []
+    assert b.access(settings).client.v1.accounts.retrieve_current().id == ALPHA  # still works
+    assert b.close() is None
+    assert server.deauthorized == [ALPHA]
+
+
+def test_a_connect_session_that_ends_without_disconnect_is_deauthorized(world, clock):
+    import gc
+    import time
+
+    fake, server = world
+    settings = settings_for(server, fake, "connect")
+    flow = OAuthFlow(config_from_settings(settings), now=clock)
+    conn = session.Connection.from_grant(flow.complete(authorize(flow.authorization_url(), BETA)), flow)
+    del conn  # what the end of a Streamlit session does to its session state
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while not server.deauthorized and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.deauthorized == [BETA]
 
 
 def test_connect_disconnect_when_stripe_cannot_be_told_still_forgets(world, clock):

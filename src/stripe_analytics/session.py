@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -59,7 +60,8 @@ class Connection:
     """This session's access to one Stripe account. Secrets are private SecretStr fields;
     nothing here prints, pickles or copies them."""
 
-    __slots__ = ("kind", "account_id", "livemode", "profile", "missing", "connected_at", "_key", "_grant", "_flow")
+    __slots__ = ("kind", "account_id", "livemode", "profile", "missing", "connected_at", "_key", "_grant", "_flow",
+                 "_finalizer", "__weakref__")
 
     def __init__(self, *, kind: str, account_id: str, livemode: bool, profile: Mapping[str, Any] | None = None,
                  missing: Iterable[MissingPermission] = (), key: SecretStr | None = None,
@@ -75,6 +77,11 @@ class Connection:
         self._key = key
         self._grant = grant
         self._flow = flow
+        self._finalizer = None
+        if kind == "connect" and grant is not None and flow is not None:
+            # The session ending (tab closed) drops this object: deauthorize then, as on Disconnect.
+            _hold(account_id)
+            self._finalizer = weakref.finalize(self, _release_in_background, account_id, flow, grant)
 
     @classmethod
     def from_key(cls, report: KeyReport, key: str) -> "Connection":
@@ -140,12 +147,15 @@ class Connection:
                             stripe_account=account)
 
     def close(self) -> str | None:
-        """Forget every secret; for Connect, deauthorize the platform's access first. Returns
-        a plain warning when Stripe could not be told (the connection is closed here anyway)."""
+        """Forget every secret; for Connect, deauthorize the platform's access first (unless
+        another session of this app still uses the same account: Stripe's authorization is
+        per platform and account, not per session). Returns a plain warning when Stripe
+        could not be told (the connection is closed here anyway)."""
         warning = None
         try:
-            if self._grant is not None and self._flow is not None:
-                self._flow.deauthorize(self._grant)
+            if self._finalizer is not None and self._finalizer.detach() is not None:
+                if _release(self.account_id) and self._grant is not None and self._flow is not None:
+                    self._flow.deauthorize(self._grant)
         except OAuthError as error:
             warning = str(error)
         finally:
@@ -164,6 +174,47 @@ class Connection:
 
     def __reduce_ex__(self, protocol):  # pickle, copy and deepcopy
         raise TypeError("a Stripe connection holds secrets and is never serialized or copied")
+
+
+# Connect OAuth authorizes the platform once per account, whichever session asked: count the
+# sessions holding each account, and deauthorize when the last one lets go.
+_HOLDERS: dict[str, int] = {}
+_HOLDERS_LOCK = threading.Lock()
+
+
+def _hold(account_id: str) -> None:
+    with _HOLDERS_LOCK:
+        _HOLDERS[account_id] = _HOLDERS.get(account_id, 0) + 1
+
+
+def _release(account_id: str) -> bool:
+    """One session let go of this Connect account; True when it was the last one."""
+    with _HOLDERS_LOCK:
+        left = _HOLDERS.get(account_id, 1) - 1
+        if left > 0:
+            _HOLDERS[account_id] = left
+            return False
+        _HOLDERS.pop(account_id, None)
+        return True
+
+
+def _release_in_background(account_id: str, flow: OAuthFlow, grant: OAuthGrant) -> None:
+    """A Connect connection was dropped without Disconnect (its session ended): deauthorize
+    in a thread, since this runs wherever the garbage collector happens to run."""
+    if not _release(account_id):
+        grant.forget()
+        return
+
+    def run() -> None:
+        try:
+            flow.deauthorize(grant)
+        except OAuthError as error:
+            log.warning("session: deauthorizing %s after its session ended failed (%s)", account_id, error.code)
+        except Exception as error:  # noqa: BLE001 - never let a background thread die noisily
+            log.warning("session: deauthorizing %s after its session ended failed (%s)", account_id,
+                        type(error).__name__)
+
+    threading.Thread(target=run, daemon=True, name="deauthorize").start()
 
 
 # ----------------------------------------------------------------------------- paths
