@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from stripe_analytics.config import Settings  # noqa: E402
 from stripe_analytics.resources import RESOURCES  # noqa: E402
 from stripe_analytics.stripe_client import build_client  # noqa: E402
-from stripe_analytics.sync import DEFAULT_SLICES, _service, fetch_account, sync_account  # noqa: E402
+from stripe_analytics.sync import DEFAULT_SLICES, fetch_account, sync_account  # noqa: E402
 from tests.fake_stripe import fake_process  # noqa: E402
 
 
@@ -34,7 +34,7 @@ def bare_sequential(settings: Settings) -> tuple[int, float, int]:
     began = time.perf_counter()
     count = 0
     for resource in RESOURCES:
-        for _ in _service(access.client, resource.service).list(
+        for _ in resource.service_of(access.client).list(
                 params={**resource.params, "limit": 100}).auto_paging_iter():
             count += 1
     return count, time.perf_counter() - began, access.stats.requests
@@ -58,7 +58,7 @@ def bare_concurrent(settings: Settings, slices: int) -> tuple[int, float, int]:
     def run(job) -> int:
         resource, created = job
         params = {**resource.params, **created, "limit": 100}
-        return sum(1 for _ in _service(access.client, resource.service).list(params=params).auto_paging_iter())
+        return sum(1 for _ in resource.service_of(access.client).list(params=params).auto_paging_iter())
 
     began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=settings.sync_concurrency) as pool:

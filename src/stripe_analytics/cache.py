@@ -17,6 +17,9 @@ import duckdb
 from . import schema
 
 SCHEMA_VERSION = 2
+# DuckDB caches up to 80 % of RAM by default; an analytics laptop app should stay well below.
+# Queries that need more spill to disk instead of failing.
+MEMORY_LIMIT = "1536MB"
 _ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9_]{1,64}$")
 
 
@@ -118,6 +121,7 @@ class Cache:
             except duckdb.Error as error:
                 raise CacheError(f"The cache at {path} cannot be read ({type(error).__name__}); "
                                  "it may be damaged: delete it and sync again.") from None
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
             cache = cls(path, con, read_only=True)
             cache._check_version()
             return cache
@@ -130,6 +134,7 @@ class Cache:
             raise CacheError(f"The cache at {path} cannot be opened ({type(error).__name__}); "
                              "it may be damaged: delete it and sync again.") from None
         con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         _migrate(con)
         return cls(path, con)
 

@@ -105,13 +105,6 @@ def connection_settings(settings: Settings, *, live: bool) -> Settings:
                                        "stripe_max_requests_per_second": rate})
 
 
-def _service(client: stripe.StripeClient, path: tuple[str, ...]) -> Any:
-    target: Any = client.v1
-    for name in path:
-        target = getattr(target, name)
-    return target
-
-
 def _plain(error: Exception) -> str:
     if isinstance(error, stripe.APIConnectionError):
         return "Stripe could not be reached (network error). Check the connection and try again."
@@ -146,7 +139,7 @@ def check_restricted_key(settings: Settings, raw_key: str, *,
 
     def probe(resource: Resource) -> MissingPermission | None | Exception:
         try:
-            _service(client, resource.service).list(params={"limit": 1})
+            resource.service_of(client).list(params={"limit": 1})
             return None
         except stripe.PermissionError:
             return MissingPermission(resource.permission, resource.needed_for or f"the {resource.name} data",

@@ -12,21 +12,32 @@ class ChildList:
     """An embedded list Stripe truncates (10 entries) and its own list endpoint."""
 
     field: str
-    service: tuple[str, ...]  # attribute path under client.v1
-    parent_param: str | None  # query parameter naming the parent, or None when the parent id is positional
+    path: str  # list endpoint; `{id}` stands for the parent's id
+    parent_param: str | None  # query parameter naming the parent, or None when the id is in the path
 
 
 @dataclass(frozen=True)
 class Resource:
     name: str  # cache table name and the name used on the command line
     object_type: str
-    service: tuple[str, ...]  # attribute path under client.v1
+    service: tuple[str, ...]  # attribute path under client.v1 (also gives the endpoint: /v1/<name>)
     permission: str  # the restricted-key permission to grant, as the Dashboard names it
     params: dict = field(default_factory=dict)
     children: tuple[ChildList, ...] = ()
     split_by_created: bool = True
     has_events: bool = True  # changes arrive through /v1/events; otherwise by `created` watermark
     needed_for: str = ""
+
+    @property
+    def path(self) -> str:
+        return "/v1/" + "/".join(self.service)
+
+    def service_of(self, client) -> object:
+        """The SDK service (`client.v1.<name>`) of this resource."""
+        target = client.v1
+        for name in self.service:
+            target = getattr(target, name)
+        return target
     # Event payloads omit "includable" fields (like a price's tiers): when this says an object
     # from an event lacks what we need, it is retrieved again with `expand`.
     refetch_from_event: Callable[[dict], bool] | None = None
@@ -43,10 +54,10 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("customers", "customer", ("customers",), "Customers", needed_for="every customer metric"),
     Resource("subscriptions", "subscription", ("subscriptions",), "Subscriptions",
              params={"status": "all", "expand": ["data.discounts"]},
-             children=(ChildList("items", ("subscription_items",), "subscription"),),
+             children=(ChildList("items", "/v1/subscription_items", "subscription"),),
              needed_for="MRR, churn and retention"),
     Resource("invoices", "invoice", ("invoices",), "Invoices",
-             children=(ChildList("lines", ("invoices", "line_items"), None),),
+             children=(ChildList("lines", "/v1/invoices/{id}/lines", None),),
              needed_for="MRR history"),
     Resource("payment_intents", "payment_intent", ("payment_intents",), "PaymentIntents",
              needed_for="the Payments page"),
