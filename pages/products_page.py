@@ -19,9 +19,9 @@ if catalogue.empty:
     widgets.empty_state("No products", "This account has no products yet.")
     st.stop()
 
-# MRR per product: each product's MRR as the product filter computes it, current month.
+# MRR per product: each product's MRR as the product filter computes it, current month (one pass).
 try:
-    mrr = data.mrr_by_product(ctx.key, f.metric_json(dates=False), tuple(catalogue["id"]))
+    mrr = data.mrr_by_product(ctx.key, f.metric_json(dates=False))
 except data.CacheBusy as error:
     st.info(str(error))
     st.stop()

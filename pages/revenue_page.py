@@ -1,42 +1,44 @@
-"""Revenue: gross and net volume, refunds, fees and disputes over time; payment success rate
-and average order value; breakdowns by currency, product and payment method."""
+"""Revenue: gross and net volume, refunds, fees and disputes over time (by day, ISO week or
+month: the sidebar's granularity); payment success rate and average order value; breakdowns by
+currency, product and payment method."""
 
 import pandas as pd
 import streamlit as st
 
 from stripe_analytics import charts
 from stripe_analytics.metrics import to_major
+from stripe_analytics.metrics.cash import period_start
 from stripe_analytics.ui import definitions, format as fmt, page, widgets
 
 ctx = page.context()
 f = ctx.filters
 cur = f.currency
-bundle = page.metrics(ctx)
-monthly = bundle.monthly
-widgets.page_header("Revenue", f.describe(ctx.product_names) + " · payments by the month they were created")
+period = f.granularity  # day, week or month: the sidebar's granularity
+cash = page.cash(ctx, period)
+widgets.page_header("Revenue", f.describe(ctx.product_names) + f" · payments by the {period} they were created"
+                    + (" (weeks start on Monday)" if period == "week" else ""))
 if f.product:
     st.caption(":material/info: Payments are not tied to one product, so the volumes below ignore the product "
                "filter; the product breakdown uses invoice lines.")
-if f.granularity != "month":
-    st.caption(f":material/info: The metrics engine reports volumes by calendar month; "
-               f"{f.granularity}ly buckets are not available yet, so months are shown.")
-if monthly.empty:
-    widgets.empty_state("No months in this range", "Widen the date range in the sidebar.")
+if cash.empty:
+    widgets.empty_state(f"No {period}s in this range", "Widen the date range in the sidebar.")
     st.stop()
 
-major = to_major(monthly)
-last = monthly.iloc[-1]
-prev = monthly.iloc[-2] if len(monthly) > 1 else None
-vs = f"vs {fmt.month_name(prev['month'])}" if prev is not None else None
+major = to_major(cash)
+last = cash.iloc[-1]
+prev = cash.iloc[-2] if len(cash) > 1 else None
+vs = f"vs {fmt.period_name(prev['period'], period)}" if prev is not None else None
 
 
 def p(column):
     return None if prev is None else prev[column]
 
 
-st.caption(f"**{fmt.month_name(last['month'])}**"
-           + (" (month to date)" if last["m"] == bundle.result.calendar.last else "")
-           + (f", compared with {fmt.month_name(prev['month'])}" if prev is not None else ""))
+current = last["start"] == period_start(ctx.today, period)
+name = fmt.period_name(last["period"], period)
+st.caption(f"**{name[:1].upper() + name[1:]}**"
+           + ((" (today so far)" if period == "day" else f" ({period} to date)") if current else "")
+           + (f", compared with {fmt.period_name(prev['period'], period)}" if prev is not None else ""))
 tiles = st.columns(3)
 widgets.kpi(tiles[0], "gross_volume", fmt.money(last["gross_volume"], cur),
             delta=fmt.delta_text(last["gross_volume"], p("gross_volume")), trend=major["gross_volume"],
@@ -52,44 +54,48 @@ widgets.kpi(tiles[0], "fees", fmt.money(last["fees"], cur), delta=fmt.delta_text
             trend=major["fees"], inverse=True, delta_description=vs, chart_type="bar")
 widgets.kpi(tiles[1], "payment_success_rate", fmt.percent(last["payment_success_rate"]),
             delta=fmt.delta_text(last["payment_success_rate"], p("payment_success_rate"), kind="points"),
-            trend=monthly["payment_success_rate"], delta_description=vs, chart_type="line")
+            trend=cash["payment_success_rate"], delta_description=vs, chart_type="line")
 widgets.kpi(tiles[2], "average_order_value", fmt.money(last["average_order_value"], cur),
             delta=fmt.delta_text(last["average_order_value"], p("average_order_value")),
             trend=major["average_order_value"], delta_description=vs, chart_type="line")
 
-widgets.chart(charts.bars(major, "month", {"gross_volume": "Gross volume", "net_volume": "Net volume"},
+widgets.chart(charts.bars(major, "period", {"gross_volume": "Gross volume", "net_volume": "Net volume"},
                           currency=cur, title="Gross and net volume"),
-              major[["month", "currency", "gross_volume", "net_volume"]], key="rev_volume", view="volume", filters=f)
+              major[["period", "currency", "gross_volume", "net_volume"]], key="rev_volume", view="volume",
+              filters=f)
 left, right = st.columns(2)
 with left:
-    widgets.chart(charts.bars(major, "month", {"refunds": "Refunds", "fees": "Fees"}, currency=cur,
+    widgets.chart(charts.bars(major, "period", {"refunds": "Refunds", "fees": "Fees"}, currency=cur,
                               title="Refunds and fees", colors=[charts.MOVEMENT_COLORS["churn"], charts.MUTED]),
-                  major[["month", "currency", "refunds", "fees"]], key="rev_refunds", view="refunds_fees", filters=f)
+                  major[["period", "currency", "refunds", "fees"]], key="rev_refunds", view="refunds_fees",
+                  filters=f)
 with right:
-    disputes = page.browse(ctx, "disputes_by_month", f.scope())
-    months = pd.DataFrame({"month": monthly["month"]})
-    disputes = months.merge(disputes, on="month", how="left").fillna(0)
+    disputes = page.browse(ctx, "disputes_by_period", f.scope(), period)
+    periods = pd.DataFrame({"period": cash["period"]})
+    disputes = periods.merge(disputes, on="period", how="left").fillna(0)
     disputes["currency"] = cur
     disputes = widgets.major(disputes, ["disputed_amount"], cur)
-    widgets.chart(charts.bars(disputes, "month", {"disputed_amount": "Disputed amount"}, currency=cur,
+    widgets.chart(charts.bars(disputes, "period", {"disputed_amount": "Disputed amount"}, currency=cur,
                               title="Disputes opened", colors=[charts.MOVEMENT_COLORS["contraction"]]),
                   disputes, key="rev_disputes", view="disputes", filters=f)
 left, right = st.columns(2)
 with left:
-    widgets.chart(charts.lines(monthly, "month", {"payment_success_rate": "Payment success rate"}, kind="percent",
+    widgets.chart(charts.lines(cash, "period", {"payment_success_rate": "Payment success rate"}, kind="percent",
                                title="Payment success rate"),
-                  monthly[["month", "currency", "successful_payments", "failed_payments", "payment_success_rate"]],
+                  cash[["period", "currency", "successful_payments", "failed_payments", "payment_success_rate"]],
                   key="rev_success", view="payment_success_rate", filters=f)
 with right:
-    widgets.chart(charts.lines(major, "month", {"average_order_value": "Average order value"}, currency=cur,
+    widgets.chart(charts.lines(major, "period", {"average_order_value": "Average order value"}, currency=cur,
                                title="Average order value"),
-                  major[["month", "currency", "average_order_value", "successful_payments"]], key="rev_aov",
+                  major[["period", "currency", "average_order_value", "successful_payments"]], key="rev_aov",
                   view="average_order_value", filters=f)
 
 st.markdown("#### Breakdowns")
 tab_currency, tab_product, tab_method = st.tabs(["By currency", "By product", "By payment method"])
 with tab_currency:
-    every = page.metrics(ctx, currency=False).result.cash
+    every = page.cash(ctx, "month", currency=False)
+    every = every[(every[["gross_volume", "refunds", "fees", "net_volume", "successful_payments",
+                          "failed_payments"]] != 0).any(axis=1)]
     if every.empty:
         st.info("No payments in this range.")
     else:

@@ -4,11 +4,19 @@ own settings."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
+from typing import Iterator
+from urllib.error import URLError
+from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
@@ -44,3 +52,48 @@ def app_env(data_dir: Path, workdir: Path, **extra: str) -> dict[str, str]:
     env.update({"DATA_DIR": str(data_dir), "STREAMLIT_SECRETS_FILE": str(workdir / "no-secrets.toml")})
     env.update(extra)
     return env
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_app(env: dict[str, str], log_path: Path, *, timeout: float = 60) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port with `env`; yields its base URL once
+    /_stcore/health answers, and stops the whole process group afterwards."""
+    import pytest
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"streamlit exited: {Path(log_path).read_text(errors='replace')[-2000:]}")
+                try:
+                    with urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                        if response.status == 200:
+                            break
+                except (URLError, OSError):
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"streamlit did not start within {timeout:.0f} s")
+                time.sleep(0.2)
+            yield url
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

@@ -336,3 +336,121 @@ def test_sync_progress_lines_are_parsed():
     job.feed("Stripe refused the API key (invalid, expired or revoked). Check STRIPE_API_KEY.\n")
     job.returncode = 3
     assert "Stripe refused the API key" in job.error
+
+
+def _chart(at: AppTest, title: str) -> dict:
+    """The figure (plotly JSON) of the chart with this title on the page."""
+    import json
+
+    for element in at.get("plotly_chart"):
+        figure = json.loads(element.proto.spec)
+        if ((figure.get("layout") or {}).get("title") or {}).get("text") == title:
+            return figure
+    raise AssertionError(f"no chart titled {title!r}")
+
+
+def _series(figure: dict, name: str) -> dict[str, float]:
+    trace = next(t for t in figure["data"] if t.get("name") == name)
+    return dict(zip(trace["x"], trace["y"]))
+
+
+def test_revenue_granularity_changes_the_numbers_and_days_add_up_to_months(demo_env):
+    from collections import defaultdict
+
+    from stripe_analytics.metrics import MetricsEngine
+
+    at = new_app().run()
+    page(at, "revenue")
+    assert not problems(at), problems(at)
+    by_month = tiles(at)
+    months = _series(_chart(at, "Gross and net volume"), "Gross volume")
+    net_months = _series(_chart(at, "Gross and net volume"), "Net volume")
+    assert len(months) >= 2 and all(len(m) == 7 for m in months)
+
+    at.sidebar.selectbox(key="f_granularity").set_value("day").run()
+    assert not problems(at), problems(at)
+    f = current_filters(at)
+    assert f.granularity == "day" and at.query_params.get("granularity") in ("day", ["day"])
+    by_day = tiles(at)
+    assert by_day["Gross volume"] != by_month["Gross volume"]
+    days = _series(_chart(at, "Gross and net volume"), "Gross volume")
+    net_days = _series(_chart(at, "Gross and net volume"), "Net volume")
+    assert all(len(d) == 10 for d in days) and len(days) > 300
+    # every month's total is the sum of its days (amounts in major units, exact to the cent)
+    for series, totals in ((days, months), (net_days, net_months)):
+        summed: dict[str, float] = defaultdict(float)
+        for day, amount in series.items():
+            summed[day[:7]] += amount
+        assert set(summed) == set(totals)
+        for month, total in totals.items():
+            assert round(summed[month], 2) == round(total, 2), month
+
+    # the tiles are the metrics engine's figures for the last day
+    with Cache.open(demo_env / "demo.duckdb", read_only=True) as cache:
+        engine = MetricsEngine(cache)
+        mf = MetricFilters(currencies=[f.currency], date_from=f.start, date_to=f.end)
+        last_day = engine.cash(mf, "day").iloc[-1]
+        weeks = engine.cash(mf, "week")
+    assert by_day["Gross volume"] == format_amount(last_day["gross_volume"], f.currency)
+    assert by_day["Net volume"] == format_amount(last_day["net_volume"], f.currency)
+    assert by_day["Refunds"] == format_amount(last_day["refunds"], f.currency)
+
+    at.sidebar.selectbox(key="f_granularity").set_value("week").run()
+    assert not problems(at), problems(at)
+    by_week = tiles(at)
+    assert by_week["Gross volume"] == format_amount(weeks.iloc[-1]["gross_volume"], f.currency)
+    week_series = _series(_chart(at, "Gross and net volume"), "Gross volume")
+    assert list(week_series) == list(weeks["period"])
+    assert round(sum(week_series.values()), 2) == round(sum(days.values()), 2)
+
+
+def test_products_mrr_is_each_products_filtered_mrr(demo_env):
+    from stripe_analytics.metrics import MetricsEngine
+    from stripe_analytics.money import decimals
+
+    at = new_app().run()
+    page(at, "products")
+    assert not problems(at), problems(at)
+    f = current_filters(at)
+    table = next(d.value for d in at.dataframe if "mrr" in d.value.columns)
+    shown = {pid: round(float(v) * 10 ** decimals(f.currency)) for pid, v in zip(table["id"], table["mrr"])}
+    assert any(shown.values())
+    with Cache.open(demo_env / "demo.duckdb", read_only=True) as cache:
+        engine = MetricsEngine(cache)
+        for pid, mrr in shown.items():
+            monthly = engine.compute(MetricFilters(currencies=[f.currency], products=[pid])).monthly
+            assert mrr == int(monthly["mrr"].iloc[-1]), pid
+
+
+def test_metrics_engine_is_warmed_in_the_background_and_a_failed_build_is_retried(demo_env, monkeypatch):
+    from datetime import datetime, timezone
+
+    import streamlit as st
+
+    from stripe_analytics.ui import data
+
+    at = new_app().run()
+    assert not problems(at), problems(at)
+    key = at.session_state["_ctx"].key
+    day = datetime.now(timezone.utc).date()
+    job = data._engine_job(key, day, "all")  # started by the first run, before the page needed it
+    assert job.done() and job.exception() is None
+
+    st.cache_resource.clear()
+    calls = []
+    build = data._build_engine
+
+    def flaky(key, policy):
+        calls.append(policy)
+        if len(calls) == 1:
+            raise data.CacheBusy("a sync holds the file")
+        return build(key, policy)
+
+    monkeypatch.setattr(data, "_build_engine", flaky)
+    data.warm_metrics(key)
+    with pytest.raises(data.CacheBusy):
+        data._engine(key, day, "all")
+    engine = data._engine(key, day, "all")  # the failure was not kept: built again
+    assert len(calls) == 2
+    with data.open_cache(key) as cache, engine.using(cache):  # it reads through a connection per use
+        assert not engine.compute().monthly.empty

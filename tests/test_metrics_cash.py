@@ -7,7 +7,10 @@ import json
 import math
 from datetime import date
 
-from stripe_analytics.metrics import JSON_MONTH_KEYS, MetricFilters, compute_metrics, metrics_json
+import pytest
+
+from stripe_analytics.metrics import JSON_MONTH_KEYS, MetricFilters, MetricsEngine, compute_metrics, metrics_json
+from stripe_analytics.metrics.cash import CASH_COLUMNS, period_label, period_start, period_starts
 from tests.stripe_builders import (balance_transaction, charge, customer, item, make_cache, price, refund,
                                    subscription)
 
@@ -66,6 +69,116 @@ def test_cash_metrics_follow_the_customer_segment(tmp_path):
     # Only cus_1: ch_1 and ch_fail in January; its refund (via the charge) in February.
     assert (jan.gross_volume, jan.fees, jan.net_volume, jan.failed_payments) == (10000, 320, 9680, 1)
     assert (feb.gross_volume, feb.refunds, feb.net_volume) == (0, 3000, -3000)
+
+
+# ----------------------------------------------------------------------------- days and weeks
+
+def _rows(frame, currency="usd"):
+    """{period label: (gross, refunds, fees, net, successful, failed)} of the non-zero periods."""
+    out = {}
+    for r in frame[frame["currency"] == currency].itertuples():
+        values = tuple(int(getattr(r, c)) for c in CASH_COLUMNS)
+        if any(values):
+            out[r.period] = values
+    return out
+
+
+def test_cash_by_day_hand_computed(tmp_path):
+    engine = MetricsEngine(cash_cache(tmp_path), as_of=date(2024, 2, 29))
+    days = engine.cash(period="day")
+    usd = days[days["currency"] == "usd"]
+    # every day from the first reported month's first day to the as-of day, zeros included
+    assert list(usd["period"])[:2] == ["2024-01-01", "2024-01-02"] and usd["period"].iloc[-1] == "2024-02-29"
+    assert len(usd) == 31 + 29 and set(days["currency"]) == {"jpy", "usd"}
+    #            (gross, refunds, fees, net,   ok, failed)
+    assert _rows(days) == {
+        "2024-01-20": (10000, 0, 320, 9680, 1, 0),    # ch_1 and its balance transaction
+        "2024-01-21": (0, 0, 0, 0, 0, 1),             # the failed attempt
+        "2024-01-25": (2000, 0, 88, 1912, 1, 0),      # ch_2
+        "2024-02-05": (0, 3000, 0, -3000, 0, 0),      # the refund, on its own day
+        # Feb 10 payout, Feb 11 Stripe fee, Feb 12 pending refund: nothing
+        "2024-02-15": (2500, 0, 0, 0, 1, 0),          # partially captured ch_3 (no balance transaction)
+    }
+    assert _rows(days, "jpy") == {"2024-02-20": (5000, 0, 180, 4820, 1, 0)}
+    jan20 = usd.set_index("period").loc["2024-01-20"]
+    assert (jan20.payment_success_rate, jan20.average_order_value) == (1.0, 10000)
+    jan21 = usd.set_index("period").loc["2024-01-21"]
+    assert jan21.payment_success_rate == 0.0 and math.isnan(jan21.average_order_value)
+    assert math.isnan(usd.set_index("period").loc["2024-01-22"].payment_success_rate)   # no attempt: null
+
+
+def test_cash_by_iso_week_hand_computed(tmp_path):
+    engine = MetricsEngine(cash_cache(tmp_path), as_of=date(2024, 2, 29))
+    weeks = engine.cash(MetricFilters(currencies=["usd"]), period="week")
+    # ISO weeks start on Monday: 2024-01-01 is a Monday; the as-of day (Thu Feb 29) is in the week of Feb 26
+    assert list(weeks["period"]) == ["2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22", "2024-01-29",
+                                     "2024-02-05", "2024-02-12", "2024-02-19", "2024-02-26"]
+    assert list(weeks["currency"].unique()) == ["usd"]
+    assert _rows(weeks) == {
+        "2024-01-15": (10000, 0, 320, 9680, 1, 1),    # Sat 20 and Sun 21: the same week
+        "2024-01-22": (2000, 0, 88, 1912, 1, 0),
+        "2024-02-05": (0, 3000, 0, -3000, 0, 0),
+        "2024-02-12": (2500, 0, 0, 0, 1, 0),
+    }
+    week = weeks.set_index("period").loc["2024-01-15"]
+    assert week.payment_success_rate == 0.5 and week.average_order_value == 10000
+
+
+def test_periods_follow_the_segment_and_the_date_range(tmp_path):
+    engine = MetricsEngine(cash_cache(tmp_path), as_of=date(2024, 2, 29))
+    gold = MetricFilters(currencies=["usd"], segment_key="tier", segment_value="gold",
+                         date_from=date(2024, 1, 17), date_to=date(2024, 2, 6))
+    weeks = engine.cash(gold, period="week")
+    # the weeks containing Jan 17 (from Mon Jan 15) to Feb 6 (the week of Feb 5)
+    assert list(weeks["period"]) == ["2024-01-15", "2024-01-22", "2024-01-29", "2024-02-05"]
+    assert _rows(weeks) == {"2024-01-15": (10000, 0, 320, 9680, 1, 1),     # cus_1 only: not ch_2
+                            "2024-02-05": (0, 3000, 0, -3000, 0, 0)}
+    days = engine.cash(gold, period="day")
+    assert (days["period"].iloc[0], days["period"].iloc[-1]) == ("2024-01-17", "2024-02-06")
+
+
+def test_days_weeks_and_months_add_up_to_the_monthly_table(tmp_path):
+    engine = MetricsEngine(cash_cache(tmp_path), as_of=date(2024, 2, 29))
+    monthly = engine.compute().monthly.set_index(["currency", "month"])
+    months = engine.cash(period="month")
+    days = engine.cash(period="day")
+    assert list(months["period"]) == ["2024-01", "2024-02"] * 2
+    for row in months.itertuples():
+        expected = monthly.loc[(row.currency, row.period)]
+        for column in CASH_COLUMNS + ("payment_success_rate", "average_order_value"):
+            a, b = getattr(row, column), expected[column]
+            assert (a == b) or (math.isnan(a) and math.isnan(b)), (row.period, column)
+        in_month = days[(days["currency"] == row.currency) & days["period"].str.startswith(row.period)]
+        for column in CASH_COLUMNS:
+            assert int(in_month[column].sum()) == int(getattr(row, column)), (row.period, column)
+
+
+def test_periods_are_in_the_engine_time_zone(tmp_path):
+    objs = [customer("cus_1"),
+            # Sunday 23:30 UTC is already Monday in Tokyo (UTC+9)
+            charge("ch_1", 1000, "2024-01-07T23:30", balance_transaction="txn_1"),
+            balance_transaction("txn_1", "charge", 1000, 59, "2024-01-07T23:30", "ch_1")]
+    cache = make_cache(tmp_path, objs)
+    utc = MetricsEngine(cache, as_of=date(2024, 1, 31)).cash(period="week")
+    tokyo = MetricsEngine(cache, as_of=date(2024, 1, 31), timezone="Asia/Tokyo").cash(
+        MetricFilters(timezone="Asia/Tokyo"), period="week")
+    assert _rows(utc) == {"2024-01-01": (1000, 0, 59, 941, 1, 0)}
+    assert _rows(tokyo) == {"2024-01-08": (1000, 0, 59, 941, 1, 0)}
+
+
+def test_period_helpers():
+    assert period_start(date(2024, 2, 29), "week") == date(2024, 2, 26)
+    assert period_start(date(2024, 2, 29), "month") == date(2024, 2, 1)
+    assert period_starts(date(2023, 12, 31), date(2024, 1, 2), "day") == [date(2023, 12, 31), date(2024, 1, 1),
+                                                                         date(2024, 1, 2)]
+    assert period_starts(date(2023, 11, 15), date(2024, 1, 1), "month") == [date(2023, 11, 1), date(2023, 12, 1),
+                                                                           date(2024, 1, 1)]
+    assert (period_label(date(2024, 3, 1), "month"), period_label(date(2024, 3, 4), "week")) == ("2024-03",
+                                                                                                 "2024-03-04")
+    with pytest.raises(ValueError):
+        period_start(date(2024, 1, 1), "quarter")
+    with pytest.raises(ValueError):
+        period_label(date(2024, 1, 1), "year")
 
 
 def test_json_object_shape_and_units(tmp_path):

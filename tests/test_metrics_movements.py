@@ -212,3 +212,31 @@ def test_mrr_by_product_matches_one_product_filter_at_a_time(tmp_path):
     for product in ("prod_a", "prod_b"):
         one = engine.compute(MetricFilters(products=[product])).monthly
         assert list(one["mrr"]) == [got[(product, m)][0] for m in ("2024-01", "2024-02")]
+
+
+def test_engine_reads_through_a_fresh_connection_per_computation(tmp_path):
+    import duckdb
+
+    from stripe_analytics.cache import Cache
+
+    pa_ = price("p_a", 1000, product="prod_a")
+    objs = [pa_, customer("cus_1"), customer("cus_2"),
+            subscription("sub_1", "cus_1", [item("si_1", pa_)], start="2024-01-01"),
+            subscription("sub_2", "cus_2", [item("si_2", pa_, quantity=2)], start="2024-02-01")]
+    cache = make_cache(tmp_path, objs)
+    path = cache.path
+    engine = MetricsEngine(cache, as_of=date(2024, 2, 29))
+    expected = engine.compute().monthly
+    engine.close()
+    cache.close()
+    closed = engine.src
+    with pytest.raises(duckdb.Error):  # no connection is held between computations
+        closed.con.execute("SELECT 1")
+    for _ in range(2):  # a new short-lived read-only connection each time; the base stays computed
+        with Cache.open(path, read_only=True) as fresh, engine.using(fresh) as same:
+            assert same is engine and engine.src is not closed
+            monthly = engine.compute(MetricFilters(products=["prod_a"])).monthly
+            by_product = engine.mrr_by_product()
+        assert engine.src is closed  # back to the previous source afterwards
+        assert list(monthly["mrr"]) == list(expected["mrr"]) == [1000, 3000]
+        assert list(by_product["mrr"]) == [1000, 3000]

@@ -583,13 +583,28 @@ def invoiced_by_product(con, scope: Scope) -> pd.DataFrame:
 
 def disputes_by_month(con, scope: Scope) -> pd.DataFrame:
     """Disputes opened per month (count and disputed amount, minor units)."""
+    return disputes_by_period(con, scope, "month").rename(columns={"period": "month"})
+
+
+_PERIOD_LABEL_SQL = {  # the labels of metrics.cash.period_label: 'YYYY-MM', or the period's first day
+    "day": "strftime(CAST({t} AS DATE), '%Y-%m-%d')",
+    "week": "strftime(CAST(date_trunc('week', {t}) AS DATE), '%Y-%m-%d')",
+    "month": "strftime({t}, '%Y-%m')",
+}
+
+
+def disputes_by_period(con, scope: Scope, period: str = "month") -> pd.DataFrame:
+    """Disputes opened per day, ISO week (labelled by its Monday) or month: period, disputes,
+    disputed_amount (minor units), lost."""
+    if period not in _PERIOD_LABEL_SQL:
+        raise ValueError(f"{period!r} is not a period (day, week or month)")
     params: list = []
     where = " WHERE NOT d.deleted"
     where += scope.dates_sql("d.created", params)
     where += scope.currency_sql("d.currency", params)
     where += scope.segment_sql("(SELECT customer FROM charges c WHERE c.id = d.charge)", params)
     return _df(con, f"""
-        SELECT strftime(d.created, '%Y-%m') AS month, count(*) AS disputes,
+        SELECT {_PERIOD_LABEL_SQL[period].format(t="d.created")} AS period, count(*) AS disputes,
                CAST(sum(d.amount) AS BIGINT) AS disputed_amount,
                count(*) FILTER (WHERE d.status = 'lost') AS lost
         FROM disputes d {where} GROUP BY 1 ORDER BY 1""", params)

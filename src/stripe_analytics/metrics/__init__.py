@@ -9,13 +9,14 @@ Pure functions over DataFrames / Arrow tables (heavy per-line work in DuckDB SQL
   churn / reactivation
 - `monthly.monthly_metrics`: the monthly table (MRR, movements, counts, rates, cash)
 - `cohorts.cohort_retention`: logo and revenue retention
-- `cash.cash_metrics`: gross / net volume, refunds, fees, payments
+- `cash.cash_by_period`, `cash.cash_metrics`, `cash.cash_periods`: gross / net volume, refunds,
+  fees, payments per day, week or month
 
 Entry points: `compute_metrics`, `MetricsEngine` (keeps the expensive part between filter
 changes), `metrics_json` (the contract's JSON object).
 """
 
-from .cash import cash_metrics
+from .cash import PERIODS, cash_by_period, cash_metrics, cash_periods
 from .cohorts import cohort_retention
 from .engine import (JSON_MONTH_KEYS, MetricsEngine, MetricsResult, UnknownCurrencyError, compute_metrics,
                      metrics_json, to_major)
@@ -27,6 +28,7 @@ from .mrr import Components, mrr_components, subscription_mrr_at, tiered_amount
 from .snapshots import mrr_by_product, mrr_snapshots
 
 __all__ = [
+    "PERIODS", "cash_by_period", "cash_periods",
     "Calendar", "Components", "DiscountPolicy", "JSON_MONTH_KEYS", "MOVEMENTS", "MetricFilters", "MetricsEngine", "MetricsResult",
     "Sources", "UnknownCurrencyError", "as_of_instant", "build_calendar", "cash_metrics", "cohort_retention",
     "compute_metrics", "metrics_json", "monthly_metrics", "movement_customers", "mrr_components", "mrr_movements",

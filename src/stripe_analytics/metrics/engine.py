@@ -7,19 +7,20 @@ filter (currency, product, interval, segment, date range) only re-aggregates."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..money import decimals, to_major_float
-from .cash import cash_metrics
+from .cash import Period, cash_by_period, cash_periods, period_start, period_starts, with_month_index
 from .cohorts import cohort_retention
 from .filters import DiscountPolicy, MetricFilters, as_of_date, as_of_instant
 from .load import Calendar, Sources, build_calendar, month_label
@@ -226,15 +227,39 @@ class MetricsEngine:
             self._item_filtered.popitem(last=False)
         return snapshots, movements
 
+    def _cash_raw(self, filters: MetricFilters, period: Period) -> pd.DataFrame:
+        """`cash.cash_by_period` for the filter's segment (all currencies, every period up to the
+        as-of), kept until the data changes."""
+        key = (filters.segment_key, filters.segment_value, period)
+        if key not in self._cash:
+            self._cash[key] = cash_by_period(self.src, self.as_of, period,
+                                             MetricFilters(segment_key=filters.segment_key,
+                                                           segment_value=filters.segment_value))
+        return self._cash[key]
+
     def _cash_for(self, base: _Base, filters: MetricFilters) -> pd.DataFrame | None:
         if not base.calendar.months:
             return None
-        key = (filters.segment_key, filters.segment_value)
-        if key not in self._cash:
-            self._cash[key] = cash_metrics(self.src, base.calendar,
-                                           MetricFilters(segment_key=filters.segment_key,
-                                                         segment_value=filters.segment_value))
-        return self._cash[key]
+        return with_month_index(self._cash_raw(filters, "month"))
+
+    def _currencies(self, base: _Base, filters: MetricFilters) -> list[str]:
+        if not filters.currencies:
+            return list(base.currencies)
+        unknown = [c for c in filters.currencies if c not in base.currencies]
+        if unknown:
+            known = ", ".join(base.currencies) or "none"
+            raise UnknownCurrencyError(f"no data in {', '.join(unknown)}; the account's currencies are: {known}")
+        return [c for c in base.currencies if c in filters.currencies]
+
+    def prepare(self) -> "MetricsEngine":
+        """Compute the expensive parts now -- the MRR components, the unfiltered snapshots and
+        movements, and the monthly cash figures -- so that the next `compute` only re-aggregates
+        (e.g. in a background thread while a page draws its other parts). Returns the engine."""
+        with self._lock:
+            base = self._ensure_base()
+            if base.calendar.months:
+                self._cash_raw(MetricFilters(), "month")
+        return self
 
     def compute(self, filters: MetricFilters | None = None) -> MetricsResult:
         filters = filters or MetricFilters()
@@ -243,15 +268,7 @@ class MetricsEngine:
         with self._lock:
             base = self._ensure_base()
             calendar = base.calendar
-            if filters.currencies:
-                unknown = [c for c in filters.currencies if c not in base.currencies]
-                if unknown:
-                    known = ", ".join(base.currencies) or "none"
-                    raise UnknownCurrencyError(
-                        f"no data in {', '.join(unknown)}; the account's currencies are: {known}")
-                currencies = [c for c in base.currencies if c in filters.currencies]
-            else:
-                currencies = list(base.currencies)
+            currencies = self._currencies(base, filters)
             customer_keys = None
             if filters.segment_key is not None:
                 sql, params = self.src.segment_customers_sql(filters)
@@ -278,6 +295,39 @@ class MetricsEngine:
                 monthly=monthly, cash=cash, snapshots_keyed=snapshots, movements_keyed=movements,
                 customer_keys=base.components.customers, _details=self._customers)
 
+    def cash(self, filters: MetricFilters | None = None, period: Period = "month") -> pd.DataFrame:
+        """Cash metrics (metrics.md "Cash (payments)") per currency and period -- `day`, ISO `week`
+        (Monday to Sunday) or calendar `month` of the engine's time zone -- with the same rules
+        and filters as the monthly table (currencies, segment; product and interval filters do not
+        apply to cash). Every period from the one containing the first day of the first reported
+        month (or the date range's start) to the one containing the as-of day (or the range's
+        end) has a row, zeros where nothing happened; so the periods inside a month add up to that
+        month's figures in `compute(...).monthly`.
+
+        Returns the columns of `cash.cash_periods`: currency, start (date), period (label:
+        'YYYY-MM' for months, the first day 'YYYY-MM-DD' otherwise), gross_volume, refunds, fees,
+        net_volume (minor units), successful_payments, failed_payments, average_order_value
+        (fractional minor units), payment_success_rate."""
+        filters = filters or MetricFilters()
+        with self._lock:
+            base = self._ensure_base()
+            currencies = self._currencies(base, filters)
+            calendar = base.calendar
+            starts: list[date] = []
+            if calendar.months:
+                first = date(calendar.first // 12, calendar.first % 12 + 1, 1)
+                last = as_of_date(calendar.as_of, self.timezone)
+                if filters.date_from:
+                    first = max(period_start(first, period), period_start(filters.date_from, period))
+                if filters.date_to:
+                    last = min(last, filters.date_to)
+                if first <= last:
+                    starts = period_starts(first, last, period)
+            raw = self._cash_raw(filters, period) if starts else None
+            if raw is not None:
+                raw = raw[raw["currency"].isin(currencies)]
+            return cash_periods(raw, currencies, starts, period)
+
     def mrr_by_product(self, filters: MetricFilters | None = None) -> pd.DataFrame:
         """MRR per product under the filters (their product filter ignored), as if the product
         filter were set to each product alone, in one pass.
@@ -302,6 +352,32 @@ class MetricsEngine:
                 WHERE f.m IN (SELECT m FROM v) ORDER BY f.currency, f.m, p.product""",
                          f=frame, p=base.components.products,
                          v=pa.table({"m": pa.array(sorted(visible), pa.int32())}))
+
+    @contextlib.contextmanager
+    def using(self, source) -> Iterator["MetricsEngine"]:
+        """Read through `source` -- a Cache (e.g. a short-lived read-only one) or a Sources --
+        for the computations inside the block, then go back to the previous source:
+
+            with Cache.open(path, read_only=True) as cache, engine.using(cache):
+                result = engine.compute(filters)
+
+        What the engine keeps in memory (MRR components, snapshots, cash) stays between blocks,
+        so a long-lived engine needs no open connection between computations. The block holds
+        the engine's lock (other threads wait); a Sources made here from a Cache is closed at its
+        end. Materialise lazy results (`result.snapshots`, `.movements`, `.cohorts`) inside the
+        block if they may need to read."""
+        with self._lock:
+            previous = self.src
+            src = source if isinstance(source, Sources) else Sources.from_cache(source, self.timezone)
+            if src.timezone != self.timezone:
+                src.set_timezone(self.timezone)
+            self.src = src
+            try:
+                yield self
+            finally:
+                self.src = previous
+                if src is not source:
+                    src.close()
 
     def close(self) -> None:
         self.src.close()

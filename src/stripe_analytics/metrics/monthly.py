@@ -10,7 +10,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ._sql import query
-from .cash import CASH_COLUMNS
+from .cash import CASH_COLUMNS, cash_rates
+from .cash import ratio as _ratio
 from .snapshots import MONTH_LABEL_SQL
 
 AMOUNT_COLUMNS = ("mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr",
@@ -19,13 +20,6 @@ AMOUNT_COLUMNS = ("mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "
 AVERAGE_AMOUNT_COLUMNS = ("arpa", "ltv", "average_order_value")
 RATE_COLUMNS = ("customer_churn_rate", "revenue_churn_rate", "grr", "nrr", "quick_ratio", "mrr_growth_rate",
                 "payment_success_rate")
-
-
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
-    """numerator / denominator, null (NaN) where the denominator is 0."""
-    num = numerator.astype("float64")
-    den = denominator.astype("float64")
-    return (num / den.where(den != 0)).astype("float64")
 
 
 def monthly_metrics(snapshots: pa.Table | pd.DataFrame, movements: pa.Table | pd.DataFrame,
@@ -115,7 +109,4 @@ def add_rates(frame: pd.DataFrame) -> pd.DataFrame:
         rolling = rated.rolling(3, min_periods=1).mean()
         mean_churn.loc[group.index] = rolling.reindex(group.index).ffill()
     frame["ltv"] = _ratio(frame["arpa"].fillna(0), mean_churn.fillna(0)).where(frame["arpa"].notna())
-    frame["average_order_value"] = _ratio(frame["gross_volume"], frame["successful_payments"])
-    frame["payment_success_rate"] = _ratio(frame["successful_payments"],
-                                           frame["successful_payments"] + frame["failed_payments"])
-    return frame
+    return cash_rates(frame)  # average order value, payment success rate (metrics.md "Cash (payments)")

@@ -141,6 +141,8 @@ def setup() -> AppContext:
     if account.path is not None and ctx.error is None:
         try:
             ctx.key, ctx.busy = data.cache_key(account.path)
+            if not ctx.busy:
+                data.warm_metrics(ctx.key)  # in the background, while the sidebar and page draw
             ctx.options = data.filter_options(ctx.key)
         except data.CacheBusy as error:
             ctx.error = str(error)

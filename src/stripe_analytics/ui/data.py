@@ -8,7 +8,9 @@ DuckDB rules this layer follows:
 - while a sync holds the file, `cache_key` returns the last version seen and every cached
   result keeps being served; only a view never computed before says "being updated";
 - the metrics engine keeps its expensive base (MRR components) in memory between filter
-  changes, and is handed a fresh short-lived connection for each computation.
+  changes, and is handed a fresh short-lived connection for each computation
+  (`MetricsEngine.using`); it is built once per cache state in a background thread started as
+  soon as the account is known (`warm_metrics`), so the first page draws its sidebar meanwhile.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -179,26 +182,61 @@ def data_status(key: CacheKey) -> dict:
 
 # ----------------------------------------------------------------------------- metrics
 
-@dataclass
-class _EngineSlot:
-    engine: Any
-    lock: threading.Lock = field(default_factory=threading.Lock)
+def _build_engine(key: CacheKey, policy: str):
+    from ..metrics import MetricsEngine
+
+    with open_cache(key) as cache:
+        engine = MetricsEngine(cache, discount_policy=policy)
+        try:
+            engine.prepare()  # the expensive base, computed once
+        finally:
+            engine.close()
+    return engine
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _engine(key: CacheKey, day: date, policy: str) -> _EngineSlot:
-    """One metrics engine per cache state, day and discount policy. Its connection is closed
-    right after each computation; the MRR components it computed stay in memory."""
-    from ..metrics import MetricsEngine, Sources
+def _engine_job(key: CacheKey, day: date, policy: str) -> Future:
+    """The metrics engine of one cache state, day and discount policy, built once per server
+    process in a background thread (so the first page can draw its sidebar and header while
+    DuckDB computes the MRR components)."""
+    job: Future = Future()
 
-    with open_cache(key) as cache:
-        src = Sources.from_cache(cache)
+    def build() -> None:
         try:
-            engine = MetricsEngine(src, discount_policy=policy)
-            engine.compute()  # the expensive base, computed once
-        finally:
-            src.close()
-    return _EngineSlot(engine)
+            job.set_result(_build_engine(key, policy))
+        except BaseException as error:  # noqa: BLE001 - handed to whoever waits for the engine
+            job.set_exception(error)
+
+    threading.Thread(target=build, name=f"metrics-engine-{key.name}", daemon=True).start()
+    return job
+
+
+def warm_metrics(key: CacheKey, policy: str = "all") -> None:
+    """Start building today's metrics engine of this cache state in the background, if not
+    started yet; returns at once (app start: the first page's metrics are then ready sooner)."""
+    _engine_job(key, datetime.now(timezone.utc).date(), policy)
+
+
+def _engine(key: CacheKey, day: date, policy: str):
+    """One metrics engine per cache state, day and discount policy, with its expensive base
+    (MRR components) computed. It holds no connection: each computation reads through a fresh
+    short-lived one (`MetricsEngine.using`), so a sync can take the file between reads. A
+    failed build (e.g. the cache was busy) is forgotten, so the next read tries again."""
+    job = _engine_job(key, day, policy)
+    try:
+        return job.result()
+    except BaseException:
+        _engine_job.clear(key, day, policy)
+        raise
+
+
+@contextlib.contextmanager
+def _engine_reading(key: CacheKey, policy: str, day: date | None = None) -> Iterator[Any]:
+    """The day's (today's) engine of this cache state, reading through a fresh read-only
+    connection for the block (one computation at a time per engine)."""
+    engine = _engine(key, day or datetime.now(timezone.utc).date(), policy)
+    with open_cache(key) as cache, engine.using(cache):
+        yield engine
 
 
 @dataclass
@@ -206,7 +244,12 @@ class MetricBundle:
     """What pages read from one metrics computation (amounts in minor units)."""
 
     result: Any  # metrics.MetricsResult (frames: monthly, cash, snapshots, movements, cohorts)
-    customers: pd.DataFrame
+    key: CacheKey
+
+    @property
+    def customers(self) -> pd.DataFrame:
+        """id, name, email of the account's customers (read on first use, then cached)."""
+        return customers_lookup(self.key)
 
     @property
     def monthly(self) -> pd.DataFrame:
@@ -225,43 +268,40 @@ def metrics_bundle(key: CacheKey, filters_json: str, policy: str = "all") -> Met
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _metrics_bundle(key: CacheKey, filters_json: str, policy: str, day: date) -> MetricBundle:
-    from ..metrics import MetricFilters, Sources
+    from ..metrics import MetricFilters
 
     filters = MetricFilters.model_validate_json(filters_json)
-    slot = _engine(key, day, policy)
-    with slot.lock, open_cache(key) as cache:
-        src = Sources.from_cache(cache, slot.engine.timezone)
-        slot.engine.src = src
-        try:
-            result = slot.engine.compute(filters)
-            result.snapshots, result.movements  # materialise while connected
-            customers = src.con.execute("SELECT id, name, email FROM customers WHERE NOT deleted").df()
-        finally:
-            src.close()
-    return MetricBundle(result, customers)
+    with _engine_reading(key, policy, day) as engine:
+        # snapshots, movements and cohorts are built from memory on first use
+        return MetricBundle(engine.compute(filters), key)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def mrr_by_product(key: CacheKey, filters_json: str, products: tuple[str, ...], policy: str = "all") -> dict[str, int]:
-    """{product id: MRR at the as-of snapshot} under the filters: for each product, the
-    metrics engine's MRR with the product filter set to that product alone (one connection
-    for all of them)."""
-    from ..metrics import MetricFilters, Sources
+def cash(key: CacheKey, filters_json: str, period: str = "month", policy: str = "all") -> pd.DataFrame:
+    """Cash metrics per currency and day / week / month under the filters
+    (`MetricsEngine.cash`): every period of the date range, zeros included, with the rates."""
+    from ..metrics import MetricFilters
 
     filters = MetricFilters.model_validate_json(filters_json)
-    slot = _engine(key, datetime.now(timezone.utc).date(), policy)
-    out: dict[str, int] = {}
-    with slot.lock, open_cache(key) as cache:
-        src = Sources.from_cache(cache, slot.engine.timezone)
-        slot.engine.src = src
-        try:
-            for product in products:
-                one = filters.model_copy(update={"products": (product,), "date_from": None, "date_to": None})
-                monthly = slot.engine.compute(one).monthly
-                out[product] = int(monthly["mrr"].iloc[-1]) if not monthly.empty else 0
-        finally:
-            src.close()
-    return out
+    with _engine_reading(key, policy) as engine:
+        return engine.cash(filters, period)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def mrr_by_product(key: CacheKey, filters_json: str, policy: str = "all") -> dict[str, int]:
+    """{product id: MRR at the as-of month} under the filters (their product filter and date
+    range ignored): each product's MRR as the product filter alone would compute it, in one
+    pass (`MetricsEngine.mrr_by_product`). Products without MRR are absent. Amounts are summed
+    over the filter's currencies: give one currency."""
+    from ..metrics import MetricFilters
+    from ..metrics.filters import as_of_date
+
+    filters = MetricFilters.model_validate_json(filters_json)
+    with _engine_reading(key, policy) as engine:
+        today = as_of_date(engine.as_of, engine.timezone)  # the as-of month only
+        frame = engine.mrr_by_product(filters.model_copy(update={"products": None, "date_from": today,
+                                                                 "date_to": today}))
+    return {product: int(mrr) for product, mrr in frame.groupby("product")["mrr"].sum().items()}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

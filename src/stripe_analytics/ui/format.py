@@ -76,6 +76,19 @@ def month_name(label: str) -> str:
         return str(label)
 
 
+def period_name(label: str, period: str) -> str:
+    """A period's label in words: '2026-11' (month) -> 'Nov 2026', '2026-11-03' (week) ->
+    'week of 3 Nov 2026', '2026-11-05' (day) -> '5 Nov 2026'."""
+    if period == "month":
+        return month_name(label)
+    try:
+        year, month, day = (int(x) for x in str(label).split("-"))
+        text = f"{day} {_MONTHS[month - 1]} {year}"
+    except (ValueError, IndexError):
+        return str(label)
+    return f"week of {text}" if period == "week" else text
+
+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 

@@ -68,6 +68,26 @@ def metrics_for(ctx: AppContext, mf):
         st.stop()
 
 
+def cash(ctx: AppContext, period: str | None = None, *, dates: bool = True, currency: bool = True):
+    """Cash metrics of the current filters per day / week / month (`period`, default the
+    sidebar's granularity; see data.cash); stops the page with a plain message when they cannot
+    be computed."""
+    filters = ctx.filters
+    assert filters is not None and ctx.key is not None
+    mf = filters.metric_filters(dates=dates, currency=currency)
+    try:
+        return data.cash(ctx.key, mf.model_dump_json(), period or filters.granularity)
+    except data.CacheBusy as error:
+        st.info(str(error), icon=":material/sync:")
+        st.stop()
+    except CacheError as error:
+        error_state(str(error))
+        st.stop()
+    except ValueError as error:  # e.g. a currency the account never used
+        error_state(f"These filters cannot be applied: {error}")
+        st.stop()
+
+
 def browse(ctx: AppContext, name: str, *args, **kwargs):
     """A cached browse query; stops the page with a plain message when the cache is busy."""
     try:
