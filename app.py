@@ -4,9 +4,9 @@ This script runs on every interaction: it loads the settings, picks the account 
 when no Stripe key is set), draws the sidebar filters (kept in the URL), then runs the
 chosen page from `pages/`. Pages only compose widgets of `stripe_analytics.ui`.
 
-Page files are named `*_page.py` while their URLs are short (`/overview`): a page file
-whose name equals its URL path would also be picked up as a legacy `pages/` page by
-Streamlit's test harness.
+Page files are named `*_page.py` while their URLs are short (`/mrr`); the small
+`pages/<url>.py` files only run this script, so that the first deep link after a server
+start is not reported as "Page not found" (see `stripe_analytics.ui.deeplinks`).
 """
 
 from __future__ import annotations

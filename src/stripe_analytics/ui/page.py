@@ -10,8 +10,8 @@ from . import data
 from .context import AppContext, current
 from .widgets import empty_state, error_state
 
-SYNC_HINT = ("Connect your own account: set `STRIPE_API_KEY` (a restricted key with Read access) and run "
-             "`stripe-analytics sync`, or use **Sync now** on the Data page.")
+SYNC_HINT = ("Connect your own account on the **Connect** page (Stripe OAuth or a restricted key), or set "
+             "`STRIPE_API_KEY` and run `stripe-analytics sync` (or **Sync now** on the Data page).")
 
 
 def context(*, need_data: bool = True) -> AppContext:
