@@ -38,18 +38,8 @@ for point in widgets.selected_points(state.get("mrr_moves")):
 if state.get("mv_month") not in months:
     state["mv_month"] = months[-1]
 
-last = monthly.iloc[-1]
-prev = monthly.iloc[-2] if len(monthly) > 1 else None
-vs = f"vs {fmt.month_name(prev['month'])}" if prev is not None else None
-
-
-def p(column):
-    return None if prev is None else prev[column]
-
-
-st.caption(f"**{fmt.month_name(last['month'])}**"
-           + (" (month to date)" if last["m"] == bundle.result.calendar.last else "")
-           + (f", compared with {fmt.month_name(prev['month'])}" if prev is not None else ""))
+compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
+last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous
 tiles = st.columns(3)
 widgets.kpi(tiles[0], "mrr", fmt.money(last["mrr"], cur), delta=fmt.delta_text(last["mrr"], p("mrr")),
             trend=major["mrr"], delta_description=vs)

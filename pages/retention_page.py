@@ -15,18 +15,8 @@ if monthly.empty:
     widgets.empty_state("No months in this range", "Widen the date range in the sidebar.")
     st.stop()
 
-last = monthly.iloc[-1]
-prev = monthly.iloc[-2] if len(monthly) > 1 else None
-vs = f"vs {fmt.month_name(prev['month'])}" if prev is not None else None
-
-
-def p(column):
-    return None if prev is None else prev[column]
-
-
-st.caption(f"**{fmt.month_name(last['month'])}**"
-           + (" (month to date)" if last["m"] == bundle.result.calendar.last else "")
-           + (f", compared with {fmt.month_name(prev['month'])}" if prev is not None else ""))
+compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
+last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous
 tiles = st.columns(4)
 for tile, key in zip(tiles, ["customer_churn_rate", "revenue_churn_rate", "grr", "nrr"]):
     widgets.kpi(tile, key, fmt.percent(last[key]), delta=fmt.delta_text(last[key], p(key), kind="points"),

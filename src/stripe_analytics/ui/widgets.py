@@ -6,6 +6,7 @@ then), so drawing a page never renders an image or writes a workbook."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
@@ -15,6 +16,7 @@ from .. import exports
 from ..charts import symbol
 from ..money import decimals
 from . import definitions
+from . import format as fmt
 from .filters import Filters
 
 URL_COLUMNS = {"receipt_url", "hosted_invoice_url", "url"}
@@ -41,6 +43,29 @@ def page_header(title: str, subtitle: str | None = None) -> None:
 
 
 # ----------------------------------------------------------------------------- KPI tiles
+
+@dataclass(frozen=True)
+class MonthComparison:
+    """The latest month of a monthly table and the month before it (None for the first)."""
+
+    last: pd.Series
+    prev: pd.Series | None
+    vs: str | None  # "vs March 2026", the tiles' delta description
+
+    def previous(self, column: str) -> Any:
+        return None if self.prev is None else self.prev[column]
+
+
+def month_comparison(monthly: pd.DataFrame, month_to_date: int) -> MonthComparison:
+    """Compare the last two months of `monthly` and say which they are in a caption
+    (`month_to_date`: the month number of the as-of month, which is incomplete)."""
+    last = monthly.iloc[-1]
+    prev = monthly.iloc[-2] if len(monthly) > 1 else None
+    st.caption(f"**{fmt.month_name(last['month'])}**"
+               + (" (month to date)" if last["m"] == month_to_date else "")
+               + (f", compared with {fmt.month_name(prev['month'])}" if prev is not None else ""))
+    return MonthComparison(last, prev, f"vs {fmt.month_name(prev['month'])}" if prev is not None else None)
+
 
 def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: bool = False,
         trend: Sequence[float] | None = None, label: str | None = None, delta_description: str | None = None,
