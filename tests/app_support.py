@@ -22,6 +22,20 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
 ARTIFACTS = ROOT / "test-artifacts"
 DEMO_CUSTOMERS = 200
+CHROMIUM_PATH = Path("/usr/bin/chromium")
+
+
+def require_chromium() -> None:
+    """Browser tests need Debian's chromium. In CI (.ci/run installs it) its absence is a
+    failure; on a developer machine without it the browser tests are skipped, saying why."""
+    import pytest
+
+    if CHROMIUM_PATH.exists():
+        return
+    message = "Debian's chromium is not installed (apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 _LOCK = threading.Lock()
 _DEMO: dict[str, Path] = {}
 

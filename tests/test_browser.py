@@ -21,7 +21,7 @@ from urllib.request import urlopen
 import duckdb
 import pytest
 
-from tests.app_support import APP, ARTIFACTS, app_env, data_dir_with_demo
+from tests.app_support import APP, ARTIFACTS, app_env, data_dir_with_demo, require_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -42,8 +42,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app, served by `streamlit run` on a free loopback port, on the small demo."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    require_chromium()
     work = tmp_path_factory.mktemp("browser")
     data_dir = data_dir_with_demo(work / "data")
     port = _free_port()

@@ -28,7 +28,7 @@ from urllib.request import urlopen
 
 import pytest
 
-from tests.app_support import APP, ARTIFACTS, app_env, data_dir_with_demo
+from tests.app_support import APP, ARTIFACTS, app_env, data_dir_with_demo, require_chromium
 from tests.fake_stripe import FakeStripe
 from tests.oauth_server import APPS_TOKEN, CONNECT_TOKEN, DEAUTHORIZE, OAuthTestServer
 from tests.sync_accounts import build_account
@@ -67,8 +67,7 @@ def _account_objects(account_id: str, name: str, customers: int, seed: int) -> t
 def world(tmp_path_factory):
     """FakeStripe (three accounts, all Connect accounts of the platform), the OAuth test
     server, and the app served by `streamlit run` with its OAuth settings in a secrets file."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    require_chromium()
     work = tmp_path_factory.mktemp("connect")
     data_dir = data_dir_with_demo(work / "data")
     downloads = work / "downloads"

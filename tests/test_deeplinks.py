@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_support import APP, ARTIFACTS, app_env, data_dir_with_demo, serve_app
+from tests.app_support import APP, ARTIFACTS, app_env, data_dir_with_demo, require_chromium, serve_app
 
 PAGES_DIR = APP.parent / "pages"
 
@@ -45,8 +45,7 @@ def test_every_url_path_has_its_shim_and_the_shims_only_run_the_app():
 def test_first_request_after_a_start_can_be_a_deep_link(tmp_path):
     from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, settle
 
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     data_dir = data_dir_with_demo(tmp_path / "data")

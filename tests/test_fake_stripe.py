@@ -642,10 +642,8 @@ def test_fake_runs_in_its_own_process_with_an_objects_file(tmp_path):
 
 
 def test_fake_process_serves_the_demo_account():
-    try:
-        from stripe_analytics.demo import generate_account
-    except ImportError:
-        pytest.skip("stripe_analytics.demo.generate_account is not available yet")
+    from stripe_analytics.demo import generate_account
+
     demo = generate_account(seed=1, customers=5, as_of=None)
     expected = {o["id"] for o in demo.iter_objects() if o["object"] == "customer"}
     with fake_process(demo_customers=5, seed=1) as (url, key):

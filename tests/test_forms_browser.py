@@ -20,7 +20,7 @@ import pytest
 
 from stripe_analytics.config import Settings
 from stripe_analytics.sync import sync_account
-from tests.app_support import ARTIFACTS, app_env, serve_app
+from tests.app_support import ARTIFACTS, app_env, require_chromium, serve_app
 from tests.fake_stripe import FakeStripe
 from tests.sync_accounts import build_account
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, click_download, go, no_exception, open_popover, settle
@@ -36,8 +36,7 @@ TIMEOUT = 90_000
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A FakeStripe account with a few objects, synced into DATA_DIR, and the app on it."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    require_chromium()
     work = tmp_path_factory.mktemp("forms_browser")
     data_dir = work / "data"
     data_dir.mkdir()
