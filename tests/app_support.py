@@ -77,12 +77,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_app(env: dict[str, str], log_path: Path, *, timeout: float = 60) -> Iterator[str]:
-    """`streamlit run app.py` on a free loopback port with `env`; yields its base URL once
-    /_stcore/health answers, and stops the whole process group afterwards."""
+def serve_app(env: dict[str, str], log_path: Path, *, port: int | None = None,
+              timeout: float = 60) -> Iterator[str]:
+    """`streamlit run app.py` on a loopback port (a free one unless given) with `env`; yields
+    its base URL once /_stcore/health answers, and stops the whole process group afterwards."""
     import pytest
 
-    port = free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

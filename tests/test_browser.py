@@ -7,21 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
-from urllib.error import URLError
-from urllib.request import urlopen
 
 import duckdb
 import pytest
 
-from tests.app_support import APP, ARTIFACTS, app_env, data_dir_with_demo, require_chromium
+from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, require_chromium, serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -33,49 +25,15 @@ PAGES = {"": "overview", "revenue": "revenue", "mrr": "mrr", "retention": "reten
          "data": "data", "account": "account"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app, served by `streamlit run` on a free loopback port, on the small demo."""
     require_chromium()
     work = tmp_path_factory.mktemp("browser")
     data_dir = data_dir_with_demo(work / "data")
-    port = _free_port()
     env = app_env(data_dir, work)
-    log = open(work / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited: {(work / 'streamlit.log').read_text()[-2000:]}")
-            try:
-                with urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except (URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("streamlit did not start within 60 s")
-            time.sleep(0.2)
+    with serve_app(env, work / "streamlit.log") as url:
         yield {"url": url, "data_dir": data_dir}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,20 +15,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
-from urllib.error import URLError
-from urllib.request import urlopen
 
 import pytest
 
-from tests.app_support import APP, ARTIFACTS, app_env, data_dir_with_demo, require_chromium
+from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, free_port, require_chromium, serve_app
 from tests.fake_stripe import FakeStripe
 from tests.oauth_server import APPS_TOKEN, CONNECT_TOKEN, DEAUTHORIZE, OAuthTestServer
 from tests.sync_accounts import build_account
@@ -44,12 +36,6 @@ ALPHA_CUSTOMERS, BETA_CUSTOMERS, GAMMA_CUSTOMERS = 12, 30, 5
 GAMMA_LIVE_KEY = "rk_live_gamma_no_disputes_01"
 BETA_KEY = "rk_test_beta_full_access_01"
 TIMEOUT = 90_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _account_objects(account_id: str, name: str, customers: int, seed: int) -> tuple[dict, list[dict]]:
@@ -86,41 +72,15 @@ def world(tmp_path_factory):
         with OAuthTestServer(fake=fake, secret_key=SECRET) as oauth:
             oauth.add_account(ALPHA, "Alpha Co")
             oauth.add_account(BETA, "Beta Ltd")
-            port = _free_port()
+            port = free_port()
             url = f"http://127.0.0.1:{port}"
             secrets_file = work / "secrets.toml"
             world = {"url": url, "fake": fake, "accounts": accounts, "oauth": oauth, "data_dir": data_dir, "work": work,
                      "downloads": downloads, "secrets_file": secrets_file, "log": work / "streamlit.log"}
             use_mode(world, "stripe_apps")
             env = app_env(data_dir, work, STRIPE_API_BASE=fake.url, STREAMLIT_SECRETS_FILE=str(secrets_file))
-            log = open(world["log"], "wb")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-                 "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                cwd=APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                deadline = time.monotonic() + 60
-                while True:
-                    if proc.poll() is not None:
-                        pytest.fail(f"streamlit exited: {world['log'].read_text()[-2000:]}")
-                    try:
-                        with urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                            if response.status == 200:
-                                break
-                    except (URLError, OSError):
-                        pass
-                    if time.monotonic() > deadline:
-                        pytest.fail("streamlit did not start within 60 s")
-                    time.sleep(0.2)
+            with serve_app(env, world["log"], port=port):
                 yield world
-            finally:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                log.close()
 
 
 def use_mode(world: dict, mode: str) -> None:
@@ -490,12 +450,16 @@ def test_two_browsers_each_see_only_their_own_account(world, browser):
 
 # ----------------------------------------------------------------------------- leaks
 
-def test_no_key_or_token_in_logs_caches_or_exports(world):
-    """Runs last: everything the tests above produced on disk holds no key or token."""
+def test_no_key_or_token_in_logs_caches_or_exports(world, tab):
+    """Runs last: everything the tests above produced on disk holds no key or token. Run on
+    its own, it first connects and exports once itself, so there is always something to scan."""
     oauth = world["oauth"]
-    secrets = oauth.secrets_issued() + list(oauth.codes) + [SECRET, GAMMA_LIVE_KEY, BETA_KEY]
     if not oauth.grants:
-        pytest.skip("nothing was connected: this scan runs after the tests above")
+        go(tab, world["url"], "connect")
+        click_connect(tab, "Alpha Co")
+        wait_synced(tab, ALPHA_CUSTOMERS)
+        customers_csv(world, tab)
+    secrets = oauth.secrets_issued() + list(oauth.codes) + [SECRET, GAMMA_LIVE_KEY, BETA_KEY]
     files = [world["log"]] + [p for p in world["data_dir"].rglob("*") if p.is_file()] + \
         [p for p in world["downloads"].rglob("*") if p.is_file()]
     assert any(p.suffix == ".duckdb" and p.parent.name == "connected" for p in files)
