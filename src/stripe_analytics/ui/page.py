@@ -53,10 +53,11 @@ def metrics(ctx: AppContext, *, dates: bool = True, currency: bool = True, **ove
     return metrics_for(ctx, mf)
 
 
-def metrics_for(ctx: AppContext, mf):
-    """The metrics bundle of explicit MetricFilters; stops the page on a plain message."""
+def _or_stop(read, *args, filters_apply: bool = False, **kwargs):
+    """`read(*args)`, or a plain message and the end of the page when the cache is busy or
+    unreadable (or, for metric reads, when the filters cannot be applied)."""
     try:
-        return data.metrics_bundle(ctx.key, mf.model_dump_json())
+        return read(*args, **kwargs)
     except data.CacheBusy as error:
         st.info(str(error), icon=":material/sync:")
         st.stop()
@@ -64,8 +65,15 @@ def metrics_for(ctx: AppContext, mf):
         error_state(str(error))
         st.stop()
     except ValueError as error:  # e.g. a currency the account never used
+        if not filters_apply:
+            raise
         error_state(f"These filters cannot be applied: {error}")
         st.stop()
+
+
+def metrics_for(ctx: AppContext, mf):
+    """The metrics bundle of explicit MetricFilters; stops the page on a plain message."""
+    return _or_stop(data.metrics_bundle, ctx.key, mf.model_dump_json(), filters_apply=True)
 
 
 def cash(ctx: AppContext, period: str | None = None, *, dates: bool = True, currency: bool = True):
@@ -75,26 +83,9 @@ def cash(ctx: AppContext, period: str | None = None, *, dates: bool = True, curr
     filters = ctx.filters
     assert filters is not None and ctx.key is not None
     mf = filters.metric_filters(dates=dates, currency=currency)
-    try:
-        return data.cash(ctx.key, mf.model_dump_json(), period or filters.granularity)
-    except data.CacheBusy as error:
-        st.info(str(error), icon=":material/sync:")
-        st.stop()
-    except CacheError as error:
-        error_state(str(error))
-        st.stop()
-    except ValueError as error:  # e.g. a currency the account never used
-        error_state(f"These filters cannot be applied: {error}")
-        st.stop()
+    return _or_stop(data.cash, ctx.key, mf.model_dump_json(), period or filters.granularity, filters_apply=True)
 
 
 def browse(ctx: AppContext, name: str, *args, **kwargs):
     """A cached browse query; stops the page with a plain message when the cache is busy."""
-    try:
-        return data.browse(ctx.key, name, *args, **kwargs)
-    except data.CacheBusy as error:
-        st.info(str(error), icon=":material/sync:")
-        st.stop()
-    except CacheError as error:
-        error_state(str(error))
-        st.stop()
+    return _or_stop(data.browse, ctx.key, name, *args, **kwargs)
