@@ -20,6 +20,7 @@ from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
+SERVER = ROOT / "serve.py"  # what `make run` starts: app.py, warmed up before the first visitor
 ARTIFACTS = ROOT / "test-artifacts"
 DEMO_CUSTOMERS = 200
 CHROMIUM_PATH = Path("/usr/bin/chromium")
@@ -79,7 +80,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve_app(env: dict[str, str], log_path: Path, *, port: int | None = None,
               timeout: float = 60) -> Iterator[str]:
-    """`streamlit run app.py` on a loopback port (a free one unless given) with `env`; yields
+    """`streamlit run serve.py` (as `make run` does) on a loopback port (a free one unless given) with `env`; yields
     its base URL once /_stcore/health answers, and stops the whole process group afterwards."""
     import pytest
 
@@ -87,7 +88,7 @@ def serve_app(env: dict[str, str], log_path: Path, *, port: int | None = None,
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+            [sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:

@@ -107,6 +107,26 @@ def test_every_page_renders_with_screenshots(server, page):
     page.screenshot(path=str(ARTIFACTS / "page_overview_narrow.png"), full_page=True)
 
 
+def test_overview_draws_its_charts_without_plotly(server, page):
+    """The Overview's four charts are drawn with Vega-Lite (loaded anyway for the KPI
+    sparklines), so the browser never fetches Plotly's bundle for the first page."""
+    plotly_bundles: list[str] = []
+    page.on("request", lambda request: plotly_bundles.append(request.url) if "PlotlyChart" in request.url else None)
+    go(page, server["url"])
+    no_exception(page)
+    charts = page.locator("[data-testid='stVegaLiteChart']")
+    charts.nth(3).locator("canvas, svg").first.wait_for(timeout=30_000)
+    assert charts.count() == 4
+    for i in range(4):
+        box = charts.nth(i).bounding_box()
+        assert box and box["width"] > 200 and box["height"] > 150, (i, box)
+    assert page.locator("[data-testid='stPlotlyChart']").count() == 0
+    assert plotly_bundles == []
+    go(page, server["url"], "mrr")  # the other pages keep Plotly (zoom, click a bar)
+    page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=30_000)
+    assert plotly_bundles
+
+
 def test_filter_goes_to_the_url_and_survives_reload_and_navigation(server, page):
     go(page, server["url"])
     mrr_before = page.locator("[data-testid='stMetricValue']").first.inner_text()

@@ -210,3 +210,92 @@ def donut(labels: Iterable[str], values: Iterable[float], *, title: str | None =
     fig.update_layout(layout(title=title, height=height, y_kind="none", hovermode="closest",
                              legend=dict(orientation="v", x=1, xanchor="left", y=0.5)))
     return fig
+
+
+# ----------------------------------------------------------------------------- Vega-Lite
+
+def _vega_axis_format(axis) -> dict:
+    """Vega-Lite axis settings equivalent to a Plotly y axis of `layout()`."""
+    out: dict = {"grid": True, "gridColor": GRID, "domain": False, "ticks": False, "title": None}
+    tickformat = axis.tickformat if axis is not None else None
+    prefix = (axis.tickprefix or "") if axis is not None else ""
+    if tickformat:
+        out["format"] = tickformat
+    if prefix:
+        # "-$5k" for negatives, as Plotly writes it; d3's SI "G" reads as billions ("B")
+        out["labelExpr"] = (f"(datum.value < 0 ? '-' : '') + {prefix!r} + "
+                            "replace(replace(datum.label, '-', ''), 'G', 'B')")
+    return out
+
+
+def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
+    """The same chart as a Vega-Lite spec with its data in long form (x, series, y, order):
+    lines, areas and bars (grouped, or stacked when the figure's barmode is relative/stack),
+    with the figure's colours, title, height and axis format. For pages where Plotly's
+    4.7 MB browser bundle would delay the first paint (the Overview); exports still render
+    the Plotly figure. Horizontal bars, heatmaps, pies and waterfalls are not converted."""
+    rows: list[dict] = []
+    colors: dict[str, str] = {}
+    marks: dict[str, str] = {}
+    for trace in fig.data:
+        if trace.type not in ("bar", "scatter") or getattr(trace, "orientation", None) == "h":
+            raise ValueError(f"{trace.type} traces have no Vega-Lite form here")
+        name = trace.name or "value"
+        if trace.type == "bar":
+            color, mark = trace.marker.color, "bar"
+        else:
+            color = trace.line.color
+            mark = "area" if trace.fill == "tozeroy" else "line"
+        colors[name] = color or SERIES_COLORS[len(colors) % len(SERIES_COLORS)]
+        marks[name] = mark
+        for order, (x, y) in enumerate(zip(trace.x, trace.y)):
+            rows.append({"x": str(x), "series": name, "y": None if y is None or pd.isna(y) else float(y),
+                         "order": order})
+    frame = pd.DataFrame(rows, columns=["x", "series", "y", "order"])
+    layout_ = fig.layout
+    x_order = list(dict.fromkeys(frame["x"]))
+    y_axis = _vega_axis_format(layout_.yaxis)
+    legend = {"orient": "top", "title": None, "labelFontSize": 11} if layout_.showlegend is not False else None
+    color = {"field": "series", "type": "nominal", "scale": {"domain": list(colors), "range": list(colors.values())},
+             "legend": legend}
+    y_format = y_axis.get("format", ",")
+    prefix = (layout_.yaxis.tickprefix or "") if layout_.yaxis is not None else ""
+    money_tip = ",.2f" if prefix else (".1%" if y_format.endswith("%") else ",")
+    tooltip = [{"field": "x", "type": "ordinal", "title": "Period"},
+               {"field": "series", "type": "nominal", "title": "Series"},
+               {"field": "y", "type": "quantitative", "title": f"Value{f' ({prefix.strip()})' if prefix else ''}",
+                "format": money_tip}]
+    x_enc = {"field": "x", "type": "ordinal", "sort": x_order, "title": None,
+             "axis": {"labelAngle": 0, "labelOverlap": True, "domainColor": GRID, "tickColor": GRID}}
+    stacked = layout_.barmode in ("relative", "stack")
+    layers = []
+    bar_series = [s for s, m in marks.items() if m == "bar"]
+    if bar_series:
+        bar: dict = {"mark": {"type": "bar", "cornerRadiusEnd": 0},
+                     "transform": [{"filter": {"field": "series", "oneOf": bar_series}}],
+                     "encoding": {"x": x_enc, "y": {"field": "y", "type": "quantitative", "axis": y_axis,
+                                                    "stack": "zero" if stacked else None},
+                                  "color": color, "tooltip": tooltip}}
+        if not stacked and len(bar_series) > 1:
+            bar["encoding"]["xOffset"] = {"field": "series", "sort": bar_series}
+        layers.append(bar)
+    for mark in ("area", "line"):
+        series = [s for s, m in marks.items() if m == mark]
+        if not series:
+            continue
+        spec_mark: dict = {"type": mark, "point": len(x_order) <= 36, "strokeWidth": 2.4}
+        if mark == "area":
+            spec_mark.update({"line": {"strokeWidth": 2.4}, "opacity": 0.9,
+                              "fillOpacity": 0.08, "point": len(x_order) <= 36})
+        layers.append({"mark": spec_mark,
+                       "transform": [{"filter": {"field": "series", "oneOf": series}}],
+                       "encoding": {"x": x_enc, "y": {"field": "y", "type": "quantitative", "axis": y_axis,
+                                                      "stack": None},
+                                    "color": color, "order": {"field": "order"}, "tooltip": tooltip}})
+    title = layout_.title.text if layout_.title is not None and layout_.title.text else None
+    spec = {"height": int(layout_.height or 340) - (56 if title else 24), "layer": layers,
+            "config": {"font": FONT, "view": {"stroke": None}, "axis": {"labelColor": SECONDARY},
+                       "title": {"anchor": "start", "fontSize": 14, "fontWeight": 600, "color": SECONDARY}}}
+    if title:
+        spec["title"] = title
+    return frame, spec

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from .. import exports
-from ..charts import symbol
+from ..charts import symbol, vega_lite
 from ..money import decimals
 from . import definitions
 from . import format as fmt
@@ -240,17 +240,25 @@ def _compact_json(value: Any) -> Any:
 # ----------------------------------------------------------------------------- charts
 
 def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filters | None = None,
-          selectable: bool = False, title: str | None = None, dates_in_name: bool = True):
+          selectable: bool = False, title: str | None = None, dates_in_name: bool = True, light: bool = False):
     """A Plotly chart with a Download menu (PNG, SVG, interactive HTML, data CSV). Returns
-    the selection event when `selectable` (click a bar)."""
+    the selection event when `selectable` (click a bar). `light` draws the same chart with
+    Vega-Lite (`charts.vega_lite`), which the page loads anyway for the KPI sparklines, so the
+    browser does not parse Plotly's 4.7 MB bundle before the page is usable; the downloads
+    are the Plotly figure's either way."""
     def name(fmt: str) -> str:
         return filters.filename(view, fmt, dates=dates_in_name) if filters else exports.export_filename(view, fmt)
 
-    event = st.plotly_chart(
-        fig, key=key, on_select="rerun" if selectable else "ignore",
-        selection_mode=("points",) if selectable else ("points", "box", "lasso"),
-        config={"displaylogo": False, "displayModeBar": "hover",
-                "modeBarButtonsToRemove": ["toImage"] if selectable else ["lasso2d", "select2d", "toImage"]})
+    event = None
+    if light and not selectable:
+        frame, spec = vega_lite(fig)
+        st.vega_lite_chart(frame, spec, key=key, width="stretch", theme=None)
+    else:
+        event = st.plotly_chart(
+            fig, key=key, on_select="rerun" if selectable else "ignore",
+            selection_mode=("points",) if selectable else ("points", "box", "lasso"),
+            config={"displaylogo": False, "displayModeBar": "hover",
+                    "modeBarButtonsToRemove": ["toImage"] if selectable else ["lasso2d", "select2d", "toImage"]})
     with st.popover("Download chart", icon=":material/download:", type="tertiary"):
         for fmt, (label, mime) in exports.CHART_FORMATS.items():
             st.download_button(

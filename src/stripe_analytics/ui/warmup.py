@@ -1,0 +1,124 @@
+"""Server start-up work done before the first visitor arrives (`serve.py`'s lifespan hook):
+import what every page imports and compute the default account's Overview for the default
+filters, so the first page view reads warm caches instead of paying for them.
+
+Measured on the 2,000-customer demo (`bench/bench_app.py`): a fresh `streamlit run app.py`
+spends about 0.9 s importing Streamlit, pandas, DuckDB and our modules and 0.6 s computing
+the Overview in the first visitor's script run; after this warm-up the first run only draws.
+
+It never builds the demo account (that shows a progress bar in the browser on first start,
+`context.build_demo`) and never fails the server: any problem is logged and left for the
+page, which shows it in plain words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+LOG = logging.getLogger("stripe_analytics.warmup")
+
+
+@dataclass
+class WarmupReport:
+    account: str | None = None
+    steps: dict[str, float] = field(default_factory=dict)  # step -> seconds
+    skipped: str | None = None
+
+    def __str__(self) -> str:
+        done = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in self.steps.items())
+        if self.skipped:
+            return f"warm-up: {done}; {self.skipped}"
+        return f"warm-up of {self.account}: {done}"
+
+
+@contextlib.contextmanager
+def _timed(report: WarmupReport, step: str):
+    start = time.perf_counter()
+    yield
+    report.steps[step] = time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _quiet_streamlit():
+    """Cached functions called outside a script run log "missing ScriptRunContext" once per
+    call; that is expected here."""
+    noisy = [logging.getLogger(name) for name in (
+        "streamlit.runtime.scriptrunner_utils.script_run_context", "streamlit.runtime.caching.cache_data_api",
+        "streamlit.runtime.caching.cache_resource_api")]
+    levels = [logger.level for logger in noisy]
+    for logger in noisy:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(noisy, levels):
+            logger.setLevel(level)
+
+
+def warm() -> WarmupReport:
+    """Import the pages' modules, then read through the app's own cached functions what the
+    Overview reads for the default account and filters. Never raises."""
+    report = WarmupReport()
+    try:
+        with _quiet_streamlit():
+            _warm(report)
+    except Exception as error:  # noqa: BLE001 - the page shows the same problem in plain words
+        report.skipped = f"stopped early ({type(error).__name__}: {str(error)[:200]})"
+    return report
+
+
+def _warm(report: WarmupReport) -> None:
+    with _timed(report, "imports"):
+        import plotly.graph_objects  # noqa: F401
+
+        from .. import charts, exports, metrics, session  # noqa: F401
+        from . import context, data, filters, forms, page, widgets  # noqa: F401
+    from ..config import SettingsError, load_settings
+    from ..metrics import to_major
+    from .context import default_account, discover
+    from .filters import default_filters
+
+    try:
+        settings = load_settings()
+    except SettingsError:
+        report.skipped = "the settings are invalid (the page says why)"
+        return
+    account = default_account(settings, discover(settings))
+    report.account = account.label
+    if account.path is None or not account.path.exists():
+        report.skipped = f"no cache yet for {account.label}"
+        return
+    with _timed(report, "cache"):
+        key, busy = data.cache_key(account.path)
+        if busy:
+            report.skipped = "a sync holds the cache"
+            return
+        data.warm_metrics(key)
+        options = data.filter_options(key)
+        data.account_info(key)
+    if options.empty:
+        report.skipped = f"{account.label} has no data yet"
+        return
+    chosen = default_filters(options, datetime.now(timezone.utc).date())
+    with _timed(report, "overview metrics"):
+        bundle = data.metrics_bundle(key, chosen.metric_json())
+    with _timed(report, "charts"):
+        # Plotly builds its validators on a figure's first use; Streamlit serialises to JSON.
+        major = to_major(bundle.monthly)
+        charts.lines(major, "month", {"mrr": "MRR"}, currency=chosen.currency, title="MRR", area=True).to_json()
+        charts.movements(major, chosen.currency, title="MRR movements").to_json()
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app):
+    """st.App lifespan: warm up before the server accepts its first connection."""
+    import asyncio
+
+    report = await asyncio.to_thread(warm)
+    LOG.warning("%s", report) if report.skipped else LOG.info("%s", report)
+    print(f"  {report}", flush=True)
+    yield

@@ -1,0 +1,115 @@
+"""The server's start-up warm-up (`serve.py` -> `ui.warmup`): it computes what the first
+visitor's Overview reads, through the app's own caches, never builds the demo and never
+fails the server; and `streamlit run serve.py` serves the dashboard."""
+
+from __future__ import annotations
+
+import os
+from urllib.request import urlopen
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from stripe_analytics.metrics import MetricsEngine
+from stripe_analytics.ui import data, warmup
+from tests.app_support import APP, app_env, data_dir_with_demo, serve_app
+
+
+def _clean_caches() -> None:
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    data._SEEN.clear()
+
+
+@pytest.fixture
+def env_for(tmp_path, monkeypatch):
+    def apply(data_dir, **extra):
+        for name in [n for n in list(os.environ) if n.startswith(("STRIPE_", "SYNC_"))]:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in app_env(data_dir, tmp_path, **extra).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        _clean_caches()
+    yield apply
+    _clean_caches()
+
+
+@pytest.fixture
+def computations(monkeypatch):
+    """Counts the metrics engine's computations (MRR base and filtered metrics)."""
+    counts = {"prepare": 0, "compute": 0}
+    prepare, compute = MetricsEngine.prepare, MetricsEngine.compute
+
+    def counted_prepare(self, *args, **kwargs):
+        counts["prepare"] += 1
+        return prepare(self, *args, **kwargs)
+
+    def counted_compute(self, *args, **kwargs):
+        counts["compute"] += 1
+        return compute(self, *args, **kwargs)
+
+    monkeypatch.setattr(MetricsEngine, "prepare", counted_prepare)
+    monkeypatch.setattr(MetricsEngine, "compute", counted_compute)
+    return counts
+
+
+def _overview() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {m.label for m in at.metric} >= {"MRR", "ARR", "Active customers"}
+    return at
+
+
+def test_the_first_overview_reads_what_the_warm_up_computed(tmp_path, env_for, computations):
+    env_for(data_dir_with_demo(tmp_path / "data"))
+    report = warmup.warm()
+    assert report.skipped is None, str(report)
+    assert report.account == "Demo account"
+    assert {"imports", "cache", "overview metrics", "charts"} <= set(report.steps)
+    assert computations == {"prepare": 1, "compute": 1}
+
+    _overview()
+    assert computations == {"prepare": 1, "compute": 1}, "the first visitor recomputed the Overview"
+
+    _clean_caches()  # the control: without the warm-up, the first Overview computes
+    _overview()
+    assert computations == {"prepare": 2, "compute": 2}
+
+
+def test_no_demo_yet_is_left_to_the_browser_with_its_progress_bar(tmp_path, env_for, computations):
+    data_dir = tmp_path / "empty"
+    data_dir.mkdir()
+    env_for(data_dir)
+    report = warmup.warm()
+    assert report.skipped == "no cache yet for Demo account"
+    assert not (data_dir / "demo.duckdb").exists()
+    assert computations == {"prepare": 0, "compute": 0}
+
+
+def test_invalid_settings_do_not_stop_the_server(tmp_path, env_for):
+    env_for(tmp_path / "data", SYNC_CONCURRENCY="many")
+    report = warmup.warm()
+    assert report.skipped == "the settings are invalid (the page says why)"
+
+
+def test_a_damaged_cache_is_reported_not_raised(tmp_path, env_for):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "demo.duckdb").write_bytes(b"not a duckdb file" * 100)
+    env_for(data_dir)
+    report = warmup.warm()
+    assert report.skipped and report.skipped.startswith("stopped early")
+    assert "overview metrics" not in report.steps
+
+
+def test_serve_py_warms_up_before_it_answers(tmp_path):
+    data_dir = data_dir_with_demo(tmp_path / "data")
+    log = tmp_path / "server.log"
+    with serve_app(app_env(data_dir, tmp_path), log) as url:
+        # the listening socket only starts answering once the lifespan hook has returned
+        warmed = log.read_text()
+        with urlopen(f"{url}/overview", timeout=10) as response:
+            assert response.status == 200
+    assert "warm-up of Demo account: imports" in warmed and "overview metrics" in warmed
