@@ -43,6 +43,7 @@ PAGES = {
     "Account": [
         st.Page("pages/data_page.py", title="Data", icon=":material/database:", url_path="data"),
         st.Page("pages/account_page.py", title="Account", icon=":material/account_circle:", url_path="account"),
+        st.Page("pages/connect_page.py", title="Connect", icon=":material/link:", url_path="connect"),
     ],
     "": [
         st.Page("pages/customer_page.py", title="Customer", icon=":material/person:", url_path="customer",
@@ -51,13 +52,6 @@ PAGES = {
                 visibility="hidden"),
     ],
 }
-
-# --- issue 6, interim wiring (Connect page + this browser session's own Stripe connection) ---
-from stripe_analytics import session as connection  # noqa: E402
-
-connection.install_context_hooks()
-PAGES["Account"].append(st.Page("pages/connect_page.py", title="Connect", icon=":material/link:", url_path="connect"))
-# --- end of issue 6 wiring ---
 
 navigation = st.navigation(PAGES, position="sidebar")
 ctx = context.setup()

@@ -15,9 +15,8 @@ Syncs run in a child process (`python -m stripe_analytics.session`), like the Da
 "Sync now", so the app never opens a cache for writing; the child receives the key or token
 on its stdin, never in its arguments or environment.
 
-The app wires this in with `install_context_hooks()` (the account picker then offers this
-session's account first and the mode badge follows it) until `ui/context.py` calls
-`session_account()` itself.
+`ui/context.py` puts this session's account first in the account picker (`session_account`)
+and takes the mode badge from the connection.
 """
 
 from __future__ import annotations
@@ -50,7 +49,6 @@ SESSION_KEY = "_sa_connection"
 FLOW_KEY = "_sa_oauth_flow"
 NOTICE_KEY = "_sa_connect_notice"
 SELECT_KEY = "_sa_select_account"
-PICKER_KEY = "account"  # ui/context.py's account picker
 CONNECTED_DIR = "connected"
 CALLBACK_PARAMS = ("code", "state", "scope", "error", "error_description")
 KINDS = {"stripe_apps": "Stripe (OAuth)", "connect": "Stripe Connect (OAuth)", "restricted_key": "Restricted key"}
@@ -436,48 +434,6 @@ def session_account(settings: Settings):
     path = cache_path_for(settings, conn.account_id)
     label = f"{conn.label} · connected" if conn.label != conn.account_id else f"{conn.account_id} · connected"
     return Account(conn.account_id, label, path if path.exists() else None)
-
-
-def install_context_hooks() -> None:
-    """Interim wiring, called by app.py before `context.setup()`: the account picker offers
-    this session's connected account first (and selects it after Connect/Disconnect), and
-    the mode badge follows the connection. Idempotent. `ui/context.py` should instead call
-    `session_account()` in `discover()`/`default_account()` and use `current().mode`."""
-    from .ui import context
-
-    if getattr(context.discover, "_session_aware", False):
-        return
-    original_discover = context.discover
-    original_default = context.default_account
-    original_mode = context.AppContext.mode
-
-    def discover(settings: Settings):
-        accounts = original_discover(settings)
-        own = session_account(settings)
-        state = _state()
-        wanted = state.pop(SELECT_KEY, None)
-        if own is not None:
-            accounts = [own] + [a for a in accounts if a.id != own.id]
-        if wanted is not None and wanted in {a.id for a in accounts}:
-            state[PICKER_KEY] = wanted
-        return accounts
-
-    def default_account(settings: Settings, accounts):
-        own = current()
-        if own is not None:
-            return next((a for a in accounts if a.id == own.account_id), accounts[0])
-        return original_default(settings, accounts)
-
-    def mode(self) -> str:
-        own = current()
-        if own is not None and self.account is not None and self.account.id == own.account_id:
-            return own.mode
-        return original_mode.fget(self)
-
-    discover._session_aware = True  # type: ignore[attr-defined]
-    context.discover = discover
-    context.default_account = default_account
-    context.AppContext.mode = property(mode)
 
 
 # ----------------------------------------------------------------------------- syncing

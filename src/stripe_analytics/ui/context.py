@@ -2,7 +2,8 @@
 shown (the demo or a synced account's cache), the cache's state key, the filter options
 and the filters chosen in the sidebar.
 
-Accounts: with STRIPE_API_KEY set, the configured account's cache (`DATA_DIR/acct_….duckdb`,
+Accounts: the account this browser session connected on the Connect page (`session.py`)
+comes first and is selected when it connects. With STRIPE_API_KEY set, the configured account's cache (`DATA_DIR/acct_….duckdb`,
 created by `stripe-analytics sync` or the Data page's "Sync now") is shown first; before
 its first sync the pages say so and offer to sync. The demo account (`DATA_DIR/demo.duckdb`)
 is always one click away and is what opens when no key is set; it is generated in-process
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from .. import session as connection
 from ..cache import CacheError
 from ..config import Settings, SettingsError, load_settings
 from ..queries import FilterOptions
@@ -55,6 +57,7 @@ class AppContext:
     options: FilterOptions | None = None
     filters: Filters | None = None
     today: date = field(default_factory=lambda: datetime.now(timezone.utc).date())
+    connection: "connection.Connection | None" = None  # this browser session's own Stripe connection
 
     @property
     def ready(self) -> bool:
@@ -65,6 +68,8 @@ class AppContext:
     def mode(self) -> str:
         if self.account is None or self.account.demo:
             return "test"
+        if self.connection is not None and self.account.id == self.connection.account_id:
+            return self.connection.mode
         return (self.settings.mode if self.settings else None) or "test"
 
     @property
@@ -86,10 +91,25 @@ def discover(settings: Settings) -> list[Account]:
     return accounts
 
 
-def default_account(settings: Settings, accounts: list[Account]) -> Account:
+def default_account(settings: Settings, accounts: list[Account], own: "connection.Connection | None" = None) -> Account:
+    """This session's connected account, else the configured account, else the demo."""
+    if own is not None:
+        return next((a for a in accounts if a.id == own.account_id), accounts[0])
     if settings.stripe_api_key:
         return accounts[0]
     return next(a for a in accounts if a.demo)
+
+
+def _with_session_account(settings: Settings, accounts: list[Account]) -> list[Account]:
+    """The picker's accounts with this session's connected one first; after Connect or
+    Disconnect (`session.select_account`) the picker moves to the account asked for."""
+    own = connection.session_account(settings)
+    if own is not None:
+        accounts = [own] + [a for a in accounts if a.id != own.id]
+    wanted = st.session_state.pop(connection.SELECT_KEY, None)
+    if wanted is not None and wanted in {a.id for a in accounts}:
+        st.session_state["account"] = wanted
+    return accounts
 
 
 def build_demo(path: Path) -> None:
@@ -110,11 +130,11 @@ def build_demo(path: Path) -> None:
         data.clear_all()
 
 
-def _account_picker(settings: Settings, accounts: list[Account]) -> Account:
+def _account_picker(settings: Settings, accounts: list[Account], own: "connection.Connection | None") -> Account:
     state = st.session_state
     ids = [a.id for a in accounts]
     if state.get("account") not in ids:
-        state["account"] = default_account(settings, accounts).id
+        state["account"] = default_account(settings, accounts, own).id
     by_id = {a.id: a for a in accounts}
     st.sidebar.selectbox("Account", ids, key="account", format_func=lambda i: by_id[i].label,
                          help="The demo account, or a Stripe account synced into DATA_DIR.")
@@ -130,8 +150,9 @@ def setup() -> AppContext:
         ctx.fatal = str(error)
         st.session_state["_ctx"] = ctx
         return ctx
-    ctx.accounts = discover(ctx.settings)
-    ctx.account = _account_picker(ctx.settings, ctx.accounts)
+    ctx.connection = connection.current()
+    ctx.accounts = _with_session_account(ctx.settings, discover(ctx.settings))
+    ctx.account = _account_picker(ctx.settings, ctx.accounts, ctx.connection)
     account = ctx.account
     if account.demo and account.path and not account.path.exists():
         try:
