@@ -6,25 +6,27 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
+from stripe_analytics import session
+from stripe_analytics.oauth import OAuthError
 from stripe_analytics.ui import data, format as fmt, page, sync_runner, widgets
 
 ctx = page.context(need_data=False)
 account = ctx.account
 widgets.page_header("Data", "What is in the local cache and how fresh it is")
 
-can_sync = bool(ctx.settings and ctx.settings.stripe_api_key) and account is not None and not account.demo
-job = sync_runner.current(account.path if account else None) if can_sync else None
+syncing = sync_runner.control(ctx)
+job = syncing.current() if syncing else None
 
 # ---------------------------------------------------------------- sync now
 with st.container(border=True):
     if account is not None and account.demo:
         st.markdown("**The demo account is generated, not synced.**")
         st.markdown(page.SYNC_HINT)
-    elif not can_sync:
+    elif syncing is None:
         st.markdown("**Syncing needs a Stripe key.**")
-        st.markdown("Set `STRIPE_API_KEY` (a restricted key with Read access) in the environment, `.env` or "
-                    "`.streamlit/secrets.toml`, then reload this page. The command line works too: "
-                    "`stripe-analytics sync`.")
+        st.markdown("Connect this account on the **Connect** page, or set `STRIPE_API_KEY` (a restricted key with "
+                    "Read access) in the environment, `.env` or `.streamlit/secrets.toml` and reload this page. The "
+                    "command line works too: `stripe-analytics sync`.")
     else:
         left, right = st.columns([3, 1], vertical_alignment="center")
         left.markdown("**Sync with Stripe**")
@@ -32,11 +34,16 @@ with st.container(border=True):
                      "showing the last results until it finishes.")
         if right.button("Sync now", type="primary", icon=":material/sync:", disabled=bool(job and job.running),
                         key="sync_now", width="stretch"):
-            job = sync_runner.start(account.path)
+            try:
+                job = syncing.start()
+            except OAuthError as error:  # the connection's token could not be renewed
+                session.disconnect()
+                session.notice(str(error))
+                st.switch_page("pages/connect_page.py")
 
         @st.fragment(run_every=1.0 if job and job.running else None)
         def progress() -> None:
-            current = sync_runner.current(account.path)
+            current = syncing.current()
             if current is None:
                 return
             if current.running:

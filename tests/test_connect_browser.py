@@ -389,6 +389,43 @@ def test_restricted_key_live_mode_and_missing_permissions(world, tab):
     disconnect(tab)
 
 
+def test_a_connected_key_syncs_from_the_data_page_and_writes_through_the_forms(world, tab):
+    """Without STRIPE_API_KEY, the Data page's Sync now and the create forms use this tab's own
+    connection (here a restricted key)."""
+    fake = world["fake"]
+    go(tab, world["url"], "connect")
+    submit_key(tab, BETA_KEY)
+    wait_synced(tab, BETA_CUSTOMERS)
+    nav(tab, "Data")
+    no_exception(tab)
+    assert "Syncing needs a Stripe key" not in main_text(tab)
+    tab.get_by_role("button", name="Sync now").click()
+    wait_for_text(tab, "Sync finished")
+    no_exception(tab)
+
+    email = "connected-form@beta.example"
+    nav(tab, "Customers")
+    new_customer = tab.get_by_role("button", name="New customer")
+    assert new_customer.is_enabled()
+    new_customer.click()
+    dialog = tab.get_by_role("dialog")
+    dialog.wait_for()
+    dialog.get_by_role("textbox", name="Email", exact=True).fill(email)
+    dialog.get_by_role("button", name="Create customer").click()
+    settle(tab)
+    dialog.locator("[data-testid='stAlertContentSuccess']").wait_for(timeout=TIMEOUT)
+    created = [c for c in fake.account_store(BETA).objects["customer"].values() if c.get("email") == email]
+    assert len(created) == 1
+    assert not [c for store in (fake.account_store(ALPHA), fake.account_store(GAMMA))
+                for c in store.objects["customer"].values() if c.get("email") == email]
+    tab.keyboard.press("Escape")
+    settle(tab)
+    nav(tab, "Connect")
+    disconnect(tab)
+    nav(tab, "Customers")
+    assert tab.get_by_role("button", name="New customer").is_disabled()
+
+
 # ----------------------------------------------------------------------------- isolation
 
 def test_two_browsers_each_see_only_their_own_account(world, browser):

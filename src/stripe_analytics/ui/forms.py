@@ -638,9 +638,13 @@ def action_context(app_ctx) -> tuple[ActionContext | None, str | None]:
         return None, "No account is open."
     if account.demo:
         return None, ("The demo account is generated locally and cannot be written to. Connect a Stripe account "
-                      "(STRIPE_API_KEY with Write access) to create objects.")
+                      "(Connect page, or STRIPE_API_KEY with Write access) to create objects.")
+    own = getattr(app_ctx, "connection", None)
+    if own is not None and own.account_id == account.id:
+        return _connection_context(settings, account, own)
     if not settings.stripe_api_key:
-        return None, "Set STRIPE_API_KEY (a key with Write access) to create objects in this account."
+        return None, ("Connect this account on the Connect page, or set STRIPE_API_KEY (a key with Write access), "
+                      "to create objects in it.")
     if account.pending or account.path is None:
         return None, "Sync this account once (Data page) before creating objects from the app."
     memo = st.session_state.get(_CTX_KEY)
@@ -665,6 +669,21 @@ def action_context(app_ctx) -> tuple[ActionContext | None, str | None]:
                                 cache_path=account.path, account_id=account.id)
     st.session_state[_CTX_KEY] = ((account.id, str(account.path), settings.stripe_api_base), ctx, reason)
     return ctx, reason
+
+
+def _connection_context(settings, account, own) -> tuple[ActionContext | None, str | None]:
+    """Writes through this browser session's own connection (its restricted key, OAuth token
+    or the platform key with Stripe-Account). Not memoised: a Stripe Apps token is renewed
+    here when it is about to expire. Stripe named the account, so no key check is needed."""
+    from ..oauth import OAuthError
+
+    if account.path is None:
+        return None, "Sync this account once (Connect or Data page) before creating objects from the app."
+    try:
+        access = own.access(settings)
+    except OAuthError as error:
+        return None, str(error)
+    return ActionContext(access=access, mode=own.mode, cache_path=account.path, account_id=account.id), None
 
 
 _OPEN_KEY = STATE_PREFIX + "open_dialog"

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 PROGRESS_LINE = re.compile(r"^(?P<phase>[a-z_]+): (?P<message>.*?)(?: \((?P<percent>\d+)%\))?$")
@@ -126,3 +127,43 @@ def start(path: Path | None, *, full: bool = False, env: dict | None = None) -> 
 
     threading.Thread(target=wait, daemon=True, name="sync-job").start()
     return job
+
+
+@dataclass(frozen=True)
+class SyncControl:
+    """The Data page's "Sync now" for the open account: through this browser session's own
+    connection when the account is the one it connected (`session.start_sync`: the key or
+    token goes to the child on stdin), else with the configured STRIPE_API_KEY."""
+
+    settings: Any
+    path: Path | None
+    connection: Any = None  # session.Connection
+
+    def current(self) -> SyncJob | None:
+        if self.connection is not None:
+            from .. import session
+
+            return session.sync_job(self.settings, self.connection.account_id)
+        return current(self.path)
+
+    def start(self) -> SyncJob:
+        """Raises OAuthError when a connection's token can no longer be renewed."""
+        if self.connection is not None:
+            from .. import session
+
+            return session.start_sync(self.settings, self.connection)
+        return start(self.path)
+
+
+def control(app_ctx) -> SyncControl | None:
+    """How the open account syncs from the app, or None when it cannot (the demo; no
+    configured key and not this session's connected account)."""
+    account, settings = app_ctx.account, app_ctx.settings
+    if account is None or settings is None or account.demo:
+        return None
+    own = app_ctx.connection
+    if own is not None and own.account_id == account.id:
+        return SyncControl(settings, account.path, own)
+    if settings.stripe_api_key:
+        return SyncControl(settings, account.path)
+    return None
