@@ -112,13 +112,7 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, 
     first: dict[str, float] = {}
     reruns: dict[str, list[float]] = {}
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urlopen(f"{url}/_stcore/health", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_healthy(url)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             tab = browser.new_page(viewport={"width": 1440, "height": 1000})
@@ -183,6 +177,18 @@ def start_server(entry: str, port: int, env: dict[str, str]) -> subprocess.Popen
                             start_new_session=True)
 
 
+def wait_until_healthy(url: str, timeout: float = 60) -> None:
+    """Until /_stcore/health answers (serve.py answers once its warm-up is done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urlopen(f"{url}/_stcore/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the server at {url} did not answer within {timeout:.0f} s")
+
+
 def fresh_first_paint(data_dir: Path, entry: str = "serve.py") -> dict[str, float]:
     """One more first paint of the Overview on a freshly started server and a new browser."""
     from playwright.sync_api import sync_playwright
@@ -192,13 +198,7 @@ def fresh_first_paint(data_dir: Path, entry: str = "serve.py") -> dict[str, floa
     url = f"http://127.0.0.1:{port}"
     out: dict[str, float] = {}
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urlopen(f"{url}/_stcore/health", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_healthy(url)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             tab = browser.new_page(viewport={"width": 1440, "height": 1000})

@@ -268,27 +268,36 @@ def customer_charges(con, customer_id: str) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- payments
 
+def _payments_where(alias: str, scope: Scope, statuses: Sequence[str] | None, amount_min: int | None,
+                    amount_max: int | None, search_columns: Sequence[str], search: str | None,
+                    params: list) -> str:
+    """The WHERE clause the Payments page's two tables share (charges `ch`, payment intents
+    `pi`): not deleted, the scope's dates, currency and segment, statuses, amount range, search."""
+    where = f" WHERE NOT {alias}.deleted"
+    where += scope.dates_sql(f"{alias}.created", params)
+    where += scope.currency_sql(f"{alias}.currency", params)
+    where += scope.segment_sql(f"{alias}.customer", params)
+    if statuses:
+        params.append(list(statuses))
+        where += f" AND {alias}.status IN (SELECT unnest(?))"
+    if amount_min is not None:
+        params.append(int(amount_min))
+        where += f" AND {alias}.amount >= ?"
+    if amount_max is not None:
+        params.append(int(amount_max))
+        where += f" AND {alias}.amount <= ?"
+    return where + _search_sql(list(search_columns), search, params)
+
+
 def charges(con, scope: Scope, *, statuses: Sequence[str] | None = None, amount_min: int | None = None,
             amount_max: int | None = None, search: str | None = None, limit: int = DEFAULT_LIMIT) -> pd.DataFrame:
     """Charges in the date range and currency; amounts in minor units. Search matches the
     charge, payment intent and customer ids, the customer's email and name, the description,
     the receipt email and metadata."""
     params: list = []
-    where = " WHERE NOT ch.deleted"
-    where += scope.dates_sql("ch.created", params)
-    where += scope.currency_sql("ch.currency", params)
-    where += scope.segment_sql("ch.customer", params)
-    if statuses:
-        params.append(list(statuses))
-        where += " AND ch.status IN (SELECT unnest(?))"
-    if amount_min is not None:
-        params.append(int(amount_min))
-        where += " AND ch.amount >= ?"
-    if amount_max is not None:
-        params.append(int(amount_max))
-        where += " AND ch.amount <= ?"
-    where += _search_sql(["ch.id", "ch.payment_intent", "ch.customer", "cu.email", "cu.name", "ch.description",
-                          "ch.receipt_email", "ch.metadata"], search, params)
+    where = _payments_where("ch", scope, statuses, amount_min, amount_max,
+                            ["ch.id", "ch.payment_intent", "ch.customer", "cu.email", "cu.name", "ch.description",
+                             "ch.receipt_email", "ch.metadata"], search, params)
     params.append(limit + 1)
     return _df(con, f"""
         SELECT ch.id, ch.created, ch.status, ch.amount, ch.amount_refunded, ch.currency, ch.customer,
@@ -302,22 +311,11 @@ def charges(con, scope: Scope, *, statuses: Sequence[str] | None = None, amount_
 def payment_intents(con, scope: Scope, *, statuses: Sequence[str] | None = None, amount_min: int | None = None,
                     amount_max: int | None = None, search: str | None = None,
                     limit: int = DEFAULT_LIMIT) -> pd.DataFrame:
+    """Payment intents, filtered like `charges`; search also matches the latest charge's id."""
     params: list = []
-    where = " WHERE NOT pi.deleted"
-    where += scope.dates_sql("pi.created", params)
-    where += scope.currency_sql("pi.currency", params)
-    where += scope.segment_sql("pi.customer", params)
-    if statuses:
-        params.append(list(statuses))
-        where += " AND pi.status IN (SELECT unnest(?))"
-    if amount_min is not None:
-        params.append(int(amount_min))
-        where += " AND pi.amount >= ?"
-    if amount_max is not None:
-        params.append(int(amount_max))
-        where += " AND pi.amount <= ?"
-    where += _search_sql(["pi.id", "pi.customer", "cu.email", "cu.name", "pi.description", "pi.receipt_email",
-                          "pi.metadata", "pi.latest_charge"], search, params)
+    where = _payments_where("pi", scope, statuses, amount_min, amount_max,
+                            ["pi.id", "pi.customer", "cu.email", "cu.name", "pi.description", "pi.receipt_email",
+                             "pi.metadata", "pi.latest_charge"], search, params)
     params.append(limit + 1)
     return _df(con, f"""
         SELECT pi.id, pi.created, pi.status, pi.amount, pi.amount_received, pi.currency, pi.customer,

@@ -475,28 +475,7 @@ def start_sync(settings: Settings, conn: Connection, *, full: bool = False) -> "
         pass
     del api_key
 
-    def pump(stream, sink) -> None:
-        for line in stream:
-            sink(line)
-
-    def wait() -> None:
-        assert job.process and job.process.stdout and job.process.stderr
-        readers = [threading.Thread(target=pump, args=(job.process.stderr, job.feed), daemon=True),
-                   threading.Thread(target=pump, args=(job.process.stdout,
-                                                       lambda line: line.strip() and job.output.append(line.rstrip())),
-                                    daemon=True)]
-        for reader in readers:
-            reader.start()
-        code = job.process.wait()
-        for reader in readers:
-            reader.join(timeout=5)
-        job.finished = time.time()
-        if code == 0:
-            job.phase, job.fraction = "done", 1.0
-            job.message = job.output[0] if job.output else "sync finished"
-        job.returncode = code
-
-    threading.Thread(target=wait, daemon=True, name="session-sync").start()
+    job.follow("session-sync")
     log.info("session: sync of %s started", conn.account_id)
     return job
 

@@ -702,50 +702,28 @@ def _dialog_body(form: Callable[..., Any], ctx: ActionContext, **kwargs: Any) ->
         st.rerun()
 
 
-@st.dialog("New customer", width="large", on_dismiss=_forget_open)
-def _customer_dialog(ctx: ActionContext) -> None:
-    _dialog_body(customer_form, ctx)
+def _dialog(title: str, form: Callable[..., Any]) -> Callable[..., None]:
+    """`form` in a modal dialog titled `title`, with a Close button; presets pass through."""
+    def show(ctx: ActionContext, **presets: Any) -> None:
+        _dialog_body(form, ctx, **presets)
 
-
-@st.dialog("New payment", width="large", on_dismiss=_forget_open)
-def _payment_dialog(ctx: ActionContext, customer: str | None = None) -> None:
-    _dialog_body(payment_form, ctx, customer=customer)
-
-
-@st.dialog("New product", width="large", on_dismiss=_forget_open)
-def _product_dialog(ctx: ActionContext) -> None:
-    _dialog_body(product_form, ctx)
-
-
-@st.dialog("Add a price", width="large", on_dismiss=_forget_open)
-def _price_dialog(ctx: ActionContext, product: str | None = None) -> None:
-    _dialog_body(price_form, ctx, product=product)
-
-
-@st.dialog("New subscription", width="large", on_dismiss=_forget_open)
-def _subscription_dialog(ctx: ActionContext, customer: str | None = None) -> None:
-    _dialog_body(subscription_form, ctx, customer=customer)
-
-
-@st.dialog("Cancel a subscription", width="large", on_dismiss=_forget_open)
-def _cancel_dialog(ctx: ActionContext, subscription: str | None = None) -> None:
-    _dialog_body(cancel_subscription_form, ctx, subscription=subscription)
-
-
-@st.dialog("Resume a subscription", width="large", on_dismiss=_forget_open)
-def _resume_dialog(ctx: ActionContext, subscription: str | None = None) -> None:
-    _dialog_body(resume_subscription_form, ctx, subscription=subscription)
+    # Streamlit identifies a dialog (a fragment) by its function's qualified name: one per form.
+    show.__qualname__ = show.__name__ = f"{form.__name__}_dialog"
+    return st.dialog(title, width="large", on_dismiss=_forget_open)(show)
 
 
 # kind -> (label, icon, dialog, the presets its form takes)
 PAGE_BUTTONS: dict[str, list[tuple[str, str, Callable, tuple[str, ...]]]] = {
-    "customer": [("New customer", ":material/person_add:", _customer_dialog, ())],
-    "payment": [("New payment", ":material/add_card:", _payment_dialog, ("customer",))],
-    "product": [("New product", ":material/add_box:", _product_dialog, ()),
-                ("Add a price", ":material/sell:", _price_dialog, ("product",))],
-    "subscription": [("New subscription", ":material/autorenew:", _subscription_dialog, ("customer",)),
-                     ("Cancel…", ":material/cancel:", _cancel_dialog, ("subscription",)),
-                     ("Resume…", ":material/play_arrow:", _resume_dialog, ("subscription",))],
+    "customer": [("New customer", ":material/person_add:", _dialog("New customer", customer_form), ())],
+    "payment": [("New payment", ":material/add_card:", _dialog("New payment", payment_form), ("customer",))],
+    "product": [("New product", ":material/add_box:", _dialog("New product", product_form), ()),
+                ("Add a price", ":material/sell:", _dialog("Add a price", price_form), ("product",))],
+    "subscription": [
+        ("New subscription", ":material/autorenew:", _dialog("New subscription", subscription_form), ("customer",)),
+        ("Cancel…", ":material/cancel:", _dialog("Cancel a subscription", cancel_subscription_form),
+         ("subscription",)),
+        ("Resume…", ":material/play_arrow:", _dialog("Resume a subscription", resume_subscription_form),
+         ("subscription",))],
 }
 
 

@@ -70,6 +70,37 @@ class SyncJob:
                                     else 0.9 + 0.1 * percent if self.phase == "events" else 1.0)
 
 
+    def follow(self, name: str = "sync-job") -> None:
+        """Read the child's progress (stderr) and summary (stdout) and record how it ended,
+        in background threads."""
+        process = self.process
+        assert process is not None and process.stdout is not None and process.stderr is not None
+
+        def pump(stream, sink) -> None:
+            for line in stream:
+                sink(line)
+
+        def keep_output(line: str) -> None:
+            if line.strip():
+                self.output.append(line.rstrip("\n"))
+
+        def wait() -> None:
+            readers = [threading.Thread(target=pump, args=(process.stderr, self.feed), daemon=True),
+                       threading.Thread(target=pump, args=(process.stdout, keep_output), daemon=True)]
+            for reader in readers:
+                reader.start()
+            code = process.wait()
+            for reader in readers:
+                reader.join(timeout=5)
+            self.finished = time.time()
+            if code == 0:
+                self.phase, self.fraction = "done", 1.0
+                self.message = self.output[0] if self.output else "sync finished"
+            self.returncode = code
+
+        threading.Thread(target=wait, daemon=True, name=name).start()
+
+
 def _is_progress(line: str) -> bool:
     match = PROGRESS_LINE.match(line)
     return bool(match and match.group("phase") in ("backfill", "events", "done"))
@@ -100,32 +131,7 @@ def start(path: Path | None, *, full: bool = False, env: dict | None = None) -> 
                                        bufsize=1, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
         _JOBS[job_key(path)] = job
 
-    def read_stderr() -> None:
-        assert job.process and job.process.stderr
-        for line in job.process.stderr:
-            job.feed(line)
-
-    def read_stdout() -> None:
-        assert job.process and job.process.stdout
-        for line in job.process.stdout:
-            if line.strip():
-                job.output.append(line.rstrip("\n"))
-
-    def wait() -> None:
-        readers = [threading.Thread(target=read_stderr, daemon=True), threading.Thread(target=read_stdout, daemon=True)]
-        for reader in readers:
-            reader.start()
-        assert job.process
-        code = job.process.wait()
-        for reader in readers:
-            reader.join(timeout=5)
-        job.finished = time.time()
-        if code == 0:
-            job.phase, job.fraction = "done", 1.0
-            job.message = job.output[0] if job.output else "sync finished"
-        job.returncode = code
-
-    threading.Thread(target=wait, daemon=True, name="sync-job").start()
+    job.follow()
     return job
 
 
