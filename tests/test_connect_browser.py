@@ -35,6 +35,8 @@ ALPHA, BETA, GAMMA, PLATFORM = "acct_alpha", "acct_beta", "acct_gamma", "acct_pl
 ALPHA_CUSTOMERS, BETA_CUSTOMERS, GAMMA_CUSTOMERS = 12, 30, 5
 GAMMA_LIVE_KEY = "rk_live_gamma_no_disputes_01"
 BETA_KEY = "rk_test_beta_full_access_01"
+DELTA, DELTA_CUSTOMERS = "acct_delta", 4  # written to by a test: no other test reads it
+DELTA_KEY = "rk_test_delta_read_write_01"
 TIMEOUT = 90_000
 
 
@@ -68,6 +70,11 @@ def world(tmp_path_factory):
             fake.add_account(account, connected_to=PLATFORM)
             fake.add_many(objects, account=account_id)
         fake.add_key(BETA_KEY, BETA)
+        delta, delta_objects = _account_objects(DELTA, "Delta Inc", DELTA_CUSTOMERS, 4)
+        accounts[DELTA] = delta
+        fake.add_account(delta)
+        fake.add_many(delta_objects, account=DELTA)
+        fake.add_key(DELTA_KEY, DELTA)
         fake.add_key(GAMMA_LIVE_KEY, GAMMA, denied={"disputes"})
         with OAuthTestServer(fake=fake, secret_key=SECRET) as oauth:
             oauth.add_account(ALPHA, "Alpha Co")
@@ -394,8 +401,8 @@ def test_a_connected_key_syncs_from_the_data_page_and_writes_through_the_forms(w
     connection (here a restricted key)."""
     fake = world["fake"]
     go(tab, world["url"], "connect")
-    submit_key(tab, BETA_KEY)
-    wait_synced(tab, BETA_CUSTOMERS)
+    submit_key(tab, DELTA_KEY)
+    wait_synced(tab, DELTA_CUSTOMERS)
     nav(tab, "Data")
     no_exception(tab)
     assert "Syncing needs a Stripe key" not in main_text(tab)
@@ -403,7 +410,7 @@ def test_a_connected_key_syncs_from_the_data_page_and_writes_through_the_forms(w
     wait_for_text(tab, "Sync finished")
     no_exception(tab)
 
-    email = "connected-form@beta.example"
+    email = "connected-form@delta.example"
     nav(tab, "Customers")
     new_customer = tab.get_by_role("button", name="New customer")
     assert new_customer.is_enabled()
@@ -414,9 +421,9 @@ def test_a_connected_key_syncs_from_the_data_page_and_writes_through_the_forms(w
     dialog.get_by_role("button", name="Create customer").click()
     settle(tab)
     dialog.locator("[data-testid='stAlertContentSuccess']").wait_for(timeout=TIMEOUT)
-    created = [c for c in fake.account_store(BETA).objects["customer"].values() if c.get("email") == email]
+    created = [c for c in fake.account_store(DELTA).objects["customer"].values() if c.get("email") == email]
     assert len(created) == 1
-    assert not [c for store in (fake.account_store(ALPHA), fake.account_store(GAMMA))
+    assert not [c for store in (fake.account_store(ALPHA), fake.account_store(BETA), fake.account_store(GAMMA))
                 for c in store.objects["customer"].values() if c.get("email") == email]
     tab.keyboard.press("Escape")
     settle(tab)

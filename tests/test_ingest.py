@@ -5,7 +5,7 @@ import os
 import pytest
 
 from stripe_analytics.cache import Cache
-from stripe_analytics.ingest import mark_deleted, write_objects
+from stripe_analytics.ingest import mark_deleted, prepare, write_objects, write_prepared
 
 FIXTURES = json.load(open(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "stripe-fixtures",
                                        "fixtures3.json")))["resources"]
@@ -113,3 +113,28 @@ def test_a_failed_batch_writes_nothing(cache):
             raise RuntimeError("crash in the middle")
     assert cache.row_counts()["customers"] == 0
     assert cache.data_version == 0
+
+
+def test_prepared_pages_written_together_equal_the_objects_written_in_order(tmp_path):
+    """The sync prepares each page in its fetch thread and writes many pages in one
+    statement per table: the result equals writing the same objects one call at a time, a
+    later page's version of an object winning (here an upgrade seen on two pages)."""
+    customer = {**FIXTURES["customer"], "id": "cus_1"}
+    renamed = {**customer, "name": "Renamed"}
+    pages = [[customer, subscription([("si_a", "price_basic", 1)])],
+             [FIXTURES["invoice"], subscription([("si_b", "price_pro", 2)])],
+             [renamed]]
+    with Cache.open(tmp_path / "acct_one.duckdb") as one, Cache.open(tmp_path / "acct_pages.duckdb") as together:
+        for page in pages:
+            write(one, page)
+        with together.transaction() as con:
+            counts = write_prepared(con, [prepare(page) for page in pages])
+        assert counts["customers"] == 1 and counts["subscription_items"] == 2
+        for table in ("customers", "subscriptions", "subscription_items", "invoices", "invoice_line_items"):
+            query = f"SELECT * EXCLUDE (synced_at) FROM {table} ORDER BY id"
+            assert together.con.execute(query).fetchall() == one.con.execute(query).fetchall(), table
+        assert together.con.execute("SELECT name FROM customers").fetchall() == [("Renamed",)]
+        items = together.con.execute("SELECT id, deleted FROM subscription_items ORDER BY id").fetchall()
+        assert items == [("si_a", True), ("si_b", False)]
+        # one history row for the subscription's state at the end of the batch
+        assert together.con.execute("SELECT count(*) FROM subscription_history").fetchone()[0] == 1

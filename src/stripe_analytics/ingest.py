@@ -16,6 +16,7 @@ from typing import Iterable
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import schema
 
@@ -61,7 +62,8 @@ def _children(obj: dict, field: str) -> list[dict] | None:
 class _Batch:
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, dict]] = defaultdict(dict)  # table -> id -> object
-        self.parents_replaced: dict[str, set[str]] = defaultdict(set)  # child table -> parent ids
+        # child table -> parent id -> the ids of its complete child list
+        self.parents_replaced: dict[str, dict[str, list[str]]] = defaultdict(dict)
 
     def add(self, obj: dict, table: schema.Table) -> None:
         self.rows[table.name][obj["id"]] = obj
@@ -70,10 +72,11 @@ class _Batch:
             if children is None:
                 continue
             child_table = schema.TABLE_BY_NAME[child_name]
-            self.parents_replaced[child_name].add(obj["id"])
+            kept = self.parents_replaced[child_name][obj["id"]] = []
             for child in children:
                 if not isinstance(child, dict) or "id" not in child:
                     continue
+                kept.append(child["id"])
                 child = dict(child)
                 child[parent_column] = obj["id"]
                 self.rows[child_name][child["id"]] = child
@@ -94,6 +97,35 @@ def _arrow_table(table: schema.Table, objects: Iterable[dict], synced_at: dateti
     return pa.table(arrays)
 
 
+class Prepared:
+    """A batch of Stripe objects turned into Arrow columns, ready to write: the pure-Python
+    part of a write (column extraction, raw JSON, child lists, history fingerprints). The
+    sync prepares each page in its fetch thread, so the writing thread only runs DuckDB."""
+
+    __slots__ = ("tables", "parents_replaced", "subscriptions")
+
+    def __init__(self, tables: dict[str, pa.Table], parents_replaced: dict[str, dict[str, list[str]]],
+                 subscriptions: dict[str, dict]) -> None:
+        self.tables = tables  # table name -> rows (unique ids)
+        self.parents_replaced = parents_replaced  # child table -> parent -> its complete child list
+        self.subscriptions = subscriptions  # id -> history row candidate (with its fingerprint)
+
+
+def prepare(objects: Iterable[dict], synced_at: datetime | None = None) -> Prepared:
+    """Objects of any supported type as a `Prepared` batch; unknown types are ignored."""
+    synced_at = synced_at or datetime.now(timezone.utc)
+    batch = _Batch()
+    for obj in objects:
+        table = schema.TABLE_BY_OBJECT.get(obj.get("object", ""))
+        if table is None or "id" not in obj:
+            continue
+        batch.add(obj, table)
+    tables = {table.name: _arrow_table(table, batch.rows[table.name].values(), synced_at)
+              for table in schema.TABLES if batch.rows.get(table.name)}
+    subscriptions = {sid: _history_row(sid, sub) for sid, sub in batch.rows.get("subscriptions", {}).items()}
+    return Prepared(tables, dict(batch.parents_replaced), subscriptions)
+
+
 def write_objects(
     con: duckdb.DuckDBPyConnection,
     objects: Iterable[dict],
@@ -103,21 +135,47 @@ def write_objects(
 ) -> dict[str, int]:
     """Upsert Stripe objects (any mix of supported types). Must run inside a transaction.
     Returns the number of rows written per table. Unknown object types are ignored."""
-    synced_at = datetime.now(timezone.utc)
-    seen_at = seen_at or synced_at
-    batch = _Batch()
-    for obj in objects:
-        table = schema.TABLE_BY_OBJECT.get(obj.get("object", ""))
-        if table is None or "id" not in obj:
-            continue
-        batch.add(obj, table)
+    return write_prepared(con, [prepare(objects)], seen_at=seen_at, history_source=history_source)
 
+
+def write_prepared(
+    con: duckdb.DuckDBPyConnection,
+    batches: list[Prepared],
+    *,
+    seen_at: datetime | None = None,
+    history_source: str = "sync",
+) -> dict[str, int]:
+    """Upsert prepared batches, in order (a later batch's version of an object wins). Must
+    run inside a transaction. Returns the number of rows written per table."""
+    seen_at = seen_at or datetime.now(timezone.utc)
+    complete_lists: dict[str, dict[str, list[str]]] = defaultdict(dict)  # the last list seen per parent
+    for prepared in batches:
+        for child_name, lists in prepared.parents_replaced.items():
+            complete_lists[child_name].update(lists)
+    incoming = {name: _last_wins([p.tables[name] for p in batches if name in p.tables])
+                for name in {name for p in batches for name in p.tables}}
     counts: dict[str, int] = {}
-    for child_name, parent_ids in batch.parents_replaced.items():
-        # Children missing from a parent's complete list were removed in Stripe: mark them.
+
+    subscriptions: dict[str, dict] = {}
+    for prepared in batches:
+        subscriptions.update(prepared.subscriptions)
+    if subscriptions:
+        _record_history(con, subscriptions, seen_at, history_source)
+
+    for table in schema.TABLES:
+        arrow = incoming.get(table.name)
+        if arrow is None or not arrow.num_rows:
+            continue
+        con.register("_incoming", arrow)
+        con.execute(f"INSERT OR REPLACE INTO {table.name} BY NAME SELECT * FROM _incoming")
+        con.unregister("_incoming")
+        counts[table.name] = arrow.num_rows
+
+    for child_name, lists in complete_lists.items():
+        # Children missing from their parent's latest complete list were removed in Stripe.
         child_table = schema.TABLE_BY_NAME[child_name]
-        parents = pa.table({"id": pa.array(sorted(parent_ids), type=pa.string())})
-        keep = pa.table({"id": pa.array(list(batch.rows.get(child_name, {}).keys()), type=pa.string())})
+        parents = pa.table({"id": pa.array(sorted(lists), type=pa.string())})
+        keep = pa.table({"id": pa.array([i for ids in lists.values() for i in ids], type=pa.string())})
         con.register("_parents", parents)
         con.register("_keep", keep)
         con.execute(
@@ -126,49 +184,50 @@ def write_objects(
         )
         con.unregister("_parents")
         con.unregister("_keep")
-
-    if "subscriptions" in batch.rows:
-        _record_history(con, batch.rows["subscriptions"], seen_at, history_source)
-
-    for table in schema.TABLES:
-        rows = batch.rows.get(table.name)
-        if not rows:
-            continue
-        arrow = _arrow_table(table, rows.values(), synced_at)
-        con.register("_incoming", arrow)
-        con.execute(f"INSERT OR REPLACE INTO {table.name} BY NAME SELECT * FROM _incoming")
-        con.unregister("_incoming")
-        counts[table.name] = len(rows)
     return counts
 
 
+def _last_wins(parts: list[pa.Table]) -> pa.Table:
+    """The batches' rows of one table with each id once, its last version kept."""
+    if len(parts) == 1:
+        return parts[0]
+    table = pa.concat_tables(parts)
+    ids = table.column("id")
+    if pc.count_distinct(ids).as_py() == table.num_rows:
+        return table
+    last: dict[str, int] = {}
+    for position, object_id in enumerate(ids.to_pylist()):
+        last[object_id] = position
+    return table.take(pa.array(sorted(last.values()), type=pa.int64()))
+
+
+def _history_row(sid: str, sub: dict) -> dict:
+    digest, items, discounts = schema.subscription_fingerprint(sub)
+    return {
+        "subscription": sid, "status": sub.get("status"), "customer": schema.ref("customer")(sub),
+        "currency": sub.get("currency"), "items": json.dumps(items), "discounts": json.dumps(discounts),
+        "cancel_at_period_end": sub.get("cancel_at_period_end"), "cancel_at": sub.get("cancel_at"),
+        "trial_end": sub.get("trial_end"), "ended_at": sub.get("ended_at"), "fingerprint": digest,
+    }
+
+
 def _record_history(con: duckdb.DuckDBPyConnection, subs: dict[str, dict], seen_at: datetime, source: str) -> None:
-    fingerprints = {sid: schema.subscription_fingerprint(sub) for sid, sub in subs.items()}
+    """A subscription_history row for each subscription whose fingerprint differs from the
+    stored one (or that is new)."""
     ids = pa.table({"id": pa.array(list(subs), type=pa.string())})
     con.register("_sub_ids", ids)
     known = dict(con.execute(
         "SELECT id, history_fingerprint FROM subscriptions WHERE id IN (SELECT id FROM _sub_ids)"
     ).fetchall())
     con.unregister("_sub_ids")
-    changed = [sid for sid, (digest, _, _) in fingerprints.items() if known.get(sid) != digest]
-    if not changed:
+    rows = [row for sid, row in subs.items() if known.get(sid) != row["fingerprint"]]
+    if not rows:
         return
-    rows = []
-    for sid in changed:
-        sub = subs[sid]
-        digest, items, discounts = fingerprints[sid]
-        rows.append({
-            "subscription": sid, "seen_at": seen_at, "source": source, "status": sub.get("status"),
-            "customer": schema.ref("customer")(sub), "currency": sub.get("currency"),
-            "items": json.dumps(items), "discounts": json.dumps(discounts),
-            "cancel_at_period_end": sub.get("cancel_at_period_end"), "cancel_at": sub.get("cancel_at"),
-            "trial_end": sub.get("trial_end"), "ended_at": sub.get("ended_at"), "fingerprint": digest,
-        })
     ts = pa.timestamp("s", tz="UTC")
     arrow = pa.table({
         "subscription": pa.array([r["subscription"] for r in rows], pa.string()),
-        "seen_at": pa.array([r["seen_at"] for r in rows], pa.timestamp("us", tz="UTC")),
-        "source": pa.array([r["source"] for r in rows], pa.string()),
+        "seen_at": pa.array([seen_at] * len(rows), pa.timestamp("us", tz="UTC")),
+        "source": pa.array([source] * len(rows), pa.string()),
         "status": pa.array([r["status"] for r in rows], pa.string()),
         "customer": pa.array([r["customer"] for r in rows], pa.string()),
         "currency": pa.array([r["currency"] for r in rows], pa.string()),

@@ -271,7 +271,8 @@ class _Syncer:
                     if objects:
                         after = objects[-1]["id"]
                     done = not has_more or not objects
-                    results.put(("page", name, index, objects, after, done))
+                    # Columns and raw JSON are built here, in parallel; the writer only runs DuckDB.
+                    results.put(("page", name, index, ingest.prepare(objects), after, done))
                     if done:
                         return
             except stripe.PermissionError:
@@ -324,12 +325,12 @@ class _Syncer:
             raise SyncError(f"Reading {name} from Stripe failed: {_plain(error)}")
 
     def _write_pages(self, batch: list[tuple], cursors: dict[str, dict]) -> None:
-        objects: list[dict] = []
+        pages: list[ingest.Prepared] = []
         touched: set[str] = set()
         skipped: set[str] = set()
         for kind, name, index, payload, after, done in batch:
             if kind == "page":
-                objects.extend(payload)
+                pages.append(payload)
                 sl = cursors[name]["slices"][index]
                 sl["after"] = after
                 sl["done"] = done
@@ -338,7 +339,7 @@ class _Syncer:
                 skipped.add(name)
         began, began_cpu = time.perf_counter(), time.thread_time()
         with self.cache.transaction() as con:
-            counts = ingest.write_objects(con, objects)
+            counts = ingest.write_prepared(con, pages)
             for name in touched:
                 complete = all(s["done"] for s in cursors[name]["slices"])
                 values: dict[str, Any] = {"cursor": cursors[name], "backfill_complete": complete}
