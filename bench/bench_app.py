@@ -11,7 +11,7 @@ Two measurements:
    never computed before (the metrics engine re-aggregates) and to values seen before
    (served from the caches).
 
-    .venv/bin/python bench/bench_app.py [--customers 2000] [--data-dir DIR] [--rounds 3] [--paint-runs 5]
+    .venv/bin/python bench/bench_app.py [--customers 2000] [--data-dir DIR | --db CACHE] [--rounds 3] [--paint-runs 5]
 
 The demo cache is built once into bench/results/app-demo-<customers>/ (git-ignored).
 """
@@ -24,6 +24,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -262,12 +263,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--db", type=Path, default=None,
+                        help="an existing cache to show as the demo account (e.g. the 100,000-customer one that "
+                             "bench_metrics.py builds in /tmp/stripe-analytics-bench)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--paint-runs", type=int, default=1,
                         help="fresh servers measured for the Overview's first paint (medians reported)")
     args = parser.parse_args()
     data_dir = args.data_dir or ROOT / "bench" / "results" / f"app-demo-{args.customers}"
+    if args.db:
+        data_dir = Path(tempfile.mkdtemp(prefix="bench-app-"))
+        (data_dir / "demo.duckdb").symlink_to(args.db.resolve())
     path = ensure_demo(data_dir, args.customers)
     codes = currencies(path)[:2]
     print(f"demo account: {path} ({args.customers} customers), currencies toggled: {', '.join(codes)}\n")
