@@ -31,6 +31,9 @@ def test_an_area_chart_keeps_its_values_colour_title_and_money_axis():
     assert area["encoding"]["x"]["sort"] == ["2026-01", "2026-02", "2026-03"]
     axis = area["encoding"]["y"]["axis"]
     assert axis["format"] == "~s" and "'$'" in axis["labelExpr"]
+    assert area["encoding"]["tooltip"][2]["format"] == ",.2f"
+    _, yen = charts.vega_lite(charts.lines(MONTHLY, "month", {"mrr": "MRR"}, currency="jpy"))
+    assert _layer(yen, "line")["encoding"]["tooltip"][2]["format"] == ",.0f"  # the yen has no decimals
 
 
 def test_movements_stack_gains_up_losses_down_with_the_net_line():

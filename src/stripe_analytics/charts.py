@@ -4,6 +4,7 @@ movements, thin gridlines, amounts with the currency's symbol and its own decima
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Sequence
 
 import pandas as pd
@@ -260,7 +261,9 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
              "legend": legend}
     y_format = y_axis.get("format", ",")
     prefix = (layout_.yaxis.tickprefix or "") if layout_.yaxis is not None else ""
-    money_tip = ",.2f" if prefix else (".1%" if y_format.endswith("%") else ",")
+    # the hover format of the figure's first trace (",.0f" for JPY, ".1%" for rates, ...)
+    hover = re.search(r"%\{y:([^}]+)\}", fig.data[0].hovertemplate or "") if fig.data else None
+    money_tip = hover.group(1) if hover else (".1%" if y_format.endswith("%") else ",")
     tooltip = [{"field": "x", "type": "ordinal", "title": "Period"},
                {"field": "series", "type": "nominal", "title": "Series"},
                {"field": "y", "type": "quantitative", "title": f"Value{f' ({prefix.strip()})' if prefix else ''}",
