@@ -119,6 +119,6 @@ async def lifespan(_app):
     import asyncio
 
     report = await asyncio.to_thread(warm)
-    LOG.warning("%s", report) if report.skipped else LOG.info("%s", report)
-    print(f"  {report}", flush=True)
+    LOG.info("%s", report)
+    print(f"  {report}", flush=True)  # the terminal of `make run`, under Streamlit's URL lines
     yield
