@@ -297,6 +297,10 @@ def main() -> int:
                 spread = (f"   ({min(values) * 1000:.0f}-{max(values) * 1000:.0f})"
                           if len(values) > 1 else "")
                 print(f"  {label:<62} {statistics.median(values) * 1000:8.0f} ms{spread}")
+        for label in samples:
+            if label in bare:
+                print(f"  ratio {SERVED} / app.py, {label.split(' (')[0]}: "
+                      f"{statistics.median(samples[label]) / statistics.median(bare[label]):.2f}x")
         print("\nBrowser: rerun after a currency change, warm (ms; median and max of "
               f"{len(next(iter(reruns.values())))} changes per page)")
         print(f"  {'page':<16} {'script median':>14} {'script max':>11} {'click→done median':>18} {'max':>7}")
