@@ -14,9 +14,7 @@ cur = f.currency
 bundle = page.metrics(ctx)
 monthly = bundle.monthly
 widgets.page_header("MRR & growth", f.describe(ctx.product_names) + " · MRR at each month's end")
-if monthly.empty:
-    widgets.empty_state("No months in this range", "Widen the date range in the sidebar.")
-    st.stop()
+page.stop_without_months(monthly)
 major = to_major(monthly)
 months = list(monthly["month"])
 MOVEMENT_ORDER = ["new", "reactivation", "expansion", "contraction", "churn"]

@@ -16,9 +16,7 @@ info = data.account_info(ctx.key)
 widgets.page_header("Overview", f"{f.describe(ctx.product_names)} · as of {bundle.result.as_of_date:%d %b %Y} · "
                                  f"{'generated' if ctx.account.demo else 'synced'} {fmt.ago(info['last_synced_at'])}")
 
-if monthly.empty:
-    widgets.empty_state("No months in this range", "Widen the date range in the sidebar.")
-    st.stop()
+page.stop_without_months(monthly)
 
 major = to_major(monthly)
 compared = widgets.month_comparison(monthly, bundle.result.calendar.last)

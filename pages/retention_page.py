@@ -11,9 +11,7 @@ cur = f.currency
 bundle = page.metrics(ctx)
 monthly = bundle.monthly
 widgets.page_header("Retention", f.describe(ctx.product_names) + " · cohorts by the month of first MRR")
-if monthly.empty:
-    widgets.empty_state("No months in this range", "Widen the date range in the sidebar.")
-    st.stop()
+page.stop_without_months(monthly)
 
 compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
 last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous

@@ -53,6 +53,13 @@ def metrics(ctx: AppContext, *, dates: bool = True, currency: bool = True, **ove
     return metrics_for(ctx, mf)
 
 
+def stop_without_months(monthly) -> None:
+    """Ends a metrics page with a plain message when the date range holds no month."""
+    if monthly.empty:
+        empty_state("No months in this range", "Widen the date range in the sidebar.")
+        st.stop()
+
+
 def _or_stop(read, *args, filters_apply: bool = False, **kwargs):
     """`read(*args)`, or a plain message and the end of the page when the cache is busy or
     unreadable (or, for metric reads, when the filters cannot be applied)."""
