@@ -31,9 +31,11 @@ def test_an_area_chart_keeps_its_values_colour_title_and_money_axis():
     assert area["encoding"]["x"]["sort"] == ["2026-01", "2026-02", "2026-03"]
     axis = area["encoding"]["y"]["axis"]
     assert axis["format"] == "~s" and "'$'" in axis["labelExpr"]
-    assert area["encoding"]["tooltip"][2]["format"] == ",.2f"
+    hover = _layer(spec, "rule")  # one tooltip per period, like Plotly's unified hover
+    assert hover["transform"] == [{"pivot": "series", "value": "y", "groupby": ["x"]}]
+    assert [(t["field"], t.get("format")) for t in hover["encoding"]["tooltip"]] == [("x", None), ("MRR", ",.2f")]
     _, yen = charts.vega_lite(charts.lines(MONTHLY, "month", {"mrr": "MRR"}, currency="jpy"))
-    assert _layer(yen, "line")["encoding"]["tooltip"][2]["format"] == ",.0f"  # the yen has no decimals
+    assert _layer(yen, "rule")["encoding"]["tooltip"][1]["format"] == ",.0f"  # the yen has no decimals
 
 
 def test_movements_stack_gains_up_losses_down_with_the_net_line():
@@ -45,6 +47,8 @@ def test_movements_stack_gains_up_losses_down_with_the_net_line():
     assert bars["transform"][0]["filter"]["oneOf"] == ["New", "Reactivation", "Expansion", "Contraction", "Churn"]
     line = _layer(spec, "line")
     assert line["transform"][0]["filter"]["oneOf"] == ["Net new MRR"]
+    assert [t["field"] for t in _layer(spec, "rule")["encoding"]["tooltip"]] == [
+        "x", "New", "Reactivation", "Expansion", "Contraction", "Churn", "Net new MRR"]
     colours = dict(zip(bars["encoding"]["color"]["scale"]["domain"], bars["encoding"]["color"]["scale"]["range"]))
     assert colours["Churn"] == charts.MOVEMENT_COLORS["churn"] and colours["Net new MRR"] == charts.SECONDARY
 

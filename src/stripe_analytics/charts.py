@@ -264,10 +264,6 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
     # the hover format of the figure's first trace (",.0f" for JPY, ".1%" for rates, ...)
     hover = re.search(r"%\{y:([^}]+)\}", fig.data[0].hovertemplate or "") if fig.data else None
     money_tip = hover.group(1) if hover else (".1%" if y_format.endswith("%") else ",")
-    tooltip = [{"field": "x", "type": "ordinal", "title": "Period"},
-               {"field": "series", "type": "nominal", "title": "Series"},
-               {"field": "y", "type": "quantitative", "title": f"Value{f' ({prefix.strip()})' if prefix else ''}",
-                "format": money_tip}]
     x_enc = {"field": "x", "type": "ordinal", "sort": x_order, "title": None,
              "axis": {"labelAngle": 0, "labelOverlap": True, "domainColor": GRID, "tickColor": GRID}}
     stacked = layout_.barmode in ("relative", "stack")
@@ -278,7 +274,7 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                      "transform": [{"filter": {"field": "series", "oneOf": bar_series}}],
                      "encoding": {"x": x_enc, "y": {"field": "y", "type": "quantitative", "axis": y_axis,
                                                     "stack": "zero" if stacked else None},
-                                  "color": color, "tooltip": tooltip}}
+                                  "color": color}}
         if not stacked and len(bar_series) > 1:
             bar["encoding"]["xOffset"] = {"field": "series", "sort": bar_series}
         layers.append(bar)
@@ -294,7 +290,19 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                        "transform": [{"filter": {"field": "series", "oneOf": series}}],
                        "encoding": {"x": x_enc, "y": {"field": "y", "type": "quantitative", "axis": y_axis,
                                                       "stack": None},
-                                    "color": color, "order": {"field": "order"}, "tooltip": tooltip}})
+                                    "color": color, "order": {"field": "order"}}})
+    # One tooltip per period listing every series, like Plotly's "x unified" hover: an
+    # invisible rule per period, shown faintly under the pointer.
+    layers.append({
+        "transform": [{"pivot": "series", "value": "y", "groupby": ["x"]}],
+        "mark": {"type": "rule", "color": MUTED, "strokeWidth": 1},
+        "params": [{"name": "period_hover", "select": {"type": "point", "fields": ["x"], "nearest": True,
+                                                      "on": "pointerover", "clear": "pointerout"}}],
+        "encoding": {"x": x_enc,
+                     "opacity": {"condition": {"param": "period_hover", "empty": False, "value": 0.5}, "value": 0},
+                     "tooltip": [{"field": "x", "type": "ordinal", "title": "Period"}]
+                     + [{"field": name.replace(".", "\\."), "type": "quantitative", "format": money_tip,
+                         "title": f"{name}{f' ({prefix.strip()})' if prefix else ''}"} for name in colors]}})
     title = layout_.title.text if layout_.title is not None and layout_.title.text else None
     spec = {"height": int(layout_.height or 340) - (56 if title else 24), "layer": layers,
             "config": {"font": FONT, "view": {"stroke": None}, "axis": {"labelColor": SECONDARY},
