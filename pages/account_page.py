@@ -1,6 +1,7 @@
 """Account: the Stripe account's profile, its balance when known, and the mode badge."""
 
 import json
+from datetime import datetime, timezone
 
 import streamlit as st
 
@@ -40,8 +41,6 @@ rows = {
     "Created": fmt.ago(None) if not profile.get("created") else None,
 }
 if profile.get("created"):
-    from datetime import datetime, timezone
-
     rows["Created"] = f"{datetime.fromtimestamp(profile['created'], timezone.utc):%d %b %Y}"
 left, right = st.columns(2)
 with left:
@@ -63,6 +62,10 @@ with right:
             for item in balance.get(kind) or []:
                 st.markdown(f"- {fmt.money(item.get('amount'), item.get('currency', 'usd'))} "
                             f"{str(item.get('currency', '')).upper()}")
+        if balance.get("retrieved_at"):
+            when = datetime.fromtimestamp(balance["retrieved_at"], timezone.utc)
+            st.caption(f"As of {when:%d %b %Y %H:%M} UTC ({'generated' if account.demo else 'read at the last sync'}). "
+                       "Pending funds become available for payout on their available date.")
     else:
         st.info("The balance is not in the local cache: the sync copies balance transactions, not the live "
                 "balance. Stripe's Dashboard (Balances) shows the available and pending amounts.",

@@ -216,6 +216,21 @@ def _all_text(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+def test_account_page_shows_the_demo_balance(demo_env):
+    import json
+
+    with Cache.open(demo_env / "demo.duckdb", read_only=True) as cache:
+        balance = json.loads(cache.get_meta("balance"))
+    at = page(new_app().run(), "account")
+    assert not problems(at), problems(at)
+    text = "\n".join(m.value for m in at.markdown)
+    assert "**Available**" in text and "**Pending**" in text
+    for kind in ("available", "pending"):
+        for item in balance[kind]:
+            assert format_amount(item["amount"], item["currency"]) in text, (kind, item)
+    assert any("As of" in c.value for c in at.caption)
+
+
 def test_empty_account_says_what_to_do(tmp_path, monkeypatch):
     data_dir = tmp_path / "data"
     Cache.open(data_dir / "acct_empty0000000.duckdb").close()  # a synced account with nothing in it

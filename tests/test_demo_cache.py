@@ -58,3 +58,25 @@ def test_demo_command_rejects_bad_arguments(tmp_path, monkeypatch, capsys):
     assert "--as-of" in capsys.readouterr().err
     assert main(["demo", "--db", str(tmp_path / "x.txt")]) == 2
     assert not (tmp_path / "demo.duckdb").exists()
+
+
+def test_the_demo_has_a_balance_as_its_daily_payouts_leave_it(tmp_path):
+    """Pending = what becomes available after as-of (the generator marks those transactions
+    `pending`); available = what became available that day, before its automatic payout."""
+    import json
+
+    path = tmp_path / "demo.duckdb"
+    build_demo_cache(path, seed=5, customers=40, as_of=AS_OF)
+    with Cache.open(path, read_only=True) as cache:
+        balance = json.loads(cache.get_meta("balance"))
+        by_status = dict(cache.con.execute(
+            "SELECT status, sum(net) FROM balance_transactions WHERE lower(currency) = 'usd' GROUP BY 1").fetchall())
+        today = cache.con.execute(
+            "SELECT coalesce(sum(net), 0) FROM balance_transactions WHERE lower(currency) = 'usd' "
+            "AND available_on > ? AND available_on <= ?",
+            [datetime(2026, 6, 30, tzinfo=timezone.utc), AS_OF]).fetchone()[0]
+    assert balance["object"] == "balance" and balance["retrieved_at"] == int(AS_OF.timestamp())
+    pending = {b["currency"]: b["amount"] for b in balance["pending"]}
+    available = {b["currency"]: b["amount"] for b in balance["available"]}
+    assert pending["usd"] == by_status["pending"] > 0
+    assert available["usd"] == today

@@ -69,7 +69,8 @@ def build_demo_cache(
                     flush()
             if batch:
                 flush()
-            with cache.transaction():
+            with cache.transaction() as con:
+                cache.set_meta("balance", json.dumps(demo_balance(con, account.as_of_ts)))
                 cache.set_meta("demo_complete", "true")
             cache.con.execute("CHECKPOINT")
         finally:
@@ -79,3 +80,20 @@ def build_demo_cache(
     if progress:
         progress(SyncProgress("done", None, sum(counts.values()), 1.0, "demo account ready"))
     return counts
+
+
+def demo_balance(con, as_of: int) -> dict:
+    """The demo's balance in Stripe's shape, as its account would show it at `as_of`: the
+    account pays out daily (its payout schedule), so `available` is what became available
+    since the start of that UTC day and `pending` what becomes available later, per settlement
+    currency, summed from the balance transactions' net amounts."""
+    day_start = as_of - as_of % 86400
+    rows = con.execute("""
+        SELECT lower(currency),
+               coalesce(sum(net) FILTER (WHERE available_on > to_timestamp(?) AND available_on <= to_timestamp(?)), 0),
+               coalesce(sum(net) FILTER (WHERE available_on > to_timestamp(?)), 0)
+        FROM balance_transactions WHERE NOT deleted GROUP BY 1 ORDER BY 1""",
+                       [day_start, as_of, as_of]).fetchall()
+    return {"object": "balance", "livemode": False, "retrieved_at": as_of,
+            "available": [{"amount": int(a), "currency": c, "source_types": {"card": int(a)}} for c, a, _ in rows],
+            "pending": [{"amount": int(p), "currency": c, "source_types": {"card": int(p)}} for c, _, p in rows]}
