@@ -104,7 +104,12 @@ if not account.demo:
 
 st.markdown("#### Resources")
 resources = status["resources"].copy()
-resources["last_sync_at"] = resources["last_sync_at"].map(lambda t: fmt.ago(t) if t is not None else "never")
+if account.demo:  # generated, never synced: say when, and drop what only applies to syncs
+    generated = fmt.ago(data.account_info(ctx.key)["last_synced_at"])
+    resources = resources.drop(columns=["next", "skipped"], errors="ignore")
+    resources["last_sync_at"] = f"generated {generated}"
+else:
+    resources["last_sync_at"] = resources["last_sync_at"].map(lambda t: fmt.ago(t) if t is not None else "never")
 widgets.table(resources, key="data_resources", view="sync_status", search=False,
               column_config={"resource": st.column_config.TextColumn("Resource"),
                              "rows": st.column_config.NumberColumn("Rows", format="%,d"),
