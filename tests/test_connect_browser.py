@@ -503,7 +503,7 @@ def test_no_key_or_token_in_logs_caches_or_exports(world, tab):
         click_connect(tab, "Alpha Co")
         wait_synced(tab, ALPHA_CUSTOMERS)
         customers_csv(world, tab)
-    secrets = oauth.secrets_issued() + list(oauth.codes) + [SECRET, GAMMA_LIVE_KEY, BETA_KEY]
+    secrets = oauth.secrets_issued() + list(oauth.codes) + [SECRET, GAMMA_LIVE_KEY, BETA_KEY, DELTA_KEY]
     files = [world["log"]] + [p for p in world["data_dir"].rglob("*") if p.is_file()] + \
         [p for p in world["downloads"].rglob("*") if p.is_file()]
     assert any(p.suffix == ".duckdb" and p.parent.name == "connected" for p in files)
