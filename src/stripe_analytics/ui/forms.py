@@ -168,6 +168,13 @@ def _metadata_input(form_id: str) -> str:
                         help="Up to 50 keys; keys up to 40 characters without square brackets, values up to 500.")
 
 
+def _begin(form_id: str, confirmations: tuple[str, ...] = ("confirm_live",)) -> "_Slots":
+    """A form's start on each run: untick its confirmations after a submission, and the
+    slots that place its last errors under their fields."""
+    _reset_confirmations(form_id, confirmations)
+    return _Slots(_state(form_id)["errors"])
+
+
 def _show_result(form_id: str, slots: _Slots, *, again_label: str = "Create another") -> None:
     """Below the form: errors no field shows, then the last result in plain words."""
     state = _state(form_id)
@@ -260,9 +267,7 @@ def _customer_input(ctx: ActionContext, form_id: str, preset: str | None, contai
 
 def customer_form(ctx: ActionContext, *, form_id: str = "customer") -> ActionResult | None:
     """New customer: email, name, phone, description, address, metadata."""
-    state = _state(form_id)
-    _reset_confirmations(form_id)
-    slots = _Slots(state["errors"])
+    slots = _begin(form_id)
     result = None
     with st.form(form_id, enter_to_submit=False):
         st.text_input("Email", key=f"{form_id}.email", placeholder="name@example.com")
@@ -332,9 +337,7 @@ def _payment_methods(ctx: ActionContext, customer: str | None) -> dict[str, str]
 
 def payment_form(ctx: ActionContext, *, customer: str | None = None, form_id: str = "payment") -> ActionResult | None:
     """New payment (PaymentIntent) for a customer, confirmed now or left for later."""
-    state = _state(form_id)
-    _reset_confirmations(form_id)
-    slots = _Slots(state["errors"])
+    slots = _begin(form_id)
     result = None
     # Outside the form, so that choosing a customer refreshes their saved payment methods.
     chosen = _customer_input(ctx, form_id, customer)
@@ -415,9 +418,7 @@ def _price_data(form_id: str) -> dict:
 
 def product_form(ctx: ActionContext, *, form_id: str = "product") -> ActionResult | None:
     """New product with its default price (one-time or recurring)."""
-    state = _state(form_id)
-    _reset_confirmations(form_id)
-    slots = _Slots(state["errors"])
+    slots = _begin(form_id)
     result = None
     with st.form(form_id, enter_to_submit=False):
         st.text_input("Name", key=f"{form_id}.name")
@@ -446,9 +447,7 @@ def product_form(ctx: ActionContext, *, form_id: str = "product") -> ActionResul
 
 def price_form(ctx: ActionContext, *, product: str | None = None, form_id: str = "price") -> ActionResult | None:
     """One more price for an existing product."""
-    state = _state(form_id)
-    _reset_confirmations(form_id)
-    slots = _Slots(state["errors"])
+    slots = _begin(form_id)
     result = None
     products = {r[0]: f"{r[1]} · {r[0]}" for r in _read(
         ctx, "SELECT id, name FROM products WHERE NOT deleted ORDER BY active DESC, name")}
@@ -499,9 +498,7 @@ def _recurring_prices(ctx: ActionContext) -> dict[str, str]:
 def subscription_form(ctx: ActionContext, *, customer: str | None = None,
                       form_id: str = "subscription") -> ActionResult | None:
     """New subscription: customer, one or more prices with quantities, trial, coupon."""
-    state = _state(form_id)
-    _reset_confirmations(form_id)
-    slots = _Slots(state["errors"])
+    slots = _begin(form_id)
     result = None
     prices = _recurring_prices(ctx)
     with st.form(form_id, enter_to_submit=False):
@@ -573,9 +570,7 @@ def cancel_subscription_form(ctx: ActionContext, *, subscription: str | None = N
                              form_id: str = "cancel_subscription") -> ActionResult | None:
     """Cancel a subscription at period end or immediately, after a confirmation naming the
     customer and the MRR that will be lost."""
-    state = _state(form_id)
-    _reset_confirmations(form_id, ("confirm_live", "confirm"))
-    slots = _Slots(state["errors"])
+    slots = _begin(form_id, ("confirm_live", "confirm"))
     result = None
     chosen = _subscription_input(ctx, form_id, subscription, _subscriptions(ctx))
     slots.under("subscription")
@@ -607,9 +602,7 @@ def cancel_subscription_form(ctx: ActionContext, *, subscription: str | None = N
 def resume_subscription_form(ctx: ActionContext, *, subscription: str | None = None,
                              form_id: str = "resume_subscription") -> ActionResult | None:
     """Undo a scheduled cancellation."""
-    state = _state(form_id)
-    _reset_confirmations(form_id)
-    slots = _Slots(state["errors"])
+    slots = _begin(form_id)
     result = None
     chosen = _subscription_input(ctx, form_id, subscription, _subscriptions(ctx, scheduled_only=True))
     slots.under("subscription")
