@@ -6,8 +6,6 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from stripe_analytics import session
-from stripe_analytics.oauth import OAuthError
 from stripe_analytics.ui import data, format as fmt, page, sync_runner, widgets
 
 ctx = page.context(need_data=False)
@@ -34,11 +32,8 @@ with st.container(border=True):
                      "showing the last results until it finishes.")
         if right.button("Sync now", type="primary", icon=":material/sync:", disabled=bool(job and job.running),
                         key="sync_now", width="stretch"):
-            try:
-                job = syncing.start()
-            except OAuthError as error:  # the connection's token could not be renewed
-                session.disconnect()
-                session.notice(str(error))
+            job = syncing.start()
+            if job is None:  # the connection's token could not be renewed: the Connect page says why
                 st.switch_page("pages/connect_page.py")
 
         @st.fragment(run_every=1.0 if job and job.running else None)
@@ -103,13 +98,8 @@ if not account.demo:
                            "soon, or the next sync will have to reload everything.", icon=":material/history:")
 
 st.markdown("#### Resources")
-resources = status["resources"].copy()
-if account.demo:  # generated, never synced: say when, and drop what only applies to syncs
-    generated = fmt.ago(data.account_info(ctx.key)["last_synced_at"])
-    resources = resources.drop(columns=["next", "skipped"], errors="ignore")
-    resources["last_sync_at"] = f"generated {generated}"
-else:
-    resources["last_sync_at"] = resources["last_sync_at"].map(lambda t: fmt.ago(t) if t is not None else "never")
+resources = fmt.sync_resources(status["resources"], generated_at=(
+    data.account_info(ctx.key)["last_synced_at"] if account.demo else None))
 widgets.table(resources, key="data_resources", view="sync_status", search=False,
               column_config={"resource": st.column_config.TextColumn("Resource"),
                              "rows": st.column_config.NumberColumn("Rows", format="%,d"),

@@ -259,11 +259,10 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
     legend = {"orient": "top", "title": None, "labelFontSize": 11} if layout_.showlegend is not False else None
     color = {"field": "series", "type": "nominal", "scale": {"domain": list(colors), "range": list(colors.values())},
              "legend": legend}
-    y_format = y_axis.get("format", ",")
     prefix = (layout_.yaxis.tickprefix or "") if layout_.yaxis is not None else ""
     # the hover format of the figure's first trace (",.0f" for JPY, ".1%" for rates, ...)
     hover = re.search(r"%\{y:([^}]+)\}", fig.data[0].hovertemplate or "") if fig.data else None
-    money_tip = hover.group(1) if hover else (".1%" if y_format.endswith("%") else ",")
+    value_format = hover.group(1) if hover else (".1%" if y_axis.get("format", "").endswith("%") else ",")
     x_enc = {"field": "x", "type": "ordinal", "sort": x_order, "title": None,
              "axis": {"labelAngle": 0, "labelOverlap": True, "domainColor": GRID, "tickColor": GRID}}
     stacked = layout_.barmode in ("relative", "stack")
@@ -284,8 +283,7 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
             continue
         spec_mark: dict = {"type": mark, "point": len(x_order) <= 36, "strokeWidth": 2.4}
         if mark == "area":
-            spec_mark.update({"line": {"strokeWidth": 2.4}, "opacity": 0.9,
-                              "fillOpacity": 0.08, "point": len(x_order) <= 36})
+            spec_mark.update({"line": {"strokeWidth": 2.4}, "opacity": 0.9, "fillOpacity": 0.08})
         layers.append({"mark": spec_mark,
                        "transform": [{"filter": {"field": "series", "oneOf": series}}],
                        "encoding": {"x": x_enc, "y": {"field": "y", "type": "quantitative", "axis": y_axis,
@@ -301,7 +299,7 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
         "encoding": {"x": x_enc,
                      "opacity": {"condition": {"param": "period_hover", "empty": False, "value": 0.5}, "value": 0},
                      "tooltip": [{"field": "x", "type": "ordinal", "title": "Period"}]
-                     + [{"field": name.replace(".", "\\."), "type": "quantitative", "format": money_tip,
+                     + [{"field": name.replace(".", "\\."), "type": "quantitative", "format": value_format,
                          "title": f"{name}{f' ({prefix.strip()})' if prefix else ''}"} for name in colors]}})
     title = layout_.title.text if layout_.title is not None and layout_.title.text else None
     spec = {"height": int(layout_.height or 340) - (56 if title else 24), "layer": layers,

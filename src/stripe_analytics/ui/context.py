@@ -3,11 +3,12 @@ shown (the demo or a synced account's cache), the cache's state key, the filter 
 and the filters chosen in the sidebar.
 
 Accounts: the account this browser session connected on the Connect page (`session.py`)
-comes first and is selected when it connects. With STRIPE_API_KEY set, the configured account's cache (`DATA_DIR/acct_….duckdb`,
-created by `stripe-analytics sync` or the Data page's "Sync now") is shown first; before
-its first sync the pages say so and offer to sync. The demo account (`DATA_DIR/demo.duckdb`)
-is always one click away and is what opens when no key is set; it is generated in-process
-on first use, before any read connection to it exists.
+comes first and is selected when it connects. With STRIPE_API_KEY set, the configured
+account's cache (`DATA_DIR/acct_….duckdb`, created by `stripe-analytics sync` or the Data
+page's "Sync now") is shown first; before its first sync the pages say so and offer to sync.
+The demo account (`DATA_DIR/demo.duckdb`) is always one click away and is what opens when
+no key is set; it is generated in-process on first use, before any read connection to it
+exists.
 """
 
 from __future__ import annotations

@@ -112,3 +112,16 @@ def ago(when: datetime | None, now: datetime | None = None) -> str:
                 return "yesterday"
             return f"{n} {unit}{'s' if n != 1 else ''} ago"
     return f"{int(seconds // (86400 * 365))} years ago"
+
+
+def sync_resources(resources, *, generated_at=None):
+    """The Data page's per-resource table: "5 minutes ago" / "never" for the last sync; for
+    a generated account (`generated_at`: the demo's build time) when it was generated, without
+    the columns that only apply to syncs."""
+    out = resources.copy()
+    if generated_at is not None:
+        out = out.drop(columns=["next", "skipped"], errors="ignore")
+        out["last_sync_at"] = f"generated {ago(generated_at)}"
+    else:
+        out["last_sync_at"] = out["last_sync_at"].map(lambda t: ago(t) if t is not None else "never")
+    return out

@@ -17,8 +17,8 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 PROGRESS_LINE = re.compile(r"^(?P<phase>[a-z_]+): (?P<message>.*?)(?: \((?P<percent>\d+)%\))?$")
 _JOBS: dict[str, "SyncJob"] = {}
@@ -68,7 +68,6 @@ class SyncJob:
                 # Phases restart at 0 %: the backfill is most of the work, events the rest.
                 self.fraction = max(self.fraction, 0.9 * percent if self.phase == "backfill"
                                     else 0.9 + 0.1 * percent if self.phase == "events" else 1.0)
-
 
     def follow(self, name: str = "sync-job") -> None:
         """Read the child's progress (stderr) and summary (stdout) and record how it ended,
@@ -152,12 +151,20 @@ class SyncControl:
             return session.sync_job(self.settings, self.connection.account_id)
         return current(self.path)
 
-    def start(self) -> SyncJob:
-        """Raises OAuthError when a connection's token can no longer be renewed."""
+    def start(self) -> SyncJob | None:
+        """The started (or already running) job; None when the connection's token can no
+        longer be renewed: the session is then disconnected, with the reason kept for the
+        Connect page."""
         if self.connection is not None:
             from .. import session
+            from ..oauth import OAuthError
 
-            return session.start_sync(self.settings, self.connection)
+            try:
+                return session.start_sync(self.settings, self.connection)
+            except OAuthError as error:
+                session.disconnect()
+                session.notice(str(error))
+                return None
         return start(self.path)
 
 

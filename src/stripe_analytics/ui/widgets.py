@@ -141,12 +141,19 @@ def _searchable(frame: pd.DataFrame, text: str) -> pd.Series:
     return mask
 
 
+def _file_namer(view: str, filters: Filters | None, dates_in_name: bool) -> Callable[[str], str]:
+    """Export file names after the view and the filters (`mrr_usd_2025-01_2026-06.png`)."""
+    def name(ext: str) -> str:
+        return filters.filename(view, ext, dates=dates_in_name) if filters else exports.export_filename(view, ext)
+    return name
+
+
 def _download_buttons(frame_fn: Callable[[], pd.DataFrame], *, key: str, name: Callable[[str], str],
                       sheet: str) -> None:
-    for fmt, (label, mime) in exports.TABLE_FORMATS.items():
+    for file_format, (label, mime) in exports.TABLE_FORMATS.items():
         st.download_button(
-            label, data=(lambda f=fmt: exports.table_bytes(frame_fn(), f, sheet=sheet)), file_name=name(fmt),
-            mime=mime, key=f"{key}_dl_{fmt}", icon=":material/download:", width="stretch", on_click="ignore")
+            label, data=(lambda f=file_format: exports.table_bytes(frame_fn(), f, sheet=sheet)),
+            file_name=name(file_format), mime=mime, key=f"{key}_dl_{file_format}", icon=":material/download:", width="stretch", on_click="ignore")
 
 
 def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None = None, money: Sequence[str] = (),
@@ -196,8 +203,7 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
     def current() -> pd.DataFrame:
         return shown[visible].reset_index(drop=True)
 
-    def name(fmt: str) -> str:
-        return filters.filename(view, fmt, dates=dates_in_name) if filters else exports.export_filename(view, fmt)
+    name = _file_namer(view, filters, dates_in_name)
 
     with bar.popover("Download", icon=":material/download:", width="content"):
         _download_buttons(current, key=key, name=name, sheet=view)
@@ -246,8 +252,7 @@ def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filte
     Vega-Lite (`charts.vega_lite`), which the page loads anyway for the KPI sparklines, so the
     browser does not parse Plotly's 4.7 MB bundle before the page is usable; the downloads
     are the Plotly figure's either way."""
-    def name(fmt: str) -> str:
-        return filters.filename(view, fmt, dates=dates_in_name) if filters else exports.export_filename(view, fmt)
+    name = _file_namer(view, filters, dates_in_name)
 
     event = None
     if light and not selectable:
@@ -260,10 +265,10 @@ def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filte
             config={"displaylogo": False, "displayModeBar": "hover",
                     "modeBarButtonsToRemove": ["toImage"] if selectable else ["lasso2d", "select2d", "toImage"]})
     with st.popover("Download chart", icon=":material/download:", type="tertiary"):
-        for fmt, (label, mime) in exports.CHART_FORMATS.items():
+        for file_format, (label, mime) in exports.CHART_FORMATS.items():
             st.download_button(
-                label, data=(lambda f=fmt: exports.chart_bytes(fig, data, f, title=title or view)),
-                file_name=name(fmt), mime=mime, key=f"{key}_dl_{fmt}", icon=":material/download:",
+                label, data=(lambda f=file_format: exports.chart_bytes(fig, data, f, title=title or view)),
+                file_name=name(file_format), mime=mime, key=f"{key}_dl_{file_format}", icon=":material/download:",
                 width="stretch", on_click="ignore")
     return event if selectable else None
 
