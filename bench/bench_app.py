@@ -190,7 +190,7 @@ def wait_until_healthy(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"the server at {url} did not answer within {timeout:.0f} s")
 
 
-def fresh_first_paint(data_dir: Path, entry: str = "serve.py") -> dict[str, float]:
+def fresh_first_paint(data_dir: Path, entry: str = SERVED) -> dict[str, float]:
     """One more first paint of the Overview on a freshly started server and a new browser."""
     from playwright.sync_api import sync_playwright
 
