@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-sync bench-metrics bench-app lock clean
+.PHONY: run test bench-sync bench-metrics bench-app bench-demo lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ bench-metrics: $(STAMP)
 
 bench-app: $(STAMP)
 	$(BIN)/python bench/bench_app.py $(BENCH_ARGS)
+
+bench-demo: $(STAMP)
+	$(BIN)/python bench/bench_demo.py $(BENCH_ARGS)
 
 # Re-pin dependencies after editing pyproject.toml (needs uv: `pip install uv`).
 lock:

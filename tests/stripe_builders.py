@@ -1,5 +1,5 @@
 """Small builders of Stripe-shaped dicts (current API shape, as in
-/work/shared/stripe-fixtures/fixtures3.json) for scenario tests, and a helper that ingests them
+tests/fixtures/stripe/fixtures3.json) for scenario tests, and a helper that ingests them
 into a temporary cache through `ingest.write_objects` -- the only way objects enter a cache.
 
 Times are given as 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM[:SS]' strings (UTC) or epoch seconds.

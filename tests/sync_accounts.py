@@ -4,12 +4,11 @@ objects (fixtures3.json) so every object has the current API's shape."""
 from __future__ import annotations
 
 import copy
-import json
 import random
-from pathlib import Path
 
-FIXTURES = json.loads((Path(__file__).resolve().parents[2] / "shared" / "stripe-fixtures" /
-                       "fixtures3.json").read_text())["resources"]
+from tests.stripe_fixtures import resources
+
+FIXTURES = resources()
 DAY = 86400
 
 

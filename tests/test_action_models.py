@@ -183,10 +183,37 @@ def test_bad_input_is_refused_on_its_field(kind, changes, field):
     assert errors[field] and "Value error" not in errors[field]
 
 
+# What each valid base input parses to: the given fields, typed, and every default a user relies on.
+PARSED = {
+    "customer": {"email": "ann@example.com", "name": None, "phone": None, "description": None, "address": None,
+                 "metadata": {}},
+    "payment": {"customer": "cus_123", "currency": "usd", "amount": Decimal("10"), "description": None,
+                "metadata": {}, "payment_method": None, "confirm": False, "receipt_email": None},
+    "product": {"name": "Pro", "currency": None, "amount": None, "interval": None, "interval_count": 1,
+                "description": None, "active": True, "metadata": {}},
+    "price": {"product": "prod_1", "currency": "usd", "amount": Decimal("10"), "interval": None, "interval_count": 1,
+              "nickname": None, "metadata": {}},
+    "subscription": {"customer": "cus_1", "items": [{"price": "price_1", "quantity": 1}], "trial_days": None,
+                     "coupon": None, "metadata": {}},
+    "cancel": {"subscription": "sub_1", "when": "immediately"},
+    "resume": {"subscription": "sub_1"},
+}
+
+
 @pytest.mark.parametrize("kind", sorted(MODELS))
-def test_every_valid_base_input_passes(kind):
+def test_every_valid_base_input_parses_to_its_typed_values(kind):
     model, base, _ = MODELS[kind]
-    models.parse(model, base)
+    parsed = models.parse(model, base)
+    assert isinstance(parsed, model)
+    assert parsed.model_dump() == PARSED[kind]
+
+
+def test_input_is_normalised():
+    """Currencies are lower-cased, amounts exact decimals, metadata lines split into pairs."""
+    parsed = models.parse(models.PaymentInput, {**PAYMENT, "currency": "USD", "amount": "19.99",
+                                                "metadata": ["plan=pro", "seats=3"]})
+    assert (parsed.currency, parsed.amount, parsed.metadata) == ("usd", Decimal("19.99"),
+                                                                  {"plan": "pro", "seats": "3"})
 
 
 # ----------------------------------------------------------------------------- the service sends nothing

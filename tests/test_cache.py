@@ -1,4 +1,3 @@
-import json
 import os
 import stat
 import threading
@@ -7,9 +6,9 @@ import pytest
 
 from stripe_analytics.cache import SCHEMA_VERSION, Cache, CacheError, SyncLockedError, cache_path, writer_lock
 from stripe_analytics.ingest import write_objects
+from tests.stripe_fixtures import resources
 
-FIXTURES = json.load(open(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "stripe-fixtures",
-                                       "fixtures3.json")))["resources"]
+FIXTURES = resources()
 
 
 def test_cache_file_is_private(tmp_path):

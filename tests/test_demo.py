@@ -3,24 +3,23 @@
 * determinism (same seed -> identical stream, different seed -> different stream);
 * every consistency invariant, checked object by object, on several generated accounts;
 * every advertised feature appears in the default-size account (2000 customers);
-* top-level keys of Stripe's fixture object (fixtures3.json) are present for every type we emit;
-* timings / object counts are measured and printed (not asserted): set STRIPE_DEMO_BENCH=1 to
-  include the 20,000-customer run (``pytest tests/test_demo.py -k report -s``).
+* top-level keys of Stripe's fixture object (tests/fixtures/stripe) are present for every type we emit.
+
+Generation time and object counts are measured by `make bench-demo` (bench/bench_demo.py).
 """
 
 from __future__ import annotations
 
 import collections
-import json
 import math
 import os
-import pathlib
 import time
 from datetime import datetime, timezone
 
 import pytest
 
 from stripe_analytics.demo import generate_account
+from tests.stripe_fixtures import resources
 
 AS_OF = datetime(2025, 6, 15, 12, 0, 0, tzinfo=timezone.utc)
 DEC = {"usd": 2, "eur": 2, "gbp": 2, "jpy": 0}
@@ -29,12 +28,6 @@ LIVE = {"trialing", "active", "past_due", "unpaid", "incomplete"}
 RANK = {"customer": 0, "subscription": 1, "invoice": 2, "payment_intent": 3, "charge": 4, "refund": 5,
         "dispute": 6, "balance_transaction": 7}
 
-FIXTURE_CANDIDATES = [
-    os.environ.get("STRIPE_FIXTURES3", ""),
-    str(pathlib.Path(__file__).parent / "fixtures" / "fixtures3.json"),
-    str(pathlib.Path(__file__).parent / "data" / "fixtures3.json"),
-    "/work/shared/stripe-fixtures/fixtures3.json",
-]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -125,13 +118,8 @@ class Account:
 
 
 def generate(seed: int, customers: int, as_of=AS_OF) -> Account:
-    t0 = time.perf_counter()
     acc = generate_account(seed=seed, customers=customers, as_of=as_of)
-    objs = list(acc.iter_objects())
-    elapsed = time.perf_counter() - t0
-    a = Account(acc, objs)
-    a.elapsed = elapsed
-    return a
+    return Account(acc, list(acc.iter_objects()))
 
 
 @pytest.fixture(scope="module")
@@ -957,17 +945,8 @@ def test_features_present(default):  # noqa: C901
     assert not missing, "missing features: " + "; ".join(missing)
 
 
-def _fixture_path():
-    for p in FIXTURE_CANDIDATES:
-        if p and os.path.exists(p):
-            return p
-    return None
-
-
 def test_shapes_match_stripe_fixtures(small):
-    path = _fixture_path()
-    assert path is not None, "fixtures3.json not found beside the repository (set STRIPE_FIXTURES3)"
-    fixtures = json.load(open(path))["resources"]
+    fixtures = resources()
     samples: dict[str, list[dict]] = collections.defaultdict(list)
     for o in small.objs:
         samples[o["object"]].append(o)
@@ -991,28 +970,3 @@ def test_shapes_match_stripe_fixtures(small):
                 problems.append(f"{typ} {o['id']} lacks {sorted(missing)}")
                 break
     assert not problems, "\n".join(problems)
-
-
-def _report_line(n: int, seconds: float, counts: collections.Counter, lines: int) -> str:
-    return (f"{n} customers: {seconds:.1f}s, {sum(counts.values())} objects, {lines} invoice lines: "
-            + ", ".join(f"{k}={v}" for k, v in counts.most_common()))
-
-
-def test_report_sizes_and_timings(default, capsys):
-    """Measure (not assert) generation time and object counts of the default account (2,000
-    customers); with STRIPE_DEMO_BENCH=1 also 20,000 customers.  Shown with ``-s`` or in the
-    captured output."""
-    counts = collections.Counter({k: len(v) for k, v in default.by_type.items()})
-    report = [_report_line(2000, default.elapsed, counts, len(default.lines))]
-    sizes = [20000] if os.environ.get("STRIPE_DEMO_BENCH") else []
-    for n in sizes:
-        t0 = time.perf_counter()
-        counts = collections.Counter()
-        lines = 0
-        for o in generate_account(seed=0, customers=n, as_of=AS_OF).iter_objects():
-            counts[o["object"]] += 1
-            if o["object"] == "invoice":
-                lines += len(o["lines"]["data"])
-        report.append(_report_line(n, time.perf_counter() - t0, counts, lines))
-    with capsys.disabled():
-        print("\n" + "\n".join(report))

@@ -1,14 +1,13 @@
 import copy
 import json
-import os
 
 import pytest
 
 from stripe_analytics.cache import Cache
 from stripe_analytics.ingest import mark_deleted, prepare, write_objects, write_prepared
+from tests.stripe_fixtures import resources
 
-FIXTURES = json.load(open(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "stripe-fixtures",
-                                       "fixtures3.json")))["resources"]
+FIXTURES = resources()
 
 
 @pytest.fixture

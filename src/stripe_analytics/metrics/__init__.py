@@ -1,5 +1,5 @@
 """The analytics engine: every number of the product, computed by the rules of the metrics
-contract (/work/shared/specs/metrics.md; explained for users in docs/metrics.md).
+contract (docs/specs/metrics.md; explained for users in docs/metrics.md).
 
 Pure functions over DataFrames / Arrow tables (heavy per-line work in DuckDB SQL):
 

@@ -1,7 +1,7 @@
 """What the user chose to look at: date range, currencies, products, price intervals, a customer
 segment (metadata key = value), the time zone months are bucketed in, and the discount policy.
 
-Rule references are to the contract, /work/shared/specs/metrics.md (mirrored for users in
+Rule references are to the contract, docs/specs/metrics.md (mirrored for users in
 docs/metrics.md).
 """
 

@@ -1,10 +1,9 @@
 """Metric definitions shown next to every number (tooltips and "Definitions" expanders),
-read from docs/metrics.md so the app says exactly what the docs say.
+read from docs/metrics.md, their one source, so the app says exactly what the docs say.
 
 The parser accepts the usual ways a Markdown glossary names a term: a heading
-(`### MRR`), a bullet with a bold or code term (`- **MRR**: ...`, `- `nrr` = ...`). A term
-the document does not define falls back to a one-line summary of the metrics contract,
-so a tooltip is never empty.
+(`### MRR`), a bullet with a bold or code term (`- **MRR**: ...`, `- `nrr` = ...`).
+`tests/test_definitions.py` checks that the document defines every term of the catalogue.
 """
 
 from __future__ import annotations
@@ -13,68 +12,39 @@ import functools
 import re
 from pathlib import Path
 
-DOC_PATH = Path(__file__).resolve().parents[3] / "docs" / "metrics.md"
+from ..app_files import metrics_doc
 
-# key: (label, aliases as the docs may name it, fallback definition)
-CATALOG: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "mrr": ("MRR", ("mrr", "monthly recurring revenue", "customer mrr", "mrr of the account"),
-            "Monthly recurring revenue: the sum over customers of their active subscriptions' licensed items, "
-            "normalised to a month, after discounts, before tax, at the month's end (the as-of instant for the "
-            "current month). Trials, one-time prices and metered usage are not MRR."),
-    "arr": ("ARR", ("arr", "annual recurring revenue"), "Annual recurring revenue: 12 × MRR."),
-    "active_customers": ("Active customers", ("active customers", "active_customers"),
-                         "Customers with MRR > 0 at the month's snapshot."),
-    "new_mrr": ("New MRR", ("new", "new mrr", "new_mrr"),
-                "MRR of customers who had none last month and never had any before."),
-    "expansion_mrr": ("Expansion MRR", ("expansion", "expansion mrr", "expansion_mrr"),
-                      "Increase of MRR of customers who already had MRR last month."),
-    "contraction_mrr": ("Contraction MRR", ("contraction", "contraction mrr", "contraction_mrr"),
-                        "Decrease of MRR of customers who still have MRR this month."),
-    "churned_mrr": ("Churned MRR", ("churn", "churned mrr", "churned_mrr", "churned"),
-                    "Last month's MRR of customers who have none this month."),
-    "reactivation_mrr": ("Reactivation MRR", ("reactivation", "reactivation mrr", "reactivation_mrr"),
-                         "MRR of customers who had none last month but had some at an earlier month."),
-    "net_new_mrr": ("Net new MRR", ("net new mrr", "net_new_mrr"),
-                    "New + reactivation + expansion − contraction − churned MRR; equals this month's MRR minus "
-                    "last month's."),
-    "customer_churn_rate": ("Customer churn", ("customer churn rate", "customer_churn_rate", "customer churn"),
-                            "Churned customers ÷ active customers at the previous month's end."),
-    "revenue_churn_rate": ("Revenue churn", ("revenue churn rate", "revenue_churn_rate", "revenue churn"),
-                           "(Churned + contraction MRR) ÷ previous month's MRR."),
-    "grr": ("GRR", ("grr", "gross revenue retention"),
-            "Gross revenue retention: (previous MRR − churned − contraction) ÷ previous MRR."),
-    "nrr": ("NRR", ("nrr", "net revenue retention"),
-            "Net revenue retention: (previous MRR − churned − contraction + expansion) ÷ previous MRR. New and "
-            "reactivated customers are outside it."),
-    "arpa": ("ARPA", ("arpa", "average revenue per account"), "MRR ÷ active customers."),
-    "quick_ratio": ("Quick ratio", ("quick ratio", "quick_ratio"),
-                    "(New + reactivation + expansion MRR) ÷ (churned + contraction MRR)."),
-    "ltv": ("LTV", ("ltv", "lifetime value", "customer lifetime value"),
-            "ARPA ÷ the mean customer churn rate of the last 3 months that have a rate."),
-    "mrr_growth_rate": ("MRR growth", ("mrr growth rate", "mrr_growth_rate", "growth rate", "mrr growth"),
-                        "This month's MRR ÷ last month's − 1."),
-    "gross_volume": ("Gross volume", ("gross volume", "gross_volume"),
-                     "Captured amount of successful charges, by the charge's creation month and currency."),
-    "net_volume": ("Net volume", ("net volume", "net_volume"),
-                   "Net of balance transactions for charges, payments, refunds, adjustments and failure refunds "
-                   "(after fees, in the settlement currency)."),
-    "refunds": ("Refunds", ("refunds",), "Amount of successful refunds, by the refund's creation month."),
-    "fees": ("Fees", ("fees",), "Stripe fees of all balance transactions (settlement currency)."),
-    "successful_payments": ("Successful payments", ("successful payments", "successful_payments"),
-                            "Number of charges with status succeeded."),
-    "failed_payments": ("Failed payments", ("failed payments", "failed_payments"),
-                        "Number of charges with status failed."),
-    "payment_success_rate": ("Payment success rate", ("payment success rate", "payment_success_rate",
-                                                      "success rate"),
-                             "Successful ÷ (successful + failed) charges."),
-    "average_order_value": ("Average order value", ("average order value", "average_order_value", "aov"),
-                            "Gross volume ÷ successful payments."),
-    "logo_retention": ("Logo retention", ("logo retention", "logo_retention"),
-                       "Share of a cohort's customers with MRR > 0 at a later month. A customer's cohort is the "
-                       "month of its first MRR."),
-    "revenue_retention": ("Revenue retention", ("revenue retention", "revenue_retention"),
-                          "A cohort's MRR at a later month ÷ its MRR in its first month."),
-    "cohort": ("Cohort", ("cohort", "cohorts"), "The month of a customer's first snapshot with MRR > 0."),
+# key: (label, aliases as docs/metrics.md may name it)
+CATALOG: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mrr": ("MRR", ("mrr", "monthly recurring revenue", "customer mrr", "mrr of the account")),
+    "arr": ("ARR", ("arr", "annual recurring revenue")),
+    "active_customers": ("Active customers", ("active customers", "active_customers")),
+    "new_mrr": ("New MRR", ("new", "new mrr", "new_mrr")),
+    "expansion_mrr": ("Expansion MRR", ("expansion", "expansion mrr", "expansion_mrr")),
+    "contraction_mrr": ("Contraction MRR", ("contraction", "contraction mrr", "contraction_mrr")),
+    "churned_mrr": ("Churned MRR", ("churn", "churned mrr", "churned_mrr", "churned")),
+    "reactivation_mrr": ("Reactivation MRR", ("reactivation", "reactivation mrr", "reactivation_mrr")),
+    "net_new_mrr": ("Net new MRR", ("net new mrr", "net_new_mrr")),
+    "customer_churn_rate": ("Customer churn", ("customer churn rate", "customer_churn_rate", "customer churn")),
+    "revenue_churn_rate": ("Revenue churn", ("revenue churn rate", "revenue_churn_rate", "revenue churn")),
+    "grr": ("GRR", ("grr", "gross revenue retention")),
+    "nrr": ("NRR", ("nrr", "net revenue retention")),
+    "arpa": ("ARPA", ("arpa", "average revenue per account")),
+    "quick_ratio": ("Quick ratio", ("quick ratio", "quick_ratio")),
+    "ltv": ("LTV", ("ltv", "lifetime value", "customer lifetime value")),
+    "mrr_growth_rate": ("MRR growth", ("mrr growth rate", "mrr_growth_rate", "growth rate", "mrr growth")),
+    "gross_volume": ("Gross volume", ("gross volume", "gross_volume")),
+    "net_volume": ("Net volume", ("net volume", "net_volume")),
+    "refunds": ("Refunds", ("refunds",)),
+    "fees": ("Fees", ("fees",)),
+    "successful_payments": ("Successful payments", ("successful payments", "successful_payments")),
+    "failed_payments": ("Failed payments", ("failed payments", "failed_payments")),
+    "payment_success_rate": ("Payment success rate",
+                             ("payment success rate", "payment_success_rate", "success rate")),
+    "average_order_value": ("Average order value", ("average order value", "average_order_value", "aov")),
+    "logo_retention": ("Logo retention", ("logo retention", "logo_retention")),
+    "revenue_retention": ("Revenue retention", ("revenue retention", "revenue_retention")),
+    "cohort": ("Cohort", ("cohort", "cohorts")),
 }
 
 _TERM_LINE = re.compile(
@@ -138,13 +108,9 @@ def parse(markdown: str) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=4)
 def _load(path: str, mtime: float) -> dict[str, str]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError:
-        return {}
-    terms = parse(text)
+    terms = parse(Path(path).read_text(encoding="utf-8"))
     out: dict[str, str] = {}
-    for key, (_, aliases, _) in CATALOG.items():
+    for key, (_, aliases) in CATALOG.items():
         for alias in aliases:
             if _norm(alias) in terms:
                 out[key] = _clean(terms[_norm(alias)])
@@ -166,14 +132,11 @@ def _clean(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def definitions(path: Path = DOC_PATH) -> dict[str, str]:
-    """{metric key: definition} for every metric of the catalogue (docs first, fallback second)."""
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        mtime = 0.0
-    from_doc = _load(str(path), mtime) if mtime else {}
-    return {key: from_doc.get(key, fallback) for key, (_, _, fallback) in CATALOG.items()}
+def definitions(path: Path | None = None) -> dict[str, str]:
+    """{metric key: definition} for the catalogue's metrics that docs/metrics.md defines (all of
+    them, as tests/test_definitions.py checks). A missing document is an install error and raises."""
+    path = path or metrics_doc()
+    return _load(str(path), path.stat().st_mtime)
 
 
 def label(key: str) -> str:
