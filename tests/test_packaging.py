@@ -1,0 +1,154 @@
+"""Installed, not only checked out: the wheel built from the repository's tracked files carries
+the dashboard (app.py, serve.py, pages/, docs/metrics.md, .streamlit/config.toml), and
+`stripe-analytics serve` from a fresh virtual environment outside the repository serves it,
+warm-up included, with the definitions the pages show."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+import tomllib
+import zipfile
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+import pytest
+
+from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, free_port, require_chromium
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def test_every_subpackage_is_listed_for_the_wheel():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(init.parent.relative_to(ROOT / "src").parts)
+               for init in (ROOT / "src").rglob("__init__.py")}
+    assert on_disk <= listed, sorted(on_disk - listed)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """A wheel built from a copy of the files git tracks, as a fresh clone has them."""
+    work = tmp_path_factory.mktemp("wheel")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    clone = work / "clone"
+    for name in filter(None, tracked.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(work / "dist"), str(clone)], check=True, cwd=work)
+    return next((work / "dist").glob("stripe_analytics-*.whl"))
+
+
+def test_the_wheel_carries_the_dashboard(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    app = "stripe_analytics/webapp/"
+    for needed in ("app.py", "serve.py", "docs/metrics.md", ".streamlit/config.toml", "pages/overview_page.py",
+                   "pages/mrr.py"):
+        assert app + needed in names, needed
+    page_files = {p.name for p in (ROOT / "pages").glob("*.py")}
+    assert {n.removeprefix(app + "pages/") for n in names if n.startswith(app + "pages/")} == page_files
+    assert not any(n.startswith(("tests/", app + "tests/", app + "data/", app + "bench/")) for n in names)
+    assert not any("secrets.toml" in n and not n.endswith(".example") for n in names)
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A fresh virtual environment outside the repository with the wheel installed; the
+    third-party dependencies are the test environment's own (no download)."""
+    venv = tmp_path_factory.mktemp("venv") / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+                   check=True)
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    (Path(purelib) / "test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv
+
+
+def test_the_installed_package_uses_its_own_copy(installed, tmp_path):
+    found = subprocess.run(
+        [str(installed / "bin" / "python"), "-c",
+         "from stripe_analytics import app_files; from stripe_analytics.ui import definitions;"
+         "print(app_files.app_root()); print(len(definitions.definitions()))"],
+        capture_output=True, text=True, check=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""})
+    root, count = found.stdout.split()
+    assert Path(root).is_relative_to(installed) and not Path(root).is_relative_to(ROOT)
+    assert int(count) == len(__import__("stripe_analytics.ui.definitions", fromlist=["CATALOG"]).CATALOG)
+
+
+def test_bad_serve_arguments_are_refused(installed, tmp_path):
+    for args, word in ((["--port", "70000"], "--port"), (["--port", "web"], "--port"),
+                       (["--address", "not an address"], "--address")):
+        done = subprocess.run([str(installed / "bin" / "stripe-analytics"), "serve", *args], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=60)
+        assert done.returncode == 2 and word in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.browser
+def test_stripe_analytics_serve_from_the_installed_package_shows_the_overview(installed, tmp_path):
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    work = tmp_path / "elsewhere"
+    data_dir = data_dir_with_demo(work / "data")
+    env = app_env(data_dir, work)
+    env.pop("PYTHONPATH", None)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = work / "serve.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen([str(installed / "bin" / "stripe-analytics"), "serve", "--port", str(port),
+                                   "--address", "127.0.0.1"], cwd=work, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, log_path.read_text(errors="replace")[-3000:]
+            try:
+                with urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except (URLError, OSError):
+                pass
+            assert time.monotonic() < deadline, "stripe-analytics serve did not start"
+            time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
+            tab.goto(url + "/")
+            tab.wait_for_selector("[data-testid='stMetric']", timeout=60_000)
+            tab.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+            text = tab.locator("[data-testid='stMain']").inner_text()
+            expander = tab.locator("[data-testid='stExpander']").filter(has_text="Definitions").first
+            expander.locator("summary").click()
+            tab.wait_for_timeout(500)
+            definitions_text = expander.inner_text()
+            ARTIFACTS.mkdir(exist_ok=True)
+            tab.screenshot(path=str(ARTIFACTS / "installed-overview.png"), full_page=True)
+            browser.close()
+        assert "Overview" in text and "MRR" in text and "Demo data" in text
+        from stripe_analytics.ui.definitions import definitions
+
+        arr = definitions()["arr"]  # as docs/metrics.md words it; the installed copy must say the same
+        assert arr in definitions_text.replace("\n", " "), definitions_text
+        served_log = log_path.read_text(errors="replace")
+        assert "warm-up of Demo account" in served_log, served_log[-2000:]
+        assert "Traceback" not in served_log, served_log[-3000:]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
