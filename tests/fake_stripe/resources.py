@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from stripe_analytics.stripe_client import STRIPE_API_VERSION
+
 from .errors import invalid
 from .forms import to_list, to_str
 
@@ -115,7 +117,7 @@ INCLUDABLE: dict[str, tuple[str, ...]] = {"price": ("tiers",)}
 CHILDREN: dict[str, tuple[str, str]] = {"subscription_item": ("subscription", "items")}
 
 EMBEDDED_PAGE = 10
-API_VERSION = "2025-03-31.basil"
+API_VERSION = STRIPE_API_VERSION  # events carry the version the client pins
 
 _EVENT_PREFIX = {"subscription": "customer.subscription", "discount": "customer.discount"}
 _NO_EVENTS = {"balance_transaction", "event", "line_item", "subscription_item"}

@@ -5,7 +5,7 @@
     acc.account          # the Stripe `account` object ("acct_demo...")
     acc.iter_objects()   # every object of the account, as Stripe API dicts
 
-Shapes follow the current API (2025-03-31.basil and later): billing periods on
+Shapes follow the API version the client pins (`stripe_client.STRIPE_API_VERSION`): billing periods on
 subscription items, ``invoice.parent.subscription_details``, ``line_item.parent.
 subscription_item_details``, ``line_item.pricing.price_details``, ``discount.source.coupon``,
 ``invoice.payments`` (payment intents) instead of ``invoice.charge``.
@@ -57,6 +57,6 @@ Conventions worth knowing when consuming the data (all as Stripe does it):
 
 from ._account import DemoAccount, generate_account
 from ._catalog import CURRENCY_DECIMALS
-from ._core import API_VERSION
+from .rendering import API_VERSION
 
 __all__ = ["API_VERSION", "CURRENCY_DECIMALS", "DemoAccount", "generate_account"]

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 from ._catalog import Catalog, build_catalog, catalog_objects
-from ._core import CustomerSim
+from .simulation import CustomerSimulation
 from ._ids import IdFactory
 from ._timeutil import DAY, HOUR, add_months, split
 
@@ -37,7 +37,7 @@ def _to_ts(as_of: datetime | None) -> int:
 
 
 class _Ctx:
-    """Everything a CustomerSim needs; built once per account."""
+    """Everything a CustomerSimulation needs; built once per account."""
 
     def __init__(self, seed: int, customers: int, as_of: int):
         self.seed = seed
@@ -232,14 +232,14 @@ class DemoAccount:
         """(objects, events) of one customer, exactly as they appear in ``iter_objects()``."""
         if not 0 <= index < self.customers:
             raise IndexError(index)
-        return CustomerSim(self._ctx, index).run()
+        return CustomerSimulation(self._ctx, index).run()
 
     def iter_objects(self) -> Iterator[dict]:
         yield from self.catalog_objects()
         spool = _EventSpool(self._ctx.window_start)
         try:
             for ci in range(self.customers):
-                objs, events = CustomerSim(self._ctx, ci).run()
+                objs, events = CustomerSimulation(self._ctx, ci).run()
                 yield from objs
                 for n, ev in enumerate(events):
                     spool.add(ev, ci, n)
