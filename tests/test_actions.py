@@ -544,7 +544,7 @@ def test_path_only_context_opens_the_cache_just_for_the_write(fake_stripe, tmp_p
 
 
 def test_an_unwritable_cache_keeps_the_audit_row_for_later(fake_stripe, tmp_path, monkeypatch):
-    from stripe_analytics.actions import service
+    from stripe_analytics.actions import audit
     from stripe_analytics.cache import CacheError
 
     path = tmp_path / "busy.duckdb"
@@ -557,17 +557,17 @@ def test_an_unwritable_cache_keeps_the_audit_row_for_later(fake_stripe, tmp_path
             raise CacheError("The cache busy.duckdb is in use by another process (a sync or another app).")
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(service.Cache, "open", staticmethod(busy))
+    monkeypatch.setattr(Cache, "open", staticmethod(busy))
     monkeypatch.setattr(ActionContext, "open_timeout", 0.1)
     result = actions.create_customer(ctx, {"email": "later@example.com"})
     assert result.ok and not result.cached and "next sync" in result.warnings[0]
-    assert Path(str(path) + service.PENDING_SUFFIX).exists()
-    monkeypatch.setattr(service.Cache, "open", real_open)
+    assert Path(str(path) + audit.PENDING_SUFFIX).exists()
+    monkeypatch.setattr(Cache, "open", real_open)
     actions.create_customer(ctx, {"email": "now@example.com"})
     with Cache.open(path, read_only=True) as cache:
         assert [r["outcome"] for r in _audit(cache)] == ["succeeded", "succeeded"]
         assert _count(cache, "customers") == 1  # the first one arrives with the next sync
-    assert not Path(str(path) + service.PENDING_SUFFIX).exists()
+    assert not Path(str(path) + audit.PENDING_SUFFIX).exists()
 
 
 def test_a_sync_after_the_actions_duplicates_nothing(fake_stripe, tmp_path):

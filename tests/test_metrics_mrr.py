@@ -477,3 +477,19 @@ def test_transform_quantity_is_applied(tmp):
     s = subscription("sub_1", "cus_1", [item("si_1", p, quantity=23)], start="2024-01-01")
     cache = make_cache(tmp, [p, customer("cus_1"), s])
     assert mrr_by_month(cache, date(2024, 1, 31)) == {"2024-01": 1500}   # ceil(23 / 10) = 3 packs x 500
+
+
+def test_monthly_normalisation_is_one_rule_in_sql_and_python():
+    """The forms' Python summaries and the engine's SQL normalise a price to a month alike."""
+    import duckdb
+
+    from stripe_analytics.metrics.mrr import NORMALISE_MACRO, monthly_amount
+
+    con = duckdb.connect()
+    con.execute(NORMALISE_MACRO)
+    for amount, interval, count, expected in ((1200, "month", 1, 1200.0), (1200, "month", 3, 400.0),
+                                              (12000, "year", 1, 1000.0), (1200, "week", 1, 5200.0),
+                                              (100, "day", 1, 100 * 365 / 12), (5000, "week", 2, 5000 * 52 / 24)):
+        in_sql = con.execute("SELECT sa_monthly(?, ?, ?)", [amount, interval, count]).fetchone()[0]
+        assert in_sql == monthly_amount(amount, interval, count) == pytest.approx(expected)
+    assert monthly_amount(1200, None, 1) == 0.0 and monthly_amount(None, "month", 1) == 0.0

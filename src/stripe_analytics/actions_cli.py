@@ -196,7 +196,7 @@ def _run(ns: argparse.Namespace, CliError: type[Exception]) -> int:
     if db is not None and db.suffix != ".duckdb":
         raise CliError("--db must be a path to a .duckdb file", EXIT_INPUT)
     key = ns.idempotency_key
-    if key is not None and not actions.service.KEY_RE.match(key):
+    if key is not None and not actions.context.KEY_RE.match(key):
         raise CliError("--idempotency-key must be 8 to 200 characters: letters, digits, _ . : -", EXIT_INPUT)
     key = key or actions.new_submission_key()
 

@@ -31,15 +31,24 @@ from .filters import DiscountPolicy
 from ._sql import query
 from .load import Sources
 
-# metrics.md "Normalising an amount billed every interval_count intervals to one month".
-NORMALISE_MACRO = """
-CREATE OR REPLACE TEMP MACRO sa_monthly(a, unit, n) AS CASE unit
-    WHEN 'month' THEN CAST(a AS DOUBLE) / n
-    WHEN 'year' THEN CAST(a AS DOUBLE) / (12.0 * n)
-    WHEN 'week' THEN CAST(a AS DOUBLE) * 52.0 / (12.0 * n)
-    WHEN 'day' THEN CAST(a AS DOUBLE) * 365.0 / (12.0 * n)
-END
-"""
+# metrics.md "Normalising an amount billed every interval_count intervals to one month": the
+# one rule, as (multiplier, divisor) per billing interval; the SQL macro and `monthly_amount`
+# (the forms' summaries) are both built from it.
+MONTHLY_FACTORS = {"month": (1.0, 1.0), "year": (1.0, 12.0), "week": (52.0, 12.0), "day": (365.0, 12.0)}
+NORMALISE_MACRO = ("CREATE OR REPLACE TEMP MACRO sa_monthly(a, unit, n) AS CASE unit\n"
+                   + "".join(f"    WHEN '{unit}' THEN CAST(a AS DOUBLE) * {mult} / ({div} * n)\n"
+                             for unit, (mult, div) in MONTHLY_FACTORS.items())
+                   + "END\n")
+
+
+def monthly_amount(amount: int | float | None, interval: str | None, interval_count: int | None) -> float:
+    """An amount billed every `interval_count` `interval`s, normalised to one month (metrics.md
+    "Normalising ... to one month"); 0 for a non-recurring or unknown interval."""
+    if not amount or interval not in MONTHLY_FACTORS:
+        return 0.0
+    mult, div = MONTHLY_FACTORS[interval]
+    return float(amount) * mult / (div * (interval_count or 1))
+
 
 # Statuses whose invoices count as invoiced history (metrics.md "Invoiced history first").
 INVOICE_STATUSES = ("open", "paid", "uncollectible")

@@ -24,10 +24,11 @@ import streamlit as st
 
 from .. import actions
 from ..actions import models
-from ..actions.service import (
+from ..actions.context import (
     OUTCOME_DECLINED, OUTCOME_FAILED, OUTCOME_PENDING, OUTCOME_REFUSED, OUTCOME_REQUIRES_ACTION, ActionContext,
-    ActionResult, subscription_summary,
+    ActionResult,
 )
+from ..actions.subscriptions import subscription_summary
 from ..money import SUPPORTED_CURRENCIES, decimals, format_amount
 
 STATE_PREFIX = "sa_form_"
