@@ -17,7 +17,7 @@ import time
 
 import streamlit as st
 
-from stripe_analytics.ui import context, theme
+from stripe_analytics.ui import context, signin, theme
 from stripe_analytics.ui.page import SYNC_HINT
 
 _started = time.perf_counter()
@@ -61,7 +61,10 @@ if ctx.fatal:
     st.caption("Fix the setting (environment, .env or .streamlit/secrets.toml) and reload the page.")
     st.stop()
 
+signin.banner(ctx.settings)
 theme.sidebar_account(ctx)
+if ctx.principal is not None:
+    signin.sidebar(ctx.principal)
 if ctx.account is not None and ctx.account.demo:
     st.info(f"**Demo data.** You are looking at a generated demo account. {SYNC_HINT}", icon=":material/science:")
 if ctx.busy:

@@ -2,12 +2,16 @@
 `app.py`, started the way it should be served.
 
 Before accepting its first connection the server imports what the pages need and computes
-the default account's Overview (`stripe_analytics.ui.warmup`), so the first visitor's page is
-drawn from warm caches. `streamlit run app.py` still works, without that warm-up.
+the default account's Overview (`stripe_analytics.ui.warmup`), warns on the console when it
+is reachable by others without sign-in, and drops connections unused for SESSION_IDLE_DAYS
+(`stripe_analytics.ui.serving`). Its middleware gives each browser its opaque session cookie
+(`stripe_analytics.server_session`). `streamlit run app.py` still works, without these.
 """
 
 import streamlit as st
+from starlette.middleware import Middleware
 
-from stripe_analytics.ui.warmup import lifespan
+from stripe_analytics.server_session import SessionCookieMiddleware
+from stripe_analytics.ui.serving import lifespan
 
-app = st.App("app.py", lifespan=lifespan)
+app = st.App("app.py", lifespan=lifespan, middleware=[Middleware(SessionCookieMiddleware)])

@@ -3,8 +3,10 @@ OAuth in a popup, through streamlit-oauth), a restricted key checked at once, or
 account — and, once connected, the account's mode, what the key cannot read, its sync, and
 Disconnect.
 
-The connection lives in this tab's server-side session only (`stripe_analytics.session`):
-closing the tab ends it, and no cookie or URL parameter carries it. Stripe's answer (`code`,
+The connection is kept on the server, encrypted (`stripe_analytics.connection_store`), for
+this browser (an opaque session cookie) or, with sign-in, for the signed-in user: reloads and
+new tabs keep it, Disconnect deletes it, SESSION_IDLE_DAYS unused expire it. No key or token
+reaches the browser or a URL. Stripe's answer (`code`,
 `state`) only ever reaches the popup's address, which streamlit-oauth reads and closes; if
 this page is opened with such an answer in its own address, it is refused and removed."""
 
@@ -12,16 +14,16 @@ import time
 
 import streamlit as st
 
-from stripe_analytics import oauth, session
+from stripe_analytics import oauth
 from stripe_analytics.key_check import KeyCheckError
-from stripe_analytics.ui import data, page, widgets
+from stripe_analytics.ui import connection_state as session, data, page, widgets
 
 POPUP_GRACE = 5.0  # seconds streamlit-oauth gets to read and close the popup before its URL is cleaned
 
 ctx = page.context(need_data=False)
 settings = ctx.settings
 state = st.session_state
-widgets.page_header("Connect", "Your Stripe account, for this browser tab only")
+widgets.page_header("Connect", "Your Stripe account, kept for you on this app's server")
 
 
 def mode_badge(container, live: bool) -> None:
@@ -41,23 +43,19 @@ def show_notice() -> None:
 
 
 def start_sync(conn, *, full: bool = False) -> None:
-    try:
-        session.start_sync(settings, conn, full=full)
-    except oauth.OAuthError as error:
-        session.disconnect()
-        session.notice(str(error))
+    session.start_sync(settings, conn, full=full)  # a refusal or a dead token leaves its notice
 
 
 # ---------------------------------------------------------------- Stripe's answer in this URL
 answer = session.callback_params()
 if answer:
-    flow = state.get(session.FLOW_KEY)
-    if isinstance(flow, oauth.OAuthFlow) and flow.states.is_pending(answer.get("state")):
+    flow = session.pending_flow()
+    if flow is not None and flow.states.is_pending(answer.get("state")):
         # An attempt of this very session came back in this tab: finish it, then clean the URL.
         session.clear_callback_params()
         try:
             session.connect_oauth(settings, flow, flow.complete(answer))
-            start_sync(session.current())
+            start_sync(session.current(settings))
         except oauth.OAuthError as error:
             session.notice(str(error))
         st.rerun()
@@ -71,7 +69,8 @@ if answer:
     box.warning(str(oauth.state_mismatch()), icon=":material/block:")
     st.stop()
 
-conn = session.current()
+conn = session.current(settings)
+session.show_rotation()
 
 # ---------------------------------------------------------------- connected
 if conn is not None:
@@ -80,8 +79,11 @@ if conn is not None:
         line = st.container(horizontal=True, vertical_alignment="center")
         line.markdown(f"### {conn.label}")
         mode_badge(line, conn.livemode)
-        st.markdown(f"Account `{conn.account_id}`, connected with **{conn.how}**. Only this browser tab can use it: "
-                    "closing the tab or clicking **Disconnect** ends the access.")
+        whose = (f"you ({ctx.principal.email})" if ctx.principal is not None and ctx.principal.signed_in
+                 else "this browser")
+        st.markdown(f"Account `{conn.account_id}`, connected with **{conn.how}**. It is kept for {whose}, encrypted "
+                    f"on this app's server: reloads and new tabs stay connected; it expires after "
+                    f"{settings.session_idle_days:g} days unused, and **Disconnect** deletes it.")
         if conn.livemode:
             st.caption("Live mode: these are the account's real customers and payments.")
         if conn.missing:
@@ -124,12 +126,14 @@ if conn is not None:
     buttons = st.container(horizontal=True, gap="small")
     if buttons.button("Open the dashboard", type="primary", icon=":material/dashboard:", key="sa_open"):
         st.switch_page("pages/overview_page.py")
-    if buttons.button("Sync now", icon=":material/sync:", key="sa_sync", disabled=bool(job and job.running)):
+    viewer = ctx.principal is not None and not ctx.principal.can_edit
+    if buttons.button("Sync now", icon=":material/sync:", key="sa_sync", disabled=bool(job and job.running) or viewer,
+                      help="Syncing needs the editor role (EDITORS)." if viewer else None):
         start_sync(conn)
         st.rerun()
     if buttons.button("Disconnect", icon=":material/link_off:", key="sa_disconnect"):
         label = conn.label
-        warning = session.disconnect()
+        warning = session.disconnect(settings)
         if warning:
             session.notice(warning, "warning")
         else:
@@ -139,8 +143,9 @@ if conn is not None:
 
 # ---------------------------------------------------------------- not connected: three ways in
 show_notice()
-st.markdown("Connect a Stripe account to see its figures. The access is kept on this app's server for this browser "
-            "tab only, and ends when you close the tab or click Disconnect.")
+st.markdown("Connect a Stripe account to see its figures. The access is kept on this app's server, encrypted, for "
+            "this browser (or for you, when you signed in), until you click Disconnect or leave it unused for "
+            f"{settings.session_idle_days:g} days.")
 left, middle, right = st.columns(3, border=True)
 
 with left:

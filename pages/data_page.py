@@ -6,13 +6,13 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from stripe_analytics.ui import data, format as fmt, page, sync_runner, widgets
+from stripe_analytics.ui import connection_state, data, format as fmt, page, widgets
 
 ctx = page.context(need_data=False)
 account = ctx.account
 widgets.page_header("Data", "What is in the local cache and how fresh it is")
 
-syncing = sync_runner.control(ctx)
+syncing = connection_state.control(ctx)
 job = syncing.current() if syncing else None
 
 # ---------------------------------------------------------------- sync now
@@ -30,10 +30,11 @@ with st.container(border=True):
         left.markdown("**Sync with Stripe**")
         left.caption("Copies what changed since the last sync (or everything, the first time). The pages keep "
                      "showing the last results until it finishes.")
-        if right.button("Sync now", type="primary", icon=":material/sync:", disabled=bool(job and job.running),
+        if right.button("Sync now", type="primary", icon=":material/sync:",
+                        disabled=bool(job and job.running) or not syncing.allowed, help=syncing.reason,
                         key="sync_now", width="stretch"):
             job = syncing.start()
-            if job is None:  # the connection's token could not be renewed: the Connect page says why
+            if job is None:  # refused, or the connection's token could not be renewed: the Connect page says why
                 st.switch_page("pages/connect_page.py")
 
         @st.fragment(run_every=1.0 if job and job.running else None)

@@ -306,7 +306,7 @@ def test_sync_now_runs_the_cli_in_a_child_process_with_live_progress(tmp_path, m
     from its stderr lines; afterwards the account's cache is picked and its numbers shown."""
     import time
 
-    from stripe_analytics.ui import sync_runner
+    from stripe_analytics import sync_jobs
     from tests.fake_stripe import FakeStripe
     from tests.sync_accounts import build_account
 
@@ -324,7 +324,7 @@ def test_sync_now_runs_the_cli_in_a_child_process_with_live_progress(tmp_path, m
         page(at, "data")
         assert not problems(at)
         next(b for b in at.button if b.label == "Sync now").click().run()
-        job = sync_runner.current(None)
+        job = sync_jobs.job_for(None)
         assert job is not None
         deadline = time.monotonic() + 120
         while job.running and time.monotonic() < deadline:
@@ -340,7 +340,7 @@ def test_sync_now_runs_the_cli_in_a_child_process_with_live_progress(tmp_path, m
 
 
 def test_sync_progress_lines_are_parsed():
-    from stripe_analytics.ui.sync_runner import SyncJob
+    from stripe_analytics.sync_jobs import SyncJob
 
     job = SyncJob(["sync"])
     job.feed("backfill: full sync: no sync has completed yet (0%)\n")

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from stripe_analytics import session
+from stripe_analytics import sync_jobs
+from stripe_analytics.connection import Connection, cache_path_for
 from stripe_analytics.config import load_settings
 from stripe_analytics.key_check import KeyCheckError, check_restricted_key, restricted_key_shape
 from stripe_analytics.resources import RESOURCES
@@ -122,17 +123,17 @@ def test_shape_check_trims(settings):
 
 def test_a_connected_key_syncs_into_its_own_cache_and_the_key_stays_out(settings, caplog):
     report = check_restricted_key(settings, NO_DISPUTES_NO_SUBS)
-    conn = session.Connection.from_key(report, NO_DISPUTES_NO_SUBS)
+    conn = Connection.from_key(report, NO_DISPUTES_NO_SUBS)
     assert NO_DISPUTES_NO_SUBS not in repr(conn) and NO_DISPUTES_NO_SUBS not in str(conn)
     with caplog.at_level(logging.DEBUG):
-        job = session.start_sync(settings, conn)
+        job = sync_jobs.start_connection(settings, conn, *conn.credentials(settings))
         assert NO_DISPUTES_NO_SUBS not in " ".join(job.command)
         assert job.process.args == job.command
         deadline = time.monotonic() + 120
         while job.running and time.monotonic() < deadline:
             time.sleep(0.2)
     assert job.ok, job.error
-    path = session.cache_path_for(settings, ACCOUNT)
+    path = cache_path_for(settings, ACCOUNT)
     assert path == settings.data_dir / "connected" / f"{ACCOUNT}.duckdb" and path.exists()
     assert job.output[0].startswith("synced ")
     assert any("skipped subscriptions" in line for line in job.output)
@@ -180,7 +181,7 @@ def test_the_connect_page_takes_a_restricted_key_and_keeps_it_out_of_sight(fake,
     for name in at.session_state:
         assert NO_DISPUTES_NO_SUBS not in repr(at.session_state[name]), name
     settings = load_settings()
-    job = session.sync_job(settings, ACCOUNT)
+    job = sync_jobs.job_for(cache_path_for(settings, ACCOUNT))
     deadline = time.monotonic() + 120
     while job is not None and job.running and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -16,7 +16,9 @@ import httpx
 import pytest
 import stripe
 
-from stripe_analytics import oauth, session
+from stripe_analytics import oauth
+from stripe_analytics.connection import Connection
+from stripe_analytics.connection_store import ConnectionStore, holder_for_browser
 from stripe_analytics.config import OAuthMode, load_settings
 from stripe_analytics.oauth import OAuthError, OAuthFlow, OAuthNotConfigured, config_from_settings
 from tests.fake_stripe import FakeStripe
@@ -386,7 +388,7 @@ def test_the_connection_refreshes_before_using_the_token(world, clock, tmp_path)
     fake, server = world
     settings = settings_for(server, fake)
     flow = OAuthFlow(config_from_settings(settings), now=clock)
-    conn = session.Connection.from_grant(flow.complete(authorize(flow.authorization_url())), flow)
+    conn = Connection.from_grant(flow.complete(authorize(flow.authorization_url())), flow)
     clock.advance(3600)
     key, account = conn.credentials(settings)
     assert account is None and key == server.grants[0].access_token
@@ -437,7 +439,7 @@ def test_connect_exchange_keeps_no_token_and_uses_the_platform_key(world, clock)
     assert grant.access_token is None and grant.refresh_token is None
     (exchange,) = server.requests(CONNECT_TOKEN)
     assert exchange.auth_user == SECRET and exchange.form["grant_type"] == "authorization_code"
-    conn = session.Connection.from_grant(grant, flow)
+    conn = Connection.from_grant(grant, flow)
     assert conn.credentials(settings) == (SECRET, BETA)
     assert conn.access(settings).client.v1.accounts.retrieve_current().id == BETA  # Stripe-Account header
     conn.close()
@@ -447,7 +449,7 @@ def test_connect_disconnect_deauthorizes(world, clock):
     fake, server = world
     settings = settings_for(server, fake, "connect")
     flow = OAuthFlow(config_from_settings(settings), now=clock)
-    conn = session.Connection.from_grant(flow.complete(authorize(flow.authorization_url(), ALPHA)), flow)
+    conn = Connection.from_grant(flow.complete(authorize(flow.authorization_url(), ALPHA)), flow)
     assert conn.close() is None
     (call,) = server.requests(DEAUTHORIZE)
     assert call.form == {"client_id": server.client_id, "stripe_user_id": ALPHA} and call.auth_user == SECRET
@@ -459,42 +461,49 @@ def test_connect_disconnect_deauthorizes(world, clock):
         api_account(fake, SECRET, ALPHA)  # the platform lost its access
 
 
-def test_connect_deauthorizes_only_when_the_last_session_lets_go(world, clock):
+def test_connect_deauthorizes_only_when_the_last_holder_lets_go(world, clock, tmp_path):
     """Stripe authorizes the platform once per account: one analyst's Disconnect must not cut
-    another session connected to the same account."""
+    another browser (or user) connected to the same account."""
     fake, server = world
-    settings = settings_for(server, fake, "connect")
+    settings = settings_for(server, fake, "connect").model_copy(update={"data_dir": tmp_path})
+    store = ConnectionStore(settings, now=clock)
     first, second = (OAuthFlow(config_from_settings(settings), now=clock) for _ in range(2))
-    a = session.Connection.from_grant(first.complete(authorize(first.authorization_url(), ALPHA)), first)
-    b = session.Connection.from_grant(second.complete(authorize(second.authorization_url(), ALPHA)), second)
-    assert a.close() is None and not a.open
+    a = Connection.from_grant(first.complete(authorize(first.authorization_url(), ALPHA)), first)
+    b = Connection.from_grant(second.complete(authorize(second.authorization_url(), ALPHA)), second)
+    store.save(holder_for_browser("a" * 43), a)
+    store.save(holder_for_browser("b" * 43), b)
+    assert store.delete(holder_for_browser("a" * 43), a) is None and not a.open
     assert server.requests(DEAUTHORIZE) == []
     assert b.access(settings).client.v1.accounts.retrieve_current().id == ALPHA  # still works
-    assert b.close() is None
+    assert store.delete(holder_for_browser("b" * 43), b) is None
     assert server.deauthorized == [ALPHA]
 
 
-def test_a_connect_session_that_ends_without_disconnect_is_deauthorized(world, clock):
-    import gc
-    import time
-
+def test_a_connect_connection_left_unused_expires_and_is_deauthorized(world, clock, tmp_path):
+    """Connections last across reloads and restarts, but not for ever: SESSION_IDLE_DAYS
+    unused, the stored entry is dropped and the platform's access deauthorized."""
     fake, server = world
-    settings = settings_for(server, fake, "connect")
+    settings = settings_for(server, fake, "connect").model_copy(update={"data_dir": tmp_path,
+                                                                       "session_idle_days": 2})
+    store = ConnectionStore(settings, now=clock)
     flow = OAuthFlow(config_from_settings(settings), now=clock)
-    conn = session.Connection.from_grant(flow.complete(authorize(flow.authorization_url(), BETA)), flow)
-    del conn  # what the end of a Streamlit session does to its session state
-    gc.collect()
-    deadline = time.monotonic() + 10
-    while not server.deauthorized and time.monotonic() < deadline:
-        time.sleep(0.05)
+    conn = Connection.from_grant(flow.complete(authorize(flow.authorization_url(), BETA)), flow)
+    holder = holder_for_browser("c" * 43)
+    store.save(holder, conn)
+    clock.advance(86400)
+    assert store.load(holder).connection.account_id == BETA and server.deauthorized == []
+    clock.advance(2 * 86400 + 1)
+    loaded = store.load(holder)
+    assert loaded.connection is None and "not used for 2 days" in loaded.problem
     assert server.deauthorized == [BETA]
+    assert store.load(holder).connection is None and store.load(holder).problem is None
 
 
 def test_connect_disconnect_when_stripe_cannot_be_told_still_forgets(world, clock):
     fake, server = world
     settings = settings_for(server, fake, "connect", stripe_oauth_deauthorize_url="http://127.0.0.1:9/deauthorize")
     flow = OAuthFlow(config_from_settings(settings), now=clock)
-    conn = session.Connection.from_grant(flow.complete(authorize(flow.authorization_url(), ALPHA)), flow)
+    conn = Connection.from_grant(flow.complete(authorize(flow.authorization_url(), ALPHA)), flow)
     warning = conn.close()
     assert warning and "could not be reached" in warning and not conn.open
 
@@ -503,7 +512,7 @@ def test_stripe_apps_disconnect_forgets_the_tokens(world, clock):
     fake, server = world
     flow = flow_for(server, fake, clock)
     grant = flow.complete(authorize(flow.authorization_url()))
-    conn = session.Connection.from_grant(grant, flow)
+    conn = Connection.from_grant(grant, flow)
     assert conn.close() is None
     assert grant.access_token is None and grant.refresh_token is None
     assert server.requests(DEAUTHORIZE) == []
@@ -527,7 +536,7 @@ def test_no_token_in_logs_exceptions_or_reprs(world, clock, caplog):
         grant = flow.complete(authorize(flow.authorization_url()))
         clock.advance(3600)
         flow.ensure_fresh(grant)
-        conn = session.Connection.from_grant(grant, flow)
+        conn = Connection.from_grant(grant, flow)
         texts += [repr(grant), str(grant), repr(conn), str(conn), repr(flow), repr(flow.config), repr(settings)]
         for trouble in ("token_error", "expire_codes", "mode_mismatch", "deny"):
             setattr(server, trouble, "invalid_grant" if trouble == "token_error" else True)
@@ -551,7 +560,7 @@ def test_grants_connections_and_flows_are_never_serialized(world, clock):
     fake, server = world
     flow = flow_for(server, fake, clock)
     grant = flow.complete(authorize(flow.authorization_url()))
-    conn = session.Connection.from_grant(grant, flow)
+    conn = Connection.from_grant(grant, flow)
     for thing in (grant, conn, flow):
         with pytest.raises(TypeError):
             pickle.dumps(thing)
@@ -568,7 +577,7 @@ def test_session_state_dumps_on_screen_show_no_secret(world, clock):
 
     fake, server = world
     flow = flow_for(server, fake, clock)
-    conn = session.Connection.from_grant(flow.complete(authorize(flow.authorization_url())), flow)
+    conn = Connection.from_grant(flow.complete(authorize(flow.authorization_url())), flow)
 
     def script():
         import streamlit as st

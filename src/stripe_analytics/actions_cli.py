@@ -175,6 +175,7 @@ def register(sub, CliError: type[Exception], validated: Callable | None = None,
 def _run(ns: argparse.Namespace, CliError: type[Exception]) -> int:
     from . import actions
     from .actions import models
+    from .access import cache_belongs_to
     from .cache import Cache, CacheError, cache_path
     from .config import load_settings
     from .sync import UNKNOWN_ACCOUNT, SyncAuthError, SyncError, fetch_account
@@ -220,7 +221,7 @@ def _run(ns: argparse.Namespace, CliError: type[Exception]) -> int:
         raise CliError(str(error), EXIT_FAILED) from None
     try:
         stored = cache.account_id
-        if stored and account_id != UNKNOWN_ACCOUNT and stored != account_id:
+        if not cache_belongs_to(stored, account_id).allowed:
             raise CliError(f"{path} holds account {stored}, but the key belongs to {account_id}; "
                            "use that account's cache (or another --db).", EXIT_INPUT)
         if not stored and account_id != UNKNOWN_ACCOUNT:

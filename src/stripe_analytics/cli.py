@@ -75,25 +75,9 @@ def _validated(model: type[BaseModel], namespace: argparse.Namespace) -> BaseMod
 
 
 def _progress_printer() -> Callable:
-    interactive = sys.stderr.isatty()
-    last = {"text": ""}
+    from .sync_jobs import progress_printer
 
-    def show(progress) -> None:
-        if interactive:
-            width = 30
-            filled = int(progress.fraction * width)
-            bar = "#" * filled + "-" * (width - filled)
-            sys.stderr.write(f"\r[{bar}] {progress.fraction:5.1%} {progress.message[:60]:<60}")
-            if progress.phase == "done":
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-        elif progress.message != last["text"] and (progress.phase != "backfill" or progress.fraction in (0, 1)
-                                                    or int(progress.fraction * 20) != int(last.get("f", 0) * 20)):
-            print(f"{progress.phase}: {progress.message} ({progress.fraction:.0%})", file=sys.stderr)
-            last["text"] = progress.message
-            last["f"] = progress.fraction
-
-    return show
+    return progress_printer(interactive=sys.stderr.isatty())
 
 
 def cmd_sync(ns: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ Order of precedence (first wins): explicit arguments, environment variables, `.e
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from enum import Enum
 from pathlib import Path
@@ -46,6 +47,19 @@ class _SecretsTomlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return {name: self._values[name] for name in self.settings_cls.model_fields if name in self._values}
+
+
+_EMAIL = re.compile(r"^[^@\s,]+@[a-z0-9.-]+\.[a-z]{2,}$")
+_DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
+
+
+def _split_list(value: Any) -> list[str]:
+    """A comma-separated setting (or a TOML list) as lower-case items, blanks dropped."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    return [item.strip().lower() for item in str(value).split(",") if item.strip()]
 
 
 def key_mode(key: str | None) -> str | None:
@@ -92,6 +106,16 @@ class Settings(BaseSettings):
     )
     stripe_max_network_retries: int = Field(default=6, ge=0, le=20, description="Retries per request.")
     sync_concurrency: int = Field(default=8, ge=1, le=64, description="Parallel requests during a backfill.")
+    secret_key: SecretStr | None = Field(
+        default=None, description="Key that encrypts stored connections; default: a key file generated in DATA_DIR."
+    )
+    session_idle_days: float = Field(default=14, gt=0, le=365, description="Days a connection lasts unused.")
+    allow_anonymous_writes: bool = Field(
+        default=False, description="Let the forms write with STRIPE_API_KEY on a shared address without sign-in."
+    )
+    allowed_users: str = Field(default="", description="Comma-separated e-mail addresses that may sign in.")
+    allowed_domains: str = Field(default="", description="Comma-separated e-mail domains that may sign in.")
+    editors: str = Field(default="", description="Comma-separated addresses or domains with the editor role.")
 
     @field_validator("stripe_api_key")
     @classmethod
@@ -122,6 +146,29 @@ class Settings(BaseSettings):
             raise ValueError("must be an account id starting with acct_")
         return value or None
 
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value().strip()) < 32:
+            raise ValueError("must be at least 32 characters long (e.g. `python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'`)")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("allowed_users", "allowed_domains", "editors", mode="before")
+    @classmethod
+    def _address_list(cls, value: Any, info) -> str:
+        items = _split_list(value)
+        for item in items:
+            if info.field_name == "allowed_users" and not _EMAIL.match(item):
+                raise ValueError(f"must list e-mail addresses separated by commas; {item!r} is not one")
+            if info.field_name == "allowed_domains" and not _DOMAIN.match(item):
+                raise ValueError(f"must list domains (example.com) separated by commas; {item!r} is not one")
+            if info.field_name == "editors" and not (_EMAIL.match(item) or _DOMAIN.match(item)):
+                raise ValueError(f"must list e-mail addresses or domains separated by commas; {item!r} is neither")
+        return ",".join(items)
+
     @field_validator("stripe_max_requests_per_second")
     @classmethod
     def _positive_rate(cls, value: float | None) -> float | None:
@@ -139,6 +186,18 @@ class Settings(BaseSettings):
     def mode(self) -> str | None:
         key = self.stripe_api_key.get_secret_value() if self.stripe_api_key else None
         return key_mode(key)
+
+    @property
+    def allowed_user_list(self) -> tuple[str, ...]:
+        return tuple(_split_list(self.allowed_users))
+
+    @property
+    def allowed_domain_list(self) -> tuple[str, ...]:
+        return tuple(_split_list(self.allowed_domains))
+
+    @property
+    def editor_list(self) -> tuple[str, ...]:
+        return tuple(_split_list(self.editors))
 
     @property
     def requests_per_second(self) -> float:

@@ -2,8 +2,9 @@
 shown (the demo or a synced account's cache), the cache's state key, the filter options
 and the filters chosen in the sidebar.
 
-Accounts: the account this browser session connected on the Connect page (`session.py`)
-comes first and is selected when it connects. With STRIPE_API_KEY set, the configured
+Who: sign-in first when it is configured (`signin.gate`). Accounts (`accounts.py`): the
+account this user or browser connected on the Connect page (`connection_state.py`) comes
+first and is selected when it connects. With STRIPE_API_KEY set, the configured
 account's cache (`DATA_DIR/acct_….duckdb`, created by `stripe-analytics sync` or the Data
 page's "Sync now") is shown first; before its first sync the pages say so and offer to sync.
 The demo account (`DATA_DIR/demo.duckdb`) is always one click away and is what opens when
@@ -13,7 +14,6 @@ exists.
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -21,29 +21,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from .. import session as connection
+from ..accounts import DEMO_ID, PENDING_ID, Account, default_account, discover, visible_accounts  # noqa: F401
 from ..cache import CacheError
+from ..connection import Connection
+from .. import access
 from ..config import Settings, SettingsError, load_settings
 from ..queries import FilterOptions
-from . import data
+from . import connection_state, data, signin
 from .filters import Filters, render_sidebar
 
-DEMO_ID = "demo"
-PENDING_ID = "__configured__"
-_ACCOUNT_FILE = re.compile(r"^acct_[A-Za-z0-9_]{1,64}\.duckdb$")
 _DEMO_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Account:
-    id: str
-    label: str
-    path: Path | None
-    demo: bool = False
-
-    @property
-    def pending(self) -> bool:
-        return self.id == PENDING_ID
 
 
 @dataclass
@@ -58,7 +45,8 @@ class AppContext:
     options: FilterOptions | None = None
     filters: Filters | None = None
     today: date = field(default_factory=lambda: datetime.now(timezone.utc).date())
-    connection: "connection.Connection | None" = None  # this browser session's own Stripe connection
+    connection: Connection | None = None  # this user's (or browser's) own Stripe connection
+    principal: access.Principal | None = None  # who uses this run (sign-in, role)
 
     @property
     def ready(self) -> bool:
@@ -78,36 +66,11 @@ class AppContext:
         return dict(self.options.products) if self.options else {}
 
 
-def discover(settings: Settings) -> list[Account]:
-    """The accounts the picker offers: synced caches in DATA_DIR, the configured account
-    before its first sync, and the demo."""
-    data_dir = Path(settings.data_dir)
-    found = sorted(p for p in data_dir.glob("acct_*.duckdb") if _ACCOUNT_FILE.match(p.name)) if data_dir.is_dir() else []
-    accounts = [Account(p.stem, p.stem, p) for p in found]
-    if settings.stripe_account:
-        accounts.sort(key=lambda a: a.id != settings.stripe_account)
-    if settings.stripe_api_key and not accounts:
-        accounts.append(Account(PENDING_ID, "Your Stripe account (not synced yet)", None))
-    accounts.append(Account(DEMO_ID, "Demo account", data_dir / "demo.duckdb", demo=True))
-    return accounts
-
-
-def default_account(settings: Settings, accounts: list[Account], own: "connection.Connection | None" = None) -> Account:
-    """This session's connected account, else the configured account, else the demo."""
-    if own is not None:
-        return next((a for a in accounts if a.id == own.account_id), accounts[0])
-    if settings.stripe_api_key:
-        return accounts[0]
-    return next(a for a in accounts if a.demo)
-
-
-def _with_session_account(settings: Settings, accounts: list[Account]) -> list[Account]:
-    """The picker's accounts with this session's connected one first; after Connect or
-    Disconnect (`session.select_account`) the picker moves to the account asked for."""
-    own = connection.session_account(settings)
-    if own is not None:
-        accounts = [own] + [a for a in accounts if a.id != own.id]
-    wanted = st.session_state.pop(connection.SELECT_KEY, None)
+def _with_session_account(settings: Settings, own: Connection | None) -> list[Account]:
+    """The picker's accounts with this user's connected one first; after Connect or
+    Disconnect (`connection_state.select_account`) the picker moves to the account asked for."""
+    accounts = visible_accounts(settings, own)
+    wanted = st.session_state.pop(connection_state.SELECT_KEY, None)
     if wanted is not None and wanted in {a.id for a in accounts}:
         st.session_state["account"] = wanted
     return accounts
@@ -131,7 +94,7 @@ def build_demo(path: Path) -> None:
         data.clear_all()
 
 
-def _account_picker(settings: Settings, accounts: list[Account], own: "connection.Connection | None") -> Account:
+def _account_picker(settings: Settings, accounts: list[Account], own: Connection | None) -> Account:
     state = st.session_state
     ids = [a.id for a in accounts]
     if state.get("account") not in ids:
@@ -151,8 +114,9 @@ def setup() -> AppContext:
         ctx.fatal = str(error)
         st.session_state["_ctx"] = ctx
         return ctx
-    ctx.connection = connection.current()
-    ctx.accounts = _with_session_account(ctx.settings, discover(ctx.settings))
+    ctx.principal = signin.gate(ctx.settings)
+    ctx.connection = connection_state.current(ctx.settings)
+    ctx.accounts = _with_session_account(ctx.settings, ctx.connection)
     ctx.account = _account_picker(ctx.settings, ctx.accounts, ctx.connection)
     account = ctx.account
     if account.demo and account.path and not account.path.exists():

@@ -625,59 +625,58 @@ _CTX_KEY = STATE_PREFIX + "action_context"
 
 
 def action_context(app_ctx) -> tuple[ActionContext | None, str | None]:
-    """(context, None) when the page's account can be written to, else (None, why not)."""
+    """(context, None) when the access policy lets this user write to the page's account,
+    else (None, why not)."""
+    from .. import access
+    from . import signin
+
     account = getattr(app_ctx, "account", None)
     settings = getattr(app_ctx, "settings", None)
     if account is None or settings is None:
         return None, "No account is open."
-    if account.demo:
-        return None, ("The demo account is generated locally and cannot be written to. Connect a Stripe account "
-                      "(Connect page, or STRIPE_API_KEY with Write access) to create objects.")
-    own = getattr(app_ctx, "connection", None)
-    if own is not None and own.account_id == account.id:
-        return _connection_context(settings, account, own)
-    if not settings.stripe_api_key:
-        return None, ("Connect this account on the Connect page, or set STRIPE_API_KEY (a key with Write access), "
-                      "to create objects in it.")
-    if account.pending or account.path is None:
-        return None, "Sync this account once (Data page) before creating objects from the app."
+    target = access.Target(account.id, account.path, demo=account.demo, pending=account.pending)
+    who = getattr(app_ctx, "principal", None) or signin.principal_or_anonymous()
+    decision = access.may_write(who, settings, target, getattr(app_ctx, "connection", None), signin.exposure())
+    if not decision.allowed:
+        return None, decision.reason
+    if decision.route == "connection":
+        return _connection_context(settings, account, decision.connection)
     memo = st.session_state.get(_CTX_KEY)
     if memo and memo[0] == (account.id, str(account.path), settings.stripe_api_base):
         return memo[1], memo[2]
     from ..stripe_client import build_client
-    from ..sync import UNKNOWN_ACCOUNT, SyncError, fetch_account
+    from ..sync import SyncError, fetch_account
 
-    access = build_client(settings)
+    access_ = build_client(settings)
     reason = None
     ctx: ActionContext | None = None
     try:
-        key_account = fetch_account(access, allow_unknown=True)["id"]
+        key_account = fetch_account(access_, allow_unknown=True)["id"]
     except SyncError as error:
         key_account, reason = None, str(error)
     if key_account is not None:
-        if key_account not in (account.id, UNKNOWN_ACCOUNT):
+        belongs = access.cache_belongs_to(account.id, key_account)
+        if not belongs.allowed:
             reason = (f"The configured key belongs to {key_account}, not to {account.id}: switch to that account "
                       "to create objects.")
         else:
-            ctx = ActionContext(access=access, mode=access.api_key_mode or settings.mode or "test",
+            ctx = ActionContext(access=access_, mode=access_.api_key_mode or settings.mode or "test",
                                 cache_path=account.path, account_id=account.id)
     st.session_state[_CTX_KEY] = ((account.id, str(account.path), settings.stripe_api_base), ctx, reason)
     return ctx, reason
 
 
 def _connection_context(settings, account, own) -> tuple[ActionContext | None, str | None]:
-    """Writes through this browser session's own connection (its restricted key, OAuth token
-    or the platform key with Stripe-Account). Not memoised: a Stripe Apps token is renewed
-    here when it is about to expire. Stripe named the account, so no key check is needed."""
+    """Writes through this user's own connection (its restricted key, OAuth token or the
+    platform key with Stripe-Account). Not memoised: a Stripe Apps token is renewed here when
+    it is about to expire. Stripe named the account, so no key check is needed."""
     from ..oauth import OAuthError
 
-    if account.path is None:
-        return None, "Sync this account once (Connect or Data page) before creating objects from the app."
     try:
-        access = own.access(settings)
+        access_ = own.access(settings)
     except OAuthError as error:
         return None, str(error)
-    return ActionContext(access=access, mode=own.mode, cache_path=account.path, account_id=account.id), None
+    return ActionContext(access=access_, mode=own.mode, cache_path=account.path, account_id=account.id), None
 
 
 _OPEN_KEY = STATE_PREFIX + "open_dialog"

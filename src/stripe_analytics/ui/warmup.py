@@ -75,7 +75,7 @@ def _warm(report: WarmupReport) -> None:
     with _timed(report, "imports"):
         import plotly.graph_objects  # noqa: F401
 
-        from .. import charts, exports, metrics, session  # noqa: F401
+        from .. import charts, connection_store, exports, metrics  # noqa: F401
         from . import context, data, filters, forms, page, widgets  # noqa: F401
     from ..config import SettingsError, load_settings
     from ..metrics import to_major

@@ -1,0 +1,153 @@
+"""The browser's session cookie, set by the server (`serve.py` adds `SessionCookieMiddleware`
+to `st.App`): an opaque random id, signed, `HttpOnly`, `SameSite=Lax`, `Secure` over HTTPS,
+lasting `SESSION_IDLE_DAYS`. The script reads it from `st.context.cookies`
+(`ui/connection_state.py`); the browser never holds anything secret.
+
+A page without a valid cookie (none, expired, forged or altered) gets a new id. After a
+connect or a sign-in the id is replaced: the script asks for a one-time rotation ticket
+(`issue_rotation`) and the page loads `ROTATE_PATH?ticket=…`, whose answer sets the new id and
+moves the stored connection to it, so an id known before connecting is worthless after.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+
+from .config import Settings, SettingsError, load_settings
+from .connection_store import ConnectionStore, Keys, StoreKeyError, holder_for_browser, new_session_id
+
+log = logging.getLogger(__name__)
+
+COOKIE = "sa_session"
+ROTATE_PATH = "/_sa/session"
+TICKET_TTL = 120.0
+SIGN_IN_CALLBACK = "/oauth2callback"
+_GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00"
+        b"\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+
+@dataclass
+class _Rotation:
+    old: str
+    new: str
+    expires: float
+    redeemed: bool = False
+
+
+_TICKETS: dict[str, _Rotation] = {}
+_ROTATED: dict[str, tuple[str, float]] = {}  # old id -> (new id, until): tabs still holding the old cookie
+_LOCK = threading.Lock()
+
+
+def issue_rotation(old_session_id: str, *, now=time.time) -> str:
+    """A one-time ticket that, loaded by the browser holding `old_session_id`, gives it a new id."""
+    ticket = secrets.token_urlsafe(24)
+    with _LOCK:
+        for key in [k for k, r in _TICKETS.items() if r.expires < now()]:
+            del _TICKETS[key]
+        _TICKETS[ticket] = _Rotation(old_session_id, new_session_id(), now() + TICKET_TTL)
+    return ticket
+
+
+def rotated(session_id: str, *, now=time.time) -> str | None:
+    """The id that replaced this one, if it was rotated in the last minutes."""
+    with _LOCK:
+        found = _ROTATED.get(session_id)
+    return found[0] if found and found[1] > now() else None
+
+
+def redeem(ticket: str, cookie_session_id: str | None, store: ConnectionStore, *, now=time.time) -> str | None:
+    """The new id for this ticket, when it is valid, unused, and presented by the browser it
+    was issued to; the stored connection moves to the new id."""
+    with _LOCK:
+        rotation = _TICKETS.get(ticket)
+        if rotation is None or rotation.redeemed or rotation.expires < now() or cookie_session_id != rotation.old:
+            return None
+        rotation.redeemed = True
+        _ROTATED[rotation.old] = (rotation.new, now() + TICKET_TTL)
+    store.move(holder_for_browser(rotation.old), holder_for_browser(rotation.new))
+    return rotation.new
+
+
+def cookie_header(keys: Keys, session_id: str, settings: Settings, *, secure: bool) -> bytes:
+    max_age = int(settings.session_idle_days * 86400)
+    value = f"{COOKIE}={keys.sign_session_id(session_id)}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
+    return (value + ("; Secure" if secure else "")).encode("latin-1")
+
+
+def _cookies(scope) -> dict[str, str]:
+    jar = SimpleCookie()
+    for name, value in scope.get("headers") or []:
+        if name == b"cookie":
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # noqa: BLE001 - a malformed Cookie header is ignored, as browsers do
+                continue
+    return {k: morsel.value for k, morsel in jar.items()}
+
+
+def _secure(scope) -> bool:
+    if scope.get("scheme") == "https":
+        return True
+    headers = dict(scope.get("headers") or [])
+    return headers.get(b"x-forwarded-proto", b"").split(b",")[0].strip() == b"https"
+
+
+class SessionCookieMiddleware:
+    """Pure ASGI middleware: issues the session cookie on pages that lack a valid one, rotates
+    it after a sign-in, and answers `ROTATE_PATH`."""
+
+    def __init__(self, app, settings: Settings | None = None):
+        self.app = app
+        self._settings = settings
+        self._store: ConnectionStore | None = None
+
+    def _ready(self) -> ConnectionStore | None:
+        if self._store is None:
+            try:
+                self._store = ConnectionStore(self._settings or load_settings())
+            except (SettingsError, StoreKeyError) as error:
+                log.warning("session cookies are off: %s", error)
+                return None
+        return self._store
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        store = self._ready()
+        if store is None:
+            return await self.app(scope, receive, send)
+        path = scope.get("path") or "/"
+        current = store.keys.session_id_from_cookie(_cookies(scope).get(COOKIE))
+        if path.endswith(ROTATE_PATH):
+            return await self._rotate(scope, send, store, current)
+        sign_in = path.endswith(SIGN_IN_CALLBACK)
+        if current is not None and not sign_in:
+            return await self.app(scope, receive, send)
+        header = cookie_header(store.keys, new_session_id(), store.settings, secure=_secure(scope))
+
+        async def with_cookie(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                kind = dict(headers).get(b"content-type", b"")
+                if sign_in or kind.startswith(b"text/html"):
+                    message = {**message, "headers": headers + [(b"set-cookie", header)]}
+            await send(message)
+
+        return await self.app(scope, receive, with_cookie)
+
+    async def _rotate(self, scope, send, store: ConnectionStore, current: str | None):
+        from urllib.parse import parse_qs
+
+        ticket = (parse_qs((scope.get("query_string") or b"").decode("latin-1")).get("ticket") or [""])[0]
+        new = redeem(ticket, current, store) if ticket else None
+        headers = [(b"content-type", b"image/gif"), (b"cache-control", b"no-store")]
+        if new is not None:
+            headers.append((b"set-cookie", cookie_header(store.keys, new, store.settings, secure=_secure(scope))))
+        await send({"type": "http.response.start", "status": 200 if new else 403, "headers": headers})
+        await send({"type": "http.response.body", "body": _GIF if new else b""})

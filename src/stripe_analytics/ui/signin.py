@@ -1,0 +1,112 @@
+"""Sign-in for shared servers, with Streamlit's own `st.login` (OpenID Connect, `[auth]` in
+`.streamlit/secrets.toml`), and the warning when the app is reachable by others without it.
+
+`gate` runs on every rerun before any page: with sign-in configured, nobody sees a page
+before signing in, an identity the access policy refuses (`access.sign_in`: ALLOWED_USERS,
+ALLOWED_DOMAINS) sees only why and a *Sign out* button, and a sign-in older than
+SESSION_IDLE_DAYS must be renewed. The `Principal` it finds (viewer or editor) is what the
+forms and *Sync now* ask the access policy about.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+
+from .. import access
+from ..config import Settings
+
+PRINCIPAL_KEY = "_sa_principal"
+DAY = 86400.0
+
+
+def configured() -> bool:
+    """Is sign-in set up (an `[auth]` section with a redirect URI and a cookie secret)?"""
+    try:
+        auth = st.secrets.get("auth")
+    except Exception:  # noqa: BLE001 - no secrets file at all
+        return False
+    return bool(auth) and bool(auth.get("redirect_uri")) and bool(auth.get("cookie_secret"))
+
+
+def exposure() -> access.Exposure:
+    return access.Exposure(address=st.get_option("server.address"), sign_in_configured=configured())
+
+
+def principal() -> access.Principal | None:
+    found = st.session_state.get(PRINCIPAL_KEY)
+    return found if isinstance(found, access.Principal) else None
+
+
+def principal_or_anonymous() -> access.Principal:
+    return principal() or access.Principal.anonymous()
+
+
+def _claims() -> dict[str, Any]:
+    try:
+        return st.user.to_dict()
+    except Exception:  # noqa: BLE001 - older Streamlit: a mapping
+        return dict(st.user)
+
+
+def _signed_in_at(claims: dict[str, Any]) -> float | None:
+    value = claims.get("iat") or claims.get("auth_time")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def gate(settings: Settings) -> access.Principal:
+    """Who uses this run; stops the run with the sign-in screen or a refusal when needed."""
+    if not configured():
+        who = access.Principal.anonymous()
+        st.session_state[PRINCIPAL_KEY] = who
+        return who
+    if not st.user.is_logged_in:
+        st.session_state.pop(PRINCIPAL_KEY, None)
+        _screen("Sign in to see this app's Stripe accounts.", button="Sign in")
+    claims = _claims()
+    decision = access.sign_in(settings, claims)
+    if not decision.allowed:
+        st.session_state.pop(PRINCIPAL_KEY, None)
+        _screen(decision.reason or "You may not use this app.", refused=True)
+    signed_in_at = _signed_in_at(claims)
+    if signed_in_at is None or time.time() - signed_in_at > settings.session_idle_days * DAY:
+        st.session_state.pop(PRINCIPAL_KEY, None)
+        _screen(f"Your sign-in is older than {settings.session_idle_days:g} days and has expired: sign in again.",
+                button="Sign in again")
+    who = decision.principal
+    assert who is not None
+    st.session_state[PRINCIPAL_KEY] = who
+    return who
+
+
+def _screen(message: str, *, button: str | None = None, refused: bool = False) -> None:
+    st.markdown("## Stripe Analytics")
+    if refused:
+        st.error(message, icon=":material/block:")
+        if st.button("Sign out", icon=":material/logout:", key="sa_signout_refused"):
+            st.logout()
+    else:
+        st.info(message, icon=":material/lock:")
+        if st.button(button or "Sign in", type="primary", icon=":material/login:", key="sa_signin"):
+            st.login()
+    st.stop()
+
+
+def sidebar(who: access.Principal) -> None:
+    """Who is signed in, their role, and *Sign out*."""
+    if not who.signed_in:
+        return
+    box = st.sidebar.container(border=True)
+    box.caption(f"Signed in as **{who.email}** · {who.role}")
+    if box.button("Sign out", icon=":material/logout:", key="sa_signout"):
+        st.session_state.pop(PRINCIPAL_KEY, None)
+        st.logout()
+
+
+def banner(settings: Settings) -> None:
+    """The warning every page shows when others can reach the app without sign-in."""
+    warning = exposure().warning()
+    if warning:
+        st.warning(warning, icon=":material/public:")
