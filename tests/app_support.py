@@ -78,10 +78,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_app(env: dict[str, str], log_path: Path, *, port: int | None = None,
-              timeout: float = 60) -> Iterator[str]:
-    """`streamlit run serve.py` (as `make run` does) on a loopback port (a free one unless given) with `env`; yields
-    its base URL once /_stcore/health answers, and stops the whole process group afterwards."""
+def serve_app(env: dict[str, str], log_path: Path, *, port: int | None = None, timeout: float = 60,
+              address: str = "127.0.0.1", secrets_files: list[Path] | None = None) -> Iterator[str]:
+    """`streamlit run serve.py` (as `make run` does) on a port (a free one unless given) of `address` (loopback
+    unless given) with `env` and Streamlit's own secrets files (`[auth]`; default: the app's STREAMLIT_SECRETS_FILE,
+    never the developer's);
+    yields its base URL once /_stcore/health answers, and stops the whole process group afterwards."""
     import pytest
 
     port = port or free_port()
@@ -89,7 +91,8 @@ def serve_app(env: dict[str, str], log_path: Path, *, port: int | None = None,
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+             "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+            + [f"--secrets.files={path}" for path in (secrets_files or [env["STREAMLIT_SECRETS_FILE"]])],
             cwd=APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + timeout

@@ -248,15 +248,6 @@ class ConnectionStore:
             entries[self.keys.entry_name(holder)] = self._encrypt(holder, conn.to_record(), self._now())
         conn.on_refresh = lambda c, h=holder: self.save(h, c)
 
-    def move(self, old_holder: str, new_holder: str) -> None:
-        """Give the connection of one holder to another (a new browser session id)."""
-        with self._locked() as entries:
-            token = entries.pop(self.keys.entry_name(old_holder), None)
-            payload = self._decrypt(token) if token else None
-            if payload is not None and payload.get("holder") == old_holder:
-                entries[self.keys.entry_name(new_holder)] = self._encrypt(new_holder, payload["connection"],
-                                                                          self._now())
-
     def delete(self, holder: str, conn: Connection | None = None) -> str | None:
         """Disconnect: remove the holder's entry and close the connection (deauthorizing a
         Connect account nobody else holds). Returns Stripe's plain warning, if any."""

@@ -4,9 +4,10 @@ lasting `SESSION_IDLE_DAYS`. The script reads it from `st.context.cookies`
 (`ui/connection_state.py`); the browser never holds anything secret.
 
 A page without a valid cookie (none, expired, forged or altered) gets a new id. After a
-connect or a sign-in the id is replaced: the script asks for a one-time rotation ticket
-(`issue_rotation`) and the page loads `ROTATE_PATH?ticket=…`, whose answer sets the new id and
-moves the stored connection to it, so an id known before connecting is worthless after.
+connect or a sign-in the id is replaced, so an id known before (planted or seen) is worthless
+after: on connect the script stores the connection under a new id and asks for a one-time
+ticket (`issue_rotation`); the page loads `ROTATE_PATH?ticket=…`, whose answer, to the browser
+holding the old id only, sets the new cookie. Streamlit's sign-in callback gets a new id too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
 from .config import Settings, SettingsError, load_settings
-from .connection_store import ConnectionStore, Keys, StoreKeyError, holder_for_browser, new_session_id
+from .connection_store import ConnectionStore, Keys, StoreKeyError, new_session_id
 
 log = logging.getLogger(__name__)
 
@@ -40,37 +41,28 @@ class _Rotation:
 
 
 _TICKETS: dict[str, _Rotation] = {}
-_ROTATED: dict[str, tuple[str, float]] = {}  # old id -> (new id, until): tabs still holding the old cookie
 _LOCK = threading.Lock()
 
 
-def issue_rotation(old_session_id: str, *, now=time.time) -> str:
-    """A one-time ticket that, loaded by the browser holding `old_session_id`, gives it a new id."""
+def issue_rotation(old_session_id: str, *, now=time.time) -> tuple[str, str]:
+    """(new session id, one-time ticket that gives it to the browser holding `old_session_id`)."""
     ticket = secrets.token_urlsafe(24)
+    new = new_session_id()
     with _LOCK:
         for key in [k for k, r in _TICKETS.items() if r.expires < now()]:
             del _TICKETS[key]
-        _TICKETS[ticket] = _Rotation(old_session_id, new_session_id(), now() + TICKET_TTL)
-    return ticket
+        _TICKETS[ticket] = _Rotation(old_session_id, new, now() + TICKET_TTL)
+    return new, ticket
 
 
-def rotated(session_id: str, *, now=time.time) -> str | None:
-    """The id that replaced this one, if it was rotated in the last minutes."""
-    with _LOCK:
-        found = _ROTATED.get(session_id)
-    return found[0] if found and found[1] > now() else None
-
-
-def redeem(ticket: str, cookie_session_id: str | None, store: ConnectionStore, *, now=time.time) -> str | None:
+def redeem(ticket: str, cookie_session_id: str | None, *, now=time.time) -> str | None:
     """The new id for this ticket, when it is valid, unused, and presented by the browser it
-    was issued to; the stored connection moves to the new id."""
+    was issued to."""
     with _LOCK:
         rotation = _TICKETS.get(ticket)
         if rotation is None or rotation.redeemed or rotation.expires < now() or cookie_session_id != rotation.old:
             return None
         rotation.redeemed = True
-        _ROTATED[rotation.old] = (rotation.new, now() + TICKET_TTL)
-    store.move(holder_for_browser(rotation.old), holder_for_browser(rotation.new))
     return rotation.new
 
 
@@ -145,7 +137,7 @@ class SessionCookieMiddleware:
         from urllib.parse import parse_qs
 
         ticket = (parse_qs((scope.get("query_string") or b"").decode("latin-1")).get("ticket") or [""])[0]
-        new = redeem(ticket, current, store) if ticket else None
+        new = redeem(ticket, current) if ticket else None
         headers = [(b"content-type", b"image/gif"), (b"cache-control", b"no-store")]
         if new is not None:
             headers.append((b"set-cookie", cookie_header(store.keys, new, store.settings, secure=_secure(scope))))

@@ -58,14 +58,11 @@ def store(settings: Settings) -> ConnectionStore | None:
 
 
 def browser_session_id(settings: Settings) -> str | None:
-    """This browser's session id: from the server's signed cookie (or its rotated successor)."""
+    """This browser's session id: from the server's signed cookie, or the new id this tab
+    was given when it connected."""
     state = _state()
     known = state.get(SESSION_ID_KEY)
     if isinstance(known, str):
-        newer = server_session.rotated(known)
-        if newer:
-            state[SESSION_ID_KEY] = newer
-            return newer
         return known
     connection_store = store(settings)
     if connection_store is None:
@@ -75,10 +72,8 @@ def browser_session_id(settings: Settings) -> str | None:
     except Exception:  # noqa: BLE001 - no browser context (AppTest, bare mode)
         return None
     session_id = connection_store.keys.session_id_from_cookie(raw)
-    if session_id is None:
-        return None
-    session_id = server_session.rotated(session_id) or session_id
-    state[SESSION_ID_KEY] = session_id
+    if session_id is not None:
+        state[SESSION_ID_KEY] = session_id
     return session_id
 
 
@@ -138,10 +133,14 @@ def connect(settings: Settings, conn: Connection) -> None:
     if connection_store is not None and who is not None:
         if previous is not None and previous is not conn:
             connection_store.delete(who, previous)
+        if who.startswith("browser:"):
+            # A new id for this browser: whoever knew the old one (planted or seen) gets nothing.
+            connection_store.delete(who)
+            new_id, state[ROTATE_KEY] = server_session.issue_rotation(who.removeprefix("browser:"))
+            state[SESSION_ID_KEY] = new_id
+            who = holder_for_browser(new_id)
         connection_store.save(who, conn)
         _LIVE[who] = conn
-        if who.startswith("browser:"):
-            state[ROTATE_KEY] = server_session.issue_rotation(who.removeprefix("browser:"))
     elif previous is not None and previous is not conn:
         previous.close()
     state[SESSION_KEY] = (who if connection_store is not None else None, conn)
