@@ -53,8 +53,9 @@ PAGES = {
     ],
 }
 
-navigation = st.navigation(PAGES, position="sidebar")
-ctx = context.setup()
+admitted = signin.admission()  # with sign-in configured, nobody unlisted sees even the page list
+navigation = st.navigation(PAGES, position="sidebar" if admitted.allowed else "hidden")
+ctx = context.setup(admitted)
 
 if ctx.fatal:
     st.error("The app's settings are invalid, so nothing can be shown:\n\n" + ctx.fatal, icon=":material/error:")

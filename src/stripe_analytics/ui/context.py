@@ -105,8 +105,8 @@ def _account_picker(settings: Settings, accounts: list[Account], own: Connection
     return by_id[state["account"]]
 
 
-def setup() -> AppContext:
-    """Run by app.py on every rerun, before the page."""
+def setup(admitted: signin.Admission | None = None) -> AppContext:
+    """Run by app.py on every rerun, before the page (after `signin.admission`)."""
     ctx = AppContext()
     try:
         ctx.settings = load_settings()
@@ -114,7 +114,7 @@ def setup() -> AppContext:
         ctx.fatal = str(error)
         st.session_state["_ctx"] = ctx
         return ctx
-    ctx.principal = signin.gate(ctx.settings)
+    ctx.principal = signin.gate(admitted or signin.admission(ctx.settings))
     ctx.connection = connection_state.current(ctx.settings)
     ctx.accounts = _with_session_account(ctx.settings, ctx.connection)
     ctx.account = _account_picker(ctx.settings, ctx.accounts, ctx.connection)

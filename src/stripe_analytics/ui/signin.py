@@ -1,8 +1,9 @@
 """Sign-in for shared servers, with Streamlit's own `st.login` (OpenID Connect, `[auth]` in
 `.streamlit/secrets.toml`), and the warning when the app is reachable by others without it.
 
-`gate` runs on every rerun before any page: with sign-in configured, nobody sees a page
-before signing in, an identity the access policy refuses (`access.sign_in`: ALLOWED_USERS,
+`admission` runs first on every rerun (app.py hides the navigation when it refuses) and
+`gate` keeps its answer or stops the run: with sign-in configured, nobody sees a page before
+signing in, an identity the access policy refuses (`access.sign_in`: ALLOWED_USERS,
 ALLOWED_DOMAINS) sees only why and a *Sign out* button, and a sign-in older than
 SESSION_IDLE_DAYS must be renewed. The `Principal` it finds (viewer or editor) is what the
 forms and *Sync now* ask the access policy about.
@@ -11,12 +12,13 @@ forms and *Sync now* ask the access policy about.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
 from .. import access
-from ..config import Settings
+from ..config import Settings, SettingsError, load_settings
 
 PRINCIPAL_KEY = "_sa_principal"
 DAY = 86400.0
@@ -56,42 +58,59 @@ def _signed_in_at(claims: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def gate(settings: Settings) -> access.Principal:
-    """Who uses this run; stops the run with the sign-in screen or a refusal when needed."""
+@dataclass(frozen=True)
+class Admission:
+    """This run's answer at the door: the principal let in, or the screen to show instead."""
+
+    principal: access.Principal | None
+    message: str | None = None
+    button: str | None = None  # "Sign in…" (st.login) when signing in (again) can help
+    refused: bool = False  # signed in, but not allowed: offer Sign out
+
+    @property
+    def allowed(self) -> bool:
+        return self.principal is not None
+
+
+def admission(settings: Settings | None = None) -> Admission:
+    """Who uses this run. Without sign-in configured: anyone (the person at this browser)."""
     if not configured():
-        who = access.Principal.anonymous()
-        st.session_state[PRINCIPAL_KEY] = who
-        return who
+        return Admission(access.Principal.anonymous())
+    if settings is None:
+        try:
+            settings = load_settings()
+        except SettingsError:
+            return Admission(None, "The app's settings are invalid; the administrator must fix them.")
     if not st.user.is_logged_in:
-        st.session_state.pop(PRINCIPAL_KEY, None)
-        _screen("Sign in to see this app's Stripe accounts.", button="Sign in")
+        return Admission(None, "Sign in to see this app's Stripe accounts.", button="Sign in")
     claims = _claims()
     decision = access.sign_in(settings, claims)
     if not decision.allowed:
-        st.session_state.pop(PRINCIPAL_KEY, None)
-        _screen(decision.reason or "You may not use this app.", refused=True)
+        return Admission(None, decision.reason or "You may not use this app.", refused=True)
     signed_in_at = _signed_in_at(claims)
     if signed_in_at is None or time.time() - signed_in_at > settings.session_idle_days * DAY:
-        st.session_state.pop(PRINCIPAL_KEY, None)
-        _screen(f"Your sign-in is older than {settings.session_idle_days:g} days and has expired: sign in again.",
-                button="Sign in again")
-    who = decision.principal
-    assert who is not None
-    st.session_state[PRINCIPAL_KEY] = who
-    return who
+        return Admission(None, f"Your sign-in is older than {settings.session_idle_days:g} days and has expired: "
+                               "sign in again.", button="Sign in again")
+    return Admission(decision.principal)
 
 
-def _screen(message: str, *, button: str | None = None, refused: bool = False) -> None:
+def gate(admitted: Admission) -> access.Principal:
+    """Keep the principal for this run, or show the sign-in screen and stop the run."""
+    if admitted.principal is not None:
+        st.session_state[PRINCIPAL_KEY] = admitted.principal
+        return admitted.principal
+    st.session_state.pop(PRINCIPAL_KEY, None)
     st.markdown("## Stripe Analytics")
-    if refused:
-        st.error(message, icon=":material/block:")
+    if admitted.refused:
+        st.error(admitted.message, icon=":material/block:")
         if st.button("Sign out", icon=":material/logout:", key="sa_signout_refused"):
             st.logout()
     else:
-        st.info(message, icon=":material/lock:")
-        if st.button(button or "Sign in", type="primary", icon=":material/login:", key="sa_signin"):
+        st.info(admitted.message, icon=":material/lock:")
+        if admitted.button and st.button(admitted.button, type="primary", icon=":material/login:", key="sa_signin"):
             st.login()
     st.stop()
+    raise AssertionError("unreachable")  # pragma: no cover - st.stop raises
 
 
 def sidebar(who: access.Principal) -> None:
