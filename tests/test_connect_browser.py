@@ -7,8 +7,8 @@ approve, come back connected and see the account's data synced from the fake ser
 Disconnect. Also: deny, state mismatch, expired code, refresh after expiry and refresh
 failure (short-lived tokens), Connect OAuth with deauthorization, a restricted key in live
 mode with missing permissions, two browser contexts connected to two accounts at once each
-seeing only their own numbers, and a final scan of the logs, caches and exports for any key
-or token. The OAuth settings live in the app's secrets file, so the tests switch the mode
+seeing only their own numbers, and a final scan of the logs, caches, exports, cookies and the
+encrypted connection store for any key or token. The OAuth settings live in the app's secrets file, so the tests switch the mode
 without restarting the app."""
 
 from __future__ import annotations
@@ -148,8 +148,7 @@ def go(tab, base: str, path: str = "") -> None:
 
 
 def nav(tab, title: str) -> None:
-    """Open a page through the sidebar, as a user does. (A reload or typed URL starts a new
-    Streamlit session, and a new session has no connection: that is the point.)"""
+    """Open a page through the sidebar, as a user does."""
     tab.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title, exact=True).click()
     settle(tab)
 
@@ -465,15 +464,16 @@ def test_two_browsers_each_see_only_their_own_account(world, browser):
         settle(a)
         assert a.locator("[data-testid='stAlert']").count() >= 1
 
-        # Nothing in A's cookies or URL lets another browser reuse A's connection: a third
-        # browser given A's cookies and A's exact URL is not connected.
+        # Nothing in A's URL lets another browser reuse A's connection, and A's cookies hold no
+        # secret (only an opaque session id): a third browser given A's exact URL is not connected.
         nav(a, "Connect")
         assert_clean_url(a)
         cookies = ctx_a.cookies()
-        assert all(c["value"] not in world["oauth"].secrets_issued() for c in cookies)
+        assert {c["name"] for c in cookies} >= {"sa_session"}
+        assert all(secret not in c["value"] for c in cookies
+                   for secret in world["oauth"].secrets_issued() + [SECRET, BETA_KEY])
         ctx_c, c = new_tab(browser)
         try:
-            ctx_c.add_cookies(cookies)
             c.goto(a.url)
             c.wait_for_selector("[data-testid='stApp']")
             settle(c)
@@ -507,6 +507,9 @@ def test_no_key_or_token_in_logs_caches_or_exports(world, tab):
     files = [world["log"]] + [p for p in world["data_dir"].rglob("*") if p.is_file()] + \
         [p for p in world["downloads"].rglob("*") if p.is_file()]
     assert any(p.suffix == ".duckdb" and p.parent.name == "connected" for p in files)
+    assert any(p.name == "connections.store" for p in files)  # the encrypted store: its bytes too
+    cookies = tab.context.cookies()
+    assert all(secret not in c["value"] for c in cookies for secret in secrets)
     assert any(p.suffix == ".csv" for p in files)
     for path in files:
         blob = path.read_bytes()

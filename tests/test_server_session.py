@@ -1,0 +1,93 @@
+"""The session cookie middleware (server_session.py) on a small Starlette app: issued on
+pages only, with the right attributes, refused when forged, rotated by a one-time ticket the
+issuing browser alone can redeem, and renewed after a sign-in."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from stripe_analytics import server_session
+from stripe_analytics.config import load_settings
+from stripe_analytics.connection_store import Keys, new_session_id
+from stripe_analytics.server_session import COOKIE, ROTATE_PATH, SessionCookieMiddleware
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    for name in [n for n in os.environ if n.startswith(("STRIPE_", "DATA_DIR", "SECRET_KEY", "SESSION_"))]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STREAMLIT_SECRETS_FILE", str(tmp_path / "none.toml"))
+    return load_settings(data_dir=tmp_path, session_idle_days=3)
+
+
+@pytest.fixture
+def client(settings):
+    routes = [Route("/", lambda r: HTMLResponse("<html>app</html>")),
+              Route("/healthz", lambda r: JSONResponse({"ok": True})),
+              Route("/oauth2callback", lambda r: RedirectResponse("/", status_code=302))]
+    app = Starlette(routes=routes, middleware=[Middleware(SessionCookieMiddleware, settings=settings)])
+    return TestClient(app, follow_redirects=False)
+
+
+def keys(settings) -> Keys:
+    return Keys.of(settings)
+
+
+def test_a_page_without_a_cookie_gets_a_signed_one(client, settings):
+    response = client.get("/")
+    header = response.headers["set-cookie"]
+    assert header.startswith(f"{COOKIE}=") and "HttpOnly" in header and "SameSite=Lax" in header
+    assert "Max-Age=259200" in header and "Path=/" in header and "Secure" not in header
+    assert keys(settings).session_id_from_cookie(response.cookies[COOKIE]) is not None
+
+
+def test_no_cookie_on_other_responses(client):
+    assert "set-cookie" not in client.get("/healthz").headers
+
+
+def test_https_cookies_are_secure(client):
+    header = client.get("/", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"]
+    assert "; Secure" in header
+
+
+def test_a_valid_cookie_is_kept_and_a_forged_one_replaced(client, settings):
+    good = keys(settings).sign_session_id(new_session_id())
+    assert "set-cookie" not in client.get("/", headers={"Cookie": f"{COOKIE}={good}"}).headers
+    for forged in (good[:-2] + "xx", new_session_id(), "", Keys(b"x" * 32).sign_session_id(new_session_id())):
+        response = client.get("/", headers={"Cookie": f"{COOKIE}={forged}"})
+        assert response.cookies[COOKIE] not in (forged, good)
+
+
+def test_a_sign_in_callback_renews_the_id(client, settings):
+    good = keys(settings).sign_session_id(new_session_id())
+    response = client.get("/oauth2callback?code=x&state=y", headers={"Cookie": f"{COOKIE}={good}"})
+    assert response.status_code == 302 and response.cookies[COOKIE] != good
+
+
+def test_rotation_tickets_work_once_for_their_browser_only(client, settings):
+    old = new_session_id()
+    old_cookie = keys(settings).sign_session_id(old)
+    new, ticket = server_session.issue_rotation(old)
+    stranger = keys(settings).sign_session_id(new_session_id())
+    assert client.get(f"{ROTATE_PATH}?ticket={ticket}", headers={"Cookie": f"{COOKIE}={stranger}"}).status_code == 403
+    assert client.get(f"{ROTATE_PATH}?ticket={ticket}").status_code == 403  # no cookie at all
+    assert client.get(f"{ROTATE_PATH}?ticket=forged", headers={"Cookie": f"{COOKIE}={old_cookie}"}).status_code == 403
+    response = client.get(f"{ROTATE_PATH}?ticket={ticket}", headers={"Cookie": f"{COOKIE}={old_cookie}"})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/gif"
+    assert keys(settings).session_id_from_cookie(response.cookies[COOKIE]) == new
+    replay = client.get(f"{ROTATE_PATH}?ticket={ticket}", headers={"Cookie": f"{COOKIE}={old_cookie}"})
+    assert replay.status_code == 403 and "set-cookie" not in replay.headers
+
+
+def test_rotation_tickets_expire():
+    old = new_session_id()
+    _, ticket = server_session.issue_rotation(old)
+    assert server_session.redeem(ticket, old, now=lambda: time.time() + server_session.TICKET_TTL + 1) is None
