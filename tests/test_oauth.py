@@ -595,3 +595,24 @@ def test_session_state_dumps_on_screen_show_no_secret(world, clock):
     shown = "\n".join(str(e.proto) for e in at.main.children.values())
     assert "acct_alpha" in shown  # the connection is rendered...
     assert_no_secret(server, shown)  # ...but not its tokens
+
+
+def test_a_stored_connection_keeps_only_the_newest_tokens_after_a_refresh(world, clock, tmp_path):
+    """Refresh keeps the newest token in the encrypted store too: a reload after the renewal
+    uses the new refresh token (Stripe killed the old one)."""
+    fake, server = world
+    settings = settings_for(server, fake).model_copy(update={"data_dir": tmp_path})
+    store = ConnectionStore(settings, now=clock)
+    flow = OAuthFlow(config_from_settings(settings), now=clock)
+    conn = Connection.from_grant(flow.complete(authorize(flow.authorization_url())), flow)
+    holder = holder_for_browser("d" * 43)
+    store.save(holder, conn)
+    first_refresh = conn.grant.refresh_token.get_secret_value()
+    clock.advance(3600)
+    conn.credentials(settings)  # renews
+    newest = conn.grant.refresh_token.get_secret_value()
+    assert newest != first_refresh
+    restored = store.load(holder).connection
+    assert restored.grant.refresh_token.get_secret_value() == newest
+    assert first_refresh.encode() not in (tmp_path / "connections.store").read_bytes()
+    assert newest.encode() not in (tmp_path / "connections.store").read_bytes()
