@@ -15,6 +15,17 @@ import requests
 from tests.fake_stripe import FakeStripe
 
 FAKE_ACCOUNT = "acct_test_fake"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_address():
+    """In-process app runs (AppTest) see the listening address of the repository's own
+    .streamlit/config.toml (127.0.0.1), whatever folder a test runs in; the tests of a shared
+    address start a real server with another one."""
+    from streamlit import config
+
+    config.set_option("server.address", "127.0.0.1")
+    yield
 FAKE_KEY = "sk_test_fake_key"
 
 

@@ -490,3 +490,37 @@ def test_page_buttons_refuse_a_key_of_another_account(env):
     at = AppTest.from_function(_page_script, args=(env.fake.url, "sk_test_other_account_key", str(env.path), False),
                                default_timeout=TIMEOUT).run()
     assert all(b.disabled and "acct_other_one" in (b.help or "") for b in at.button)
+
+
+def _shared_page_script(url, key, path, allow):
+    import streamlit as st
+
+    from stripe_analytics.config import Settings
+    from stripe_analytics.ui import forms
+    from stripe_analytics.ui.context import Account, AppContext
+
+    settings = Settings(stripe_api_key=key, stripe_api_base=url, stripe_max_network_retries=1,
+                        allow_anonymous_writes=allow)
+    account = Account("acct_test_fake", "acct_test_fake", __import__("pathlib").Path(path))
+    forms.page_actions(st.container(), AppContext(settings=settings, account=account), "customer")
+
+
+@pytest.mark.parametrize("allow", [False, True], ids=["refused", "opted-in"])
+def test_page_buttons_on_a_shared_address_without_sign_in(env, allow):
+    """Listening on every interface with no sign-in: the configured key writes nothing from the
+    forms unless ALLOW_ANONYMOUS_WRITES is set, and the reason says how to change that."""
+    from streamlit import config
+
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        before = env.fake.request_count()
+        at = AppTest.from_function(_shared_page_script, args=(env.fake.url, FAKE_KEY, str(env.path), allow),
+                                   default_timeout=TIMEOUT).run()
+    finally:
+        config.set_option("server.address", "127.0.0.1")
+    assert not at.exception
+    button = next(b for b in at.button if b.label == "New customer")
+    assert button.disabled is not allow
+    if not allow:
+        assert "ALLOW_ANONYMOUS_WRITES=true" in button.help and "sign-in" in button.help
+        assert env.fake.request_count() == before  # refused before anything reached Stripe
