@@ -126,9 +126,9 @@ if conn is not None:
     buttons = st.container(horizontal=True, gap="small")
     if buttons.button("Open the dashboard", type="primary", icon=":material/dashboard:", key="sa_open"):
         st.switch_page("pages/overview_page.py")
-    viewer = ctx.principal is not None and not ctx.principal.can_edit
-    if buttons.button("Sync now", icon=":material/sync:", key="sa_sync", disabled=bool(job and job.running) or viewer,
-                      help="Syncing needs the editor role (EDITORS)." if viewer else None):
+    syncing = session.may_sync(settings, conn)
+    if buttons.button("Sync now", icon=":material/sync:", key="sa_sync",
+                      disabled=bool(job and job.running) or not syncing.allowed, help=syncing.reason):
         start_sync(conn)
         st.rerun()
     if buttons.button("Disconnect", icon=":material/link_off:", key="sa_disconnect"):

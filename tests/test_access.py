@@ -193,3 +193,13 @@ def test_a_cache_belongs_to_the_account_the_key_reads():
 
 def test_the_cli_is_not_affected_by_sign_in():
     assert Principal.operator().can_edit and not Principal.operator().signed_in
+
+
+def test_refusals_say_why_in_a_typed_field():
+    with_key = settings(stripe_api_key=OPERATOR_KEY)
+    demo = Target("demo", Path("data/demo.duckdb"), demo=True)
+    assert access.may_sync(EDITOR, settings(), demo, None).because == "demo"
+    assert access.may_sync(VIEWER, with_key, OPEN, None).because == "role"
+    assert access.may_sync(EDITOR, settings(), OPEN, None).because == "no_credentials"
+    assert access.may_write(Principal.anonymous(), with_key, OPEN, None, SHARED).because == "unguarded"
+    assert access.may_write(EDITOR, with_key, OPEN, None, GUARDED).because is None

@@ -27,6 +27,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .connection import Connection
 
 Role = Literal["viewer", "editor"]
+# Why a decision refused: the demo; the user's role; no key or connection reaches the account;
+# the app is shared without sign-in; or something else (the reason says what).
+Refusal = Literal["demo", "role", "no_credentials", "unguarded", "other"]
 LOOPBACK_NAMES = ("localhost", "ip6-localhost", "ip6-loopback")
 ANONYMOUS_WRITES_REFUSED = (
     "This app listens on a shared address without sign-in, so the forms may not write with the configured "
@@ -160,10 +163,11 @@ class Decision:
     reason: str | None = None
     route: Literal["connection", "configured"] | None = None
     connection: "Connection | None" = None
+    because: Refusal | None = None
 
     @classmethod
-    def refuse(cls, reason: str) -> "Decision":
-        return cls(False, reason)
+    def refuse(cls, reason: str, because: Refusal = "other") -> "Decision":
+        return cls(False, reason, because=because)
 
 
 def _own(target: Target, connection: "Connection | None") -> bool:
@@ -174,15 +178,16 @@ def may_sync(principal: Principal, settings: Settings, target: Target,
              connection: "Connection | None") -> Decision:
     """May this user start a sync of this account, and with which credentials?"""
     if target.demo:
-        return Decision.refuse("The demo account is generated locally; there is nothing to sync.")
+        return Decision.refuse("The demo account is generated locally; there is nothing to sync.", "demo")
     if not principal.can_edit:
         return Decision.refuse(f"You are signed in as a viewer ({principal.email}); syncing needs the editor role "
-                               "(EDITORS).")
+                               "(EDITORS).", "role")
     if _own(target, connection):
         return Decision(True, route="connection", connection=connection)
     if settings.stripe_api_key is not None:
         return Decision(True, route="configured")
-    return Decision.refuse("Connect this account on the Connect page, or set STRIPE_API_KEY, to sync it.")
+    return Decision.refuse("Connect this account on the Connect page, or set STRIPE_API_KEY, to sync it.",
+                           "no_credentials")
 
 
 def may_write(principal: Principal, settings: Settings, target: Target, connection: "Connection | None",
@@ -190,10 +195,11 @@ def may_write(principal: Principal, settings: Settings, target: Target, connecti
     """May this user write to this account from the forms, and with which credentials?"""
     if target.demo:
         return Decision.refuse("The demo account is generated locally and cannot be written to. Connect a Stripe "
-                               "account (Connect page, or STRIPE_API_KEY with Write access) to create objects.")
+                               "account (Connect page, or STRIPE_API_KEY with Write access) to create objects.",
+                               "demo")
     if not principal.can_edit:
         return Decision.refuse(f"You are signed in as a viewer ({principal.email}); creating and changing objects "
-                               "needs the editor role (EDITORS).")
+                               "needs the editor role (EDITORS).", "role")
     if _own(target, connection):
         if target.cache_path is None:
             return Decision.refuse("Sync this account once (Connect or Data page) before creating objects from "
@@ -201,9 +207,9 @@ def may_write(principal: Principal, settings: Settings, target: Target, connecti
         return Decision(True, route="connection", connection=connection)
     if settings.stripe_api_key is None:
         return Decision.refuse("Connect this account on the Connect page, or set STRIPE_API_KEY (a key with Write "
-                               "access), to create objects in it.")
+                               "access), to create objects in it.", "no_credentials")
     if exposure is not None and exposure.unguarded and not settings.allow_anonymous_writes:
-        return Decision.refuse(ANONYMOUS_WRITES_REFUSED)
+        return Decision.refuse(ANONYMOUS_WRITES_REFUSED, "unguarded")
     if target.pending or target.cache_path is None:
         return Decision.refuse("Sync this account once (Data page) before creating objects from the app.")
     return Decision(True, route="configured")

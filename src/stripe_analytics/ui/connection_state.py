@@ -336,12 +336,17 @@ def sync_job(settings: Settings, account_id: str) -> SyncJob | None:
     return job_for(cache_path_for(settings, account_id))
 
 
+def may_sync(settings: Settings, conn: Connection) -> access.Decision:
+    """May this user sync their connected account (the access policy's answer)?"""
+    target = access.Target(conn.account_id, cache_path_for(settings, conn.account_id))
+    return access.may_sync(signin.principal_or_anonymous(), settings, target, conn)
+
+
 def start_sync(settings: Settings, conn: Connection, *, full: bool = False) -> SyncJob | None:
     """Sync this holder's connected account, if the access policy allows it. None when it
     does not, or when the connection's token can no longer be renewed (the holder is then
     disconnected); the Connect page's notice says why."""
-    target = access.Target(conn.account_id, cache_path_for(settings, conn.account_id))
-    decision = access.may_sync(signin.principal_or_anonymous(), settings, target, conn)
+    decision = may_sync(settings, conn)
     if not decision.allowed:
         notice(decision.reason, "warning")
         return None
@@ -387,13 +392,13 @@ class SyncControl:
 
 
 def control(app_ctx) -> SyncControl | None:
-    """How the open account syncs from the app; None for the demo, or when there is no key
-    or connection to sync it with."""
+    """How the open account syncs from the app (possibly refused, with the reason, e.g. for a
+    viewer); None for the demo, or when there is no key or connection to sync it with."""
     account, settings = app_ctx.account, app_ctx.settings
     if account is None or settings is None or account.demo:
         return None
     target = access.Target(account.id, account.path, demo=account.demo, pending=account.pending)
     decision = access.may_sync(signin.principal_or_anonymous(), settings, target, app_ctx.connection)
-    if not decision.allowed and decision.route is None and not signin.principal_or_anonymous().can_edit:
-        return SyncControl(settings, target, decision)  # shown disabled, with the reason
-    return SyncControl(settings, target, decision) if decision.allowed else None
+    if decision.because in ("demo", "no_credentials"):
+        return None
+    return SyncControl(settings, target, decision)
