@@ -23,12 +23,13 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.oauth_server import _json, _Server  # the same small HTTP server, serving this provider's `handle`
 
 
 def _b64(data: bytes) -> str:
@@ -59,13 +60,12 @@ class OIDCTestServer:
         self.codes: dict[str, Pending] = {}
         self.records: list[tuple[str, str]] = []
         self.id_tokens: list[str] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
 
     # -- lifecycle
     def __enter__(self) -> "OIDCTestServer":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.idp = self  # type: ignore[attr-defined]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = _Server(("127.0.0.1", 0), self)  # type: ignore[arg-type] - any object with `handle`
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -175,30 +175,3 @@ class OIDCTestServer:
         if parts.path == "/token" and method == "POST":
             return self.token(form, headers)
         return 404, {"Content-Type": "text/plain"}, b"not found"
-
-
-def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
-    return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # never print requests (they carry codes)
-        pass
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, headers, payload = self.server.idp.handle(method, self.path, self.headers, body)  # type: ignore
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-

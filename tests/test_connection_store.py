@@ -16,17 +16,10 @@ from stripe_analytics.connection import Connection
 from stripe_analytics.connection_store import (KEY_FILE, STORE_FILE, ConnectionStore, Keys, holder_for_browser,
                                                holder_for_user, new_session_id)
 from stripe_analytics.key_check import MissingPermission
+from tests.test_oauth import Clock
 
 KEY = "rk_test_stored_key_000000001"
 SECRET = "a-long-secret-key-for-the-tests-0123456789"
-
-
-class Clock:
-    def __init__(self, t: float = 1_800_000_000.0):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture(autouse=True)

@@ -27,8 +27,8 @@ from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, require_ch
 from tests.fake_stripe import FakeStripe
 from tests.oidc_server import OIDCTestServer
 from tests.sync_accounts import build_account
-from tests.test_connect_browser import (CHROMIUM, CHROMIUM_ARGS, connected, disconnect, go, main_text, settle,
-                                        submit_key, wait_for_text)
+from tests.test_connect_browser import browser  # noqa: F401 - the module's Chromium (on this module's world)
+from tests.test_connect_browser import connected, disconnect, go, main_text, settle, submit_key, wait_for_text
 
 pytestmark = pytest.mark.browser
 
@@ -69,16 +69,6 @@ def _synced_data_dir(world, name: str):
     sync_account(Settings(stripe_api_key=CONFIGURED, stripe_api_base=world["fake"].url, data_dir=data_dir))
     world["data_dirs"].append(data_dir)
     return data_dir
-
-
-@pytest.fixture(scope="module")
-def browser(world):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def new_context(browser):
