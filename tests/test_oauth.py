@@ -616,3 +616,19 @@ def test_a_stored_connection_keeps_only_the_newest_tokens_after_a_refresh(world,
     assert restored.grant.refresh_token.get_secret_value() == newest
     assert first_refresh.encode() not in (tmp_path / "connections.store").read_bytes()
     assert newest.encode() not in (tmp_path / "connections.store").read_bytes()
+
+
+@pytest.mark.parametrize("mode, account", [("stripe_apps", ALPHA), ("connect", BETA)])
+def test_oauth_connections_come_back_from_the_store(world, clock, tmp_path, mode, account):
+    fake, server = world
+    settings = settings_for(server, fake, mode).model_copy(update={"data_dir": tmp_path})
+    # The server's store outlives settings: it was made before OAuth was set up (or in another mode).
+    store = ConnectionStore(settings_for(server, fake, "connect" if mode == "stripe_apps" else "stripe_apps",
+                                         data_dir=tmp_path), now=clock)
+    flow = OAuthFlow(config_from_settings(settings), now=clock)
+    conn = Connection.from_grant(flow.complete(authorize(flow.authorization_url(), account)), flow)
+    holder = holder_for_browser("e" * 43)
+    store.save(holder, conn)
+    loaded = store.load(holder, settings)  # restored with this run's settings
+    assert loaded.problem is None and loaded.connection.kind == conn.kind
+    assert loaded.connection.access(settings).client.v1.accounts.retrieve_current().id == account

@@ -202,9 +202,11 @@ class ConnectionStore:
         return self.keys.fernet.encrypt(plain.encode()).decode()
 
     # -- holders' connections
-    def load(self, holder: str) -> Loaded:
+    def load(self, holder: str, settings: Settings | None = None) -> Loaded:
         """This holder's connection (marked used now), or why there is none. A corrupt,
-        undecryptable, foreign or expired entry is dropped."""
+        undecryptable, foreign or expired entry is dropped. `settings`: this run's (the OAuth
+        settings the connection is restored with may have changed since the store was made)."""
+        settings = settings or self.settings
         name = self.keys.entry_name(holder)
         expired: Connection | None = None
         with self._locked() as entries:
@@ -218,7 +220,7 @@ class ConnectionStore:
                 return Loaded(None, "The stored connection could not be read (the app's SECRET_KEY changed, or the "
                                     "store was damaged), so it was dropped: connect again.")
             try:
-                conn = Connection.from_record(payload["connection"], self.settings)
+                conn = Connection.from_record(payload["connection"], settings)
             except (KeyError, TypeError, ValueError, OAuthError) as error:
                 del entries[name]
                 log.warning("connection store: a stored connection could not be restored (%s) and was dropped",

@@ -100,7 +100,7 @@ def current(settings: Settings) -> Connection | None:
     connection_store = store(settings)
     if connection_store is None:
         return None
-    loaded = connection_store.load(who)
+    loaded = connection_store.load(who, settings)
     if loaded.problem:
         notice(loaded.problem, "warning")
     conn = loaded.connection
