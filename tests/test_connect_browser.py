@@ -245,6 +245,8 @@ def connected(tab) -> bool:
 
 def disconnect(tab) -> None:
     tab.get_by_role("button", name="Disconnect").click()
+    # On a busy machine the rerun may start after settle's first look: wait for the button to go.
+    tab.get_by_role("button", name="Disconnect").wait_for(state="detached", timeout=TIMEOUT)
     settle(tab)
 
 
