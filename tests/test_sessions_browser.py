@@ -151,8 +151,8 @@ def test_a_connection_survives_reloads_and_new_tabs_but_not_other_browsers(plain
 # ----------------------------------------------------------------------------- a shared address, no sign-in
 
 def test_a_shared_address_without_sign_in_warns_and_refuses_configured_writes(world, browser):
-    data_dir = _synced_data_dir(world, "shared")
-    log = world["work"] / "shared.log"
+    data_dir = _synced_data_dir(world, "exposed")
+    log = world["work"] / "exposed.log"
     world["logs"].append(log)
     env = app_env(data_dir, world["work"], STRIPE_API_KEY=CONFIGURED, STRIPE_API_BASE=world["fake"].url)
     with serve_app(env, log, address="0.0.0.0") as url:
