@@ -16,7 +16,7 @@ import duckdb
 
 from . import schema
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: applied_events and object_versions (webhooks)
 # DuckDB caches up to 80 % of RAM by default; an analytics laptop app should stay well below.
 # Queries that need more spill to disk instead of failing.
 MEMORY_LIMIT = "1536MB"

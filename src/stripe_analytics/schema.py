@@ -391,6 +391,23 @@ SUPPORT_TABLES_SQL = (
         requests BIGINT,
         objects BIGINT
     )""",
+    # Events applied to this cache (by a webhook or by a sync), so a redelivered event is skipped.
+    """CREATE TABLE IF NOT EXISTS applied_events (
+        id VARCHAR PRIMARY KEY,
+        created BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        outcome VARCHAR NOT NULL,
+        applied_at TIMESTAMPTZ NOT NULL
+    )""",
+    # The event each object was last written from (`event_apply`'s ordering guard); written_at
+    # tells it apart from a later list read of the same object.
+    """CREATE TABLE IF NOT EXISTS object_versions (
+        id VARCHAR PRIMARY KEY,
+        object_type VARCHAR NOT NULL,
+        event_created BIGINT NOT NULL,
+        event_id VARCHAR NOT NULL,
+        written_at TIMESTAMPTZ NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS audit_log (
         id VARCHAR PRIMARY KEY,
         "at" TIMESTAMPTZ NOT NULL,

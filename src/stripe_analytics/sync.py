@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 import stripe
 
-from . import ingest
+from . import event_apply, ingest
 from .cache import Cache, CacheError, cache_path, utcnow, writer_lock
 from .config import Settings
 from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
@@ -406,24 +406,10 @@ class _Syncer:
                  if e["created"] > cursor["created"] or e["id"] not in seen_at_cursor]
         for start in range(0, len(fresh), EVENTS_PER_TRANSACTION):
             chunk = fresh[start:start + EVENTS_PER_TRANSACTION]
-            for event in chunk:
-                obj = (event.get("data") or {}).get("object") or {}
-                resource = RESOURCE_BY_OBJECT.get(obj.get("object", ""))
-                if resource and resource.children:
-                    self.fetcher.complete_children(resource, obj)
-                if resource and resource.refetch_from_event and resource.refetch_from_event(obj) \
-                        and not _is_deletion(event["type"], obj.get("object", "")):
-                    obj.update(self.fetcher.retrieve(resource, obj["id"]))
+            # The same path as the webhooks' (event_apply): in Stripe's order, newest snapshot kept.
+            planned = event_apply.plan(self.cache.con, chunk, fetcher=self.fetcher, ordered=True)
             with self.cache.transaction() as con:
-                self._record_written(ingest.write_objects(con, chunk))
-                for event in chunk:
-                    obj = dict((event.get("data") or {}).get("object") or {})
-                    if not obj.get("id"):
-                        continue
-                    if _is_deletion(event["type"], obj.get("object", "")):
-                        obj["deleted"] = True
-                    seen = datetime.fromtimestamp(event["created"], timezone.utc)
-                    self._record_written(ingest.write_objects(con, [obj], seen_at=seen, history_source="event"))
+                self._record_written(event_apply.write(con, planned, source="sync"))
                 last = chunk[-1]
                 ids = [e["id"] for e in chunk if e["created"] == last["created"]]
                 if last["created"] == cursor["created"]:
@@ -459,15 +445,6 @@ class _Syncer:
             new = {"id": cursor.get("id"), "created": now, "ids": []}
             with self.cache.transaction() as con:
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('event_cursor', ?)", [json.dumps(new)])
-
-
-_DELETABLE = {"customer", "product", "price", "plan", "coupon", "invoice", "discount", "subscription_item"}
-
-
-def _is_deletion(event_type: str, object_type: str) -> bool:
-    # `customer.subscription.deleted` is a cancellation (the object says status=canceled), not a deletion.
-    return event_type.endswith(".deleted") and object_type in _DELETABLE and not event_type.startswith(
-        "customer.subscription.")
 
 
 def _plain(error: Exception) -> str:
