@@ -5,13 +5,15 @@ Before accepting its first connection the server imports what the pages need and
 the default account's Overview (`stripe_analytics.ui.warmup`), warns on the console when it
 is reachable by others without sign-in, and drops connections unused for SESSION_IDLE_DAYS
 (`stripe_analytics.ui.serving`). Its middleware gives each browser its opaque session cookie
-(`stripe_analytics.server_session`). `streamlit run app.py` still works, without these.
+(`stripe_analytics.server_session`). It also serves live data (`stripe_analytics.ui.live_server`):
+Stripe webhooks on `POST /webhooks/stripe`, `GET /healthz`, and the scheduled incremental sync.
+`streamlit run app.py` still works, without these.
 """
 
 import streamlit as st
 from starlette.middleware import Middleware
 
 from stripe_analytics.server_session import SessionCookieMiddleware
-from stripe_analytics.ui.serving import lifespan
+from stripe_analytics.ui.live_server import ROUTES, lifespan
 
-app = st.App("app.py", lifespan=lifespan, middleware=[Middleware(SessionCookieMiddleware)])
+app = st.App("app.py", lifespan=lifespan, routes=ROUTES, middleware=[Middleware(SessionCookieMiddleware)])

@@ -1,5 +1,6 @@
 """`stripe-analytics`: a thin command line over the library. Exit codes: 0 ok, 1 the
-operation failed (message on stderr), 2 bad arguments or settings."""
+operation failed (message on stderr), 2 bad arguments or settings, 3 Stripe refused the key,
+4 another sync of the account is running."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from typing import Callable
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .config import SettingsError, load_settings
+
+
+EXIT_SYNC_BUSY = 4
 
 
 class CliError(Exception):
@@ -82,7 +86,7 @@ def _progress_printer() -> Callable:
 
 def cmd_sync(ns: argparse.Namespace) -> int:
     args = _validated(SyncArgs, ns)
-    from .sync import SyncAuthError, SyncError, sync_account
+    from .sync import SyncAuthError, SyncBusyError, SyncError, sync_account
 
     settings = load_settings()
     if not settings.stripe_api_key:
@@ -93,6 +97,8 @@ def cmd_sync(ns: argparse.Namespace) -> int:
                               progress=_progress_printer(), wait=args.wait)
     except SyncAuthError as error:
         raise CliError(str(error), 3) from None
+    except SyncBusyError as error:
+        raise CliError(str(error), EXIT_SYNC_BUSY) from None
     except SyncError as error:
         raise CliError(str(error)) from None
     print(f"{report.kind} sync of {report.account_id} into {report.db_path}: {report.reason}")
@@ -182,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub) -> None:
     """Commands that live in their own modules register themselves here."""
-    for module_name in ("metrics_cli", "actions_cli", "serve_cli"):
+    for module_name in ("metrics_cli", "actions_cli", "serve_cli", "webhooks_cli"):
         try:
             module = __import__(f"stripe_analytics.{module_name}", fromlist=["register"])
         except ImportError:

@@ -73,6 +73,10 @@ def key_mode(key: str | None) -> str | None:
     return None
 
 
+def _split_secrets(value: str) -> list[str]:
+    return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -94,7 +98,8 @@ class Settings(BaseSettings):
         default=None, description="Secret key of the platform or app used for the OAuth token exchange."
     )
     stripe_redirect_uri: str | None = Field(default=None, description="OAuth redirect URI on the app's origin.")
-    stripe_webhook_secret: SecretStr | None = Field(default=None, description="Webhook signing secret (whsec_...).")
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="Webhook signing secret (whsec_...); several, comma-separated, while one is rotated.")
     stripe_oauth_mode: OAuthMode = Field(default=OAuthMode.stripe_apps, description="stripe_apps or connect.")
     stripe_oauth_authorize_url: str | None = Field(default=None, description="Override of the authorize URL.")
     stripe_oauth_token_url: str | None = Field(default=None, description="Override of the token URL.")
@@ -116,6 +121,34 @@ class Settings(BaseSettings):
     allowed_users: str = Field(default="", description="Comma-separated e-mail addresses that may sign in.")
     allowed_domains: str = Field(default="", description="Comma-separated e-mail domains that may sign in.")
     editors: str = Field(default="", description="Comma-separated addresses or domains with the editor role.")
+    sync_interval_minutes: float = Field(
+        default=15, ge=0, le=1440, description="Minutes between the server's own incremental syncs; 0 turns them off.")
+    health_max_sync_age_minutes: float | None = Field(
+        default=None, gt=0, le=100_000,
+        description="/healthz answers 503 when the last successful sync is older; default 3 x the sync interval.")
+
+    @field_validator("stripe_webhook_secret")
+    @classmethod
+    def _webhook_secrets_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        secrets = _split_secrets(value.get_secret_value())
+        if any(not s.startswith("whsec_") or len(s) < 12 for s in secrets):
+            raise ValueError("must be one or more webhook signing secrets (whsec_...), separated by commas")
+        return SecretStr(",".join(secrets))
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        """Every accepted webhook signing secret (more than one while a secret is rotated)."""
+        return _split_secrets(self.stripe_webhook_secret.get_secret_value()) if self.stripe_webhook_secret else []
+
+    @property
+    def health_max_sync_age_seconds(self) -> float | None:
+        """How old the last successful sync may be before /healthz says 503; None: no limit
+        (the schedule is off and no limit was set)."""
+        if self.health_max_sync_age_minutes is not None:
+            return self.health_max_sync_age_minutes * 60
+        return 3 * self.sync_interval_minutes * 60 if self.sync_interval_minutes else None
 
     @field_validator("stripe_api_key")
     @classmethod

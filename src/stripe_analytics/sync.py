@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 import stripe
 
 from . import event_apply, ingest
-from .cache import Cache, CacheError, cache_path, utcnow, writer_lock
+from .cache import Cache, CacheError, SyncLockedError, cache_path, utcnow, writer_lock
 from .config import Settings
 from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
 from .stripe_client import StripeAccess, build_client, redact
@@ -43,6 +43,10 @@ class SyncError(Exception):
 
 class SyncAuthError(SyncError):
     pass
+
+
+class SyncBusyError(SyncError):
+    """Another sync of the same account holds its writer lock."""
 
 
 @dataclass
@@ -545,6 +549,8 @@ def sync_account(
                 return report
             finally:
                 cache.close()
+    except SyncLockedError as error:
+        raise SyncBusyError(str(error)) from None
     except CacheError as error:
         raise SyncError(str(error)) from None
 

@@ -1,0 +1,171 @@
+"""What `serve.py` adds to the Streamlit server for live data: the routes `POST /webhooks/stripe`
+and `GET /healthz`, and, in the server's lifespan, the webhook applier thread and the scheduled
+sync. One process serves the app and writes webhooks, so each cache keeps a single writer
+next to the sync child processes (all of them take the account's writer lock).
+
+`streamlit run app.py` runs none of this; the app works the same without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from pathlib import Path
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .. import health
+from ..config import Settings, SettingsError, load_settings
+from ..scheduler import Outcome, SyncOutcome, SyncScheduler
+from ..webhooks import MAX_BODY_BYTES, PATH, WebhookApplier, WebhookRejected, verify
+
+LOG = logging.getLogger("stripe_analytics.live")
+
+SYNC_JOB_TIMEOUT = 6 * 3600.0
+
+
+class LiveServer:
+    """The server's live-data parts, started and stopped by the lifespan."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.applier = WebhookApplier(settings)
+        self.scheduler: SyncScheduler | None = None
+        if settings.sync_interval_minutes and settings.stripe_api_key:
+            self.scheduler = SyncScheduler(settings.sync_interval_minutes * 60, self._scheduled_sync)
+
+    def start(self) -> "LiveServer":
+        threading.Thread(target=self._resolve_home, name="home-account", daemon=True).start()
+        self.applier.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
+        return self
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        self.applier.stop()
+
+    def _resolve_home(self) -> None:
+        try:
+            self.applier.router.home_account()
+        except Exception as error:  # noqa: BLE001 - retried when an event or the schedule needs it
+            LOG.warning("the configured key's account is not known yet (%s)", type(error).__name__)
+
+    def home_account(self) -> str | None:
+        """The configured key's account when it is known already (never waits on Stripe)."""
+        return self.applier.router.known_home
+
+    def health(self) -> tuple[int, dict]:
+        schedule = self.scheduler.snapshot() if self.scheduler is not None else None
+        return health.report(self.settings, applier=self.applier, schedule=schedule, home_account=self.home_account())
+
+    def _scheduled_sync(self) -> SyncOutcome:
+        """One incremental sync of the configured account, as the Data page's "Sync now" runs it
+        (a child process; the same job, so the page shows its progress)."""
+        from .. import sync_jobs
+        from ..cli import EXIT_SYNC_BUSY
+
+        path = None
+        with contextlib.suppress(Exception):
+            home = self.applier.router.home_account()
+            candidate = Path(self.settings.data_dir) / f"{home}.duckdb" if home else None
+            path = candidate if candidate is not None and candidate.exists() else None
+        job = sync_jobs.start_configured(path)
+        deadline = time.monotonic() + SYNC_JOB_TIMEOUT
+        while job.running and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if job.running:
+            return SyncOutcome(Outcome.failed, "the sync did not finish within 6 hours")
+        if job.ok:
+            return SyncOutcome(Outcome.ok, job.message)
+        if job.returncode == EXIT_SYNC_BUSY:
+            return SyncOutcome(Outcome.busy, "another sync of the account was running")
+        return SyncOutcome(Outcome.failed, job.error or "the sync failed")
+
+
+_CURRENT: LiveServer | None = None
+_CURRENT_LOCK = threading.Lock()
+
+
+def current() -> LiveServer | None:
+    """The running server's live parts (None under a plain `streamlit run app.py`)."""
+    return _CURRENT
+
+
+# ----------------------------------------------------------------------------- routes
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status)
+
+
+async def stripe_webhook(request: Request) -> JSONResponse:
+    server = _CURRENT
+    if server is None:
+        return _error(503, "the server is starting")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return _error(415, "the body must be application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        return _error(413, "the body is larger than 1 MiB") if declared.isdigit() else _error(400, "bad length")
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return _error(413, "the body is larger than 1 MiB")
+    except ClientDisconnect:
+        return _error(400, "the request was cut off")
+    try:
+        event = verify(bytes(body), request.headers.get("stripe-signature"), server.settings.webhook_secrets)
+    except WebhookRejected as rejected:
+        return _error(rejected.status, rejected.reason)
+    try:
+        await asyncio.to_thread(server.applier.receive, event)
+    except OSError as error:
+        LOG.error("a verified webhook could not be queued: %s", error)
+        return _error(503, "the event could not be stored; Stripe will send it again")
+    return JSONResponse({"received": True, "id": event.id})
+
+
+async def healthz(_request: Request) -> JSONResponse:
+    server = _CURRENT
+    if server is None:
+        return _error(503, "the server is starting")
+    status, body = await asyncio.to_thread(server.health)
+    return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+ROUTES = [Route(PATH, stripe_webhook, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    """Start the webhook applier and the scheduled sync, then the server's other start-up work
+    (ui.serving: warm-up, checks); stop both when the server stops."""
+    global _CURRENT
+    from .serving import lifespan as serving
+
+    server = None
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        LOG.error("live updates are off: %s", error)
+    else:
+        server = await asyncio.to_thread(lambda: LiveServer(settings).start())
+        with _CURRENT_LOCK:
+            _CURRENT = server
+    try:
+        async with serving(app):
+            yield
+    finally:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+            with _CURRENT_LOCK:
+                _CURRENT = None

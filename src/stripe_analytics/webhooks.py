@@ -1,0 +1,464 @@
+"""Stripe webhooks: verify, queue durably, apply in the background.
+
+- `verify` checks a request with the Stripe SDK (`stripe.WebhookSignature.verify_header`,
+  Stripe's default 300 s tolerance) against every configured secret, before the body is
+  parsed; nothing else is trusted.
+- `EventQueue` keeps each verified event as a file under `DATA_DIR/webhooks/queue/<account>/`
+  (written to a temporary name, fsynced, renamed), so the endpoint answers at once whatever the
+  cache is doing, and a queued event survives a crash or restart of the server.
+- `WebhookApplier` (a thread of the server) drains the queue: each account's events go through
+  `event_apply` (the incremental sync's own path) under the account's writer lock, and a file is
+  removed only after the transaction that applied it committed. Killed in between, the next
+  start applies the file again and `applied_events` skips it.
+
+Routing: an event with an `account` field (Connect) goes to that account's cache; one without
+goes to the account of the configured key. An event for an account with no cache here is
+acknowledged and counted, never written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import stripe
+
+from . import event_apply
+from .cache import Cache, CacheError, SyncLockedError, cache_path, writer_lock
+from .config import Settings
+
+LOG = logging.getLogger("stripe_analytics.webhooks")
+
+PATH = "/webhooks/stripe"
+MAX_BODY_BYTES = 1 << 20
+TOLERANCE_SECONDS = stripe.Webhook.DEFAULT_TOLERANCE
+PLATFORM = "_platform"  # queue folder of events without an `account` (the configured key's own)
+EVENTS_PER_TRANSACTION = 500
+_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9_]{1,64}$")
+_EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,255}$")
+
+# The event types whose objects the cache keeps (what to select when adding the endpoint).
+EVENT_TYPES: tuple[str, ...] = (
+    "customer.created", "customer.updated", "customer.deleted",
+    "customer.discount.created", "customer.discount.updated", "customer.discount.deleted",
+    "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
+    "customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.trial_will_end",
+    "product.created", "product.updated", "product.deleted",
+    "price.created", "price.updated", "price.deleted",
+    "coupon.created", "coupon.updated", "coupon.deleted",
+    "invoice.created", "invoice.updated", "invoice.deleted", "invoice.finalized", "invoice.paid",
+    "invoice.payment_failed", "invoice.payment_succeeded", "invoice.voided", "invoice.marked_uncollectible",
+    "payment_intent.created", "payment_intent.succeeded", "payment_intent.payment_failed",
+    "payment_intent.canceled", "payment_intent.processing", "payment_intent.requires_action",
+    "charge.succeeded", "charge.failed", "charge.updated", "charge.captured", "charge.refunded",
+    "charge.refund.updated", "refund.created", "refund.updated", "refund.failed",
+    "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated",
+)
+
+
+class WebhookRejected(Exception):
+    """A request that is not a verified Stripe event; `status` is the HTTP answer."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class VerifiedEvent:
+    id: str
+    account: str  # acct_… or PLATFORM
+    created: int
+    body: bytes
+
+
+def verify(body: bytes, signature: str | None, secrets: list[str]) -> VerifiedEvent:
+    """The event in `body` once its `Stripe-Signature` holds for one of `secrets` (several
+    while a secret is rotated); WebhookRejected (400) otherwise. The body is parsed only after
+    the signature holds."""
+    if not secrets:
+        raise WebhookRejected(400, "no webhook signing secret is configured (STRIPE_WEBHOOK_SECRET)")
+    if not signature:
+        raise WebhookRejected(400, "the Stripe-Signature header is missing")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookRejected(400, "the body is not UTF-8") from None
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(text, signature, secret, TOLERANCE_SECONDS)
+            break
+        except stripe.SignatureVerificationError:
+            continue
+    else:
+        raise WebhookRejected(400, "the signature does not match (wrong secret, changed body or too old)")
+    try:
+        event = json.loads(text)
+    except ValueError:
+        raise WebhookRejected(400, "the body is not JSON") from None
+    if not isinstance(event, dict) or event.get("object") != "event" or not isinstance(event.get("id"), str) \
+            or not _EVENT_ID.match(event["id"]) or not isinstance(event.get("created"), int) \
+            or not isinstance(event.get("data"), dict):
+        raise WebhookRejected(400, "the body is not a Stripe event")
+    account = event.get("account") or PLATFORM
+    if account != PLATFORM and (not isinstance(account, str) or not _ACCOUNT.match(account)):
+        raise WebhookRejected(400, "the event's account is not a Stripe account id")
+    return VerifiedEvent(event["id"], account, event["created"], body)
+
+
+# ----------------------------------------------------------------------------- the queue
+
+class EventQueue:
+    """Verified events waiting to be applied: one file per event, per account folder."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "EventQueue":
+        return cls(Path(settings.data_dir) / "webhooks" / "queue")
+
+    def put(self, event: VerifiedEvent) -> Path:
+        """Store the event durably (fsynced) and return its file."""
+        folder = self.root / event.account
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        final = folder / f"{time.time_ns():020d}-{event.id}.json"
+        temporary = folder / f".{final.name}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, event.body)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, final)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return final
+
+    def accounts(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(entry.name for entry in os.scandir(self.root) if entry.is_dir())
+
+    def files(self, account: str, limit: int | None = None) -> list[Path]:
+        folder = self.root / account
+        if not folder.is_dir():
+            return []
+        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".json") and not e.name.startswith("."))
+        return [folder / name for name in names[:limit]]
+
+    def count(self, account: str) -> int:
+        folder = self.root / account
+        if not folder.is_dir():
+            return 0
+        return sum(1 for e in os.scandir(folder) if e.name.endswith(".json") and not e.name.startswith("."))
+
+    def counts(self) -> dict[str, int]:
+        return {account: self.count(account) for account in self.accounts()}
+
+    @staticmethod
+    def remove(files: list[Path]) -> None:
+        for path in files:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+# ----------------------------------------------------------------------------- routing
+
+class Router:
+    """Which cache an event's account writes to, and how to reach that account's API."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._home: str | None = None
+        self._access: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def home_account(self) -> str | None:
+        """The configured key's own account (asked once), else the only synced account here."""
+        with self._lock:
+            if self._home:
+                return self._home
+        if self.settings.stripe_api_key:
+            from .stripe_client import build_client
+            from .sync import fetch_account
+
+            own = self.settings.model_copy(update={"stripe_account": None})
+            home = fetch_account(build_client(own), allow_unknown=True)["id"]
+        else:
+            data_dir = Path(self.settings.data_dir)
+            synced = sorted(data_dir.glob("acct_*.duckdb")) if data_dir.is_dir() else []
+            home = synced[0].stem if len(synced) == 1 else None
+        with self._lock:
+            self._home = home
+        return home
+
+    @property
+    def known_home(self) -> str | None:
+        """The home account if it was resolved already (never asks Stripe)."""
+        with self._lock:
+            return self._home
+
+    def resolve(self, queue_account: str) -> str | None:
+        return self.home_account() if queue_account == PLATFORM else queue_account
+
+    def cache_for(self, account: str) -> Path | None:
+        """The account's cache here: the operator's (`DATA_DIR/acct_….duckdb`) or a connected
+        session's (`DATA_DIR/connected/…`); None when there is none."""
+        for folder in (Path(self.settings.data_dir), Path(self.settings.data_dir) / "connected"):
+            try:
+                path = cache_path(folder, account)
+            except CacheError:
+                return None
+            if path.exists():
+                return path
+        return None
+
+    def fetcher_for(self, account: str):
+        """A `sync.Fetcher` reaching `account` (to complete lists, read an object again), or
+        None when no credential here reaches it."""
+        from .stripe_client import build_client
+        from .sync import Fetcher
+
+        with self._lock:
+            if account in self._access:
+                return self._access[account]
+        settings = self.settings
+        fetcher = None
+        try:
+            if account == self._home and settings.stripe_api_key:
+                fetcher = Fetcher(build_client(settings.model_copy(update={"stripe_account": None})))
+            elif settings.stripe_api_key:
+                fetcher = Fetcher(build_client(settings, stripe_account=account))
+            elif settings.stripe_client_secret:
+                fetcher = Fetcher(build_client(settings, api_key=settings.stripe_client_secret.get_secret_value(),
+                                               stripe_account=account))
+        except stripe.StripeError:
+            fetcher = None
+        with self._lock:
+            self._access[account] = fetcher
+        return fetcher
+
+
+# ----------------------------------------------------------------------------- applying
+
+@dataclass
+class AccountStats:
+    received: int = 0
+    last_received_at: float | None = None
+    applied: int = 0  # events written (or found stale / duplicate) into the cache
+    last_applied_at: float | None = None
+    duplicates: int = 0
+    stale: int = 0
+    unrouted: int = 0  # acknowledged, but no cache here for the account
+    waiting_since: float | None = None  # a sync held the cache
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+
+@dataclass
+class WebhookStats:
+    accounts: dict[str, AccountStats] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def of(self, account: str) -> AccountStats:
+        with self.lock:
+            return self.accounts.setdefault(account, AccountStats())
+
+    def snapshot(self) -> dict[str, AccountStats]:
+        with self.lock:
+            return {k: AccountStats(**vars(v)) for k, v in self.accounts.items()}
+
+
+class WebhookApplier:
+    """Drains the queue in a background thread; `wake()` after each new event."""
+
+    RETRY_SECONDS = 0.25  # while a sync holds the cache
+    OPEN_TIMEOUT = 10.0  # readers of this process hold the file for a moment
+
+    def __init__(self, settings: Settings, queue: EventQueue | None = None, router: Router | None = None):
+        self.settings = settings
+        self.queue = queue or EventQueue.for_settings(settings)
+        self.router = router or Router(settings)
+        self.stats = WebhookStats()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failures: dict[str, int] = {}
+        self._not_before: dict[str, float] = {}
+        self._pruned_at = 0.0
+
+    # -- receiving (the HTTP endpoint)
+    def receive(self, event: VerifiedEvent) -> None:
+        """Queue a verified event durably (raises OSError when it could not be stored)."""
+        self.queue.put(event)
+        stats = self.stats.of(event.account)
+        with self.stats.lock:
+            stats.received += 1
+            stats.last_received_at = time.time()
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- the thread
+    def start(self) -> "WebhookApplier":
+        self._thread = threading.Thread(target=self._run, name="webhook-applier", daemon=True)
+        self._thread.start()
+        self._wake.set()  # whatever a previous run left queued
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            try:
+                pending = self.drain()
+            except Exception:  # noqa: BLE001 - never let the thread die; the stats say what failed
+                LOG.exception("applying queued webhooks failed")
+                pending = True
+            if pending and not self._stop.is_set():
+                self._stop.wait(self.RETRY_SECONDS)
+                self._wake.set()
+
+    def drain(self) -> bool:
+        """Apply what is queued; True when something is left for later (a sync holds a cache,
+        Stripe could not be reached)."""
+        left = False
+        for queue_account in self.queue.accounts():
+            if time.monotonic() < self._not_before.get(queue_account, 0):
+                left = True
+                continue
+            while True:
+                files = self.queue.files(queue_account, EVENTS_PER_TRANSACTION)
+                if not files:
+                    break
+                outcome = self._apply_account(queue_account, files)
+                if outcome != "done":
+                    left = True
+                    break
+        return left
+
+    def _fail(self, queue_account: str, message: str) -> None:
+        failures = self._failures[queue_account] = self._failures.get(queue_account, 0) + 1
+        self._not_before[queue_account] = time.monotonic() + min(60.0, 2.0 ** failures)
+        stats = self.stats.of(queue_account)
+        with self.stats.lock:
+            stats.last_error, stats.last_error_at = message, time.time()
+        LOG.warning("webhooks for %s wait: %s", queue_account, message)
+
+    def _apply_account(self, queue_account: str, files: list[Path]) -> str:
+        """'done', 'busy' (a sync holds the cache) or 'failed' (retried with back-off)."""
+        try:
+            account = self.router.resolve(queue_account)
+        except stripe.StripeError as error:
+            from .sync import _plain
+
+            self._fail(queue_account, f"the configured key's account could not be read: {_plain(error)}")
+            return "failed"
+        path = self.router.cache_for(account) if account else None
+        stats = self.stats.of(queue_account)
+        if path is None:
+            # Acknowledged to Stripe already; nothing here to write to (the first sync reads it all).
+            self.queue.remove(files)
+            with self.stats.lock:
+                stats.unrouted += len(files)
+            return "done"
+        try:
+            with writer_lock(path, wait=False):
+                with self.stats.lock:
+                    stats.waiting_since = None
+                events = []
+                for file in files:
+                    try:
+                        events.append(json.loads(file.read_bytes()))
+                    except (OSError, ValueError):
+                        LOG.error("dropping unreadable queued webhook %s", file.name)
+                with self._open(path) as cache:
+                    planned = event_apply.plan(cache.con, events, fetcher=self.router.fetcher_for(account),
+                                               ordered=False)
+                    with cache.transaction() as con:
+                        event_apply.write(con, planned, source="webhook")
+                        if time.time() - self._pruned_at > 3600:
+                            event_apply.forget_old_applied(con, time.time())
+                            self._pruned_at = time.time()
+                self.queue.remove(files)
+        except SyncLockedError:
+            with self.stats.lock:
+                stats.waiting_since = stats.waiting_since or time.time()
+            return "busy"
+        except (CacheError, stripe.StripeError, OSError, duckdb.Error) as error:
+            from .sync import _plain
+
+            self._fail(queue_account, _plain(error) if isinstance(error, stripe.StripeError) else str(error))
+            return "failed"
+        self._failures.pop(queue_account, None)
+        with self.stats.lock:
+            stats.applied += planned.count(event_apply.APPLIED) + planned.count(event_apply.REREAD) \
+                + planned.count(event_apply.RECORDED)
+            stats.duplicates += planned.count(event_apply.DUPLICATE)
+            stats.stale += planned.count(event_apply.STALE)
+            stats.last_applied_at = time.time()
+            stats.last_error = None
+        return "done"
+
+    @contextlib.contextmanager
+    def _open(self, path: Path) -> Iterator[Cache]:
+        """The cache for writing; the app's own short read connections hold it for a moment."""
+        deadline = time.monotonic() + self.OPEN_TIMEOUT
+        while True:
+            try:
+                cache = Cache.open(path)
+                break
+            except CacheError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        try:
+            yield cache
+        finally:
+            cache.close()
+
+
+def setup_text(base_url: str | None = None) -> str:
+    """What to configure in Stripe (`stripe-analytics webhooks`)."""
+    url = (base_url.rstrip("/") if base_url else "https://<your server>") + PATH
+    return "\n".join([
+        "Webhook endpoint of Stripe Analytics (served by `make run` / `streamlit run serve.py`):",
+        f"  URL: {url}   (POST, application/json; answers 200 once the event is queued)",
+        "",
+        "In the Stripe Dashboard: Developers → Webhooks → Add endpoint, with this URL and these events",
+        "(or \"Select all events\"; the others are acknowledged and only recorded):",
+        *(f"  {name}" for name in EVENT_TYPES),
+        "",
+        "Connect platforms: add a second endpoint \"listening to events on Connected accounts\"; events",
+        "are routed by their `account` to that account's cache.",
+        "",
+        "Then copy the endpoint's signing secret (whsec_…) into STRIPE_WEBHOOK_SECRET (environment,",
+        ".env or .streamlit/secrets.toml) and restart the server. While rotating a secret, give both,",
+        "comma-separated: STRIPE_WEBHOOK_SECRET=whsec_new…,whsec_old…",
+        "",
+        "Local development with the Stripe CLI:",
+        f"  stripe listen --forward-to localhost:8501{PATH}",
+        "  (it prints a whsec_… secret: put it in STRIPE_WEBHOOK_SECRET)",
+    ])
