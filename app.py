@@ -17,7 +17,7 @@ import time
 
 import streamlit as st
 
-from stripe_analytics.ui import context, signin, theme
+from stripe_analytics.ui import context, live, signin, theme
 from stripe_analytics.ui.page import SYNC_HINT
 
 _started = time.perf_counter()
@@ -66,6 +66,7 @@ signin.banner(ctx.settings)
 theme.sidebar_account(ctx)
 if ctx.principal is not None:
     signin.sidebar(ctx.principal)
+live.watch(ctx)
 if ctx.account is not None and ctx.account.demo:
     st.info(f"**Demo data.** You are looking at a generated demo account. {SYNC_HINT}", icon=":material/science:")
 if ctx.busy:

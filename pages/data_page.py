@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from stripe_analytics.ui import connection_state, data, format as fmt, page, widgets
+from stripe_analytics.ui import connection_state, data, format as fmt, live, page, widgets
 
 ctx = page.context(need_data=False)
 account = ctx.account
@@ -54,6 +54,9 @@ with st.container(border=True):
                 st.error(f"The sync failed: {current.error}", icon=":material/error:")
 
         progress()
+
+if account is not None and not account.demo:
+    live.status_panel(ctx)
 
 if account is None or account.path is None:
     st.stop()

@@ -128,7 +128,7 @@ def report(settings: Settings, *, applier=None, schedule=None, home_account: str
         received = max((s.last_received_at or 0 for s in mine), default=0) or None
         applied = max([s.last_applied_at or 0 for s in mine] + [facts.last_webhook_applied_at or 0 if facts else 0])
         errors = [s.last_error for s in mine if s.last_error]
-        scheduled = account_id == home_account and bool(settings.stripe_api_key)
+        scheduled = account_id == home_account and bool(settings.stripe_api_key and settings.sync_interval_minutes)
         if scheduled and schedule is not None and schedule.last_error:
             errors.append(f"scheduled sync: {schedule.last_error}")
         if facts is not None and facts.last_sync_error:
