@@ -3,7 +3,7 @@ balancer or monitoring system can poll, and the same facts the Data page shows.
 
 Per account: cache readable, schema version, last successful sync (time and age), last
 webhook received and applied, events queued, last error. HTTP 200 when all is well, 503 when
-a cache cannot be read or the scheduled account's last successful sync is older than
+a cache cannot be read or the configured account's last successful sync is older than
 `HEALTH_MAX_SYNC_AGE_MINUTES` (default 3 x `SYNC_INTERVAL_MINUTES`).
 
 It never shows a key, a token or customer data: only account ids, times, counts and the
@@ -128,7 +128,8 @@ def report(settings: Settings, *, applier=None, schedule=None, home_account: str
         received = max((s.last_received_at or 0 for s in mine), default=0) or None
         applied = max([s.last_applied_at or 0 for s in mine] + [facts.last_webhook_applied_at or 0 if facts else 0])
         errors = [s.last_error for s in mine if s.last_error]
-        scheduled = account_id == home_account and bool(settings.stripe_api_key and settings.sync_interval_minutes)
+        configured = account_id == home_account and bool(settings.stripe_api_key)
+        scheduled = configured and bool(settings.sync_interval_minutes)
         if scheduled and schedule is not None and schedule.last_error:
             errors.append(f"scheduled sync: {schedule.last_error}")
         if facts is not None and facts.last_sync_error:
@@ -139,7 +140,7 @@ def report(settings: Settings, *, applier=None, schedule=None, home_account: str
             entry_problems.append("not synced yet")
         elif not facts.readable:
             entry_problems.append(f"cache unreadable: {facts.problem}")
-        elif scheduled and max_age is not None and (age is None or age > max_age):
+        elif configured and max_age is not None and (age is None or age > max_age):
             entry_problems.append(f"last successful sync is older than {max_age / 60:g} minutes"
                                   if age is not None else "no sync has succeeded yet")
         problems += [f"{account_id}: {p}" for p in entry_problems]
