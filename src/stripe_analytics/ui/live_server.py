@@ -142,7 +142,14 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-ROUTES = [Route(PATH, stripe_webhook, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+async def post_only(_request: Request) -> JSONResponse:
+    return JSONResponse({"error": "only POST is served here"}, status_code=405, headers={"Allow": "POST"})
+
+
+# The second route answers other methods itself; otherwise the app's page route would serve them.
+ROUTES = [Route(PATH, stripe_webhook, methods=["POST"]),
+          Route(PATH, post_only, methods=["GET", "PUT", "PATCH", "DELETE"]),
+          Route("/healthz", healthz, methods=["GET"])]
 
 
 @contextlib.asynccontextmanager

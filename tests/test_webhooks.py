@@ -1,0 +1,254 @@
+"""POST /webhooks/stripe on the served app (serve.py, as `make run`), against a fake Stripe
+account synced first: signed events applied, every bad request refused with nothing written,
+duplicates, a sync holding the cache, Connect routing, a 1,000-event burst, kill -9 while
+applying, the scheduled sync, and the `webhooks` command."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from stripe_analytics.cache import Cache, writer_lock
+from stripe_analytics.config import Settings
+from stripe_analytics.sync import sync_account
+from tests.fake_stripe import FakeStripe
+from tests.sync_accounts import build_account, template
+from tests.webhook_support import (ACCOUNT, KEY, OLD_SECRET, customer_event, live_env, live_server, post, query,
+                                   sign, wait_until)
+
+
+@pytest.fixture(scope="module")
+def fake():
+    acct, objects = build_account(int(time.time()), customers=8)
+    with FakeStripe() as server:
+        server.add_account(acct, key=KEY)
+        server.add_many(objects)
+        yield server
+
+
+def synced_data_dir(fake, root):
+    data_dir = root / "data"
+    sync_account(Settings(stripe_api_key=KEY, stripe_api_base=fake.url, data_dir=data_dir,
+                          stripe_max_requests_per_second=1000))
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def live(fake, tmp_path_factory):
+    root = tmp_path_factory.mktemp("webhooks")
+    data_dir = synced_data_dir(fake, root)
+    with live_server(live_env(data_dir, root, fake.url), root / "server.log") as app:
+        app.cache = data_dir / f"{ACCOUNT}.duckdb"
+        app.queue = data_dir / "webhooks" / "queue"
+        yield app
+
+
+def applied(app, *ids):
+    wait_until(lambda: app.account_health()["events_queued"] == 0, what="the queue to drain")
+    rows = query(app.cache, "SELECT id FROM applied_events WHERE id IN (SELECT unnest(?))", [list(ids)])
+    return {r[0] for r in rows}
+
+
+def queued_files(app):
+    return [p for p in app.queue.rglob("*") if p.is_file()] if app.queue.exists() else []
+
+
+def test_a_signed_event_is_applied_with_either_rotating_secret(live):
+    assert post(live.url, customer_event("new1")).json() == {"received": True, "id": "evt_test_new1"}
+    assert post(live.url, customer_event("old1"), secret=OLD_SECRET).status_code == 200
+    assert applied(live, "evt_test_new1", "evt_test_old1") == {"evt_test_new1", "evt_test_old1"}
+    assert query(live.cache, "SELECT email FROM customers WHERE id = 'cus_hook_new1'") == [("hooknew1@example.com",)]
+    entry = live.account_health()
+    assert entry["last_webhook_received_at"] and entry["last_webhook_applied_at"]
+
+
+def _bad_requests():
+    event = customer_event("bad")
+    body = json.dumps(event)
+    json_type = {"Content-Type": "application/json"}
+    return {
+        "wrong secret": (400, dict(data=body, headers={**json_type, "Stripe-Signature": sign(body, "whsec_wrong_0000")})),
+        "tampered body": (400, dict(data=body.replace("hookbad", "evil"), headers={**json_type,
+                                                                                   "Stripe-Signature": sign(body)})),
+        "expired timestamp": (400, dict(data=body, headers={**json_type, "Stripe-Signature": sign(
+            body, timestamp=int(time.time()) - 301)})),
+        "missing header": (400, dict(data=body, headers=json_type)),
+        "oversized body": (413, dict(data=body + " " * (1 << 20), headers={**json_type,
+                                                                           "Stripe-Signature": sign(body)})),
+        "not json": (400, dict(data="evt_test_bad, not json", headers={
+            **json_type, "Stripe-Signature": sign("evt_test_bad, not json")})),
+        "signed json that is no event": (400, dict(data='{"id": "evt_test_bad"}', headers={
+            **json_type, "Stripe-Signature": sign('{"id": "evt_test_bad"}')})),
+        "form encoded": (415, dict(data=body, headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                        "Stripe-Signature": sign(body)})),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_requests()))
+def test_a_bad_request_is_refused_and_writes_nothing(live, case):
+    status, request = _bad_requests()[case]
+    before = live.account_health()["data_version"]
+    response = requests.post(f"{live.url}/webhooks/stripe", timeout=10, **request)
+    assert response.status_code == status
+    assert "error" in response.json()
+    assert queued_files(live) == []
+    time.sleep(0.3)
+    assert live.account_health()["data_version"] == before
+    assert query(live.cache, "SELECT count(*) FROM customers WHERE id = 'cus_hook_bad' OR email LIKE 'evil%'") == [(0,)]
+
+
+def test_only_post_is_served(live):
+    assert requests.get(f"{live.url}/webhooks/stripe", timeout=10).status_code == 405
+
+
+def test_the_same_event_five_times_is_applied_once(live):
+    event = customer_event("dup5")
+    assert [post(live.url, event).status_code for _ in range(5)] == [200] * 5
+    assert applied(live, "evt_test_dup5") == {"evt_test_dup5"}
+    assert query(live.cache, "SELECT count(*) FROM applied_events WHERE id = 'evt_test_dup5'") == [(1,)]
+    assert query(live.cache, "SELECT count(*) FROM events WHERE id = 'evt_test_dup5'") == [(1,)]
+
+
+def test_an_older_snapshot_after_a_newer_one_keeps_the_newer(live):
+    now = int(time.time()) + 30
+    post(live.url, customer_event("order", created=now + 5, email="newer@example.com", type="customer.updated"))
+    older = customer_event("order", created=now, email="older@example.com", type="customer.updated")
+    older["id"] = "evt_test_order_older"
+    post(live.url, older)
+    applied(live, "evt_test_order", "evt_test_order_older")
+    assert query(live.cache, "SELECT email FROM customers WHERE id = 'cus_hook_order'") == [("newer@example.com",)]
+
+
+def test_an_event_arriving_while_a_sync_holds_the_cache_is_acknowledged_then_applied(live):
+    with writer_lock(live.cache):  # what a running `stripe-analytics sync` holds
+        started = time.monotonic()
+        response = post(live.url, customer_event("locked"))
+        answered = time.monotonic() - started
+        assert response.status_code == 200
+        time.sleep(1.0)
+        assert live.account_health()["events_queued"] == 1
+        assert len(queued_files(live)) == 1
+    print(f"answered in {answered * 1000:.0f} ms while the cache was locked")
+    assert applied(live, "evt_test_locked") == {"evt_test_locked"}
+
+
+def test_connect_events_go_to_their_account_and_unknown_accounts_are_counted(live):
+    connected = live.cache.parent / "acct_connected_one.duckdb"
+    with Cache.open(connected) as cache, cache.transaction():
+        cache.set_meta("account_id", "acct_connected_one")
+    assert post(live.url, customer_event("conn", account="acct_connected_one")).status_code == 200
+    assert post(live.url, customer_event("nocache", account="acct_not_here")).status_code == 200
+    wait_until(lambda: query(connected, "SELECT email FROM customers WHERE id = 'cus_hook_conn'"),
+               what="the Connect event in its account's cache")
+    assert query(live.cache, "SELECT count(*) FROM customers WHERE id IN ('cus_hook_conn', 'cus_hook_nocache')") \
+        == [(0,)]
+    body = wait_until(lambda: (b := live.health().json())["webhooks"]["events_for_accounts_without_cache"] and b,
+                      what="the unrouted count")
+    assert body["webhooks"]["events_for_accounts_without_cache"] == {"acct_not_here": 1}
+    assert not list((live.cache.parent).glob("acct_not_here*"))
+
+
+def test_a_burst_of_1000_events_is_applied_once_each(live):
+    events = [customer_event(f"burst{i}") for i in range(1000)]
+    with ThreadPoolExecutor(8) as pool, requests.Session() as session:
+        statuses = list(pool.map(lambda e: post(live.url, e, session=session).status_code, events))
+    assert statuses == [200] * 1000
+    ids = [e["id"] for e in events]
+    assert applied(live, *ids) == set(ids)
+    assert query(live.cache, "SELECT count(*), count(DISTINCT id) FROM customers WHERE id LIKE 'cus_hook_burst%'") \
+        == [(1000, 1000)]
+
+
+def test_healthz_answers_200_then_503_once_the_cache_is_unreadable(live):
+    response = live.health()
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["version"]
+    text = response.text
+    assert KEY not in text and "whsec_" not in text and "@example.com" not in text
+    wait_until(lambda: live.account_health()["events_queued"] == 0, what="the queue to drain")
+    saved = live.cache.with_suffix(".saved")
+    live.cache.rename(saved)
+    try:
+        live.cache.write_bytes(b"this is not a DuckDB file " * 200)  # damaged on disk
+        unhealthy = wait_until(lambda: (r := live.health()).status_code == 503 and r.json(), what="a 503")
+        entry = next(a for a in unhealthy["accounts"] if a["account"] == ACCOUNT)
+        assert entry["cache_readable"] is False and entry["problems"]
+        assert unhealthy["status"] == "unhealthy"
+    finally:
+        saved.replace(live.cache)
+    wait_until(lambda: live.health().status_code == 200, what="healthy again")
+
+
+def test_killed_while_applying_the_next_start_loses_nothing(fake, tmp_path):
+    data_dir = synced_data_dir(fake, tmp_path)
+    cache = data_dir / f"{ACCOUNT}.duckdb"
+    env = live_env(data_dir, tmp_path, fake.url)
+    events = [customer_event(f"kill{i}") for i in range(600)]
+    acknowledged: list[str] = []
+    with live_server(env, tmp_path / "server.log") as app:
+        stop = threading.Event()
+
+        def send(event):
+            if stop.is_set():
+                return
+            try:
+                if post(app.url, event, timeout=5).status_code == 200:
+                    acknowledged.append(event["id"])
+            except requests.RequestException:
+                pass  # the server was killed while answering: Stripe would send it again
+
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(send, e) for e in events]
+            wait_until(lambda: len(acknowledged) >= 300, what="half the events acknowledged", interval=0.01)
+            app.kill()
+            stop.set()
+            for future in futures:
+                future.result()
+    assert 300 <= len(acknowledged) < 600
+    with Cache.open(cache, read_only=True) as opened:  # consistent after kill -9 (DuckDB's WAL)
+        before = opened.con.execute("SELECT count(*) FROM applied_events WHERE id LIKE 'evt_test_kill%'").fetchall()
+    print(f"{len(acknowledged)} acknowledged, {before[0][0]} applied when killed")
+    with live_server(env, tmp_path / "server2.log") as app:
+        wait_until(lambda: app.account_health()["events_queued"] == 0, what="the queue to drain after restart")
+        rows = query(cache, "SELECT id FROM applied_events WHERE id LIKE 'evt_test_kill%'")
+        customers = query(cache, "SELECT count(*), count(DISTINCT id) FROM customers WHERE id LIKE 'cus_hook_kill%'")
+    applied_ids = {r[0] for r in rows}
+    assert set(acknowledged) <= applied_ids
+    assert len(rows) == len(applied_ids)
+    assert customers[0][0] == customers[0][1] == len(applied_ids)
+
+
+def test_the_server_syncs_on_its_own_schedule(fake, tmp_path):
+    data_dir = synced_data_dir(fake, tmp_path)
+    env = live_env(data_dir, tmp_path, fake.url, SYNC_INTERVAL_MINUTES="0.05")
+    with live_server(env, tmp_path / "server.log") as app:
+        fake.create(template("customer", id="cus_scheduled", email="scheduled@example.com", created=fake.clock,
+                             discount=None))
+        cache = data_dir / f"{ACCOUNT}.duckdb"
+        wait_until(lambda: query(cache, "SELECT 1 FROM customers WHERE id = 'cus_scheduled'"), timeout=60,
+                   interval=1.0, what="the scheduled sync to pick up the new customer")
+        schedule = app.health().json()["schedule"]
+        assert schedule["running"] and schedule["interval_minutes"] == 0.05
+        wait_until(lambda: app.health().json()["schedule"]["last_ok_at"], what="the schedule's last success")
+
+
+def test_the_webhooks_command_says_what_to_configure(capsys, monkeypatch, tmp_path):
+    from stripe_analytics.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("STRIPE_WEBHOOK_SECRET", "STRIPE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STREAMLIT_SECRETS_FILE", str(tmp_path / "none.toml"))
+    assert main(["webhooks", "--url", "https://analytics.example.com/"]) == 0
+    out = capsys.readouterr().out
+    assert "https://analytics.example.com/webhooks/stripe" in out
+    assert "customer.subscription.updated" in out and "invoice.paid" in out
+    assert "stripe listen --forward-to localhost:8501/webhooks/stripe" in out
+    assert "STRIPE_WEBHOOK_SECRET: not set" in out
+    assert main(["webhooks", "--url", "not a url"]) == 2
