@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-sync bench-metrics bench-app bench-demo lock clean
+.PHONY: run test bench-sync bench-metrics bench-app bench-demo bench-webhooks lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench-app: $(STAMP)
 
 bench-demo: $(STAMP)
 	$(BIN)/python bench/bench_demo.py $(BENCH_ARGS)
+
+bench-webhooks: $(STAMP)
+	$(BIN)/python bench/bench_webhooks.py $(BENCH_ARGS)
 
 # Re-pin dependencies after editing pyproject.toml (needs uv: `pip install uv`).
 lock:
