@@ -163,7 +163,6 @@ def main() -> None:
             wait_until(lambda: app.account_health()["events_queued"] == 0, timeout=600, what="the queue to drain")
             drained = time.time()
             screen = screen_latency(app.url, args.screen_rounds) if args.screen_rounds else []
-            applied_stats = app.account_health()
         with Cache.open(cache_path, read_only=True) as cache:
             rows = cache.con.execute(
                 "SELECT id, epoch(applied_at), outcome FROM applied_events WHERE id IN (SELECT unnest(?))",
