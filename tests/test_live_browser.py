@@ -14,7 +14,7 @@ from stripe_analytics.sync import UNKNOWN_ACCOUNT, sync_account
 from tests.app_support import ARTIFACTS, require_chromium
 from tests.fake_stripe import FakeStripe
 from tests.sync_accounts import build_account, template
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, go, no_exception
+from tests.test_browser import browser, go, no_exception, page  # noqa: F401 - browser and page are fixtures
 from tests.webhook_support import KEY, SECRET, live_env, live_server, post, query, wait_until
 
 pytestmark = pytest.mark.browser
@@ -22,23 +22,9 @@ pytestmark = pytest.mark.browser
 LOCAL_KEY = "sk_test_localstripe_live_0001"
 
 
-@pytest.fixture(scope="module")
-def browser():
+@pytest.fixture(scope="module", autouse=True)
+def chromium_here():
     require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    tab = context.new_page()
-    yield tab
-    context.close()
 
 
 def pay(client, email: str, amount: int) -> str:

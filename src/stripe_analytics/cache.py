@@ -117,7 +117,7 @@ class Cache:
             try:
                 con = duckdb.connect(str(path), read_only=True)
             except (duckdb.IOException, duckdb.ConnectionException) as error:
-                raise CacheError(_plain_io_error(path, error)) from None
+                raise _io_error(path, error) from None
             except duckdb.Error as error:
                 raise CacheError(f"The cache at {path} cannot be read ({type(error).__name__}); "
                                  "it may be damaged: delete it and sync again.") from None
@@ -129,7 +129,7 @@ class Cache:
         try:
             con = duckdb.connect(str(path))
         except (duckdb.IOException, duckdb.ConnectionException) as error:
-            raise CacheError(_plain_io_error(path, error)) from None
+            raise _io_error(path, error) from None
         except duckdb.Error as error:
             raise CacheError(f"The cache at {path} cannot be opened ({type(error).__name__}); "
                              "it may be damaged: delete it and sync again.") from None
@@ -191,14 +191,18 @@ class Cache:
                 for t in schema.TABLES}
 
 
-def _plain_io_error(path: Path, error: Exception) -> str:
+class CacheInUseError(CacheError):
+    """Another connection (a sync, a writer of this process) holds the file for a moment."""
+
+
+def _io_error(path: Path, error: Exception) -> CacheError:
     text = str(error)
     # Another process holds the file ("lock"), or this process has it open for writing
     # ("different configuration"): either way it is in use for a moment, not damaged.
     if "lock" in text.lower() or "different configuration" in text.lower():
-        return (f"The cache {path.name} is in use by another process (a sync or another app). "
-                "Wait for it to finish and try again.")
-    return f"The cache at {path} cannot be opened: {text.splitlines()[0]}"
+        return CacheInUseError(f"The cache {path.name} is in use by another process (a sync or another app). "
+                               "Wait for it to finish and try again.")
+    return CacheError(f"The cache at {path} cannot be opened: {text.splitlines()[0]}")
 
 
 @contextlib.contextmanager

@@ -263,17 +263,34 @@ def write(con: duckdb.DuckDBPyConnection, planned: Plan, *, source: str) -> dict
             seen = datetime.fromtimestamp(decision.event["created"], timezone.utc)
             add(ingest.write_prepared(con, [ingest.prepare([decision.obj], synced_at=now)], seen_at=seen,
                                       history_source="event"))
-    versions: dict[str, tuple] = {}
-    for decision in kept:
-        versions[decision.obj["id"]] = (decision.obj["id"], decision.obj.get("object"), decision.event["created"],
-                                        decision.event["id"], now)
+    versions: dict[str, Decision] = {d.obj["id"]: d for d in kept}  # the last write of each object
     if versions:
-        con.executemany("INSERT OR REPLACE INTO object_versions VALUES (?, ?, ?, ?, ?)", list(versions.values()))
-    rows = [(d.event["id"], d.event.get("created") or 0, source, d.outcome, now)
-            for d in planned.decisions if d.outcome != DUPLICATE]
-    if rows:
-        con.executemany("INSERT OR IGNORE INTO applied_events VALUES (?, ?, ?, ?, ?)", rows)
+        _insert(con, "INSERT OR REPLACE INTO object_versions BY NAME SELECT * FROM _rows", {
+            "id": (list(versions), pa.string()),
+            "object_type": ([d.obj.get("object") for d in versions.values()], pa.string()),
+            "event_created": ([d.event["created"] for d in versions.values()], pa.int64()),
+            "event_id": ([d.event["id"] for d in versions.values()], pa.string()),
+            "written_at": ([now] * len(versions), pa.timestamp("us", tz="UTC")),
+        })
+    recorded = [d for d in planned.decisions if d.outcome != DUPLICATE]
+    if recorded:
+        _insert(con, "INSERT OR IGNORE INTO applied_events BY NAME SELECT * FROM _rows", {
+            "id": ([d.event["id"] for d in recorded], pa.string()),
+            "created": ([d.event.get("created") or 0 for d in recorded], pa.int64()),
+            "source": ([source] * len(recorded), pa.string()),
+            "outcome": ([d.outcome for d in recorded], pa.string()),
+            "applied_at": ([now] * len(recorded), pa.timestamp("us", tz="UTC")),
+        })
     return counts
+
+
+def _insert(con: duckdb.DuckDBPyConnection, sql: str, columns: dict[str, tuple[list, pa.DataType]]) -> None:
+    """One statement for many rows (DuckDB's cost is per statement far more than per row)."""
+    con.register("_rows", pa.table({name: pa.array(values, type=kind) for name, (values, kind) in columns.items()}))
+    try:
+        con.execute(sql)
+    finally:
+        con.unregister("_rows")
 
 
 def forget_old_applied(con: duckdb.DuckDBPyConnection, now: float) -> None:

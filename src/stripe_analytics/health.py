@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .cache import Cache, CacheError
+from .cache import Cache, CacheError, CacheInUseError
 from .config import Settings
 
 
@@ -74,9 +74,9 @@ def cache_facts(path: Path) -> CacheFacts:
     else:
         try:
             facts = _read_facts(path)
+        except CacheInUseError:
+            return known[1] if known else CacheFacts(True)
         except CacheError as error:
-            if "in use" in str(error):
-                return known[1] if known else CacheFacts(True, problem=None)
             facts = CacheFacts(False, problem=str(error).replace(str(path), path.name))
         except Exception as error:  # noqa: BLE001 - a damaged file fails in many ways
             facts = CacheFacts(False, problem=f"the cache cannot be read ({type(error).__name__}); it may be damaged")

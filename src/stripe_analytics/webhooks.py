@@ -33,7 +33,7 @@ import duckdb
 import stripe
 
 from . import event_apply
-from .cache import Cache, CacheError, SyncLockedError, cache_path, writer_lock
+from .cache import Cache, CacheError, CacheInUseError, SyncLockedError, cache_path, writer_lock
 from .config import Settings
 
 LOG = logging.getLogger("stripe_analytics.webhooks")
@@ -420,12 +420,12 @@ class WebhookApplier:
 
     def _apply_account(self, queue_account: str, files: list[Path]) -> str:
         """'done', 'busy' (a sync holds the cache) or 'failed' (retried with back-off)."""
+        from .sync import SyncError
+
         try:
             account = self.router.resolve(queue_account)
-        except stripe.StripeError as error:
-            from .sync import _plain
-
-            self._fail(queue_account, f"the configured key's account could not be read: {_plain(error)}")
+        except SyncError as error:  # Stripe could not say which account the key reads
+            self._fail(queue_account, str(error))
             return "failed"
         path = self.router.cache_for(account) if account else None
         stats = self.stats.of(queue_account)
@@ -485,7 +485,7 @@ class WebhookApplier:
             try:
                 cache = Cache.open(path)
                 break
-            except CacheError:
+            except CacheInUseError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
