@@ -338,7 +338,9 @@ class WebhookStats:
 class WebhookApplier:
     """Drains the queue in a background thread; `wake()` after each new event."""
 
-    RETRY_SECONDS = 0.25  # while a sync holds the cache
+    RETRY_SECONDS = 0.1  # while a sync holds the cache, or after handing the cache to the readers
+    IDLE_SECONDS = 0.05  # a quiet moment this long and the cache is closed again
+    HOLD_SECONDS = 1.0  # the longest the cache stays open while events keep coming
     OPEN_TIMEOUT = 10.0  # readers of this process hold the file for a moment
 
     def __init__(self, settings: Settings, queue: EventQueue | None = None, router: Router | None = None):
@@ -394,20 +396,14 @@ class WebhookApplier:
 
     def drain(self) -> bool:
         """Apply what is queued; True when something is left for later (a sync holds a cache,
-        Stripe could not be reached)."""
+        Stripe could not be reached, or the cache was handed back to the readers for a moment)."""
         left = False
         for queue_account in self.queue.accounts():
             if time.monotonic() < self._not_before.get(queue_account, 0):
                 left = True
                 continue
-            while True:
-                files = self.queue.files(queue_account, FILES_PER_TRANSACTION)
-                if not files:
-                    break
-                outcome = self._apply_account(queue_account, files)
-                if outcome != "done":
-                    left = True
-                    break
+            if self.queue.files(queue_account, 1) and self._apply_account(queue_account) != "done":
+                left = True
         return left
 
     def _fail(self, queue_account: str, message: str) -> None:
@@ -418,8 +414,9 @@ class WebhookApplier:
             stats.last_error, stats.last_error_at = message, time.time()
         LOG.warning("webhooks for %s wait: %s", queue_account, message)
 
-    def _apply_account(self, queue_account: str, files: list[Path]) -> str:
-        """'done', 'busy' (a sync holds the cache) or 'failed' (retried with back-off)."""
+    def _apply_account(self, queue_account: str) -> str:
+        """'done', 'more' (the cache was held long enough: readers get it for a moment), 'busy'
+        (a sync holds the cache) or 'failed' (retried with back-off)."""
         from .sync import SyncError
 
         try:
@@ -431,6 +428,7 @@ class WebhookApplier:
         stats = self.stats.of(queue_account)
         if path is None:
             # Acknowledged to Stripe already; nothing here to write to (the first sync reads it all).
+            files = self.queue.files(queue_account)
             dropped = 0
             for file in files:
                 with contextlib.suppress(OSError, ValueError):
@@ -443,21 +441,21 @@ class WebhookApplier:
             with writer_lock(path, wait=False):
                 with self.stats.lock:
                     stats.waiting_since = None
-                events = []
-                for file in files:
-                    try:
-                        events.extend(self.queue.read(file))
-                    except (OSError, ValueError):
-                        LOG.error("dropping unreadable queued webhook file %s", file.name)
+                # Opening and closing (a checkpoint) cost more than a batch: while events keep
+                # coming the cache stays open, up to HOLD_SECONDS, then the pages may read.
                 with self._open(path) as cache:
-                    planned = event_apply.plan(cache.con, events, fetcher=self.router.fetcher_for(account),
-                                               ordered=False)
-                    with cache.transaction() as con:
-                        event_apply.write(con, planned, source="webhook")
-                        if time.time() - self._pruned_at > 3600:
-                            event_apply.forget_old_applied(con, time.time())
-                            self._pruned_at = time.time()
-                self.queue.remove(files)
+                    held_since = time.monotonic()
+                    while True:
+                        files = self.queue.files(queue_account, FILES_PER_TRANSACTION)
+                        if not files:
+                            self._wake.wait(self.IDLE_SECONDS)
+                            self._wake.clear()
+                            files = self.queue.files(queue_account, FILES_PER_TRANSACTION)
+                            if not files:
+                                return "done"
+                        self._apply_files(cache, queue_account, account, stats, files)
+                        if time.monotonic() - held_since > self.HOLD_SECONDS or self._stop.is_set():
+                            return "more"
         except SyncLockedError:
             with self.stats.lock:
                 stats.waiting_since = stats.waiting_since or time.time()
@@ -467,6 +465,23 @@ class WebhookApplier:
 
             self._fail(queue_account, _plain(error) if isinstance(error, stripe.StripeError) else str(error))
             return "failed"
+
+    def _apply_files(self, cache: Cache, queue_account: str, account: str, stats: AccountStats,
+                     files: list[Path]) -> None:
+        """One transaction for the events of `files`; the files go once it committed."""
+        events = []
+        for file in files:
+            try:
+                events.extend(self.queue.read(file))
+            except (OSError, ValueError):
+                LOG.error("dropping unreadable queued webhook file %s", file.name)
+        planned = event_apply.plan(cache.con, events, fetcher=self.router.fetcher_for(account), ordered=False)
+        with cache.transaction() as con:
+            event_apply.write(con, planned, source="webhook")
+            if time.time() - self._pruned_at > 3600:
+                event_apply.forget_old_applied(con, time.time())
+                self._pruned_at = time.time()
+        self.queue.remove(files)
         self._failures.pop(queue_account, None)
         with self.stats.lock:
             stats.applied += planned.count(event_apply.APPLIED) + planned.count(event_apply.REREAD) \
@@ -475,7 +490,6 @@ class WebhookApplier:
             stats.stale += planned.count(event_apply.STALE)
             stats.last_applied_at = time.time()
             stats.last_error = None
-        return "done"
 
     @contextlib.contextmanager
     def _open(self, path: Path) -> Iterator[Cache]:
