@@ -109,3 +109,8 @@ def test_the_open_overview_updates_after_a_webhook(tmp_path, page):
             assert "updated" in marker.inner_text()
             no_exception(page)
             page.screenshot(path=str(ARTIFACTS / "live_overview_after_webhook.png"), full_page=True)
+            go(page, app.url, "data")  # the same facts as /healthz
+            text = page.inner_text("[data-testid='stMain']")
+            assert "Live updates" in text and "Last webhook applied" in text and "Events queued" in text
+            assert "Health" in text and "OK" in text
+            no_exception(page)
