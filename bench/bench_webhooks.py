@@ -162,6 +162,11 @@ def main() -> None:
             sending = time.time() - first
             wait_until(lambda: app.account_health()["events_queued"] == 0, timeout=600, what="the queue to drain")
             drained = time.time()
+            health_ms = []
+            for _ in range(20):
+                began = time.perf_counter()
+                app.health()
+                health_ms.append((time.perf_counter() - began) * 1000)
             screen = screen_latency(app.url, args.screen_rounds) if args.screen_rounds else []
         with Cache.open(cache_path, read_only=True) as cache:
             rows = cache.con.execute(
@@ -196,6 +201,8 @@ def main() -> None:
           f"webhook p95 / scheduled-sync wait (p95): {p95 / (args.interval_minutes * 60 * 0.95 + sync_seconds):.5f}")
     print(f"ratio webhook events/s / sync events/s: {sustained / baseline_rate:.2f}; "
           f"webhook events/s / the server's HTTP ceiling: {sustained / ceiling:.2f}")
+    print(f"GET /healthz round trip: median {statistics.median(health_ms):.0f} ms, max {max(health_ms):.0f} ms "
+          f"(target < 50 ms)")
     if screen:
         print(f"webhook -> screen (open Overview, headless Chromium): p50 {statistics.median(screen):.2f} s, "
               f"max {max(screen):.2f} s over {len(screen)} rounds (target < 5 s)")
