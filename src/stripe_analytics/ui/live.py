@@ -21,7 +21,7 @@ import streamlit as st
 from ..cache import CacheError
 from . import data, format as fmt
 
-POLL_SECONDS = 2.0
+POLL_SECONDS = 1.0
 
 
 def _changed_at(path: Path) -> float | None:
