@@ -66,3 +66,17 @@ def test_cli_reports_bad_setting_without_traceback(monkeypatch, capsys):
     assert main(["status"]) == 2
     err = capsys.readouterr().err
     assert "STRIPE_API_BASE" in err and "Traceback" not in err
+
+
+def test_live_data_settings_are_validated():
+
+    rotating = load_settings(stripe_webhook_secret="whsec_new_secret_1, whsec_old_secret_2")
+    assert rotating.webhook_secrets == ["whsec_new_secret_1", "whsec_old_secret_2"]
+    assert "whsec_" not in repr(rotating)
+    assert load_settings(sync_interval_minutes=10).health_max_sync_age_seconds == 1800
+    assert load_settings(sync_interval_minutes=0).health_max_sync_age_seconds is None
+    assert load_settings(sync_interval_minutes=0, health_max_sync_age_minutes=5).health_max_sync_age_seconds == 300
+    for bad in ({"stripe_webhook_secret": "not-a-secret"}, {"sync_interval_minutes": -1},
+                {"health_max_sync_age_minutes": 0}):
+        with pytest.raises(SettingsError):
+            load_settings(**bad)
