@@ -69,7 +69,6 @@ def test_cli_reports_bad_setting_without_traceback(monkeypatch, capsys):
 
 
 def test_live_data_settings_are_validated():
-
     rotating = load_settings(stripe_webhook_secret="whsec_new_secret_1, whsec_old_secret_2")
     assert rotating.webhook_secrets == ["whsec_new_secret_1", "whsec_old_secret_2"]
     assert "whsec_" not in repr(rotating)
