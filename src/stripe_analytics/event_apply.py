@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -132,7 +132,7 @@ def _newer_by_own_version(incoming: dict, stored_raw: str | None) -> bool | None
     return incoming["updated"] > stored
 
 
-def _order(incoming: dict, obj: dict, stored: _Version | None, ordered: bool) -> str:
+def _order(incoming: dict, stored: _Version | None, ordered: bool) -> str:
     """APPLIED, STALE, DUPLICATE or REREAD (cannot be told without reading the object again)."""
     if stored is None:
         return APPLIED
@@ -193,7 +193,7 @@ def _plan(con: duckdb.DuckDBPyConnection, events: list[dict], *, fetcher: Fetche
             continue
         resource = RESOURCE_BY_OBJECT.get(object_type)
         deletion = is_deletion(event.get("type", ""), object_type)
-        outcome = _order(event, obj, current.get(obj["id"]), ordered)
+        outcome = _order(event, current.get(obj["id"]), ordered)
         if outcome == REREAD:
             own = _newer_by_own_version(obj, _raw(con, table.name, obj["id"], raws))
             if own is not None:
@@ -201,7 +201,7 @@ def _plan(con: duckdb.DuckDBPyConnection, events: list[dict], *, fetcher: Fetche
             elif fetcher is None or resource is None:
                 outcome = APPLIED  # cannot be read again here: the next sync's events settle it
         if outcome in (STALE, DUPLICATE):
-            result.decisions.append(Decision(event, STALE if outcome == STALE else DUPLICATE))
+            result.decisions.append(Decision(event, outcome))
             continue
         if outcome == REREAD:
             obj = _read_again(fetcher, resource, obj)
