@@ -103,9 +103,12 @@ def _iso(epoch: float | None) -> str | None:
 
 
 def report(settings: Settings, *, applier=None, schedule=None, home_account: str | None = None,
-           now: float | None = None) -> tuple[int, dict]:
+           platform_account: str | None = None, now: float | None = None) -> tuple[int, dict]:
     """(HTTP status, JSON body). `applier`: the server's WebhookApplier; `schedule`: its
-    ScheduleState; `home_account`: the configured key's account (the scheduled one)."""
+    ScheduleState; `home_account`: the account the configured key syncs (the scheduled one);
+    `platform_account`: the key's own account, which events without `account` belong to
+    (default: `home_account`)."""
+    platform_account = platform_account or home_account
     now = now or time.time()
     data_dir = Path(settings.data_dir)
     paths = {p.stem: p for p in sorted(data_dir.glob("acct_*.duckdb"))} if data_dir.is_dir() else {}
@@ -122,7 +125,7 @@ def report(settings: Settings, *, applier=None, schedule=None, home_account: str
         own = stats.get(account_id)
         mine = [own] if own else []
         waiting = queued.get(account_id, 0)
-        if account_id == home_account:  # events without `account` are the configured account's
+        if account_id == platform_account:  # events without `account` are the key's own account's
             mine += [stats[platform]] if platform in stats else []
             waiting += queued.get(platform, 0)
         received = max((s.last_received_at or 0 for s in mine), default=0) or None

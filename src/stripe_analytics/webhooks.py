@@ -264,6 +264,15 @@ class Router:
         with self._lock:
             return self._home
 
+    @property
+    def known_configured(self) -> str | None:
+        """The account the configured key syncs (`STRIPE_ACCOUNT` when set, else the key's
+        own), if known already (never asks Stripe)."""
+        return self.settings.stripe_account or self.known_home
+
+    def configured_account(self) -> str | None:
+        return self.settings.stripe_account or self.home_account()
+
     def resolve(self, queue_account: str) -> str | None:
         return self.home_account() if queue_account == PLATFORM else queue_account
 

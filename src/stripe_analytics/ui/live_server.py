@@ -60,13 +60,11 @@ class LiveServer:
         except Exception as error:  # noqa: BLE001 - retried when an event or the schedule needs it
             LOG.warning("the configured key's account is not known yet (%s)", type(error).__name__)
 
-    def home_account(self) -> str | None:
-        """The configured key's account when it is known already (never waits on Stripe)."""
-        return self.applier.router.known_home
-
     def health(self) -> tuple[int, dict]:
         schedule = self.scheduler.snapshot() if self.scheduler is not None else None
-        return health.report(self.settings, applier=self.applier, schedule=schedule, home_account=self.home_account())
+        router = self.applier.router
+        return health.report(self.settings, applier=self.applier, schedule=schedule,
+                             home_account=router.known_configured, platform_account=router.known_home)
 
     def _scheduled_sync(self) -> SyncOutcome:
         """One incremental sync of the configured account, as the Data page's "Sync now" runs it
@@ -76,8 +74,8 @@ class LiveServer:
 
         path = None
         with contextlib.suppress(Exception):
-            home = self.applier.router.home_account()
-            candidate = Path(self.settings.data_dir) / f"{home}.duckdb" if home else None
+            configured = self.applier.router.configured_account()
+            candidate = Path(self.settings.data_dir) / f"{configured}.duckdb" if configured else None
             path = candidate if candidate is not None and candidate.exists() else None
         job = sync_jobs.start_configured(path)
         deadline = time.monotonic() + SYNC_JOB_TIMEOUT
