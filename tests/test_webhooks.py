@@ -252,3 +252,23 @@ def test_the_webhooks_command_says_what_to_configure(capsys, monkeypatch, tmp_pa
     assert "stripe listen --forward-to localhost:8501/webhooks/stripe" in out
     assert "STRIPE_WEBHOOK_SECRET: not set" in out
     assert main(["webhooks", "--url", "not a url"]) == 2
+
+
+def test_routing_with_a_platform_key_and_stripe_account(tmp_path):
+    from stripe_analytics.resources import RESOURCE_BY_NAME
+    from stripe_analytics.webhooks import PLATFORM, Router
+
+    with FakeStripe() as server:
+        server.add_account("acct_platform_one", key=KEY)
+        server.add_account("acct_connected_two", connected_to="acct_platform_one")
+        server.create(template("customer", id="cus_on_connected", email="c@example.com", discount=None),
+                      account="acct_connected_two")
+        (tmp_path / "acct_connected_two.duckdb").touch()
+        router = Router(Settings(stripe_api_key=KEY, stripe_api_base=server.url, data_dir=tmp_path,
+                                 stripe_account="acct_connected_two", stripe_max_requests_per_second=1000))
+        assert router.configured_account() == "acct_connected_two"  # what the schedule syncs
+        assert router.resolve(PLATFORM) == "acct_platform_one"  # events without `account`
+        assert router.cache_for("acct_connected_two") == tmp_path / "acct_connected_two.duckdb"
+        assert router.cache_for("acct_platform_one") is None
+        fetched = router.fetcher_for("acct_connected_two").retrieve(RESOURCE_BY_NAME["customers"], "cus_on_connected")
+        assert fetched["email"] == "c@example.com"
