@@ -39,6 +39,9 @@ TEAM = settings(allowed_domains="team.example", allowed_users="guest@other.examp
 
 # ----------------------------------------------------------------------------- sign-in
 
+NOW = 1_800_000_000
+
+
 @pytest.mark.parametrize("claims, role", [
     ({"email": "ed@team.example", "email_verified": True}, "editor"),
     ({"email": "Ed@Team.Example"}, "editor"),  # addresses compare case-insensitively
@@ -46,12 +49,13 @@ TEAM = settings(allowed_domains="team.example", allowed_users="guest@other.examp
     ({"email": "guest@other.example"}, "viewer"),
 ])
 def test_listed_users_and_domains_get_their_role(claims, role):
-    decision = access.sign_in(TEAM, claims)
+    decision = access.sign_in(TEAM, {**claims, "iat": NOW - 3600}, now=NOW)
     assert decision.allowed and decision.principal.role == role and decision.principal.signed_in
 
 
 def test_an_editor_domain_makes_everyone_there_an_editor():
-    decision = access.sign_in(settings(allowed_domains="ops.example", editors="ops.example"), {"email": "a@ops.example"})
+    decision = access.sign_in(settings(allowed_domains="ops.example", editors="ops.example"),
+                              {"email": "a@ops.example", "iat": NOW}, now=NOW)
     assert decision.principal.role == "editor"
 
 
@@ -73,6 +77,17 @@ def test_refused_identities_get_a_plain_reason(claims, words):
     decision = access.sign_in(TEAM, claims)
     assert not decision.allowed and decision.principal is None
     assert words in decision.reason
+
+
+@pytest.mark.parametrize("claims", [
+    {"email": "ed@team.example"},  # no time of sign-in at all
+    {"email": "ed@team.example", "iat": "yesterday"},
+    {"email": "ed@team.example", "iat": NOW - 14 * 86400 - 1},
+])
+def test_a_sign_in_lasts_session_idle_days(claims):
+    decision = access.sign_in(TEAM, claims, now=NOW)
+    assert not decision.allowed and decision.expired and "sign in again" in decision.reason
+    assert access.sign_in(TEAM, {**claims, "iat": NOW - 14 * 86400 + 60}, now=NOW).allowed
 
 
 def test_with_no_allowlist_nobody_gets_in():

@@ -9,8 +9,9 @@ OpenID provider (`tests/oidc_server.py`: discovery, JWKS, authorization code flo
   to write with the configured STRIPE_API_KEY.
 - Sign-in (`st.login`): nobody sees a page before signing in; an unlisted address, a domain
   not allowed, a token without e-mail, an unverified e-mail and an expired sign-in are
-  refused in plain words; viewers see the forms disabled, editors can use them; the
-  connection belongs to the signed-in user in any browser; sign out.
+  refused in plain words; viewers see the forms disabled, editors can use them; downloads
+  are refused to anyone not signed in; the connection belongs to the signed-in user in any
+  browser; sign out.
 - A final scan: no key or token in the logs, caches, cookies or the store file's bytes."""
 
 from __future__ import annotations
@@ -262,6 +263,20 @@ def test_viewers_read_editors_write_and_connections_follow_the_user(signed, brow
             assert button.is_disabled() == (role == "viewer"), role
         ARTIFACTS.mkdir(exist_ok=True)
         vtab.screenshot(path=str(ARTIFACTS / "sessions_viewer_forms_disabled.png"), full_page=True)
+
+        # A download (Streamlit's /media/ route) is for signed-in, allowed users only.
+        etab.locator("button[data-testid='stPopoverButton']:visible").filter(has_text="Download").first.click()
+        with etab.expect_download() as info:
+            etab.locator("[data-testid='stDownloadButton']:visible button").filter(has_text="CSV").first.click()
+        media = info.value.url
+        etab.keyboard.press("Escape")
+        assert "/media/" in media and etab.context.request.get(media).status == 200
+        stranger = new_context(browser)
+        try:
+            refused = stranger.request.get(media)
+            assert refused.status == 403 and "Sign in" in refused.text()
+        finally:
+            stranger.close()
 
         # The editor connects a key in one browser; signed in elsewhere, the connection follows them.
         go(etab, signed["url"], "connect")

@@ -17,6 +17,7 @@ refusal; none of them decides on its own. The CLI runs as whoever runs it: it is
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
@@ -65,10 +66,12 @@ class Principal:
 
 @dataclass(frozen=True)
 class SignIn:
-    """The answer to a sign-in: `principal` when let in, else the plain `reason`."""
+    """The answer to a sign-in: `principal` when let in, else the plain `reason` (`expired`:
+    signing in again would help)."""
 
     principal: Principal | None
     reason: str | None = None
+    expired: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -79,8 +82,9 @@ def _domain(email: str) -> str:
     return email.rpartition("@")[2]
 
 
-def sign_in(settings: Settings, claims: Mapping[str, Any]) -> SignIn:
-    """May the identity the OpenID provider vouched for (`st.user`'s claims) use the app?"""
+def sign_in(settings: Settings, claims: Mapping[str, Any], *, now: float | None = None) -> SignIn:
+    """May the identity the OpenID provider vouched for (`st.user`'s claims) use the app? A
+    sign-in lasts SESSION_IDLE_DAYS from when the provider issued it (`iat`)."""
     email = claims.get("email")
     if not isinstance(email, str) or "@" not in email.strip() or len(email) > 320:
         return SignIn(None, "Your sign-in did not include an e-mail address, so the app cannot tell who you are. "
@@ -95,6 +99,11 @@ def sign_in(settings: Settings, claims: Mapping[str, Any]) -> SignIn:
     if email not in users and _domain(email) not in domains:
         return SignIn(None, f"{email} may not use this app. Ask the administrator to add you to ALLOWED_USERS "
                             "(or your domain to ALLOWED_DOMAINS), or sign in with another account.")
+    issued = claims.get("iat") or claims.get("auth_time")
+    age = (time.time() if now is None else now) - issued if isinstance(issued, (int, float)) else None
+    if age is None or age > settings.session_idle_days * 86400:
+        return SignIn(None, f"Your sign-in is older than {settings.session_idle_days:g} days and has expired: "
+                            "sign in again.", expired=True)
     editors = settings.editor_list
     role: Role = "editor" if email in editors or _domain(email) in editors else "viewer"
     return SignIn(Principal(email=email, role=role, signed_in=True))

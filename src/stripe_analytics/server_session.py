@@ -12,6 +12,7 @@ holding the old id only, sets the new cookie. Streamlit's sign-in callback gets 
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
+from . import access
 from .config import Settings, SettingsError, load_settings
 from .connection_store import ConnectionStore, Keys, StoreKeyError, new_session_id
 
@@ -28,6 +30,11 @@ COOKIE = "sa_session"
 ROTATE_PATH = "/_sa/session"
 TICKET_TTL = 120.0
 SIGN_IN_CALLBACK = "/oauth2callback"
+# Streamlit's routes that hand out data outside the script (downloads, uploads): with sign-in
+# configured they need a signed-in, allowed user. Pages themselves are gated by the script
+# (ui/signin.py); /healthz and the Stripe webhook stay open.
+SIGNED_IN_PREFIXES = ("/media/", "/_stcore/upload_file")
+STREAMLIT_USER_COOKIE = "_streamlit_user"
 _GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00"
         b"\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 
@@ -66,6 +73,32 @@ def redeem(ticket: str, cookie_session_id: str | None, *, now=time.time) -> str 
     return rotation.new
 
 
+def sign_in_configured() -> bool:
+    """Is Streamlit's sign-in set up (`[auth]` with a redirect URI and a cookie secret)?"""
+    try:
+        from streamlit.runtime.secrets import secrets_singleton
+
+        if not secrets_singleton.load_if_toml_exists():
+            return False
+        auth = secrets_singleton.get("auth")
+    except Exception:  # noqa: BLE001 - unreadable secrets: no sign-in
+        return False
+    return bool(auth) and bool(auth.get("redirect_uri")) and bool(auth.get("cookie_secret"))
+
+
+def signed_in_claims(cookies: dict[str, str]) -> dict | None:
+    """The claims of Streamlit's signed sign-in cookie (checked with its cookie secret), or
+    None when there is no valid one. Fails closed if Streamlit's reader moved."""
+    try:
+        from streamlit.web.server.starlette.starlette_websocket import _get_signed_cookie_with_chunks
+
+        raw = _get_signed_cookie_with_chunks(cookies, STREAMLIT_USER_COOKIE)
+        payload = json.loads(raw) if raw else None
+    except Exception:  # noqa: BLE001 - a missing reader or a bad cookie both mean "not signed in"
+        return None
+    return payload if isinstance(payload, dict) and payload.get("is_logged_in") else None
+
+
 def cookie_header(keys: Keys, session_id: str, settings: Settings, *, secure: bool) -> bytes:
     max_age = int(settings.session_idle_days * 86400)
     value = f"{COOKIE}={keys.sign_session_id(session_id)}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
@@ -81,6 +114,13 @@ def _cookies(scope) -> dict[str, str]:
             except Exception:  # noqa: BLE001 - a malformed Cookie header is ignored, as browsers do
                 continue
     return {k: morsel.value for k, morsel in jar.items()}
+
+
+async def _refuse(send) -> None:
+    body = b"Sign in to the app first."
+    await send({"type": "http.response.start", "status": 403,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _secure(scope) -> bool:
@@ -115,7 +155,12 @@ class SessionCookieMiddleware:
         if store is None:
             return await self.app(scope, receive, send)
         path = scope.get("path") or "/"
-        current = store.keys.session_id_from_cookie(_cookies(scope).get(COOKIE))
+        cookies = _cookies(scope)
+        if path.startswith(SIGNED_IN_PREFIXES) and sign_in_configured():
+            claims = signed_in_claims(cookies)
+            if claims is None or not access.sign_in(store.settings, claims).allowed:
+                return await _refuse(send)
+        current = store.keys.session_id_from_cookie(cookies.get(COOKIE))
         if path.endswith(ROTATE_PATH):
             return await self._rotate(scope, send, store, current)
         sign_in = path.endswith(SIGN_IN_CALLBACK)

@@ -11,26 +11,20 @@ forms and *Sync now* ask the access policy about.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
-from .. import access
+from .. import access, server_session
 from ..config import Settings, SettingsError, load_settings
 
 PRINCIPAL_KEY = "_sa_principal"
-DAY = 86400.0
 
 
 def configured() -> bool:
     """Is sign-in set up (an `[auth]` section with a redirect URI and a cookie secret)?"""
-    try:
-        auth = st.secrets.get("auth")
-    except Exception:  # noqa: BLE001 - no secrets file at all
-        return False
-    return bool(auth) and bool(auth.get("redirect_uri")) and bool(auth.get("cookie_secret"))
+    return server_session.sign_in_configured()
 
 
 def exposure() -> access.Exposure:
@@ -51,11 +45,6 @@ def _claims() -> dict[str, Any]:
         return st.user.to_dict()
     except Exception:  # noqa: BLE001 - older Streamlit: a mapping
         return dict(st.user)
-
-
-def _signed_in_at(claims: dict[str, Any]) -> float | None:
-    value = claims.get("iat") or claims.get("auth_time")
-    return float(value) if isinstance(value, (int, float)) else None
 
 
 @dataclass(frozen=True)
@@ -83,14 +72,11 @@ def admission(settings: Settings | None = None) -> Admission:
             return Admission(None, "The app's settings are invalid; the administrator must fix them.")
     if not st.user.is_logged_in:
         return Admission(None, "Sign in to see this app's Stripe accounts.", button="Sign in")
-    claims = _claims()
-    decision = access.sign_in(settings, claims)
+    decision = access.sign_in(settings, _claims())
+    if decision.expired:
+        return Admission(None, decision.reason, button="Sign in again")
     if not decision.allowed:
         return Admission(None, decision.reason or "You may not use this app.", refused=True)
-    signed_in_at = _signed_in_at(claims)
-    if signed_in_at is None or time.time() - signed_in_at > settings.session_idle_days * DAY:
-        return Admission(None, f"Your sign-in is older than {settings.session_idle_days:g} days and has expired: "
-                               "sign in again.", button="Sign in again")
     return Admission(decision.principal)
 
 
