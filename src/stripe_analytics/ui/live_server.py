@@ -20,7 +20,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .. import health
+from .. import access, health
+from ..accounts import PENDING_ID
 from ..config import Settings, SettingsError, load_settings
 from ..scheduler import Outcome, SyncOutcome, SyncScheduler
 from ..webhooks import MAX_BODY_BYTES, PATH, WebhookApplier, WebhookRejected, verify
@@ -39,7 +40,10 @@ class LiveServer:
         self.settings = settings
         self.applier = WebhookApplier(settings)
         self.scheduler: SyncScheduler | None = None
-        if settings.sync_interval_minutes and settings.stripe_api_key:
+        # The schedule syncs as the operator (whoever runs the server), with the configured key only.
+        scheduled = access.may_sync(access.Principal.operator(), settings,
+                                    access.Target(PENDING_ID, None, pending=True), None)
+        if settings.sync_interval_minutes and scheduled.route == "configured":
             self.scheduler = SyncScheduler(settings.sync_interval_minutes * 60, self._scheduled_sync)
 
     def start(self) -> "LiveServer":
