@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import ingest
-from .cache import Cache, writer_lock
+from .cache import Cache, NotACacheError, check_existing, check_place, writer_lock
 
 BATCH_OBJECTS = 5000
 DEMO_ACCOUNT_KEY = "demo"
@@ -28,13 +28,21 @@ def build_demo_cache(
     customers: int = 2000,
     as_of: date | datetime | None = None,
     progress: Callable | None = None,
+    source: str = "the demo's path",
 ) -> dict[str, int]:
     """Generate the demo account and write it to `path` (replacing any previous demo there).
-    The file is built beside the target and renamed into place, so a reader never sees half of it."""
+    The file is built beside the target and renamed into place, so a reader never sees half of it.
+    Only a demo cache (or an empty DuckDB database) is replaced: any other file at `path` is
+    refused untouched, as is a place that cannot be written (CachePlaceError naming `source`)."""
     from .demo import generate_account
     from .sync import SyncProgress
 
     path = Path(path)
+    check_place(path, source)
+    existing = check_existing(path)
+    if existing is not None and not existing.empty and not existing.demo:
+        raise NotACacheError(f"{path} holds the synced data of {existing.account_id or 'an account'}, not the demo; "
+                             "it was left unchanged. Build the demo into another file (--db).")
     tmp = path.with_name(path.name + ".building")
     for leftover in (tmp, Path(str(tmp) + ".wal")):
         leftover.unlink(missing_ok=True)

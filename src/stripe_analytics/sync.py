@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable
 import stripe
 
 from . import event_apply, ingest
-from .cache import Cache, CacheError, SyncLockedError, cache_path, utcnow, writer_lock
+from .cache import (Cache, CacheError, CachePlaceError, SyncLockedError, cache_path, check_existing, check_folder,
+                    check_place, utcnow, writer_lock)
 from .config import Settings
 from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
 from .stripe_client import StripeAccess, build_client, redact
@@ -47,6 +48,10 @@ class SyncAuthError(SyncError):
 
 class SyncBusyError(SyncError):
     """Another sync of the same account holds its writer lock."""
+
+
+class SyncPlaceError(SyncError):
+    """The cache's place (DATA_DIR or --db) cannot be used; found before any request."""
 
 
 @dataclass
@@ -496,17 +501,20 @@ def sync_account(
     message) when it cannot go on; a partial sync always leaves a consistent, resumable cache."""
     started = time.monotonic()
     chosen = select(resources)
+    check_cache_place(settings, db_path)
     access = access or build_client(settings)
     account = fetch_account(access, allow_unknown=db_path is not None)
     account_id = account["id"]
     path = Path(db_path) if db_path else cache_path(settings.data_dir, account_id)
     try:
+        expected = None if account_id == UNKNOWN_ACCOUNT else account_id
+        # Before the lock file appears beside it: a foreign, newer, damaged or other account's
+        # file is refused with nothing created or changed.
+        check_existing(path, account_id=expected, verify=db_path is None)  # an explicit --db was verified
         with writer_lock(path, wait=wait):
-            cache = Cache.open(path)
+            cache = Cache.open(path, account_id=expected)
             try:
                 stored = cache.account_id
-                if stored and stored != account_id:
-                    raise SyncError(f"{path} holds account {stored}, not {account_id}; use another --db.")
                 if not stored:
                     with cache.transaction():
                         cache.set_meta("account_id", account_id)
@@ -551,6 +559,24 @@ def sync_account(
                 cache.close()
     except SyncLockedError as error:
         raise SyncBusyError(str(error)) from None
+    except CachePlaceError as error:
+        raise SyncPlaceError(str(error)) from None
+    except CacheError as error:
+        raise SyncError(str(error)) from None
+
+
+def check_cache_place(settings: Settings, db_path: str | Path | None = None) -> None:
+    """Before any request to Stripe: the cache can be written where the settings put it
+    (`--db`, an existing file identified read-only, or a new file in DATA_DIR). Raises
+    SyncPlaceError naming the setting, or SyncError when an existing --db file is refused."""
+    try:
+        if db_path is None:
+            check_folder(settings.data_dir, "DATA_DIR")
+            return
+        check_place(db_path, "--db")
+        check_existing(db_path, verify=True)
+    except CachePlaceError as error:
+        raise SyncPlaceError(str(error)) from None
     except CacheError as error:
         raise SyncError(str(error)) from None
 
