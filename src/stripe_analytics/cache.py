@@ -182,7 +182,7 @@ def _classify(path: Path, error: Exception) -> CacheError:
     lowered = text.lower()
     # Another process holds the file ("lock"), or this process has it open with another
     # configuration: either way it is in use for a moment, not damaged.
-    if "lock" in lowered or "different configuration" in lowered:
+    if "could not set lock" in lowered or "conflicting lock" in lowered or "different configuration" in lowered:
         return CacheInUseError(f"The cache {path.name} is in use by another process (a sync or another app). "
                                "Wait for it to finish and try again.")
     if isinstance(error, duckdb.IOException) and "permission denied" in lowered:

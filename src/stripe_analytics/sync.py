@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 import stripe
 
 from . import event_apply, ingest
-from .cache import (Cache, CacheError, CachePlaceError, SyncLockedError, cache_path, check_existing, check_folder,
+from .cache import (Cache, SyncLockedError, CacheError, CacheInUseError, CachePlaceError, cache_path, check_existing, check_folder,
                     check_place, utcnow, writer_lock)
 from .config import Settings
 from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
@@ -501,7 +501,7 @@ def sync_account(
     message) when it cannot go on; a partial sync always leaves a consistent, resumable cache."""
     started = time.monotonic()
     chosen = select(resources)
-    check_cache_place(settings, db_path)
+    verified = check_cache_place(settings, db_path)
     access = access or build_client(settings)
     account = fetch_account(access, allow_unknown=db_path is not None)
     account_id = account["id"]
@@ -510,9 +510,13 @@ def sync_account(
         expected = None if account_id == UNKNOWN_ACCOUNT else account_id
         # Before the lock file appears beside it: a foreign, newer, damaged or other account's
         # file is refused with nothing created or changed.
-        check_existing(path, account_id=expected, verify=db_path is None)  # an explicit --db was verified
+        try:
+            check_existing(path, account_id=expected, verify=not verified)
+            verified = True
+        except CacheInUseError:
+            verified = False  # a sync is writing it: the writer lock refuses or waits, then it is checked
         with writer_lock(path, wait=wait):
-            cache = Cache.open(path, account_id=expected)
+            cache = Cache.open(path, account_id=expected, verify=not verified)
             try:
                 stored = cache.account_id
                 if not stored:
@@ -565,16 +569,19 @@ def sync_account(
         raise SyncError(str(error)) from None
 
 
-def check_cache_place(settings: Settings, db_path: str | Path | None = None) -> None:
+def check_cache_place(settings: Settings, db_path: str | Path | None = None) -> bool:
     """Before any request to Stripe: the cache can be written where the settings put it
-    (`--db`, an existing file identified read-only, or a new file in DATA_DIR). Raises
-    SyncPlaceError naming the setting, or SyncError when an existing --db file is refused."""
+    (`--db`, an existing file identified and read completely, or a new file in DATA_DIR).
+    Raises SyncPlaceError naming the setting, or SyncError when an existing --db file is
+    refused. True when an existing --db file was read completely (verified)."""
     try:
         if db_path is None:
             check_folder(settings.data_dir, "DATA_DIR")
-            return
+            return False
         check_place(db_path, "--db")
-        check_existing(db_path, verify=True)
+        return check_existing(db_path, verify=True) is not None
+    except CacheInUseError:
+        return False  # being written by a sync: checked once the writer lock is held
     except CachePlaceError as error:
         raise SyncPlaceError(str(error)) from None
     except CacheError as error:
