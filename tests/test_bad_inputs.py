@@ -172,6 +172,7 @@ class Case:
     setup: Callable[[World], dict[str, str] | None] = lambda w: None
     unprivileged: bool = False
     requests: tuple[str, ...] = ()  # the only requests Stripe may receive ("GET /v1/account")
+    creates: dict[str, int] = field(default_factory=dict)  # what a successful case may add: path -> mode
 
     def __str__(self) -> str:
         return self.id
@@ -296,6 +297,21 @@ CASES = [
     Case("create-malformed-secrets-toml", ["create", "customer", "--email", "a@example.com"], 2,
          ("secrets.toml", "line 2")),
     Case("create-env-not-utf8", ["create", "customer", "--email", "a@example.com"], 2, (".env", "line 2", "UTF-8")),
+    # --- what the app creates is private; what it did not create keeps its mode ----------------
+    Case("demo-into-a-shared-folder", ["demo", "--customers", "5", "--db", "{base}/shared/demo.duckdb"], 0,
+         ("demo account built",),
+         lambda w: os.makedirs(w.path("shared"), mode=0o777) or os.chmod(w.path("shared"), 0o1777),
+         creates={"shared/demo.duckdb": 0o600, "shared/demo.duckdb.lock": 0o600}),
+    Case("demo-with-empty-data-dir-uses-the-default", ["demo", "--customers", "5"], 0, ("data/demo.duckdb",),
+         lambda w: {"DATA_DIR": ""},
+         creates={"work/data": 0o700, "work/data/demo.duckdb": 0o600, "work/data/demo.duckdb.lock": 0o600}),
+    Case("sync-into-new-nested-folders", ["sync"], 0, (f"{FAKE_ACCOUNT}.duckdb",),
+         lambda w: {"DATA_DIR": str(w.path("new/deeper"))}, requests=("GET /v1/account", "GET /v1/events",
+         "GET /v1/products", "GET /v1/prices", "GET /v1/coupons", "GET /v1/customers", "GET /v1/subscriptions",
+         "GET /v1/invoices", "GET /v1/payment_intents", "GET /v1/charges", "GET /v1/refunds", "GET /v1/disputes",
+         "GET /v1/balance_transactions", "GET /v1/balance"),
+         creates={"new": 0o700, "new/deeper": 0o700, f"new/deeper/{FAKE_ACCOUNT}.duckdb": 0o600,
+                  f"new/deeper/{FAKE_ACCOUNT}.duckdb.lock": 0o600}),
 ]
 
 _FILE_SETUPS = {"malformed-secrets-toml": lambda w: secrets_toml(w, BAD_TOML),
@@ -367,8 +383,105 @@ def test_bad_input_gets_a_plain_message_and_changes_nothing(case: Case, world: W
     if case.code != 0:
         assert err.strip() and len(err.strip().splitlines()) <= 3, err
         assert FAKE_KEY not in err
-    after = snapshot(world.base)
-    assert after == before, {k: (before.get(k), after.get(k)) for k in set(before) | set(after)
-                             if before.get(k) != after.get(k)}
+    assert_unchanged(before, snapshot(world.base), case.creates)
     sent = [f"{r.method} {r.path}" for r in fake_stripe.requests]
     assert set(sent) <= set(case.requests), sent
+
+
+def assert_unchanged(before: dict[str, tuple], after: dict[str, tuple], creates: dict[str, int]) -> None:
+    """Everything that existed is as it was; only `creates` appeared, each with its mode."""
+    changed = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
+    assert not changed, changed
+    added = {k: stat.S_IMODE(after[k][0]) for k in set(after) - set(before)}
+    assert added == creates, added
+
+
+# ----------------------------------------------------------------------------- the app's first page
+
+@dataclass
+class PageCase:
+    id: str
+    says: tuple[str, ...]  # all in one of the page's error messages
+    setup: Callable[[World], dict[str, str] | None]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+PAGE_CASES = [
+    PageCase("page-malformed-secrets-toml", ("secrets.toml", "line 2"), lambda w: secrets_toml(w, BAD_TOML)),
+    PageCase("page-env-not-utf8", (".env", "line 2", "UTF-8"), lambda w: dotenv(w, NOT_UTF8_ENV)),
+    PageCase("page-invalid-setting", ("SYNC_CONCURRENCY",), lambda w: {"SYNC_CONCURRENCY": "lots"}),
+    PageCase("page-data-dir-is-a-file", ("DATA_DIR", "is a file, not a folder"),
+             lambda w: text_file(w.base / "datafile") and {"DATA_DIR": str(w.base / "datafile")}),
+    PageCase("page-demo-is-a-foreign-duckdb", ("demo.duckdb", "not a Stripe Analytics cache"),
+             lambda w: foreign_duckdb(w.data / "demo.duckdb") and None),
+    PageCase("page-demo-is-a-text-file", ("demo.duckdb", "not a DuckDB database"),
+             lambda w: text_file(w.data / "demo.duckdb") and None),
+    PageCase("page-demo-truncated", ("demo.duckdb", "damaged"), lambda w: truncated_cache(w.data / "demo.duckdb") and None),
+    PageCase("page-demo-overwritten", ("demo.duckdb", "damaged"),
+             lambda w: overwritten_cache(w.data / "demo.duckdb") and None),
+    PageCase("page-demo-newer-schema", ("demo.duckdb", "newer version"),
+             lambda w: newer_cache(w.data / "demo.duckdb") and None),
+    PageCase("page-synced-cache-is-foreign", ("acct_1Foreign.duckdb", "not a Stripe Analytics cache"),
+             lambda w: foreign_duckdb(w.data / "acct_1Foreign.duckdb") and good_cache(w.data / "demo.duckdb")
+             and {"STRIPE_API_KEY": FAKE_KEY}),
+]
+
+
+def _new_app():
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from stripe_analytics.ui import data
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    data._SEEN.clear()
+    return AppTest.from_file(str(APP), default_timeout=120)
+
+
+@pytest.mark.parametrize("case", PAGE_CASES, ids=str)
+def test_the_first_page_shows_a_plain_message_and_changes_nothing(case: PageCase, world: World, monkeypatch):
+    env = {"DATA_DIR": str(world.data)}
+    env.update(case.setup(world) or {})
+    before = snapshot(world.base)
+    _clean_environment(monkeypatch)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(world.work)
+
+    at = _new_app().run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any(all(fragment in message for fragment in case.says) for message in errors), errors
+    assert not any(marker in message for message in errors for marker in TRACEBACK_MARKERS)
+    assert_unchanged(before, snapshot(world.base), {})
+
+
+# ----------------------------------------------------------------------------- pipes
+
+@pytest.mark.parametrize("argv", [["status"], ["metrics", "--json"]], ids=" ".join)
+def test_a_reader_that_goes_away_ends_the_command_quietly(argv, world: World):
+    """`stripe-analytics status | head -n 3`: when the reader has gone, the command stops with
+    the usual 141 (as for SIGPIPE) and says nothing on stderr."""
+    good_cache(world.data / "demo.duckdb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SYNC_", "DATA_DIR"))}
+    env["DATA_DIR"] = str(world.data)
+    proc = subprocess.Popen([sys.executable, "-m", "stripe_analytics", *argv], cwd=world.work, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == ""
+
+
+def test_head_reads_the_first_lines_and_nothing_else_is_printed(world: World):
+    good_cache(world.data / "demo.duckdb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SYNC_", "DATA_DIR"))}
+    env["DATA_DIR"] = str(world.data)
+    proc = subprocess.run(f"{sys.executable} -m stripe_analytics status | head -n 3", shell=True, cwd=world.work,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 3 and "account: acct_demo" in proc.stdout
+    assert proc.stderr == ""

@@ -223,7 +223,9 @@ def _register_optional(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is handled below
+        return code
     except BrokenPipeError:
         # The reader of our output went away (`| head`): say nothing more, and keep Python from
         # printing a second error when it flushes stdout at exit.

@@ -80,7 +80,9 @@ def cache_key(path: str | Path) -> tuple[CacheKey, bool]:
         if seen and seen.signature == signature:
             return seen.key, False
     try:
-        cache = Cache.open(path, read_only=True)
+        # Read completely once per change of the file, so a damaged cache says so (with the
+        # way to recover) before any page computes from it.
+        cache = Cache.open(path, read_only=True, verify=True)
     except CacheInUseError:
         if seen is not None:
             return seen.key, True
