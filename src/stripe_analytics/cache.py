@@ -204,7 +204,13 @@ def inspect(path: str | Path, *, verify: bool = False) -> CacheInfo:
     """What the file at `path` is, read-only: raises CacheMissingError, NotACacheError,
     CacheTooNewError, CacheDamagedError, CacheInUseError or CachePlaceError (not readable).
     With `verify`, every table is read completely first (see `verify_tables`)."""
-    path = Path(path)
+    con, info = _open_identified(Path(path), verify=verify)
+    con.close()
+    return info
+
+
+def _open_identified(path: Path, *, verify: bool) -> tuple[duckdb.DuckDBPyConnection, CacheInfo]:
+    """A read-only connection to `path` and what the file is (see `inspect`)."""
     if not _exists(path, str(path)):
         raise CacheMissingError(f"No cache at {path}: sync an account or build the demo first.")
     if path.is_dir():
@@ -225,11 +231,13 @@ def inspect(path: str | Path, *, verify: bool = False) -> CacheInfo:
         info = _identify(con, path)
         if verify and not info.empty:
             verify_tables(con, path)
-        return info
+        return con, info
     except duckdb.Error as error:
-        raise _classify(path, error) from None
-    finally:
         con.close()
+        raise _classify(path, error) from None
+    except BaseException:
+        con.close()
+        raise
 
 
 def check_existing(path: str | Path, *, account_id: str | None = None, verify: bool = False) -> CacheInfo | None:
@@ -365,17 +373,16 @@ class Cache:
 
     @classmethod
     def _open_read_only(cls, path: Path, *, verify: bool) -> "Cache":
-        info = inspect(path)  # refuses missing, foreign, newer and unreadable files with their own message
-        if info.empty:
-            raise NotACacheError(f"{path} is an empty DuckDB database, not yet a cache: sync an account into it "
-                                 "first.")
-        if info.schema_version != SCHEMA_VERSION:
-            raise CacheError(f"{path} has schema {info.schema_version}; open it once for writing "
-                             f"(e.g. `stripe-analytics sync --db {path}`) to upgrade it.")
-        con = _connect(path, read_only=True)
+        # One connection both identifies the file and serves the reads (refusing missing,
+        # foreign, newer and unreadable files with their own message).
+        con, info = _open_identified(path, verify=verify)
         try:
-            if verify:
-                verify_tables(con, path)
+            if info.empty:
+                raise NotACacheError(f"{path} is an empty DuckDB database, not yet a cache: sync an account into "
+                                     "it first.")
+            if info.schema_version != SCHEMA_VERSION:
+                raise CacheError(f"{path} has schema {info.schema_version}; open it once for writing "
+                                 f"(e.g. `stripe-analytics sync --db {path}`) to upgrade it.")
             con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         except BaseException:
             con.close()
