@@ -172,10 +172,10 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as error:
-        raise _classify(path, error) from None
+        raise classify_error(path, error) from None
 
 
-def _classify(path: Path, error: Exception) -> CacheError:
+def classify_error(path: Path, error: Exception) -> CacheError:
     """The typed CacheError for a DuckDB failure on `path` (the one place that reads DuckDB's
     words: it has a single exception type for a held lock and for a damaged file)."""
     text = str(error)
@@ -195,7 +195,7 @@ def damaged(path: Path, detail: str) -> CacheDamagedError:
     """The plain message for a damaged cache, with the way to recover."""
     aside = f"{path}.damaged"
     return CacheDamagedError(
-        f"The cache {path} is damaged: part of it cannot be read back ({detail}). Nothing was changed. "
+        f"The cache {path} is damaged: part of it cannot be read back ({detail}). "
         f"Keep it aside and rebuild it: `mv {path} {aside}`, then `stripe-analytics sync --full --db {path}` "
         f"(for the demo account: `stripe-analytics demo --db {path}`).")
 
@@ -234,7 +234,7 @@ def _open_identified(path: Path, *, verify: bool) -> tuple[duckdb.DuckDBPyConnec
         return con, info
     except duckdb.Error as error:
         con.close()
-        raise _classify(path, error) from None
+        raise classify_error(path, error) from None
     except BaseException:
         con.close()
         raise
@@ -290,7 +290,7 @@ def verify_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         for table in tables:
             con.execute(f'SELECT bit_xor(hash(t)) FROM "{table}" AS t').fetchall()
     except duckdb.Error as error:
-        raise _classify(path, error) from None
+        raise classify_error(path, error) from None
 
 
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:

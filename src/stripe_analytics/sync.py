@@ -18,11 +18,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import duckdb
 import stripe
 
 from . import event_apply, ingest
 from .cache import (Cache, SyncLockedError, CacheError, CacheInUseError, CachePlaceError, cache_path, check_existing, check_folder,
-                    check_place, utcnow, writer_lock)
+                    check_place, classify_error, utcnow, writer_lock)
 from .config import Settings
 from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
 from .stripe_client import StripeAccess, build_client, redact
@@ -549,6 +550,8 @@ def sync_account(
                 except SyncError as error:
                     _finish_run(cache, run_id, "failed", str(error), access, report)
                     raise
+                except duckdb.Error as error:
+                    raise classify_error(path, error) from None  # the cache cannot take the run's record
                 except Exception as error:
                     message = _plain(error)
                     _finish_run(cache, run_id, "failed", message, access, report)
@@ -567,6 +570,8 @@ def sync_account(
         raise SyncPlaceError(str(error)) from None
     except CacheError as error:
         raise SyncError(str(error)) from None
+    except duckdb.Error as error:  # a block of the cache failed its checksum while the sync wrote
+        raise SyncError(str(classify_error(path, error))) from None
 
 
 def check_cache_place(settings: Settings, db_path: str | Path | None = None) -> bool:
