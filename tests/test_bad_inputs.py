@@ -260,7 +260,7 @@ CASES = [
          lambda w: overwritten_cache(w.data / f"{FAKE_ACCOUNT}.duckdb") and None, requests=ACCOUNT_ONLY),
     Case("sync-newer-schema", ["sync", "--db", "{data}/newer.duckdb"], 1, ("newer.duckdb", "newer version"),
          lambda w: newer_cache(w.data / "newer.duckdb") and None),
-    Case("sync-another-accounts-cache", ["sync", "--db", "{data}/other.duckdb"], 1,
+    Case("sync-another-accounts-cache", ["sync", "--db", "{data}/other.duckdb"], 2,
          ("other.duckdb", "holds account acct_someone_else"),
          lambda w: synced_cache(w.data / "other.duckdb") and None, requests=ACCOUNT_ONLY),
     Case("sync-malformed-secrets-toml", ["sync"], 2, ("secrets.toml", "line 2")),
@@ -318,10 +318,19 @@ _FILE_SETUPS = {"malformed-secrets-toml": lambda w: secrets_toml(w, BAD_TOML),
                 "env-not-utf8": lambda w: dotenv(w, NOT_UTF8_ENV)}
 
 
+def _traversable_temp_root() -> str | None:
+    """A temporary folder every user can reach (pytest's own is private to its user)."""
+    for candidate in (tempfile.gettempdir(), "/var/tmp", "/dev/shm"):
+        path = Path(candidate).resolve()
+        if path.is_dir() and all(os.stat(p).st_mode & stat.S_IXOTH for p in [path, *path.parents]):
+            return str(path)
+    return None
+
+
 @pytest.fixture
 def world(fake_stripe, monkeypatch):
     """A fresh folder outside pytest's private temp folder, so another user can traverse it."""
-    base = Path(tempfile.mkdtemp(prefix="sa-bad-inputs-"))
+    base = Path(tempfile.mkdtemp(prefix="sa-bad-inputs-", dir=_traversable_temp_root()))
     os.chmod(base, 0o755)
     (base / "work").mkdir(mode=0o755)
     os.chmod(base / "work", 0o755)
@@ -362,8 +371,9 @@ def run_cli(case: Case, world: World, env: dict[str, str], monkeypatch, capsys) 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_bad_input_gets_a_plain_message_and_changes_nothing(case: Case, world: World, fake_stripe, monkeypatch,
                                                             capsys):
-    if case.unprivileged and os.geteuid() == 0 and shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: file modes cannot be tested")
+    if case.unprivileged and os.geteuid() == 0 and (shutil.which("setpriv") is None or not _traversable_temp_root()):
+        pytest.skip("running as root without setpriv or a temporary folder other users can reach: "
+                    "file modes cannot be tested")
     env = dict(world.env)
     for suffix, build in _FILE_SETUPS.items():
         if case.id.endswith(suffix):

@@ -22,8 +22,8 @@ import duckdb
 import stripe
 
 from . import event_apply, ingest
-from .cache import (Cache, SyncLockedError, CacheError, CacheInUseError, CachePlaceError, cache_path, check_existing, check_folder,
-                    check_place, classify_error, utcnow, writer_lock)
+from .cache import (Cache, SyncLockedError, CacheAccountError, CacheError, CacheInUseError, CachePlaceError, cache_path,
+                    check_existing, check_folder, check_place, classify_error, utcnow, writer_lock)
 from .config import Settings
 from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
 from .stripe_client import StripeAccess, build_client, redact
@@ -52,7 +52,7 @@ class SyncBusyError(SyncError):
 
 
 class SyncPlaceError(SyncError):
-    """The cache's place (DATA_DIR or --db) cannot be used; found before any request."""
+    """The cache's place (DATA_DIR or --db) cannot be used, or holds another account's cache."""
 
 
 @dataclass
@@ -566,7 +566,7 @@ def sync_account(
                 cache.close()
     except SyncLockedError as error:
         raise SyncBusyError(str(error)) from None
-    except CachePlaceError as error:
+    except (CachePlaceError, CacheAccountError) as error:
         raise SyncPlaceError(str(error)) from None
     except CacheError as error:
         raise SyncError(str(error)) from None
