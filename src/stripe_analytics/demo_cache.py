@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 from datetime import date, datetime, time, timezone
+from time import monotonic, sleep
 from pathlib import Path
 from typing import Callable
 
 from . import ingest
-from .cache import Cache, NotACacheError, check_existing, check_place, writer_lock
+from .cache import Cache, CacheInUseError, NotACacheError, check_existing, check_place, writer_lock
 
 BATCH_OBJECTS = 5000
 DEMO_ACCOUNT_KEY = "demo"
@@ -39,7 +40,7 @@ def build_demo_cache(
 
     path = Path(path)
     check_place(path, source)
-    existing = check_existing(path)
+    existing = _existing_file(path)
     if existing is not None and not existing.empty and not existing.demo:
         raise NotACacheError(f"{path} holds the synced data of {existing.account_id or 'an account'}, not the demo; "
                              "it was left unchanged. Build the demo into another file (--db).")
@@ -88,6 +89,18 @@ def build_demo_cache(
     if progress:
         progress(SyncProgress("done", None, sum(counts.values()), 1.0, "demo account ready"))
     return counts
+
+
+def _existing_file(path: Path, patience: float = 5.0):
+    """What is at `path` (None when nothing), waiting a moment while a reader (the app) has it open."""
+    deadline = monotonic() + patience
+    while True:
+        try:
+            return check_existing(path)
+        except CacheInUseError:
+            if monotonic() > deadline:
+                raise
+            sleep(0.2)
 
 
 def demo_balance(con, as_of: int) -> dict:
