@@ -24,6 +24,7 @@ from stripe_analytics.cache import Cache
 from stripe_analytics.cli import main
 from tests.app_support import APP, small_demo
 from tests.conftest import FAKE_ACCOUNT, FAKE_KEY
+from tests.test_app import new_app
 
 NOBODY = 65534
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", "stopped on an unexpected error")
@@ -439,18 +440,6 @@ PAGE_CASES = [
 ]
 
 
-def _new_app():
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    from stripe_analytics.ui import data
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    data._SEEN.clear()
-    return AppTest.from_file(str(APP), default_timeout=120)
-
-
 @pytest.mark.parametrize("case", PAGE_CASES, ids=str)
 def test_the_first_page_shows_a_plain_message_and_changes_nothing(case: PageCase, world: World, monkeypatch):
     env = {"DATA_DIR": str(world.data)}
@@ -461,7 +450,7 @@ def test_the_first_page_shows_a_plain_message_and_changes_nothing(case: PageCase
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(world.work)
 
-    at = _new_app().run()
+    at = new_app().run()
 
     assert not at.exception, [e.value for e in at.exception]
     errors = [e.value for e in at.error]
