@@ -152,6 +152,12 @@ def read_only_folder(path: Path, with_cache: bool = False) -> Path:
     return path
 
 
+def sticky_public_folder(world: World) -> None:
+    """A folder every user may write in, like the system's temporary folder (mode 1777)."""
+    os.makedirs(world.path("public"))
+    os.chmod(world.path("public"), 0o1777)
+
+
 def secrets_toml(world: World, text: bytes) -> None:
     folder = world.work / ".streamlit"
     folder.mkdir(parents=True, exist_ok=True)
@@ -189,9 +195,9 @@ ACCOUNT_ONLY = ("GET /v1/account",)
 
 CASES = [
     # --- status -------------------------------------------------------------------------------
-    Case("status-missing-db-in-shared-folder", ["status", "--db", "{base}/shared/x.duckdb"], 1,
-         ("No cache at", "shared/x.duckdb"),
-         lambda w: os.makedirs(w.path("shared"), mode=0o777) or os.chmod(w.path("shared"), 0o1777)),
+    Case("status-missing-db-in-public-folder", ["status", "--db", "{base}/public/x.duckdb"], 1,
+         ("No cache at", "public/x.duckdb"),
+         sticky_public_folder),
     Case("status-empty-data-dir-is-unset", ["status"], 2, ("No cache in data", "DATA_DIR"),
          lambda w: {"DATA_DIR": ""}),
     Case("status-foreign-duckdb", ["status", "--db", "{data}/foreign.duckdb"], 1,
@@ -299,10 +305,10 @@ CASES = [
          ("secrets.toml", "line 2")),
     Case("create-env-not-utf8", ["create", "customer", "--email", "a@example.com"], 2, (".env", "line 2", "UTF-8")),
     # --- what the app creates is private; what it did not create keeps its mode ----------------
-    Case("demo-into-a-shared-folder", ["demo", "--customers", "5", "--db", "{base}/shared/demo.duckdb"], 0,
+    Case("demo-into-a-public-folder", ["demo", "--customers", "5", "--db", "{base}/public/demo.duckdb"], 0,
          ("demo account built",),
-         lambda w: os.makedirs(w.path("shared"), mode=0o777) or os.chmod(w.path("shared"), 0o1777),
-         creates={"shared/demo.duckdb": 0o600, "shared/demo.duckdb.lock": 0o600}),
+         sticky_public_folder,
+         creates={"public/demo.duckdb": 0o600, "public/demo.duckdb.lock": 0o600}),
     Case("demo-with-empty-data-dir-uses-the-default", ["demo", "--customers", "5"], 0, ("data/demo.duckdb",),
          lambda w: {"DATA_DIR": ""},
          creates={"work/data": 0o700, "work/data/demo.duckdb": 0o600, "work/data/demo.duckdb.lock": 0o600}),
