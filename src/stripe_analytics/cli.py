@@ -261,8 +261,9 @@ def _main(argv: list[str] | None) -> int:
         from .stripe_client import redact
 
         reason = redact(str(error).strip().splitlines()[0][:300]) if str(error).strip() else ""
-        print(f"stripe-analytics stopped on an unexpected error ({type(error).__name__}{': ' + reason if reason else ''}). "
-              "Nothing more was done; please report it with the command you ran.", file=sys.stderr)
+        what = type(error).__name__ + (f": {reason}" if reason else "")
+        print(f"stripe-analytics stopped on an unexpected error ({what}). Nothing more was done; please report it "
+              "with the command you ran (STRIPE_ANALYTICS_TRACEBACK=1 shows the details).", file=sys.stderr)
         if os.environ.get("STRIPE_ANALYTICS_TRACEBACK"):
             import traceback
 
