@@ -209,7 +209,7 @@ def _run(ns: argparse.Namespace, CliError: type[Exception]) -> int:
         raise CliError("No Stripe key is set: put STRIPE_API_KEY in the environment, .env or "
                        ".streamlit/secrets.toml (a key with Write access to what you create).", EXIT_INPUT)
     try:
-        verified = check_cache_place(settings, db)
+        check_cache_place(settings, db)
     except SyncPlaceError as error:
         raise CliError(str(error), EXIT_INPUT) from None
     except SyncError as error:
@@ -225,7 +225,7 @@ def _run(ns: argparse.Namespace, CliError: type[Exception]) -> int:
     try:
         path = db or cache_path(settings.data_dir, account_id)
         cache = Cache.open(path, account_id=None if account_id == UNKNOWN_ACCOUNT else account_id,
-                           verify=not verified)
+                           verify=True)
     except (CacheAccountError, CachePlaceError) as error:
         raise CliError(str(error), EXIT_INPUT) from None
     except CacheError as error:

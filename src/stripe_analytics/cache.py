@@ -209,8 +209,18 @@ def inspect(path: str | Path, *, verify: bool = False) -> CacheInfo:
     return info
 
 
-def _open_identified(path: Path, *, verify: bool) -> tuple[duckdb.DuckDBPyConnection, CacheInfo]:
-    """A read-only connection to `path` and what the file is (see `inspect`)."""
+def check_file(path: str | Path) -> bool:
+    """Without opening it with DuckDB (so a running sync is not disturbed): False when there is
+    nothing at `path`; raises NotACacheError for a folder or a file that is not a DuckDB
+    database, CachePlaceError when it cannot be read."""
+    try:
+        _check_file(Path(path))
+    except CacheMissingError:
+        return False
+    return True
+
+
+def _check_file(path: Path) -> None:
     if not _exists(path, str(path)):
         raise CacheMissingError(f"No cache at {path}: sync an account or build the demo first.")
     if path.is_dir():
@@ -226,6 +236,11 @@ def _open_identified(path: Path, *, verify: bool) -> tuple[duckdb.DuckDBPyConnec
     if head[_MAGIC_OFFSET:] != _DUCKDB_MAGIC:
         what = "an empty file" if not head else "not a DuckDB database"
         raise NotACacheError(f"{path} is {what}, so not a Stripe Analytics cache; it was left unchanged.")
+
+
+def _open_identified(path: Path, *, verify: bool) -> tuple[duckdb.DuckDBPyConnection, CacheInfo]:
+    """A read-only connection to `path` and what the file is (see `inspect`)."""
+    _check_file(path)
     con = _connect(path, read_only=True)
     try:
         info = _identify(con, path)
@@ -440,7 +455,12 @@ def writer_lock(path: Path, *, wait: bool = False) -> Iterator[None]:
     lock_path = Path(str(path) + ".lock")
     try:
         make_folders(lock_path.parent)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            created = True
+        except FileExistsError:
+            fd = os.open(lock_path, os.O_RDWR)
+            created = False
     except OSError as error:
         raise CachePlaceError(f"The lock file {lock_path} cannot be created ({error.strerror}); the cache's "
                               "folder must be writable.", str(lock_path.parent)) from None
@@ -455,7 +475,15 @@ def writer_lock(path: Path, *, wait: bool = False) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
+        try:
+            yield
+        except CacheError:
+            # The file was refused (foreign, damaged, another account's): leave nothing beside
+            # it. Whoever waits on this lock will find the same file and refuse it too.
+            if created:
+                with contextlib.suppress(OSError):
+                    lock_path.unlink()
+            raise
     finally:
         os.close(fd)
 

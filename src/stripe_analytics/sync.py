@@ -22,8 +22,8 @@ import duckdb
 import stripe
 
 from . import event_apply, ingest
-from .cache import (Cache, SyncLockedError, CacheAccountError, CacheError, CacheInUseError, CachePlaceError, cache_path,
-                    check_existing, check_folder, check_place, classify_error, utcnow, writer_lock)
+from .cache import (Cache, SyncLockedError, CacheAccountError, CacheError, CachePlaceError, cache_path, check_file, check_folder,
+                    check_place, classify_error, utcnow, writer_lock)
 from .config import Settings
 from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
 from .stripe_client import StripeAccess, build_client, redact
@@ -502,22 +502,18 @@ def sync_account(
     message) when it cannot go on; a partial sync always leaves a consistent, resumable cache."""
     started = time.monotonic()
     chosen = select(resources)
-    verified = check_cache_place(settings, db_path)
+    check_cache_place(settings, db_path)
     access = access or build_client(settings)
     account = fetch_account(access, allow_unknown=db_path is not None)
     account_id = account["id"]
     path = Path(db_path) if db_path else cache_path(settings.data_dir, account_id)
     try:
         expected = None if account_id == UNKNOWN_ACCOUNT else account_id
-        # Before the lock file appears beside it: a foreign, newer, damaged or other account's
-        # file is refused with nothing created or changed.
-        try:
-            check_existing(path, account_id=expected, verify=not verified)
-            verified = True
-        except CacheInUseError:
-            verified = False  # a sync is writing it: the writer lock refuses or waits, then it is checked
+        # Under the writer lock (reading it earlier could collide with a running sync's opening):
+        # a foreign, newer, damaged or other account's file is refused untouched before any write,
+        # and the lock file is then removed again.
         with writer_lock(path, wait=wait):
-            cache = Cache.open(path, account_id=expected, verify=not verified)
+            cache = Cache.open(path, account_id=expected, verify=True)
             try:
                 stored = cache.account_id
                 if not stored:
@@ -574,19 +570,17 @@ def sync_account(
         raise SyncError(str(classify_error(path, error))) from None
 
 
-def check_cache_place(settings: Settings, db_path: str | Path | None = None) -> bool:
-    """Before any request to Stripe: the cache can be written where the settings put it
-    (`--db`, an existing file identified and read completely, or a new file in DATA_DIR).
-    Raises SyncPlaceError naming the setting, or SyncError when an existing --db file is
-    refused. True when an existing --db file was read completely (verified)."""
+def check_cache_place(settings: Settings, db_path: str | Path | None = None) -> None:
+    """Before any request to Stripe: the cache can be written where the settings put it (a new
+    file in DATA_DIR, or `--db`: a writable place, and an existing file a DuckDB database; what
+    that database holds is checked under the writer lock). Raises SyncPlaceError naming the
+    setting, or SyncError when an existing --db file is not a DuckDB database."""
     try:
         if db_path is None:
             check_folder(settings.data_dir, "DATA_DIR")
-            return False
+            return
         check_place(db_path, "--db")
-        return check_existing(db_path, verify=True) is not None
-    except CacheInUseError:
-        return False  # being written by a sync: checked once the writer lock is held
+        check_file(db_path)
     except CachePlaceError as error:
         raise SyncPlaceError(str(error)) from None
     except CacheError as error:
