@@ -160,3 +160,16 @@ def test_an_empty_duckdb_database_becomes_a_cache(tmp_path):
     duckdb.connect(str(path)).close()
     with Cache.open(path) as cache:
         assert cache.get_meta("schema_version") == str(SCHEMA_VERSION)
+
+
+def test_a_reading_command_upgrades_an_older_cache_then_reads_it_read_only(tmp_path):
+    from stripe_analytics.cache import open_for_reading
+
+    path = tmp_path / "old.duckdb"
+    with Cache.open(path) as cache:
+        cache.con.execute("ALTER TABLE customers DROP COLUMN country")
+        cache.con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with open_for_reading(path, verify=True) as cache:
+        assert cache.read_only and cache.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert "country" in {r[0] for r in cache.con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'customers'").fetchall()}
