@@ -141,18 +141,6 @@ def test_a_foreign_duckdb_file_is_refused_for_writing_and_left_unchanged(tmp_pat
     assert path.read_bytes() == before and stat.S_IMODE(os.stat(path).st_mode) == 0o644
 
 
-def test_another_accounts_cache_is_refused_before_it_is_opened_for_writing(tmp_path):
-    from stripe_analytics.cache import CacheAccountError
-
-    path = tmp_path / "acct_1.duckdb"
-    with Cache.open(path) as cache:
-        cache.set_meta("account_id", "acct_1")
-    before = path.read_bytes()
-    with pytest.raises(CacheAccountError, match="holds account acct_1"):
-        Cache.open(path, account_id="acct_2")
-    assert path.read_bytes() == before
-
-
 def test_an_empty_duckdb_database_becomes_a_cache(tmp_path):
     import duckdb
 

@@ -343,3 +343,17 @@ def test_a_cache_damaged_anywhere_stops_the_sync_with_the_damaged_message(fake, 
             assert "is damaged" in str(error) and "sync --full" in str(error), str(error)
             outcomes.append("damaged")
     assert "damaged" in outcomes, outcomes
+
+
+def test_another_accounts_cache_is_refused_by_the_access_rule_before_it_is_opened(tmp_path):
+    from stripe_analytics.cache import CacheAccountError, inspect
+    from stripe_analytics.sync import UNKNOWN_ACCOUNT, refuse_another_account
+
+    path = tmp_path / "acct_1.duckdb"
+    with Cache.open(path) as cache:
+        cache.set_meta("account_id", "acct_1")
+    with pytest.raises(CacheAccountError, match="holds account acct_1, but the key or token reads acct_2"):
+        refuse_another_account(inspect(path), "acct_2")
+    refuse_another_account(inspect(path), "acct_1")
+    refuse_another_account(inspect(path), UNKNOWN_ACCOUNT)  # a server without /v1/account: the path decides
+    refuse_another_account(None, "acct_2")  # no file yet

@@ -176,11 +176,10 @@ def register(sub, CliError: type[Exception], validated: Callable | None = None,
 def _run(ns: argparse.Namespace, CliError: type[Exception]) -> int:
     from . import actions
     from .actions import models
-    from .access import cache_belongs_to
-    from .cache import Cache, CacheAccountError, CacheError, CachePlaceError, cache_path
+    from .cache import Cache, CacheAccountError, CacheError, CachePlaceError, cache_path, check_existing
     from .config import load_settings
     from .sync import (UNKNOWN_ACCOUNT, SyncAuthError, SyncError, SyncPlaceError, check_cache_place,
-                       fetch_account)
+                       fetch_account, refuse_another_account)
     from .stripe_client import build_client
 
     kind = ns.action_kind
@@ -224,17 +223,14 @@ def _run(ns: argparse.Namespace, CliError: type[Exception]) -> int:
     account_id = account["id"]
     try:
         path = db or cache_path(settings.data_dir, account_id)
-        cache = Cache.open(path, account_id=None if account_id == UNKNOWN_ACCOUNT else account_id,
-                           verify=True)
+        refuse_another_account(check_existing(path, verify=True), account_id)
+        cache = Cache.open(path)
     except (CacheAccountError, CachePlaceError) as error:
         raise CliError(str(error), EXIT_INPUT) from None
     except CacheError as error:
         raise CliError(str(error), EXIT_FAILED) from None
     try:
         stored = cache.account_id
-        if not cache_belongs_to(stored, account_id).allowed:
-            raise CliError(f"{path} holds account {stored}, but the key belongs to {account_id}; "
-                           "use that account's cache (or another --db).", EXIT_INPUT)
         if not stored and account_id != UNKNOWN_ACCOUNT:
             with cache.transaction():
                 cache.set_meta("account_id", account_id)

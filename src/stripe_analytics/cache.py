@@ -57,7 +57,7 @@ class CacheTooNewError(CacheError):
 
 
 class CacheAccountError(CacheError):
-    """The cache holds another account than the one asked for."""
+    """The cache holds another account than the key or token reads (see access.cache_belongs_to)."""
 
 
 class CacheDamagedError(CacheError):
@@ -255,17 +255,13 @@ def _open_identified(path: Path, *, verify: bool) -> tuple[duckdb.DuckDBPyConnec
         raise
 
 
-def check_existing(path: str | Path, *, account_id: str | None = None, verify: bool = False) -> CacheInfo | None:
-    """None when there is no file at `path`; else what `inspect` finds, refusing (with
-    CacheAccountError) a cache of another account than `account_id` when one is given."""
+def check_existing(path: str | Path, *, verify: bool = False) -> CacheInfo | None:
+    """None when there is no file at `path`; else what `inspect` finds (refusing what is not
+    a usable cache)."""
     try:
-        info = inspect(path, verify=verify)
+        return inspect(path, verify=verify)
     except CacheMissingError:
         return None
-    if account_id and info.account_id and info.account_id != account_id:
-        raise CacheAccountError(f"{path} holds account {info.account_id}, not {account_id}; it was left unchanged. "
-                                "Use that account's cache or another --db.")
-    return info
 
 
 def _identify(con: duckdb.DuckDBPyConnection, path: Path) -> CacheInfo:
@@ -364,17 +360,17 @@ class Cache:
     read_only: bool = False
 
     @classmethod
-    def open(cls, path: str | Path, *, read_only: bool = False, verify: bool = False,
-             account_id: str | None = None) -> "Cache":
+    def open(cls, path: str | Path, *, read_only: bool = False, verify: bool = False) -> "Cache":
         """The cache at `path`. Read-only: it must exist and be a cache of this schema. For
         writing: a missing file is created (owner-only); an existing one is identified first,
-        read-only, and refused untouched unless it is a cache (or an empty DuckDB database),
-        not newer than this app and, when `account_id` is given, of that account; an older
-        cache is then upgraded in place. `verify` reads every table completely first."""
+        read-only, and refused untouched unless it is a cache (or an empty DuckDB database) not
+        newer than this app; an older cache is then upgraded in place. `verify` reads every
+        table completely first. Whose account it holds is the caller's decision
+        (`access.cache_belongs_to`, on `inspect`'s answer), taken before opening for writing."""
         path = Path(path)
         if read_only:
             return cls._open_read_only(path, verify=verify)
-        if check_existing(path, account_id=account_id, verify=verify) is None:
+        if check_existing(path, verify=verify) is None:
             _create_private(path)
         con = _connect(path, read_only=False)
         try:

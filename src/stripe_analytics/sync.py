@@ -22,8 +22,9 @@ import duckdb
 import stripe
 
 from . import event_apply, ingest
-from .cache import (Cache, SyncLockedError, CacheAccountError, CacheError, CachePlaceError, cache_path, check_file, check_folder,
-                    check_place, classify_error, utcnow, writer_lock)
+from .access import cache_belongs_to
+from .cache import (Cache, SyncLockedError, CacheAccountError, CacheError, CacheInfo, CachePlaceError, cache_path, check_existing,
+                    check_file, check_folder, check_place, classify_error, utcnow, writer_lock)
 from .config import Settings
 from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
 from .stripe_client import StripeAccess, build_client, redact
@@ -508,12 +509,12 @@ def sync_account(
     account_id = account["id"]
     path = Path(db_path) if db_path else cache_path(settings.data_dir, account_id)
     try:
-        expected = None if account_id == UNKNOWN_ACCOUNT else account_id
         # Under the writer lock (reading it earlier could collide with a running sync's opening):
         # a foreign, newer, damaged or other account's file is refused untouched before any write,
         # and the lock file is then removed again.
         with writer_lock(path, wait=wait):
-            cache = Cache.open(path, account_id=expected, verify=True)
+            refuse_another_account(check_existing(path, verify=True), account_id)
+            cache = Cache.open(path)
             try:
                 stored = cache.account_id
                 if not stored:
@@ -568,6 +569,14 @@ def sync_account(
         raise SyncError(str(error)) from None
     except duckdb.Error as error:  # a block of the cache failed its checksum while the sync wrote
         raise SyncError(str(classify_error(path, error))) from None
+
+
+def refuse_another_account(info: CacheInfo | None, account_id: str) -> None:
+    """Raise CacheAccountError, before the file is opened for writing, when the cache `info`
+    describes holds another account than the key reads (the rule is access.cache_belongs_to)."""
+    belongs = cache_belongs_to(info.account_id if info else None, account_id)
+    if not belongs.allowed:
+        raise CacheAccountError(f"{info.path}: {belongs.reason} It was left unchanged.")
 
 
 def check_cache_place(settings: Settings, db_path: str | Path | None = None) -> None:
