@@ -23,8 +23,8 @@ import stripe
 
 from . import event_apply, ingest
 from .access import cache_belongs_to
-from .cache import (Cache, SyncLockedError, CacheAccountError, CacheError, CacheInfo, CachePlaceError, cache_path, check_existing,
-                    check_file, check_folder, check_place, classify_error, utcnow, writer_lock)
+from .cache import (Cache, CacheAccountError, CacheError, CacheInfo, CachePlaceError, SyncLockedError, cache_path,
+                    check_existing, check_file, check_folder, check_place, classify_error, utcnow, writer_lock)
 from .config import Settings
 from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
 from .stripe_client import StripeAccess, build_client, redact
