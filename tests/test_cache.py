@@ -114,3 +114,50 @@ def test_reading_while_this_process_writes_says_in_use_not_damaged(tmp_path):
     with Cache.open(path):
         with pytest.raises(CacheError, match="in use"):
             Cache.open(path, read_only=True)
+
+
+def test_an_existing_folder_keeps_its_mode_and_only_the_new_file_is_private(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    Cache.open(shared / "acct_1.duckdb").close()
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o1777
+    assert stat.S_IMODE(os.stat(shared / "acct_1.duckdb").st_mode) == 0o600
+
+
+def test_a_foreign_duckdb_file_is_refused_for_writing_and_left_unchanged(tmp_path):
+    import duckdb
+
+    from stripe_analytics.cache import NotACacheError
+
+    path = tmp_path / "theirs.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE customers (x INTEGER)")
+    con.close()
+    os.chmod(path, 0o644)
+    before = path.read_bytes()
+    with pytest.raises(NotACacheError, match="not a Stripe Analytics cache"):
+        Cache.open(path)
+    assert path.read_bytes() == before and stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+def test_an_empty_duckdb_database_becomes_a_cache(tmp_path):
+    import duckdb
+
+    path = tmp_path / "new.duckdb"
+    duckdb.connect(str(path)).close()
+    with Cache.open(path) as cache:
+        assert cache.get_meta("schema_version") == str(SCHEMA_VERSION)
+
+
+def test_a_reading_command_upgrades_an_older_cache_then_reads_it_read_only(tmp_path):
+    from stripe_analytics.cache import open_for_reading
+
+    path = tmp_path / "old.duckdb"
+    with Cache.open(path) as cache:
+        cache.con.execute("ALTER TABLE customers DROP COLUMN country")
+        cache.con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with open_for_reading(path, verify=True) as cache:
+        assert cache.read_only and cache.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert "country" in {r[0] for r in cache.con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'customers'").fetchall()}

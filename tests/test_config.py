@@ -79,3 +79,33 @@ def test_live_data_settings_are_validated():
                 {"health_max_sync_age_minutes": 0}):
         with pytest.raises(SettingsError):
             load_settings(**bad)
+
+
+@pytest.mark.parametrize("name", ["STRIPE_API_KEY", "STRIPE_API_BASE", "STRIPE_ACCOUNT", "DATA_DIR",
+                                  "STRIPE_MAX_REQUESTS_PER_SECOND", "STRIPE_MAX_NETWORK_RETRIES", "SYNC_CONCURRENCY",
+                                  "STRIPE_OAUTH_MODE"])
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_value_counts_as_unset(monkeypatch, name, value):
+    default = load_settings()
+    monkeypatch.setenv(name, value)
+    assert load_settings() == default
+
+
+def test_a_dotenv_that_is_not_utf8_names_the_file_line_and_column(tmp_path):
+    (tmp_path / ".env").write_bytes(b"DATA_DIR=x\n# caf\xe9\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value) == ("The settings file .env is not UTF-8 text: line 2, column 6 has the byte 0xe9. "
+                               "Save it as UTF-8.")
+
+
+def test_a_malformed_secrets_toml_names_the_file_and_line(tmp_path):
+    (tmp_path / "secrets.toml").write_text('DATA_DIR = "x"\nSYNC_CONCURRENCY = eight\n')
+    with pytest.raises(SettingsError, match=r"secrets.toml is not valid TOML: .*line 2"):
+        load_settings()
+
+
+def test_a_settings_file_that_is_a_folder_is_named(tmp_path):
+    (tmp_path / ".env").mkdir()
+    with pytest.raises(SettingsError, match=r"\.env is a folder"):
+        load_settings()

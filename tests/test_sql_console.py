@@ -123,4 +123,59 @@ def test_schema_browser(console):
 def test_secrets_are_not_passed_to_the_console(cache_file, monkeypatch):
     monkeypatch.setenv("STRIPE_API_KEY", "sk_test_should_never_be_seen_0000")
     result = SqlConsole(cache_file).run("SELECT current_setting('home_directory') AS h")
-    assert result.ok and "sk_test" not in str(result.frame.to_dict())
+    assert not result.ok and "sk_test" not in result.error
+    result = SqlConsole(cache_file).run("SELECT 'sk_test' || 'x' AS k, count(*) AS n FROM customers")
+    assert result.ok and result.frame["n"][0] == 12000
+
+
+def test_a_query_needing_more_memory_than_allowed_stops_inside_with_a_plain_message(console):
+    result = SqlConsole(console.path, time_limit=10.0).run(
+        "SELECT length(string_agg(repeat('x', 1000), '')) FROM range(3000000)")
+    # stopped by DuckDB at the memory limit (not by the time limit, nor killed from outside)
+    assert not result.ok and "more memory than the console allows" in result.error
+
+
+@pytest.mark.parametrize("sql", [
+    "EXPLAIN ANALYZE CREATE TEMP TABLE t AS SELECT 1",
+    "explain analyse /* note */ INSERT INTO customers VALUES ('cus_x', 1)",
+    "EXPLAIN (ANALYZE) CREATE TEMP TABLE t AS SELECT 1",
+])
+def test_explain_analyze_of_anything_but_a_select_is_refused(console, sql):
+    result = console.run(sql)
+    assert not result.ok and "not allowed" in result.error
+
+
+def test_explain_analyze_of_a_select_runs(console):
+    result = console.run("EXPLAIN ANALYZE SELECT count(*) FROM customers")
+    assert result.ok, result.error
+
+
+def test_a_lone_surrogate_is_a_plain_error(console):
+    result = console.run("SELECT '\udcff' AS x")
+    assert not result.ok and "not valid text" in result.error and "U+DCFF" in result.error
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT name, value FROM duckdb_settings()",
+    "SELECT current_setting('temp_directory')",
+    'SELECT * FROM "DuckDB_Settings"()',
+    "SELECT path FROM system.main.duckdb_databases()",
+    "SELECT * FROM query('SELECT * FROM duckdb_settings()')",
+])
+def test_settings_and_databases_that_reveal_paths_are_hidden(console, cache_file, sql):
+    result = console.run(sql)
+    assert not result.ok and "does not show" in result.error
+    assert str(cache_file.parent) not in result.error and str(Path.home()) not in result.error
+
+
+def test_the_console_connection_keeps_its_files_in_its_private_folder(cache_file, tmp_path):
+    from stripe_analytics.sql_console import open_read_only
+
+    con = open_read_only(cache_file, tmp_path)
+    try:
+        settings = dict(con.execute("SELECT name, value FROM duckdb_settings()").fetchall())
+    finally:
+        con.close()
+    for name in ("temp_directory", "home_directory", "secret_directory"):
+        assert settings[name].startswith(str(tmp_path)), (name, settings[name])
+    assert settings["memory_limit"].startswith("488") and settings["max_temp_directory_size"].startswith("488")

@@ -308,3 +308,52 @@ def test_balance_without_permission_is_skipped_with_a_message(fake, tmp_path):
     fake.add_key("rk_test_no_balance_000001", denied={"balance_transactions"})
     report = sync_account(settings_for(fake, tmp_path, stripe_api_key="rk_test_no_balance_000001"))
     assert "Read access to Balance" in report.skipped["balance"]
+
+
+def test_a_cache_damaged_anywhere_stops_the_sync_with_the_damaged_message(fake, tmp_path):
+    """64 KiB overwritten in each block that holds no table rows (indexes, free space): a sync
+    either never reads that block and succeeds, or stops with the plain damaged-cache message
+    (block checksums), never with another error."""
+    import duckdb
+    import shutil
+
+    settings = settings_for(fake, tmp_path)
+    good = tmp_path / "good.duckdb"
+    sync_account(settings, db_path=good, slices=1)
+    con = duckdb.connect(str(good), read_only=True)
+    tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+    rows = {b for t in tables for (b,) in con.execute(
+        f"SELECT block_id FROM pragma_storage_info('{t}') WHERE block_id >= 0").fetchall()}
+    metadata = {b for (b,) in con.execute("SELECT block_id FROM pragma_metadata_info()").fetchall()}
+    _, _, block_size, total = con.execute("SELECT * FROM pragma_database_size()").fetchone()[:4]
+    con.close()
+    outcomes = []
+    for block in [b for b in range(total) if b not in rows | metadata]:
+        damaged = tmp_path / f"damaged{block}.duckdb"
+        shutil.copy(good, damaged)
+        with damaged.open("r+b") as handle:
+            handle.seek(3 * 4096 + block * block_size + 100)
+            handle.write(b"\x5a" * 65536)
+        fake.add({"id": f"cus_after{block}", "object": "customer", "created": fake.clock, "metadata": {},
+                  "livemode": False, "email": f"after{block}@example.com"})
+        try:
+            sync_account(settings, db_path=damaged, slices=1)
+            outcomes.append("ok")
+        except SyncError as error:
+            assert "is damaged" in str(error) and "sync --full" in str(error), str(error)
+            outcomes.append("damaged")
+    assert "damaged" in outcomes, outcomes
+
+
+def test_another_accounts_cache_is_refused_by_the_access_rule_before_it_is_opened(tmp_path):
+    from stripe_analytics.cache import CacheAccountError, inspect
+    from stripe_analytics.sync import UNKNOWN_ACCOUNT, refuse_another_account
+
+    path = tmp_path / "acct_1.duckdb"
+    with Cache.open(path) as cache:
+        cache.set_meta("account_id", "acct_1")
+    with pytest.raises(CacheAccountError, match="holds account acct_1, but the key or token reads acct_2"):
+        refuse_another_account(inspect(path), "acct_2")
+    refuse_another_account(inspect(path), "acct_1")
+    refuse_another_account(inspect(path), UNKNOWN_ACCOUNT)  # a server without /v1/account: the path decides
+    refuse_another_account(None, "acct_2")  # no file yet

@@ -10,9 +10,10 @@
 
 Every command takes `--idempotency-key` (reuse it to retry safely; one is made otherwise and
 printed), `--yes` (needed for live-mode writes), `--db` (default DATA_DIR/<account id>.duckdb)
-and `--json`. Exit codes: 0 done, 1 Stripe refused or failed (message on stderr), 2 bad input
-or live mode without --yes (nothing sent), 3 the key was refused, 4 a payment was created
-but needs the customer's action (authentication) or was left for later.
+and `--json`. Exit codes: 0 done, 1 Stripe refused or failed, or the cache cannot be used
+(message on stderr), 2 bad input, a DATA_DIR or --db that cannot be written or another
+account's cache, or live mode without --yes (nothing sent), 3 the key was refused, 4 a
+payment was created but needs the customer's action (authentication) or was left for later.
 """
 
 from __future__ import annotations
@@ -175,10 +176,10 @@ def register(sub, CliError: type[Exception], validated: Callable | None = None,
 def _run(ns: argparse.Namespace, CliError: type[Exception]) -> int:
     from . import actions
     from .actions import models
-    from .access import cache_belongs_to
-    from .cache import Cache, CacheError, cache_path
+    from .cache import Cache, CacheAccountError, CacheError, CachePlaceError, cache_path, check_existing
     from .config import load_settings
-    from .sync import UNKNOWN_ACCOUNT, SyncAuthError, SyncError, fetch_account
+    from .sync import (UNKNOWN_ACCOUNT, SyncAuthError, SyncError, SyncPlaceError, check_cache_place,
+                       fetch_account, refuse_another_account)
     from .stripe_client import build_client
 
     kind = ns.action_kind
@@ -201,11 +202,17 @@ def _run(ns: argparse.Namespace, CliError: type[Exception]) -> int:
         raise CliError("--idempotency-key must be 8 to 200 characters: letters, digits, _ . : -", EXIT_INPUT)
     key = key or actions.new_submission_key()
 
-    # 2. the account and its cache
+    # 2. the account and its cache (its place checked before anything is sent)
     settings = load_settings()
     if not settings.stripe_api_key:
         raise CliError("No Stripe key is set: put STRIPE_API_KEY in the environment, .env or "
                        ".streamlit/secrets.toml (a key with Write access to what you create).", EXIT_INPUT)
+    try:
+        check_cache_place(settings, db)
+    except SyncPlaceError as error:
+        raise CliError(str(error), EXIT_INPUT) from None
+    except SyncError as error:
+        raise CliError(str(error), EXIT_FAILED) from None
     access = build_client(settings)
     try:
         account = fetch_account(access, allow_unknown=db is not None)
@@ -216,14 +223,14 @@ def _run(ns: argparse.Namespace, CliError: type[Exception]) -> int:
     account_id = account["id"]
     try:
         path = db or cache_path(settings.data_dir, account_id)
+        refuse_another_account(check_existing(path, verify=True), account_id)
         cache = Cache.open(path)
+    except (CacheAccountError, CachePlaceError) as error:
+        raise CliError(str(error), EXIT_INPUT) from None
     except CacheError as error:
         raise CliError(str(error), EXIT_FAILED) from None
     try:
         stored = cache.account_id
-        if not cache_belongs_to(stored, account_id).allowed:
-            raise CliError(f"{path} holds account {stored}, but the key belongs to {account_id}; "
-                           "use that account's cache (or another --db).", EXIT_INPUT)
         if not stored and account_id != UNKNOWN_ACCOUNT:
             with cache.transaction():
                 cache.set_meta("account_id", account_id)

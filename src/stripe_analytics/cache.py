@@ -1,4 +1,10 @@
-"""The DuckDB cache: one file per Stripe account, created owner-only, versioned and migrated."""
+"""The DuckDB cache: one file per Stripe account, versioned and migrated.
+
+What the app creates is private: a missing data folder is made owner-only (0700) and a new
+cache file owner-only (0600). Nothing it did not create is ever changed: an existing folder
+keeps its mode, and an existing file is identified read-only first (`inspect`) and refused,
+untouched, when it is not a Stripe Analytics cache, is one of a newer schema or of another
+account, or is damaged."""
 
 from __future__ import annotations
 
@@ -21,14 +27,64 @@ SCHEMA_VERSION = 3  # 3: applied_events and object_versions (webhooks)
 # Queries that need more spill to disk instead of failing.
 MEMORY_LIMIT = "1536MB"
 _ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9_]{1,64}$")
+# Every DuckDB file starts with an 8-byte checksum followed by this magic.
+_DUCKDB_MAGIC = b"DUCK"
+_MAGIC_OFFSET = 8
 
 
 class CacheError(Exception):
     """The cache file cannot be used; the message says why in plain words."""
 
 
-class SyncLockedError(CacheError):
+class CacheMissingError(CacheError):
+    """There is no file at the path."""
+
+
+class CacheInUseError(CacheError):
+    """Another process (or another connection of this one) holds the file for a moment."""
+
+
+class SyncLockedError(CacheInUseError):
     """Another process is writing this account's cache."""
+
+
+class NotACacheError(CacheError):
+    """The file is not a Stripe Analytics cache (another DuckDB database, or not DuckDB at all)."""
+
+
+class CacheTooNewError(CacheError):
+    """The cache was written by a newer version of the app."""
+
+
+class CacheAccountError(CacheError):
+    """The cache holds another account than the key or token reads (see access.cache_belongs_to)."""
+
+
+class CacheDamagedError(CacheError):
+    """Part of the file cannot be read back: truncated or overwritten."""
+
+
+class CachePlaceError(CacheError):
+    """The cache's folder or file cannot be used (not a folder, not writable, not readable):
+    a problem of the setting or argument that names the place, `source`."""
+
+    def __init__(self, message: str, source: str):
+        super().__init__(message)
+        self.source = source
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What `inspect` learnt from a file without changing it."""
+
+    path: Path
+    schema_version: int  # 0: an empty DuckDB database (no tables yet)
+    account_id: str | None
+    demo: bool
+
+    @property
+    def empty(self) -> bool:
+        return self.schema_version == 0
 
 
 def cache_path(data_dir: Path, account_id: str) -> Path:
@@ -39,18 +95,213 @@ def cache_path(data_dir: Path, account_id: str) -> Path:
     return Path(data_dir) / f"{account_id}.duckdb"
 
 
-def _ensure_private_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(PermissionError):
-        os.chmod(path.parent, 0o700)
-    if not path.exists():
-        # DuckDB creates new files with the process umask; make it owner-only first.
-        old = os.umask(0o077)
+# ---------------------------------------------------------------------------- places
+
+def check_place(path: str | Path, source: str) -> None:
+    """Raise CachePlaceError (naming `source`, the setting or argument the path comes from)
+    unless a cache can be written at `path`: an existing writable file, or a new file in a
+    writable folder, or in folders that can be created. Creates and changes nothing."""
+    path = Path(path)
+    if _exists(path, source):
+        if path.is_dir():
+            raise CachePlaceError(f"{source}: {path} is a folder, not a cache file.", source)
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise CachePlaceError(f"{source}: the cache {path} is read-only for this user; make it writable "
+                                  "or choose another file.", source)
+        return
+    folder = path.parent
+    while not _exists(folder, source):
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CachePlaceError(f"{source}: {folder} is a file, not a folder.", source)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CachePlaceError(f"{source}: this user cannot write in {folder} (permission denied); "
+                              "choose a writable folder.", source)
+
+
+def check_folder(folder: str | Path, source: str) -> None:
+    """Raise CachePlaceError unless caches can be written in `folder` (or it can be created)."""
+    check_place(Path(folder) / "cache.duckdb", source)
+
+
+def _exists(path: Path, source: str) -> bool:
+    try:
+        path.lstat()
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        return False
+    except PermissionError:
+        raise CachePlaceError(f"{source}: this user cannot reach {path} (permission denied on a folder "
+                              "above it).", source) from None
+    return True
+
+
+def make_folders(folder: Path) -> None:
+    """Create `folder` and any missing folder above it, each owner-only; folders that already
+    exist are left exactly as they are."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for part in reversed(missing):
         try:
-            duckdb.connect(str(path)).close()
-        finally:
-            os.umask(old)
-    os.chmod(path, 0o600)
+            os.mkdir(part, 0o700)
+        except FileExistsError:
+            if not part.is_dir():
+                raise
+            continue
+
+
+def _create_private(path: Path) -> None:
+    make_folders(path.parent)
+    old = os.umask(0o077)  # DuckDB creates the file with the process umask: owner-only from the start
+    try:
+        duckdb.connect(str(path)).close()
+    finally:
+        os.umask(old)
+
+
+# ---------------------------------------------------------------------------- identifying a file
+
+def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as error:
+        raise classify_error(path, error) from None
+
+
+def classify_error(path: Path, error: Exception) -> CacheError:
+    """The typed CacheError for a DuckDB failure on `path` (the one place that reads DuckDB's
+    words: it has a single exception type for a held lock and for a damaged file)."""
+    text = str(error)
+    lowered = text.lower()
+    # Another process holds the file ("lock"), or this process has it open with another
+    # configuration: either way it is in use for a moment, not damaged.
+    if "could not set lock" in lowered or "conflicting lock" in lowered or "different configuration" in lowered:
+        return CacheInUseError(f"The cache {path.name} is in use by another process (a sync or another app). "
+                               "Wait for it to finish and try again.")
+    if isinstance(error, duckdb.IOException) and "permission denied" in lowered:
+        return CachePlaceError(f"The cache {path} cannot be opened: permission denied.", str(path))
+    detail = text.splitlines()[0] if text else type(error).__name__
+    return damaged(path, detail)
+
+
+def damaged(path: Path, detail: str) -> CacheDamagedError:
+    """The plain message for a damaged cache, with the way to recover."""
+    aside = f"{path}.damaged"
+    return CacheDamagedError(
+        f"The cache {path} is damaged: part of it cannot be read back ({detail}). "
+        f"Keep it aside and rebuild it: `mv {path} {aside}`, then `stripe-analytics sync --full --db {path}` "
+        f"(for the demo account: `stripe-analytics demo --db {path}`).")
+
+
+def inspect(path: str | Path, *, verify: bool = False) -> CacheInfo:
+    """What the file at `path` is, read-only: raises CacheMissingError, NotACacheError,
+    CacheTooNewError, CacheDamagedError, CacheInUseError or CachePlaceError (not readable).
+    With `verify`, every table is read completely first (see `verify_tables`)."""
+    con, info = _open_identified(Path(path), verify=verify)
+    con.close()
+    return info
+
+
+def check_file(path: str | Path) -> bool:
+    """Without opening it with DuckDB (so a running sync is not disturbed): False when there is
+    nothing at `path`; raises NotACacheError for a folder or a file that is not a DuckDB
+    database, CachePlaceError when it cannot be read."""
+    try:
+        _check_file(Path(path))
+    except CacheMissingError:
+        return False
+    return True
+
+
+def _check_file(path: Path) -> None:
+    if not _exists(path, str(path)):
+        raise CacheMissingError(f"No cache at {path}: sync an account or build the demo first.")
+    if path.is_dir():
+        raise NotACacheError(f"{path} is a folder, not a cache file.")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_MAGIC_OFFSET + len(_DUCKDB_MAGIC))
+    except PermissionError:
+        raise CachePlaceError(f"The cache {path} cannot be read by this user (permission denied).",
+                              str(path)) from None
+    except OSError as error:
+        raise damaged(path, error.strerror or type(error).__name__) from None
+    if head[_MAGIC_OFFSET:] != _DUCKDB_MAGIC:
+        what = "an empty file" if not head else "not a DuckDB database"
+        raise NotACacheError(f"{path} is {what}, so not a Stripe Analytics cache; it was left unchanged.")
+
+
+def _open_identified(path: Path, *, verify: bool) -> tuple[duckdb.DuckDBPyConnection, CacheInfo]:
+    """A read-only connection to `path` and what the file is (see `inspect`)."""
+    _check_file(path)
+    con = _connect(path, read_only=True)
+    try:
+        info = _identify(con, path)
+        if verify and not info.empty:
+            verify_tables(con, path)
+        return con, info
+    except duckdb.Error as error:
+        con.close()
+        raise classify_error(path, error) from None
+    except BaseException:
+        con.close()
+        raise
+
+
+def check_existing(path: str | Path, *, verify: bool = False) -> CacheInfo | None:
+    """None when there is no file at `path`; else what `inspect` finds (refusing what is not
+    a usable cache)."""
+    try:
+        return inspect(path, verify=verify)
+    except CacheMissingError:
+        return None
+
+
+def _identify(con: duckdb.DuckDBPyConnection, path: Path) -> CacheInfo:
+    names = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "UNION ALL SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND NOT internal"
+    ).fetchall()}
+    if not names:
+        return CacheInfo(path, 0, None, False)
+    foreign = NotACacheError(
+        f"{path} is a DuckDB database but not a Stripe Analytics cache (it holds "
+        f"{', '.join(sorted(names)[:4])}{', …' if len(names) > 4 else ''}); it was left unchanged. "
+        "Choose another file.")
+    if "meta" not in names:
+        raise foreign
+    try:
+        meta = dict(con.execute("SELECT key, value FROM meta WHERE key IN ('schema_version', 'account_id', 'demo')")
+                    .fetchall())
+    except (duckdb.BinderException, duckdb.CatalogException, duckdb.ConversionException):
+        raise foreign from None
+    version = str(meta.get("schema_version") or "")
+    if not version.isdigit():
+        raise foreign
+    if int(version) > SCHEMA_VERSION:
+        raise CacheTooNewError(f"{path} was written by a newer version of Stripe Analytics (schema {version}); "
+                               "upgrade the app to use it. It was left unchanged.")
+    return CacheInfo(path, int(version), meta.get("account_id"), "demo" in meta)
+
+
+def verify_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Read every column of every row of every table (DuckDB checks each block's checksum as
+    it reads it, and a truncated file runs out of bytes), so a damaged cache is found before a
+    sync writes on top of it or a report is computed from it. Raises CacheDamagedError."""
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
+    try:
+        for table in tables:
+            con.execute(f'SELECT bit_xor(hash(t)) FROM "{table}" AS t').fetchall()
+    except duckdb.Error as error:
+        raise classify_error(path, error) from None
 
 
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:
@@ -109,43 +360,45 @@ class Cache:
     read_only: bool = False
 
     @classmethod
-    def open(cls, path: str | Path, *, read_only: bool = False) -> "Cache":
+    def open(cls, path: str | Path, *, read_only: bool = False, verify: bool = False) -> "Cache":
+        """The cache at `path`. Read-only: it must exist and be a cache of this schema. For
+        writing: a missing file is created (owner-only); an existing one is identified first,
+        read-only, and refused untouched unless it is a cache (or an empty DuckDB database) not
+        newer than this app; an older cache is then upgraded in place. `verify` reads every
+        table completely first. Whose account it holds is the caller's decision
+        (`access.cache_belongs_to`, on `inspect`'s answer), taken before opening for writing."""
         path = Path(path)
         if read_only:
-            if not path.exists():
-                raise CacheError(f"No cache at {path}: sync an account or build the demo first.")
-            try:
-                con = duckdb.connect(str(path), read_only=True)
-            except (duckdb.IOException, duckdb.ConnectionException) as error:
-                raise _io_error(path, error) from None
-            except duckdb.Error as error:
-                raise CacheError(f"The cache at {path} cannot be read ({type(error).__name__}); "
-                                 "it may be damaged: delete it and sync again.") from None
-            con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-            cache = cls(path, con, read_only=True)
-            cache._check_version()
-            return cache
-        _ensure_private_file(path)
+            return cls._open_read_only(path, verify=verify)
+        if check_existing(path, verify=verify) is None:
+            _create_private(path)
+        con = _connect(path, read_only=False)
         try:
-            con = duckdb.connect(str(path))
-        except (duckdb.IOException, duckdb.ConnectionException) as error:
-            raise _io_error(path, error) from None
-        except duckdb.Error as error:
-            raise CacheError(f"The cache at {path} cannot be opened ({type(error).__name__}); "
-                             "it may be damaged: delete it and sync again.") from None
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        _migrate(con)
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            _migrate(con)
+        except BaseException:
+            con.close()
+            raise
         return cls(path, con)
 
-    def _check_version(self) -> None:
+    @classmethod
+    def _open_read_only(cls, path: Path, *, verify: bool) -> "Cache":
+        # One connection both identifies the file and serves the reads (refusing missing,
+        # foreign, newer and unreadable files with their own message).
+        con, info = _open_identified(path, verify=verify)
         try:
-            row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except duckdb.Error:
-            raise CacheError(f"{self.path} is not a Stripe Analytics cache.") from None
-        if not row or int(row[0]) != SCHEMA_VERSION:
-            raise CacheError(f"{self.path} has schema {row[0] if row else 'none'}; open it once for writing "
-                             f"(e.g. `stripe-analytics status --db {self.path}`) to upgrade it.")
+            if info.empty:
+                raise NotACacheError(f"{path} is an empty DuckDB database, not yet a cache: sync an account into "
+                                     "it first.")
+            if info.schema_version != SCHEMA_VERSION:
+                raise CacheError(f"{path} has schema {info.schema_version}; open it once for writing "
+                                 f"(e.g. `stripe-analytics sync --db {path}`) to upgrade it.")
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        except BaseException:
+            con.close()
+            raise
+        return cls(path, con, read_only=True)
 
     def close(self) -> None:
         self.con.close()
@@ -191,27 +444,22 @@ class Cache:
                 for t in schema.TABLES}
 
 
-class CacheInUseError(CacheError):
-    """Another connection (a sync, a writer of this process) holds the file for a moment."""
-
-
-def _io_error(path: Path, error: Exception) -> CacheError:
-    text = str(error)
-    # Another process holds the file ("lock"), or this process has it open for writing
-    # ("different configuration"): either way it is in use for a moment, not damaged.
-    if "lock" in text.lower() or "different configuration" in text.lower():
-        return CacheInUseError(f"The cache {path.name} is in use by another process (a sync or another app). "
-                               "Wait for it to finish and try again.")
-    return CacheError(f"The cache at {path} cannot be opened: {text.splitlines()[0]}")
-
-
 @contextlib.contextmanager
 def writer_lock(path: Path, *, wait: bool = False) -> Iterator[None]:
     """Exclusive lock of one account's cache for a sync. The second sync waits (wait=True) or
     is refused with a clear message; two syncs never interleave writes."""
     lock_path = Path(str(path) + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        make_folders(lock_path.parent)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            created = True
+        except FileExistsError:
+            fd = os.open(lock_path, os.O_RDWR)
+            created = False
+    except OSError as error:
+        raise CachePlaceError(f"The lock file {lock_path} cannot be created ({error.strerror}); the cache's "
+                              "folder must be writable.", str(lock_path.parent)) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -223,10 +471,28 @@ def writer_lock(path: Path, *, wait: bool = False) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
+        try:
+            yield
+        except CacheError:
+            # The file was refused (foreign, damaged, another account's): leave nothing beside
+            # it. Whoever waits on this lock will find the same file and refuse it too.
+            if created:
+                with contextlib.suppress(OSError):
+                    lock_path.unlink()
+            raise
     finally:
         os.close(fd)
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def open_for_reading(path: str | Path, *, verify: bool = False) -> Cache:
+    """A read-only Cache on `path`, after upgrading a cache of an older schema in place (the
+    one change a reader makes, and only to a Stripe Analytics cache). Reading needs no write
+    access otherwise."""
+    info = inspect(path)
+    if not info.empty and info.schema_version < SCHEMA_VERSION:
+        Cache.open(path).close()
+    return Cache.open(path, read_only=True, verify=verify)

@@ -1,10 +1,15 @@
 """`stripe-analytics`: a thin command line over the library. Exit codes: 0 ok, 1 the
-operation failed (message on stderr), 2 bad arguments or settings, 3 Stripe refused the key,
-4 another sync of the account is running."""
+operation failed or the cache cannot be used (message on stderr), 2 bad arguments or
+settings (including a DATA_DIR or --db that cannot be used and a broken settings file),
+3 Stripe refused the key, 4 another sync of the account is running, 130 interrupted,
+141 the output was closed early (`| head`). A message is always one plain paragraph, never
+a traceback."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -86,7 +91,7 @@ def _progress_printer() -> Callable:
 
 def cmd_sync(ns: argparse.Namespace) -> int:
     args = _validated(SyncArgs, ns)
-    from .sync import SyncAuthError, SyncBusyError, SyncError, sync_account
+    from .sync import SyncAuthError, SyncBusyError, SyncError, SyncPlaceError, sync_account
 
     settings = load_settings()
     if not settings.stripe_api_key:
@@ -99,6 +104,8 @@ def cmd_sync(ns: argparse.Namespace) -> int:
         raise CliError(str(error), 3) from None
     except SyncBusyError as error:
         raise CliError(str(error), EXIT_SYNC_BUSY) from None
+    except SyncPlaceError as error:
+        raise CliError(str(error), 2) from None
     except SyncError as error:
         raise CliError(str(error)) from None
     print(f"{report.kind} sync of {report.account_id} into {report.db_path}: {report.reason}")
@@ -110,26 +117,37 @@ def cmd_sync(ns: argparse.Namespace) -> int:
 
 
 def _open_cache(db: Path | None):
-    from .cache import Cache, CacheError
+    """The cache a reading command uses, read-only and verified: `--db`, or the only cache in
+    DATA_DIR. Creates nothing."""
+    from .cache import CacheError, CachePlaceError, open_for_reading
 
     settings = load_settings()
     if db is None:
-        candidates = sorted(Path(settings.data_dir).glob("*.duckdb"))
-        real = [p for p in candidates if p.stem != "demo"]
-        if len(real) == 1:
-            db = real[0]
-        elif not real and candidates:
-            db = candidates[0]
-        elif not candidates:
-            raise CliError(f"No cache in {settings.data_dir}: run `stripe-analytics sync` or "
-                           "`stripe-analytics demo` first.", 2)
-        else:
-            raise CliError(f"Several caches in {settings.data_dir}; choose one with --db: "
-                           + ", ".join(p.name for p in real), 2)
+        db = _only_cache(Path(settings.data_dir))
     try:
-        return Cache.open(db)
+        return open_for_reading(db, verify=True)
+    except CachePlaceError as error:
+        raise CliError(str(error), 2) from None
     except CacheError as error:
         raise CliError(str(error)) from None
+
+
+def _only_cache(data_dir: Path) -> Path:
+    if data_dir.exists() and not data_dir.is_dir():
+        raise CliError(f"DATA_DIR: {data_dir} is a file, not a folder.", 2)
+    try:
+        candidates = sorted(data_dir.glob("*.duckdb"))
+    except PermissionError:
+        raise CliError(f"DATA_DIR: this user cannot read {data_dir} (permission denied).", 2) from None
+    real = [p for p in candidates if p.stem != "demo"]
+    if len(real) == 1:
+        return real[0]
+    if not real and candidates:
+        return candidates[0]
+    if not candidates:
+        raise CliError(f"No cache in {data_dir} (DATA_DIR): run `stripe-analytics sync` or "
+                       "`stripe-analytics demo` first.", 2)
+    raise CliError(f"Several caches in {data_dir}; choose one with --db: " + ", ".join(p.name for p in real), 2)
 
 
 def cmd_status(ns: argparse.Namespace) -> int:
@@ -150,12 +168,19 @@ def cmd_status(ns: argparse.Namespace) -> int:
 
 def cmd_demo(ns: argparse.Namespace) -> int:
     args = _validated(DemoArgs, ns)
+    from .cache import CacheError, CachePlaceError
     from .demo_cache import build_demo_cache
 
     settings = load_settings()
     path = args.db or Path(settings.data_dir) / "demo.duckdb"
     show = _progress_printer()
-    counts = build_demo_cache(path, seed=args.seed, customers=args.customers, as_of=args.as_of, progress=show)
+    try:
+        counts = build_demo_cache(path, seed=args.seed, customers=args.customers, as_of=args.as_of, progress=show,
+                                  source="--db" if args.db else "DATA_DIR")
+    except CachePlaceError as error:
+        raise CliError(str(error), 2) from None
+    except CacheError as error:
+        raise CliError(str(error)) from None
     print(f"demo account built in {path}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
@@ -197,6 +222,23 @@ def _register_optional(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is handled below
+        return code
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): say nothing more, and keep Python from
+        # printing a second error when it flushes stdout at exit.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE_CLOSED
+
+
+EXIT_PIPE_CLOSED = 141  # as for a command killed by SIGPIPE, what shells report for `yes | head`
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         ns = parser.parse_args(argv)
@@ -213,6 +255,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the cache is consistent and the next run resumes", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the last resort: a plain line, never a traceback
+        from .stripe_client import redact
+
+        reason = redact(str(error).strip().splitlines()[0][:300]) if str(error).strip() else ""
+        what = type(error).__name__ + (f": {reason}" if reason else "")
+        print(f"stripe-analytics stopped on an unexpected error ({what}). Nothing more was done; please report it "
+              "with the command you ran (STRIPE_ANALYTICS_TRACEBACK=1 shows the details).", file=sys.stderr)
+        if os.environ.get("STRIPE_ANALYTICS_TRACEBACK"):
+            import traceback
+
+            traceback.print_exc()
+        return 1
 
 
 if __name__ == "__main__":

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_API_BASE = "https://api.stripe.com"
 TEST_MODE_REQUESTS_PER_SECOND = 20.0
 LIVE_MODE_REQUESTS_PER_SECOND = 80.0
 SECRETS_TOML = Path(".streamlit/secrets.toml")
+DOTENV = Path(".env")
 
 
 class SettingsError(Exception):
@@ -37,9 +38,14 @@ class _SecretsTomlSource(PydanticBaseSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings], path: Path):
         super().__init__(settings_cls)
         self._values: dict[str, Any] = {}
-        if path.is_file():
-            with path.open("rb") as handle:
-                data = tomllib.load(handle)
+        text = read_settings_file(path)
+        if text is not None:
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as error:
+                # The message ends with "(at line L, column C)".
+                raise SettingsError(f"The settings file {path} is not valid TOML: {error}. Fix that line "
+                                    "(strings need quotes: KEY = \"value\").") from None
             self._values = {k.lower(): v for k, v in data.items() if not isinstance(v, dict)}
 
     def get_field_value(self, field, field_name):  # pragma: no cover - required by the ABC
@@ -62,6 +68,26 @@ def _split_list(value: Any) -> list[str]:
     return [item.strip().lower() for item in str(value).split(",") if item.strip()]
 
 
+def read_settings_file(path: Path) -> str | None:
+    """The text of a settings file (`.env`, `secrets.toml`), None when there is none; raises
+    SettingsError naming the file, and for text that is not UTF-8 the line and column."""
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except IsADirectoryError:
+        raise SettingsError(f"The settings file {path} is a folder, not a file.") from None
+    except OSError as error:
+        raise SettingsError(f"The settings file {path} cannot be read ({error.strerror}).") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise SettingsError(f"The settings file {path} is not UTF-8 text: line {line}, column {column} has the "
+                            f"byte 0x{raw[error.start]:02x}. Save it as UTF-8.") from None
+
+
 def key_mode(key: str | None) -> str | None:
     """'live' or 'test' from a Stripe key's prefix, None when unknown."""
     if not key:
@@ -79,8 +105,7 @@ def _split_secrets(value: str) -> list[str]:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
+        # `.env` is read by settings_customise_sources, after checking it is readable UTF-8.
         case_sensitive=False,
         extra="ignore",
         validate_default=True,
@@ -209,6 +234,15 @@ class Settings(BaseSettings):
             raise ValueError("must be a number of requests per second between 0 and 1000")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_unset(cls, values: Any) -> Any:
+        """An empty (or blank) value means "not set", for every setting and from every source,
+        so `STRIPE_API_KEY=` and `SYNC_CONCURRENCY=` both fall back to the default."""
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+        return values
+
     @model_validator(mode="after")
     def _api_base_default(self) -> "Settings":
         if not self.stripe_api_base:
@@ -247,8 +281,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        secrets_path = Path(os.environ.get("STREAMLIT_SECRETS_FILE", SECRETS_TOML))
-        return (init_settings, env_settings, dotenv_settings, _SecretsTomlSource(settings_cls, secrets_path))
+        secrets_path = Path(os.environ.get("STREAMLIT_SECRETS_FILE") or SECRETS_TOML)
+        dotenv = DotEnvSettingsSource(settings_cls, env_file=None)
+        if read_settings_file(DOTENV) is not None:  # pydantic-settings itself raises UnicodeDecodeError
+            dotenv = DotEnvSettingsSource(settings_cls, env_file=DOTENV, env_file_encoding="utf-8")
+        return (init_settings, env_settings, dotenv, _SecretsTomlSource(settings_cls, secrets_path))
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 from datetime import date, datetime, time, timezone
+from time import monotonic, sleep
 from pathlib import Path
 from typing import Callable
 
 from . import ingest
-from .cache import Cache, writer_lock
+from .cache import Cache, CacheInUseError, NotACacheError, check_existing, check_place, writer_lock
 
 BATCH_OBJECTS = 5000
 DEMO_ACCOUNT_KEY = "demo"
@@ -28,13 +29,21 @@ def build_demo_cache(
     customers: int = 2000,
     as_of: date | datetime | None = None,
     progress: Callable | None = None,
+    source: str = "the demo's path",
 ) -> dict[str, int]:
     """Generate the demo account and write it to `path` (replacing any previous demo there).
-    The file is built beside the target and renamed into place, so a reader never sees half of it."""
+    The file is built beside the target and renamed into place, so a reader never sees half of it.
+    Only a demo cache (or an empty DuckDB database) is replaced: any other file at `path` is
+    refused untouched, as is a place that cannot be written (CachePlaceError naming `source`)."""
     from .demo import generate_account
     from .sync import SyncProgress
 
     path = Path(path)
+    check_place(path, source)
+    existing = _existing_file(path)
+    if existing is not None and not existing.empty and not existing.demo:
+        raise NotACacheError(f"{path} holds the synced data of {existing.account_id or 'an account'}, not the demo; "
+                             "it was left unchanged. Build the demo into another file (--db).")
     tmp = path.with_name(path.name + ".building")
     for leftover in (tmp, Path(str(tmp) + ".wal")):
         leftover.unlink(missing_ok=True)
@@ -80,6 +89,18 @@ def build_demo_cache(
     if progress:
         progress(SyncProgress("done", None, sum(counts.values()), 1.0, "demo account ready"))
     return counts
+
+
+def _existing_file(path: Path, patience: float = 5.0):
+    """What is at `path` (None when nothing), waiting a moment while a reader (the app) has it open."""
+    deadline = monotonic() + patience
+    while True:
+        try:
+            return check_existing(path)
+        except CacheInUseError:
+            if monotonic() > deadline:
+                raise
+            sleep(0.2)
 
 
 def demo_balance(con, as_of: int) -> dict:

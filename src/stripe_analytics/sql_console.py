@@ -15,14 +15,23 @@ process's database instance. The app's own reads (metrics set their session time
 the ordinary read-only configuration; the console's locked sandbox lives in another process,
 so neither can disturb the other, and a runaway query cannot take the app's memory with it.
 The child runs with TZ=UTC so timestamps show in UTC without a SET.
+
+Resources: the child's DuckDB may use `CONSOLE_MEMORY_LIMIT` of memory and spill at most
+`CONSOLE_TEMP_LIMIT` into a private temporary folder (made for the query, removed after it);
+a query that needs more stops inside DuckDB and says so. Its home, secret, extension and
+temporary folders all point into that private folder, and queries naming the functions that
+list settings, databases or files (`duckdb_settings()`, `current_setting()`, ...) are refused,
+so the console never shows where the cache or the user's files are.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -37,6 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 SANDBOX_CONFIG = {"enable_external_access": False, "lock_configuration": True}
+CONSOLE_MEMORY_LIMIT = "512MB"
+CONSOLE_TEMP_LIMIT = "512MB"
 DEFAULT_TIME_LIMIT = 10.0
 DEFAULT_MAX_ROWS = 5000
 MAX_QUERY_CHARS = 20_000
@@ -49,6 +60,13 @@ _STATEMENT_WORDS = {
     "CREATE": "CREATE (writing)", "DROP": "DROP (writing)", "ALTER": "ALTER (writing)",
     "TRANSACTION": "transactions", "CALL": "CALL", "VACUUM": "VACUUM", "MULTI": "PIVOT statements",
 }
+# Functions whose rows show settings, attached databases or files, i.e. paths on this machine;
+# `query`/`query_table` run SQL given as text, which could name them out of the tokenizer's sight.
+HIDDEN_FUNCTIONS = frozenset({
+    "duckdb_settings", "current_setting", "duckdb_databases", "pragma_database_list", "duckdb_temporary_files",
+    "duckdb_extensions", "duckdb_secrets", "which_secret", "duckdb_log", "duckdb_logs", "pragma_show_databases",
+    "query", "query_table",
+})
 
 
 def _pandas():
@@ -61,10 +79,18 @@ class ConsoleError(Exception):
     """The cache cannot be opened for the console; plain message."""
 
 
-def open_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
+def sandbox_config(scratch: str | Path) -> dict[str, object]:
+    """The locked configuration of the console's connection; `scratch` is its private folder."""
+    scratch = Path(scratch)
+    return {**SANDBOX_CONFIG, "memory_limit": CONSOLE_MEMORY_LIMIT, "max_temp_directory_size": CONSOLE_TEMP_LIMIT,
+            "temp_directory": str(scratch / "spill"), "home_directory": str(scratch),
+            "secret_directory": str(scratch / "secrets"), "extension_directory": str(scratch / "extensions")}
+
+
+def open_read_only(path: str | Path, scratch: str | Path) -> duckdb.DuckDBPyConnection:
     """A read-only, sandboxed connection to a cache file (used inside the console's child process)."""
     try:
-        return duckdb.connect(str(path), read_only=True, config=dict(SANDBOX_CONFIG))
+        return duckdb.connect(str(path), read_only=True, config=sandbox_config(scratch))
     except duckdb.IOException as error:
         text = str(error).lower()
         if "lock" in text:
@@ -92,6 +118,10 @@ def plain_error(error: BaseException, time_limit: float) -> str:
     """One or two plain sentences for a DuckDB error."""
     if isinstance(error, duckdb.InterruptException):
         return _timeout(time_limit)
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return (f"The query needs more memory than the console allows ({CONSOLE_MEMORY_LIMIT} of memory, "
+                f"{CONSOLE_TEMP_LIMIT} of temporary space) and was stopped. Narrow it down (a WHERE, a LIMIT or "
+                "fewer columns) and run it again.")
     text = str(error).strip()
     if isinstance(error, duckdb.PermissionException) or "disabled by configuration" in text:
         return ("The SQL console cannot read or write files, open other databases or load extensions: "
@@ -134,18 +164,26 @@ class SqlConsole:
             return ConsoleResult(error=_EMPTY, max_rows=self.max_rows)
         if len(sql) > self.max_query_chars:
             return ConsoleResult(error=_too_long(len(sql), self.max_query_chars), max_rows=self.max_rows)
+        not_text = _not_text(sql)
+        if not_text:
+            return ConsoleResult(error=not_text, max_rows=self.max_rows)
         if not self.path.exists():
             return ConsoleResult(error=f"There is no cache at {self.path} yet.", max_rows=self.max_rows)
-        request = json.dumps({"path": str(self.path), "sql": sql, "time_limit": self.time_limit,
-                              "max_rows": self.max_rows, "max_query_chars": self.max_query_chars})
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DUCKDB_"))}
-        env["TZ"] = "UTC"
+        scratch = tempfile.mkdtemp(prefix="stripe-analytics-console-")
         try:
-            proc = subprocess.run([sys.executable, "-m", "stripe_analytics.sql_console"], input=request.encode(),
-                                  capture_output=True, timeout=self.time_limit + _KILL_GRACE, env=env)
-        except subprocess.TimeoutExpired:
-            return ConsoleResult(error=_timeout(self.time_limit), max_rows=self.max_rows,
-                                 seconds=time.perf_counter() - started)
+            request = json.dumps({"path": str(self.path), "sql": sql, "time_limit": self.time_limit,
+                                  "max_rows": self.max_rows, "max_query_chars": self.max_query_chars,
+                                  "scratch": scratch})
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DUCKDB_"))}
+            env.update(TZ="UTC", HOME=scratch, TMPDIR=scratch)
+            try:
+                proc = subprocess.run([sys.executable, "-m", "stripe_analytics.sql_console"], input=request.encode(),
+                                      capture_output=True, timeout=self.time_limit + _KILL_GRACE, env=env)
+            except subprocess.TimeoutExpired:
+                return ConsoleResult(error=_timeout(self.time_limit), max_rows=self.max_rows,
+                                     seconds=time.perf_counter() - started)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         return _decode(proc.stdout, proc.returncode, proc.stderr, self.max_rows, time.perf_counter() - started)
 
     def schema(self) -> "pd.DataFrame":
@@ -173,12 +211,25 @@ def _timeout(limit: float) -> str:
             "Narrow it down (a WHERE or LIMIT) and run it again.")
 
 
+def _not_text(sql: str) -> str | None:
+    """Why `sql` cannot be sent to DuckDB as UTF-8 text (a lone surrogate, e.g. from a paste), or None."""
+    try:
+        sql.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return (f"The query contains a character that is not valid text (U+{ord(sql[error.start]):04X} at "
+                f"character {error.start + 1}); retype that part of the query.")
+    return None
+
+
 def check_statement(con: duckdb.DuckDBPyConnection, sql: str, max_query_chars: int = MAX_QUERY_CHARS) -> str | None:
     """Why the query is refused before it runs, or None."""
     if not sql.strip():
         return _EMPTY
     if len(sql) > max_query_chars:
         return _too_long(len(sql), max_query_chars)
+    not_text = _not_text(sql)
+    if not_text:
+        return not_text
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as error:
@@ -188,19 +239,69 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str, max_query_chars: i
     if len(statements) > 1:
         return "Run one statement at a time."
     kind = statements[0].type.name
+    if kind == "EXPLAIN":
+        kind = _explained_kind(con, sql)
     if kind not in ALLOWED_STATEMENTS:
         what = _STATEMENT_WORDS.get(kind, kind)
         return f"Only SELECT queries can run here; {what} is not allowed in the read-only console."
+    hidden = sorted(_named_functions(sql) & HIDDEN_FUNCTIONS)
+    if hidden:
+        return (f"The SQL console does not show DuckDB's settings, databases or files ({', '.join(hidden)}); "
+                "query the tables of this cache.")
     return None
 
 
+def _tokens(sql: str) -> list[tuple[int, str, str]]:
+    """(start, text, kind) of each token, comments left out."""
+    tokens = duckdb.tokenize(sql)
+    out = []
+    for n, (start, kind) in enumerate(tokens):
+        end = tokens[n + 1][0] if n + 1 < len(tokens) else len(sql)
+        if kind.name != "comment":
+            out.append((start, sql[start:end].strip(), kind.name))
+    return out
+
+
+def _explained_kind(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """The kind of statement an EXPLAIN [ANALYZE] [(options)] explains ("SELECT", "CREATE", ...):
+    EXPLAIN ANALYZE runs it, so only a SELECT may be explained."""
+    tokens = _tokens(sql)
+    n = 1  # after EXPLAIN
+    if n < len(tokens) and tokens[n][1].upper() in ("ANALYZE", "ANALYSE"):
+        n += 1
+    if n < len(tokens) and tokens[n][1] == "(":
+        depth = 0
+        while n < len(tokens):
+            depth += tokens[n][1] == "("
+            depth -= tokens[n][1] == ")"
+            n += 1
+            if depth == 0:
+                break
+    try:
+        inner = con.extract_statements(sql[tokens[n][0]:]) if n < len(tokens) else []
+    except duckdb.Error:
+        return "EXPLAIN"
+    return inner[0].type.name if len(inner) == 1 else "EXPLAIN"
+
+
+def _named_functions(sql: str) -> set[str]:
+    """Lower-case names of identifiers and keywords in `sql`, quotes removed."""
+    return {text.strip('"').lower() for _, text, kind in _tokens(sql) if kind in ("identifier", "keyword")}
+
+
 def execute(path: str | Path, sql: str, *, time_limit: float, max_rows: int,
-            max_query_chars: int = MAX_QUERY_CHARS) -> tuple["pa.Table | None", bool, str | None]:
-    """In this process: (rows, truncated, error). Used by the child process."""
+            max_query_chars: int = MAX_QUERY_CHARS, scratch: str | Path | None = None
+            ) -> tuple["pa.Table | None", bool, str | None]:
+    """In this process: (rows, truncated, error). Used by the child process; `scratch` is the
+    private folder for spilled data (one is made and removed here when not given)."""
+    if scratch is None:
+        with tempfile.TemporaryDirectory(prefix="stripe-analytics-console-") as own:
+            return execute(path, sql, time_limit=time_limit, max_rows=max_rows, max_query_chars=max_query_chars,
+                           scratch=own)
     import pyarrow as pa
 
     try:
-        con = open_read_only(path)
+        con = open_read_only(path, scratch)
     except ConsoleError as error:
         return None, False, str(error)
     timer: threading.Timer | None = None
@@ -258,7 +359,8 @@ def _child_main() -> int:
 
     request = json.loads(sys.stdin.buffer.read())
     table, truncated, error = execute(request["path"], request["sql"], time_limit=request["time_limit"],
-                                      max_rows=request["max_rows"], max_query_chars=request["max_query_chars"])
+                                      max_rows=request["max_rows"], max_query_chars=request["max_query_chars"],
+                                      scratch=request.get("scratch"))
     out = sys.stdout.buffer
     if error:
         out.write(json.dumps({"error": error}).encode() + b"\n")

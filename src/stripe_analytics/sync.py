@@ -18,10 +18,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import duckdb
 import stripe
 
 from . import event_apply, ingest
-from .cache import Cache, CacheError, SyncLockedError, cache_path, utcnow, writer_lock
+from .access import cache_belongs_to
+from .cache import (Cache, CacheAccountError, CacheError, CacheInfo, CachePlaceError, SyncLockedError, cache_path,
+                    check_existing, check_file, check_folder, check_place, classify_error, utcnow, writer_lock)
 from .config import Settings
 from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
 from .stripe_client import StripeAccess, build_client, redact
@@ -47,6 +50,10 @@ class SyncAuthError(SyncError):
 
 class SyncBusyError(SyncError):
     """Another sync of the same account holds its writer lock."""
+
+
+class SyncPlaceError(SyncError):
+    """The cache's place (DATA_DIR or --db) cannot be used, or holds another account's cache."""
 
 
 @dataclass
@@ -496,17 +503,20 @@ def sync_account(
     message) when it cannot go on; a partial sync always leaves a consistent, resumable cache."""
     started = time.monotonic()
     chosen = select(resources)
+    check_cache_place(settings, db_path)
     access = access or build_client(settings)
     account = fetch_account(access, allow_unknown=db_path is not None)
     account_id = account["id"]
     path = Path(db_path) if db_path else cache_path(settings.data_dir, account_id)
     try:
+        # Under the writer lock (reading it earlier could collide with a running sync's opening):
+        # a foreign, newer, damaged or other account's file is refused untouched before any write,
+        # and the lock file is then removed again.
         with writer_lock(path, wait=wait):
+            refuse_another_account(check_existing(path, verify=True), account_id)
             cache = Cache.open(path)
             try:
                 stored = cache.account_id
-                if stored and stored != account_id:
-                    raise SyncError(f"{path} holds account {stored}, not {account_id}; use another --db.")
                 if not stored:
                     with cache.transaction():
                         cache.set_meta("account_id", account_id)
@@ -537,6 +547,8 @@ def sync_account(
                 except SyncError as error:
                     _finish_run(cache, run_id, "failed", str(error), access, report)
                     raise
+                except duckdb.Error as error:
+                    raise classify_error(path, error) from None  # the cache cannot take the run's record
                 except Exception as error:
                     message = _plain(error)
                     _finish_run(cache, run_id, "failed", message, access, report)
@@ -551,6 +563,35 @@ def sync_account(
                 cache.close()
     except SyncLockedError as error:
         raise SyncBusyError(str(error)) from None
+    except (CachePlaceError, CacheAccountError) as error:
+        raise SyncPlaceError(str(error)) from None
+    except CacheError as error:
+        raise SyncError(str(error)) from None
+    except duckdb.Error as error:  # a block of the cache failed its checksum while the sync wrote
+        raise SyncError(str(classify_error(path, error))) from None
+
+
+def refuse_another_account(info: CacheInfo | None, account_id: str) -> None:
+    """Raise CacheAccountError, before the file is opened for writing, when the cache `info`
+    describes holds another account than the key reads (the rule is access.cache_belongs_to)."""
+    belongs = cache_belongs_to(info.account_id if info else None, account_id)
+    if not belongs.allowed:
+        raise CacheAccountError(f"{info.path}: {belongs.reason} It was left unchanged.")
+
+
+def check_cache_place(settings: Settings, db_path: str | Path | None = None) -> None:
+    """Before any request to Stripe: the cache can be written where the settings put it (a new
+    file in DATA_DIR, or `--db`: a writable place, and an existing file a DuckDB database; what
+    that database holds is checked under the writer lock). Raises SyncPlaceError naming the
+    setting, or SyncError when an existing --db file is not a DuckDB database."""
+    try:
+        if db_path is None:
+            check_folder(settings.data_dir, "DATA_DIR")
+            return
+        check_place(db_path, "--db")
+        check_file(db_path)
+    except CachePlaceError as error:
+        raise SyncPlaceError(str(error)) from None
     except CacheError as error:
         raise SyncError(str(error)) from None
 

@@ -89,7 +89,7 @@ def build_demo(path: Path) -> None:
             def progress(p) -> None:
                 bar.progress(min(1.0, max(0.0, float(p.fraction))), text=p.message)
 
-            build_demo_cache(path, progress=progress)
+            build_demo_cache(path, progress=progress, source="DATA_DIR")
             status.update(label="Demo account ready", state="complete", expanded=False)
         data.clear_all()
 

@@ -28,7 +28,7 @@ import pandas as pd
 import streamlit as st
 
 from .. import queries
-from ..cache import Cache, CacheError
+from ..cache import Cache, CacheError, CacheInUseError
 
 
 
@@ -80,9 +80,11 @@ def cache_key(path: str | Path) -> tuple[CacheKey, bool]:
         if seen and seen.signature == signature:
             return seen.key, False
     try:
-        cache = Cache.open(path, read_only=True)
-    except CacheError as error:
-        if "in use" in str(error) and seen is not None:
+        # Read completely once per change of the file, so a damaged cache says so (with the
+        # way to recover) before any page computes from it.
+        cache = Cache.open(path, read_only=True, verify=True)
+    except CacheInUseError:
+        if seen is not None:
             return seen.key, True
         raise
     try:
@@ -100,11 +102,9 @@ def open_cache(key: CacheKey) -> Iterator[Cache]:
     """A short-lived read-only Cache on the file; CacheBusy while a sync writes it."""
     try:
         cache = Cache.open(key.path, read_only=True)
-    except CacheError as error:
-        if "in use" in str(error):
-            raise CacheBusy("The cache is being updated by a sync; this view appears when it finishes "
-                            "(the other pages keep their last results).") from None
-        raise
+    except CacheInUseError:
+        raise CacheBusy("The cache is being updated by a sync; this view appears when it finishes "
+                        "(the other pages keep their last results).") from None
     try:
         yield cache
     finally:
