@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub) -> None:
     """Commands that live in their own modules register themselves here."""
-    for module_name in ("metrics_cli", "actions_cli", "serve_cli", "webhooks_cli"):
+    for module_name in ("metrics_cli", "actions_cli", "serve_cli", "webhooks_cli", "fx_cli"):
         try:
             module = __import__(f"stripe_analytics.{module_name}", fromlist=["register"])
         except ImportError:

@@ -11,6 +11,8 @@ Pure functions over DataFrames / Arrow tables (heavy per-line work in DuckDB SQL
 - `cohorts.cohort_retention`: logo and revenue retention
 - `cash.cash_by_period`, `cash.cash_metrics`, `cash.cash_periods`: gross / net volume, refunds,
   fees, payments per day, week or month
+- `rates.RateSet`: ECB reference rates (offline) plus the user's; `reporting`: the conversion step
+  into one reporting currency (docs/specs/fx.md)
 
 Entry points: `compute_metrics`, `MetricsEngine` (keeps the expensive part between filter
 changes), `metrics_json` (the contract's JSON object).
@@ -18,8 +20,10 @@ changes), `metrics_json` (the contract's JSON object).
 
 from .cash import PERIODS, cash_by_period, cash_metrics, cash_periods
 from .cohorts import cohort_retention
-from .engine import (JSON_MONTH_KEYS, MetricsEngine, MetricsResult, UnknownCurrencyError, compute_metrics,
-                     metrics_json, to_major)
+from .engine import (JSON_MONTH_KEYS, REPORTING_MONTH_KEYS, MetricsEngine, MetricsResult, UnknownCurrencyError,
+                     compute_metrics, metrics_json, reporting_json, to_major)
+from .rates import RateSet, RatesFileError, import_rates, parse_rates_csv
+from .reporting import ReportingInfo, UnknownReportingCurrencyError
 from .filters import DiscountPolicy, MetricFilters, as_of_instant
 from .load import Calendar, Sources, build_calendar
 from .monthly import monthly_metrics
@@ -33,4 +37,6 @@ __all__ = [
     "Sources", "UnknownCurrencyError", "as_of_instant", "build_calendar", "cash_metrics", "cohort_retention",
     "compute_metrics", "metrics_json", "monthly_metrics", "movement_customers", "mrr_components", "mrr_movements",
     "mrr_by_product", "mrr_snapshots", "subscription_mrr_at", "tiered_amount", "to_major",
+    "REPORTING_MONTH_KEYS", "RateSet", "RatesFileError", "ReportingInfo", "UnknownReportingCurrencyError",
+    "import_rates", "parse_rates_csv", "reporting_json",
 ]

@@ -28,6 +28,10 @@ from .monthly import AMOUNT_COLUMNS, AVERAGE_AMOUNT_COLUMNS, monthly_metrics
 from .movements import movement_customers, mrr_movements
 from ._sql import query
 from .mrr import Components, mrr_components
+from .rates import RateSet
+from .reporting import (Classified, Factor, ReportingInfo, RatesUsed, UnknownReportingCurrencyError, classify,
+                        convert_cash, converted_movements, converted_snapshots, factors, reporting_monthly,
+                        select_customers, snapshot_days)
 from .snapshots import MONTH_LABEL_SQL, mrr_by_product, mrr_snapshots
 
 # The keys of one month in the contract's JSON, in the contract's order.
@@ -37,8 +41,11 @@ JSON_MONTH_KEYS = (
     "customer_churn_rate", "revenue_churn_rate", "grr", "nrr", "arpa", "quick_ratio", "gross_volume", "refunds",
     "fees", "net_volume", "successful_payments", "failed_payments",
 )
+# docs/specs/fx.md "Output": a converted month has the same keys plus fx_mrr after net_new_mrr.
+REPORTING_MONTH_KEYS = JSON_MONTH_KEYS[:JSON_MONTH_KEYS.index("net_new_mrr") + 1] + ("fx_mrr",) \
+    + JSON_MONTH_KEYS[JSON_MONTH_KEYS.index("net_new_mrr") + 1:]
 _JSON_AMOUNTS = {"mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr",
-                 "net_new_mrr", "arpa", "gross_volume", "refunds", "fees", "net_volume"}
+                 "net_new_mrr", "fx_mrr", "arpa", "gross_volume", "refunds", "fees", "net_volume"}
 _JSON_RATES = {"customer_churn_rate", "revenue_churn_rate", "grr", "nrr", "quick_ratio"}
 
 
@@ -61,6 +68,10 @@ class MetricsResult:
     - `movements`: currency, customer, m, month, previous_mrr, mrr, movement, amount, change;
     - `cohorts`: `cohorts.cohort_retention` columns, months inside the date range.
     The last three are built on first use.
+
+    A converted view (`MetricsEngine.compute(..., reporting_currency=R)`) has the same frames in
+    R (currency = R; `monthly` adds `fx_mrr`; movements are constant-currency) and `reporting`
+    says how it was converted (docs/specs/fx.md).
     """
 
     account_id: str | None
@@ -76,6 +87,7 @@ class MetricsResult:
     movements_keyed: pa.Table = field(repr=False)
     customer_keys: pa.Table = field(repr=False)
     _details: Any = field(default=None, repr=False)
+    reporting: ReportingInfo | None = None
 
     @property
     def months(self) -> list[str]:
@@ -142,6 +154,7 @@ class _Base:
     currencies: list[str]
     snapshots: pa.Table
     movements: pa.Table
+    rates: RateSet
 
 
 def _select(table: pa.Table, currencies: list[str] | None, customer_keys: list[int] | None) -> pa.Table:
@@ -183,6 +196,8 @@ class MetricsEngine:
         self._customers_frame: pd.DataFrame | None = None
         self._item_filtered: OrderedDict = OrderedDict()
         self._cash: dict = {}
+        self._converted: OrderedDict = OrderedDict()
+        self._month_factors: dict = {}
 
     def _data_version(self) -> str | None:
         from .load import _meta
@@ -196,6 +211,8 @@ class MetricsEngine:
             self._base, self._customers_frame = None, None
             self._item_filtered.clear()
             self._cash.clear()
+            self._converted.clear()
+            self._month_factors.clear()
             self.as_of = as_of_instant(self._as_of_arg, self.timezone)
         if self._base is None:
             self._base_version = version
@@ -203,7 +220,8 @@ class MetricsEngine:
             components = mrr_components(self.src, calendar.snapshots(), self.discount_policy, month_snapshots=True)
             snapshots = mrr_snapshots(components.table, arrow=True)
             movements = mrr_movements(snapshots, calendar.last, arrow=True)
-            self._base = _Base(calendar, components, self.src.currencies(), snapshots, movements)
+            rates = RateSet.from_cache_connection(self.src.con)
+            self._base = _Base(calendar, components, self.src.currencies(), snapshots, movements, rates)
         return self._base
 
     def _customers(self) -> pd.DataFrame:
@@ -261,8 +279,13 @@ class MetricsEngine:
                 self._cash_raw(MetricFilters(), "month")
         return self
 
-    def compute(self, filters: MetricFilters | None = None) -> MetricsResult:
+    def compute(self, filters: MetricFilters | None = None, reporting_currency: str | None = None) -> MetricsResult:
+        """Every metric under the filters, per currency; or, with `reporting_currency`, every
+        currency converted into that one (docs/specs/fx.md; the currency filter then only selects
+        which currencies are converted)."""
         filters = filters or MetricFilters()
+        if reporting_currency is not None:
+            return self._compute_converted(filters, reporting_currency.lower())
         if filters.timezone != self.timezone:
             raise ValueError("the time zone is fixed per engine; create another MetricsEngine")
         with self._lock:
@@ -295,6 +318,91 @@ class MetricsEngine:
                 monthly=monthly, cash=cash, snapshots_keyed=snapshots, movements_keyed=movements,
                 customer_keys=base.components.customers, _details=self._customers)
 
+    # ------------------------------------------------------------------------- reporting currency
+
+    def rates(self) -> RateSet:
+        """The exchange rates in use for this cache (ECB plus the user's)."""
+        with self._lock:
+            return self._ensure_base().rates
+
+    def _check_reporting(self, base: _Base, currency: str) -> None:
+        if currency not in base.rates.currencies():
+            raise UnknownReportingCurrencyError(
+                f"no exchange rates for {currency.upper()}; pick one of: "
+                + ", ".join(c.upper() for c in base.rates.currencies()))
+
+    def _factors_by_month(self, base: _Base, reporting: str) -> dict[tuple[str, int], Factor]:
+        """The factor into R of each currency at each month's snapshot day (kept per R)."""
+        if reporting not in self._month_factors:
+            days = snapshot_days(base.calendar)
+            found = factors(base.rates, reporting, [(c, d) for c in base.currencies for d in days.values()])
+            self._month_factors[reporting] = {(c, m): found[(c, d)] for c in base.currencies
+                                              for m, d in days.items() if (c, d) in found}
+        return self._month_factors[reporting]
+
+    def _classified(self, base: _Base, filters: MetricFilters, reporting: str,
+                    currencies: list[str] | None) -> tuple[Classified, pa.Table]:
+        key = (filters.products, filters.intervals, tuple(currencies or ()), reporting)
+        if key not in self._converted:
+            snapshots = self._for_items(base, filters)[0] if filters.restricts_items else base.snapshots
+            snapshots = _select(snapshots, currencies, None)
+            self._converted[key] = (classify(snapshots, self._factors_by_month(base, reporting), base.calendar.last),
+                                    snapshots)
+            while len(self._converted) > self.ITEM_FILTER_CACHE:
+                self._converted.popitem(last=False)
+        else:
+            self._converted.move_to_end(key)
+        return self._converted[key]
+
+    def _converted_cash(self, base: _Base, filters: MetricFilters, reporting: str, currencies: list[str],
+                        starts: list[date], period: Period, used: RatesUsed):
+        daily = self._cash_raw(filters, "day") if starts else None
+        if daily is not None:
+            daily = daily[daily["currency"].isin(currencies)]
+        return convert_cash(daily, base.rates, reporting, starts, period, used)
+
+    def _compute_converted(self, filters: MetricFilters, reporting: str) -> MetricsResult:
+        if filters.timezone != self.timezone:
+            raise ValueError("the time zone is fixed per engine; create another MetricsEngine")
+        with self._lock:
+            base = self._ensure_base()
+            self._check_reporting(base, reporting)
+            calendar = base.calendar
+            currencies = self._currencies(base, filters)
+            selected = currencies if filters.currencies else None
+            classified, own = self._classified(base, filters, reporting, selected)
+            customer_keys = None
+            if filters.segment_key is not None:
+                sql, params = self.src.segment_customers_sql(filters)
+                ids = [r[0] for r in self.src.con.execute(sql, params).fetchall()]
+                customer_keys = base.components.customer_keys(ids)
+                own = _select(own, None, customer_keys)
+            classified = select_customers(classified, customer_keys)
+            used = RatesUsed()
+            month_starts = [date(m // 12, m % 12 + 1, 1) for m in calendar.months]
+            cash, unconverted_cash = self._converted_cash(base, filters, reporting, currencies, month_starts,
+                                                          "month", used)
+            cash = with_month_index(cash) if len(cash) else None
+            monthly, unconverted = reporting_monthly(classified, self._factors_by_month(base, reporting),
+                                                     calendar.months, reporting, cash, used)
+            visible = set(calendar.visible(filters))
+            monthly = monthly[monthly["m"].isin(visible)].reset_index(drop=True)
+            unconverted = unconverted[unconverted["m"].isin(visible)].reset_index(drop=True)
+            visible_labels = {f"{m // 12:04d}-{m % 12 + 1:02d}" for m in visible}
+            unconverted_cash = unconverted_cash[unconverted_cash["period"].isin(visible_labels)].reset_index(drop=True)
+            if cash is not None:
+                cash = cash[cash["m"].isin(visible)].reset_index(drop=True)
+            else:
+                cash = pd.DataFrame(columns=["currency", "m", "month"])
+            info = ReportingInfo(reporting, used, as_of_date(self.as_of, self.timezone), unconverted,
+                                 unconverted_cash, own)
+            return MetricsResult(
+                account_id=self.src.account_id, as_of=self.as_of, as_of_date=info.as_of_day,
+                discount_policy=self.discount_policy, filters=filters, calendar=calendar, currencies=[reporting],
+                monthly=monthly, cash=cash, snapshots_keyed=converted_snapshots(classified, reporting),
+                movements_keyed=converted_movements(classified, reporting),
+                customer_keys=base.components.customers, _details=self._customers, reporting=info)
+
     def cash(self, filters: MetricFilters | None = None, period: Period = "month") -> pd.DataFrame:
         """Cash metrics (metrics.md "Cash (payments)") per currency and period -- `day`, ISO `week`
         (Monday to Sunday) or calendar `month` of the engine's time zone -- with the same rules
@@ -312,21 +420,39 @@ class MetricsEngine:
         with self._lock:
             base = self._ensure_base()
             currencies = self._currencies(base, filters)
-            calendar = base.calendar
-            starts: list[date] = []
-            if calendar.months:
-                first = date(calendar.first // 12, calendar.first % 12 + 1, 1)
-                last = as_of_date(calendar.as_of, self.timezone)
-                if filters.date_from:
-                    first = max(period_start(first, period), period_start(filters.date_from, period))
-                if filters.date_to:
-                    last = min(last, filters.date_to)
-                if first <= last:
-                    starts = period_starts(first, last, period)
+            starts = self._period_starts(base, filters, period)
             raw = self._cash_raw(filters, period) if starts else None
             if raw is not None:
                 raw = raw[raw["currency"].isin(currencies)]
             return cash_periods(raw, currencies, starts, period)
+
+    def converted_cash(self, filters: MetricFilters | None, period: Period,
+                       reporting_currency: str) -> tuple[pd.DataFrame, pd.DataFrame, RatesUsed]:
+        """`cash` with every currency converted into `reporting_currency` at the rate of each
+        object's day (docs/specs/fx.md "Converted cash"). Returns (cash, unconverted, rates used):
+        cash has the columns of `cash` with currency = R; unconverted lists per period and currency
+        the amounts left out for want of a rate."""
+        filters = filters or MetricFilters()
+        reporting = reporting_currency.lower()
+        with self._lock:
+            base = self._ensure_base()
+            self._check_reporting(base, reporting)
+            used = RatesUsed()
+            cash, unconverted = self._converted_cash(base, filters, reporting, self._currencies(base, filters),
+                                                     self._period_starts(base, filters, period), period, used)
+            return cash, unconverted, used
+
+    def _period_starts(self, base: _Base, filters: MetricFilters, period: Period) -> list[date]:
+        calendar = base.calendar
+        if not calendar.months:
+            return []
+        first = date(calendar.first // 12, calendar.first % 12 + 1, 1)
+        last = as_of_date(calendar.as_of, self.timezone)
+        if filters.date_from:
+            first = max(period_start(first, period), period_start(filters.date_from, period))
+        if filters.date_to:
+            last = min(last, filters.date_to)
+        return period_starts(first, last, period) if first <= last else []
 
     def mrr_by_product(self, filters: MetricFilters | None = None) -> pd.DataFrame:
         """MRR per product under the filters (their product filter ignored), as if the product
@@ -392,32 +518,55 @@ def compute_metrics(cache, filters: MetricFilters | None = None, as_of: date | d
     return engine.compute(filters)
 
 
-def metrics_json(result: MetricsResult) -> dict:
+def metrics_json(result: MetricsResult, converted: MetricsResult | None = None) -> dict:
     """The contract's JSON object (metrics.md "`stripe-analytics metrics --json`"): account, as_of,
-    and per lower-case currency its months, amounts in major units, null where a rate is undefined."""
+    and per lower-case currency its months, amounts in major units, null where a rate is undefined.
+    With a `converted` result (`compute(..., reporting_currency=R)`), the `reporting` key of
+    docs/specs/fx.md "Output" is added."""
     currencies: dict[str, dict] = {}
     frame = result.monthly
     for currency in result.currencies:
         rows = frame[frame["currency"] == currency]
-        months = []
-        for record in rows.to_dict("records"):
-            out: dict[str, Any] = {}
-            for key in JSON_MONTH_KEYS:
-                value = record[key]
-                if key == "month":
-                    out[key] = value
-                elif value is None or (isinstance(value, float) and pd.isna(value)):
-                    out[key] = None
-                elif key in _JSON_AMOUNTS:
-                    minor = round(float(value)) if key == "arpa" else int(value)
-                    out[key] = _major(minor, currency)
-                elif key in _JSON_RATES:
-                    out[key] = float(value)
-                else:
-                    out[key] = int(value)
-            months.append(out)
-        currencies[currency] = {"months": months}
-    return {"account": result.account_id, "as_of": result.as_of_date.isoformat(), "currencies": currencies}
+        currencies[currency] = {"months": [_json_month(r, currency, JSON_MONTH_KEYS) for r in rows.to_dict("records")]}
+    out = {"account": result.account_id, "as_of": result.as_of_date.isoformat(), "currencies": currencies}
+    if converted is not None:
+        out["reporting"] = reporting_json(converted)
+    return out
+
+
+def reporting_json(converted: MetricsResult) -> dict:
+    """docs/specs/fx.md "Output": the reporting currency, the rates used, what was left out for
+    want of a rate, and the months in R (amounts rounded half-even to R's minor unit)."""
+    info = converted.reporting
+    if info is None:
+        raise ValueError("not a converted result: compute it with reporting_currency")
+    currency = info.currency
+    return {
+        "currency": currency,
+        "rates": {"source": info.source,
+                  "last_rate_date": info.last_rate_date.isoformat() if info.last_rate_date else None},
+        "unconverted": [{"month": r["month"], "currency": r["currency"], "mrr": _major(int(r["mrr"]), r["currency"])}
+                        for r in info.unconverted.to_dict("records")],
+        "months": [_json_month(r, currency, REPORTING_MONTH_KEYS) for r in converted.monthly.to_dict("records")],
+    }
+
+
+def _json_month(record: dict, currency: str, keys: tuple[str, ...]) -> dict:
+    out: dict[str, Any] = {}
+    for key in keys:
+        value = record[key]
+        if key == "month":
+            out[key] = value
+        elif value is None or (isinstance(value, float) and pd.isna(value)):
+            out[key] = None
+        elif key in _JSON_AMOUNTS:
+            minor = round(float(value)) if key == "arpa" else int(value)
+            out[key] = _major(minor, currency)
+        elif key in _JSON_RATES:
+            out[key] = float(value)
+        else:
+            out[key] = int(value)
+    return out
 
 
 def _major(minor: int, currency: str) -> int | float:
