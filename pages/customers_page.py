@@ -3,7 +3,7 @@ MRR, lifetime paid); selecting a row opens the customer's page."""
 
 import streamlit as st
 
-from stripe_analytics.ui import definitions, forms, page, widgets
+from stripe_analytics.ui import definitions, forms, format as fmt, page, widgets
 
 ctx = page.context()
 f = ctx.filters
@@ -21,11 +21,16 @@ statuses = bar[1].multiselect("Status", ["active", "trialing", "past_due", "unpa
 
 frame = page.browse(ctx, "customers", f.scope(dates=False), search=search or None, status=statuses or None)
 bundle = page.metrics(ctx)
+fx = page.conversion_note(bundle.result.reporting)
 snap = bundle.result.snapshots
 current = snap[(snap["currency"] == cur) & (snap["m"] == bundle.result.calendar.last)]
 mrr = dict(zip(current["customer"], current["mrr"]))
 frame = frame.copy()
 frame.insert(5, "mrr", frame["id"].map(mrr).fillna(0).astype("int64"))
+if f.converted:  # each customer's own currencies beside the converted MRR
+    own = bundle.result.own_snapshots
+    frame.insert(5, "own_mrr", frame["id"].map(fmt.own_amounts(own[own["m"] == bundle.result.calendar.last],
+                                                                  "customer")).fillna(""))
 
 if search and len(frame) == 1:
     only = frame.iloc[0]
@@ -33,8 +38,12 @@ if search and len(frame) == 1:
                  icon=":material/person:", query_params={"id": only["id"]})
 picked = widgets.table(
     frame, key="cust_table", view="customers", filters=f, money=["mrr", "lifetime_paid"], currency=cur,
-    columns=["id", "email", "name", "country", "status", "mrr", "lifetime_paid", "payments", "created", "metadata"],
-    column_config={"mrr": widgets.money_config("MRR", cur, help=definitions.help_text("mrr")),
+    columns=["id", "email", "name", "country", "status", *(["own_mrr"] if f.converted else []), "mrr", "lifetime_paid",
+             "payments", "created", "metadata"],
+    column_config={"mrr": widgets.money_config(f"MRR in {cur.upper()}" if f.converted else "MRR", cur,
+                                               help="\n\n".join(t for t in (definitions.help_text("mrr"), fx) if t)),
+                   "own_mrr": st.column_config.TextColumn("MRR (own currency)",
+                                                          help="The customer's MRR in each currency it pays in."),
                    "lifetime_paid": widgets.money_config("Lifetime paid", cur,
                                                          help="Captured minus refunded, successful charges in this "
                                                               "currency."),

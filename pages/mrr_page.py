@@ -14,6 +14,7 @@ cur = f.currency
 bundle = page.metrics(ctx)
 monthly = bundle.monthly
 widgets.page_header("MRR & growth", f.describe(ctx.product_names) + " · MRR at each month's end")
+fx = page.conversion_note(bundle.result.reporting)
 page.stop_without_months(monthly)
 major = to_major(monthly)
 months = list(monthly["month"])
@@ -40,27 +41,27 @@ compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
 last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous
 tiles = st.columns(3)
 widgets.kpi(tiles[0], "mrr", fmt.money(last["mrr"], cur), delta=fmt.delta_text(last["mrr"], p("mrr")),
-            trend=major["mrr"], delta_description=vs)
+            trend=major["mrr"], delta_description=vs, note=fx)
 widgets.kpi(tiles[1], "arr", fmt.money(last["arr"], cur), delta=fmt.delta_text(last["arr"], p("arr")),
-            trend=major["arr"], delta_description=vs)
+            trend=major["arr"], delta_description=vs, note=fx)
 widgets.kpi(tiles[2], "net_new_mrr", fmt.money(last["net_new_mrr"], cur),
             delta=fmt.delta_text(last["net_new_mrr"], p("net_new_mrr"), kind="absolute",
                                  currency=cur) if prev is not None else None,
-            trend=major["net_new_mrr"], delta_description=vs, chart_type="bar")
+            trend=major["net_new_mrr"], delta_description=vs, note=fx, chart_type="bar")
 tiles = st.columns(4)
 widgets.kpi(tiles[0], "mrr_growth_rate", fmt.percent(last["mrr_growth_rate"]),
             delta=fmt.delta_text(last["mrr_growth_rate"], p("mrr_growth_rate"), kind="points"),
-            trend=monthly["mrr_growth_rate"], delta_description=vs, chart_type="bar")
+            trend=monthly["mrr_growth_rate"], delta_description=vs, note=fx, chart_type="bar")
 widgets.kpi(tiles[1], "quick_ratio", fmt.ratio(last["quick_ratio"]),
             delta=fmt.delta_text(last["quick_ratio"], p("quick_ratio")), trend=monthly["quick_ratio"],
-            delta_description=vs, chart_type="bar")
+            delta_description=vs, note=fx, chart_type="bar")
 widgets.kpi(tiles[2], "arpa", fmt.money(last["arpa"], cur), delta=fmt.delta_text(last["arpa"], p("arpa")),
-            trend=major["arpa"], delta_description=vs, chart_type="line")
+            trend=major["arpa"], delta_description=vs, note=fx, chart_type="line")
 widgets.kpi(tiles[3], "ltv", fmt.money(last["ltv"], cur), delta=fmt.delta_text(last["ltv"], p("ltv")),
-            trend=major["ltv"], delta_description=vs, chart_type="line")
+            trend=major["ltv"], delta_description=vs, note=fx, chart_type="line")
 
 movement_columns = ["month", "currency", "mrr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
-                    "churned_mrr", "net_new_mrr"]
+                    "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else [])]
 st.markdown("#### MRR movements")
 st.caption("Gains above the axis, losses below. Click a bar to see the customers behind it.")
 widgets.chart(charts.movements(major, cur, title=None), major[movement_columns], key="mrr_moves",
@@ -73,7 +74,8 @@ with left:
     pick[0].selectbox("Month", months, key="mv_month")
     pick[1].selectbox("Movement", MOVEMENT_ORDER, key="mv_kind", format_func=MOVEMENT_LABELS.get)
     try:
-        people = data.movers(ctx.key, f.metric_json(), cur, state["mv_month"], state.get("mv_kind") or "new")
+        people = data.movers(ctx.key, f.metric_json(), cur, state["mv_month"], state.get("mv_kind") or "new",
+                             reporting=f.reporting_currency)
     except data.CacheBusy as error:
         st.info(str(error))
         people = None
@@ -110,15 +112,15 @@ with right:
 
 st.markdown("#### Monthly table")
 table_columns = ["month", "mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
-                 "churned_mrr", "net_new_mrr", "active_customers", "new_customers", "reactivated_customers",
+                 "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else []), "active_customers", "new_customers", "reactivated_customers",
                  "churned_customers", "mrr_growth_rate", "quick_ratio", "arpa", "ltv"]
 money_columns = ["mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr",
-                 "net_new_mrr", "arpa", "ltv"]
+                 "net_new_mrr", "fx_mrr", "arpa", "ltv"]
 pct = st.column_config.NumberColumn("MRR growth", format="percent")
 widgets.table(monthly[table_columns], key="mrr_table", view="mrr_monthly", filters=f, money=money_columns,
-              currency=cur, column_config={"mrr_growth_rate": pct,
+              currency=cur, column_config={"mrr_growth_rate": pct, "fx_mrr": widgets.money_config("FX impact", cur),
                                            "quick_ratio": st.column_config.NumberColumn("Quick ratio", format="%.2f")},
               search=False)
 
 definitions.expander(["mrr", "arr", "new_mrr", "expansion_mrr", "reactivation_mrr", "contraction_mrr", "churned_mrr",
-                      "net_new_mrr", "mrr_growth_rate", "quick_ratio", "arpa", "ltv"])
+                      "net_new_mrr", *(["fx_mrr"] if f.converted else []), "mrr_growth_rate", "quick_ratio", "arpa", "ltv"])

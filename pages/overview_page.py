@@ -16,6 +16,7 @@ info = data.account_info(ctx.key)
 widgets.page_header("Overview", f"{f.describe(ctx.product_names)} · as of {bundle.result.as_of_date:%d %b %Y} · "
                                  f"{'generated' if ctx.account.demo else 'synced'} {fmt.ago(info['last_synced_at'])}")
 
+fx = page.conversion_note(bundle.result.reporting)
 page.stop_without_months(monthly)
 
 major = to_major(monthly)
@@ -23,27 +24,28 @@ compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
 last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous
 tiles = st.columns(4)
 widgets.kpi(tiles[0], "mrr", fmt.money(last["mrr"], cur), delta=fmt.delta_text(last["mrr"], p("mrr")),
-            trend=major["mrr"], delta_description=vs)
+            trend=major["mrr"], delta_description=vs, note=fx)
 widgets.kpi(tiles[1], "arr", fmt.money(last["arr"], cur), delta=fmt.delta_text(last["arr"], p("arr")),
-            trend=major["arr"], delta_description=vs)
+            trend=major["arr"], delta_description=vs, note=fx)
 widgets.kpi(tiles[2], "active_customers", fmt.count(last["active_customers"]),
             delta=fmt.delta_text(last["active_customers"], p("active_customers")),
-            trend=monthly["active_customers"], delta_description=vs)
+            trend=monthly["active_customers"], delta_description=vs, note=fx)
 widgets.kpi(tiles[3], "customer_churn_rate", fmt.percent(last["customer_churn_rate"]),
             delta=fmt.delta_text(last["customer_churn_rate"], p("customer_churn_rate"), kind="points"),
-            inverse=True, trend=monthly["customer_churn_rate"], delta_description=vs, chart_type="bar")
+            inverse=True, trend=monthly["customer_churn_rate"], delta_description=vs, note=fx,
+            chart_type="bar")
 tiles = st.columns(4)
 widgets.kpi(tiles[0], "nrr", fmt.percent(last["nrr"]),
             delta=fmt.delta_text(last["nrr"], p("nrr"), kind="points"), trend=monthly["nrr"],
-            delta_description=vs, chart_type="line")
+            delta_description=vs, note=fx, chart_type="line")
 widgets.kpi(tiles[1], "gross_volume", fmt.money(last["gross_volume"], cur),
             delta=fmt.delta_text(last["gross_volume"], p("gross_volume")), trend=major["gross_volume"],
-            delta_description=vs, chart_type="bar")
+            delta_description=vs, note=fx, chart_type="bar")
 widgets.kpi(tiles[2], "net_volume", fmt.money(last["net_volume"], cur),
             delta=fmt.delta_text(last["net_volume"], p("net_volume")), trend=major["net_volume"],
-            delta_description=vs, chart_type="bar")
+            delta_description=vs, note=fx, chart_type="bar")
 widgets.kpi(tiles[3], "arpa", fmt.money(last["arpa"], cur), delta=fmt.delta_text(last["arpa"], p("arpa")),
-            trend=major["arpa"], delta_description=vs, chart_type="line")
+            trend=major["arpa"], delta_description=vs, note=fx, chart_type="line")
 
 left, right = st.columns(2)
 with left:
@@ -52,7 +54,8 @@ with left:
 with right:
     widgets.chart(charts.movements(major, cur, title="MRR movements", height=300),
                   major[["month", "currency", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
-                         "churned_mrr", "net_new_mrr"]], key="ov_moves", view="mrr_movements",
+                         "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else [])]], key="ov_moves",
+                  view="mrr_movements",
                   filters=f, light=True)
 left, right = st.columns(2)
 with left:

@@ -5,12 +5,15 @@ from dataclasses import replace
 import streamlit as st
 
 from stripe_analytics import charts
-from stripe_analytics.ui import data, definitions, forms, page, widgets
+from stripe_analytics.ui import data, definitions, forms, format as fmt, page, widgets
+from stripe_analytics.ui.filters import currency_label
 
 ctx = page.context()
 f = ctx.filters
 cur = f.currency
-widgets.page_header("Products", f"{cur.upper()} · MRR now; invoiced revenue {f.start:%b %Y} – {f.end:%b %Y}")
+widgets.page_header("Products", f"{currency_label(f.picked, cur)} · MRR now; invoiced revenue {f.start:%b %Y} – "
+                                f"{f.end:%b %Y}" + (f" (invoices in {cur.upper()})" if f.converted else ""))
+fx = page.conversion_note(page.metrics(ctx).result.reporting) if f.converted else None
 actions = st.container(horizontal=True, horizontal_alignment="right")
 forms.page_actions(actions, ctx, "product")
 
@@ -21,7 +24,8 @@ if catalogue.empty:
 
 # MRR per product: each product's MRR as the product filter computes it, current month (one pass).
 try:
-    mrr = data.mrr_by_product(ctx.key, f.metric_json(dates=False))
+    mrr = data.mrr_by_product(ctx.key, f.metric_json(dates=False), reporting=f.reporting_currency)
+    own = data.mrr_by_product_own(ctx.key, f.metric_json(dates=False)) if f.converted else None
 except data.CacheBusy as error:
     st.info(str(error))
     st.stop()
@@ -30,6 +34,8 @@ revenue = dict(zip(invoiced["product"], invoiced["invoiced"]))
 table = catalogue.copy()
 table.insert(3, "mrr", table["id"].map(mrr).fillna(0).astype("int64"))
 table.insert(4, "invoiced", table["id"].map(revenue).fillna(0).astype("int64"))
+if f.converted:  # each product's own currencies beside the converted MRR
+    table.insert(3, "own_mrr", table["id"].map(fmt.own_amounts(own, "product")).fillna(""))
 
 chart_data = widgets.major(table[table["mrr"] > 0][["name", "mrr"]].sort_values("mrr", ascending=False), ["mrr"], cur)
 if not chart_data.empty:
@@ -37,8 +43,13 @@ if not chart_data.empty:
                               height=90 + 34 * len(chart_data)), chart_data, key="prod_mrr", view="mrr_by_product",
                   filters=f, dates_in_name=False)
 widgets.table(table, key="prod_table", view="products", filters=f, money=["mrr", "invoiced"], currency=cur,
-              columns=["id", "name", "active", "mrr", "invoiced", "active_prices", "description", "created"],
-              column_config={"mrr": widgets.money_config("MRR", cur, help=definitions.help_text("mrr")),
+              columns=["id", "name", "active", *(["own_mrr"] if f.converted else []), "mrr", "invoiced",
+                       "active_prices", "description", "created"],
+              column_config={"mrr": widgets.money_config(f"MRR in {cur.upper()}" if f.converted else "MRR", cur,
+                                                         help="\n\n".join(t for t in (definitions.help_text("mrr"), fx)
+                                                                           if t)),
+                             "own_mrr": st.column_config.TextColumn("MRR (own currency)",
+                                                                    help="The product's MRR in each currency."),
                              "invoiced": widgets.money_config("Invoiced", cur,
                                                               help="Paid invoice lines in the date range, before "
                                                                    "tax and after discounts.")})

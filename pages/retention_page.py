@@ -11,6 +11,7 @@ cur = f.currency
 bundle = page.metrics(ctx)
 monthly = bundle.monthly
 widgets.page_header("Retention", f.describe(ctx.product_names) + " · cohorts by the month of first MRR")
+fx = page.conversion_note(bundle.result.reporting)
 page.stop_without_months(monthly)
 
 compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
@@ -18,10 +19,11 @@ last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous
 tiles = st.columns(4)
 for tile, key in zip(tiles, ["customer_churn_rate", "revenue_churn_rate", "grr", "nrr"]):
     widgets.kpi(tile, key, fmt.percent(last[key]), delta=fmt.delta_text(last[key], p(key), kind="points"),
-                inverse=key.endswith("churn_rate"), trend=monthly[key], delta_description=vs, chart_type="line")
+                inverse=key.endswith("churn_rate"), trend=monthly[key], delta_description=vs, note=fx,
+                chart_type="line")
 
 try:
-    cohorts = data.cohorts(ctx.key, f.metric_json())
+    cohorts = data.cohorts(ctx.key, f.metric_json(), reporting=f.reporting_currency)
 except data.CacheBusy as error:
     st.info(str(error))
     st.stop()

@@ -20,6 +20,7 @@ widgets.page_header("Revenue", f.describe(ctx.product_names) + f" · payments by
 if f.product:
     st.caption(":material/info: Payments are not tied to one product, so the volumes below ignore the product "
                "filter; the product breakdown uses invoice lines.")
+fx = page.conversion_note(page.cash_conversion(ctx, period), cash=True)
 if cash.empty:
     widgets.empty_state(f"No {period}s in this range", "Widen the date range in the sidebar.")
     st.stop()
@@ -42,22 +43,22 @@ st.caption(f"**{name[:1].upper() + name[1:]}**"
 tiles = st.columns(3)
 widgets.kpi(tiles[0], "gross_volume", fmt.money(last["gross_volume"], cur),
             delta=fmt.delta_text(last["gross_volume"], p("gross_volume")), trend=major["gross_volume"],
-            delta_description=vs, chart_type="bar")
+            delta_description=vs, note=fx, chart_type="bar")
 widgets.kpi(tiles[1], "net_volume", fmt.money(last["net_volume"], cur),
             delta=fmt.delta_text(last["net_volume"], p("net_volume")), trend=major["net_volume"],
-            delta_description=vs, chart_type="bar")
+            delta_description=vs, note=fx, chart_type="bar")
 widgets.kpi(tiles[2], "refunds", fmt.money(last["refunds"], cur),
             delta=fmt.delta_text(last["refunds"], p("refunds")), trend=major["refunds"], inverse=True,
-            delta_description=vs, chart_type="bar")
+            delta_description=vs, note=fx, chart_type="bar")
 tiles = st.columns(3)
 widgets.kpi(tiles[0], "fees", fmt.money(last["fees"], cur), delta=fmt.delta_text(last["fees"], p("fees")),
-            trend=major["fees"], inverse=True, delta_description=vs, chart_type="bar")
+            trend=major["fees"], inverse=True, delta_description=vs, note=fx, chart_type="bar")
 widgets.kpi(tiles[1], "payment_success_rate", fmt.percent(last["payment_success_rate"]),
             delta=fmt.delta_text(last["payment_success_rate"], p("payment_success_rate"), kind="points"),
-            trend=cash["payment_success_rate"], delta_description=vs, chart_type="line")
+            trend=cash["payment_success_rate"], delta_description=vs, note=fx, chart_type="line")
 widgets.kpi(tiles[2], "average_order_value", fmt.money(last["average_order_value"], cur),
             delta=fmt.delta_text(last["average_order_value"], p("average_order_value")),
-            trend=major["average_order_value"], delta_description=vs, chart_type="line")
+            trend=major["average_order_value"], delta_description=vs, note=fx, chart_type="line")
 
 widgets.chart(charts.bars(major, "period", {"gross_volume": "Gross volume", "net_volume": "Net volume"},
                           currency=cur, title="Gross and net volume"),
@@ -110,7 +111,8 @@ with tab_currency:
         widgets.table(shown, key="rev_by_currency", view="volume_by_currency", filters=f, search=False)
 with tab_product:
     by_product = page.browse(ctx, "invoiced_by_product", f.scope())
-    st.caption("Paid invoice lines per product (before tax, after discounts), by the invoice's paid date.")
+    st.caption("Paid invoice lines per product (before tax, after discounts), by the invoice's paid date"
+               + (f"; invoices in {cur.upper()} only (not converted)." if f.converted else "."))
     if not by_product.empty:
         shown = widgets.major(by_product, ["invoiced"], cur)
         widgets.chart(charts.bars(shown.head(12), "name", {"invoiced": "Invoiced"}, currency=cur, horizontal=True,
@@ -120,7 +122,8 @@ with tab_product:
                   currency=cur, search=False)
 with tab_method:
     by_method = page.browse(ctx, "charges_by_payment_method", f.scope())
-    st.caption("Charges per payment method in the date range: successful and failed counts, captured amount.")
+    st.caption("Charges per payment method in the date range: successful and failed counts, captured amount"
+               + (f"; charges in {cur.upper()} only (not converted)." if f.converted else "."))
     if not by_method.empty:
         shown = widgets.major(by_method, ["captured"], cur)
         widgets.chart(charts.donut(shown["payment_method"], shown["captured"], currency=cur,

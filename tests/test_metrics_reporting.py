@@ -173,7 +173,8 @@ def test_cash_uses_the_rate_of_each_objects_day_and_rounds_half_even_at_the_end(
     assert feb["gross_volume"] == 2006 and feb["successful_payments"] == 4
     # GBP on Feb 15 uses Feb 1's USD rate (1.25) and Jan 30's GBP rate (0.8): 1.5625 USD per GBP.
     assert (feb["net_volume"], feb["fees"]) == (1250, 156)          # 800 x 1.5625; 100 x 1.5625 = 156.25
-    days = engine.converted_cash(MetricFilters(date_from=date(2024, 2, 29)), "day", "usd")[0]
+    days, info = engine.converted_cash(MetricFilters(date_from=date(2024, 2, 29)), "day", "usd")
+    assert info.label() == "Converted to USD at user rates as of 2024-02-28"
     assert days.set_index("period").loc["2024-02-29", "gross_volume"] == 6
 
 

@@ -20,6 +20,9 @@ MOVEMENT_COLORS = {
     "new": "#2e9e6a", "expansion": "#7fd3a8", "reactivation": "#3fa7d6",
     "contraction": "#f5a524", "churn": "#df1b41",
 }
+# The exchange-rate part of a converted view's MRR change (docs/specs/fx.md "FX impact").
+FX_LABEL = "FX impact"
+FX_COLOR = MUTED
 MOVEMENT_LABELS = {"new": "New", "expansion": "Expansion", "reactivation": "Reactivation",
                    "contraction": "Contraction", "churn": "Churn"}
 SERIES_COLORS = [PRIMARY, "#00a3ff", "#2e9e6a", "#f5a524", "#df1b41", "#8d7ffa", "#0a2540", "#ff7a59"]
@@ -131,7 +134,8 @@ def movements(frame: pd.DataFrame, currency: str, *, title: str | None = "MRR mo
               height: int = 380) -> go.Figure:
     """Stacked bars per month: gains up (new, reactivation, expansion), losses down
     (contraction, churn), with the net new MRR line. Each bar carries its movement name
-    in customdata so a click can show the customers behind it."""
+    in customdata so a click can show the customers behind it. A converted view's table
+    (with `fx_mrr`) adds the FX impact as its own bar, never inside a movement."""
     traces = []
     for movement, column, sign in (("new", "new_mrr", 1), ("reactivation", "reactivation_mrr", 1),
                                    ("expansion", "expansion_mrr", 1), ("contraction", "contraction_mrr", -1),
@@ -141,6 +145,11 @@ def movements(frame: pd.DataFrame, currency: str, *, title: str | None = "MRR mo
             x=list(frame["month"]), y=values, name=MOVEMENT_LABELS[movement], marker_color=MOVEMENT_COLORS[movement],
             customdata=[[movement, month] for month in frame["month"]],
             hovertemplate=f"{MOVEMENT_LABELS[movement]}: {symbol(currency)}%{{y:{money_format(currency)}}}<extra></extra>"))
+    if "fx_mrr" in frame.columns:
+        traces.append(go.Bar(
+            x=list(frame["month"]), y=list(frame["fx_mrr"].astype(float)), name=FX_LABEL, marker_color=FX_COLOR,
+            customdata=[["fx", month] for month in frame["month"]],
+            hovertemplate=f"{FX_LABEL}: {symbol(currency)}%{{y:{money_format(currency)}}}<extra></extra>"))
     traces.append(go.Scatter(
         x=list(frame["month"]), y=list(frame["net_new_mrr"]), name="Net new MRR", mode="lines+markers",
         line=dict(color=SECONDARY, width=2), marker=dict(size=5),
@@ -151,13 +160,18 @@ def movements(frame: pd.DataFrame, currency: str, *, title: str | None = "MRR mo
 
 def waterfall(row: pd.Series, currency: str, *, title: str | None = None, height: int = 360) -> go.Figure:
     """From last month's MRR to this month's, movement by movement (one row of the monthly
-    table in major units; previous MRR = mrr - net_new_mrr)."""
-    previous = float(row["mrr"]) - float(row["net_new_mrr"])
+    table in major units; previous MRR = mrr - net_new_mrr, less the FX impact in a converted
+    view, which is then its own step before the end of the month)."""
+    fx = float(row["fx_mrr"]) if "fx_mrr" in row.index else None
+    previous = float(row["mrr"]) - float(row["net_new_mrr"]) - (fx or 0.0)
     steps = [("Start of month", previous, "absolute"), ("New", float(row["new_mrr"]), "relative"),
              ("Reactivation", float(row["reactivation_mrr"]), "relative"),
              ("Expansion", float(row["expansion_mrr"]), "relative"),
              ("Contraction", -float(row["contraction_mrr"]), "relative"),
-             ("Churn", -float(row["churned_mrr"]), "relative"), ("End of month", float(row["mrr"]), "total")]
+             ("Churn", -float(row["churned_mrr"]), "relative")]
+    if fx is not None:
+        steps.append((FX_LABEL, fx, "relative"))
+    steps.append(("End of month", float(row["mrr"]), "total"))
     fmt = money_format(currency)
     fig = go.Figure(go.Waterfall(
         x=[s[0] for s in steps], y=[s[1] for s in steps], measure=[s[2] for s in steps],

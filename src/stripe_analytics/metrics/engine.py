@@ -30,8 +30,8 @@ from ._sql import query
 from .mrr import Components, mrr_components
 from .rates import RateSet
 from .reporting import (Classified, Factor, ReportingInfo, RatesUsed, UnknownReportingCurrencyError, classify,
-                        convert_cash, converted_movements, converted_snapshots, factors, reporting_monthly,
-                        select_customers, snapshot_days)
+                        convert_by_month, convert_cash, converted_movements, converted_snapshots, factors,
+                        reporting_monthly, select_customers, snapshot_days)
 from .snapshots import MONTH_LABEL_SQL, mrr_by_product, mrr_snapshots
 
 # The keys of one month in the contract's JSON, in the contract's order.
@@ -127,6 +127,14 @@ class MetricsResult:
         return movement_customers(self.movements_keyed, self.customer_keys, currency, year * 12 + number - 1,
                                   movement, details)
 
+    @cached_property
+    def own_snapshots(self) -> pd.DataFrame:
+        """A converted view's per-currency customer snapshots (currency, customer, m, month, mrr in
+        that currency's minor units): each customer's own currencies beside its converted MRR."""
+        if self.reporting is None:
+            return self.snapshots
+        return self._with_ids(self.reporting.own_snapshots, "t.mrr")
+
     def monthly_major(self) -> pd.DataFrame:
         """`monthly` with amounts in major units (floats exact to the minor unit)."""
         return to_major(self.monthly)
@@ -138,7 +146,7 @@ def to_major(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     scale = frame["currency"].map(lambda c: 10 ** decimals(c)).astype("float64")
     places = frame["currency"].map(decimals)
-    for column in AMOUNT_COLUMNS + AVERAGE_AMOUNT_COLUMNS + ("previous_mrr", "amount", "change", "cohort_mrr"):
+    for column in AMOUNT_COLUMNS + AVERAGE_AMOUNT_COLUMNS + ("fx_mrr", "previous_mrr", "amount", "change", "cohort_mrr"):
         if column in frame.columns:
             values = frame[column].astype("float64")
             if column in AVERAGE_AMOUNT_COLUMNS:
@@ -427,10 +435,10 @@ class MetricsEngine:
             return cash_periods(raw, currencies, starts, period)
 
     def converted_cash(self, filters: MetricFilters | None, period: Period,
-                       reporting_currency: str) -> tuple[pd.DataFrame, pd.DataFrame, RatesUsed]:
+                       reporting_currency: str) -> tuple[pd.DataFrame, ReportingInfo]:
         """`cash` with every currency converted into `reporting_currency` at the rate of each
-        object's day (docs/specs/fx.md "Converted cash"). Returns (cash, unconverted, rates used):
-        cash has the columns of `cash` with currency = R; unconverted lists per period and currency
+        object's day (docs/specs/fx.md "Converted cash"). Returns (cash, info): cash has the
+        columns of `cash` with currency = R; `info.unconverted_cash` lists per period and currency
         the amounts left out for want of a rate."""
         filters = filters or MetricFilters()
         reporting = reporting_currency.lower()
@@ -440,7 +448,34 @@ class MetricsEngine:
             used = RatesUsed()
             cash, unconverted = self._converted_cash(base, filters, reporting, self._currencies(base, filters),
                                                      self._period_starts(base, filters, period), period, used)
-            return cash, unconverted, used
+            empty = pd.DataFrame(columns=["m", "month", "currency", "mrr"])
+            return cash, ReportingInfo(reporting, used, as_of_date(self.as_of, self.timezone), empty, unconverted,
+                                       base.snapshots.slice(0, 0))
+
+    def rates_in_force(self, reporting_currency: str) -> RatesUsed:
+        """The rates that convert the account's currencies into `reporting_currency` on the as-of
+        day (their sources and last rate date): what a converted view of today is labelled with."""
+        reporting = reporting_currency.lower()
+        with self._lock:
+            base = self._ensure_base()
+            self._check_reporting(base, reporting)
+            day = as_of_date(self.as_of, self.timezone)
+            used = RatesUsed()
+            for factor in factors(base.rates, reporting, [(c, day) for c in base.currencies]).values():
+                used.add(factor)
+            return used
+
+    def converted_mrr_by_product(self, filters: MetricFilters | None, reporting_currency: str) -> pd.DataFrame:
+        """`mrr_by_product` with each currency's MRR converted into `reporting_currency` at the
+        month's snapshot rate (exact, rounded half-even per product and month); currencies
+        without a rate are left out. Columns: currency (= R), product, m, month, mrr."""
+        reporting = reporting_currency.lower()
+        frame = self.mrr_by_product(filters)
+        with self._lock:
+            base = self._ensure_base()
+            self._check_reporting(base, reporting)
+            month_factors = self._factors_by_month(base, reporting)
+        return convert_by_month(frame, month_factors, ["product"], reporting)
 
     def _period_starts(self, base: _Base, filters: MetricFilters, period: Period) -> list[date]:
         calendar = base.calendar

@@ -322,6 +322,23 @@ def _div(numerator: Decimal, denominator: Decimal) -> float:
     return float(_CTX.divide(numerator, denominator))
 
 
+def convert_by_month(frame: pd.DataFrame, month_factors: dict[tuple[str, int], Factor], keys: Sequence[str],
+                     reporting: str) -> pd.DataFrame:
+    """Per-currency monthly MRR rows (currency, *keys, m, mrr) summed into R per (*keys, m) at
+    each month's snapshot factor, exact then rounded half-even; rows without a rate are left out.
+    Returns columns: currency (= R), *keys, m, month, mrr."""
+    totals: dict[tuple, Decimal] = {}
+    for record in frame.to_dict("records"):
+        factor = month_factors.get((record["currency"], int(record["m"])))
+        if factor is None:
+            continue
+        key = (*(record[k] for k in keys), int(record["m"]))
+        totals[key] = totals.get(key, Decimal(0)) + _CTX.multiply(factor.value, int(record["mrr"]))
+    rows = [{"currency": reporting, **dict(zip(keys, key[:-1])), "m": key[-1], "month": month_label(key[-1]),
+             "mrr": exact_round(value)} for key, value in sorted(totals.items())]
+    return pd.DataFrame(rows, columns=["currency", *keys, "m", "month", "mrr"])
+
+
 # ----------------------------------------------------------------------------- cash
 
 def convert_cash(daily: pd.DataFrame | None, rates: RateSet, reporting: str, starts: Sequence[date], period: str,
@@ -427,8 +444,9 @@ class ReportingInfo:
     def stale(self) -> bool:
         return self.used.stale_on(self.as_of_day)
 
-    def label(self) -> str:
-        """'Converted to USD at ECB reference rates as of 2026-10-30' (+ ', out of date')."""
+    def label(self, *, staleness: bool = True) -> str:
+        """'Converted to USD at ECB reference rates as of 2026-10-30' (+ ' (the rate table is out
+        of date)' when it is and `staleness`)."""
         when = f" as of {self.last_rate_date.isoformat()}" if self.last_rate_date else ""
         return (f"Converted to {self.currency.upper()} at {self.source}{when}"
-                + (" (the rate table is out of date)" if self.stale else ""))
+                + (" (the rate table is out of date)" if staleness and self.stale else ""))

@@ -15,7 +15,7 @@ exists.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -139,6 +139,11 @@ def setup(admitted: signin.Admission | None = None) -> AppContext:
                          "damaged: delete it and sync again.")
     if ctx.options is not None and not ctx.options.empty:
         ctx.filters = render_sidebar(ctx.options, ctx.today, scope_id=account.id)
+        if ctx.filters.converted and not ctx.busy:
+            try:  # exports of a converted view name the rates' date
+                ctx.filters = replace(ctx.filters, rates_date=data.rates_date(ctx.key, ctx.filters.currency))
+            except (CacheError, ValueError):
+                pass
     st.session_state["_ctx"] = ctx
     return ctx
 

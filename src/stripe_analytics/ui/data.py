@@ -260,26 +260,33 @@ class MetricBundle:
         return self.result.as_of
 
 
-def metrics_bundle(key: CacheKey, filters_json: str, policy: str = "all") -> MetricBundle:
+def metrics_bundle(key: CacheKey, filters_json: str, policy: str = "all",
+                   reporting: str | None = None) -> MetricBundle:
     """Every metric for one set of filters (a `MetricFilters` as JSON), as of now (the engine
-    is renewed each UTC day). Shared and read-only: never modify its frames."""
-    return _metrics_bundle(key, filters_json, policy, datetime.now(timezone.utc).date())
+    is renewed each UTC day); with `reporting`, every currency converted into that one
+    (docs/specs/fx.md). Shared and read-only: never modify its frames."""
+    return _metrics_bundle(key, filters_json, policy, datetime.now(timezone.utc).date(), reporting)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _metrics_bundle(key: CacheKey, filters_json: str, policy: str, day: date) -> MetricBundle:
+def _metrics_bundle(key: CacheKey, filters_json: str, policy: str, day: date,
+                    reporting: str | None = None) -> MetricBundle:
     from ..metrics import MetricFilters
 
     filters = MetricFilters.model_validate_json(filters_json)
     with _engine_reading(key, policy, day) as engine:
         # snapshots, movements and cohorts are built from memory on first use
-        return MetricBundle(engine.compute(filters), key)
+        return MetricBundle(engine.compute(filters, reporting_currency=reporting), key)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cash(key: CacheKey, filters_json: str, period: str = "month", policy: str = "all") -> pd.DataFrame:
+def cash(key: CacheKey, filters_json: str, period: str = "month", policy: str = "all",
+         reporting: str | None = None) -> pd.DataFrame:
     """Cash metrics per currency and day / week / month under the filters
-    (`MetricsEngine.cash`): every period of the date range, zeros included, with the rates."""
+    (`MetricsEngine.cash`): every period of the date range, zeros included, with the rates;
+    with `reporting`, converted into that currency (see `converted_cash`)."""
+    if reporting is not None:
+        return converted_cash(key, filters_json, period, policy, reporting)[0]
     from ..metrics import MetricFilters
 
     filters = MetricFilters.model_validate_json(filters_json)
@@ -288,33 +295,66 @@ def cash(key: CacheKey, filters_json: str, period: str = "month", policy: str = 
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def mrr_by_product(key: CacheKey, filters_json: str, policy: str = "all") -> dict[str, int]:
+def converted_cash(key: CacheKey, filters_json: str, period: str, policy: str, reporting: str) -> tuple:
+    """(cash, ReportingInfo): `MetricsEngine.converted_cash`, every currency in `reporting`."""
+    from ..metrics import MetricFilters
+
+    filters = MetricFilters.model_validate_json(filters_json)
+    with _engine_reading(key, policy) as engine:
+        return engine.converted_cash(filters, period, reporting)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def rates_date(key: CacheKey, reporting: str, policy: str = "all") -> date | None:
+    """The last rate date a converted view of today uses (`MetricsEngine.rates_in_force`)."""
+    with _engine_reading(key, policy) as engine:
+        return engine.rates_in_force(reporting).last_rate_date
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def mrr_by_product(key: CacheKey, filters_json: str, policy: str = "all",
+                   reporting: str | None = None) -> dict[str, int]:
     """{product id: MRR at the as-of month} under the filters (their product filter and date
     range ignored): each product's MRR as the product filter alone would compute it, in one
     pass (`MetricsEngine.mrr_by_product`). Products without MRR are absent. Amounts are summed
-    over the filter's currencies: give one currency."""
+    over the filter's currencies: give one currency, or a `reporting` currency to convert
+    every currency into."""
+    frame = _products_now(key, filters_json, policy, reporting)
+    return {product: int(mrr) for product, mrr in frame.groupby("product")["mrr"].sum().items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def mrr_by_product_own(key: CacheKey, filters_json: str, policy: str = "all") -> pd.DataFrame:
+    """product, currency, mrr: each product's MRR at the as-of month in each currency's own
+    minor units (`MetricsEngine.mrr_by_product`)."""
+    return _products_now(key, filters_json, policy, None)[["product", "currency", "mrr"]]
+
+
+def _products_now(key: CacheKey, filters_json: str, policy: str, reporting: str | None) -> pd.DataFrame:
     from ..metrics import MetricFilters
     from ..metrics.filters import as_of_date
 
     filters = MetricFilters.model_validate_json(filters_json)
     with _engine_reading(key, policy) as engine:
         today = as_of_date(engine.as_of, engine.timezone)  # the as-of month only
-        frame = engine.mrr_by_product(filters.model_copy(update={"products": None, "date_from": today,
-                                                                 "date_to": today}))
-    return {product: int(mrr) for product, mrr in frame.groupby("product")["mrr"].sum().items()}
+        now = filters.model_copy(update={"products": None, "date_from": today, "date_to": today})
+        if reporting is not None:
+            return engine.converted_mrr_by_product(now, reporting)
+        return engine.mrr_by_product(now)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cohorts(key: CacheKey, filters_json: str, policy: str = "all") -> pd.DataFrame:
-    return metrics_bundle(key, filters_json, policy).result.cohorts
+def cohorts(key: CacheKey, filters_json: str, policy: str = "all", reporting: str | None = None) -> pd.DataFrame:
+    return metrics_bundle(key, filters_json, policy, reporting).result.cohorts
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def movers(key: CacheKey, filters_json: str, currency: str, month: str, movement: str,
-           policy: str = "all") -> pd.DataFrame:
+           policy: str = "all", reporting: str | None = None) -> pd.DataFrame:
     """The customers behind one movement bar (`MetricsResult.customers_for`), with their name
-    and email: customer, name, email, previous_mrr, mrr, amount (minor units)."""
-    bundle = metrics_bundle(key, filters_json, policy)
+    and email: customer, name, email, previous_mrr, mrr, amount (minor units); in a converted
+    view (`reporting`), constant-currency amounts in that currency."""
+    bundle = metrics_bundle(key, filters_json, policy, reporting)
     frame = bundle.result.customers_for(currency, month, movement)
     frame = frame.drop(columns=[c for c in ("name", "email") if c in frame.columns])
     names = bundle.customers.rename(columns={"id": "customer"})

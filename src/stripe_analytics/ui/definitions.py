@@ -25,6 +25,7 @@ CATALOG: dict[str, tuple[str, tuple[str, ...]]] = {
     "churned_mrr": ("Churned MRR", ("churn", "churned mrr", "churned_mrr", "churned")),
     "reactivation_mrr": ("Reactivation MRR", ("reactivation", "reactivation mrr", "reactivation_mrr")),
     "net_new_mrr": ("Net new MRR", ("net new mrr", "net_new_mrr")),
+    "fx_mrr": ("FX impact", ("fx impact", "fx_mrr", "exchange rate impact")),
     "customer_churn_rate": ("Customer churn", ("customer churn rate", "customer_churn_rate", "customer churn")),
     "revenue_churn_rate": ("Revenue churn", ("revenue churn rate", "revenue_churn_rate", "revenue churn")),
     "grr": ("GRR", ("grr", "gross revenue retention")),

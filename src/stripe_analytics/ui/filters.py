@@ -2,9 +2,10 @@
 `Filters` value per rerun, rendered in the sidebar and kept in the URL's query
 parameters, so a view can be bookmarked and shared and survives a reload.
 
-URL keys: `from`, `to` (YYYY-MM-DD), `currency` (usd), `granularity` (day/week/month),
-`product` (prod_…), `segment` (metadata key=value). Only values that differ from the
-defaults are written, so a default view has a clean URL.
+URL keys: `from`, `to` (YYYY-MM-DD), `currency` (usd, or `all`: every currency converted into the
+account's default, docs/specs/fx.md), `granularity` (day/week/month), `product` (prod_…),
+`segment` (metadata key=value). Only values that differ from the defaults are written, so a
+default view has a clean URL.
 
 How the URL and the widgets stay in step: on a session's first run the URL wins; when the
 URL later changes by itself (the user edited it, or went back in history) it wins again;
@@ -28,10 +29,15 @@ _W = {  # widget keys in st.session_state
     "segment_key": "f_segment_key", "segment_value": "f_segment_value",
 }
 ALL = ""  # the "no restriction" option of product / segment selects
+ALL_CURRENCIES = "all"  # the currency picker's "All currencies in <default>" option (URL: currency=all)
 
 
 @dataclass(frozen=True)
 class Filters:
+    """`currency` is the currency shown: one of the account's, or with `converted` the reporting
+    currency every currency is converted into; `rates_date` is then the last rate date in use
+    (for export names)."""
+
     start: date
     end: date
     currency: str
@@ -39,6 +45,18 @@ class Filters:
     product: str | None = None
     segment_key: str | None = None
     segment_value: str | None = None
+    converted: bool = False
+    rates_date: date | None = None
+
+    @property
+    def reporting_currency(self) -> str | None:
+        """The reporting currency of a converted view, None for a single-currency view."""
+        return self.currency if self.converted else None
+
+    @property
+    def picked(self) -> str:
+        """The currency picker's value (`all` for the converted view)."""
+        return ALL_CURRENCIES if self.converted else self.currency
 
     # -- what the library layers take
     def metric_filters(self, *, dates: bool = True, currency: bool = True):
@@ -46,7 +64,7 @@ class Filters:
 
         return MetricFilters(
             date_from=self.start if dates else None, date_to=self.end if dates else None,
-            currencies=(self.currency,) if currency and self.currency else None,
+            currencies=(self.currency,) if currency and self.currency and not self.converted else None,
             products=(self.product,) if self.product else None,
             segment_key=self.segment_key if self.segment_value is not None else None,
             segment_value=self.segment_value if self.segment_key else None,
@@ -64,12 +82,15 @@ class Filters:
         return f"{self.segment_key}={self.segment_value}" if self.segment_key and self.segment_value is not None else None
 
     def filename(self, view: str, ext: str, *, dates: bool = True) -> str:
-        return export_filename(view, ext, currency=self.currency, start=self.start if dates else None,
-                               end=self.end if dates else None, granularity=self.granularity,
-                               extra=[self.product, self.segment])
+        """`mrr_usd_2025-01_2026-06.png`; a converted view names its reporting currency and rates
+        date: `mrr_all-in-usd_2025-01_2026-06_rates-2026-10-30.png`."""
+        rates = [f"rates-{self.rates_date.isoformat()}"] if self.converted and self.rates_date else []
+        return export_filename(view, ext, currency=f"all-in-{self.currency}" if self.converted else self.currency,
+                               start=self.start if dates else None, end=self.end if dates else None,
+                               granularity=self.granularity, extra=[self.product, self.segment, *rates])
 
     def describe(self, product_names: Mapping[str, str] | None = None) -> str:
-        parts = [self.currency.upper() if self.currency else "all currencies",
+        parts = [currency_label(self.picked, self.currency) if self.currency else "all currencies",
                  f"{self.start:%b %Y} – {self.end:%b %Y}"]
         if self.product:
             parts.append("product " + (product_names or {}).get(self.product, self.product))
@@ -84,8 +105,8 @@ class Filters:
             params["from"] = self.start.isoformat()
         if self.end != defaults.end:
             params["to"] = self.end.isoformat()
-        if self.currency != defaults.currency:
-            params["currency"] = self.currency
+        if self.picked != defaults.picked:
+            params["currency"] = self.picked
         if self.granularity != defaults.granularity:
             params["granularity"] = self.granularity
         if self.product:
@@ -106,6 +127,17 @@ def default_filters(options: FilterOptions, today: date) -> Filters:
     return Filters(start=start, end=end, currency=options.default_currency or "usd")
 
 
+def currency_label(option: str, reporting: str) -> str:
+    """What the currency picker shows: 'USD', or 'All currencies in USD'."""
+    return f"All currencies in {reporting.upper()}" if option == ALL_CURRENCIES else option.upper()
+
+
+def currency_options(options: FilterOptions) -> list[str]:
+    """The picker's choices: "All currencies in <default>" first when the account has more than
+    one currency, then each currency."""
+    return ([ALL_CURRENCIES] if len(options.currencies) > 1 else []) + list(options.currencies)
+
+
 def _parse_date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value) if value else None
@@ -120,8 +152,11 @@ def from_params(params: Mapping[str, str], options: FilterOptions, defaults: Fil
     if start > end:
         start, end = defaults.start, defaults.end
     currency = (params.get("currency") or "").lower()
-    if currency not in options.currencies:
+    converted = currency == ALL_CURRENCIES and ALL_CURRENCIES in currency_options(options)
+    if converted:
         currency = defaults.currency
+    elif currency not in options.currencies:
+        currency, converted = defaults.currency, defaults.converted
     granularity = params.get("granularity") or defaults.granularity
     if granularity not in GRANULARITIES:
         granularity = defaults.granularity
@@ -134,13 +169,13 @@ def from_params(params: Mapping[str, str], options: FilterOptions, defaults: Fil
         key, value = segment.split("=", 1)
         if value in options.segments.get(key, []):
             seg_key, seg_value = key, value
-    return Filters(start, end, currency, granularity, product, seg_key, seg_value)
+    return Filters(start, end, currency, granularity, product, seg_key, seg_value, converted)
 
 
 def valid(filters: Filters, options: FilterOptions, defaults: Filters) -> Filters:
     """The same filters with anything this account does not have reset to the default."""
     return from_params({"from": filters.start.isoformat(), "to": filters.end.isoformat(),
-                        "currency": filters.currency, "granularity": filters.granularity,
+                        "currency": filters.picked, "granularity": filters.granularity,
                         "product": filters.product or "", "segment": filters.segment or ""}, options, defaults)
 
 
@@ -152,23 +187,25 @@ def _url_filter_params(query_params) -> dict[str, str]:
 
 def _set_widgets(state, filters: Filters) -> None:
     state[_W["dates"]] = (filters.start, filters.end)
-    state[_W["currency"]] = filters.currency
+    state[_W["currency"]] = filters.picked
     state[_W["granularity"]] = filters.granularity
     state[_W["product"]] = filters.product or ALL
     state[_W["segment_key"]] = filters.segment_key or ALL
     state[_W["segment_value"]] = filters.segment_value or ALL
 
 
-def _from_widgets(state, previous: Filters) -> Filters:
+def _from_widgets(state, previous: Filters, reporting: str) -> Filters:
     dates = state.get(_W["dates"])
     start, end = previous.start, previous.end
     if isinstance(dates, (tuple, list)) and len(dates) == 2 and all(dates):
         start, end = dates
     seg_key = state.get(_W["segment_key"]) or None
     seg_value = state.get(_W["segment_value"]) or None
-    return Filters(start, end, state.get(_W["currency"]) or previous.currency,
+    picked = state.get(_W["currency"]) or previous.picked
+    converted = picked == ALL_CURRENCIES
+    return Filters(start, end, reporting if converted else picked,
                    state.get(_W["granularity"]) or previous.granularity, state.get(_W["product"]) or None,
-                   seg_key if seg_value else None, seg_value if seg_key else None)
+                   seg_key if seg_value else None, seg_value if seg_key else None, converted)
 
 
 def _preset(key: str, first: date | None, today: date) -> tuple[date, date] | None:
@@ -208,8 +245,8 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
     previous = state.get("_filters_value") or defaults
     if not first_run:
         # Values the account no longer offers (after a sync) fall back to defaults.
-        checked = valid(_from_widgets(state, previous), options, defaults)
-        if checked != _from_widgets(state, previous):
+        checked = valid(_from_widgets(state, previous, defaults.currency), options, defaults)
+        if checked != _from_widgets(state, previous, defaults.currency):
             _set_widgets(state, checked)
     state["_filters_scope"] = scope_id
 
@@ -230,9 +267,11 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
     sidebar.selectbox("Quick range", list(PRESETS), index=None, key="f_preset", format_func=PRESETS.get,
                       placeholder="Quick range…", on_change=apply_preset, label_visibility="collapsed")
     cols = sidebar.columns(2)
-    cols[0].selectbox("Currency", options.currencies or [defaults.currency], key=_W["currency"],
-                      format_func=str.upper,
-                      help="Every metric is computed per currency; nothing is summed across currencies.")
+    cols[0].selectbox("Currency", currency_options(options) or [defaults.currency], key=_W["currency"],
+                      format_func=lambda c: currency_label(c, defaults.currency),
+                      help="A single currency shows its own figures. \"All currencies\" converts every currency "
+                           "into the account's default at the ECB reference rate of the day before (MRR at each "
+                           "month's end), with exchange-rate moves shown apart as FX impact.")
     cols[1].selectbox("Granularity", GRANULARITIES, key=_W["granularity"], format_func=str.capitalize,
                       help="Buckets of the payment (cash) charts. MRR is always a month-end snapshot.")
     product_names = dict(options.products)
@@ -252,7 +291,7 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
     seg_cols[1].selectbox("Value", [ALL] + values, key=_W["segment_value"], disabled=not chosen_key,
                           format_func=lambda v: "any" if v == ALL else v)
 
-    filters = _from_widgets(state, previous)
+    filters = _from_widgets(state, previous, defaults.currency)
     state["_filters_value"] = filters
     params = filters.to_params(defaults)
     for name in URL_KEYS:

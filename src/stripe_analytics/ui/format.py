@@ -20,6 +20,15 @@ def money(minor, currency: str) -> str:
     return "—" if is_missing(minor) else format_amount(minor, currency)
 
 
+def own_amounts(frame, key: str, amount: str = "mrr") -> dict:
+    """{key: '€100.00 + $5.00'}: each key's amounts in their own currencies (a frame with `key`,
+    currency and `amount` in minor units), biggest first."""
+    out: dict = {}
+    for name, rows in frame.sort_values(amount, ascending=False).groupby(key, sort=False):
+        out[name] = " + ".join(money(v, c) for v, c in zip(rows[amount], rows["currency"]) if v)
+    return out
+
+
 def money_major(major, currency: str) -> str:
     return "—" if is_missing(major) else format_major(major, currency)
 

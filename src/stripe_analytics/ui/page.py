@@ -7,6 +7,7 @@ import streamlit as st
 
 from ..cache import CacheError
 from . import data
+from . import format as fmt
 from .context import AppContext, current
 from .widgets import empty_state, error_state
 
@@ -79,18 +80,58 @@ def _or_stop(read, *args, filters_apply: bool = False, **kwargs):
 
 
 def metrics_for(ctx: AppContext, mf):
-    """The metrics bundle of explicit MetricFilters; stops the page on a plain message."""
-    return _or_stop(data.metrics_bundle, ctx.key, mf.model_dump_json(), filters_apply=True)
+    """The metrics bundle of explicit MetricFilters (converted into the reporting currency when
+    the sidebar says "All currencies"); stops the page on a plain message."""
+    return _or_stop(data.metrics_bundle, ctx.key, mf.model_dump_json(), reporting=ctx.filters.reporting_currency,
+                    filters_apply=True)
 
 
 def cash(ctx: AppContext, period: str | None = None, *, dates: bool = True, currency: bool = True):
     """Cash metrics of the current filters per day / week / month (`period`, default the
-    sidebar's granularity; see data.cash); stops the page with a plain message when they cannot
-    be computed."""
+    sidebar's granularity; see data.cash), converted in the all-currencies view (`currency=False`:
+    every currency in its own); stops the page with a plain message when they cannot be computed."""
     filters = ctx.filters
     assert filters is not None and ctx.key is not None
     mf = filters.metric_filters(dates=dates, currency=currency)
-    return _or_stop(data.cash, ctx.key, mf.model_dump_json(), period or filters.granularity, filters_apply=True)
+    return _or_stop(data.cash, ctx.key, mf.model_dump_json(), period or filters.granularity,
+                    reporting=filters.reporting_currency if currency else None, filters_apply=True)
+
+
+def cash_conversion(ctx: AppContext, period: str | None = None, *, dates: bool = True):
+    """How the cash figures of a converted view were converted (a `metrics.ReportingInfo`), or
+    None for a single-currency view."""
+    filters = ctx.filters
+    if not filters.converted:
+        return None
+    mf = filters.metric_filters(dates=dates)
+    return _or_stop(data.converted_cash, ctx.key, mf.model_dump_json(), period or filters.granularity, "all",
+                    filters.reporting_currency, filters_apply=True)[1]
+
+
+def conversion_note(info, *, cash: bool = False) -> str | None:
+    """In a converted view, say so under the page header: the rates' source and last date, a
+    plain warning when the rate table is out of date, and what could not be converted (left out
+    of every figure, never converted at 0). Returns the label for the figures' hover text; None
+    (and nothing drawn) in a single-currency view."""
+    if info is None:
+        return None
+    label = info.label(staleness=False)
+    st.caption(f":material/currency_exchange: {label}. " + (
+        "Each payment, refund and fee at the rate of the day before it." if cash else
+        "MRR at each month's end rate; movements at constant currency, exchange-rate changes shown as FX impact."))
+    if info.stale:
+        st.warning(f"The exchange rate table is out of date: its last rate is from {info.last_rate_date:%d %b %Y}, "
+                   "so later days use that rate. Import newer rates on the Data page or with "
+                   "`stripe-analytics fx import FILE`.", icon=":material/history:")
+    missing = info.unconverted_cash if cash else info.unconverted
+    if len(missing):
+        column = "gross_volume" if cash else "mrr"
+        totals = missing.groupby("currency")[column].sum()
+        listed = ", ".join(f"{c.upper()} ({'gross volume' if cash else 'MRR'} {fmt.money(v, c)} in the range)"
+                           for c, v in totals.items())
+        st.warning(f"No exchange rate for {listed}: left out of the converted figures. Add rates on the Data page "
+                   "or with `stripe-analytics fx import FILE`.", icon=":material/currency_exchange:")
+    return label
 
 
 def browse(ctx: AppContext, name: str, *args, **kwargs):

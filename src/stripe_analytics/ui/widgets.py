@@ -69,12 +69,14 @@ def month_comparison(monthly: pd.DataFrame, month_to_date: int) -> MonthComparis
 
 def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: bool = False,
         trend: Sequence[float] | None = None, label: str | None = None, delta_description: str | None = None,
-        chart_type: str = "area") -> None:
-    """A bordered metric tile with its definition on hover and an optional sparkline."""
+        chart_type: str = "area", note: str | None = None) -> None:
+    """A bordered metric tile with its definition on hover and an optional sparkline; `note`
+    (e.g. how a converted figure was converted) is added to the hover text."""
     data = [float(v) for v in trend if v is not None and not pd.isna(v)] if trend is not None else None
+    help_text = "\n\n".join(t for t in (definitions.help_text(key), note) if t)
     container.metric(
         label or definitions.label(key), value, delta=delta, delta_color="inverse" if inverse else "normal",
-        help=definitions.help_text(key) or None, border=True,
+        help=help_text or None, border=True,
         chart_data=data if data and len(data) > 1 else None, chart_type=chart_type,
         delta_description=delta_description,
     )
@@ -141,6 +143,17 @@ def _searchable(frame: pd.DataFrame, text: str) -> pd.Series:
     return mask
 
 
+def _exported(frame: pd.DataFrame | None, filters: Filters | None) -> pd.DataFrame | None:
+    """What a download holds: in a converted view, each row also says which reporting currency
+    and which rates date its amounts are in."""
+    if frame is None or filters is None or not filters.converted:
+        return frame
+    out = frame.copy()
+    out["reporting_currency"] = filters.currency
+    out["rates_as_of"] = filters.rates_date.isoformat() if filters.rates_date else None
+    return out
+
+
 def _file_namer(view: str, filters: Filters | None, dates_in_name: bool) -> Callable[[str], str]:
     """Export file names after the view and the filters (`mrr_usd_2025-01_2026-06.png`)."""
     def name(ext: str) -> str:
@@ -201,7 +214,7 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
     visible = chosen or default_columns
 
     def current() -> pd.DataFrame:
-        return shown[visible].reset_index(drop=True)
+        return _exported(shown[visible].reset_index(drop=True), filters)
 
     name = _file_namer(view, filters, dates_in_name)
 
@@ -267,7 +280,8 @@ def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filte
     with st.popover("Download chart", icon=":material/download:", type="tertiary"):
         for file_format, (label, mime) in exports.CHART_FORMATS.items():
             st.download_button(
-                label, data=(lambda f=file_format: exports.chart_bytes(fig, data, f, title=title or view)),
+                label, data=(lambda f=file_format: exports.chart_bytes(fig, _exported(data, filters), f,
+                                                                       title=title or view)),
                 file_name=name(file_format), mime=mime, key=f"{key}_dl_{file_format}", icon=":material/download:",
                 width="stretch", on_click="ignore")
     return event if selectable else None

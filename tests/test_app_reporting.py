@@ -1,0 +1,118 @@
+"""The all-currencies view of the dashboard (docs/specs/fx.md) through app.py with AppTest: the
+currency picker offers it first, every metric page shows the converted figures of the engine,
+says how they were converted, and names exports after the reporting currency and rates date."""
+
+from __future__ import annotations
+
+import json
+
+from stripe_analytics.cache import Cache
+from stripe_analytics.metrics import MetricFilters, MetricsEngine
+from stripe_analytics.money import format_amount
+from tests.test_app import current_filters, demo_env, new_app, page, problems, tiles  # noqa: F401 - fixture
+
+METRIC_PAGES = ["overview", "revenue", "mrr", "retention", "customers", "products"]
+
+
+def converted_app():
+    at = new_app().run()
+    at.sidebar.selectbox(key="f_currency").set_value("all").run()
+    return at
+
+
+def engine_result(data_dir, f, **filters):
+    with Cache.open(data_dir / "demo.duckdb", read_only=True) as cache:
+        engine = MetricsEngine(cache)
+        return engine.compute(MetricFilters(date_from=f.start, date_to=f.end, **filters),
+                              reporting_currency=f.currency)
+
+
+def test_the_picker_offers_all_currencies_first(demo_env):
+    at = new_app().run()
+    picker = at.sidebar.selectbox(key="f_currency")
+    options = at.session_state["_ctx"].options
+    assert len(options.currencies) > 1
+    assert picker.options[0] == f"All currencies in {options.default_currency.upper()}"
+    assert picker.options[1:] == [c.upper() for c in options.currencies]
+    at = converted_app()
+    f = current_filters(at)
+    assert (f.converted, f.currency) == (True, options.default_currency)
+    assert at.query_params["currency"] == "all"
+
+
+def test_every_metric_page_works_in_the_converted_view(demo_env):
+    at = converted_app()
+    for name in METRIC_PAGES:
+        page(at, name)
+        assert not problems(at), (name, problems(at))
+        captions = [c.value for c in at.caption if "Converted to USD at ECB reference rates as of" in c.value]
+        assert captions, name
+        # The demo runs to today, past the rates shipped with the package: the page says so.
+        assert any("out of date" in w.value for w in at.warning), name
+
+
+def test_overview_tiles_are_the_converted_engine_figures(demo_env):
+    at = converted_app()
+    f = current_filters(at)
+    last = engine_result(demo_env, f).monthly.iloc[-1]
+    shown = tiles(at)
+    assert shown["MRR"] == format_amount(last["mrr"], "usd")
+    assert shown["Gross volume"] == format_amount(last["gross_volume"], "usd")
+    assert shown["Net volume"] == format_amount(last["net_volume"], "usd")
+    assert shown["Active customers"] == f"{int(last['active_customers']):,}"
+    mrr_tile = next(m for m in at.metric if m.label == "MRR")
+    assert "Converted to USD at ECB reference rates" in mrr_tile.help
+
+
+def test_mrr_page_has_fx_impact_in_movements_bridge_and_table(demo_env):
+    at = page(converted_app(), "mrr")
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    names = [t.get("name") for spec in charts for t in spec["data"]]
+    assert "FX impact" in names                                     # a series of the movements chart
+    bridge = next(spec for spec in charts if spec["data"][0].get("type") == "waterfall")
+    assert "FX impact" in bridge["data"][0]["x"]
+    table = next(df.value for df in at.dataframe if "fx_mrr" in df.value.columns)
+    f = current_filters(at)
+    expected = engine_result(demo_env, f).monthly
+    assert list(table["fx_mrr"]) == [round(v / 100, 2) for v in expected["fx_mrr"]]
+
+
+def test_customers_table_shows_own_currency_beside_converted_mrr(demo_env):
+    at = page(converted_app(), "customers")
+    table = next(df.value for df in at.dataframe if "own_mrr" in df.value.columns)
+    f = current_filters(at)
+    result = engine_result(demo_env, f)
+    snap = result.snapshots
+    now = snap[snap["m"] == result.calendar.last].set_index("customer")["mrr"]
+    own = result.own_snapshots
+    foreign = own[(own["m"] == result.calendar.last) & (own["currency"] == "eur")]["customer"]
+    row = table[table["id"].isin(set(foreign))].iloc[0]
+    assert row["own_mrr"].startswith("€")
+    assert round(row["mrr"] * 100) == now[row["id"]]
+
+
+def test_exports_name_the_reporting_currency_and_rates_date(demo_env):
+    at = converted_app()
+    f = at.session_state["_ctx"].filters                            # what the pages' widgets name files by
+    assert f.rates_date is not None
+    name = f.filename("mrr", "csv")
+    assert name.startswith("mrr_all-in-usd_") and name.endswith(f"_rates-{f.rates_date.isoformat()}.csv")
+
+
+def test_a_single_currency_view_is_unchanged(demo_env):
+    at = converted_app()
+    at.sidebar.selectbox(key="f_currency").set_value("eur").run()
+    assert not problems(at)
+    assert not [c for c in at.caption if "Converted to" in c.value]
+    assert not current_filters(at).converted
+
+
+def test_exported_rows_carry_the_reporting_currency_and_rates_date(demo_env):
+    import pandas as pd
+
+    from stripe_analytics.ui.widgets import _exported
+
+    f = converted_app().session_state["_ctx"].filters
+    out = _exported(pd.DataFrame({"month": ["2026-10"], "mrr": [1.5]}), f)
+    assert out.to_dict("records") == [{"month": "2026-10", "mrr": 1.5, "reporting_currency": "usd",
+                                       "rates_as_of": f.rates_date.isoformat()}]
