@@ -151,6 +151,17 @@ def cash_by_period(src: Sources, as_of: datetime, period: Period = "month",
     return frame
 
 
+def rebucket(daily: pd.DataFrame, period: Period) -> pd.DataFrame:
+    """A daily `cash_by_period` frame summed into weeks or months (the same figures
+    `cash_by_period` gives for that period: a local day lies in one local week and month)."""
+    frame = daily.copy()
+    frame["start"] = [period_start(d, period) for d in frame["start"]]
+    out = frame.groupby(["currency", "start"], as_index=False, sort=True)[list(CASH_COLUMNS)].sum()
+    for column in CASH_COLUMNS:
+        out[column] = out[column].astype("int64")
+    return out.reset_index(drop=True)
+
+
 def cash_metrics(src: Sources, calendar: Calendar, filters: MetricFilters | None = None) -> pd.DataFrame:
     """The monthly cash table: `cash_by_period` with period "month" up to the calendar's as-of.
 

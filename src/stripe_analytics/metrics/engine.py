@@ -11,7 +11,7 @@ import contextlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any, Iterator
 
@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..money import decimals, to_major_float
-from .cash import Period, cash_by_period, cash_periods, period_start, period_starts, with_month_index
+from .cash import Period, cash_by_period, cash_periods, period_start, period_starts, rebucket, with_month_index
 from .cohorts import cohort_retention
 from .filters import DiscountPolicy, MetricFilters, as_of_date, as_of_instant
 from .load import Calendar, Sources, build_calendar, month_label
@@ -255,12 +255,16 @@ class MetricsEngine:
 
     def _cash_raw(self, filters: MetricFilters, period: Period) -> pd.DataFrame:
         """`cash.cash_by_period` for the filter's segment (all currencies, every period up to the
-        as-of), kept until the data changes."""
+        as-of), kept until the data changes. Weeks and months are summed from the days (one scan
+        of the payments serves every period and the converted view, whose rates are per day)."""
         key = (filters.segment_key, filters.segment_value, period)
         if key not in self._cash:
-            self._cash[key] = cash_by_period(self.src, self.as_of, period,
-                                             MetricFilters(segment_key=filters.segment_key,
-                                                           segment_value=filters.segment_value))
+            if period == "day":
+                self._cash[key] = cash_by_period(self.src, self.as_of, period,
+                                                 MetricFilters(segment_key=filters.segment_key,
+                                                               segment_value=filters.segment_value))
+            else:
+                self._cash[key] = rebucket(self._cash_raw(filters, "day"), period)
         return self._cash[key]
 
     def _cash_for(self, base: _Base, filters: MetricFilters) -> pd.DataFrame | None:
@@ -367,7 +371,23 @@ class MetricsEngine:
         daily = self._cash_raw(filters, "day") if starts else None
         if daily is not None:
             daily = daily[daily["currency"].isin(currencies)]
-        return convert_cash(daily, base.rates, reporting, starts, period, used)
+        return convert_cash(daily, self._factors_by_day(base, reporting), reporting, starts, period, used)
+
+    def _factors_by_day(self, base: _Base, reporting: str) -> dict[tuple[str, date], Factor]:
+        """The factor into R of each currency on every day from the first reported month to the
+        as-of day (kept per R): cash objects are converted at their own day's rate."""
+        key = ("day", reporting)
+        if key not in self._month_factors:
+            calendar = base.calendar
+            days: list[date] = []
+            if calendar.months:
+                day = date(calendar.first // 12, calendar.first % 12 + 1, 1)
+                last = as_of_date(calendar.as_of, self.timezone)
+                while day <= last:
+                    days.append(day)
+                    day += timedelta(days=1)
+            self._month_factors[key] = factors(base.rates, reporting, [(c, d) for c in base.currencies for d in days])
+        return self._month_factors[key]
 
     def _compute_converted(self, filters: MetricFilters, reporting: str) -> MetricsResult:
         if filters.timezone != self.timezone:

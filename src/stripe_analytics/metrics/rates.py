@@ -220,8 +220,9 @@ class RateSet:
         q = pa.table({"currency": pa.array([c for c, _ in others], pa.string()),
                       "d": pa.array([d for _, d in others], pa.date32())})
         rows = query("""
-            SELECT q.currency, q.d, r.day, r.per_eur, r.source
-            FROM q ASOF JOIN r ON r.currency = q.currency AND r.day < q.d""", arrow=True, q=q, r=self.table)
+            WITH wanted AS (SELECT * FROM r WHERE currency IN (SELECT DISTINCT currency FROM q))
+            SELECT q.currency, q.d, w.day, w.per_eur, w.source
+            FROM q ASOF JOIN wanted w ON w.currency = q.currency AND w.day < q.d""", arrow=True, q=q, r=self.table)
         for c, d, day, per_eur, source in zip(*(rows[n].to_pylist() for n in rows.column_names)):
             out[(c, d)] = Rate(Decimal(per_eur), day, source)
         return out

@@ -227,7 +227,9 @@ def reporting_monthly(classified: Classified, month_factors: dict[tuple[str, int
                count(*) FILTER (WHERE movement = 'reactivation') AS reactivated_customers,
                count(*) FILTER (WHERE movement = 'expansion') AS expansion_customers,
                count(*) FILTER (WHERE movement = 'contraction') AS contraction_customers
-        FROM c GROUP BY m""", c=classified.customers).set_index("m")
+        FROM c GROUP BY m""", c=classified.customers)
+    count_columns = [c for c in counts.columns if c != "m"]
+    count_rows = {int(r["m"]): r for r in counts.to_dict("records")}
     zero = Decimal(0)
     totals: dict[int, dict[str, Decimal]] = {m: {} for m in months}
     unconverted: list[dict] = []
@@ -283,13 +285,13 @@ def reporting_monthly(classified: Classified, month_factors: dict[tuple[str, int
                "net_new_mrr": exact_round(net_new), "fx_mrr": exact_round(fx),
                "_base": base, "_lost": lost, "_exp": moves["expansion_mrr"],
                "_gain": moves["new_mrr"] + moves["reactivation_mrr"] + moves["expansion_mrr"], "_mrr": mrr}
-        for column in counts.columns:
-            row[column] = int(counts.at[m, column]) if m in counts.index else 0
+        for column in count_columns:
+            row[column] = int(count_rows[m][column]) if m in count_rows else 0
         records.append(row)
         previous_mrr = mrr
     frame = pd.DataFrame.from_records(records, columns=[
         "currency", "m", "month", "mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr",
-        "reactivation_mrr", "net_new_mrr", "fx_mrr", "_base", "_lost", "_exp", "_gain", "_mrr", *counts.columns])
+        "reactivation_mrr", "net_new_mrr", "fx_mrr", "_base", "_lost", "_exp", "_gain", "_mrr", *count_columns])
     for column in CASH_COLUMNS:
         frame[column] = 0
     if cash is not None and len(cash) and len(frame):
@@ -299,7 +301,7 @@ def reporting_monthly(classified: Classified, month_factors: dict[tuple[str, int
     for column in ("m",):
         frame[column] = frame[column].astype("int32")
     for column in ("mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr",
-                   "net_new_mrr", "fx_mrr", *counts.columns, *CASH_COLUMNS):
+                   "net_new_mrr", "fx_mrr", *count_columns, *CASH_COLUMNS):
         frame[column] = frame[column].astype("int64")
     frame = add_rates(frame)
     # The contract's rates use the constant-currency base (MRR(P) at M's rates) and exact amounts.
@@ -341,50 +343,50 @@ def convert_by_month(frame: pd.DataFrame, month_factors: dict[tuple[str, int], F
 
 # ----------------------------------------------------------------------------- cash
 
-def convert_cash(daily: pd.DataFrame | None, rates: RateSet, reporting: str, starts: Sequence[date], period: str,
-                 used: RatesUsed) -> tuple[pd.DataFrame, pd.DataFrame]:
+def convert_cash(daily: pd.DataFrame | None, day_factors: dict[tuple[str, date], Factor], reporting: str,
+                 starts: Sequence[date], period: str, used: RatesUsed) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cash figures in R per period (docs/specs/fx.md "Converted cash"): each day's per-currency
     sums (`cash.cash_by_period` by day: every object of a day shares that day's rate) converted
-    at the rate for that day, summed per period exactly, rounded half-even; counts summed over
-    currencies.
+    at the rate for that day (`day_factors`, see `factors`), summed per period exactly, rounded
+    half-even; counts summed over currencies.
 
     Returns (cash, unconverted): cash has the columns of `cash.cash_periods` (currency = R) for
     every period of `starts`; unconverted has start, period, currency and the cash amounts
     (minor units of that currency) left out for want of a rate."""
-    totals = {s: {c: Decimal(0) for c in CASH_AMOUNT_COLUMNS} for s in starts}
-    count_totals = {s: {"successful_payments": 0, "failed_payments": 0} for s in starts}
-    missing: dict[tuple[date, str], dict[str, int]] = {}
+    totals = {s: [Decimal(0)] * len(CASH_AMOUNT_COLUMNS) for s in starts}
+    count_totals = {s: [0, 0] for s in starts}
+    missing: dict[tuple[date, str], list[int]] = {}
     if daily is not None and len(daily):
-        found = factors(rates, reporting, zip(daily["currency"], daily["start"]))
-        for record in daily.to_dict("records"):
-            start = period_start(record["start"], period)
+        columns = [daily[c].tolist() for c in ("currency", "start", *CASH_AMOUNT_COLUMNS, "successful_payments",
+                                                "failed_payments")]
+        for currency, day, *values in zip(*columns):
+            start = period_start(day, period)
             if start not in totals:
                 continue
-            for column in ("successful_payments", "failed_payments"):
-                count_totals[start][column] += int(record[column])
-            factor = found.get((record["currency"], record["start"]))
-            amounts = {c: int(record[c]) for c in CASH_AMOUNT_COLUMNS}
-            if factor is None:
-                if any(amounts.values()):
-                    bucket = missing.setdefault((start, record["currency"]), dict.fromkeys(CASH_AMOUNT_COLUMNS, 0))
-                    for c, v in amounts.items():
-                        bucket[c] += v
+            amounts, counts = values[:len(CASH_AMOUNT_COLUMNS)], values[len(CASH_AMOUNT_COLUMNS):]
+            count_totals[start] = [a + int(b) for a, b in zip(count_totals[start], counts)]
+            if not any(amounts):
                 continue
-            if any(amounts.values()):
-                used.add(factor)
-            for c, v in amounts.items():
-                if v:
-                    totals[start][c] += _CTX.multiply(factor.value, v)
+            factor = day_factors.get((currency, day))
+            if factor is None:
+                bucket = missing.setdefault((start, currency), [0] * len(CASH_AMOUNT_COLUMNS))
+                missing[(start, currency)] = [a + int(b) for a, b in zip(bucket, amounts)]
+                continue
+            used.add(factor)
+            totals[start] = [t + _CTX.multiply(factor.value, int(v)) if v else t
+                             for t, v in zip(totals[start], amounts)]
     frame = pd.DataFrame({
         "currency": [reporting] * len(starts), "start": pd.Series(list(starts), dtype=object),
         "period": [period_label(s, period) for s in starts],
-        **{c: pd.Series([exact_round(totals[s][c]) for s in starts], dtype="int64") for c in CASH_AMOUNT_COLUMNS},
-        **{c: pd.Series([count_totals[s][c] for s in starts], dtype="int64")
-           for c in ("successful_payments", "failed_payments")},
+        **{c: pd.Series([exact_round(totals[s][i]) for s in starts], dtype="int64")
+           for i, c in enumerate(CASH_AMOUNT_COLUMNS)},
+        **{c: pd.Series([count_totals[s][i] for s in starts], dtype="int64")
+           for i, c in enumerate(("successful_payments", "failed_payments"))},
     })
     frame = cash_rates(frame[["currency", "start", "period", *CASH_COLUMNS]])
     unconverted = pd.DataFrame(
-        [{"start": s, "period": period_label(s, period), "currency": c, **v} for (s, c), v in sorted(missing.items())],
+        [{"start": s, "period": period_label(s, period), "currency": c, **dict(zip(CASH_AMOUNT_COLUMNS, v))}
+         for (s, c), v in sorted(missing.items())],
         columns=["start", "period", "currency", *CASH_AMOUNT_COLUMNS])
     return frame, unconverted
 
