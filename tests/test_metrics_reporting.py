@@ -258,3 +258,39 @@ def test_bad_rate_files_are_refused_with_the_line(text, message):
 
     with pytest.raises(RatesFileError, match=message):
         parse_rates_csv(text)
+
+
+def test_the_worked_example_of_docs_metrics(tmp_path):
+    """docs/metrics.md "Constant-currency movements": A €100 -> €80, B new at $50; USD 1.25 then
+    1.50 per EUR."""
+    p100, p80, usd = eur_plan(10000), eur_plan(8000), price("p_usd", 5000)
+    engine = engine_for(tmp_path, [
+        p100, p80, usd, customer("cus_a"), customer("cus_b"),
+        subscription("sub_a1", "cus_a", [item("si_a1", p100)], start="2024-01-01", status="canceled",
+                     ended_at="2024-02-01"),
+        subscription("sub_a2", "cus_a", [item("si_a2", p80)], start="2024-02-01"),
+        subscription("sub_b", "cus_b", [item("si_b", usd)], start="2024-02-01"),
+    ])
+    jan, feb = (months(engine.compute(reporting_currency="usd"))[m] for m in ("2024-01", "2024-02"))
+    assert (jan["mrr"], jan["new_mrr"]) == (12500, 12500)
+    assert (feb["mrr"], feb["contraction_mrr"], feb["new_mrr"], feb["fx_mrr"], feb["net_new_mrr"]) == (
+        17000, 3000, 5000, 2500, 2000)
+    assert feb["mrr"] - jan["mrr"] == feb["net_new_mrr"] + feb["fx_mrr"]
+    assert (feb["grr"], feb["nrr"], feb["revenue_churn_rate"]) == (pytest.approx(0.8), pytest.approx(0.8),
+                                                                   pytest.approx(0.2))
+    per_currency = {(r["currency"], r["month"]): r for r in engine.compute().monthly.to_dict("records")}
+    assert per_currency[("eur", "2024-02")]["contraction_mrr"] == 2000
+    assert per_currency[("usd", "2024-02")]["new_mrr"] == 5000
+
+
+def test_mrr_by_product_converted_at_each_months_rate(tmp_path):
+    eur, usd = eur_plan(), price("p_usd", 5000)
+    engine = engine_for(tmp_path, [
+        eur, usd, customer("cus_1"), customer("cus_2"),
+        subscription("sub_1", "cus_1", [item("si_1", eur)], start="2024-01-01"),
+        subscription("sub_2", "cus_2", [item("si_2", usd)], start="2024-01-01"),
+    ])
+    frame = engine.converted_mrr_by_product(MetricFilters(), "usd")
+    assert frame[["product", "month", "mrr"]].to_dict("records") == [
+        {"product": "prod_1", "month": "2024-01", "mrr": 17500},      # 100 x 1.25 + 50
+        {"product": "prod_1", "month": "2024-02", "mrr": 20000}]      # 100 x 1.50 + 50
