@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from stripe_analytics.ui import connection_state, data, format as fmt, live, page, widgets
+from stripe_analytics.ui import fx as forms_fx
 
 ctx = page.context(need_data=False)
 account = ctx.account
@@ -122,3 +123,22 @@ widgets.table(status["runs"], key="data_runs", view="sync_runs", search=False, e
 if not status["audit"].empty:
     st.markdown("#### Changes made from the app")
     widgets.table(status["audit"], key="data_audit", view="audit_log")
+
+# ---------------------------------------------------------------- exchange rates
+st.markdown("#### Exchange rates")
+st.caption("The all-currencies view converts at the European Central Bank's reference rates (shipped with the app, "
+           "units per 1 EUR; a day uses the latest rate before it). Import your own rates to add a currency the ECB "
+           "does not publish or to extend the table: for the same date and currency yours win.")
+rates = data.exchange_rates(ctx.key)
+used = set(ctx.options.currencies) if ctx.options else set()
+widgets.table(rates[rates["currency"].isin(used)] if used else rates, key="data_rates", view="exchange_rates",
+              search=False, empty="None of this account's currencies has a rate; import some below.",
+              column_config={"currency": st.column_config.TextColumn("Currency"),
+                             "last_per_eur": st.column_config.TextColumn("Last rate (per EUR)"),
+                             "rates": st.column_config.NumberColumn("Rates", format="%,d"),
+                             "user_rates": st.column_config.NumberColumn("Yours", format="%,d")})
+missing = sorted(used - set(rates["currency"]) - {"eur"})
+if missing:
+    st.warning("No exchange rate for " + ", ".join(c.upper() for c in missing) + ": these currencies are left out of "
+               "the all-currencies view until you import rates for them.", icon=":material/currency_exchange:")
+forms_fx.import_form(account.path)

@@ -116,3 +116,32 @@ def test_exported_rows_carry_the_reporting_currency_and_rates_date(demo_env):
     out = _exported(pd.DataFrame({"month": ["2026-10"], "mrr": [1.5]}), f)
     assert out.to_dict("records") == [{"month": "2026-10", "mrr": 1.5, "reporting_currency": "usd",
                                        "rates_as_of": f.rates_date.isoformat()}]
+
+
+def test_data_page_lists_rates_and_imports_a_file(demo_env):
+    from stripe_analytics.metrics import RateSet
+    from stripe_analytics.ui.fx import import_rates_upload
+
+    at = page(new_app().run(), "data")
+    assert not problems(at)
+    rates = next(df.value for df in at.dataframe if "last_per_eur" in df.value.columns)
+    assert {"usd", "gbp", "jpy"} <= set(rates["currency"])
+
+    class Upload:  # what st.file_uploader hands over
+        name = "rates.csv"
+
+        def __init__(self, text: str):
+            self._data = text.encode()
+
+        def getvalue(self) -> bytes:
+            return self._data
+
+    bad = import_rates_upload(demo_env / "demo.duckdb", Upload("date,currency,per_eur\n2026-11-20,usd,zero\n"))
+    assert not bad.ok and "line 2" in bad.message and "nothing was imported" in bad.message
+    good = import_rates_upload(demo_env / "demo.duckdb", Upload("date,currency,per_eur\n2026-11-27,usd,1.2\n"))
+    assert good.ok and "Imported 1 rates (USD)" in good.message
+    with Cache.open(demo_env / "demo.duckdb", read_only=True) as cache:
+        summary = {r["currency"]: r for r in RateSet.from_cache_connection(cache.con).summary()}
+    assert summary["usd"]["user_rates"] == 1 and str(summary["usd"]["last_date"]) == "2026-11-27"
+    at = converted_app()
+    assert any("user rates as of 2026-11-27" in c.value for c in at.caption)

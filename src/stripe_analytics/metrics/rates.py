@@ -171,6 +171,15 @@ def import_rates(cache, rows: Sequence[RateRow]) -> int:
     return len(rows)
 
 
+def import_rates_into(path: Path, rows: Sequence[RateRow]) -> int:
+    """`import_rates` into the cache file at `path` (the dashboard's Data page): under the cache's
+    writer lock, so it never interleaves with a sync (raises cache.SyncLockedError while one runs)."""
+    from ..cache import Cache, writer_lock
+
+    with writer_lock(Path(path)), Cache.open(path) as cache:
+        return import_rates(cache, rows)
+
+
 def user_rates(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """The user's rates stored in a cache (empty when none were imported)."""
     exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [USER_TABLE]).fetchall()[0][0]

@@ -364,6 +364,16 @@ def movers(key: CacheKey, filters_json: str, currency: str, month: str, movement
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def exchange_rates(key: CacheKey) -> pd.DataFrame:
+    """The rates in use for this cache (ECB plus the user's), per currency: currency,
+    first_date, last_date, rates, user_rates, last_per_eur (`RateSet.summary`)."""
+    from ..metrics import RateSet
+
+    with cursor(key) as cur:
+        return pd.DataFrame(RateSet.from_cache_connection(cur).summary())
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def console_schema(key: CacheKey) -> pd.DataFrame:
     """Tables and columns for the SQL console's schema browser (read through the sandbox)."""
     from ..sql_console import SqlConsole

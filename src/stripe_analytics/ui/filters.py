@@ -266,13 +266,13 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
                        help="Months shown in charts and tables (MRR snapshots are taken at each month's end).")
     sidebar.selectbox("Quick range", list(PRESETS), index=None, key="f_preset", format_func=PRESETS.get,
                       placeholder="Quick range…", on_change=apply_preset, label_visibility="collapsed")
-    cols = sidebar.columns(2)
-    cols[0].selectbox("Currency", currency_options(options) or [defaults.currency], key=_W["currency"],
+    # Full width: "All currencies in USD" does not fit in half the sidebar.
+    sidebar.selectbox("Currency", currency_options(options) or [defaults.currency], key=_W["currency"],
                       format_func=lambda c: currency_label(c, defaults.currency),
                       help="A single currency shows its own figures. \"All currencies\" converts every currency "
                            "into the account's default at the ECB reference rate of the day before (MRR at each "
                            "month's end), with exchange-rate moves shown apart as FX impact.")
-    cols[1].selectbox("Granularity", GRANULARITIES, key=_W["granularity"], format_func=str.capitalize,
+    sidebar.selectbox("Granularity", GRANULARITIES, key=_W["granularity"], format_func=str.capitalize,
                       help="Buckets of the payment (cash) charts. MRR is always a month-end snapshot.")
     product_names = dict(options.products)
     sidebar.selectbox("Product", [ALL] + [p for p, _ in options.products], key=_W["product"],
