@@ -11,24 +11,15 @@ import json
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 
+from .cli import _Args
 from .metrics import RateSet, RatesFileError, import_rates, parse_rates_csv
 from .metrics.rates import ECB_SOURCE
 
 
-class FxImportArgs(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    db: Path | None = None
+class FxImportArgs(_Args):
     file: Path
-
-    @field_validator("db")
-    @classmethod
-    def _db_suffix(cls, value: Path | None) -> Path | None:
-        if value is not None and value.suffix != ".duckdb":
-            raise ValueError("must be a path to a .duckdb file")
-        return value
 
     @field_validator("file")
     @classmethod
@@ -38,13 +29,8 @@ class FxImportArgs(BaseModel):
         return value
 
 
-class FxShowArgs(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    db: Path | None = None
+class FxShowArgs(_Args):
     json_output: bool = False
-
-    _db_suffix = field_validator("db")(FxImportArgs._db_suffix.__func__)
 
 
 def register(subparsers, CliError, validated, open_cache) -> None:
