@@ -165,6 +165,20 @@ class _Base:
     rates: RateSet
 
 
+@dataclass
+class _Converted:
+    """A converted view over every month (see `MetricsEngine._converted_view`)."""
+
+    monthly: pd.DataFrame
+    unconverted: pd.DataFrame
+    cash: pd.DataFrame | None
+    unconverted_cash: pd.DataFrame
+    used: RatesUsed
+    own: pa.Table
+    snapshots: pa.Table
+    movements: pa.Table
+
+
 def _select(table: pa.Table, currencies: list[str] | None, customer_keys: list[int] | None) -> pa.Table:
     mask = None
     if currencies is not None:
@@ -205,6 +219,7 @@ class MetricsEngine:
         self._item_filtered: OrderedDict = OrderedDict()
         self._cash: dict = {}
         self._converted: OrderedDict = OrderedDict()
+        self._views: OrderedDict = OrderedDict()
         self._month_factors: dict = {}
 
     def _data_version(self) -> str | None:
@@ -220,6 +235,7 @@ class MetricsEngine:
             self._item_filtered.clear()
             self._cash.clear()
             self._converted.clear()
+            self._views.clear()
             self._month_factors.clear()
             self.as_of = as_of_instant(self._as_of_arg, self.timezone)
         if self._base is None:
@@ -396,40 +412,56 @@ class MetricsEngine:
             base = self._ensure_base()
             self._check_reporting(base, reporting)
             calendar = base.calendar
-            currencies = self._currencies(base, filters)
-            selected = currencies if filters.currencies else None
-            classified, own = self._classified(base, filters, reporting, selected)
-            customer_keys = None
-            if filters.segment_key is not None:
-                sql, params = self.src.segment_customers_sql(filters)
-                ids = [r[0] for r in self.src.con.execute(sql, params).fetchall()]
-                customer_keys = base.components.customer_keys(ids)
-                own = _select(own, None, customer_keys)
-            classified = select_customers(classified, customer_keys)
-            used = RatesUsed()
-            month_starts = [date(m // 12, m % 12 + 1, 1) for m in calendar.months]
-            cash, unconverted_cash = self._converted_cash(base, filters, reporting, currencies, month_starts,
-                                                          "month", used)
-            cash = with_month_index(cash) if len(cash) else None
-            monthly, unconverted = reporting_monthly(classified, self._factors_by_month(base, reporting),
-                                                     calendar.months, reporting, cash, used)
+            full = self._converted_view(base, filters, reporting)
+            # The date range only selects months: everything above is kept per filter.
             visible = set(calendar.visible(filters))
-            monthly = monthly[monthly["m"].isin(visible)].reset_index(drop=True)
-            unconverted = unconverted[unconverted["m"].isin(visible)].reset_index(drop=True)
+            monthly = full.monthly[full.monthly["m"].isin(visible)].reset_index(drop=True)
+            unconverted = full.unconverted[full.unconverted["m"].isin(visible)].reset_index(drop=True)
             visible_labels = {f"{m // 12:04d}-{m % 12 + 1:02d}" for m in visible}
-            unconverted_cash = unconverted_cash[unconverted_cash["period"].isin(visible_labels)].reset_index(drop=True)
-            if cash is not None:
-                cash = cash[cash["m"].isin(visible)].reset_index(drop=True)
+            unconverted_cash = full.unconverted_cash[full.unconverted_cash["period"].isin(visible_labels)]
+            if full.cash is not None:
+                cash = full.cash[full.cash["m"].isin(visible)].reset_index(drop=True)
             else:
                 cash = pd.DataFrame(columns=["currency", "m", "month"])
-            info = ReportingInfo(reporting, used, as_of_date(self.as_of, self.timezone), unconverted,
-                                 unconverted_cash, own)
+            info = ReportingInfo(reporting, full.used, as_of_date(self.as_of, self.timezone), unconverted,
+                                 unconverted_cash.reset_index(drop=True), full.own)
             return MetricsResult(
                 account_id=self.src.account_id, as_of=self.as_of, as_of_date=info.as_of_day,
                 discount_policy=self.discount_policy, filters=filters, calendar=calendar, currencies=[reporting],
-                monthly=monthly, cash=cash, snapshots_keyed=converted_snapshots(classified, reporting),
-                movements_keyed=converted_movements(classified, reporting),
+                monthly=monthly, cash=cash, snapshots_keyed=full.snapshots, movements_keyed=full.movements,
                 customer_keys=base.components.customers, _details=self._customers, reporting=info)
+
+    def _converted_view(self, base: _Base, filters: MetricFilters, reporting: str) -> "_Converted":
+        """Every month of the converted view under the filters but their date range, kept (a
+        few filter combinations) until the data changes."""
+        currencies = self._currencies(base, filters)
+        selected = currencies if filters.currencies else None
+        key = (filters.products, filters.intervals, tuple(selected or ()), filters.segment_key,
+               filters.segment_value, reporting)
+        if key in self._views:
+            self._views.move_to_end(key)
+            return self._views[key]
+        classified, own = self._classified(base, filters, reporting, selected)
+        customer_keys = None
+        if filters.segment_key is not None:
+            sql, params = self.src.segment_customers_sql(filters)
+            ids = [r[0] for r in self.src.con.execute(sql, params).fetchall()]
+            customer_keys = base.components.customer_keys(ids)
+            own = _select(own, None, customer_keys)
+        classified = select_customers(classified, customer_keys)
+        used = RatesUsed()
+        month_starts = [date(m // 12, m % 12 + 1, 1) for m in base.calendar.months]
+        cash, unconverted_cash = self._converted_cash(base, filters, reporting, currencies, month_starts, "month",
+                                                      used)
+        cash = with_month_index(cash) if len(cash) else None
+        monthly, unconverted = reporting_monthly(classified, self._factors_by_month(base, reporting),
+                                                 base.calendar.months, reporting, cash, used)
+        view = _Converted(monthly, unconverted, cash, unconverted_cash, used, own,
+                          converted_snapshots(classified, reporting), converted_movements(classified, reporting))
+        self._views[key] = view
+        while len(self._views) > 2 * self.ITEM_FILTER_CACHE:
+            self._views.popitem(last=False)
+        return view
 
     def cash(self, filters: MetricFilters | None = None, period: Period = "month") -> pd.DataFrame:
         """Cash metrics (metrics.md "Cash (payments)") per currency and period -- `day`, ISO `week`
