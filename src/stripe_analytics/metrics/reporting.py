@@ -58,17 +58,6 @@ class Factor:
     sources: tuple[str, ...] = ()
 
 
-@dataclass
-class Factors:
-    """Conversion factors of (currency, day) pairs into R."""
-
-    reporting: str
-    by_key: dict = field(default_factory=dict)
-
-    def get(self, currency: str, key) -> Factor | None:
-        return self.by_key.get((currency, key))
-
-
 def factors(rates: RateSet, reporting: str, pairs: Iterable[tuple[str, date]]) -> dict[tuple[str, date], Factor]:
     """{(currency, day): Factor} into `reporting` for each pair that has a rate on that day
     (docs/specs/fx.md: `per_eur(R, day) / per_eur(A, day)`, each the latest rate strictly before
