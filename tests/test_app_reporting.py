@@ -145,3 +145,19 @@ def test_data_page_lists_rates_and_imports_a_file(demo_env):
     assert summary["usd"]["user_rates"] == 1 and str(summary["usd"]["last_date"]) == "2026-11-27"
     at = converted_app()
     assert any("user rates as of 2026-11-27" in c.value for c in at.caption)
+
+
+def test_another_reporting_currency_can_be_picked_and_bookmarked(demo_env):
+    at = converted_app()
+    at.sidebar.selectbox(key="f_reporting").set_value("eur").run()
+    assert not problems(at)
+    f = current_filters(at)
+    assert (f.converted, f.currency) == (True, "eur")
+    assert at.query_params["currency"] == "all" and at.query_params["in"] == "eur"
+    assert tiles(at)["MRR"] == format_amount(engine_result(demo_env, f).monthly.iloc[-1]["mrr"], "eur")
+    assert any(c.value.startswith(":material/currency_exchange: Converted to EUR") for c in at.caption)
+    assert at.sidebar.selectbox(key="f_currency").options[0] == "All currencies in EUR"
+    shared = new_app()
+    shared.query_params.update({"currency": "all", "in": "gbp"})
+    shared.run()
+    assert (current_filters(shared).converted, current_filters(shared).currency) == (True, "gbp")

@@ -3,7 +3,8 @@
 parameters, so a view can be bookmarked and shared and survives a reload.
 
 URL keys: `from`, `to` (YYYY-MM-DD), `currency` (usd, or `all`: every currency converted into the
-account's default, docs/specs/fx.md), `granularity` (day/week/month), `product` (prod_…),
+account's default, docs/specs/fx.md; `in`: another reporting currency), `granularity`
+(day/week/month), `product` (prod_…),
 `segment` (metadata key=value). Only values that differ from the defaults are written, so a
 default view has a clean URL.
 
@@ -22,9 +23,10 @@ from ..exports import export_filename
 from ..queries import FilterOptions, Scope
 
 GRANULARITIES = ("day", "week", "month")
-URL_KEYS = ("from", "to", "currency", "granularity", "product", "segment")
+URL_KEYS = ("from", "to", "currency", "in", "granularity", "product", "segment")
 DEFAULT_MONTHS = 12
 _W = {  # widget keys in st.session_state
+    "reporting": "f_reporting",
     "dates": "f_dates", "currency": "f_currency", "granularity": "f_granularity", "product": "f_product",
     "segment_key": "f_segment_key", "segment_value": "f_segment_value",
 }
@@ -107,6 +109,8 @@ class Filters:
             params["to"] = self.end.isoformat()
         if self.picked != defaults.picked:
             params["currency"] = self.picked
+        if self.converted and self.currency != defaults.currency:
+            params["in"] = self.currency
         if self.granularity != defaults.granularity:
             params["granularity"] = self.granularity
         if self.product:
@@ -138,6 +142,16 @@ def currency_options(options: FilterOptions) -> list[str]:
     return ([ALL_CURRENCIES] if len(options.currencies) > 1 else []) + list(options.currencies)
 
 
+def reporting_options(options: FilterOptions, default: str) -> list[str]:
+    """The currencies a converted view can report in: the default, the account's others, then
+    every other currency the ECB publishes."""
+    from ..metrics.rates import ecb_rates
+
+    ecb = sorted(set(ecb_rates().column("currency").to_pylist()) | {"eur"})
+    first = [default] + [c for c in options.currencies if c != default and c in ecb]
+    return first + [c for c in ecb if c not in first]
+
+
 def _parse_date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value) if value else None
@@ -154,7 +168,8 @@ def from_params(params: Mapping[str, str], options: FilterOptions, defaults: Fil
     currency = (params.get("currency") or "").lower()
     converted = currency == ALL_CURRENCIES and ALL_CURRENCIES in currency_options(options)
     if converted:
-        currency = defaults.currency
+        wanted = (params.get("in") or "").lower()
+        currency = wanted if wanted in reporting_options(options, defaults.currency) else defaults.currency
     elif currency not in options.currencies:
         currency, converted = defaults.currency, defaults.converted
     granularity = params.get("granularity") or defaults.granularity
@@ -175,7 +190,7 @@ def from_params(params: Mapping[str, str], options: FilterOptions, defaults: Fil
 def valid(filters: Filters, options: FilterOptions, defaults: Filters) -> Filters:
     """The same filters with anything this account does not have reset to the default."""
     return from_params({"from": filters.start.isoformat(), "to": filters.end.isoformat(),
-                        "currency": filters.picked, "granularity": filters.granularity,
+                        "currency": filters.picked, "in": filters.currency, "granularity": filters.granularity,
                         "product": filters.product or "", "segment": filters.segment or ""}, options, defaults)
 
 
@@ -188,6 +203,8 @@ def _url_filter_params(query_params) -> dict[str, str]:
 def _set_widgets(state, filters: Filters) -> None:
     state[_W["dates"]] = (filters.start, filters.end)
     state[_W["currency"]] = filters.picked
+    if filters.converted:
+        state[_W["reporting"]] = filters.currency
     state[_W["granularity"]] = filters.granularity
     state[_W["product"]] = filters.product or ALL
     state[_W["segment_key"]] = filters.segment_key or ALL
@@ -203,6 +220,8 @@ def _from_widgets(state, previous: Filters, reporting: str) -> Filters:
     seg_value = state.get(_W["segment_value"]) or None
     picked = state.get(_W["currency"]) or previous.picked
     converted = picked == ALL_CURRENCIES
+    if converted:
+        reporting = state.get(_W["reporting"]) or reporting
     return Filters(start, end, reporting if converted else picked,
                    state.get(_W["granularity"]) or previous.granularity, state.get(_W["product"]) or None,
                    seg_key if seg_value else None, seg_value if seg_key else None, converted)
@@ -267,11 +286,19 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
     sidebar.selectbox("Quick range", list(PRESETS), index=None, key="f_preset", format_func=PRESETS.get,
                       placeholder="Quick range…", on_change=apply_preset, label_visibility="collapsed")
     # Full width: "All currencies in USD" does not fit in half the sidebar.
+    reporting_now = state.get(_W["reporting"]) or defaults.currency
     sidebar.selectbox("Currency", currency_options(options) or [defaults.currency], key=_W["currency"],
-                      format_func=lambda c: currency_label(c, defaults.currency),
+                      format_func=lambda c: currency_label(c, reporting_now),
                       help="A single currency shows its own figures. \"All currencies\" converts every currency "
                            "into the account's default at the ECB reference rate of the day before (MRR at each "
                            "month's end), with exchange-rate moves shown apart as FX impact.")
+    if state.get(_W["currency"]) == ALL_CURRENCIES:
+        choices = reporting_options(options, defaults.currency)
+        if state.get(_W["reporting"]) not in choices:
+            state[_W["reporting"]] = defaults.currency
+        sidebar.selectbox("Report in", choices, key=_W["reporting"], format_func=str.upper,
+                          help="The reporting currency every currency is converted into (any currency the ECB "
+                               "publishes; yours with `stripe-analytics fx import`).")
     sidebar.selectbox("Granularity", GRANULARITIES, key=_W["granularity"], format_func=str.capitalize,
                       help="Buckets of the payment (cash) charts. MRR is always a month-end snapshot.")
     product_names = dict(options.products)
