@@ -360,10 +360,11 @@ class MetricsEngine:
                 + ", ".join(c.upper() for c in base.rates.currencies()))
 
     def _factors_by_month(self, base: _Base, reporting: str) -> dict[tuple[str, int], Factor]:
-        """The factor into R of each currency at each month's snapshot day (kept per R)."""
+        """The factor into R of each currency at each month's snapshot day (kept per R; a
+        snapshot day is one of the days of `_factors_by_day`)."""
         if reporting not in self._month_factors:
             days = snapshot_days(base.calendar)
-            found = factors(base.rates, reporting, [(c, d) for c in base.currencies for d in days.values()])
+            found = self._factors_by_day(base, reporting)
             self._month_factors[reporting] = {(c, m): found[(c, d)] for c in base.currencies
                                               for m, d in days.items() if (c, d) in found}
         return self._month_factors[reporting]

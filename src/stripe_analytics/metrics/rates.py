@@ -228,13 +228,23 @@ class RateSet:
             return out
         q = pa.table({"currency": pa.array([c for c, _ in others], pa.string()),
                       "d": pa.array([d for _, d in others], pa.date32())})
+        wanted = self._for_currencies(frozenset(c for c, _ in others))
         rows = query("""
-            WITH wanted AS (SELECT * FROM r WHERE currency IN (SELECT DISTINCT currency FROM q))
             SELECT q.currency, q.d, w.day, w.per_eur, w.source
-            FROM q ASOF JOIN wanted w ON w.currency = q.currency AND w.day < q.d""", arrow=True, q=q, r=self.table)
+            FROM q ASOF JOIN w ON w.currency = q.currency AND w.day < q.d""", arrow=True, q=q, w=wanted)
         for c, d, day, per_eur, source in zip(*(rows[n].to_pylist() for n in rows.column_names)):
             out[(c, d)] = Rate(Decimal(per_eur), day, source)
         return out
+
+    def _for_currencies(self, currencies: frozenset[str]) -> pa.Table:
+        """The rows of these currencies only (a lookup joins a few thousand rows, not all)."""
+        import pyarrow.compute as pc
+
+        cache = self.__dict__.setdefault("_subsets", {})
+        if currencies not in cache:
+            cache[currencies] = self.table.filter(pc.is_in(self.table["currency"],
+                                                           value_set=pa.array(sorted(currencies), pa.string())))
+        return cache[currencies]
 
     def currencies(self) -> list[str]:
         """Every currency that has a rate (EUR included)."""
