@@ -103,29 +103,25 @@ def exact_round(value: Decimal) -> int:
 
 # ----------------------------------------------------------------------------- MRR
 
-# Each customer's MRR per currency at M (cur) and at P (prev), with the factors of M (f) and P (fp).
-_PAIRS_SQL = """
+# Per customer and month: reporting MRR at M (rep), MRR at P restated at M's rates (prev_at_m),
+# MRR at P at P's rates (rep_prev), and the movement by the rules of metrics.md applied to
+# prev_at_m -> rep; "had MRR > 0 at an earlier snapshot" is judged on rep. A currency without a
+# rate contributes nothing (its factor is null).
+_CLASSIFY_SQL = """
 WITH pairs AS (
     SELECT coalesce(c.currency, p.currency) AS currency, coalesce(c.customer_key, p.customer_key) AS customer_key,
            CAST(coalesce(c.m, p.m + 1) AS INTEGER) AS m, coalesce(c.mrr, 0) AS cur, coalesce(p.mrr, 0) AS prev
     FROM snaps c FULL OUTER JOIN snaps p
       ON p.currency = c.currency AND p.customer_key = c.customer_key AND p.m = c.m - 1
     WHERE coalesce(c.m, p.m + 1) <= {last}
-)
-SELECT pairs.*, r.f, rp.f AS fp FROM pairs
-LEFT JOIN rates r ON r.currency = pairs.currency AND r.m = pairs.m
-LEFT JOIN rates rp ON rp.currency = pairs.currency AND rp.m = pairs.m - 1
-"""
-
-# Per customer and month: reporting MRR at M (rep), MRR at P restated at M's rates (prev_at_m),
-# MRR at P at P's rates (rep_prev), and the movement by the rules of metrics.md applied to
-# prev_at_m -> rep; "had MRR > 0 at an earlier snapshot" is judged on rep. A currency without a
-# rate contributes nothing (its factor is null).
-_CLASSIFY_SQL = """
-WITH cust AS (
-    SELECT customer_key, m, coalesce(sum(cur * f), 0) AS rep, coalesce(sum(prev * f), 0) AS prev_at_m,
-           coalesce(sum(prev * fp), 0) AS rep_prev
-    FROM conv GROUP BY customer_key, m
+),
+cust AS (
+    SELECT pairs.customer_key, pairs.m, coalesce(sum(cur * r.f), 0) AS rep, coalesce(sum(prev * r.f), 0) AS prev_at_m,
+           coalesce(sum(prev * rp.f), 0) AS rep_prev
+    FROM pairs
+    LEFT JOIN rates r ON r.currency = pairs.currency AND r.m = pairs.m
+    LEFT JOIN rates rp ON rp.currency = pairs.currency AND rp.m = pairs.m - 1
+    GROUP BY pairs.customer_key, pairs.m
 ),
 firsts AS (SELECT customer_key, min(m) AS first_m FROM cust WHERE rep > 0 GROUP BY customer_key)
 SELECT cust.*, CASE
@@ -137,18 +133,32 @@ SELECT cust.*, CASE
 FROM cust LEFT JOIN firsts USING (customer_key)
 """
 
+# Per month, currency and movement: the integer sums of the customers' MRR in that currency at
+# M (cur) and at P (prev), for the exact conversion. Every (customer, M) with MRR at M or P has
+# a classified row, so every snapshot is counted once as `cur` and once as `prev` of the month
+# after.
+_SUMS_SQL = """
+SELECT m, currency, movement, CAST(sum(cur) AS BIGINT) AS cur, CAST(sum(prev) AS BIGINT) AS prev FROM (
+    SELECT c.m, s.currency, c.movement, s.mrr AS cur, 0 AS prev
+    FROM c JOIN snaps s ON s.customer_key = c.customer_key AND s.m = c.m
+    UNION ALL
+    SELECT c.m, s.currency, c.movement, 0 AS cur, s.mrr AS prev
+    FROM c JOIN snaps s ON s.customer_key = c.customer_key AND s.m = c.m - 1
+) GROUP BY ALL
+"""
+
 
 @dataclass
 class Classified:
     """Each customer's constant-currency movement per month, kept by the engine between filter
     changes (a customer's classification never depends on other customers).
 
-    `rows`: currency, customer_key, m, cur, prev (the customer's MRR in that currency at M and
-    P, minor units), movement (the customer's, same on all its currency rows; null = none).
+    `snapshots`: the per-currency snapshots classified (currency, customer_key, m, mrr);
     `customers`: customer_key, m, rep (MRR at M in R), prev_at_m (MRR at P restated at M's
-    rates), rep_prev (MRR at P at P's rates), movement; floats in R's minor units, for display."""
+    rates), rep_prev (MRR at P at P's rates), movement (null = none); floats in R's minor units,
+    for classification and display (the monthly amounts are exact, from `snapshots`)."""
 
-    rows: pa.Table
+    snapshots: pa.Table
     customers: pa.Table
 
 
@@ -161,18 +171,16 @@ def classify(snapshots: pa.Table, month_factors: dict[tuple[str, int], Factor], 
         "m": pa.array([m for _, m in month_factors], pa.int32()),
         "f": pa.array([float(f.value) for f in month_factors.values()], pa.float64()),
     })
-    conv = query(_PAIRS_SQL.format(last=int(last_month)), arrow=True, snaps=snapshots, rates=rates)
-    customers = query(_CLASSIFY_SQL.format(tol=_TOLERANCE), arrow=True, conv=conv)
-    rows = query("""SELECT conv.currency, conv.customer_key, conv.m, conv.cur, conv.prev, c.movement
-                    FROM conv JOIN c USING (customer_key, m)""", arrow=True, conv=conv, c=customers)
-    return Classified(rows, customers)
+    customers = query(_CLASSIFY_SQL.format(last=int(last_month), tol=_TOLERANCE), arrow=True, snaps=snapshots,
+                      rates=rates)
+    return Classified(snapshots, customers)
 
 
 def select_customers(classified: Classified, customer_keys: Sequence[int] | None) -> Classified:
     if customer_keys is None:
         return classified
     keys = pa.array(list(customer_keys), pa.int32())
-    return Classified(classified.rows.filter(pc.is_in(classified.rows["customer_key"], value_set=keys)),
+    return Classified(classified.snapshots.filter(pc.is_in(classified.snapshots["customer_key"], value_set=keys)),
                       classified.customers.filter(pc.is_in(classified.customers["customer_key"], value_set=keys)))
 
 
@@ -207,8 +215,7 @@ def reporting_monthly(classified: Classified, month_factors: dict[tuple[str, int
 
     Returns (monthly, unconverted): unconverted has month, m, currency, mrr (minor units of that
     currency) for each month and currency whose MRR had no rate."""
-    sums = query("""SELECT m, currency, movement, sum(cur) AS cur, sum(prev) AS prev FROM r
-                    GROUP BY ALL""", r=classified.rows)
+    sums = query(_SUMS_SQL, c=classified.customers, snaps=classified.snapshots)
     counts = query("""
         SELECT m, count(*) FILTER (WHERE rep > 0) AS active_customers,
                count(*) FILTER (WHERE movement = 'new') AS new_customers,
