@@ -103,11 +103,18 @@ def child(path: str, threads: int, as_of: date) -> None:
         engine.compute(filters)
         figures["filter_s"][name] = time.perf_counter() - started
 
-    # The converted table: a new engine computing it from nothing (compare with warm_s), then the
-    # conversion step alone on the kept engine (first time, then again), then filter changes.
-    started = time.perf_counter()
-    converted = MetricsEngine(cache, as_of=as_of).compute(reporting_currency="usd")
-    figures["converted_new_engine_s"] = time.perf_counter() - started
+    # The converted table: a new engine computing it from nothing, measured alternately with a new
+    # engine computing the per-currency table (best of 3 each, so both see the same machine), then
+    # the conversion step alone on the kept engine (first time, then again), then filter changes.
+    pairs = {"per_currency_new_engine_s": [], "converted_new_engine_s": []}
+    for _ in range(3):
+        started = time.perf_counter()
+        MetricsEngine(cache, as_of=as_of).compute()
+        pairs["per_currency_new_engine_s"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        converted = MetricsEngine(cache, as_of=as_of).compute(reporting_currency="usd")
+        pairs["converted_new_engine_s"].append(time.perf_counter() - started)
+    figures.update({name: min(runs) for name, runs in pairs.items()})
     started = time.perf_counter()
     again = engine.compute(reporting_currency="usd")
     figures["converted_step_s"] = time.perf_counter() - started
@@ -178,9 +185,9 @@ def main() -> int:
     for name in f["filter_s"]:
         seconds = min(r["filter_s"][name] for r in runs)
         print(f"filter change -> {name:<30} {seconds:.2f} s   (target < 1 s)")
-    per_currency, converted = best("warm_s"), best("converted_new_engine_s")
+    per_currency, converted = best("per_currency_new_engine_s"), best("converted_new_engine_s")
     print(f"converted to USD, new engine:                {converted:.2f} s = {converted / per_currency:.2f}x the "
-          f"per-currency table's {per_currency:.2f} s (target <= 1.3x)")
+          f"per-currency table's {per_currency:.2f} s, best of 3 alternate runs (target <= 1.3x)")
     print(f"converted to USD, conversion step alone:     {best('converted_step_s'):.2f} s first, "
           f"{best('converted_again_s'):.2f} s again (engine kept)")
     for name in f["converted_filter_s"]:
