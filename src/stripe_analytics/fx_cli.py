@@ -14,8 +14,9 @@ from pathlib import Path
 from pydantic import field_validator
 
 from .cli import _Args
-from .metrics import RateSet, RatesFileError, import_rates, parse_rates_csv
-from .metrics.rates import ECB_SOURCE
+from .cache import CacheError
+from .metrics import RateSet, RatesFileError, parse_rates_csv
+from .metrics.rates import ECB_SOURCE, import_rates_into
 
 
 class FxImportArgs(_Args):
@@ -46,8 +47,12 @@ def register(subparsers, CliError, validated, open_cache) -> None:
             rows = parse_rates_csv(text)
         except RatesFileError as error:
             raise CliError(f"{args.file}: {error}; nothing was imported", 2) from None
-        with open_cache(args.db) as cache:
-            written = import_rates(cache, rows)
+        with open_cache(args.db) as cache:  # which cache, checked read-only first
+            path = cache.path
+        try:
+            written = import_rates_into(path, rows)
+        except CacheError as error:  # e.g. a sync is writing it
+            raise CliError(f"{error}; nothing was imported") from None
         days = sorted({r.day for r in rows})
         currencies = sorted({r.currency.upper() for r in rows})
         print(f"imported {written} rates ({', '.join(currencies)}; {days[0]} to {days[-1]}); "
