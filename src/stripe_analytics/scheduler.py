@@ -18,7 +18,9 @@ from typing import Callable
 
 LOG = logging.getLogger("stripe_analytics.scheduler")
 
-FIRST_RUN_DELAY = 2.0  # seconds after the server starts: catch up on what happened while it was down
+# The first run catches up on what happened while the server was down, once the warm-up and
+# the first visitors are served (or after one interval, when that is shorter).
+FIRST_RUN_DELAY = 60.0
 BUSY_RETRY = 60.0
 BACKOFF_FIRST = 30.0
 
@@ -98,7 +100,7 @@ class SyncScheduler:
 
     def start(self, first_delay: float = FIRST_RUN_DELAY) -> "SyncScheduler":
         with self._lock:
-            self.state.next_run_at = self._clock() + first_delay
+            self.state.next_run_at = self._clock() + min(first_delay, self.state.interval_seconds)
         self._thread = threading.Thread(target=self._loop, name="sync-scheduler", daemon=True)
         self._thread.start()
         return self

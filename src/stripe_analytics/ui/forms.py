@@ -682,6 +682,11 @@ def _connection_context(settings, account, own) -> tuple[ActionContext | None, s
 _OPEN_KEY = STATE_PREFIX + "open_dialog"
 
 
+def dialog_open() -> bool:
+    """A form's dialog is open in this session (the page should not be rerun under it)."""
+    return bool(st.session_state.get(_OPEN_KEY))
+
+
 def _forget_open() -> None:
     st.session_state.pop(_OPEN_KEY, None)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from ..cache import CacheError
-from . import data, format as fmt
+from . import data, format as fmt, forms
 
 POLL_SECONDS = 1.0
 
@@ -58,7 +58,8 @@ def watch(ctx) -> None:
             key, busy = data.cache_key(path)
         except CacheError:
             return
-        if not busy and key != drawn:
+        if not busy and key != drawn and not forms.dialog_open():
+            # An open form is left alone; the page refreshes once it is closed.
             st.rerun(scope="app")
         changed = _changed_at(path)
         if changed is not None:
