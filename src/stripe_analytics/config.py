@@ -135,7 +135,10 @@ class Settings(BaseSettings):
         description="Client-side request budget; default 20 in test mode, 80 in live mode.",
     )
     stripe_max_network_retries: int = Field(default=6, ge=0, le=20, description="Retries per request.")
-    sync_concurrency: int = Field(default=8, ge=1, le=64, description="Parallel requests during a backfill.")
+    sync_concurrency: int | None = Field(
+        default=None, ge=1, le=64,
+        description="Parallel requests during a backfill; unset: from the request budget and the measured latency.",
+    )
     secret_key: SecretStr | None = Field(
         default=None, description="Key that encrypts stored connections; default: a key file generated in DATA_DIR."
     )

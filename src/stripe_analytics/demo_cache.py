@@ -65,19 +65,21 @@ def build_demo_cache(
                     for table, n in ingest.write_objects(con, batch, history_source="demo").items():
                         counts[table] = counts.get(table, 0) + n
                 batch.clear()
+                bulk.after_commit()
                 if progress:
                     progress(SyncProgress("backfill", None, sum(counts.values()),
                                           min(1.0, seen_customers / customers),
                                           f"building the demo account: {seen_customers}/{customers} customers"))
 
-            for obj in account.iter_objects():
-                batch.append(obj)
-                if obj.get("object") == "customer":
-                    seen_customers += 1
-                if len(batch) >= BATCH_OBJECTS:
+            with ingest.BulkLoad(cache.con, tmp) as bulk:
+                for obj in account.iter_objects():
+                    batch.append(obj)
+                    if obj.get("object") == "customer":
+                        seen_customers += 1
+                    if len(batch) >= BATCH_OBJECTS:
+                        flush()
+                if batch:
                     flush()
-            if batch:
-                flush()
             with cache.transaction() as con:
                 cache.set_meta("balance", json.dumps(demo_balance(con, account.as_of_ts)))
                 cache.set_meta("demo_complete", "true")

@@ -28,6 +28,7 @@ class RateLimiter:
         self._tokens = self.capacity
         self._updated = clock()
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     def acquire(self) -> None:
         while True:
@@ -37,9 +38,16 @@ class RateLimiter:
                 self._updated = now
                 if self._tokens >= 1 - 1e-9:
                     self._tokens -= 1
+                    self._local.acquired = getattr(self._local, "acquired", 0) + 1
                     return
                 wait = (1 - self._tokens) / self.per_second
+            self._local.waited = getattr(self._local, "waited", 0.0) + wait
             self._sleep(wait)
+
+    def thread_usage(self) -> tuple[int, float]:
+        """(requests admitted, seconds spent waiting for the budget) of the calling thread so
+        far: what a caller needs to tell the time its requests took from the time it queued."""
+        return getattr(self._local, "acquired", 0), getattr(self._local, "waited", 0.0)
 
 
 @dataclass
