@@ -1,10 +1,13 @@
 import copy
 import json
 
+import duckdb
+import pyarrow as pa
 import pytest
 
 from stripe_analytics.cache import Cache
-from stripe_analytics.ingest import mark_deleted, prepare, write_objects, write_prepared
+from stripe_analytics.ingest import BulkLoad, Prepared, WriterThread, mark_deleted, prepare, write_objects, \
+    write_prepared
 from tests.stripe_fixtures import resources
 
 FIXTURES = resources()
@@ -137,3 +140,34 @@ def test_prepared_pages_written_together_equal_the_objects_written_in_order(tmp_
         assert items == [("si_a", True), ("si_b", False)]
         # one history row for the subscription's state at the end of the batch
         assert together.con.execute("SELECT count(*) FROM subscription_history").fetchone()[0] == 1
+
+
+def test_writer_thread_writes_batches_in_order_and_stops_at_a_failed_one(tmp_path):
+    customer = {**FIXTURES["customer"], "id": "cus_1"}
+    broken = Prepared({"customers": pa.table({"id": ["cus_2"], "no_such_column": [1]})}, {}, {})
+    with Cache.open(tmp_path / "acct_w.duckdb") as cache, BulkLoad(cache.con, cache.path) as bulk:
+        writer = WriterThread(cache.con, cache.transaction, bulk, history_source="demo")
+        writer.submit(prepare([customer]))
+        writer.submit(prepare([{**customer, "name": "Renamed"}]))
+        writer.submit(broken)
+        writer.submit(prepare([{**customer, "id": "cus_3"}]))
+        with pytest.raises(duckdb.Error):
+            writer.close()
+        assert cache.con.execute("SELECT id, name FROM customers").fetchall() == [("cus_1", "Renamed")]
+        assert cache.data_version == 2  # the failed batch and the one after it wrote nothing
+
+
+def test_bulk_load_checkpoints_when_the_log_outgrows_the_file(tmp_path):
+    invoice = FIXTURES["invoice"]
+    with Cache.open(tmp_path / "acct_b.duckdb") as cache:
+        with BulkLoad(cache.con, cache.path, min_wal_bytes=256 << 10) as bulk:
+            for n in range(60):
+                with cache.transaction() as con:
+                    write_objects(con, [{**invoice, "id": f"in_{n}_{i}"} for i in range(20)])
+                bulk.after_commit()
+                wal = bulk.wal_path.stat().st_size if bulk.wal_path.exists() else 0
+                # never more log than the larger of the floor and the file (plus one batch)
+                assert wal < max(256 << 10, cache.path.stat().st_size) + (1 << 20)
+        assert bulk.checkpoints >= 2
+        assert cache.con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0] == "16.0 MiB"
+        assert cache.row_counts()["invoices"] == 1200

@@ -59,27 +59,25 @@ def build_demo_cache(
                                                    "as_of": str(as_of) if as_of else None}))
             batch: list[dict] = []
             seen_customers = 0
-
-            def flush() -> None:
-                with cache.transaction() as con:
-                    for table, n in ingest.write_objects(con, batch, history_source="demo").items():
-                        counts[table] = counts.get(table, 0) + n
-                batch.clear()
-                bulk.after_commit()
-                if progress:
-                    progress(SyncProgress("backfill", None, sum(counts.values()),
-                                          min(1.0, seen_customers / customers),
-                                          f"building the demo account: {seen_customers}/{customers} customers"))
-
             with ingest.BulkLoad(cache.con, tmp) as bulk:
-                for obj in account.iter_objects():
-                    batch.append(obj)
-                    if obj.get("object") == "customer":
-                        seen_customers += 1
-                    if len(batch) >= BATCH_OBJECTS:
-                        flush()
-                if batch:
-                    flush()
+                # Generating and preparing (Python) overlap the previous batch's write (DuckDB).
+                writer = ingest.WriterThread(cache.con, cache.transaction, bulk, history_source="demo")
+                try:
+                    for obj in account.iter_objects():
+                        batch.append(obj)
+                        if obj.get("object") == "customer":
+                            seen_customers += 1
+                        if len(batch) >= BATCH_OBJECTS:
+                            writer.submit(ingest.prepare(batch))
+                            batch = []
+                            if progress:
+                                progress(SyncProgress(
+                                    "backfill", None, sum(writer.counts.values()), min(1.0, seen_customers / customers),
+                                    f"building the demo account: {seen_customers}/{customers} customers"))
+                    if batch:
+                        writer.submit(ingest.prepare(batch))
+                finally:
+                    counts = writer.close()
             with cache.transaction() as con:
                 cache.set_meta("balance", json.dumps(demo_balance(con, account.as_of_ts)))
                 cache.set_meta("demo_complete", "true")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -284,6 +286,54 @@ class BulkLoad:
         self.con.execute("CHECKPOINT")
         self.checkpoints += 1
         return True
+
+
+class WriterThread:
+    """Writes prepared batches into a cache from a thread of its own, one transaction each,
+    while the caller builds the next batch: DuckDB runs without the GIL, so on two cores the
+    writes overlap the pure-Python work of generating and preparing objects. The connection
+    must not be used by anyone else until `close` returns. An error in the writer is raised
+    by the next `submit` or by `close`; nothing after the failed batch is written."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, transaction, bulk: BulkLoad, *,
+                 history_source: str, depth: int = 2) -> None:
+        self.counts: dict[str, int] = {}
+        self._con = con
+        self._transaction = transaction  # Cache.transaction
+        self._bulk = bulk
+        self._history_source = history_source
+        self._queue: "queue.Queue[Prepared | None]" = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="cache-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (prepared := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain until close
+            try:
+                with self._transaction() as con:
+                    written = write_prepared(con, [prepared], history_source=self._history_source)
+                self._bulk.after_commit()
+            except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+                self._error = error
+                continue
+            for table, n in written.items():
+                self.counts[table] = self.counts.get(table, 0) + n
+
+    def submit(self, prepared: Prepared) -> None:
+        self._raise()
+        self._queue.put(prepared)
+
+    def close(self) -> dict[str, int]:
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+        return self.counts
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
 
 
 def _size(path: Path) -> int:
