@@ -256,12 +256,13 @@ class BulkLoad:
     checkpoints cost more than the writes, growing with the file (quadratic in all), and wrote
     gigabytes for the 100,000-customer demo. During a bulk load the automatic checkpoint is
     off and `after_commit` checkpoints when the log has grown to the size of the database file
-    (at least `min_wal_bytes`, at most `max_wal_bytes`), so checkpoint work stays proportional
-    to the data. Durability is unchanged: a transaction is in the log when COMMIT returns, and
-    a process killed at any moment replays the log on the next open."""
+    (at least `min_wal_bytes`), so checkpoint work stays proportional to the data; and at most
+    `max_wal_bytes`, because DuckDB keeps what is not yet checkpointed in memory. Durability is
+    unchanged: a transaction is in the log when COMMIT returns, and a process killed at any
+    moment replays the log on the next open."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, db_path: str | Path, *,
-                 min_wal_bytes: int = 256 << 20, max_wal_bytes: int = 1 << 30) -> None:
+                 min_wal_bytes: int = 64 << 20, max_wal_bytes: int = 256 << 20) -> None:
         self.con = con
         self.db_path = Path(db_path)
         self.wal_path = Path(str(db_path) + ".wal")
