@@ -1,8 +1,7 @@
 import threading
 
 from stripe_analytics.fetch_pacing import MAX_IN_FLIGHT, MIN_IN_FLIGHT, InFlightGate, in_flight_for
-from stripe_analytics.stripe_client import RateLimiter
-from tests.test_stripe_client import FakeClock
+from stripe_analytics.stripe_client import RequestStats
 
 
 def test_reads_in_flight_follow_the_budget_and_the_time_per_request():
@@ -13,38 +12,47 @@ def test_reads_in_flight_follow_the_budget_and_the_time_per_request():
     assert in_flight_for(1, 0.01) == MIN_IN_FLIGHT
 
 
-def test_measured_time_excludes_waiting_for_the_budget():
-    clock = FakeClock()
-    limiter = RateLimiter(2, burst=1, clock=clock.time, sleep=clock.sleep)
-    gate = InFlightGate(80, limiter.thread_usage, clock=clock.time)
+def test_the_limit_follows_the_measured_round_trip():
+    stats = RequestStats()
+    gate = InFlightGate(80, stats.thread_round_trips)
     for _ in range(40):
         with gate.read():
-            limiter.acquire()  # waits up to 0.5 s for the 2/s budget
-            clock.sleep(0.15)  # the round trip
+            stats.add_round_trip(0.15)
     assert abs(gate.seconds_per_request - 0.15) < 0.005
     assert gate.limit == in_flight_for(80, gate.seconds_per_request) in (19, 20)
+    for _ in range(40):  # the network slows down: more reads in flight keep the budget used
+        with gate.read():
+            stats.add_round_trip(0.6)
+    assert gate.limit == MAX_IN_FLIGHT
 
 
 def test_a_page_of_several_requests_counts_its_time_per_request():
-    clock = FakeClock()
-    limiter = RateLimiter(1000, clock=clock.time, sleep=clock.sleep)
-    gate = InFlightGate(20, limiter.thread_usage, clock=clock.time)
+    stats = RequestStats()
+    gate = InFlightGate(20, stats.thread_round_trips)
     for _ in range(40):
         with gate.read():  # a page plus two requests completing its embedded lists
             for _ in range(3):
-                limiter.acquire()
-                clock.sleep(0.1)
+                stats.add_round_trip(0.1)
     assert abs(gate.seconds_per_request - 0.1) < 0.005
 
 
+def test_round_trips_are_counted_per_thread():
+    stats = RequestStats()
+    stats.add_round_trip(0.2)
+    other = []
+    thread = threading.Thread(target=lambda: (stats.add_round_trip(5.0), other.append(stats.thread_round_trips())))
+    thread.start()
+    thread.join()
+    assert stats.thread_round_trips() == (1, 0.2)
+    assert other == [(1, 5.0)]
+
+
 def test_a_fixed_concurrency_overrides_the_estimate():
-    clock = FakeClock()
-    limiter = RateLimiter(1000, clock=clock.time, sleep=clock.sleep)
-    gate = InFlightGate(80, limiter.thread_usage, fixed=3, clock=clock.time)
+    stats = RequestStats()
+    gate = InFlightGate(80, stats.thread_round_trips, fixed=3)
     for _ in range(20):
         with gate.read():
-            limiter.acquire()
-            clock.sleep(2.0)
+            stats.add_round_trip(2.0)
     assert gate.limit == 3
 
 

@@ -13,6 +13,7 @@ import stripe
 from stripe_analytics import schema
 from stripe_analytics.cache import Cache
 from stripe_analytics.config import Settings
+from stripe_analytics.fetch_pacing import MAX_IN_FLIGHT, in_flight_for
 from stripe_analytics.ingest import write_objects
 from stripe_analytics.sync import SyncAuthError, SyncError, next_sync_plan, status, sync_account
 from tests.fake_stripe import FakeStripe
@@ -357,3 +358,16 @@ def test_another_accounts_cache_is_refused_by_the_access_rule_before_it_is_opene
     refuse_another_account(inspect(path), "acct_1")
     refuse_another_account(inspect(path), UNKNOWN_ACCOUNT)  # a server without /v1/account: the path decides
     refuse_another_account(None, "acct_2")  # no file yet
+
+
+def test_without_a_set_concurrency_the_reads_in_flight_follow_budget_and_latency(fake, account, tmp_path):
+    """Unset SYNC_CONCURRENCY: the backfill measures the round trip (here at least the server's
+    0.1 s) and keeps budget x round trip x 1.5 reads in flight, and the cache is the same."""
+    fake.latency = 0.1
+    report = sync_account(settings_for(fake, tmp_path, sync_concurrency=None, stripe_max_requests_per_second=60))
+    gate = report.concurrency
+    assert gate.fixed is None and gate.seconds_per_request >= 0.1
+    assert gate.limit == in_flight_for(60, gate.seconds_per_request) >= 10
+    assert 2 < gate.peak <= MAX_IN_FLIGHT  # the first, slower round trips may have raised it for a while
+    direct_ingest(tmp_path / "direct.duckdb", account[1])
+    assert snapshot(report.db_path, history=False) == snapshot(tmp_path / "direct.duckdb", history=False)

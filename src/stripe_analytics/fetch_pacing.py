@@ -3,11 +3,13 @@
 By Little's law the requests in flight equal the request rate times the time one request
 takes. A backfill that should reach `per_second` requests therefore needs about
 `per_second x seconds per request` reads under way at once: 12 at 80 requests/s and 150 ms,
-3 at 20 requests/s. The time per request is measured while the sync runs (the round trip
-plus the work on the page, without the time spent waiting for the budget), so a slow network
-or a busy machine gets more reads in flight and a fast one fewer; the rate limiter keeps the
-rate itself within Stripe's limit whatever the concurrency. A fixed `SYNC_CONCURRENCY`
-overrides the estimate.
+3 at 20 requests/s; a margin covers the work each thread does on its page between requests.
+The round trip is measured while the sync runs (without the time spent waiting for the
+budget), so a slow network gets more reads in flight and a fast one fewer; the rate limiter
+keeps the rate itself within Stripe's limit whatever the concurrency. The work on a page is
+deliberately left out of the measurement: on a busy machine it grows with the number of
+threads competing for the interpreter, and counting it would add threads that make it worse.
+A fixed `SYNC_CONCURRENCY` overrides the estimate.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-import time
 from typing import Callable, Iterator
 
 MAX_IN_FLIGHT = 32  # each read holds a parsed page (up to ~10 MB for invoices): memory follows it
@@ -32,16 +33,15 @@ def in_flight_for(per_second: float, seconds_per_request: float) -> int:
 
 
 class InFlightGate:
-    """Admits page reads while fewer than `limit` are under way. `usage` gives the calling
-    thread's (requests admitted, seconds waited for the budget) so far, as
-    `RateLimiter.thread_usage` does; `fixed` pins the limit (the SYNC_CONCURRENCY override)."""
+    """Admits page reads while fewer than `limit` are under way. `round_trips` gives the
+    calling thread's (round trips, seconds they took) so far, as
+    `RequestStats.thread_round_trips` does; `fixed` pins the limit (the SYNC_CONCURRENCY override)."""
 
-    def __init__(self, per_second: float, usage: Callable[[], tuple[int, float]], *,
-                 fixed: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, per_second: float, round_trips: Callable[[], tuple[int, float]], *,
+                 fixed: int | None = None) -> None:
         self.per_second = per_second
         self.fixed = fixed
-        self._usage = usage
-        self._clock = clock
+        self._round_trips = round_trips
         self.seconds_per_request = INITIAL_SECONDS_PER_REQUEST
         self.limit = fixed or in_flight_for(per_second, self.seconds_per_request)
         self.peak = 0
@@ -56,17 +56,15 @@ class InFlightGate:
                 self._changed.wait()
             self._in_flight += 1
             self.peak = max(self.peak, self._in_flight)
-        requests_before, waited_before = self._usage()
-        began = self._clock()
+        trips_before, seconds_before = self._round_trips()
         try:
             yield
         finally:
-            requests_after, waited_after = self._usage()
-            busy = self._clock() - began - (waited_after - waited_before)
+            trips_after, seconds_after = self._round_trips()
             with self._changed:
                 self._in_flight -= 1
-                if requests_after > requests_before:
-                    self.measured(busy / (requests_after - requests_before))
+                if trips_after > trips_before:
+                    self.measured((seconds_after - seconds_before) / (trips_after - trips_before))
                 self._changed.notify_all()
 
     def measured(self, seconds_per_request: float) -> None:

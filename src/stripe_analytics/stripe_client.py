@@ -28,7 +28,6 @@ class RateLimiter:
         self._tokens = self.capacity
         self._updated = clock()
         self._lock = threading.Lock()
-        self._local = threading.local()
 
     def acquire(self) -> None:
         while True:
@@ -38,16 +37,9 @@ class RateLimiter:
                 self._updated = now
                 if self._tokens >= 1 - 1e-9:
                     self._tokens -= 1
-                    self._local.acquired = getattr(self._local, "acquired", 0) + 1
                     return
                 wait = (1 - self._tokens) / self.per_second
-            self._local.waited = getattr(self._local, "waited", 0.0) + wait
             self._sleep(wait)
-
-    def thread_usage(self) -> tuple[int, float]:
-        """(requests admitted, seconds spent waiting for the budget) of the calling thread so
-        far: what a caller needs to tell the time its requests took from the time it queued."""
-        return getattr(self._local, "acquired", 0), getattr(self._local, "waited", 0.0)
 
 
 @dataclass
@@ -56,12 +48,22 @@ class RequestStats:
     retries: int = 0
     rate_limited: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _thread: threading.local = field(default_factory=threading.local, repr=False)
 
     def add(self, *, requests: int = 0, retries: int = 0, rate_limited: int = 0) -> None:
         with self._lock:
             self.requests += requests
             self.retries += retries
             self.rate_limited += rate_limited
+
+    def add_round_trip(self, seconds: float) -> None:
+        self._thread.round_trips = getattr(self._thread, "round_trips", 0) + 1
+        self._thread.seconds = getattr(self._thread, "seconds", 0.0) + seconds
+
+    def thread_round_trips(self) -> tuple[int, float]:
+        """(round trips, seconds they took) of the calling thread so far, without the time
+        spent waiting for the rate budget."""
+        return getattr(self._thread, "round_trips", 0), getattr(self._thread, "seconds", 0.0)
 
 
 class BudgetedHTTPClient(stripe.RequestsClient):
@@ -77,7 +79,11 @@ class BudgetedHTTPClient(stripe.RequestsClient):
     def request(self, method, url, headers, post_data=None):
         self.limiter.acquire()
         self.stats.add(requests=1)
-        return super().request(method, url, headers, post_data)
+        began = time.monotonic()
+        try:
+            return super().request(method, url, headers, post_data)
+        finally:
+            self.stats.add_round_trip(time.monotonic() - began)
 
     def _should_retry(self, response, api_connection_error, num_retries, max_network_retries):
         self._retry_state.retry_after = None

@@ -267,7 +267,7 @@ class _Syncer:
         if not pending:
             return
         total = len(pending)
-        gate = InFlightGate(self.access.limiter.per_second, self.access.limiter.thread_usage,
+        gate = InFlightGate(self.access.limiter.per_second, self.access.stats.thread_round_trips,
                             fixed=self.concurrency)
         self.report.concurrency = gate
         # Bounded so that fetching never runs far ahead of writing: memory stays flat.
