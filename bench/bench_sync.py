@@ -142,27 +142,31 @@ def main() -> None:
                 rows.append(("sync, sequential", top_level(report), report.seconds, report.requests,
                              report.write_seconds))
             print(f"syncing at {rps:g} requests/s ...", flush=True)
+            began_cpu = time.process_time()
             with PeakMemory() as memory:
                 report = sync_account(settings, db_path=Path(tmp) / f"conc-{rps:g}.duckdb")
+            sync_cpu = time.process_time() - began_cpu
             gate = report.concurrency
             threads = gate.peak
             sync_row = (f"sync, {'fixed ' if args.concurrency else 'auto '}{gate.limit} in flight",
                         top_level(report), report.seconds, report.requests, report.write_seconds)
             print(f"bare loop at {rps:g} requests/s, {threads} threads ...", flush=True)
+            began_cpu = time.process_time()
             n, secs, reqs = bare_concurrent(settings, DEFAULT_SLICES, threads)
+            bare_cpu = time.process_time() - began_cpu
             rows.append((f"bare auto_paging_iter, {threads} threads", n, secs, reqs, None))
             rows.append(sync_row)
-            results.append((rps, rows, report, memory, (n, secs, reqs)))
+            results.append((rps, rows, report, memory, (n, secs, reqs), (sync_cpu, bare_cpu)))
         writer = None if args.skip_writer else writer_alone(args.customers, Path(tmp))
 
     print(f"\n{'budget':>7}  {'run':<36}{'objects':>10}{'seconds':>9}{'requests':>10}{'obj/s':>9}{'req/s':>8}"
           f"{'% budget':>10}{'write s':>9}")
-    for rps, rows, _, _, _ in results:
+    for rps, rows, *_ in results:
         for name, n, secs, reqs, write in rows:
             print(f"{rps:>5g}/s  {name:<36}{n:>10,}{secs:>9.1f}{reqs:>10,}{n / secs:>9,.0f}{reqs / secs:>8.1f}"
                   f"{100 * (reqs / secs) / rps:>9.0f}%{(f'{write:.1f}' if write is not None else '-'):>9}")
     print()
-    for rps, rows, report, memory, bare in results:
+    for rps, rows, report, memory, bare, (sync_cpu, bare_cpu) in results:
         sync = rows[-1]
         share = (report.requests / report.seconds) / rps
         target = 0.80 if rps >= 80 else 0.95
@@ -171,12 +175,15 @@ def main() -> None:
               f"({bare[0] / bare[1]:,.0f} objects/s); sync / bare objects/s {(sync[1] / sync[2]) / (bare[0] / bare[1]):.2f}; "
               f"{report.concurrency.seconds_per_request * 1000:.0f} ms per request measured, "
               f"DuckDB writes {report.write_seconds:.1f} s of {report.seconds:.1f} s")
+        print(f"  CPU (all threads of this process): sync {sync_cpu:.1f} s, {sync[1] / sync_cpu:,.0f} objects per "
+              f"CPU-second; bare loop {bare_cpu:.1f} s, {bare[0] / bare_cpu:,.0f} objects per CPU-second")
         print(f"  peak memory of the sync: {memory.peak / MB:,.0f} MB resident, {memory.growth / MB:,.0f} MB above "
               f"the process before it, for {report.objects:,} rows")
     if writer:
         objects, rows_written, wall, cpu, checkpoints = writer
         print(f"writer alone (prepared pages into DuckDB, {PAGES_PER_TRANSACTION} pages per transaction): "
-              f"{objects / wall:,.0f} objects/s ({objects:,} objects, {rows_written:,} rows with items and lines, "
+              f"{objects / wall:,.0f} objects/s, {objects / cpu:,.0f} per CPU-second "
+              f"({objects:,} objects, {rows_written:,} rows with items and lines, "
               f"{wall:.1f} s wall, {cpu:.1f} s CPU of all threads, {checkpoints} checkpoints; target >= 15,000)")
 
 
