@@ -66,7 +66,7 @@ signin.banner(ctx.settings)
 theme.sidebar_account(ctx)
 if ctx.principal is not None:
     signin.sidebar(ctx.principal)
-live.watch(ctx)
+live.watch(ctx, navigation.url_path)
 if ctx.account is not None and ctx.account.demo:
     st.info(f"**Demo data.** You are looking at a generated demo account. {SYNC_HINT}", icon=":material/science:")
 if ctx.busy:

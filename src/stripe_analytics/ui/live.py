@@ -45,8 +45,16 @@ def since(seconds: float) -> str:
     return f"{seconds // 86400} d"
 
 
-def watch(ctx) -> None:
+# Pages that show figures and tables refresh themselves; the others hold what the user just did
+# (the SQL console's result, a sync's progress, a connection step), which a rerun would clear.
+LIVE_PAGES = frozenset({"", "overview", "revenue", "mrr", "retention", "customers", "payments", "subscriptions",
+                        "products", "customer", "payment"})
+
+
+def watch(ctx, page_path: str = "") -> None:
     """In the sidebar: refresh the page when its account's data changes, and say how fresh it is."""
+    if page_path not in LIVE_PAGES:
+        return
     if ctx.account is None or ctx.account.path is None or ctx.key is None or ctx.error:
         return
     drawn = ctx.key
