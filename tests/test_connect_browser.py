@@ -216,15 +216,29 @@ def customers_csv(world, tab) -> list[dict]:
     """The Customers page's table as the CSV export a user downloads (saved for the scan)."""
     nav(tab, "Customers")
     no_exception(tab)
-    tab.locator("button[data-testid='stPopoverButton']:visible").filter(has_text="Download").first.click()
-    tab.wait_for_timeout(300)
-    with tab.expect_download(timeout=60_000) as info:
-        tab.locator("[data-testid='stDownloadButton']:visible button").filter(has_text="CSV").first.click()
-    download = info.value
+    download = download_csv(tab)
     target = world["downloads"] / f"{len(list(world['downloads'].iterdir()))}_{download.suggested_filename}"
     download.save_as(target)
     tab.keyboard.press("Escape")
     return list(csv.DictReader(io.StringIO(target.read_text())))
+
+
+def download_csv(tab):
+    """The open page's first table as CSV, through its Download popover. A rerun (the page's
+    once-a-second live check, on a busy machine) can close the popover: open it again."""
+    csv_button = tab.locator("[data-testid='stDownloadButton']:visible button").filter(has_text="CSV").first
+    for attempt in range(4):
+        tab.locator("button[data-testid='stPopoverButton']:visible").filter(has_text="Download").first.click()
+        try:
+            csv_button.wait_for(state="visible", timeout=15_000)
+            with tab.expect_download(timeout=60_000) as info:
+                csv_button.click(timeout=15_000)
+            return info.value
+        except Exception:  # noqa: BLE001 - closed by a rerun: try again
+            if attempt == 3:
+                raise
+            tab.keyboard.press("Escape")
+            settle(tab)
 
 
 def key_field(tab):
