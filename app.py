@@ -24,10 +24,21 @@ _started = time.perf_counter()
 st.set_page_config(page_title="Stripe Analytics", page_icon=":material/monitoring:", layout="wide")
 theme.apply()
 
+# The default page is served at "/"; its own url_path is never shown, but it must not be the
+# name of a file in pages/ ("overview_page"), which Streamlit's legacy lookup would run alone.
+OVERVIEW = st.Page("pages/overview_page.py", title="Overview", icon=":material/dashboard:", default=True,
+                   url_path="home")
+
+
+def overview_alias() -> None:
+    """`/overview` (the Overview's name, which people type and bookmark): go to "/" with the
+    same query (filters), instead of Streamlit's "Page not found"."""
+    st.switch_page(OVERVIEW, query_params=st.query_params.to_dict())
+
+
 PAGES = {
     "Metrics": [
-        st.Page("pages/overview_page.py", title="Overview", icon=":material/dashboard:", url_path="overview",
-                default=True),
+        OVERVIEW,
         st.Page("pages/revenue_page.py", title="Revenue", icon=":material/payments:", url_path="revenue"),
         st.Page("pages/mrr_page.py", title="MRR & growth", icon=":material/trending_up:", url_path="mrr"),
         st.Page("pages/retention_page.py", title="Retention", icon=":material/grid_on:", url_path="retention"),
@@ -50,6 +61,7 @@ PAGES = {
                 visibility="hidden"),
         st.Page("pages/payment_page.py", title="Payment", icon=":material/receipt_long:", url_path="payment",
                 visibility="hidden"),
+        st.Page(overview_alias, title="Overview", url_path="overview", visibility="hidden"),
     ],
 }
 

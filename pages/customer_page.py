@@ -4,12 +4,13 @@ import streamlit as st
 
 from stripe_analytics import charts
 from stripe_analytics.metrics import MetricFilters, to_major
-from stripe_analytics.ui import data, format as fmt, page, widgets
+from stripe_analytics.ui import data, filters, format as fmt, page, widgets
 
 ctx = page.context()
 f = ctx.filters
 customer_id = st.query_params.get("id", "")
-st.page_link("pages/customers_page.py", label="All customers", icon=":material/arrow_back:")
+st.page_link("pages/customers_page.py", label="All customers", icon=":material/arrow_back:",
+             query_params=filters.link_params())
 customer = page.browse(ctx, "customer", customer_id) if customer_id else None
 if not customer:
     widgets.empty_state("Customer not found", f"No customer with id `{customer_id or '—'}` in this account. "
@@ -65,7 +66,7 @@ with pay_tab:
     picked = widgets.table(payments, key="cust_payments", view=f"payments_{customer_id}",
                            money=["amount", "amount_refunded"], selectable=True, search=False, empty="No payments.")
     if picked is not None:
-        st.switch_page("pages/payment_page.py", query_params={"id": picked["id"]})
+        st.switch_page("pages/payment_page.py", query_params=filters.link_params(id=picked["id"]))
 with meta_tab:
     left, right = st.columns(2)
     left.markdown("**Profile**")

@@ -3,7 +3,7 @@ MRR, lifetime paid); selecting a row opens the customer's page."""
 
 import streamlit as st
 
-from stripe_analytics.ui import definitions, forms, format as fmt, page, widgets
+from stripe_analytics.ui import definitions, filters, forms, format as fmt, page, widgets
 
 ctx = page.context()
 f = ctx.filters
@@ -35,7 +35,7 @@ if f.converted:  # each customer's own currencies beside the converted MRR
 if search and len(frame) == 1:
     only = frame.iloc[0]
     st.page_link("pages/customer_page.py", label=f"Open {only['name'] or only['email'] or only['id']}",
-                 icon=":material/person:", query_params={"id": only["id"]})
+                 icon=":material/person:", query_params=filters.link_params(id=only["id"]))
 picked = widgets.table(
     frame, key="cust_table", view="customers", filters=f, money=["mrr", "lifetime_paid"], currency=cur,
     columns=["id", "email", "name", "country", "status", *(["own_mrr"] if f.converted else []), "mrr", "lifetime_paid",
@@ -50,4 +50,4 @@ picked = widgets.table(
                    "id": st.column_config.TextColumn("Customer")},
     selectable=True, truncated_at=10_000, dates_in_name=False, search=False)
 if picked is not None:
-    st.switch_page("pages/customer_page.py", query_params={"id": picked["id"]})
+    st.switch_page("pages/customer_page.py", query_params=filters.link_params(id=picked["id"]))

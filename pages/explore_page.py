@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from stripe_analytics.sql_console import SqlConsole
-from stripe_analytics.ui import data, format as fmt, page, widgets
+from stripe_analytics.ui import data, filters, format as fmt, page, widgets
 
 ctx = page.context()
 f = ctx.filters
@@ -32,9 +32,9 @@ with search_tab:
             if picked is not None:
                 kind, object_id = picked["kind"], picked["id"]
                 if kind == "customer":
-                    st.switch_page("pages/customer_page.py", query_params={"id": object_id})
+                    st.switch_page("pages/customer_page.py", query_params=filters.link_params(id=object_id))
                 if kind in ("charge", "payment_intent"):
-                    st.switch_page("pages/payment_page.py", query_params={"id": object_id})
+                    st.switch_page("pages/payment_page.py", query_params=filters.link_params(id=object_id))
                 table = {"invoice": "invoices", "subscription": "subscriptions", "product": "products",
                          "price": "prices"}[kind]
                 console = SqlConsole(ctx.key.path)

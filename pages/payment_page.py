@@ -5,11 +5,12 @@ import json
 
 import streamlit as st
 
-from stripe_analytics.ui import format as fmt, page, widgets
+from stripe_analytics.ui import filters, format as fmt, page, widgets
 
 ctx = page.context()
 payment_id = st.query_params.get("id", "")
-st.page_link("pages/payments_page.py", label="All payments", icon=":material/arrow_back:")
+st.page_link("pages/payments_page.py", label="All payments", icon=":material/arrow_back:",
+             query_params=filters.link_params())
 found = page.browse(ctx, "payment", payment_id) if payment_id else None
 if not found:
     widgets.empty_state("Payment not found", f"No charge or payment intent with id `{payment_id or '—'}` in this "
@@ -55,7 +56,7 @@ with left:
     st.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows.items()))
     if customer:
         st.page_link("pages/customer_page.py", label="Open the customer", icon=":material/person:",
-                     query_params={"id": customer})
+                     query_params=filters.link_params(id=customer))
     if charge and charge.get("receipt_url"):
         st.link_button("Receipt", charge["receipt_url"], icon=":material/receipt:")
 with right:

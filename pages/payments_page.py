@@ -5,7 +5,7 @@ import streamlit as st
 
 from stripe_analytics.money import to_minor
 from stripe_analytics.queries import CHARGE_STATUSES, PAYMENT_INTENT_STATUSES
-from stripe_analytics.ui import forms, page, widgets
+from stripe_analytics.ui import filters, forms, page, widgets
 
 ctx = page.context()
 f = ctx.filters
@@ -44,7 +44,7 @@ with charges_tab:
                            columns=["id", "created", "status", "amount", "amount_refunded", "customer_email",
                                     "payment_method_type", "description", "failure_code"], search=False)
     if picked is not None:
-        st.switch_page("pages/payment_page.py", query_params={"id": picked["id"]})
+        st.switch_page("pages/payment_page.py", query_params=filters.link_params(id=picked["id"]))
 with intents_tab:
     statuses = st.pills("Status", PAYMENT_INTENT_STATUSES, selection_mode="multi", key="pi_status",
                         format_func=lambda s: s.replace("_", " "))
@@ -54,4 +54,4 @@ with intents_tab:
                            money=["amount", "amount_received"], currency=cur, selectable=True, truncated_at=20_000,
                            search=False)
     if picked is not None:
-        st.switch_page("pages/payment_page.py", query_params={"id": picked["id"]})
+        st.switch_page("pages/payment_page.py", query_params=filters.link_params(id=picked["id"]))

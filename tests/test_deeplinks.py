@@ -42,7 +42,11 @@ def test_every_url_path_has_its_shim_and_the_shims_only_run_the_app():
 
 
 @pytest.mark.browser
-def test_first_request_after_a_start_can_be_a_deep_link(tmp_path):
+@pytest.mark.parametrize("path, heading, landed", [
+    ("mrr?currency=eur", "MRR & growth", r"/mrr\?currency=eur$"),
+    ("overview?currency=eur", "Overview", r"/\?currency=eur$"),  # the default page's own name goes to "/"
+])
+def test_first_request_after_a_start_can_be_a_deep_link(tmp_path, path, heading, landed):
     from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, settle
 
     require_chromium()
@@ -53,16 +57,16 @@ def test_first_request_after_a_start_can_be_a_deep_link(tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             tab = browser.new_page(viewport={"width": 1440, "height": 1000})
-            tab.goto(f"{url}/mrr?currency=eur")  # the server's very first script run
+            tab.goto(f"{url}/{path}")  # the server's very first script run
             tab.wait_for_selector("[data-testid='stApp']")
             settle(tab)
             tab.wait_for_timeout(500)
             body = tab.locator("body").inner_text()
             assert "Page not found" not in body
-            assert tab.get_by_role("heading", name="MRR & growth").count() >= 1
-            assert re.search(r"/mrr\?currency=eur$", tab.url)
+            assert tab.get_by_role("heading", name=heading).count() >= 1
+            assert re.search(landed, tab.url), tab.url
             assert "€" in tab.locator("[data-testid='stMetricValue']").first.inner_text()
             ARTIFACTS.mkdir(exist_ok=True)
-            tab.screenshot(path=str(ARTIFACTS / "deeplink_first_request_mrr.png"))
+            tab.screenshot(path=str(ARTIFACTS / f"deeplink_first_request_{path.split('?')[0]}.png"))
         finally:
             browser.close()

@@ -10,7 +10,9 @@ default view has a clean URL.
 
 How the URL and the widgets stay in step: on a session's first run the URL wins; when the
 URL later changes by itself (the user edited it, or went back in history) it wins again;
-when it lost its filter keys (a page switch) the session's values are written back.
+when it lost its filter keys (a page switch) the session's values are written back; when a
+drill-down (`st.switch_page`) dropped the widgets' own values, the last run's filters are
+restored. Drill-down links carry the filters (`link_params`).
 """
 
 from __future__ import annotations
@@ -196,6 +198,17 @@ def valid(filters: Filters, options: FilterOptions, defaults: Filters) -> Filter
 
 # ----------------------------------------------------------------------------- Streamlit
 
+def link_params(**extra: str) -> dict[str, str]:
+    """The URL parameters of the filters in effect plus `extra` (e.g. `id=cus_…`), for the
+    links and page switches of drill-downs: `st.switch_page(..., query_params=...)` replaces
+    the whole query string, so a link without them would drop the analyst's view."""
+    import streamlit as st
+
+    params = dict(st.session_state.get("_filters_url") or {})
+    params.update(extra)
+    return params
+
+
 def _url_filter_params(query_params) -> dict[str, str]:
     return {k: query_params.get(k) for k in URL_KEYS if k in query_params}
 
@@ -257,11 +270,15 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
     url_now = _url_filter_params(st.query_params)
     last_written = state.get("_filters_url")
     first_run = state.get("_filters_scope") != scope_id
+    previous = state.get("_filters_value") or defaults
     if first_run:
         _set_widgets(state, from_params(url_now, options, defaults))
     elif url_now and url_now != last_written:
         _set_widgets(state, from_params(url_now, options, defaults))
-    previous = state.get("_filters_value") or defaults
+    elif state.get(_W["currency"]) is None or state.get(_W["granularity"]) is None:
+        # A page switched from inside a page (a drill-down's st.switch_page) starts without the
+        # widgets' values; the filters of the run before are the analyst's view.
+        _set_widgets(state, previous)
     if not first_run:
         # Values the account no longer offers (after a sync) fall back to defaults.
         checked = valid(_from_widgets(state, previous, defaults.currency), options, defaults)
@@ -321,12 +338,12 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
     filters = _from_widgets(state, previous, defaults.currency)
     state["_filters_value"] = filters
     params = filters.to_params(defaults)
-    for name in URL_KEYS:
-        if name in params:
-            if st.query_params.get(name) != params[name]:
-                st.query_params[name] = params[name]
-        elif name in st.query_params:
-            del st.query_params[name]
+    current = st.query_params.to_dict()
+    wanted = {k: v for k, v in current.items() if k not in URL_KEYS} | params
+    if wanted != current:
+        # One update, so the browser's history gains one entry (each change of the query
+        # string is one entry: *back* would step through half-written filters).
+        st.query_params.from_dict(wanted)
     state["_filters_url"] = params
     if params:
         def reset() -> None:

