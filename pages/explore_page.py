@@ -66,7 +66,7 @@ with sql_tab:
         examples = {
             "Customers by country": "SELECT country, count(*) AS customers\nFROM customers WHERE NOT deleted\n"
                                     "GROUP BY country ORDER BY customers DESC",
-            "Largest payments": "SELECT id, customer, amount / 100.0 AS amount, currency, created\nFROM charges\n"
+            "Largest payments": "SELECT id, customer, amount, currency, created\nFROM charges\n"
                                 "WHERE status = 'succeeded'\nORDER BY amount DESC LIMIT 20",
             "Subscriptions by status": "SELECT status, count(*) AS subscriptions\nFROM subscriptions\n"
                                        "GROUP BY status ORDER BY subscriptions DESC",
@@ -85,7 +85,8 @@ with sql_tab:
                                label_visibility="collapsed")
             run = st.form_submit_button("Run query", icon=":material/play_arrow:", type="primary")
         st.caption(f"Read-only: SELECT only, this account's cache only, {console.time_limit:g} s and "
-                   f"{console.max_rows:,} rows at most. Amounts are in minor units (cents).")
+                   f"{console.max_rows:,} rows at most. Amounts are stored in minor units (cents); amount "
+                   "columns next to a `currency` column are shown in that currency (downloads keep the numbers).")
         if run:
             st.session_state["sql_result"] = (sql, console.run(sql))
         last = st.session_state.get("sql_result")
@@ -98,4 +99,5 @@ with sql_tab:
                 if result.truncated:
                     note += f" — only the first {result.max_rows:,} are shown"
                 st.caption(note)
-                widgets.table(result.frame, key="sql_rows", view="query", search=False)
+                widgets.table(result.frame, key="sql_rows", view="query", search=False,
+                              money=widgets.minor_unit_columns(result.frame))

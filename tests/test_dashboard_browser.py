@@ -143,3 +143,72 @@ def test_opening_a_customer_and_its_back_link_keep_the_filters(server, page):
     settle(page)
     assert re.search(r"/customers\?", page.url) and url_params(page.url) == EUR_VIEW
     assert sidebar_dates(page) == "2026-01-01 – 2026-06-30"
+
+
+# ----------------------------------------------------------------------------- 5. tables
+
+def grid_rows(tab, grid=None) -> list[dict[str, str]]:
+    """The rows a data grid shows (its accessible table: the rendered rows), header -> cell text."""
+    grid = grid or tab.locator("[data-testid='stDataFrame']").last
+    grid.scroll_into_view_if_needed()
+    tab.wait_for_timeout(300)
+    headers = grid.locator("[role=columnheader]").all_inner_texts()
+    rows = []
+    for row in grid.locator("[role=row]").all()[1:]:
+        cells = row.locator("[role=gridcell]").all_inner_texts()
+        if cells:
+            rows.append(dict(zip(headers, cells)))
+    return rows
+
+
+def filter_rows(tab, text: str) -> None:
+    box = tab.get_by_placeholder("Filter rows…").last
+    box.fill(text)
+    box.press("Enter")
+    settle(tab)
+
+
+def test_tables_show_money_in_its_own_currency_with_readable_headers(server, page):
+    demo = str(server["data_dir"] / "demo.duckdb")
+    go(page, server["url"], "products")
+    filter_rows(page, "jpy")
+    prices = grid_rows(page)
+    assert prices and {r["Currency"] for r in prices} == {"jpy"}
+    assert all(re.fullmatch(r"¥[\d,]+", r["Unit amount"]) for r in prices), prices  # no decimals, a symbol
+    filter_rows(page, "eur")
+    assert all(re.fullmatch(r"€[\d,]+\.\d\d", r["Unit amount"]) for r in grid_rows(page) if r["Currency"] == "eur")
+    shot(page, "table_prices_jpy_eur")
+
+    go(page, server["url"], "mrr")
+    grid = page.locator("[data-testid='stDataFrame']").last
+    grid.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    headers = grid.locator("[role=columnheader]").all_inner_texts()
+    assert {"MRR", "ARR", "New MRR", "Churned MRR"} <= set(headers) and "Mrr" not in headers, headers
+
+    with duckdb.connect(demo, read_only=True) as con:
+        email, paid = con.execute(
+            "SELECT c.email, sum(ch.amount_captured - coalesce(ch.amount_refunded, 0)) FROM customers c "
+            "JOIN charges ch ON ch.customer = c.id AND ch.status = 'succeeded' AND lower(ch.currency) = 'eur' "
+            "WHERE lower(c.currency) = 'eur' AND NOT c.deleted GROUP BY c.email ORDER BY 2 DESC LIMIT 1").fetchone()
+    go(page, server["url"], "customers")  # the view is in USD; this customer pays in EUR
+    page.get_by_placeholder("Email, name, id, phone or metadata…").fill(email)
+    page.get_by_placeholder("Email, name, id, phone or metadata…").press("Enter")
+    settle(page)
+    [row] = grid_rows(page)
+    assert row["Lifetime paid"] == f"€{paid / 100:,.2f}" and row["MRR"].startswith("€"), row
+    shot(page, "table_customer_own_currency")
+
+    go(page, server["url"], "payments")
+    charges = grid_rows(page, page.locator("[data-testid='stDataFrame']").first)  # the Charges tab
+    assert charges and not [r for r in charges if "None" in r.values()], charges[:3]
+
+    go(page, server["url"], "explore")
+    page.get_by_role("tab", name="SQL console").click()
+    page.locator("textarea").first.fill("SELECT currency, count(*) AS n, sum(amount) AS amount FROM charges "
+                                        "GROUP BY currency ORDER BY currency")
+    page.get_by_role("button", name="Run query").click()
+    settle(page)
+    result = {r["Currency"]: r for r in grid_rows(page)}
+    assert re.fullmatch(r"¥[\d,]+", result["jpy"]["Amount"]) and re.fullmatch(r"€[\d,]+\.\d\d", result["eur"]["Amount"])
+    shot(page, "sql_console_money")

@@ -191,11 +191,13 @@ _CUSTOMER_STATUS_SQL = """
 
 def customers(con, scope: Scope, *, search: str | None = None, status: Sequence[str] | None = None,
               limit: int = DEFAULT_LIMIT) -> pd.DataFrame:
-    """Customers with their subscription status and what they paid (net of refunds) in the
-    chosen currency. Search matches id, email, name, description, phone and metadata."""
+    """Customers with their subscription status and what they paid (net of refunds) in their
+    own currency (`currency`: the customer's currency in Stripe, else the one they paid most
+    often in, else the scope's). Search matches id, email, name, description, phone and
+    metadata."""
     params: list = []
-    paid_currency = (scope.currency or "").lower()
-    params.append(paid_currency)
+    fallback_currency = (scope.currency or "").lower()
+    params.append(fallback_currency)
     where = " WHERE NOT c.deleted"
     where += _search_sql(["c.id", "c.email", "c.name", "c.description", "c.phone", "c.metadata"], search, params)
     where += scope.segment_sql("c.id", params)
@@ -207,16 +209,23 @@ def customers(con, scope: Scope, *, search: str | None = None, status: Sequence[
     sql = f"""
         WITH st AS ({_CUSTOMER_STATUS_SQL}),
         paid AS (
-            SELECT customer, CAST(sum(amount_captured - coalesce(amount_refunded, 0)) AS BIGINT) AS lifetime_paid,
+            SELECT customer, lower(currency) AS currency,
+                   CAST(sum(amount_captured - coalesce(amount_refunded, 0)) AS BIGINT) AS lifetime_paid,
                    count(*) AS payments, max(created) AS last_payment
-            FROM charges WHERE NOT deleted AND status = 'succeeded' AND lower(currency) = ?
-            GROUP BY customer
+            FROM charges WHERE NOT deleted AND status = 'succeeded'
+            GROUP BY customer, lower(currency)
+        ),
+        usual AS (SELECT customer, arg_max(currency, payments) AS currency FROM paid GROUP BY customer),
+        own AS (
+            SELECT c.id, coalesce(nullif(lower(c.currency), ''), usual.currency, ?) AS currency
+            FROM customers c LEFT JOIN usual ON usual.customer = c.id
         )
         SELECT c.id, c.email, c.name, c.country, c.created,
-               coalesce(st.status, 'no subscription') AS status,
+               coalesce(st.status, 'no subscription') AS status, own.currency,
                coalesce(paid.lifetime_paid, 0) AS lifetime_paid, coalesce(paid.payments, 0) AS payments,
                paid.last_payment, c.delinquent, c.currency AS customer_currency, c.metadata
-        FROM customers c LEFT JOIN st ON st.customer = c.id LEFT JOIN paid ON paid.customer = c.id
+        FROM customers c JOIN own ON own.id = c.id LEFT JOIN st ON st.customer = c.id
+             LEFT JOIN paid ON paid.customer = c.id AND paid.currency = own.currency
         {where}
         ORDER BY c.created DESC, c.id
         LIMIT ?"""

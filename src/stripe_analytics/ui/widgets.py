@@ -104,10 +104,73 @@ def major(frame: pd.DataFrame, columns: Sequence[str], currency: str | None = No
 
 
 def money_config(label: str, currency: str | None, *, help: str | None = None):
+    """A money column in one currency (its symbol and decimals); with no currency, each row's
+    amount is already text in its own currency (`display_frame`)."""
     if currency:
         places = decimals(currency)
         return st.column_config.NumberColumn(label, format=f"{symbol(currency)}%,.{places}f", help=help)
-    return st.column_config.NumberColumn(label, format="%,.2f", help=help)
+    return st.column_config.TextColumn(label, help=help, alignment="right")
+
+
+def display_frame(frame: pd.DataFrame, money: Sequence[str] = (), currency: str | None = None,
+                  currency_column: str = "currency") -> pd.DataFrame:
+    """What the grid shows (downloads keep the numbers): money in major units of mixed
+    currencies as text in each row's own currency ('¥5,800', '€0.36'), and empty text and
+    times instead of Streamlit's literal "None"."""
+    out = frame.copy()
+    if not currency and currency_column in out.columns:
+        for column in money:
+            if column in out.columns:
+                out[column] = [fmt.money_major(v, str(c)) if isinstance(c, str) and c else ("" if fmt.is_missing(v)
+                               else f"{float(v):,.2f}") for v, c in zip(out[column], out[currency_column])]
+    for column in out.columns:
+        if column in money and not currency:
+            continue
+        dtype = out[column].dtype
+        if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+            if out[column].isna().any():
+                out[column] = out[column].dt.strftime("%Y-%m-%d %H:%M").fillna("")
+        elif dtype == object or pd.api.types.is_string_dtype(dtype):
+            out[column] = out[column].astype(object).where(out[column].notna(), "")
+    return out
+
+
+# Stripe's amount columns (minor units in the cache), as the SQL console finds them in a result.
+MINOR_UNIT_COLUMNS = {"amount", "amount_captured", "amount_refunded", "amount_received", "amount_paid", "amount_due",
+                      "amount_remaining", "unit_amount", "total", "subtotal", "tax", "balance", "mrr", "lifetime_paid",
+                      "invoiced", "fee", "net"}
+
+
+def minor_unit_columns(frame: pd.DataFrame, currency_column: str = "currency") -> list[str]:
+    """The columns of a query result that are Stripe amounts of each row's currency: named like
+    one (`MINOR_UNIT_COLUMNS`) and holding whole numbers, next to a currency column (an
+    `amount / 100.0` is a number of the analyst's own, left as it is)."""
+    if currency_column not in frame.columns:
+        return []
+    found = []
+    for column in frame.columns:
+        values = frame[column]
+        if str(column).lower() not in MINOR_UNIT_COLUMNS or pd.api.types.is_bool_dtype(values.dtype):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")  # sums arrive as decimals
+        if numbers.isna().sum() > values.isna().sum():
+            continue  # not numbers
+        numbers = numbers.dropna().astype("float64")
+        if bool((numbers == numbers.round()).all()):
+            found.append(column)
+    return found
+
+
+_ACRONYMS = {"mrr", "arr", "arpa", "ltv", "nrr", "grr", "id", "url", "sql", "fx"}
+
+
+def column_label(column: str) -> str:
+    """'new_mrr' -> 'New MRR', 'arr' -> 'ARR', 'unit_amount' -> 'Unit amount'."""
+    words = [w.upper() if w.lower() in _ACRONYMS else w for w in str(column).split("_") if w]
+    if not words:
+        return str(column)
+    first = words[0]
+    return " ".join([first if first.isupper() else first.capitalize()] + words[1:])
 
 
 def _auto_config(frame: pd.DataFrame, given: Mapping[str, Any]) -> dict:
@@ -116,15 +179,17 @@ def _auto_config(frame: pd.DataFrame, given: Mapping[str, Any]) -> dict:
         if column in given:
             continue
         dtype = frame[column].dtype
-        label = column.replace("_", " ").capitalize()
+        label = column_label(column)
         if column in URL_COLUMNS:
             config[column] = st.column_config.LinkColumn(label, display_text="Open ↗")
         elif isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(dtype):
             config[column] = st.column_config.DatetimeColumn(label, format=_DT_FORMAT, timezone="UTC")
+        elif pd.api.types.is_float_dtype(dtype):
+            config[column] = st.column_config.NumberColumn(label, format="localized")
         elif pd.api.types.is_bool_dtype(dtype):
             config[column] = st.column_config.CheckboxColumn(label)
         elif pd.api.types.is_integer_dtype(dtype):
-            config[column] = st.column_config.NumberColumn(label, format="%d")
+            config[column] = st.column_config.NumberColumn(label, format="%,d")
         else:
             config[column] = st.column_config.Column(label)
     config.update(given)
@@ -181,14 +246,14 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
     added). `truncated_at`: the query's row limit, to say when more rows exist. Returns the
     selected row when `selectable`."""
     truncated = truncated_at is not None and len(frame) > truncated_at
-    if truncated:
-        frame = frame.head(truncated_at)
+    frame = (frame.head(truncated_at) if truncated else frame).reset_index(drop=True)
     data = major(frame, list(money), currency) if money else frame.copy()
     for column in JSON_COLUMNS & set(data.columns):
         data[column] = data[column].map(_compact_json)
-    config = {c: money_config(c.replace("_", " ").capitalize(), currency) for c in money if c in data.columns}
+    config = {c: money_config(column_label(c), currency) for c in money if c in data.columns}
     config.update(column_config or {})
-    config = _auto_config(data, config)
+    display = display_frame(data, money, currency)
+    config = _auto_config(display, config)
     all_columns = list(data.columns)
     default_columns = [c for c in (columns or all_columns) if c in all_columns]
 
@@ -202,9 +267,9 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
         bar.space("stretch")
     with bar.popover("Columns", icon=":material/view_column:", width="content"):
         chosen = st.multiselect("Columns shown", all_columns, default=default_columns, key=f"{key}_cols",
-                                format_func=lambda c: c.replace("_", " "))
+                                format_func=column_label)
         sort_by = st.selectbox("Sort by", ["(as listed)"] + all_columns, key=f"{key}_sort",
-                               format_func=lambda c: c.replace("_", " "))
+                               format_func=lambda c: c if c == "(as listed)" else column_label(c))
         descending = st.toggle("Descending", value=True, key=f"{key}_desc")
     shown = data
     if query:
@@ -226,7 +291,7 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
         st.info(empty, icon=":material/filter_alt_off:")
         return None
     event = st.dataframe(
-        shown[visible], hide_index=True, column_config=config, key=key, height=height,
+        display.loc[shown.index, visible], hide_index=True, column_config=config, key=key, height=height,
         on_select="rerun" if selectable else "ignore", selection_mode="single-row", width="stretch")
     note = f"{len(shown):,} row{'s' if len(shown) != 1 else ''}"
     if truncated:
