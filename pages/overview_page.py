@@ -17,7 +17,7 @@ widgets.page_header("Overview", f"{f.describe(ctx.product_names)} · as of {bund
                                  f"{'generated' if ctx.account.demo else 'synced'} {fmt.ago(info['last_synced_at'])}")
 
 fx = page.conversion_note(bundle.result.reporting)
-page.stop_without_months(monthly)
+page.stop_without_months(monthly, ctx)
 
 major = to_major(monthly)
 compared = widgets.month_comparison(monthly, bundle.result.calendar.last)

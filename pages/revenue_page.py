@@ -24,6 +24,8 @@ fx = page.conversion_note(page.cash_conversion(ctx, period), cash=True)
 if cash.empty:
     widgets.empty_state(f"No {period}s in this range", "Widen the date range in the sidebar.")
     st.stop()
+if not page.has_activity(cash):
+    page.stop_nothing_matches(ctx)
 
 major = to_major(cash)
 last = cash.iloc[-1]

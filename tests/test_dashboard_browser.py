@@ -49,6 +49,15 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture
+def phone(browser):
+    """A phone-sized tab (390 x 844), on which the sidebar starts collapsed."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, has_touch=True)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
 def shot(tab, name: str, *, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
@@ -212,3 +221,29 @@ def test_tables_show_money_in_its_own_currency_with_readable_headers(server, pag
     result = {r["Currency"]: r for r in grid_rows(page)}
     assert re.fullmatch(r"¥[\d,]+", result["jpy"]["Amount"]) and re.fullmatch(r"€[\d,]+\.\d\d", result["eur"]["Amount"])
     shot(page, "sql_console_money")
+
+
+# ----------------------------------------------------------------------------- 4. nothing matches
+
+def test_a_filter_combination_with_no_data_says_so_and_which_filter_to_loosen(server, page, phone):
+    """JPY for a channel of customers who never paid or subscribed in JPY, by week: a plain
+    "nothing matches" naming the segment to loosen, not zeros and odd axes."""
+    with duckdb.connect(str(server["data_dir"] / "demo.duckdb"), read_only=True) as con:
+        channel = con.execute("""
+            SELECT json_extract_string(cu.metadata, '$.channel') AS channel FROM customers cu
+            LEFT JOIN charges ch ON ch.customer = cu.id AND lower(ch.currency) = 'jpy'
+            LEFT JOIN subscriptions s ON s.customer = cu.id AND lower(s.currency) = 'jpy'
+            GROUP BY 1 HAVING count(ch.id) = 0 AND count(s.id) = 0 ORDER BY 1 LIMIT 1""").fetchone()[0]
+    view = f"currency=jpy&granularity=week&segment=channel={channel}"
+    for path in ("", "mrr", "revenue"):
+        go(page, server["url"], path, view)
+        no_exception(page)
+        main = page.locator("[data-testid='stMain']").inner_text()
+        assert "Nothing matches these filters" in main, (path, main[:500])
+        assert f"segment channel={channel}" in main and "Segment: All customers" in main
+        assert page.locator("[data-testid='stVegaLiteChart'], [data-testid='stPlotlyChart']").count() == 0
+        assert page.locator("[data-testid='stMetricValue']").count() == 0  # no ¥0 tiles
+    shot(page, "nothing_matches_revenue")
+    go(phone, server["url"], "", view)
+    assert "Nothing matches these filters" in phone.locator("[data-testid='stMain']").inner_text()
+    shot(phone, "nothing_matches_overview_phone")

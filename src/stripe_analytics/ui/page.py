@@ -54,11 +54,68 @@ def metrics(ctx: AppContext, *, dates: bool = True, currency: bool = True, **ove
     return metrics_for(ctx, mf)
 
 
-def stop_without_months(monthly) -> None:
-    """Ends a metrics page with a plain message when the date range holds no month."""
+def stop_without_months(monthly, ctx: AppContext | None = None) -> None:
+    """Ends a metrics page with a plain message when the date range holds no month, or (given
+    the context) when the filters match no subscription and no payment at all."""
     if monthly.empty:
         empty_state("No months in this range", "Widen the date range in the sidebar.")
         st.stop()
+    if ctx is not None and not has_activity(monthly):
+        stop_nothing_matches(ctx)
+
+
+# Columns that are not zero when anything at all matches: MRR, customers and payments.
+_ACTIVITY_COLUMNS = ("mrr", "active_customers", "gross_volume", "successful_payments", "failed_payments",
+                     "churned_mrr", "churned_customers")
+
+
+def has_activity(frame) -> bool:
+    """Whether a monthly (or cash) table has any MRR, customer or payment in it."""
+    columns = [c for c in _ACTIVITY_COLUMNS if c in frame.columns]
+    return bool(frame.empty is False and (frame[columns].fillna(0) != 0).to_numpy().any())
+
+
+def _loosenings(ctx: AppContext) -> list[tuple[str, dict]]:
+    """Each filter the analyst set, with the MetricFilters change that drops it (alone)."""
+    f = ctx.filters
+    out: list[tuple[str, dict]] = []
+    if f.segment:
+        out.append((f"the segment **{f.segment}** (Segment: All customers)",
+                    {"segment_key": None, "segment_value": None}))
+    if f.product:
+        out.append((f"the product **{ctx.product_names.get(f.product, f.product)}** (Product: All products)",
+                    {"products": None}))
+    others = [c for c in (ctx.options.currencies if ctx.options else []) if c != f.currency]
+    if others:
+        out.append((f"the currency **{f.currency.upper()}** (this selection has data in another currency)",
+                    {"currencies": None}))
+    out.append((f"the date range **{f.start:%b %Y} – {f.end:%b %Y}** (Quick range: All time)",
+                {"date_from": None, "date_to": None}))
+    return out
+
+
+def stop_nothing_matches(ctx: AppContext) -> None:
+    """Ends the page saying plainly that nothing matches the filters, and which filter, loosened
+    on its own, brings data back (instead of zeros everywhere and meaningless axes)."""
+    base = ctx.filters.metric_filters()
+    helpful = []
+    with st.spinner("Nothing matches these filters; looking for the one to loosen…"):
+        for words, change in _loosenings(ctx):
+            try:
+                monthly = data.metrics_bundle(ctx.key, base.model_copy(update=change).model_dump_json()).monthly
+            except Exception:  # noqa: BLE001 - a suggestion only; the message stands without it
+                continue
+            if has_activity(monthly):
+                helpful.append(words)
+    if helpful:
+        advice = "Loosen " + ("one of these filters in the sidebar: " if len(helpful) > 1 else "this filter: ") \
+            + "; ".join(helpful) + "."
+    else:
+        advice = "Even with any one filter loosened nothing matches: use **Reset filters** in the sidebar."
+    empty_state("Nothing matches these filters",
+                f"No subscription, customer or payment of this account falls in {ctx.filters.describe(ctx.product_names)}"
+                f", so there is nothing to chart. {advice}", icon=":material/filter_alt_off:")
+    st.stop()
 
 
 def _or_stop(read, *args, filters_apply: bool = False, **kwargs):
