@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from stripe_analytics.sql_console import SqlConsole
-from stripe_analytics.ui import data, filters, format as fmt, page, widgets
+from stripe_analytics.ui import console as query_run, data, filters, format as fmt, page, widgets
 
 ctx = page.context()
 f = ctx.filters
@@ -88,11 +88,16 @@ with sql_tab:
                    f"{console.max_rows:,} rows at most. Amounts are stored in minor units (cents); amount "
                    "columns next to a `currency` column are shown in that currency (downloads keep the numbers).")
         if run:
-            st.session_state["sql_result"] = (sql, console.run(sql))
+            st.session_state["sql_result"] = (sql, query_run.run_query(console, sql))
+        cancelled = query_run.cancelled_result()
+        if cancelled:
+            st.session_state["sql_result"] = cancelled
         last = st.session_state.get("sql_result")
         if last:
             ran, result = last
-            if result.error:
+            if result.cancelled:
+                st.warning(result.error, icon=":material/stop_circle:")
+            elif result.error:
                 st.error(result.error, icon=":material/block:")
             else:
                 note = f"{len(result.frame):,} rows in {result.seconds:.2f} s"

@@ -247,3 +247,33 @@ def test_a_filter_combination_with_no_data_says_so_and_which_filter_to_loosen(se
     go(phone, server["url"], "", view)
     assert "Nothing matches these filters" in phone.locator("[data-testid='stMain']").inner_text()
     shot(phone, "nothing_matches_overview_phone")
+
+
+# ----------------------------------------------------------------------------- 3. progress
+
+SLOW_SQL = "SELECT sum(a.range * b.range) AS s FROM range(300000) a, range(300000) b"
+
+def test_a_running_query_shows_its_elapsed_time_and_can_be_cancelled(server, page):
+    go(page, server["url"], "explore")
+    page.get_by_role("tab", name="SQL console").click()
+    page.locator("textarea").first.fill(SLOW_SQL)
+    page.get_by_role("button", name="Run query").click()
+    running = page.get_by_text(re.compile(r"Running the query… [\d.]+ s"))
+    running.wait_for(timeout=15_000)
+    first = float(re.search(r"([\d.]+) s", running.inner_text()).group(1))
+    page.wait_for_timeout(1200)
+    later = float(re.search(r"([\d.]+) s", running.inner_text()).group(1))
+    assert later > first  # the time counts up while the query runs
+    shot(page, "sql_console_running", full_page=False)
+    page.get_by_role("button", name="Cancel").click()
+    settle(page)
+    shot(page, "sql_console_cancelled", full_page=False)
+    warning = page.locator("[data-testid='stAlert']").last.inner_text()
+    assert re.search(r"The query was cancelled after [\d.]+ s", warning), warning
+    assert page.get_by_text(re.compile(r"Running the query…")).count() == 0
+    shot(page, "sql_console_cancelled", full_page=False)
+    page.locator("textarea").first.fill("SELECT 1 AS one")  # the console still works afterwards
+    page.get_by_role("button", name="Run query").click()
+    settle(page)
+    assert re.search(r"1 rows in [\d.]+ s", page.locator("[data-testid='stMain']").inner_text())
+

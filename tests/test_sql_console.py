@@ -179,3 +179,20 @@ def test_the_console_connection_keeps_its_files_in_its_private_folder(cache_file
     for name in ("temp_directory", "home_directory", "secret_directory"):
         assert settings[name].startswith(str(tmp_path)), (name, settings[name])
     assert settings["memory_limit"].startswith("488") and settings["max_temp_directory_size"].startswith("488")
+
+
+def test_a_running_query_can_be_cancelled_and_its_process_stops(tmp_path):
+    """`run(cancel=...)`: setting the event from another thread stops the query's process well
+    before the time limit, and the result says it was cancelled."""
+    import threading
+
+    path = tmp_path / "tiny.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    console = SqlConsole(path, time_limit=60)
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    result = console.run("SELECT sum(a.range * b.range) FROM range(200000) a, range(200000) b", cancel=cancel)
+    assert result.cancelled and not result.ok
+    assert "cancelled after" in result.error
+    assert 1.0 <= result.seconds < 10

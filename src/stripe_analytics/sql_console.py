@@ -108,6 +108,7 @@ class ConsoleResult:
     seconds: float = 0.0
     error: str | None = None
     max_rows: int = DEFAULT_MAX_ROWS
+    cancelled: bool = False  # stopped by the analyst (`SqlConsole.run(cancel=...)`)
 
     @property
     def ok(self) -> bool:
@@ -157,8 +158,9 @@ class SqlConsole:
         self.max_rows = int(max_rows)
         self.max_query_chars = int(max_query_chars)
 
-    def run(self, sql: str) -> ConsoleResult:
-        """The query's rows (at most max_rows) or a plain error. Never raises for a bad query."""
+    def run(self, sql: str, *, cancel: "threading.Event | None" = None) -> ConsoleResult:
+        """The query's rows (at most max_rows) or a plain error. Never raises for a bad query.
+        Setting `cancel` (from another thread) stops the query's process: the result says so."""
         started = time.perf_counter()
         if not sql or not sql.strip():
             return ConsoleResult(error=_EMPTY, max_rows=self.max_rows)
@@ -176,15 +178,31 @@ class SqlConsole:
                                   "scratch": scratch})
             env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DUCKDB_"))}
             env.update(TZ="UTC", HOME=scratch, TMPDIR=scratch)
+            proc = subprocess.Popen([sys.executable, "-m", "stripe_analytics.sql_console"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            deadline = started + self.time_limit + _KILL_GRACE
+            data: bytes | None = request.encode()
             try:
-                proc = subprocess.run([sys.executable, "-m", "stripe_analytics.sql_console"], input=request.encode(),
-                                      capture_output=True, timeout=self.time_limit + _KILL_GRACE, env=env)
-            except subprocess.TimeoutExpired:
-                return ConsoleResult(error=_timeout(self.time_limit), max_rows=self.max_rows,
-                                     seconds=time.perf_counter() - started)
+                while True:
+                    try:
+                        stdout, stderr = proc.communicate(data, timeout=_CANCEL_POLL)
+                        break
+                    except subprocess.TimeoutExpired:
+                        data = None  # sent once; communicate keeps what it has read
+                        seconds = time.perf_counter() - started
+                        if cancel is not None and cancel.is_set():
+                            return ConsoleResult(error=f"The query was cancelled after {seconds:.1f} s.",
+                                                 cancelled=True, max_rows=self.max_rows, seconds=seconds)
+                        if time.perf_counter() > deadline:
+                            return ConsoleResult(error=_timeout(self.time_limit), max_rows=self.max_rows,
+                                                 seconds=seconds)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        return _decode(proc.stdout, proc.returncode, proc.stderr, self.max_rows, time.perf_counter() - started)
+        return _decode(stdout, proc.returncode, stderr, self.max_rows, time.perf_counter() - started)
 
     def schema(self) -> "pd.DataFrame":
         """table, column, type of every table in this cache (for the schema browser)."""
@@ -200,6 +218,7 @@ SCHEMA_SQL = (
     "AND NOT internal ORDER BY table_name, column_index")
 _EMPTY = "Type a query first, for example: SELECT * FROM customers LIMIT 10"
 _KILL_GRACE = 5.0
+_CANCEL_POLL = 0.1  # seconds between looks at the cancel flag
 
 
 def _too_long(length: int, limit: int) -> str:

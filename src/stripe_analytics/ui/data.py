@@ -147,7 +147,7 @@ def account_info(key: CacheKey) -> dict:
         }
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner="Reading this account's cache…", max_entries=256)
 def browse(key: CacheKey, name: str, *args, **kwargs) -> Any:
     """Any function of `queries` by name, cached by cache state and arguments."""
     fn = getattr(queries, name)
@@ -268,7 +268,7 @@ def metrics_bundle(key: CacheKey, filters_json: str, policy: str = "all",
     return _metrics_bundle(key, filters_json, policy, datetime.now(timezone.utc).date(), reporting)
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner="Computing the metrics for these filters…", max_entries=64)
 def _metrics_bundle(key: CacheKey, filters_json: str, policy: str, day: date,
                     reporting: str | None = None) -> MetricBundle:
     from ..metrics import MetricFilters
@@ -279,7 +279,7 @@ def _metrics_bundle(key: CacheKey, filters_json: str, policy: str, day: date,
         return MetricBundle(engine.compute(filters, reporting_currency=reporting), key)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner="Adding up the payments for these filters…", max_entries=64)
 def cash(key: CacheKey, filters_json: str, period: str = "month", policy: str = "all",
          reporting: str | None = None) -> pd.DataFrame:
     """Cash metrics per currency and day / week / month under the filters
@@ -294,7 +294,7 @@ def cash(key: CacheKey, filters_json: str, period: str = "month", policy: str = 
         return engine.cash(filters, period)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner="Computing MRR per product…", max_entries=64)
 def converted_cash(key: CacheKey, filters_json: str, period: str, policy: str, reporting: str) -> tuple:
     """(cash, ReportingInfo): `MetricsEngine.converted_cash`, every currency in `reporting`."""
     from ..metrics import MetricFilters
@@ -343,12 +343,12 @@ def _products_now(key: CacheKey, filters_json: str, policy: str, reporting: str 
         return engine.mrr_by_product(now)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner="Building the retention cohorts…", max_entries=64)
 def cohorts(key: CacheKey, filters_json: str, policy: str = "all", reporting: str | None = None) -> pd.DataFrame:
     return metrics_bundle(key, filters_json, policy, reporting).result.cohorts
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner="Finding the customers behind this movement…", max_entries=256)
 def movers(key: CacheKey, filters_json: str, currency: str, month: str, movement: str,
            policy: str = "all", reporting: str | None = None) -> pd.DataFrame:
     """The customers behind one movement bar (`MetricsResult.customers_for`), with their name
