@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -21,7 +22,9 @@ from stripe_analytics.ui import context, live, signin, theme
 from stripe_analytics.ui.page import SYNC_HINT
 
 _started = time.perf_counter()
-st.set_page_config(page_title="Stripe Analytics", page_icon=":material/monitoring:", layout="wide")
+# A file of our own: a ":material/…:" or emoji icon makes the browser fetch it from a font host.
+st.set_page_config(page_title="Stripe Analytics", page_icon=str(Path(__file__).parent / "assets" / "icon.png"),
+                   layout="wide")
 theme.apply()
 
 # The default page is served at "/"; its own url_path is never shown, but it must not be the

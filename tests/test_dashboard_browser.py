@@ -277,3 +277,37 @@ def test_a_running_query_shows_its_elapsed_time_and_can_be_cancelled(server, pag
     settle(page)
     assert re.search(r"1 rows in [\d.]+ s", page.locator("[data-testid='stMain']").inner_text())
 
+
+
+# ----------------------------------------------------------------------------- 12. offline
+
+def test_the_app_makes_no_request_outside_its_own_server(server, browser):
+    """In a browser context that blocks every other host, the pages load without one failed
+    or blocked request (the page icon used to come from a font host)."""
+    from urllib.parse import urlsplit
+
+    own = urlsplit(server["url"]).netloc
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    blocked: list[str] = []
+    failed: list[str] = []
+
+    def only_own(route):
+        if urlsplit(route.request.url).netloc == own or route.request.url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_own)
+    tab = context.new_page()
+    tab.on("requestfailed", lambda request: failed.append(request.url))
+    try:
+        for path in ("", "mrr", "customers"):
+            go(tab, server["url"], path)
+            no_exception(tab)
+            tab.wait_for_timeout(500)
+        icon = tab.locator("link[rel~='icon']").first.get_attribute("href")
+        assert icon and not icon.startswith("http") or urlsplit(icon).netloc == own, icon
+    finally:
+        context.close()
+    assert blocked == [] and failed == [], (blocked, failed)
