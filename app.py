@@ -68,9 +68,10 @@ PAGES = {
     ],
 }
 
+PAGES_WITHOUT_FILTERS = {"connect"}  # the filters do nothing there
 admitted = signin.admission()  # with sign-in configured, nobody unlisted sees even the page list
 navigation = st.navigation(PAGES, position="sidebar" if admitted.allowed else "hidden")
-ctx = context.setup(admitted)
+ctx = context.setup(admitted, filters=navigation.url_path not in PAGES_WITHOUT_FILTERS)
 
 if ctx.fatal:
     st.error("The app's settings are invalid, so nothing can be shown:\n\n" + ctx.fatal, icon=":material/error:")

@@ -311,3 +311,24 @@ def test_the_app_makes_no_request_outside_its_own_server(server, browser):
     finally:
         context.close()
     assert blocked == [] and failed == [], (blocked, failed)
+
+
+# ----------------------------------------------------------------------------- 10. Connect page
+
+def test_the_connect_page_has_no_filter_sidebar_and_the_filters_survive_it(server, page):
+    go(page, server["url"], "overview", "currency=eur")
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert sidebar.get_by_text("Date range").count() == 1
+    page.get_by_role("link", name="Connect").click()
+    settle(page)
+    assert "/connect" in page.url
+    no_exception(page)
+    assert sidebar.get_by_text("Filters", exact=True).count() == 0
+    assert sidebar.get_by_text("Date range").count() == 0
+    assert page.get_by_role("combobox", name="Currency", exact=True).count() == 0
+    assert sidebar.get_by_text("Account").count() >= 1  # the account picker stays
+    shot(page, "connect_without_filters")
+    page.get_by_role("link", name="Revenue").click()
+    settle(page)
+    assert url_params(page.url).get("currency") == "eur"
+    assert page.get_by_role("combobox", name="Currency", exact=True).input_value() == "EUR"

@@ -105,8 +105,9 @@ def _account_picker(settings: Settings, accounts: list[Account], own: Connection
     return by_id[state["account"]]
 
 
-def setup(admitted: signin.Admission | None = None) -> AppContext:
-    """Run by app.py on every rerun, before the page (after `signin.admission`)."""
+def setup(admitted: signin.Admission | None = None, *, filters: bool = True) -> AppContext:
+    """Run by app.py on every rerun, before the page (after `signin.admission`). `filters=False`
+    for a page the filters do not apply to (Connect): the sidebar then shows no filters."""
     ctx = AppContext()
     try:
         ctx.settings = load_settings()
@@ -137,7 +138,7 @@ def setup(admitted: signin.Admission | None = None) -> AppContext:
         except Exception as error:  # noqa: BLE001 - a damaged file can fail in many ways
             ctx.error = (f"The cache at {account.path} cannot be read ({type(error).__name__}); it may be "
                          "damaged: delete it and sync again.")
-    if ctx.options is not None and not ctx.options.empty:
+    if filters and ctx.options is not None and not ctx.options.empty:
         ctx.filters = render_sidebar(ctx.options, ctx.today, scope_id=account.id)
         if ctx.filters.converted and not ctx.busy:
             try:  # exports of a converted view name the rates' date
