@@ -19,7 +19,6 @@ from pathlib import Path
 import streamlit as st
 
 from stripe_analytics.ui import context, live, signin, theme
-from stripe_analytics.ui.page import SYNC_HINT
 
 _started = time.perf_counter()
 # A file of our own: a ":material/…:" or emoji icon makes the browser fetch it from a font host.
@@ -84,7 +83,7 @@ if ctx.principal is not None:
     signin.sidebar(ctx.principal)
 live.watch(ctx, navigation.url_path)
 if ctx.account is not None and ctx.account.demo:
-    st.info(f"**Demo data.** You are looking at a generated demo account. {SYNC_HINT}", icon=":material/science:")
+    st.info("**Demo data.** A generated account; connect yours on the **Connect** page.", icon=":material/science:")
 if ctx.busy:
     st.info("A sync is updating this account; the figures shown are from before it started and refresh when it "
             "finishes.", icon=":material/sync:")

@@ -20,7 +20,7 @@ job = syncing.current() if syncing else None
 with st.container(border=True):
     if account is not None and account.demo:
         st.markdown("**The demo account is generated, not synced.**")
-        st.markdown(page.SYNC_HINT)
+        st.markdown(page.DEMO_HINT)
     elif syncing is None:
         st.markdown("**Syncing needs a Stripe key.**")
         st.markdown("Connect this account on the **Connect** page, or set `STRIPE_API_KEY` (a restricted key with "

@@ -332,3 +332,59 @@ def test_the_connect_page_has_no_filter_sidebar_and_the_filters_survive_it(serve
     settle(page)
     assert url_params(page.url).get("currency") == "eur"
     assert page.get_by_role("combobox", name="Currency", exact=True).input_value() == "EUR"
+
+
+# ----------------------------------------------------------------------------- 9. demo banner, phone width
+
+def legend_labels_outside(tab, chart) -> list[str]:
+    """Legend labels of a Vega-Lite chart (SVG) that do not fit inside the chart."""
+    box = chart.bounding_box()
+    outside = []
+    for label in chart.locator("g.role-legend text").all():
+        text, own = label.text_content(), label.bounding_box()
+        if own and (own["x"] < box["x"] - 1 or own["x"] + own["width"] > box["x"] + box["width"] + 1):
+            outside.append(text)
+    return outside
+
+
+def test_the_demo_banner_and_the_overview_on_a_phone(server, page, phone):
+    go(page, server["url"])
+    banner = page.locator("[data-testid='stAlert']").filter(has_text="Demo data").inner_text()
+    assert "Sync now" not in banner and "Connect" in banner  # the demo has no Sync now
+
+    go(phone, server["url"])
+    no_exception(phone)
+    header = phone.locator("[data-testid='stHeader']").bounding_box()
+    banner_box = phone.locator("[data-testid='stAlert']").filter(has_text="Demo data").bounding_box()
+    assert banner_box["y"] >= header["y"] + header["height"], (banner_box, header)  # not under the header
+    tiles = phone.locator("[data-testid='stMetric']")
+    assert tiles.count() == 8
+    first, second = tiles.nth(0).bounding_box(), tiles.nth(1).bounding_box()
+    assert abs(first["y"] - second["y"]) < 2 and second["x"] > first["x"] + first["width"] - 1  # two a row
+    charts = phone.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']")
+    charts.nth(1).locator("g.role-legend text").first.wait_for(timeout=30_000)
+    assert charts.first.bounding_box()["y"] < 1.1 * PHONE["height"]  # a chart right after the first screen
+    for i in range(charts.count()):
+        chart = charts.nth(i)
+        assert chart.bounding_box()["width"] <= PHONE["width"]
+        assert legend_labels_outside(phone, chart) == [], i
+    labels = charts.nth(1).locator("g.role-legend text").all_text_contents()
+    assert "Churn" in labels, labels  # whole words, not "Chu"
+    shot(phone, "phone_overview")
+
+
+def test_the_mrr_page_on_a_phone(server, phone):
+    go(phone, server["url"], "mrr")
+    no_exception(phone)
+    plots = phone.locator("[data-testid='stPlotlyChart']")
+    plots.first.locator(".main-svg").first.wait_for(timeout=30_000)
+    phone.wait_for_timeout(500)
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], width  # nothing wider than the screen
+    tiles = phone.locator("[data-testid='stMetric']")
+    first, second = tiles.nth(0).bounding_box(), tiles.nth(1).bounding_box()
+    assert abs(first["y"] - second["y"]) < 2, (first, second)  # two a row
+    for i in range(plots.count()):
+        box = plots.nth(i).bounding_box()
+        assert box is None or box["width"] <= PHONE["width"], (i, box)
+    shot(phone, "phone_mrr")

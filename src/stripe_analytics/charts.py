@@ -270,7 +270,9 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
     layout_ = fig.layout
     x_order = list(dict.fromkeys(frame["x"]))
     y_axis = _vega_axis_format(layout_.yaxis)
-    legend = {"orient": "top", "title": None, "labelFontSize": 11} if layout_.showlegend is not False else None
+    # Three entries a row at most: on one row, six series run off a phone-wide chart ("Chu…").
+    legend = {"orient": "top", "title": None, "labelFontSize": 11, "columns": min(3, len(colors)),
+              "labelLimit": 0} if layout_.showlegend is not False else None
     color = {"field": "series", "type": "nominal", "scale": {"domain": list(colors), "range": list(colors.values())},
              "legend": legend}
     prefix = (layout_.yaxis.tickprefix or "") if layout_.yaxis is not None else ""

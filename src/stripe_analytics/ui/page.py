@@ -11,8 +11,9 @@ from . import format as fmt
 from .context import AppContext, current
 from .widgets import empty_state, error_state
 
-SYNC_HINT = ("Connect your own account on the **Connect** page (Stripe OAuth or a restricted key), or set "
-             "`STRIPE_API_KEY` and run `stripe-analytics sync` (or **Sync now** on the Data page).")
+# What the demo account offers instead of a sync (the demo has no Sync now: it is generated).
+DEMO_HINT = ("To see your own numbers, connect your Stripe account on the **Connect** page (Stripe OAuth or a "
+             "restricted key), or set `STRIPE_API_KEY` and run `stripe-analytics sync`.")
 
 
 def context(*, need_data: bool = True) -> AppContext:

@@ -19,8 +19,18 @@ _CSS = """
 h2 {font-weight: 650; letter-spacing: -0.01em; color: #0a2540;}
 h4 {font-weight: 600; color: #0a2540;}
 @media (max-width: 640px) {
-  .block-container {padding-left: 0.8rem; padding-right: 0.8rem; padding-top: 1.4rem;}
-  [data-testid="stMetricValue"] {font-size: 1.25rem;}
+  /* below the fixed header (3.75rem), so the first line of the page is not hidden under it */
+  .block-container {padding-left: 0.8rem; padding-right: 0.8rem; padding-top: 4.4rem;}
+  [data-testid="stMetricValue"] {font-size: 1.15rem;}
+  [data-testid="stMetric"] {padding: 0.5rem 0.6rem 0.35rem 0.6rem;}
+  /* KPI tiles two by two instead of one under the other, so a chart comes within a screen */
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) {
+    flex-direction: row !important; flex-wrap: wrap !important; gap: 0.5rem !important;}
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) > [data-testid="stColumn"] {
+    flex: 1 1 calc(50% - 0.25rem) !important; min-width: calc(50% - 0.25rem) !important;
+    width: calc(50% - 0.25rem) !important;}
+  [data-testid="stMetric"] [data-testid="stMetricChart"], [data-testid="stMetric"] [data-testid="stVegaLiteChart"],
+  [data-testid="stMetric"] canvas, [data-testid="stMetric"] svg.marks {display: none;}
 }
 </style>
 """
