@@ -15,8 +15,8 @@ actions = st.container(horizontal=True, horizontal_alignment="right")
 forms.page_actions(actions, ctx, "customer")
 
 bar = st.columns([3, 2], vertical_alignment="bottom")
-search = bar[0].text_input("Search customers", key="cust_q", placeholder="Email, name, id, phone or metadata…",
-                           icon=":material/search:")
+search = widgets.search_box(bar[0], "Search customers", key="cust_q",
+                            placeholder="Email, name, id, phone or metadata…", icon=":material/search:")
 statuses = bar[1].multiselect("Status", ["active", "trialing", "past_due", "unpaid/paused", "churned",
                                          "no subscription"], key="cust_status", placeholder="Any status")
 

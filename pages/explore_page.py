@@ -16,9 +16,9 @@ widgets.page_header("Explore", "Search everything, or ask the cache in SQL")
 
 search_tab, sql_tab = st.tabs(["Search", "SQL console"])
 with search_tab:
-    text = st.text_input("Search", key="ex_q", placeholder="An id (cus_, ch_, pi_, in_, sub_, prod_…), an email, a "
-                                                           "name, a description or a metadata value",
-                         icon=":material/search:", label_visibility="collapsed")
+    text = widgets.search_box(st, "Search", key="ex_q",
+                              placeholder="An id (cus_, ch_, pi_, in_, sub_, prod_…), an email, a name, a description "
+                                          "or a metadata value", icon=":material/search:", label_visibility="collapsed")
     if text and len(text.strip()) >= 2:
         hits = page.browse(ctx, "search", text)
         if hits.empty:

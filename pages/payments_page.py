@@ -17,8 +17,8 @@ if f.product:
     st.caption(":material/info: Payments are not tied to a product; the product filter does not apply here.")
 
 bar = st.columns([3, 1, 1], vertical_alignment="bottom")
-search = bar[0].text_input("Search payments", key="pay_q", placeholder="Id, customer email or name, description…",
-                           icon=":material/search:")
+search = widgets.search_box(bar[0], "Search payments", key="pay_q",
+                            placeholder="Id, customer email or name, description…", icon=":material/search:")
 low = bar[1].text_input(f"Min amount ({cur.upper()})", key="pay_min", placeholder="any")
 high = bar[2].text_input(f"Max amount ({cur.upper()})", key="pay_max", placeholder="any")
 

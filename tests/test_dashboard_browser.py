@@ -11,6 +11,7 @@ import re
 
 import duckdb
 import pytest
+from playwright.sync_api import expect
 
 from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, require_chromium, serve_app
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, go, no_exception, settle
@@ -388,3 +389,37 @@ def test_the_mrr_page_on_a_phone(server, phone):
         box = plots.nth(i).bounding_box()
         assert box is None or box["width"] <= PHONE["width"], (i, box)
     shot(phone, "phone_mrr")
+
+
+# ----------------------------------------------------------------------------- 8. search in the URL
+
+def test_a_search_is_kept_in_the_url_and_can_be_shared(server, page, browser):
+    with duckdb.connect(str(server["data_dir"] / "demo.duckdb"), read_only=True) as con:
+        email = con.execute("SELECT email FROM customers WHERE email IS NOT NULL AND NOT deleted "
+                            "ORDER BY id LIMIT 1").fetchone()[0]
+    go(page, server["url"], "customers", "currency=eur")
+    box = page.get_by_placeholder("Email, name, id, phone or metadata…")
+    box.fill(email)
+    box.press("Enter")
+    settle(page)
+    assert url_params(page.url) == {"currency": "eur", "q": email}
+    shared = page.url
+
+    other = browser.new_context(viewport={"width": 1440, "height": 1000})  # someone the link was sent to
+    try:
+        tab = other.new_page()
+        tab.goto(shared)
+        settle(tab)
+        expect(tab.get_by_placeholder("Email, name, id, phone or metadata…")).to_have_value(email, timeout=15_000)
+        assert "1 row" in tab.locator("[data-testid='stCaptionContainer']").all_inner_texts()[-1]
+        shot(tab, "search_from_shared_link")
+    finally:
+        other.close()
+
+    box.fill("")
+    box.press("Enter")
+    settle(page)
+    assert "q" not in url_params(page.url)
+    go(page, server["url"], "explore", "q=" + email)
+    expect(page.locator("input[placeholder^='An id']")).to_have_value(email, timeout=15_000)
+    assert re.search(r"\d+ rows? · select a row", page.locator("[data-testid='stMain']").inner_text())  # it searched

@@ -36,6 +36,27 @@ def error_state(message: str, *, hint: str | None = None) -> None:
     st.error(message + (f"\n\n{hint}" if hint else ""), icon=":material/error:")
 
 
+SEARCH_PARAM = "q"
+
+
+def search_box(container, label: str, *, key: str, **kwargs) -> str:
+    """A page's search box, kept in the URL (`?q=…`) so a search can be bookmarked and shared:
+    the URL fills the box on arrival (and after *back*), and typing updates the URL."""
+    state = st.session_state
+    in_url = st.query_params.get(SEARCH_PARAM, "")
+    seen = f"_{key}_url"
+    if state.get(seen) != in_url:  # arrived with (or went back to) a URL: it wins
+        state[key] = in_url
+    value = container.text_input(label, key=key, **kwargs)
+    if value.strip() != in_url:
+        if value.strip():
+            st.query_params[SEARCH_PARAM] = value.strip()
+        else:
+            del st.query_params[SEARCH_PARAM]
+    state[seen] = value.strip()
+    return value
+
+
 def page_header(title: str, subtitle: str | None = None) -> None:
     st.markdown(f"## {title}")
     if subtitle:
