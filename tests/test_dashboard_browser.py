@@ -8,6 +8,7 @@ the fixed pages go to test-artifacts/."""
 from __future__ import annotations
 
 import re
+import time
 
 import duckdb
 import pytest
@@ -423,3 +424,43 @@ def test_a_search_is_kept_in_the_url_and_can_be_shared(server, page, browser):
     go(page, server["url"], "explore", "q=" + email)
     expect(page.locator("input[placeholder^='An id']")).to_have_value(email, timeout=15_000)
     assert re.search(r"\d+ rows? · select a row", page.locator("[data-testid='stMain']").inner_text())  # it searched
+
+
+# ----------------------------------------------------------------------------- 11. first start
+
+BUILD_STARTED = re.compile(r"^\s*building the demo account \(800 customers\) in the background$", re.M)
+
+def test_the_first_start_builds_the_demo_in_the_server_and_a_closed_tab_does_not_stop_it(tmp_path, browser):
+    """With no demo yet, the server starts building it before any visit; a visitor watches the
+    progress, closes the tab, and the next visit finds the same build finished (one build in
+    the server's log, not a restart from zero)."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    log = tmp_path / "streamlit.log"
+    with serve_app(app_env(data_dir, tmp_path, DEMO_CUSTOMERS="800"), log) as url:
+        assert "building the demo account (800 customers) in the background" in log.read_text()
+        first = browser.new_context(viewport={"width": 1440, "height": 1000})
+        tab = first.new_page()
+        tab.goto(url)
+        tab.get_by_text(re.compile(r"Building the demo account|Demo account ready")).first.wait_for(timeout=60_000)
+        shot(tab, "first_start_building", full_page=False)
+        first.close()  # the visitor leaves while the demo is being built
+
+        deadline = time.monotonic() + 240
+        while "built in" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        text = log.read_text()
+        assert len(BUILD_STARTED.findall(text)) == 1, text[-2000:]
+        assert re.search(r"demo account \(800 customers\) built in [\d.]+ s", text), text[-2000:]
+        assert (data_dir / "demo.duckdb").exists()
+
+        second = browser.new_context(viewport={"width": 1440, "height": 1000})
+        try:
+            tab = second.new_page()
+            go(tab, url)
+            no_exception(tab)
+            assert tab.get_by_role("heading", name="Overview").count() == 1
+            assert tab.locator("[data-testid='stMetricValue']").count() >= 4
+        finally:
+            second.close()
+        assert len(BUILD_STARTED.findall(log.read_text())) == 1  # never started again

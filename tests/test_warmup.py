@@ -1,6 +1,6 @@
 """The server's start-up warm-up (`serve.py` -> `ui.warmup`): it computes what the first
-visitor's Overview reads, through the app's own caches, never builds the demo and never
-fails the server; and `streamlit run serve.py` serves the dashboard."""
+visitor's Overview reads, through the app's own caches, starts the demo's build in the
+background when there is none, and never fails the server; and `streamlit run serve.py` serves the dashboard."""
 
 from __future__ import annotations
 
@@ -78,13 +78,22 @@ def test_the_first_overview_reads_what_the_warm_up_computed(tmp_path, env_for, c
     assert computations == {"prepare": 2, "compute": 2}
 
 
-def test_no_demo_yet_is_left_to_the_browser_with_its_progress_bar(tmp_path, env_for, computations):
+def test_no_demo_yet_is_built_by_the_server_in_the_background(tmp_path, env_for, computations):
+    import time
+
+    from stripe_analytics import demo_build
+
     data_dir = tmp_path / "empty"
     data_dir.mkdir()
-    env_for(data_dir)
+    env_for(data_dir, DEMO_CUSTOMERS="20")
     report = warmup.warm()
-    assert report.skipped == "no cache yet for Demo account"
-    assert not (data_dir / "demo.duckdb").exists()
+    assert report.skipped.startswith("building the demo account (20 customers) in the background")
+    job = demo_build.start(data_dir / "demo.duckdb", customers=20)  # the same job, not a second one
+    deadline = time.monotonic() + 120
+    while job.running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job.error is None and not job.running
+    assert (data_dir / "demo.duckdb").exists()
     assert computations == {"prepare": 0, "compute": 0}
 
 

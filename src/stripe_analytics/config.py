@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     stripe_oauth_token_url: str | None = Field(default=None, description="Override of the token URL.")
     stripe_oauth_deauthorize_url: str | None = Field(default=None, description="Override of the deauthorize URL.")
     data_dir: Path = Field(default=Path("./data"), description="Folder of the DuckDB caches.")
+    demo_customers: int = Field(default=2000, ge=10, le=100_000,
+                                description="Customers of the generated demo account (built on first start).")
     stripe_max_requests_per_second: float | None = Field(
         default=None,
         description="Client-side request budget; default 20 in test mode, 80 in live mode.",

@@ -8,13 +8,13 @@ first and is selected when it connects. With STRIPE_API_KEY set, the configured
 account's cache (`DATA_DIR/acct_….duckdb`, created by `stripe-analytics sync` or the Data
 page's "Sync now") is shown first; before its first sync the pages say so and offer to sync.
 The demo account (`DATA_DIR/demo.duckdb`) is always one click away and is what opens when
-no key is set; it is generated in-process on first use, before any read connection to it
-exists.
+no key is set; the server builds it on first start (`demo_build`, started by `ui.warmup`), and a
+visit before it is ready watches the build's progress.
 """
 
 from __future__ import annotations
 
-import threading
+import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -30,7 +30,6 @@ from ..queries import FilterOptions
 from . import connection_state, data, signin
 from .filters import Filters, render_sidebar
 
-_DEMO_LOCK = threading.Lock()
 
 
 @dataclass
@@ -76,22 +75,23 @@ def _with_session_account(settings: Settings, own: Connection | None) -> list[Ac
     return accounts
 
 
-def build_demo(path: Path) -> None:
-    """Generate the demo account's cache, showing progress; once per process at a time."""
-    from ..demo_cache import build_demo_cache
+def build_demo(path: Path, customers: int) -> None:
+    """Wait for the demo account's cache, showing the build's progress. The build belongs to
+    the server (`demo_build`): closing this tab stops the watching, not the build."""
+    from .. import demo_build
 
-    with _DEMO_LOCK:
-        if path.exists():
-            return
-        with st.status("Building the demo account (first run only)…", expanded=True) as status:
-            bar = st.progress(0.0, text="generating customers, subscriptions and payments")
-
-            def progress(p) -> None:
-                bar.progress(min(1.0, max(0.0, float(p.fraction))), text=p.message)
-
-            build_demo_cache(path, progress=progress, source="DATA_DIR")
-            status.update(label="Demo account ready", state="complete", expanded=False)
-        data.clear_all()
+    job = demo_build.start(path, customers=customers)
+    if job.running:
+        with st.status("Building the demo account (first start only)…", expanded=True) as status:
+            bar = st.progress(job.fraction, text=job.message)
+            while job.running:
+                time.sleep(0.25)
+                bar.progress(job.fraction, text=job.message)
+            if job.error is None:
+                status.update(label=f"Demo account ready ({job.seconds:.0f} s)", state="complete", expanded=False)
+    if job.error is not None:
+        raise RuntimeError(job.error)
+    data.clear_all()
 
 
 def _account_picker(settings: Settings, accounts: list[Account], own: Connection | None) -> Account:
@@ -122,7 +122,7 @@ def setup(admitted: signin.Admission | None = None, *, filters: bool = True) -> 
     account = ctx.account
     if account.demo and account.path and not account.path.exists():
         try:
-            build_demo(account.path)
+            build_demo(account.path, ctx.settings.demo_customers)
         except Exception as error:  # noqa: BLE001 - shown plainly, never as a traceback
             ctx.error = f"The demo account could not be built: {error}"
     if account.path is not None and ctx.error is None:

@@ -6,9 +6,10 @@ Measured on the 2,000-customer demo (`bench/bench_app.py`): a fresh `streamlit r
 spends about 0.9 s importing Streamlit, pandas, DuckDB and our modules and 0.6 s computing
 the Overview in the first visitor's script run; after this warm-up the first run only draws.
 
-It never builds the demo account (that shows a progress bar in the browser on first start,
-`context.build_demo`) and never fails the server: any problem is logged and left for the
-page, which shows it in plain words.
+When the demo account is the default and has no cache yet, it starts the demo's build in the
+background (`demo_build`: a job of the server, which no closed tab can stop; visitors meanwhile
+see its progress, `context.build_demo`) instead of warming up. It never fails the server: any
+problem is logged and left for the page, which shows it in plain words.
 """
 
 from __future__ import annotations
@@ -89,6 +90,13 @@ def _warm(report: WarmupReport) -> None:
         return
     account = default_account(settings, discover(settings))
     report.account = account.label
+    if account.demo and account.path is not None and not account.path.exists():
+        from .. import demo_build
+
+        demo_build.start(account.path, customers=settings.demo_customers)
+        report.skipped = (f"building the demo account ({settings.demo_customers:,} customers) in the background; "
+                          "visitors see its progress")
+        return
     if account.path is None or not account.path.exists():
         report.skipped = f"no cache yet for {account.label}"
         return
