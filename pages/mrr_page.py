@@ -80,10 +80,14 @@ with left:
         st.info(str(error))
         people = None
     if people is not None:
+        # Who and the amount first: in half the page's width the amount must not need scrolling to.
         shown = people.rename(columns={"customer": "id"})
+        shown.insert(0, "who", shown["name"].fillna(shown["email"]).fillna(shown["id"]))
         widgets.table(shown, key="mrr_movers", view=f"mrr_{state.get('mv_kind') or 'new'}_{state['mv_month']}",
                       filters=f, money=["previous_mrr", "mrr", "amount"], currency=cur, height=320,
-                      column_config={"id": st.column_config.TextColumn("Customer")},
+                      columns=["who", "amount", "previous_mrr", "mrr"],
+                      column_config={"who": st.column_config.TextColumn("Customer"),
+                                     "id": st.column_config.TextColumn("Customer id")},
                       empty="No customer had this movement in this month.")
 with right:
     st.markdown("#### MRR bridge")
@@ -102,13 +106,16 @@ with right:
                               title="MRR growth rate"),
                   monthly[["month", "currency", "mrr_growth_rate"]], key="mrr_growth", view="mrr_growth_rate",
                   filters=f)
+widgets.chart(charts.bars(monthly, "month", {"quick_ratio": "Quick ratio"}, kind="ratio", title="Quick ratio"),
+              monthly[["month", "currency", "quick_ratio"]], key="mrr_quick", view="quick_ratio", filters=f)
+# ARPA and LTV apart: LTV is tens of times ARPA, so on one axis ARPA would read as a flat line.
 left, right = st.columns(2)
 with left:
-    widgets.chart(charts.bars(monthly, "month", {"quick_ratio": "Quick ratio"}, kind="ratio", title="Quick ratio"),
-                  monthly[["month", "currency", "quick_ratio"]], key="mrr_quick", view="quick_ratio", filters=f)
+    widgets.chart(charts.lines(major, "month", {"arpa": "ARPA"}, currency=cur, title="ARPA"),
+                  major[["month", "currency", "arpa"]], key="mrr_arpa", view="arpa", filters=f)
 with right:
-    widgets.chart(charts.lines(major, "month", {"arpa": "ARPA", "ltv": "LTV"}, currency=cur, title="ARPA and LTV"),
-                  major[["month", "currency", "arpa", "ltv"]], key="mrr_arpa", view="arpa_ltv", filters=f)
+    widgets.chart(charts.lines(major, "month", {"ltv": "LTV"}, currency=cur, title="LTV"),
+                  major[["month", "currency", "ltv"]], key="mrr_ltv", view="ltv", filters=f)
 
 st.markdown("#### Monthly table")
 table_columns = ["month", "mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",

@@ -464,3 +464,51 @@ def test_the_first_start_builds_the_demo_in_the_server_and_a_closed_tab_does_not
         finally:
             second.close()
         assert len(BUILD_STARTED.findall(log.read_text())) == 1  # never started again
+
+
+# ----------------------------------------------------------------------------- 6. charts
+
+def reddish(colours: list[str]) -> list[str]:
+    out = []
+    for colour in colours:
+        rgb = re.match(r"rgba?\((\d+), (\d+), (\d+)", colour or "")
+        if rgb:
+            r, g, b = (int(x) for x in rgb.groups())
+            if r > 150 and g < 110 and b < 120:
+                out.append(colour)
+    return out
+
+
+COLOURS_OF = """e => [...e.querySelectorAll('*')].flatMap(x => {
+    const s = getComputedStyle(x); return [s.stroke, s.fill, s.color]; })"""
+
+
+def test_charts_read_right(server, page):
+    go(page, server["url"])
+    page.locator("[data-testid='stMetricChart']").first.wait_for(timeout=30_000)
+    gross = page.locator("[data-testid='stMetric']").filter(has_text="Gross volume")
+    assert reddish(gross.locator("[data-testid='stMetricChart']").evaluate(COLOURS_OF)) == []  # not a red verdict
+    assert "month to date" in gross.inner_text()
+    for tile in page.locator("[data-testid='stMetric']").all():  # a nil change is never red or green
+        delta = tile.locator("[data-testid='stMetricDelta']")
+        if delta.count() and re.fullmatch(r"[+-]?0\.0( pp|%)", delta.inner_text().strip()):
+            assert not delta.inner_text().strip().startswith(("+", "-"))
+            assert reddish(delta.evaluate(COLOURS_OF)) == [], tile.inner_text()
+
+    go(page, server["url"], "mrr")
+    plots = page.locator("[data-testid='stPlotlyChart']")
+    plots.last.locator(".main-svg").first.wait_for(timeout=30_000)
+    titles = [t.strip() for t in page.locator("[data-testid='stPlotlyChart'] .gtitle").all_text_contents()]
+    assert "ARPA" in titles and "LTV" in titles and "ARPA and LTV" not in titles, titles
+
+    bridge = plots.filter(has=page.locator(".gtitle", has_text="From the start to the end"))
+    bridge.scroll_into_view_if_needed()
+    sizes = bridge.locator("g.trace text").evaluate_all("els => els.map(e => getComputedStyle(e).fontSize)")
+    assert len(sizes) == 7 and len(set(sizes)) == 1 and float(sizes[0].rstrip("px")) >= 12, sizes
+
+    movers = page.locator("[data-testid='stDataFrame']").first  # "Who moved", half the page wide
+    movers.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    headers = movers.locator("[role=columnheader]").all_inner_texts()
+    assert headers == ["Customer", "Amount", "Previous MRR", "MRR"], headers  # the amount needs no scrolling
+    shot(page, "mrr_charts")

@@ -179,9 +179,12 @@ def waterfall(row: pd.Series, currency: str, *, title: str | None = None, height
         decreasing=dict(marker=dict(color=MOVEMENT_COLORS["churn"])),
         totals=dict(marker=dict(color=PRIMARY)), connector=dict(line=dict(color=GRID)),
         text=[f"{symbol(currency)}{abs(s[1]):{fmt}}" for s in steps], textposition="outside",
+        textfont=dict(size=12), cliponaxis=False,
         hovertemplate=f"%{{x}}: {symbol(currency)}%{{y:{fmt}}}<extra></extra>"))
     fig.update_layout(layout(title=title or f"MRR bridge, {row['month']}", height=height, currency=currency,
                              show_legend=False, hovermode="closest"))
+    # One readable size for every label: Plotly otherwise shrinks each to fit its bar, unevenly.
+    fig.update_layout(uniformtext=dict(minsize=12, mode="show"))
     # Zoom on the movements: the axis starts near the lower of the two totals (a bridge, not a bar chart).
     running, levels = previous, [previous]
     for _, value, measure in steps[1:-1]:

@@ -58,22 +58,37 @@ def ratio(value, places: int = 2) -> str:
     return "—" if is_missing(value) else f"{float(value):.{places}f}"
 
 
-def delta_text(current, previous, *, kind: str = "relative", currency: str | None = None) -> str | None:
+class Delta(str):
+    """A delta's text; `flat` when it rounds to nothing ('0.0 pp'), which is neither good nor bad."""
+
+    flat: bool = False
+
+
+def _delta(text: str, shown_change: float) -> Delta:
+    out = Delta(text.lstrip("+-") if shown_change == 0 else text)
+    out.flat = shown_change == 0
+    return out
+
+
+def delta_text(current, previous, *, kind: str = "relative", currency: str | None = None) -> Delta | None:
     """Text of a month-over-month delta for st.metric: relative change ('+4.2%') for
-    amounts and counts, percentage points ('-0.8 pp') for rates. None when unknown."""
+    amounts and counts, percentage points ('-0.8 pp') for rates. None when unknown; a change
+    that rounds to zero is unsigned and `flat` ('0.0 pp')."""
     if is_missing(current) or is_missing(previous):
         return None
     current, previous = float(current), float(previous)
     if kind == "points":
-        return f"{(current - previous) * 100:+.1f} pp"
+        change = round((current - previous) * 100, 1)
+        return _delta(f"{(current - previous) * 100:+.1f} pp", change)
     if kind == "absolute":  # amounts in minor units when a currency is given
         diff = current - previous
         if currency:
-            return ("+" if diff >= 0 else "-") + format_amount(abs(diff), currency)
-        return f"{diff:+,.0f}"
+            return _delta(("+" if diff >= 0 else "-") + format_amount(abs(diff), currency), round(diff))
+        return _delta(f"{diff:+,.0f}", round(diff))
     if previous == 0:
-        return None if current == 0 else "new"
-    return f"{(current / previous - 1) * 100:+.1f}%"
+        return None if current == 0 else Delta("new")
+    change = round((current / previous - 1) * 100, 1)
+    return _delta(f"{(current / previous - 1) * 100:+.1f}%", change)
 
 
 def month_name(label: str) -> str:

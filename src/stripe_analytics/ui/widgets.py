@@ -72,6 +72,7 @@ class MonthComparison:
     last: pd.Series
     prev: pd.Series | None
     vs: str | None  # "vs March 2026", the tiles' delta description
+    to_date: bool = False  # the last month is not over: its flows (volumes) are partial
 
     def previous(self, column: str) -> Any:
         return None if self.prev is None else self.prev[column]
@@ -85,18 +86,23 @@ def month_comparison(monthly: pd.DataFrame, month_to_date: int) -> MonthComparis
     st.caption(f"**{fmt.month_name(last['month'])}**"
                + (" (month to date)" if last["m"] == month_to_date else "")
                + (f", compared with {fmt.month_name(prev['month'])}" if prev is not None else ""))
-    return MonthComparison(last, prev, f"vs {fmt.month_name(prev['month'])}" if prev is not None else None)
+    return MonthComparison(last, prev, f"vs {fmt.month_name(prev['month'])}" if prev is not None else None,
+                           to_date=bool(last["m"] == month_to_date))
 
 
 def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: bool = False,
         trend: Sequence[float] | None = None, label: str | None = None, delta_description: str | None = None,
-        chart_type: str = "area", note: str | None = None) -> None:
+        chart_type: str = "area", note: str | None = None, partial: bool = False) -> None:
     """A bordered metric tile with its definition on hover and an optional sparkline; `note`
-    (e.g. how a converted figure was converted) is added to the hover text."""
+    (e.g. how a converted figure was converted) is added to the hover text. The delta (and the
+    sparkline, which Streamlit colours like it) is grey, not red or green, when it is nil
+    (`0.0 pp`) or `partial` (a month-to-date flow against a whole month)."""
     data = [float(v) for v in trend if v is not None and not pd.isna(v)] if trend is not None else None
     help_text = "\n\n".join(t for t in (definitions.help_text(key), note) if t)
+    neutral = partial or bool(getattr(delta, "flat", False))
     container.metric(
-        label or definitions.label(key), value, delta=delta, delta_color="inverse" if inverse else "normal",
+        label or definitions.label(key), value, delta=delta,
+        delta_color="off" if neutral else ("inverse" if inverse else "normal"),
         help=help_text or None, border=True,
         chart_data=data if data and len(data) > 1 else None, chart_type=chart_type,
         delta_description=delta_description,
