@@ -512,3 +512,44 @@ def test_charts_read_right(server, page):
     headers = movers.locator("[role=columnheader]").all_inner_texts()
     assert headers == ["Customer", "Amount", "Previous MRR", "MRR"], headers  # the amount needs no scrolling
     shot(page, "mrr_charts")
+
+
+# ----------------------------------------------------------------------------- 7. exports
+
+def test_exports_stand_alone(server, page):
+    import csv
+    import io
+    from pathlib import Path
+
+    import openpyxl
+
+    from tests.test_browser import click_download, open_popover
+
+    go(page, server["url"], "mrr")
+    open_popover(page, "Download", last=True)  # the monthly table's
+    with page.expect_download(timeout=60_000) as info:
+        click_download(page, "CSV")
+    rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
+    assert rows and {r["currency"] for r in rows} == {"usd"}, rows[:1]  # the amounts say their currency
+
+    with page.expect_download(timeout=60_000) as info:
+        click_download(page, "Excel")
+    sheet = openpyxl.load_workbook(io.BytesIO(Path(info.value.path()).read_bytes())).active
+    header = [c.value for c in sheet[1]]
+    first = {name: cell for name, cell in zip(header, sheet[2])}
+    assert first["month"].is_date and first["month"].number_format == "mmm yyyy"
+    assert '"$"#,##0.00' in first["mrr"].number_format and isinstance(first["mrr"].value, float)
+    assert first["mrr_growth_rate"].number_format == "0.0%"
+    assert sheet.cell(row=2, column=header.index("mrr_growth_rate") + 1).number_format == "0.0%"
+
+    go(page, server["url"])
+    open_popover(page, "Download chart")
+    with page.expect_download(timeout=60_000) as info:
+        click_download(page, "SVG image")
+    svg = Path(info.value.path()).read_text()
+    assert ">MRR<" in svg and re.search(r"USD · \w{3} \d{4} – \w{3} \d{4} · Stripe Analytics", svg), svg[:500]
+    with page.expect_download(timeout=60_000) as info:
+        click_download(page, "PNG image")
+    png = Path(info.value.path()).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    (ARTIFACTS / "export_mrr_with_title.png").write_bytes(png)

@@ -123,18 +123,52 @@ def to_parquet(df: pd.DataFrame) -> bytes:
 _ILLEGAL_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-def to_xlsx(df: pd.DataFrame, *, sheet: str = "data") -> bytes:
-    """An .xlsx workbook (openpyxl). Excel has no time zones, so timestamps are written in
-    UTC without zone and the header says so."""
+_MONTH = re.compile(r"^\d{4}-\d{2}$")
+
+
+def _money_format(currency: str) -> str:
+    from .money import SYMBOLS, decimals
+
+    places = decimals(currency)
+    symbol = SYMBOLS.get(currency.lower(), currency.upper() + " ").replace('"', "")
+    number = "#,##0" + ("." + "0" * places if places else "")
+    return f'"{symbol}"{number};-"{symbol}"{number}'
+
+
+def to_xlsx(df: pd.DataFrame, *, sheet: str = "data", money: Iterable[str] = (), currency: str | None = None,
+            percent: Iterable[str] = ()) -> bytes:
+    """An .xlsx workbook (openpyxl) whose cells keep their meaning: `money` columns (major
+    units) in their currency's format (`currency`, or each row's `currency` column), `percent`
+    columns (fractions) as percentages, timestamps and months ("2026-03") as dates. Excel has
+    no time zones, so timestamps are written in UTC without zone and the header says so."""
     frame = _portable(df)
     renames = {}
+    formats: dict[str, str] = {}
     for name in frame.columns:
         column = frame[name]
         if isinstance(column.dtype, pd.DatetimeTZDtype):
             frame[name] = column.dt.tz_convert("UTC").dt.tz_localize(None)
             renames[name] = f"{name} (UTC)"
+            formats[name] = "yyyy-mm-dd hh:mm"
+        elif pd.api.types.is_datetime64_any_dtype(column.dtype):
+            formats[name] = "yyyy-mm-dd hh:mm"
         elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
-            frame[name] = column.map(lambda v: _ILLEGAL_XLSX.sub("", v) if isinstance(v, str) else v)
+            values = column.dropna()
+            if len(values) and values.map(lambda v: isinstance(v, str) and bool(_MONTH.match(v))).all():
+                frame[name] = pd.to_datetime(column, format="%Y-%m", errors="coerce")
+                formats[name] = "mmm yyyy"
+            elif len(values) and values.map(lambda v: isinstance(v, date) and not isinstance(v, datetime)).all():
+                frame[name] = pd.to_datetime(column, errors="coerce")
+                formats[name] = "yyyy-mm-dd"
+            else:
+                frame[name] = column.map(lambda v: _ILLEGAL_XLSX.sub("", v) if isinstance(v, str) else v)
+    for name in percent:
+        if name in frame.columns:
+            formats[name] = "0.0%"
+    row_currency = None if currency else (frame["currency"] if "currency" in frame.columns else None)
+    for name in money:
+        if name in frame.columns and currency:
+            formats[name] = _money_format(currency)
     frame = frame.rename(columns=renames)
     buffer = io.BytesIO()
     sheet_name = re.sub(r"[\[\]:*?/\\]", " ", sheet)[:31] or "data"
@@ -146,16 +180,28 @@ def to_xlsx(df: pd.DataFrame, *, sheet: str = "data") -> bytes:
             sample = [len(str(name))] + [len(str(v)) for v in frame[name].head(200).tolist()]
             letter = worksheet.cell(row=1, column=index).column_letter
             worksheet.column_dimensions[letter].width = min(60, max(8, max(sample) + 2))
+            original = next((k for k, v in renames.items() if v == name), name)
+            if original in formats:
+                for (cell,) in worksheet.iter_rows(min_row=2, min_col=index, max_col=index):
+                    cell.number_format = formats[original]
+            elif original in money and row_currency is not None:
+                for row, (cell,) in enumerate(worksheet.iter_rows(min_row=2, min_col=index, max_col=index)):
+                    code = row_currency.iloc[row]
+                    if isinstance(code, str) and code:
+                        cell.number_format = _money_format(code)
     return buffer.getvalue()
 
 
-def table_bytes(df: pd.DataFrame, fmt: str, *, sheet: str = "data") -> bytes:
+def table_bytes(df: pd.DataFrame, fmt: str, *, sheet: str = "data", money: Iterable[str] = (),
+                currency: str | None = None, percent: Iterable[str] = ()) -> bytes:
+    """A table in one of TABLE_FORMATS; `money`, `currency` and `percent` give Excel its cell
+    formats (see `to_xlsx`)."""
     if fmt == "csv":
         return to_csv(df)
     if fmt == "parquet":
         return to_parquet(df)
     if fmt == "xlsx":
-        return to_xlsx(df, sheet=sheet)
+        return to_xlsx(df, sheet=sheet, money=list(money), currency=currency, percent=list(percent))
     raise ExportError(f"unknown table format {fmt!r}; choose csv, parquet or xlsx")
 
 
@@ -211,11 +257,29 @@ def chart_html(fig: "go.Figure", *, title: str | None = None) -> bytes:
     return html.encode("utf-8")
 
 
-def chart_bytes(fig: "go.Figure", data: pd.DataFrame | None, fmt: str, *, title: str | None = None) -> bytes:
+def standalone(fig: "go.Figure", title: str | None, subtitle: str | None) -> "go.Figure":
+    """A copy of the figure that says what it shows without the page around it (for a deck):
+    its title, and under it the filters it was drawn with."""
+    import plotly.graph_objects as go
+
+    out = go.Figure(fig)
+    shown = (fig.layout.title.text if fig.layout.title is not None else None) or title or ""
+    safe = [str(x).replace("<", "&lt;").replace(">", "&gt;") for x in (shown, subtitle or "")]
+    text = f"<b>{safe[0]}</b>" + (f"<br><span style='font-size:13px;color:#5b6779'>{safe[1]}</span>"
+                                  if safe[1] else "")
+    top = max(int(out.layout.margin.t or 0), 90 if subtitle else 60)
+    out.update_layout(title=dict(text=text, x=0.01, xanchor="left", y=0.97, yanchor="top", font=dict(size=18)),
+                      margin=dict(t=top))
+    return out
+
+
+def chart_bytes(fig: "go.Figure", data: pd.DataFrame | None, fmt: str, *, title: str | None = None,
+                subtitle: str | None = None) -> bytes:
+    """A chart in one of CHART_FORMATS. Images carry the title and `subtitle` (the filters)."""
     if fmt in ("png", "svg"):
-        return chart_image(fig, fmt)
+        return chart_image(standalone(fig, title, subtitle), fmt)
     if fmt == "html":
-        return chart_html(fig, title=title)
+        return chart_html(standalone(fig, title, subtitle), title=title)
     if fmt == "csv":
         if data is None:
             raise ExportError("This chart has no data table to export.")

@@ -254,10 +254,12 @@ def _file_namer(view: str, filters: Filters | None, dates_in_name: bool) -> Call
 
 
 def _download_buttons(frame_fn: Callable[[], pd.DataFrame], *, key: str, name: Callable[[str], str],
-                      sheet: str) -> None:
+                      sheet: str, money: Sequence[str] = (), currency: str | None = None,
+                      percent: Sequence[str] = ()) -> None:
     for file_format, (label, mime) in exports.TABLE_FORMATS.items():
         st.download_button(
-            label, data=(lambda f=file_format: exports.table_bytes(frame_fn(), f, sheet=sheet)),
+            label, data=(lambda f=file_format: exports.table_bytes(frame_fn(), f, sheet=sheet, money=money,
+                                                                   currency=currency, percent=percent)),
             file_name=name(file_format), mime=mime, key=f"{key}_dl_{file_format}", icon=":material/download:", width="stretch", on_click="ignore")
 
 
@@ -306,12 +308,18 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
     visible = chosen or default_columns
 
     def current() -> pd.DataFrame:
-        return _exported(shown[visible].reset_index(drop=True), filters)
+        out = shown[visible].reset_index(drop=True)
+        if currency and any(c in out.columns for c in money) and "currency" not in out.columns:
+            out.insert(0, "currency", currency)  # a file's amounts must say their currency
+        return _exported(out, filters)
 
     name = _file_namer(view, filters, dates_in_name)
+    percent = [c for c, conf in config.items()
+               if isinstance(conf, Mapping) and (conf.get("type_config") or {}).get("format") == "percent"]
 
     with bar.popover("Download", icon=":material/download:", width="content"):
-        _download_buttons(current, key=key, name=name, sheet=view)
+        _download_buttons(current, key=key, name=name, sheet=view, money=[c for c in money if c in data.columns],
+                          currency=currency, percent=percent)
         st.caption("Exactly the rows and columns shown; amounts in major units.")
 
     if shown.empty:
@@ -372,8 +380,9 @@ def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filte
     with st.popover("Download chart", icon=":material/download:", type="tertiary"):
         for file_format, (label, mime) in exports.CHART_FORMATS.items():
             st.download_button(
-                label, data=(lambda f=file_format: exports.chart_bytes(fig, _exported(data, filters), f,
-                                                                       title=title or view)),
+                label, data=(lambda f=file_format: exports.chart_bytes(
+                    fig, _exported(data, filters), f, title=title or column_label(view),
+                    subtitle=" · ".join(x for x in (filters.describe() if filters else None, "Stripe Analytics") if x))),
                 file_name=name(file_format), mime=mime, key=f"{key}_dl_{file_format}", icon=":material/download:",
                 width="stretch", on_click="ignore")
     return event if selectable else None
