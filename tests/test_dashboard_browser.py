@@ -14,41 +14,15 @@ import duckdb
 import pytest
 from playwright.sync_api import expect
 
-from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, require_chromium, serve_app
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, go, no_exception, settle
+from tests.app_support import ARTIFACTS, app_env, serve_app
+# The served demo, the browser and a desktop tab: the same fixtures as test_browser.py (one app per module).
+from tests.test_browser import browser, go, no_exception, page, server, settle  # noqa: F401
 from tests.test_deeplinks import _url_paths
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
 EUR_VIEW = {"currency": "eur", "from": "2026-01-01", "to": "2026-06-30"}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require_chromium()
-    work = tmp_path_factory.mktemp("dashboard")
-    data_dir = data_dir_with_demo(work / "data")
-    with serve_app(app_env(data_dir, work), work / "streamlit.log") as url:
-        yield {"url": url, "data_dir": data_dir}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-    tab = context.new_page()
-    yield tab
-    context.close()
 
 
 @pytest.fixture
