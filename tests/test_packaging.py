@@ -53,7 +53,7 @@ def test_the_wheel_carries_the_dashboard(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     app = "stripe_analytics/webapp/"
     for needed in ("app.py", "serve.py", "docs/metrics.md", ".streamlit/config.toml", "pages/overview_page.py",
-                   "pages/mrr.py"):
+                   "pages/mrr.py", "assets/icon.png"):
         assert app + needed in names, needed
     page_files = {p.name for p in (ROOT / "pages").glob("*.py")}
     assert {n.removeprefix(app + "pages/") for n in names if n.startswith(app + "pages/")} == page_files
