@@ -20,9 +20,8 @@ from typing import Callable
 import duckdb
 import pytest
 
-from stripe_analytics.cache import Cache
 from stripe_analytics.cli import main
-from tests.app_support import APP, small_demo
+from tests.app_support import small_demo
 from tests.conftest import FAKE_ACCOUNT, FAKE_KEY
 from tests.test_app import new_app
 

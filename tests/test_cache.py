@@ -117,12 +117,12 @@ def test_reading_while_this_process_writes_says_in_use_not_damaged(tmp_path):
 
 
 def test_an_existing_folder_keeps_its_mode_and_only_the_new_file_is_private(tmp_path):
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    os.chmod(shared, 0o1777)
-    Cache.open(shared / "acct_1.duckdb").close()
-    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o1777
-    assert stat.S_IMODE(os.stat(shared / "acct_1.duckdb").st_mode) == 0o600
+    public = tmp_path / "public"
+    public.mkdir()
+    os.chmod(public, 0o1777)
+    Cache.open(public / "acct_1.duckdb").close()
+    assert stat.S_IMODE(os.stat(public).st_mode) == 0o1777
+    assert stat.S_IMODE(os.stat(public / "acct_1.duckdb").st_mode) == 0o600
 
 
 def test_a_foreign_duckdb_file_is_refused_for_writing_and_left_unchanged(tmp_path):

@@ -224,12 +224,15 @@ def may_write(principal: Principal, settings: Settings, target: Target, connecti
     return Decision(True, route="configured")
 
 
+# The account id a key gets when the server cannot name its account (no /v1/account, e.g.
+# localstripe): the cache's path then decides which account it is.
+UNKNOWN_ACCOUNT = "acct_unknown"
+
+
 def cache_belongs_to(cache_account: str | None, key_account: str | None) -> Decision:
     """Is a cache holding `cache_account` the account the key or token reads (`key_account`)?
     An empty cache (no account yet) and a key that cannot name its account are accepted:
     the first sync or write records the account."""
-    from .sync import UNKNOWN_ACCOUNT
-
     if not cache_account or not key_account or key_account == UNKNOWN_ACCOUNT or cache_account == key_account:
         return Decision(True)
     return Decision.refuse(f"This cache holds account {cache_account}, but the key or token reads {key_account}, "

@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -24,7 +24,7 @@ import orjson
 import stripe
 
 from . import event_apply, ingest
-from .access import cache_belongs_to
+from .access import UNKNOWN_ACCOUNT, cache_belongs_to
 from .cache import (Cache, CacheAccountError, CacheError, CacheInfo, CachePlaceError, SyncLockedError, cache_path,
                     check_existing, check_file, check_folder, check_place, classify_error, utcnow, writer_lock)
 from .fetch_pacing import MAX_IN_FLIGHT, InFlightGate
@@ -489,9 +489,6 @@ def _plain(error: Exception) -> str:
         message = getattr(error, "user_message", None) or str(error)
         return redact(message.strip() or type(error).__name__)
     return redact(f"{type(error).__name__}: {error}")
-
-
-UNKNOWN_ACCOUNT = "acct_unknown"
 
 
 def fetch_account(access: StripeAccess, *, allow_unknown: bool = False) -> dict:
