@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
+from stripe_analytics import queries
 from stripe_analytics.ui import data, format as fmt, page, widgets
 
 ctx = page.context(need_data=False)
@@ -50,7 +51,7 @@ with left:
 with right:
     st.markdown("#### Balance")
     balance = None
-    raw = data.browse(ctx.key, "meta", "balance")
+    raw = data.browse(ctx.key, queries.meta, "balance")
     if raw:
         try:
             balance = json.loads(raw)

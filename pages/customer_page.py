@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from stripe_analytics import charts
+from stripe_analytics import charts, queries
 from stripe_analytics.metrics import MetricFilters, to_major
 from stripe_analytics.ui import data, filters, format as fmt, page, widgets
 
@@ -11,7 +11,7 @@ f = ctx.filters
 customer_id = st.query_params.get("id", "")
 st.page_link("pages/customers_page.py", label="All customers", icon=":material/arrow_back:",
              query_params=filters.link_params())
-customer = page.browse(ctx, "customer", customer_id) if customer_id else None
+customer = page.browse(ctx, queries.customer, customer_id) if customer_id else None
 if not customer:
     widgets.empty_state("Customer not found", f"No customer with id `{customer_id or '—'}` in this account. "
                                               "Search for it on the Customers page.")
@@ -30,17 +30,18 @@ except data.CacheBusy as error:
     st.stop()
 history = bundle.result.snapshots
 history = history[history["customer"] == customer_id]
-subs = page.browse(ctx, "customer_subscriptions", customer_id)
-invoices = page.browse(ctx, "customer_invoices", customer_id)
-payments = page.browse(ctx, "customer_charges", customer_id)
+subs = page.browse(ctx, queries.customer_subscriptions, customer_id)
+invoices = page.browse(ctx, queries.customer_invoices, customer_id)
+payments = page.browse(ctx, queries.customer_charges, customer_id)
 
 currency = (history["currency"].iloc[-1] if not history.empty else customer.get("currency")) or f.currency
 current = history[(history["m"] == bundle.result.calendar.last) & (history["currency"] == currency)]
-paid = payments[(payments["status"] == "succeeded") & (payments["currency"] == currency)]
+lifetime = page.browse(ctx, queries.customer_lifetime_paid, customer_id)
 tiles = st.columns(4)
 widgets.kpi(tiles[0], "mrr", fmt.money(int(current["mrr"].sum()) if not current.empty else 0, currency),
             label=f"MRR ({currency.upper()})")
-tiles[1].metric("Lifetime paid", fmt.money(int((paid["amount"] - paid["amount_refunded"]).sum()), currency),
+tiles[1].metric("Lifetime paid", fmt.money(int(lifetime.loc[lifetime["currency"] == currency, "lifetime_paid"].sum()),
+                                           currency),
                 help="Captured minus refunded, successful charges in this currency.", border=True)
 tiles[2].metric("Subscriptions", f"{len(subs):,}", border=True, delta_arrow="off", delta_color="off",
                 delta=f"{int(subs['status'].isin(['active', 'trialing', 'past_due']).sum())} open")

@@ -3,6 +3,7 @@ MRR, lifetime paid); selecting a row opens the customer's page."""
 
 import streamlit as st
 
+from stripe_analytics import queries
 from stripe_analytics.ui import definitions, filters, forms, format as fmt, page, widgets
 
 ctx = page.context()
@@ -20,7 +21,7 @@ search = widgets.search_box(bar[0], "Search customers", key="cust_q",
 statuses = bar[1].multiselect("Status", ["active", "trialing", "past_due", "unpaid/paused", "churned",
                                          "no subscription"], key="cust_status", placeholder="Any status")
 
-frame = page.browse(ctx, "customers", f.scope(dates=False), search=search or None, status=statuses or None)
+frame = page.browse(ctx, queries.customers, f.scope(dates=False), search=search or None, status=statuses or None)
 if f.converted:  # every currency converted into the reporting one, each customer's own beside it
     bundle = page.metrics(ctx)
     fx = page.conversion_note(bundle.result.reporting)

@@ -7,6 +7,7 @@ import pandas as pd
 
 import streamlit as st
 
+from stripe_analytics import queries
 from stripe_analytics.sql_console import SqlConsole
 from stripe_analytics.ui import console as query_run, data, filters, format as fmt, page, widgets
 
@@ -20,7 +21,7 @@ with search_tab:
                               placeholder="An id (cus_, ch_, pi_, in_, sub_, prod_…), an email, a name, a description "
                                           "or a metadata value", icon=":material/search:", label_visibility="collapsed")
     if text and len(text.strip()) >= 2:
-        hits = page.browse(ctx, "search", text)
+        hits = page.browse(ctx, queries.search, text)
         if hits.empty:
             st.info(f"Nothing matches “{text}”.")
         else:

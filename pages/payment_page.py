@@ -5,13 +5,14 @@ import json
 
 import streamlit as st
 
+from stripe_analytics import queries
 from stripe_analytics.ui import filters, format as fmt, page, widgets
 
 ctx = page.context()
 payment_id = st.query_params.get("id", "")
 st.page_link("pages/payments_page.py", label="All payments", icon=":material/arrow_back:",
              query_params=filters.link_params())
-found = page.browse(ctx, "payment", payment_id) if payment_id else None
+found = page.browse(ctx, queries.payment, payment_id) if payment_id else None
 if not found:
     widgets.empty_state("Payment not found", f"No charge or payment intent with id `{payment_id or '—'}` in this "
                                              "account. Search for it on the Payments page.")

@@ -3,6 +3,7 @@ and search; selecting a row opens the payment's page (refunds, receipt)."""
 
 import streamlit as st
 
+from stripe_analytics import queries
 from stripe_analytics.money import to_minor
 from stripe_analytics.queries import CHARGE_STATUSES, PAYMENT_INTENT_STATUSES
 from stripe_analytics.ui import filters, forms, page, widgets
@@ -37,7 +38,7 @@ low_minor, high_minor = amount(low), amount(high)
 charges_tab, intents_tab = st.tabs(["Charges", "Payment intents"])
 with charges_tab:
     statuses = st.pills("Status", CHARGE_STATUSES, selection_mode="multi", key="pay_status")
-    frame = page.browse(ctx, "charges", f.scope(), statuses=statuses or None, amount_min=low_minor,
+    frame = page.browse(ctx, queries.charges, f.scope(), statuses=statuses or None, amount_min=low_minor,
                         amount_max=high_minor, search=search or None)
     picked = widgets.table(frame, key="pay_charges", view="charges", filters=f, money=["amount", "amount_refunded"],
                            currency=cur, selectable=True, truncated_at=20_000,
@@ -48,7 +49,7 @@ with charges_tab:
 with intents_tab:
     statuses = st.pills("Status", PAYMENT_INTENT_STATUSES, selection_mode="multi", key="pi_status",
                         format_func=lambda s: s.replace("_", " "))
-    frame = page.browse(ctx, "payment_intents", f.scope(), statuses=statuses or None, amount_min=low_minor,
+    frame = page.browse(ctx, queries.payment_intents, f.scope(), statuses=statuses or None, amount_min=low_minor,
                         amount_max=high_minor, search=search or None)
     picked = widgets.table(frame, key="pay_intents", view="payment_intents", filters=f,
                            money=["amount", "amount_received"], currency=cur, selectable=True, truncated_at=20_000,

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from stripe_analytics import charts
+from stripe_analytics import charts, queries
 from stripe_analytics.ui import data, definitions, forms, format as fmt, page, widgets
 from stripe_analytics.ui.filters import currency_label
 
@@ -17,7 +17,7 @@ fx = page.conversion_note(page.metrics(ctx).result.reporting) if f.converted els
 actions = st.container(horizontal=True, horizontal_alignment="right")
 forms.page_actions(actions, ctx, "product")
 
-catalogue = page.browse(ctx, "products")
+catalogue = page.browse(ctx, queries.products)
 if catalogue.empty:
     widgets.empty_state("No products", "This account has no products yet.")
     st.stop()
@@ -29,7 +29,7 @@ try:
 except data.CacheBusy as error:
     st.info(str(error))
     st.stop()
-invoiced = page.browse(ctx, "invoiced_by_product", replace(f.scope(), product=None))
+invoiced = page.browse(ctx, queries.invoiced_by_product, replace(f.scope(), product=None))
 revenue = dict(zip(invoiced["product"], invoiced["invoiced"]))
 table = catalogue.copy()
 table.insert(3, "mrr", table["id"].map(mrr).fillna(0).astype("int64"))
@@ -54,7 +54,7 @@ widgets.table(table, key="prod_table", view="products", filters=f, money=["mrr",
                                                               help="Paid invoice lines in the date range, before "
                                                                    "tax and after discounts.")})
 st.markdown("#### Prices")
-prices = page.browse(ctx, "prices")
+prices = page.browse(ctx, queries.prices)
 widgets.table(prices, key="prod_prices", view="prices", money=["unit_amount"],
               columns=["id", "product_name", "nickname", "type", "currency", "unit_amount", "interval",
                        "interval_count", "billing_scheme", "active"])

@@ -5,7 +5,7 @@ currency, product and payment method."""
 import pandas as pd
 import streamlit as st
 
-from stripe_analytics import charts
+from stripe_analytics import charts, queries
 from stripe_analytics.metrics import to_major
 from stripe_analytics.metrics.cash import period_start
 from stripe_analytics.ui import definitions, format as fmt, page, widgets
@@ -73,7 +73,7 @@ with left:
                   major[["period", "currency", "refunds", "fees"]], key="rev_refunds", view="refunds_fees",
                   filters=f)
 with right:
-    disputes = page.browse(ctx, "disputes_by_period", f.scope(), period)
+    disputes = page.browse(ctx, queries.disputes_by_period, f.scope(), period)
     periods = pd.DataFrame({"period": cash["period"]})
     disputes = periods.merge(disputes, on="period", how="left").fillna(0)
     disputes["currency"] = cur
@@ -112,7 +112,7 @@ with tab_currency:
         shown["currency"] = shown["currency"].str.upper()
         widgets.table(shown, key="rev_by_currency", view="volume_by_currency", filters=f, search=False)
 with tab_product:
-    by_product = page.browse(ctx, "invoiced_by_product", f.scope())
+    by_product = page.browse(ctx, queries.invoiced_by_product, f.scope())
     st.caption("Paid invoice lines per product (before tax, after discounts), by the invoice's paid date"
                + (f"; invoices in {cur.upper()} only (not converted)." if f.converted else "."))
     if not by_product.empty:
@@ -123,7 +123,7 @@ with tab_product:
     widgets.table(by_product, key="rev_by_product", view="invoiced_by_product", filters=f, money=["invoiced"],
                   currency=cur, search=False)
 with tab_method:
-    by_method = page.browse(ctx, "charges_by_payment_method", f.scope())
+    by_method = page.browse(ctx, queries.charges_by_payment_method, f.scope())
     st.caption("Charges per payment method in the date range: successful and failed counts, captured amount"
                + (f"; charges in {cur.upper()} only (not converted)." if f.converted else "."))
     if not by_method.empty:

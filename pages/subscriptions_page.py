@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from stripe_analytics import charts
+from stripe_analytics import charts, queries
 from stripe_analytics.queries import SUBSCRIPTION_STATUSES, upcoming
 from stripe_analytics.ui import forms, page, widgets
 
@@ -15,7 +15,7 @@ widgets.page_header("Subscriptions", f.describe(ctx.product_names))
 actions = st.container(horizontal=True, horizontal_alignment="right")
 forms.page_actions(actions, ctx, "subscription")
 
-everything = page.browse(ctx, "subscriptions", f.scope(dates=False))
+everything = page.browse(ctx, queries.subscriptions, f.scope(dates=False))
 now = datetime.now(timezone.utc)
 counts = everything["status"].value_counts() if not everything.empty else {}
 tiles = st.columns(4)
@@ -34,7 +34,7 @@ with all_tab:
     price = bar[1].selectbox("Price", [""] + prices, key="sub_price", format_func=lambda p: p or "Any price")
     interval = bar[2].selectbox("Interval", ["", "day", "week", "month", "year"], key="sub_interval",
                                 format_func=lambda i: i or "Any interval")
-    frame = page.browse(ctx, "subscriptions", f.scope(dates=False), statuses=statuses or None, price=price or None,
+    frame = page.browse(ctx, queries.subscriptions, f.scope(dates=False), statuses=statuses or None, price=price or None,
                         interval=interval or None)
     if not frame.empty:
         by_status = frame["status"].value_counts().rename_axis("status").reset_index(name="subscriptions")

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.error import URLError
 from urllib.request import urlopen
 
@@ -79,21 +79,26 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve_app(env: dict[str, str], log_path: Path, *, port: int | None = None, timeout: float = 60,
-              address: str = "127.0.0.1", secrets_files: list[Path] | None = None) -> Iterator[str]:
+              address: str = "127.0.0.1", secrets_files: list[Path] | None = None,
+              command: Callable[[int], list[str]] | None = None, cwd: Path | None = None) -> Iterator[str]:
     """`streamlit run serve.py` (as `make run` does) on a port (a free one unless given) of `address` (loopback
     unless given) with `env` and Streamlit's own secrets files (`[auth]`; default: the app's STREAMLIT_SECRETS_FILE,
     never the developer's);
-    yields its base URL once /_stcore/health answers, and stops the whole process group afterwards."""
+    yields its base URL once /_stcore/health answers, and stops the whole process group afterwards.
+    `command(port)` replaces that command line (e.g. an installed `stripe-analytics serve`), run in `cwd`."""
     import pytest
 
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.port", str(port),
-             "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-            + [f"--secrets.files={path}" for path in (secrets_files or [env["STREAMLIT_SECRETS_FILE"]])],
-            cwd=APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        if command is None:
+            argv = ([sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.port", str(port),
+                     "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+                    + [f"--secrets.files={path}" for path in (secrets_files or [env["STREAMLIT_SECRETS_FILE"]])])
+        else:
+            argv = command(port)
+        proc = subprocess.Popen(argv, cwd=cwd or APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         try:
             deadline = time.monotonic() + timeout
             while True:

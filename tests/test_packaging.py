@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
-import time
 import tomllib
 import zipfile
 from pathlib import Path
-from urllib.error import URLError
-from urllib.request import urlopen
 
 import pytest
 
-from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, free_port, require_chromium
+from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, require_chromium, serve_app
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -104,25 +100,10 @@ def test_stripe_analytics_serve_from_the_installed_package_shows_the_overview(in
     data_dir = data_dir_with_demo(work / "data")
     env = app_env(data_dir, work)
     env.pop("PYTHONPATH", None)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log_path = work / "serve.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen([str(installed / "bin" / "stripe-analytics"), "serve", "--port", str(port),
-                                   "--address", "127.0.0.1"], cwd=work, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, log_path.read_text(errors="replace")[-3000:]
-            try:
-                with urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except (URLError, OSError):
-                pass
-            assert time.monotonic() < deadline, "stripe-analytics serve did not start"
-            time.sleep(0.2)
+    serve = str(installed / "bin" / "stripe-analytics")
+    with serve_app(env, log_path, timeout=90, cwd=work,
+                   command=lambda port: [serve, "serve", "--port", str(port), "--address", "127.0.0.1"]) as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             tab = browser.new_page(viewport={"width": 1440, "height": 1000})
@@ -145,10 +126,3 @@ def test_stripe_analytics_serve_from_the_installed_package_shows_the_overview(in
         served_log = log_path.read_text(errors="replace")
         assert "warm-up of Demo account" in served_log, served_log[-2000:]
         assert "Traceback" not in served_log, served_log[-3000:]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()

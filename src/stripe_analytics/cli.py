@@ -213,11 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub) -> None:
     """Commands that live in their own modules register themselves here."""
-    for module_name in ("metrics_cli", "actions_cli", "serve_cli", "webhooks_cli", "fx_cli"):
-        try:
-            module = __import__(f"stripe_analytics.{module_name}", fromlist=["register"])
-        except ImportError:
-            continue
+    from . import actions_cli, fx_cli, metrics_cli, serve_cli, webhooks_cli  # an import error is a bug: let it show
+
+    for module in (metrics_cli, actions_cli, serve_cli, webhooks_cli, fx_cli):
         module.register(sub, CliError, _validated, _open_cache)
 
 

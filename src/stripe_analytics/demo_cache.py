@@ -13,7 +13,6 @@ from . import ingest
 from .cache import Cache, CacheInUseError, NotACacheError, check_existing, check_place, writer_lock
 
 BATCH_OBJECTS = 5000
-DEMO_ACCOUNT_KEY = "demo"
 
 
 def _as_datetime(as_of: date | datetime | None) -> datetime | None:

@@ -342,15 +342,3 @@ def _size(path: Path) -> int:
         return os.stat(path).st_size
     except FileNotFoundError:
         return 0
-
-
-def mark_deleted(con: duckdb.DuckDBPyConnection, object_type: str, ids: Iterable[str]) -> int:
-    """Mark objects deleted in Stripe (kept, flagged) together with their children."""
-    table = schema.TABLE_BY_OBJECT.get(object_type)
-    ids = list(ids)
-    if table is None or not ids:
-        return 0
-    con.executemany(f"UPDATE {table.name} SET deleted = true WHERE id = ?", [[i] for i in ids])
-    for _, child_name, parent_column in table.children:
-        con.executemany(f'UPDATE {child_name} SET deleted = true WHERE "{parent_column}" = ?', [[i] for i in ids])
-    return len(ids)

@@ -189,6 +189,15 @@ _CUSTOMER_STATUS_SQL = """
 """
 
 
+# Lifetime paid per customer and currency: captured minus refunded, successful charges.
+_PAID_BY_CUSTOMER_SQL = """
+    SELECT customer, lower(currency) AS currency,
+           CAST(sum(amount_captured - coalesce(amount_refunded, 0)) AS BIGINT) AS lifetime_paid,
+           count(*) AS payments, max(created) AS last_payment
+    FROM charges WHERE NOT deleted AND status = 'succeeded'
+    GROUP BY customer, lower(currency)"""
+
+
 def customers(con, scope: Scope, *, search: str | None = None, status: Sequence[str] | None = None,
               limit: int = DEFAULT_LIMIT) -> pd.DataFrame:
     """Customers with their subscription status and what they paid (net of refunds) in their
@@ -208,13 +217,7 @@ def customers(con, scope: Scope, *, search: str | None = None, status: Sequence[
     params.append(limit + 1)
     sql = f"""
         WITH st AS ({_CUSTOMER_STATUS_SQL}),
-        paid AS (
-            SELECT customer, lower(currency) AS currency,
-                   CAST(sum(amount_captured - coalesce(amount_refunded, 0)) AS BIGINT) AS lifetime_paid,
-                   count(*) AS payments, max(created) AS last_payment
-            FROM charges WHERE NOT deleted AND status = 'succeeded'
-            GROUP BY customer, lower(currency)
-        ),
+        paid AS ({_PAID_BY_CUSTOMER_SQL}),
         usual AS (SELECT customer, arg_max(currency, payments) AS currency FROM paid GROUP BY customer),
         own AS (
             SELECT c.id, coalesce(nullif(lower(c.currency), ''), usual.currency, ?) AS currency
@@ -230,6 +233,13 @@ def customers(con, scope: Scope, *, search: str | None = None, status: Sequence[
         ORDER BY c.created DESC, c.id
         LIMIT ?"""
     return _df(con, sql, params)
+
+
+def customer_lifetime_paid(con, customer_id: str) -> pd.DataFrame:
+    """One customer's lifetime paid per currency (currency, lifetime_paid, payments): captured
+    minus refunded of its successful charges, the rule the customers list uses."""
+    return _df(con, f"""SELECT currency, lifetime_paid, payments FROM ({_PAID_BY_CUSTOMER_SQL})
+                        WHERE customer = ? ORDER BY lifetime_paid DESC""", [customer_id])
 
 
 def customer(con, customer_id: str) -> dict | None:
@@ -586,11 +596,6 @@ def invoiced_by_product(con, scope: Scope) -> pd.DataFrame:
         FROM invoice_line_items li JOIN invoices inv ON inv.id = li.invoice
         LEFT JOIN products p ON p.id = li.product
         {where} GROUP BY ALL ORDER BY invoiced DESC""", params)
-
-
-def disputes_by_month(con, scope: Scope) -> pd.DataFrame:
-    """Disputes opened per month (count and disputed amount, minor units)."""
-    return disputes_by_period(con, scope, "month").rename(columns={"period": "month"})
 
 
 _PERIOD_LABEL_SQL = {  # the labels of metrics.cash.period_label: 'YYYY-MM', or the period's first day

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 Extractor = Callable[[dict], Any]
@@ -54,10 +54,6 @@ def as_json(*keys: str) -> Extractor:
         return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
 
     return get
-
-
-def const(value: Any) -> Extractor:
-    return lambda obj: value
 
 
 def _line_price(obj: dict) -> Any:
@@ -210,8 +206,6 @@ class Table:
     # Embedded lists that are stored in their own table and cut out of `raw`.
     children: tuple[tuple[str, str, str], ...] = ()  # (field, child table, child's parent column)
     parent_column: str | None = None
-    common: bool = True
-    extra_sql: tuple[str, ...] = field(default=())
 
     @property
     def column_names(self) -> list[str]:

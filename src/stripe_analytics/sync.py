@@ -97,7 +97,7 @@ def permission_message(resource: Resource) -> str:
             f"{resource.permission}" + (f" (needed for {resource.needed_for})" if resource.needed_for else ""))
 
 
-def auth_message(error: Exception) -> str:
+def auth_message() -> str:
     return ("Stripe refused the API key (invalid, expired or revoked). Check STRIPE_API_KEY, or connect the "
             "account again.")
 
@@ -354,7 +354,7 @@ class _Syncer:
         if failure:
             kind, name, _, error, _, _ = failure
             if kind == "auth":
-                raise SyncAuthError(auth_message(error))
+                raise SyncAuthError(auth_message())
             raise SyncError(f"Reading {name} from Stripe failed: {_plain(error)}")
 
     def _write_pages(self, batch: list[tuple], cursors: dict[str, dict]) -> None:
@@ -496,8 +496,8 @@ def fetch_account(access: StripeAccess, *, allow_unknown: bool = False) -> dict:
     Stripe-compatible servers) gives a placeholder, for use with an explicit cache path."""
     try:
         return access.client.v1.accounts.retrieve_current().to_dict(for_json=True)
-    except stripe.AuthenticationError as error:
-        raise SyncAuthError(auth_message(error)) from None
+    except stripe.AuthenticationError:
+        raise SyncAuthError(auth_message()) from None
     except stripe.PermissionError:
         raise SyncError("This key cannot read the account profile: give it Read access to "
                         "Account (Connect → Accounts), so the cache can be named after the account.") from None

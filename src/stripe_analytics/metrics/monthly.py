@@ -18,8 +18,6 @@ AMOUNT_COLUMNS = ("mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "
                   "net_new_mrr", "gross_volume", "refunds", "fees", "net_volume")
 # Amounts that are averages (fractional minor units in the frame; rounded to the minor unit on output).
 AVERAGE_AMOUNT_COLUMNS = ("arpa", "ltv", "average_order_value")
-RATE_COLUMNS = ("customer_churn_rate", "revenue_churn_rate", "grr", "nrr", "quick_ratio", "mrr_growth_rate",
-                "payment_success_rate")
 
 
 def monthly_metrics(snapshots: pa.Table | pd.DataFrame, movements: pa.Table | pd.DataFrame,

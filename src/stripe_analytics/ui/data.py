@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import types
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -147,11 +148,12 @@ def account_info(key: CacheKey) -> dict:
         }
 
 
-@st.cache_data(show_spinner="Reading this account's cache…", max_entries=256)
-def browse(key: CacheKey, name: str, *args, **kwargs) -> Any:
-    """Any function of `queries` by name, cached by cache state and arguments."""
-    fn = getattr(queries, name)
-    return _read(key, fn, *args, **kwargs)
+@st.cache_data(show_spinner="Reading this account's cache…", max_entries=256,
+               hash_funcs={types.FunctionType: lambda query: f"{query.__module__}.{query.__qualname__}"})
+def browse(key: CacheKey, query: Callable, *args, **kwargs) -> Any:
+    """A function of `queries` (it takes a cursor first), cached by cache state, the function and
+    the arguments."""
+    return _read(key, query, *args, **kwargs)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

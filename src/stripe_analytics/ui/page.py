@@ -3,6 +3,8 @@ read" into plain messages, and the metrics of the current filters."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import streamlit as st
 
 from ..cache import CacheError
@@ -192,6 +194,7 @@ def conversion_note(info, *, cash: bool = False) -> str | None:
     return label
 
 
-def browse(ctx: AppContext, name: str, *args, **kwargs):
-    """A cached browse query; stops the page with a plain message when the cache is busy."""
-    return _or_stop(data.browse, ctx.key, name, *args, **kwargs)
+def browse(ctx: AppContext, query: Callable, *args, **kwargs):
+    """A cached browse query (a function of `queries`); stops the page with a plain message when
+    the cache is busy."""
+    return _or_stop(data.browse, ctx.key, query, *args, **kwargs)
