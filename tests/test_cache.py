@@ -161,3 +161,17 @@ def test_a_reading_command_upgrades_an_older_cache_then_reads_it_read_only(tmp_p
         assert cache.read_only and cache.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert "country" in {r[0] for r in cache.con.execute(
             "SELECT column_name FROM duckdb_columns() WHERE table_name = 'customers'").fetchall()}
+
+
+def test_a_cache_whose_creation_was_cut_short_is_adopted(tmp_path):
+    """An earlier version created `meta` before the rest, so a sync killed at that moment left a
+    file holding only an empty `meta`: the next sync takes it as the empty cache it is."""
+    import duckdb
+
+    path = tmp_path / "acct_1.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    with Cache.open(path) as cache:
+        assert cache.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+            str(SCHEMA_VERSION),)
+        assert "customers" in cache.row_counts()

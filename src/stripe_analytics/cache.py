@@ -277,6 +277,8 @@ def _identify(con: duckdb.DuckDBPyConnection, path: Path) -> CacheInfo:
         "Choose another file.")
     if "meta" not in names:
         raise foreign
+    if names == {"meta"} and not con.execute("SELECT count(*) FROM meta").fetchone()[0]:
+        return CacheInfo(path, 0, None, False)  # a cache whose creation was cut short by an earlier version
     try:
         meta = dict(con.execute("SELECT key, value FROM meta WHERE key IN ('schema_version', 'account_id', 'demo')")
                     .fetchall())
@@ -307,8 +309,11 @@ def verify_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Bring any older cache to SCHEMA_VERSION in place: create missing tables, add missing
     columns (new typed columns are back-filled from `raw`), never drop data."""
-    con.execute(schema.SUPPORT_TABLES_SQL[0])
-    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    # `meta` is created inside the transaction below with everything else: a process killed
+    # while creating a cache leaves either nothing or a whole cache, never a lone `meta`.
+    has_meta = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                           "AND table_name = 'meta'").fetchone()[0]
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if has_meta else None
     version = int(row[0]) if row else 0
     if version > SCHEMA_VERSION:
         raise CacheError(
