@@ -15,8 +15,9 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError, field_validator
 
+from .cli_args import DbArgs as _Args
 from .config import SettingsError, load_settings
 
 
@@ -27,19 +28,6 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
         self.code = code
-
-
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    db: Path | None = None
-
-    @field_validator("db")
-    @classmethod
-    def _db_suffix(cls, value: Path | None) -> Path | None:
-        if value is not None and value.suffix != ".duckdb":
-            raise ValueError("must be a path to a .duckdb file")
-        return value
 
 
 class SyncArgs(_Args):

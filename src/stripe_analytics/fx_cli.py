@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import field_validator
 
-from .cli import _Args
+from .cli_args import DbArgs as _Args
 from .cache import CacheError
 from .metrics import RateSet, RatesFileError, parse_rates_csv
 from .metrics.rates import ECB_SOURCE, import_rates_into
