@@ -9,10 +9,10 @@ import json
 import re
 import sys
 from datetime import date
-from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 
+from .cli_args import DbArgs
 from .money import format_amount
 from .metrics import (DiscountPolicy, MetricFilters, MetricsEngine, UnknownCurrencyError,
                       UnknownReportingCurrencyError, metrics_json)
@@ -20,22 +20,12 @@ from .metrics import (DiscountPolicy, MetricFilters, MetricsEngine, UnknownCurre
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class MetricsArgs(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    db: Path | None = None
+class MetricsArgs(DbArgs):
     as_of: date | None = None
     currency: str | None = None
     reporting_currency: str | None = None
     json_output: bool = False
     discount_policy: DiscountPolicy = DiscountPolicy.all
-
-    @field_validator("db")
-    @classmethod
-    def _db_suffix(cls, value: Path | None) -> Path | None:
-        if value is not None and value.suffix != ".duckdb":
-            raise ValueError("must be a path to a .duckdb file")
-        return value
 
     @field_validator("as_of", mode="before")
     @classmethod
