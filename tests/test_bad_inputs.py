@@ -6,6 +6,7 @@ nothing). Commands that talk to Stripe run against the fake server; a case marke
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -336,6 +337,17 @@ def _traversable_temp_root() -> str | None:
     return None
 
 
+@functools.cache
+def _other_users_can_run_the_package() -> bool:
+    """The checkout and its .venv are readable by another user (not so under a private folder)."""
+    probe = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             sys.executable, "-c", "import stripe_analytics.cli"]
+    try:
+        return subprocess.run(probe, cwd="/", capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 @pytest.fixture
 def world(fake_stripe, monkeypatch):
     """A fresh folder outside pytest's private temp folder, so another user can traverse it."""
@@ -380,9 +392,10 @@ def run_cli(case: Case, world: World, env: dict[str, str], monkeypatch, capsys) 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_bad_input_gets_a_plain_message_and_changes_nothing(case: Case, world: World, fake_stripe, monkeypatch,
                                                             capsys):
-    if case.unprivileged and os.geteuid() == 0 and (shutil.which("setpriv") is None or not _traversable_temp_root()):
-        pytest.skip("running as root without setpriv or a temporary folder other users can reach: "
-                    "file modes cannot be tested")
+    if case.unprivileged and os.geteuid() == 0 and (shutil.which("setpriv") is None or not _traversable_temp_root()
+                                                     or not _other_users_can_run_the_package()):
+        pytest.skip("running as root without setpriv, a temporary folder other users can reach, or a checkout "
+                    "other users can read: file modes cannot be tested")
     env = dict(world.env)
     for suffix, build in _FILE_SETUPS.items():
         if case.id.endswith(suffix):
