@@ -104,9 +104,28 @@ def sign_in(settings: Settings, claims: Mapping[str, Any], *, now: float | None 
     if age is None or age > settings.session_idle_days * 86400:
         return SignIn(None, f"Your sign-in is older than {settings.session_idle_days:g} days and has expired: "
                             "sign in again.", expired=True)
+    return SignIn(Principal(email=email, role=_role(settings, email), signed_in=True))
+
+
+def _role(settings: Settings, email: str) -> Role:
     editors = settings.editor_list
-    role: Role = "editor" if email in editors or _domain(email) in editors else "viewer"
-    return SignIn(Principal(email=email, role=role, signed_in=True))
+    return "editor" if email in editors or _domain(email) in editors else "viewer"
+
+
+def holder_principal(settings: Settings, holder: str, *, sign_in_configured: bool) -> Principal | None:
+    """Who a stored connection's holder is today, for what the server does on their behalf
+    (the scheduled sync): a signed-in user with today's role, or the person at a browser when
+    nobody signs in. None when that holder could not use the app now (no longer listed, or a
+    browser's connection on a server that now requires sign-in)."""
+    kind, _, who = holder.partition(":")
+    if kind == "user" and "@" in who:
+        users, domains = settings.allowed_user_list, settings.allowed_domain_list
+        if who not in users and _domain(who) not in domains:
+            return None
+        return Principal(email=who, role=_role(settings, who), signed_in=True)
+    if kind == "browser" and who and not sign_in_configured:
+        return Principal.anonymous()
+    return None
 
 
 # ----------------------------------------------------------------------------- where the app listens

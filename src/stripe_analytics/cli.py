@@ -17,11 +17,9 @@ from typing import Callable
 
 from pydantic import BaseModel, ValidationError, field_validator
 
+from .cli_args import EXIT_SYNC_BUSY
 from .cli_args import DbArgs as _Args
 from .config import SettingsError, load_settings
-
-
-EXIT_SYNC_BUSY = 4
 
 
 class CliError(Exception):

@@ -242,6 +242,37 @@ class ConnectionStore:
         return Loaded(None, f"Your connection to {expired.label} was not used for {days:g} days, so it expired and "
                             "its key or token was deleted: connect again.")
 
+    def held(self, settings: Settings | None = None) -> list[tuple[str, Connection]]:
+        """Every holder's connection that has not expired, most recently used first, without
+        marking any as used (the server's schedule is not a visit). Entries that cannot be
+        read are left for `load` and `purge_expired` to drop with their message."""
+        settings = settings or self.settings
+        found: list[tuple[float, str, Connection]] = []
+        with self._locked() as entries:
+            now = self._now()
+            for token in entries.values():
+                payload = self._decrypt(token)
+                if payload is None or not isinstance(payload.get("holder"), str):
+                    continue
+                last_used = float(payload.get("last_used") or 0)
+                if now - last_used > self.idle_seconds:
+                    continue
+                try:
+                    conn = Connection.from_record(payload["connection"], settings)
+                except (KeyError, TypeError, ValueError, OAuthError):
+                    continue
+                holder = payload["holder"]
+                conn.on_refresh = lambda c, h=holder, used=last_used: self._replace(h, c, used)
+                found.append((last_used, holder, conn))
+        return [(holder, conn) for _, holder, conn in sorted(found, key=lambda item: -item[0])]
+
+    def _replace(self, holder: str, conn: Connection, last_used: float) -> None:
+        """Store a renewed token, keeping when the holder last used the connection."""
+        with self._locked() as entries:
+            name = self.keys.entry_name(holder)
+            if name in entries:
+                entries[name] = self._encrypt(holder, conn.to_record(), last_used)
+
     def save(self, holder: str, conn: Connection) -> None:
         """Store (or replace) this holder's connection, used now."""
         if not conn.open:

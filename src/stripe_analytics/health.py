@@ -25,6 +25,7 @@ from typing import Any
 from . import __version__
 from .cache import Cache, CacheError, CacheInUseError
 from .config import Settings
+from .connection import CONNECTED_DIR
 
 
 @dataclass(frozen=True)
@@ -103,38 +104,48 @@ def _iso(epoch: float | None) -> str | None:
 
 
 def report(settings: Settings, *, applier=None, schedule=None, home_account: str | None = None,
-           platform_account: str | None = None, now: float | None = None) -> tuple[int, dict]:
+           platform_account: str | None = None, connected_schedule=None, connected_scheduled: frozenset = frozenset(),
+           now: float | None = None) -> tuple[int, dict]:
     """(HTTP status, JSON body). `applier`: the server's WebhookApplier; `schedule`: its
     ScheduleState; `home_account`: the account the configured key syncs (the scheduled one);
     `platform_account`: the key's own account, which events without `account` belong to
-    (default: `home_account`)."""
+    (default: `home_account`); `connected_schedule`: the ScheduleState of the accounts
+    connected on the Connect page, `connected_scheduled` the ones its last round synced."""
     platform_account = platform_account or home_account
     now = now or time.time()
     data_dir = Path(settings.data_dir)
-    paths = {p.stem: p for p in sorted(data_dir.glob("acct_*.duckdb"))} if data_dir.is_dir() else {}
-    if home_account and home_account not in paths and settings.stripe_api_key:
-        paths[home_account] = data_dir / f"{home_account}.duckdb"
+    paths = {(p.stem, False): p for p in sorted(data_dir.glob("acct_*.duckdb"))} if data_dir.is_dir() else {}
+    if home_account and (home_account, False) not in paths and settings.stripe_api_key:
+        paths[(home_account, False)] = data_dir / f"{home_account}.duckdb"
+    connected_dir = data_dir / CONNECTED_DIR
+    if connected_dir.is_dir():
+        paths.update({(p.stem, True): p for p in sorted(connected_dir.glob("acct_*.duckdb"))})
     stats = applier.stats.snapshot() if applier is not None else {}
     queued = applier.queue.counts() if applier is not None else {}
     platform = "_platform"
     max_age = settings.health_max_sync_age_seconds
     accounts = []
     problems: list[str] = []
-    for account_id, path in paths.items():
+    for (account_id, connected), path in paths.items():
         facts = cache_facts(path) if path.exists() else None
         own = stats.get(account_id)
         mine = [own] if own else []
         waiting = queued.get(account_id, 0)
-        if account_id == platform_account:  # events without `account` are the key's own account's
+        if account_id == platform_account and not connected:  # events without `account`: the key's own
             mine += [stats[platform]] if platform in stats else []
             waiting += queued.get(platform, 0)
         received = max((s.last_received_at or 0 for s in mine), default=0) or None
         applied = max([s.last_applied_at or 0 for s in mine] + [facts.last_webhook_applied_at or 0 if facts else 0])
         errors = [s.last_error for s in mine if s.last_error]
-        configured = account_id == home_account and bool(settings.stripe_api_key)
-        scheduled = configured and bool(settings.sync_interval_minutes)
-        if scheduled and schedule is not None and schedule.last_error:
-            errors.append(f"scheduled sync: {schedule.last_error}")
+        configured = account_id == home_account and bool(settings.stripe_api_key) and not connected
+        if connected:
+            scheduled = account_id in connected_scheduled and bool(settings.sync_interval_minutes)
+            round_state = connected_schedule
+        else:
+            scheduled = configured and bool(settings.sync_interval_minutes)
+            round_state = schedule
+        if scheduled and round_state is not None and round_state.last_error:
+            errors.append(f"scheduled sync: {round_state.last_error}")
         if facts is not None and facts.last_sync_error:
             errors.append(f"last sync: {facts.last_sync_error}")
         age = now - facts.last_sync_ok_at if facts and facts.last_sync_ok_at else None
@@ -143,12 +154,13 @@ def report(settings: Settings, *, applier=None, schedule=None, home_account: str
             entry_problems.append("not synced yet")
         elif not facts.readable:
             entry_problems.append(f"cache unreadable: {facts.problem}")
-        elif configured and max_age is not None and (age is None or age > max_age):
+        elif (configured or scheduled) and max_age is not None and (age is None or age > max_age):
             entry_problems.append(f"last successful sync is older than {max_age / 60:g} minutes"
                                   if age is not None else "no sync has succeeded yet")
         problems += [f"{account_id}: {p}" for p in entry_problems]
         accounts.append({
             "account": account_id,
+            "connected": connected,
             "cache_readable": bool(facts and facts.readable),
             "schema_version": facts.schema_version if facts else None,
             "data_version": facts.data_version if facts else None,
@@ -162,7 +174,8 @@ def report(settings: Settings, *, applier=None, schedule=None, home_account: str
             "last_error": errors[0] if errors else None,
             "problems": entry_problems,
         })
-    unrouted = {k: v.unrouted for k, v in stats.items() if v.unrouted and k not in paths and k != platform}
+    known = {account_id for account_id, _ in paths}
+    unrouted = {k: v.unrouted for k, v in stats.items() if v.unrouted and k not in known and k != platform}
     body = {
         "status": "ok" if not problems else "unhealthy",
         "version": __version__,
@@ -171,6 +184,7 @@ def report(settings: Settings, *, applier=None, schedule=None, home_account: str
                      "receiving": applier is not None,
                      "events_for_accounts_without_cache": unrouted},
         "schedule": _schedule(settings, schedule),
+        "connected_schedule": _schedule(settings, connected_schedule, connected=True),
         "max_sync_age_minutes": max_age / 60 if max_age is not None else None,
         "accounts": accounts,
         "problems": problems,
@@ -178,12 +192,12 @@ def report(settings: Settings, *, applier=None, schedule=None, home_account: str
     return (200 if not problems else 503), body
 
 
-def _schedule(settings: Settings, schedule) -> dict:
+def _schedule(settings: Settings, schedule, *, connected: bool = False) -> dict:
     if not settings.sync_interval_minutes:
         return {"interval_minutes": 0, "running": False, "reason": "off (SYNC_INTERVAL_MINUTES=0)"}
     if schedule is None:
-        return {"interval_minutes": settings.sync_interval_minutes, "running": False,
-                "reason": "no STRIPE_API_KEY" if not settings.stripe_api_key else "not started by this process"}
+        reason = "no STRIPE_API_KEY" if not settings.stripe_api_key and not connected else "not started by this process"
+        return {"interval_minutes": settings.sync_interval_minutes, "running": False, "reason": reason}
     return {"interval_minutes": settings.sync_interval_minutes, "running": True,
             "sync_in_progress": schedule.running_since is not None,
             "next_run_at": _iso(schedule.next_run_at), "last_started_at": _iso(schedule.last_started_at),

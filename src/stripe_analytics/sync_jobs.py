@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .cli_args import EXIT_SYNC_BUSY
 from .config import Settings
 from .connection import CONNECTED_DIR, Connection, cache_path_for
 from .key_check import connection_settings
+from .scheduler import Outcome, SyncOutcome
 
 PROGRESS_LINE = re.compile(r"^(?P<phase>[a-z_]+): (?P<message>.*?)(?: \((?P<percent>\d+)%\))?$")
 PHASES = ("backfill", "events", "done")
@@ -186,6 +188,20 @@ def _launch(path: Path | None, command: list[str], env: dict[str, str], stdin_pa
     return job
 
 
+def outcome_of(job: SyncJob, timeout: float) -> SyncOutcome:
+    """Wait for `job` (at most `timeout` seconds) and say how it ended, for the schedule."""
+    deadline = time.monotonic() + timeout
+    while job.running and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if job.running:
+        return SyncOutcome(Outcome.failed, f"the sync did not finish within {timeout / 3600:g} hours")
+    if job.ok:
+        return SyncOutcome(Outcome.ok, job.message)
+    if job.returncode == EXIT_SYNC_BUSY:
+        return SyncOutcome(Outcome.busy, "another sync of the account was running")
+    return SyncOutcome(Outcome.failed, job.error or "the sync failed")
+
+
 def start_configured(path: Path | None, *, full: bool = False) -> SyncJob:
     """Sync the configured account (STRIPE_API_KEY) into `path` (or its default cache path)."""
     command = [sys.executable, "-m", "stripe_analytics", "sync"] + (["--db", str(path)] if path else []) + \
@@ -214,7 +230,8 @@ def start_connection(settings: Settings, conn: Connection, api_key: str, stripe_
 def _child_main(argv: list[str] | None = None) -> int:
     """`python -m stripe_analytics.sync_jobs --data-dir D --account acct_… [--full]`, with
     {"api_key": …, "stripe_account": …, "live": …, "settings": {…}} on stdin: sync that account into
-    D/connected/<account>.duckdb. Exit codes as the CLI: 0 ok, 1 failed, 2 bad input, 3 auth."""
+    D/connected/<account>.duckdb. Exit codes as the CLI: 0 ok, 1 failed, 2 bad input, 3 auth,
+    4 another sync of the account is running."""
     parser = argparse.ArgumentParser(prog="python -m stripe_analytics.sync_jobs")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--account", required=True)
@@ -231,7 +248,7 @@ def _child_main(argv: list[str] | None = None) -> int:
     from .access import cache_belongs_to
     from .config import SettingsError, load_settings
     from .stripe_client import build_client
-    from .sync import SyncAuthError, SyncError, fetch_account, sync_account
+    from .sync import SyncAuthError, SyncBusyError, SyncError, fetch_account, sync_account
 
     overrides: dict[str, Any] = {k: v for k, v in (secret.get("settings") or {}).items() if k in CHILD_SETTINGS}
     try:
@@ -253,6 +270,9 @@ def _child_main(argv: list[str] | None = None) -> int:
     except SyncAuthError as error:
         print(str(error), file=sys.stderr)
         return 3
+    except SyncBusyError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_SYNC_BUSY
     except SyncError as error:
         print(str(error), file=sys.stderr)
         return 1

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,9 +19,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .. import access, health
+from .. import access, health, server_session
 from ..accounts import PENDING_ID
 from ..config import Settings, SettingsError, load_settings
+from ..connected_sync import sync_connected
+from ..connection_store import STORE_FILE, ConnectionStore, StoreKeyError
 from ..scheduler import Outcome, SyncOutcome, SyncScheduler
 from ..webhooks import MAX_BODY_BYTES, PATH, WebhookApplier, WebhookRejected, verify
 
@@ -45,17 +46,24 @@ class LiveServer:
                                     access.Target(PENDING_ID, None, pending=True), None)
         if settings.sync_interval_minutes and scheduled.route == "configured":
             self.scheduler = SyncScheduler(settings.sync_interval_minutes * 60, self._scheduled_sync)
+        # Accounts connected on the Connect page sync on the same interval, with their holders' connections.
+        self.connected: SyncScheduler | None = None
+        self.connected_synced: frozenset[str] = frozenset()
+        if settings.sync_interval_minutes:
+            self.connected = SyncScheduler(settings.sync_interval_minutes * 60, self._scheduled_connected_sync)
 
     def start(self) -> "LiveServer":
         threading.Thread(target=self._resolve_home, name="home-account", daemon=True).start()
         self.applier.start()
-        if self.scheduler is not None:
-            self.scheduler.start()
+        for scheduler in (self.scheduler, self.connected):
+            if scheduler is not None:
+                scheduler.start()
         return self
 
     def stop(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.stop()
+        for scheduler in (self.scheduler, self.connected):
+            if scheduler is not None:
+                scheduler.stop()
         self.applier.stop()
 
     def _resolve_home(self) -> None:
@@ -67,31 +75,37 @@ class LiveServer:
     def health(self) -> tuple[int, dict]:
         schedule = self.scheduler.snapshot() if self.scheduler is not None else None
         router = self.applier.router
+        connected = self.connected.snapshot() if self.connected is not None else None
         return health.report(self.settings, applier=self.applier, schedule=schedule,
-                             home_account=router.known_configured, platform_account=router.known_home)
+                             home_account=router.known_configured, platform_account=router.known_home,
+                             connected_schedule=connected, connected_scheduled=self.connected_synced)
 
     def _scheduled_sync(self) -> SyncOutcome:
         """One incremental sync of the configured account, as the Data page's "Sync now" runs it
         (a child process; the same job, so the page shows its progress)."""
         from .. import sync_jobs
-        from ..cli import EXIT_SYNC_BUSY
 
         path = None
         with contextlib.suppress(Exception):
             configured = self.applier.router.configured_account()
             candidate = Path(self.settings.data_dir) / f"{configured}.duckdb" if configured else None
             path = candidate if candidate is not None and candidate.exists() else None
-        job = sync_jobs.start_configured(path)
-        deadline = time.monotonic() + SYNC_JOB_TIMEOUT
-        while job.running and time.monotonic() < deadline:
-            time.sleep(0.5)
-        if job.running:
-            return SyncOutcome(Outcome.failed, "the sync did not finish within 6 hours")
-        if job.ok:
-            return SyncOutcome(Outcome.ok, job.message)
-        if job.returncode == EXIT_SYNC_BUSY:
-            return SyncOutcome(Outcome.busy, "another sync of the account was running")
-        return SyncOutcome(Outcome.failed, job.error or "the sync failed")
+        return sync_jobs.outcome_of(sync_jobs.start_configured(path), SYNC_JOB_TIMEOUT)
+
+
+    def _scheduled_connected_sync(self) -> SyncOutcome:
+        """One round over the accounts connected on the Connect page (nothing to do until
+        someone connected one: the connection store does not exist yet)."""
+        if not (Path(self.settings.data_dir) / STORE_FILE).exists():
+            return SyncOutcome(Outcome.ok, "no connected accounts")
+        try:
+            store = ConnectionStore(self.settings)
+        except StoreKeyError as error:
+            return SyncOutcome(Outcome.failed, str(error))
+        result, outcomes = sync_connected(self.settings, store, sign_in_configured=server_session.sign_in_configured(),
+                                          timeout=SYNC_JOB_TIMEOUT)
+        self.connected_synced = frozenset(outcomes)
+        return result
 
 
 _CURRENT: LiveServer | None = None
