@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -119,6 +120,13 @@ def send_paced(url: str, events: list[dict], rate: float, connections: int = 16)
     return {event["id"]: at for event, (at, _) in zip(events, results)}, [status for _, status in results]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) the process used so far: a cost per event that,
+    unlike a rate, does not depend on what else the machine is running."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def http_ceiling(url: str, requests_count: int = 3000, connections: int = 16) -> float:
     """Requests/s the served app answers on its cheapest route (`/_stcore/health`) with the
     same client and connections, as fast as it can: what this machine allows any endpoint."""
@@ -205,14 +213,19 @@ def main() -> None:
 
         env = live_env(data_dir, work, fake.url)
         with live_server(env, work / "server.log") as app:
+            cpu_before = cpu_seconds(app.proc.pid)
             ceiling = http_ceiling(app.url)
-            print(f"HTTP ceiling of this server here (GET /_stcore/health, 16 connections): {ceiling:,.0f} requests/s")
+            ceiling_cpu_ms = (cpu_seconds(app.proc.pid) - cpu_before) / 3000 * 1000
+            print(f"HTTP ceiling of this server here (GET /_stcore/health, 16 connections): {ceiling:,.0f} requests/s "
+                  f"({ceiling_cpu_ms:.2f} ms of server CPU each)")
             print(f"webhooks: sending {total:,} events at {args.rate:g}/s for {args.seconds:g} s ...")
             first = time.time()
+            cpu_before = cpu_seconds(app.proc.pid)
             sent, statuses = send_paced(app.url, events, args.rate)
             sending = time.time() - first
             wait_until(lambda: app.account_health()["events_queued"] == 0, timeout=600, what="the queue to drain")
             drained = time.time()
+            event_cpu_ms = (cpu_seconds(app.proc.pid) - cpu_before) / total * 1000
             health_ms = []
             for _ in range(20):
                 began = time.perf_counter()
@@ -252,6 +265,9 @@ def main() -> None:
           f"webhook p95 / scheduled-sync wait (p95): {p95 / (args.interval_minutes * 60 * 0.95 + sync_seconds):.5f}")
     print(f"ratio webhook events/s / sync events/s: {sustained / baseline_rate:.2f}; "
           f"webhook events/s / the server's HTTP ceiling: {sustained / ceiling:.2f}")
+    print(f"server CPU per event (received, stored, applied): {event_cpu_ms:.2f} ms, i.e. at most "
+          f"{1000 / event_cpu_ms:,.0f} events/s on one core; per GET /_stcore/health: {ceiling_cpu_ms:.2f} ms "
+          f"(ratio {event_cpu_ms / ceiling_cpu_ms:.1f})")
     print(f"GET /healthz round trip: median {statistics.median(health_ms):.0f} ms, max {max(health_ms):.0f} ms "
           f"(target < 50 ms)")
     if screen:

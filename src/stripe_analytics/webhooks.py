@@ -350,6 +350,7 @@ class WebhookApplier:
     RETRY_SECONDS = 0.1  # while a sync holds the cache, or after handing the cache to the readers
     IDLE_SECONDS = 0.05  # a quiet moment this long and the cache is closed again
     HOLD_SECONDS = 1.0  # the longest the cache stays open while events keep coming
+    GATHER_SECONDS = 0.1  # between two transactions while events keep coming
     OPEN_TIMEOUT = 10.0  # readers of this process hold the file for a moment
 
     def __init__(self, settings: Settings, queue: EventQueue | None = None, router: Router | None = None):
@@ -454,7 +455,13 @@ class WebhookApplier:
                 # coming the cache stays open, up to HOLD_SECONDS, then the pages may read.
                 with self._open(path) as cache:
                     held_since = time.monotonic()
+                    committed_at = 0.0
                     while True:
+                        # A transaction costs about the same whatever its size: while events keep
+                        # coming, let them gather for a moment (the first one after a pause goes at once).
+                        pause = self.GATHER_SECONDS - (time.monotonic() - committed_at)
+                        if pause > 0:
+                            self._stop.wait(pause)
                         files = self.queue.files(queue_account, FILES_PER_TRANSACTION)
                         if not files:
                             self._wake.wait(self.IDLE_SECONDS)
@@ -463,6 +470,7 @@ class WebhookApplier:
                             if not files:
                                 return "done"
                         self._apply_files(cache, queue_account, account, stats, files)
+                        committed_at = time.monotonic()
                         if time.monotonic() - held_since > self.HOLD_SECONDS or self._stop.is_set():
                             return "more"
         except SyncLockedError:
