@@ -104,7 +104,7 @@ class RawClient:
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def send_paced(url: str, events: list[dict], rate: float, connections: int = 16) -> tuple[dict[str, float], list[int]]:
+def send_paced(url: str, events: list[dict], rate: float, connections: int = 64) -> tuple[dict[str, float], list[int]]:
     """POST every event, the i-th at start + i / rate, signed just before it is sent; returns
     {event id: time sent} and the statuses."""
     client = RawClient(url, connections)

@@ -31,7 +31,7 @@ LOG = logging.getLogger("stripe_analytics.live")
 
 SYNC_JOB_TIMEOUT = 6 * 3600.0
 # Threads that store received events: the more wait together, the more one fsync covers.
-_RECEIVERS = ThreadPoolExecutor(32, thread_name_prefix="webhook-receive")
+_RECEIVERS = ThreadPoolExecutor(64, thread_name_prefix="webhook-receive")
 
 
 class LiveServer:
