@@ -19,6 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from ..cache import CacheError
+from ..connection import CONNECTED_DIR
 from . import data, format as fmt, forms
 
 POLL_SECONDS = 1.0
@@ -96,8 +97,10 @@ def status_panel(ctx) -> None:
                    "served by `make run` (serve.py); this server was started without them.")
         return
     status, body = server.health()
-    entry = next((a for a in body["accounts"] if ctx.account is not None and a["account"] == ctx.account.id), None)
-    schedule = body["schedule"]
+    connected = ctx.account is not None and ctx.account.path is not None and ctx.account.path.parent.name == CONNECTED_DIR
+    entry = next((a for a in body["accounts"] if ctx.account is not None and a["account"] == ctx.account.id
+                  and a.get("connected", False) == connected), None)
+    schedule = body["connected_schedule"] if connected else body["schedule"]
     cols = st.columns(4)
     cols[0].metric("Health", "OK" if status == 200 else "Unhealthy", help="What GET /healthz answers (200 or 503).")
     if entry is not None:
@@ -116,6 +119,8 @@ def status_panel(ctx) -> None:
             line += f"; next run in {since(wait)}"
         if schedule.get("last_ok_at"):
             line += f"; last succeeded {_when(schedule['last_ok_at'])}"
+        if connected and entry is not None and not entry["scheduled_sync"]:
+            line += " (this account joins the round once it was synced here and its connection may sync it)"
         st.caption(line)
         if schedule.get("last_error"):
             st.warning(f"The scheduled sync failed {schedule['consecutive_failures']} time(s) in a row and is retried "
