@@ -155,7 +155,10 @@ def test_search_a_customer_by_email_and_open_it(server, page):
     box.fill(email)
     box.press("Enter")
     settle(page)
-    assert "1 row" in page.locator("[data-testid='stCaptionContainer']").all_inner_texts()[-1]
+    # Under load the search's rerun may start after settle's first look: wait for its result.
+    from playwright.sync_api import expect
+
+    expect(page.locator("[data-testid='stCaptionContainer']").last).to_contain_text("1 row", timeout=60_000)
     page.get_by_role("link", name=re.compile(r"^Open ")).click()
     settle(page)
     assert "/customer" in page.url and f"id={customer_id}" in page.url
