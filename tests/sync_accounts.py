@@ -3,9 +3,13 @@ objects (fixtures3.json) so every object has the current API's shape."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
+import time
+from typing import Iterator
 
+from tests.fake_stripe import FakeStripe
 from tests.stripe_fixtures import resources
 
 FIXTURES = resources()
@@ -91,3 +95,13 @@ def build_account(now: int, customers: int = 40, seed: int = 1) -> tuple[dict, l
             objects.append(template("dispute", id=f"dp_{c:04d}", charge=f"ch_{c:04d}", amount=total,
                                     created=created + 5 * DAY))
     return account, objects
+
+
+@contextlib.contextmanager
+def fake_with_account(key: str, customers: int) -> Iterator[FakeStripe]:
+    """The fake Stripe serving `build_account`'s account as of now, reached with `key`."""
+    acct, objects = build_account(int(time.time()), customers=customers)
+    with FakeStripe() as fake:
+        fake.add_account(acct, key=key)
+        fake.add_many(objects)
+        yield fake

@@ -18,8 +18,7 @@ from stripe_analytics.connection import Connection, cache_path_for
 from stripe_analytics.connection_store import ConnectionStore, holder_for_browser, holder_for_user
 from stripe_analytics.scheduler import Outcome, SyncScheduler
 from stripe_analytics.sync_jobs import outcome_of, start_connection
-from tests.fake_stripe import FakeStripe
-from tests.sync_accounts import build_account, template
+from tests.sync_accounts import fake_with_account, template
 
 KEY = "rk_test_scheduled_connection_0001"
 ACCOUNT = "acct_synctest"
@@ -35,10 +34,7 @@ def clean_env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def fake():
-    acct, objects = build_account(int(time.time()), customers=3)
-    with FakeStripe() as server:
-        server.add_account(acct, key=KEY)
-        server.add_many(objects)
+    with fake_with_account(KEY, customers=3) as server:
         yield server
 
 

@@ -10,8 +10,7 @@ from stripe_analytics.cache import Cache
 from stripe_analytics.config import Settings
 from stripe_analytics.stripe_client import build_client
 from stripe_analytics.sync import Fetcher, sync_account
-from tests.fake_stripe import FakeStripe
-from tests.sync_accounts import build_account, template
+from tests.sync_accounts import fake_with_account, template
 from tests.test_sync import snapshot
 
 KEY = "sk_test_event_apply_key_0001"
@@ -20,10 +19,7 @@ KEY = "sk_test_event_apply_key_0001"
 @pytest.fixture
 def synced(tmp_path):
     """(fake, settings, cache path) of a small account synced once."""
-    acct, objects = build_account(int(time.time()), customers=6)
-    with FakeStripe() as fake:
-        fake.add_account(acct, key=KEY)
-        fake.add_many(objects)
+    with fake_with_account(KEY, customers=6) as fake:
         settings = Settings(stripe_api_key=KEY, stripe_api_base=fake.url, data_dir=tmp_path / "data",
                             stripe_max_requests_per_second=1000)
         report = sync_account(settings)

@@ -10,19 +10,15 @@ from stripe_analytics import health
 from stripe_analytics.cache import Cache
 from stripe_analytics.config import Settings
 from stripe_analytics.sync import sync_account
-from tests.fake_stripe import FakeStripe
-from tests.sync_accounts import build_account
+from tests.sync_accounts import fake_with_account
 
 KEY = "sk_test_health_key_000000001"
 
 
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory):
-    acct, objects = build_account(int(time.time()), customers=4)
     data_dir = tmp_path_factory.mktemp("health") / "data"
-    with FakeStripe() as fake:
-        fake.add_account(acct, key=KEY)
-        fake.add_many(objects)
+    with fake_with_account(KEY, customers=4) as fake:
         settings = Settings(stripe_api_key=KEY, stripe_api_base=fake.url, data_dir=data_dir,
                             stripe_max_requests_per_second=1000)
         report = sync_account(settings)

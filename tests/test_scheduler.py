@@ -2,7 +2,6 @@
 tight loop, never less often than the interval), a short wait when another sync runs; with the
 real sync against the fake Stripe."""
 
-import time
 
 import pytest
 
@@ -10,8 +9,7 @@ from stripe_analytics.cache import writer_lock
 from stripe_analytics.config import Settings
 from stripe_analytics.scheduler import Outcome, ScheduleState, SyncOutcome, SyncScheduler, next_delay
 from stripe_analytics.sync import SyncBusyError, SyncError, sync_account
-from tests.fake_stripe import FakeStripe
-from tests.sync_accounts import build_account
+from tests.sync_accounts import fake_with_account
 
 KEY = "sk_test_scheduler_key_00000001"
 
@@ -35,10 +33,7 @@ def test_a_zero_interval_is_refused():
 
 @pytest.fixture
 def account(tmp_path):
-    acct, objects = build_account(int(time.time()), customers=3)
-    with FakeStripe() as fake:
-        fake.add_account(acct, key=KEY)
-        fake.add_many(objects)
+    with fake_with_account(KEY, customers=3) as fake:
         yield fake, Settings(stripe_api_key=KEY, stripe_api_base=fake.url, data_dir=tmp_path,
                              stripe_max_requests_per_second=1000, stripe_max_network_retries=0)
 

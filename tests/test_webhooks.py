@@ -17,17 +17,14 @@ from stripe_analytics.cache import Cache, writer_lock
 from stripe_analytics.config import Settings
 from stripe_analytics.sync import sync_account
 from tests.fake_stripe import FakeStripe
-from tests.sync_accounts import build_account, template
+from tests.sync_accounts import fake_with_account, template
 from tests.webhook_support import (ACCOUNT, KEY, OLD_SECRET, customer_event, live_env, live_server, post, query,
                                    sign, wait_until)
 
 
 @pytest.fixture(scope="module")
 def fake():
-    acct, objects = build_account(int(time.time()), customers=8)
-    with FakeStripe() as server:
-        server.add_account(acct, key=KEY)
-        server.add_many(objects)
+    with fake_with_account(KEY, customers=8) as server:
         yield server
 
 
