@@ -32,9 +32,10 @@ from peak_memory import PeakMemory  # noqa: E402
 from stripe_analytics import ingest  # noqa: E402
 from stripe_analytics.cache import Cache  # noqa: E402
 from stripe_analytics.config import Settings  # noqa: E402
-from stripe_analytics.resources import RESOURCES  # noqa: E402
+from stripe_analytics.pager import PAGE_SIZE  # noqa: E402
+from stripe_analytics.schema import RESOURCES  # noqa: E402
 from stripe_analytics.stripe_client import build_client  # noqa: E402
-from stripe_analytics.sync import DEFAULT_SLICES, PAGE_SIZE, PAGES_PER_TRANSACTION, _save_state, fetch_account, \
+from stripe_analytics.sync import DEFAULT_SLICES, PAGES_PER_TRANSACTION, _save_state, fetch_account, \
     sync_account  # noqa: E402
 from tests.fake_stripe import fake_process  # noqa: E402
 

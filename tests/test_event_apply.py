@@ -9,7 +9,8 @@ from stripe_analytics import event_apply
 from stripe_analytics.cache import Cache
 from stripe_analytics.config import Settings
 from stripe_analytics.stripe_client import build_client
-from stripe_analytics.sync import Fetcher, sync_account
+from stripe_analytics.pager import Fetcher
+from stripe_analytics.sync import sync_account
 from tests.sync_accounts import fake_with_account, template
 from tests.test_sync import snapshot
 

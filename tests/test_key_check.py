@@ -14,7 +14,7 @@ from stripe_analytics import sync_jobs
 from stripe_analytics.connection import Connection, cache_path_for
 from stripe_analytics.config import load_settings
 from stripe_analytics.key_check import KeyCheckError, check_restricted_key, restricted_key_shape
-from stripe_analytics.resources import RESOURCES
+from stripe_analytics.schema import RESOURCES
 from tests.fake_stripe import FakeStripe
 from tests.sync_accounts import build_account
 

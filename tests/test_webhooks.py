@@ -252,7 +252,7 @@ def test_the_webhooks_command_says_what_to_configure(capsys, monkeypatch, tmp_pa
 
 
 def test_routing_with_a_platform_key_and_stripe_account(tmp_path):
-    from stripe_analytics.resources import RESOURCE_BY_NAME
+    from stripe_analytics.schema import RESOURCE_BY_NAME
     from stripe_analytics.webhooks import PLATFORM, Router
 
     with FakeStripe() as server:

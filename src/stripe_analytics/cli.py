@@ -40,7 +40,7 @@ class SyncArgs(_Args):
             names = [n.strip() for n in value.split(",") if n.strip()]
             if not names:
                 raise ValueError("must name at least one resource")
-            from .resources import select
+            from .schema import select
 
             select(names)
             return names

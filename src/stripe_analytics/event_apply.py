@@ -35,12 +35,10 @@ import pyarrow as pa
 import stripe
 
 from . import ingest, schema
-from .resources import RESOURCE_BY_OBJECT, Resource
+from .schema import RESOURCE_BY_OBJECT, Resource
 
 CLOCK_SLACK = 5  # seconds: Stripe's clock against ours, and a list read's time on the wire
 APPLIED_EVENTS_KEPT_DAYS = 35  # Stripe retries a webhook for up to 3 days and keeps events 30
-
-_DELETABLE = {"customer", "product", "price", "plan", "coupon", "invoice", "discount", "subscription_item"}
 
 # Outcomes recorded per event
 APPLIED = "applied"  # its object was written
@@ -58,8 +56,9 @@ class Fetcher(Protocol):
 
 def is_deletion(event_type: str, object_type: str) -> bool:
     # `customer.subscription.deleted` is a cancellation (the object says status=canceled), not a deletion.
-    return event_type.endswith(".deleted") and object_type in _DELETABLE and not event_type.startswith(
-        "customer.subscription.")
+    table = schema.TABLE_BY_OBJECT.get(object_type)
+    return (event_type.endswith(".deleted") and table is not None and table.deleted_by_event
+            and not event_type.startswith("customer.subscription."))
 
 
 @dataclass(frozen=True)

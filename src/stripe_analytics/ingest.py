@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import schema
+from .stripe_fields import ref, subscription_fingerprint
 
 _ARROW_TYPES = {
     "VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
@@ -44,10 +45,10 @@ def _strip_children(obj: dict, table: schema.Table) -> dict:
     stripped = dict(obj)
     if expanded:
         stripped["discounts"] = [d.get("id") if isinstance(d, dict) else d for d in discounts]
-    for field, child_table, _ in table.children:
-        value = stripped.get(field)
+    for child in table.children:
+        value = stripped.get(child.field)
         if isinstance(value, dict) and "data" in value:
-            stripped[field] = {"object": "list", "stored_in": child_table}
+            stripped[child.field] = {"object": "list", "stored_in": child.table.name}
     return stripped
 
 
@@ -71,11 +72,11 @@ class _Batch:
 
     def add(self, obj: dict, table: schema.Table) -> None:
         self.rows[table.name][obj["id"]] = obj
-        for field, child_name, parent_column in table.children:
-            children = _children(obj, field)
+        for declared in table.children:
+            children = _children(obj, declared.field)
             if children is None:
                 continue
-            child_table = schema.TABLE_BY_NAME[child_name]
+            child_table, child_name, parent_column = declared.table, declared.table.name, declared.parent_column
             kept = self.parents_replaced[child_name][obj["id"]] = []
             for child in children:
                 if not isinstance(child, dict) or "id" not in child:
@@ -206,9 +207,9 @@ def _last_wins(parts: list[pa.Table]) -> pa.Table:
 
 
 def _history_row(sid: str, sub: dict) -> dict:
-    digest, items, discounts = schema.subscription_fingerprint(sub)
+    digest, items, discounts = subscription_fingerprint(sub)
     return {
-        "subscription": sid, "status": sub.get("status"), "customer": schema.ref("customer")(sub),
+        "subscription": sid, "status": sub.get("status"), "customer": ref("customer")(sub),
         "currency": sub.get("currency"), "items": json.dumps(items), "discounts": json.dumps(discounts),
         "cancel_at_period_end": sub.get("cancel_at_period_end"), "cancel_at": sub.get("cancel_at"),
         "trial_end": sub.get("trial_end"), "ended_at": sub.get("ended_at"), "fingerprint": digest,

@@ -20,13 +20,12 @@ from typing import Any, Callable
 import stripe
 
 from .config import LIVE_MODE_REQUESTS_PER_SECOND, Settings, key_mode
-from .resources import RESOURCES, Resource
-from .stripe_client import StripeAccess, build_client, redact
+from .schema import ACCOUNT, RESOURCES, Resource
+from .stripe_client import StripeAccess, build_client
+from .stripe_errors import Failure, describe, plain
 
 log = logging.getLogger(__name__)
 
-ACCOUNT_PERMISSION = "Account"
-ACCOUNT_NEEDED_FOR = "naming this account's local copy (the key cannot be used without it)"
 CREATE_KEY_HINT = ("Create one in the Stripe Dashboard: Developers → API keys → Create restricted key, with Read "
                    "access to the resources listed there.")
 
@@ -105,16 +104,6 @@ def connection_settings(settings: Settings, *, live: bool) -> Settings:
                                        "stripe_max_requests_per_second": rate})
 
 
-def _plain(error: Exception) -> str:
-    if isinstance(error, stripe.APIConnectionError):
-        return "Stripe could not be reached (network error). Check the connection and try again."
-    if isinstance(error, stripe.RateLimitError):
-        return "Stripe answered 'too many requests'. Wait a minute and try again."
-    if isinstance(error, stripe.StripeError):
-        return redact((getattr(error, "user_message", None) or str(error) or type(error).__name__).strip())
-    return redact(f"{type(error).__name__}: {error}")
-
-
 def check_restricted_key(settings: Settings, raw_key: str, *,
                          build: Callable[..., StripeAccess] = build_client) -> KeyReport:
     """Validate a pasted restricted key with harmless reads and report what it may read.
@@ -133,9 +122,9 @@ def check_restricted_key(settings: Settings, raw_key: str, *,
         raise KeyCheckError("Stripe does not recognise this key: it is mistyped, was rolled or deleted, or has "
                             "expired. Copy it again from the Stripe Dashboard (Developers → API keys).") from None
     except stripe.PermissionError:
-        report.missing.append(MissingPermission(ACCOUNT_PERMISSION, ACCOUNT_NEEDED_FOR, "account"))
+        report.missing.append(MissingPermission(ACCOUNT.name, ACCOUNT.needed_for, "account"))
     except stripe.StripeError as error:
-        raise KeyCheckError(f"The key could not be checked: {_plain(error)}") from None
+        raise KeyCheckError(f"The key could not be checked: {plain(error)} Try again.") from None
 
     def probe(resource: Resource) -> MissingPermission | None | Exception:
         try:
@@ -154,8 +143,10 @@ def check_restricted_key(settings: Settings, raw_key: str, *,
             raise KeyCheckError("Stripe stopped accepting this key while it was being checked (it was rolled or "
                                 "deleted). Copy a current key from the Stripe Dashboard.")
         if isinstance(result, Exception):
+            if describe(result).kind is Failure.NOT_STRIPE:  # a bug, not Stripe's answer: keep its traceback
+                log.error("key check: reading %s failed", resource.name, exc_info=result)
             raise KeyCheckError(f"The key could not be checked (reading {resource.name.replace('_', ' ')}): "
-                                f"{_plain(result)}")
+                                f"{plain(result)} Try again.")
         if result is not None:
             report.missing.append(result)
     log.info("key check: %s key for %s, %d permission(s) missing", mode, report.account_id or "an unreadable account",

@@ -1,194 +1,28 @@
-"""Declarative schema of the cache: one table per Stripe object type, typed columns for
-what the product uses, plus the object's raw JSON so nothing Stripe sent is lost.
+"""The Stripe objects the app keeps: one declaration each, read by the sync, the cache, the
+webhooks and the key check (the way dlt's Stripe source is one tuple of endpoints).
 
-Each column is (name, DuckDB type, extractor). The extractor reads the Stripe dict.
-Timestamps are epoch seconds from Stripe, stored as TIMESTAMPTZ; amounts are BIGINT
-in the currency's minor unit.
+A `Resource` is an object the sync lists: its endpoint and list parameters, the restricted-key
+permission that reads it (as the Dashboard names it) and what needs it, whether its changes
+arrive as events, its cache table and typed columns, and its embedded child lists. A child
+list (subscription items, invoice lines, expanded discounts) is stored in a table of its own,
+cut out of the parent's `raw`; when Stripe truncates it, its own list endpoint completes it.
+
+Each column is (name, DuckDB type, extractor); the extractors are in `stripe_fields`. Every
+table also keeps the object's raw JSON, so nothing Stripe sent is lost. Timestamps are epoch
+seconds from Stripe, stored as TIMESTAMPTZ; amounts are BIGINT in the currency's minor unit.
+The cache's own tables (`meta`, `sync_state`, ...) follow the objects.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Callable
 
-Extractor = Callable[[dict], Any]
-
-
-def path(*keys: str) -> Extractor:
-    """Extractor following nested keys; an id string or an expanded object both give the id."""
-
-    def get(obj: dict) -> Any:
-        value: Any = obj
-        for key in keys:
-            if value is None:
-                return None
-            if isinstance(value, str):
-                return None
-            value = value.get(key)
-        if isinstance(value, dict) and "id" in value and len(keys) == 1:
-            return value["id"]
-        return value
-
-    return get
-
-
-def ref(key: str) -> Extractor:
-    """The id of a reference that may be an id string or an expanded object."""
-
-    def get(obj: dict) -> Any:
-        value = obj.get(key)
-        if isinstance(value, dict):
-            return value.get("id")
-        return value
-
-    return get
-
-
-def as_json(*keys: str) -> Extractor:
-    inner = path(*keys)
-
-    def get(obj: dict) -> Any:
-        value = inner(obj)
-        return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-    return get
-
-
-def _line_price(obj: dict) -> Any:
-    pricing = obj.get("pricing") or {}
-    details = pricing.get("price_details") or {}
-    price = details.get("price") or obj.get("price")
-    return price.get("id") if isinstance(price, dict) else price
-
-
-def _line_product(obj: dict) -> Any:
-    details = (obj.get("pricing") or {}).get("price_details") or {}
-    product = details.get("product")
-    if product is None and isinstance(obj.get("price"), dict):
-        product = obj["price"].get("product")
-    return product.get("id") if isinstance(product, dict) else product
-
-
-def _line_parent_details(obj: dict) -> dict:
-    """The parent details named by `parent.type` (Stripe fills only that one)."""
-    parent = obj.get("parent") or {}
-    kind = parent.get("type")
-    if kind:
-        return parent.get(kind) or {}
-    return parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
-
-
-def _line_parent_detail(key: str) -> Extractor:
-    def get(obj: dict) -> Any:
-        value = _line_parent_details(obj).get(key)
-        if key == "subscription" and value is None:
-            value = obj.get("subscription")
-        return value.get("id") if isinstance(value, dict) else value
-
-    return get
-
-
-def _line_is_proration(obj: dict) -> bool:
-    return bool(_line_parent_details(obj).get("proration") or obj.get("proration"))
-
-
-def _line_is_subscription_line(obj: dict) -> bool:
-    parent = obj.get("parent") or {}
-    if parent.get("type"):
-        return parent["type"] == "subscription_item_details"
-    return bool(parent.get("subscription_item_details")) or obj.get("type") == "subscription"
-
-
-def _sum_amounts(key: str) -> Extractor:
-    def get(obj: dict) -> int:
-        return sum(int(item.get("amount") or 0) for item in (obj.get(key) or []))
-
-    return get
-
-
-def _invoice_subscription(obj: dict) -> Any:
-    details = (obj.get("parent") or {}).get("subscription_details") or {}
-    value = details.get("subscription") or obj.get("subscription")
-    return value.get("id") if isinstance(value, dict) else value
-
-
-def _invoice_tax(obj: dict) -> int:
-    taxes = obj.get("total_taxes")
-    if taxes is not None:
-        return sum(int(t.get("amount") or 0) for t in taxes)
-    return int(obj.get("tax") or 0)
-
-
-def _item_price(key: str) -> Extractor:
-    def get(obj: dict) -> Any:
-        price = obj.get("price") or obj.get("plan") or {}
-        if isinstance(price, str):
-            return price if key == "id" else None
-        if key in ("interval", "interval_count", "usage_type"):
-            return (price.get("recurring") or {}).get(key, price.get(key))
-        value = price.get(key)
-        return value.get("id") if isinstance(value, dict) else value
-
-    return get
-
-
-def _charge_payment_method_type(obj: dict) -> Any:
-    return (obj.get("payment_method_details") or {}).get("type")
-
-
-def _event_object(key: str) -> Extractor:
-    def get(obj: dict) -> Any:
-        return ((obj.get("data") or {}).get("object") or {}).get(key)
-
-    return get
-
-
-def _discount_coupon(obj: dict) -> Any:
-    source = obj.get("source") or {}
-    coupon = source.get("coupon") or obj.get("coupon")
-    return coupon.get("id") if isinstance(coupon, dict) else coupon
-
-
-def _discount_subscription(obj: dict) -> Any:
-    value = obj.get("subscription")
-    return value.get("id") if isinstance(value, dict) else value
-
-
-def subscription_fingerprint(sub: dict) -> tuple[str, list, list]:
-    items = sorted(
-        (
-            {
-                "id": item.get("id"),
-                "price": ref("price")(item),
-                "quantity": item.get("quantity"),
-                "discounts": [d if isinstance(d, str) else d.get("id") for d in item.get("discounts") or []],
-            }
-            for item in ((sub.get("items") or {}).get("data") or [])
-        ),
-        key=lambda i: i["id"] or "",
-    )
-    discounts = sorted(
-        (
-            {
-                "id": d.get("id"),
-                "coupon": _discount_coupon(d),
-                "start": d.get("start"),
-                "end": d.get("end"),
-            } if isinstance(d, dict) else {"id": d}
-            for d in sub.get("discounts") or []
-        ),
-        key=lambda d: d["id"] or "",
-    )
-    state = {
-        "status": sub.get("status"), "items": items, "discounts": discounts,
-        "cancel_at_period_end": sub.get("cancel_at_period_end"), "cancel_at": sub.get("cancel_at"),
-        "trial_end": sub.get("trial_end"), "ended_at": sub.get("ended_at"),
-        "pause_collection": sub.get("pause_collection"), "deleted": bool(sub.get("deleted")),
-    }
-    digest = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    return digest, items, discounts
+from .stripe_fields import (
+    Extractor, as_json, charge_payment_method_type, discount_coupon, discount_subscription, event_object,
+    invoice_subscription, invoice_tax, item_price, line_is_proration, line_is_subscription_line, line_parent_detail,
+    line_price, line_product, path, ref, subscription_fingerprint, sum_amounts,
+)
 
 
 @dataclass(frozen=True)
@@ -200,16 +34,73 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
+    """A Stripe object type stored in a cache table of the same name."""
+
     name: str
     object_type: str
     columns: tuple[Column, ...]
-    # Embedded lists that are stored in their own table and cut out of `raw`.
-    children: tuple[tuple[str, str, str], ...] = ()  # (field, child table, child's parent column)
-    parent_column: str | None = None
+    children: tuple["Child", ...] = ()
+    parent_column: str | None = None  # for a child list's table: the column naming its parent
+    deleted_by_event: bool = False  # a `<type>.deleted` event removes the object (others only change state)
 
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Child:
+    """An embedded list stored in its own table. Stripe truncates one to 10 entries; `list_path`
+    (`{id}` standing for the parent's id) then reads the rest, naming the parent with
+    `parent_param`, or in the path when that is None. No `list_path`: Stripe embeds it whole."""
+
+    field: str
+    table: Table
+    list_path: str | None = None
+    parent_param: str | None = None
+
+    @property
+    def parent_column(self) -> str:
+        assert self.table.parent_column is not None
+        return self.table.parent_column
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resource(Table):
+    """A Stripe object the sync lists from its own endpoint (`/v1/<service...>`)."""
+
+    service: tuple[str, ...]  # attribute path under the SDK's client.v1 (and the endpoint's path)
+    permission: str  # the restricted-key permission to grant, as the Dashboard names it
+    needed_for: str  # what in the app needs it, for the key check and skipped resources
+    params: dict = field(default_factory=dict)  # list parameters (expansions, filters)
+    split_by_created: bool = True  # the backfill reads `created` ranges in parallel
+    has_events: bool = True  # changes arrive through /v1/events; otherwise by `created` watermark
+    # Event payloads omit "includable" fields (like a price's tiers): when this says an object
+    # from an event lacks what we need, it is retrieved again with `expand`.
+    refetch_from_event: Callable[[dict], bool] | None = None
+
+    @property
+    def path(self) -> str:
+        return "/v1/" + "/".join(self.service)
+
+    def service_of(self, client) -> object:
+        """The SDK service (`client.v1.<name>`) of this resource."""
+        target = client.v1
+        for name in self.service:
+            target = getattr(target, name)
+        return target
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A permission the app needs beyond the listed resources."""
+
+    name: str  # as the Dashboard names it
+    needed_for: str
+
+
+ACCOUNT = Permission("Account", "naming this account's local copy (the key cannot be used without it)")
+BALANCE = Permission("Balance", "the Account page")
 
 
 def _c(name: str, type_: str, extract: Extractor | None = None) -> Column:
@@ -218,19 +109,52 @@ def _c(name: str, type_: str, extract: Extractor | None = None) -> Column:
 
 TS = "TIMESTAMPTZ"
 
-TABLES: tuple[Table, ...] = (
-    Table("customers", "customer", (
-        _c("id", "VARCHAR PRIMARY KEY"), _c("created", TS), _c("email", "VARCHAR"), _c("name", "VARCHAR"),
-        _c("description", "VARCHAR"), _c("phone", "VARCHAR"), _c("country", "VARCHAR", path("address", "country")),
-        _c("currency", "VARCHAR"), _c("delinquent", "BOOLEAN"), _c("balance", "BIGINT"),
-        _c("metadata", "JSON", as_json("metadata")), _c("livemode", "BOOLEAN"),
-    )),
-    Table("products", "product", (
+# ----------------------------------------------------------------------------- child lists
+
+DISCOUNTS = Table("discounts", "discount", (
+    _c("id", "VARCHAR PRIMARY KEY"), _c("coupon", "VARCHAR", discount_coupon),
+    _c("customer", "VARCHAR", ref("customer")), _c("subscription", "VARCHAR", discount_subscription),
+    _c("subscription_item", "VARCHAR", ref("subscription_item")), _c("invoice", "VARCHAR", ref("invoice")),
+    _c("start", TS), _c("end", TS),
+), parent_column="subscription", deleted_by_event=True)
+
+SUBSCRIPTION_ITEMS = Table("subscription_items", "subscription_item", (
+    _c("id", "VARCHAR PRIMARY KEY"), _c("subscription", "VARCHAR", ref("subscription")),
+    _c("price", "VARCHAR", item_price("id")), _c("product", "VARCHAR", item_price("product")),
+    _c("quantity", "BIGINT"), _c("created", TS), _c("current_period_start", TS),
+    _c("current_period_end", TS), _c("currency", "VARCHAR", item_price("currency")),
+    _c("unit_amount", "BIGINT", item_price("unit_amount")),
+    _c("billing_scheme", "VARCHAR", item_price("billing_scheme")),
+    _c("interval", "VARCHAR", item_price("interval")),
+    _c("interval_count", "INTEGER", item_price("interval_count")),
+    _c("usage_type", "VARCHAR", item_price("usage_type")),
+    _c("discounts", "JSON", as_json("discounts")),
+    _c("metadata", "JSON", as_json("metadata")),
+), parent_column="subscription", deleted_by_event=True)
+
+INVOICE_LINE_ITEMS = Table("invoice_line_items", "line_item", (
+    _c("id", "VARCHAR PRIMARY KEY"), _c("invoice", "VARCHAR", ref("invoice")),
+    _c("subscription", "VARCHAR", line_parent_detail("subscription")),
+    _c("subscription_item", "VARCHAR", line_parent_detail("subscription_item")),
+    _c("price", "VARCHAR", line_price), _c("product", "VARCHAR", line_product),
+    _c("amount", "BIGINT"), _c("currency", "VARCHAR"), _c("quantity", "BIGINT"),
+    _c("period_start", TS, path("period", "start")), _c("period_end", TS, path("period", "end")),
+    _c("proration", "BOOLEAN", line_is_proration),
+    _c("is_subscription_line", "BOOLEAN", line_is_subscription_line),
+    _c("discount_amount", "BIGINT", sum_amounts("discount_amounts")),
+    _c("description", "VARCHAR"),
+), parent_column="invoice")
+
+# ----------------------------------------------------------------------------- listed objects
+
+RESOURCES: tuple[Resource, ...] = (
+    Resource("products", "product", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("created", TS), _c("name", "VARCHAR"), _c("description", "VARCHAR"),
         _c("active", "BOOLEAN"), _c("default_price", "VARCHAR", ref("default_price")),
         _c("metadata", "JSON", as_json("metadata")), _c("livemode", "BOOLEAN"),
-    )),
-    Table("prices", "price", (
+    ), deleted_by_event=True, service=("products",), permission="Products", needed_for="the Products page",
+        split_by_created=False),
+    Resource("prices", "price", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("created", TS), _c("product", "VARCHAR", ref("product")),
         _c("currency", "VARCHAR"), _c("unit_amount", "BIGINT"), _c("billing_scheme", "VARCHAR"),
         _c("tiers_mode", "VARCHAR"), _c("tiers", "JSON", as_json("tiers")), _c("type", "VARCHAR"),
@@ -239,19 +163,22 @@ TABLES: tuple[Table, ...] = (
         _c("usage_type", "VARCHAR", path("recurring", "usage_type")), _c("active", "BOOLEAN"),
         _c("nickname", "VARCHAR"), _c("lookup_key", "VARCHAR"), _c("metadata", "JSON", as_json("metadata")),
         _c("livemode", "BOOLEAN"),
-    )),
-    Table("coupons", "coupon", (
+    ), deleted_by_event=True, service=("prices",), permission="Prices",
+        needed_for="MRR by product and the Products page", params={"expand": ["data.tiers"]}, split_by_created=False,
+        refetch_from_event=lambda p: p.get("billing_scheme") == "tiered" and not p.get("tiers")),
+    Resource("coupons", "coupon", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("created", TS), _c("name", "VARCHAR"), _c("percent_off", "DOUBLE"),
         _c("amount_off", "BIGINT"), _c("currency", "VARCHAR"), _c("duration", "VARCHAR"),
         _c("duration_in_months", "INTEGER"), _c("valid", "BOOLEAN"), _c("livemode", "BOOLEAN"),
-    )),
-    Table("discounts", "discount", (
-        _c("id", "VARCHAR PRIMARY KEY"), _c("coupon", "VARCHAR", _discount_coupon),
-        _c("customer", "VARCHAR", ref("customer")), _c("subscription", "VARCHAR", _discount_subscription),
-        _c("subscription_item", "VARCHAR", ref("subscription_item")), _c("invoice", "VARCHAR", ref("invoice")),
-        _c("start", TS), _c("end", TS),
-    ), parent_column="subscription"),
-    Table("subscriptions", "subscription", (
+    ), deleted_by_event=True, service=("coupons",), permission="Coupons", needed_for="discounts in MRR",
+        split_by_created=False),
+    Resource("customers", "customer", (
+        _c("id", "VARCHAR PRIMARY KEY"), _c("created", TS), _c("email", "VARCHAR"), _c("name", "VARCHAR"),
+        _c("description", "VARCHAR"), _c("phone", "VARCHAR"), _c("country", "VARCHAR", path("address", "country")),
+        _c("currency", "VARCHAR"), _c("delinquent", "BOOLEAN"), _c("balance", "BIGINT"),
+        _c("metadata", "JSON", as_json("metadata")), _c("livemode", "BOOLEAN"),
+    ), deleted_by_event=True, service=("customers",), permission="Customers", needed_for="every customer metric"),
+    Resource("subscriptions", "subscription", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("customer", "VARCHAR", ref("customer")), _c("currency", "VARCHAR"),
         _c("status", "VARCHAR"), _c("created", TS), _c("start_date", TS), _c("trial_start", TS),
         _c("trial_end", TS), _c("ended_at", TS), _c("canceled_at", TS), _c("cancel_at", TS),
@@ -260,86 +187,99 @@ TABLES: tuple[Table, ...] = (
         _c("latest_invoice", "VARCHAR", ref("latest_invoice")), _c("description", "VARCHAR"),
         _c("metadata", "JSON", as_json("metadata")), _c("livemode", "BOOLEAN"),
         _c("history_fingerprint", "VARCHAR", lambda o: subscription_fingerprint(o)[0]),
-    ), children=(("items", "subscription_items", "subscription"), ("discounts", "discounts", "subscription"))),
-    Table("subscription_items", "subscription_item", (
-        _c("id", "VARCHAR PRIMARY KEY"), _c("subscription", "VARCHAR", ref("subscription")),
-        _c("price", "VARCHAR", _item_price("id")), _c("product", "VARCHAR", _item_price("product")),
-        _c("quantity", "BIGINT"), _c("created", TS), _c("current_period_start", TS),
-        _c("current_period_end", TS), _c("currency", "VARCHAR", _item_price("currency")),
-        _c("unit_amount", "BIGINT", _item_price("unit_amount")),
-        _c("billing_scheme", "VARCHAR", _item_price("billing_scheme")),
-        _c("interval", "VARCHAR", _item_price("interval")),
-        _c("interval_count", "INTEGER", _item_price("interval_count")),
-        _c("usage_type", "VARCHAR", _item_price("usage_type")),
-        _c("discounts", "JSON", as_json("discounts")),
-        _c("metadata", "JSON", as_json("metadata")),
-    ), parent_column="subscription"),
-    Table("invoices", "invoice", (
+    ), children=(
+        Child("items", SUBSCRIPTION_ITEMS, "/v1/subscription_items", "subscription"),
+        Child("discounts", DISCOUNTS),  # expanded by the list parameters; a subscription has a few at most
+    ), service=("subscriptions",), permission="Subscriptions", needed_for="MRR, churn and retention",
+        params={"status": "all", "expand": ["data.discounts"]}),
+    Resource("invoices", "invoice", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("customer", "VARCHAR", ref("customer")),
-        _c("subscription", "VARCHAR", _invoice_subscription), _c("status", "VARCHAR"), _c("currency", "VARCHAR"),
+        _c("subscription", "VARCHAR", invoice_subscription), _c("status", "VARCHAR"), _c("currency", "VARCHAR"),
         _c("created", TS), _c("period_start", TS), _c("period_end", TS), _c("subtotal", "BIGINT"),
-        _c("total", "BIGINT"), _c("tax", "BIGINT", _invoice_tax), _c("amount_due", "BIGINT"),
+        _c("total", "BIGINT"), _c("tax", "BIGINT", invoice_tax), _c("amount_due", "BIGINT"),
         _c("amount_paid", "BIGINT"), _c("amount_remaining", "BIGINT"), _c("billing_reason", "VARCHAR"),
         _c("number", "VARCHAR"), _c("paid_at", TS, path("status_transitions", "paid_at")),
         _c("hosted_invoice_url", "VARCHAR"), _c("customer_email", "VARCHAR"), _c("livemode", "BOOLEAN"),
-    ), children=(("lines", "invoice_line_items", "invoice"),)),
-    Table("invoice_line_items", "line_item", (
-        _c("id", "VARCHAR PRIMARY KEY"), _c("invoice", "VARCHAR", ref("invoice")),
-        _c("subscription", "VARCHAR", _line_parent_detail("subscription")),
-        _c("subscription_item", "VARCHAR", _line_parent_detail("subscription_item")),
-        _c("price", "VARCHAR", _line_price), _c("product", "VARCHAR", _line_product),
-        _c("amount", "BIGINT"), _c("currency", "VARCHAR"), _c("quantity", "BIGINT"),
-        _c("period_start", TS, path("period", "start")), _c("period_end", TS, path("period", "end")),
-        _c("proration", "BOOLEAN", _line_is_proration),
-        _c("is_subscription_line", "BOOLEAN", _line_is_subscription_line),
-        _c("discount_amount", "BIGINT", _sum_amounts("discount_amounts")),
-        _c("description", "VARCHAR"),
-    ), parent_column="invoice"),
-    Table("charges", "charge", (
+    ), children=(Child("lines", INVOICE_LINE_ITEMS, "/v1/invoices/{id}/lines"),), deleted_by_event=True,
+        service=("invoices",), permission="Invoices", needed_for="MRR history"),
+    Resource("payment_intents", "payment_intent", (
+        _c("id", "VARCHAR PRIMARY KEY"), _c("customer", "VARCHAR", ref("customer")), _c("amount", "BIGINT"),
+        _c("amount_received", "BIGINT"), _c("currency", "VARCHAR"), _c("status", "VARCHAR"), _c("created", TS),
+        _c("latest_charge", "VARCHAR", ref("latest_charge")), _c("description", "VARCHAR"),
+        _c("receipt_email", "VARCHAR"), _c("metadata", "JSON", as_json("metadata")), _c("livemode", "BOOLEAN"),
+    ), service=("payment_intents",), permission="PaymentIntents", needed_for="the Payments page"),
+    Resource("charges", "charge", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("customer", "VARCHAR", ref("customer")),
         _c("payment_intent", "VARCHAR", ref("payment_intent")), _c("amount", "BIGINT"),
         _c("amount_captured", "BIGINT"), _c("amount_refunded", "BIGINT"), _c("currency", "VARCHAR"),
         _c("status", "VARCHAR"), _c("paid", "BOOLEAN"), _c("refunded", "BOOLEAN"), _c("disputed", "BOOLEAN"),
         _c("created", TS), _c("balance_transaction", "VARCHAR", ref("balance_transaction")),
         _c("failure_code", "VARCHAR"), _c("failure_message", "VARCHAR"),
-        _c("payment_method_type", "VARCHAR", _charge_payment_method_type), _c("description", "VARCHAR"),
+        _c("payment_method_type", "VARCHAR", charge_payment_method_type), _c("description", "VARCHAR"),
         _c("receipt_url", "VARCHAR"), _c("receipt_email", "VARCHAR"),
         _c("metadata", "JSON", as_json("metadata")), _c("livemode", "BOOLEAN"),
-    )),
-    Table("refunds", "refund", (
+    ), service=("charges",), permission="Charges", needed_for="revenue and payments"),
+    Resource("refunds", "refund", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("charge", "VARCHAR", ref("charge")),
         _c("payment_intent", "VARCHAR", ref("payment_intent")), _c("amount", "BIGINT"), _c("currency", "VARCHAR"),
         _c("status", "VARCHAR"), _c("reason", "VARCHAR"), _c("created", TS),
         _c("balance_transaction", "VARCHAR", ref("balance_transaction")),
-    )),
-    Table("payment_intents", "payment_intent", (
-        _c("id", "VARCHAR PRIMARY KEY"), _c("customer", "VARCHAR", ref("customer")), _c("amount", "BIGINT"),
-        _c("amount_received", "BIGINT"), _c("currency", "VARCHAR"), _c("status", "VARCHAR"), _c("created", TS),
-        _c("latest_charge", "VARCHAR", ref("latest_charge")), _c("description", "VARCHAR"),
-        _c("receipt_email", "VARCHAR"), _c("metadata", "JSON", as_json("metadata")), _c("livemode", "BOOLEAN"),
-    )),
-    Table("balance_transactions", "balance_transaction", (
+    ), service=("refunds",), permission="Refunds", needed_for="refunds and net volume"),
+    Resource("disputes", "dispute", (
+        _c("id", "VARCHAR PRIMARY KEY"), _c("charge", "VARCHAR", ref("charge")),
+        _c("payment_intent", "VARCHAR", ref("payment_intent")), _c("amount", "BIGINT"), _c("currency", "VARCHAR"),
+        _c("status", "VARCHAR"), _c("reason", "VARCHAR"), _c("created", TS),
+    ), service=("disputes",), permission="Disputes", needed_for="disputes on the Revenue page"),
+    Resource("balance_transactions", "balance_transaction", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("type", "VARCHAR"), _c("source", "VARCHAR", ref("source")),
         _c("amount", "BIGINT"), _c("fee", "BIGINT"), _c("net", "BIGINT"), _c("currency", "VARCHAR"),
         _c("exchange_rate", "DOUBLE"), _c("created", TS), _c("available_on", TS), _c("status", "VARCHAR"),
         _c("reporting_category", "VARCHAR"),
-    )),
-    Table("disputes", "dispute", (
-        _c("id", "VARCHAR PRIMARY KEY"), _c("charge", "VARCHAR", ref("charge")),
-        _c("payment_intent", "VARCHAR", ref("payment_intent")), _c("amount", "BIGINT"), _c("currency", "VARCHAR"),
-        _c("status", "VARCHAR"), _c("reason", "VARCHAR"), _c("created", TS),
-    )),
-    Table("events", "event", (
+    ), service=("balance_transactions",), permission=BALANCE.name, needed_for="fees and net volume",
+        has_events=False),
+    Resource("events", "event", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("type", "VARCHAR"), _c("created", TS),
-        _c("object_type", "VARCHAR", _event_object("object")), _c("object_id", "VARCHAR", _event_object("id")),
+        _c("object_type", "VARCHAR", event_object("object")), _c("object_id", "VARCHAR", event_object("id")),
         _c("api_version", "VARCHAR"),
-    )),
+    ), service=("events",), permission="Events", needed_for="incremental sync", has_events=False),
 )
 
+
+def _with_children(tables: tuple[Table, ...]) -> tuple[Table, ...]:
+    out: list[Table] = []
+    for table in tables:
+        for found in (table, *_with_children(tuple(child.table for child in table.children))):
+            if found not in out:
+                out.append(found)
+    return tuple(out)
+
+
+TABLES: tuple[Table, ...] = _with_children(RESOURCES)  # every cache table of a Stripe object
 TABLE_BY_OBJECT: dict[str, Table] = {t.object_type: t for t in TABLES}
 TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 # Older API objects that map onto a current table.
 TABLE_BY_OBJECT["plan"] = TABLE_BY_OBJECT["price"]
+RESOURCE_BY_NAME: dict[str, Resource] = {r.name: r for r in RESOURCES}
+RESOURCE_BY_OBJECT: dict[str, Resource] = {r.object_type: r for r in RESOURCES}
+
+
+def select(names: list[str] | None) -> list[Resource]:
+    """The resources named (all when none is), or ValueError naming the unknown ones."""
+    if not names:
+        return list(RESOURCES)
+    unknown = [n for n in names if n not in RESOURCE_BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown resource(s): {', '.join(unknown)}; choose from {', '.join(RESOURCE_BY_NAME)}")
+    return [RESOURCE_BY_NAME[n] for n in names]
+
+
+def permission_of(object_type: str | None) -> str | None:
+    """The restricted-key permission, as the Dashboard names it, covering an object type."""
+    table = RESOURCE_BY_OBJECT.get(object_type or "")
+    return table.permission if table else None
+
+
+# ----------------------------------------------------------------------------- the cache's own tables
 
 COMMON_COLUMNS = (
     ("deleted", "BOOLEAN NOT NULL DEFAULT false"),

@@ -8,8 +8,8 @@ exactly the cache an uninterrupted sync gives.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import queue
 import threading
 import time
@@ -17,22 +17,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import duckdb
-import orjson
 import stripe
 
 from . import event_apply, ingest
 from .access import UNKNOWN_ACCOUNT, cache_belongs_to
 from .cache import (Cache, CacheAccountError, CacheError, CacheInfo, CachePlaceError, SyncLockedError, cache_path,
                     check_existing, check_file, check_folder, check_place, classify_error, utcnow, writer_lock)
-from .fetch_pacing import MAX_IN_FLIGHT, InFlightGate
 from .config import Settings
-from .resources import RESOURCE_BY_OBJECT, RESOURCES, ChildList, Resource, select
+from .fetch_pacing import MAX_IN_FLIGHT, InFlightGate
+from .pager import Fetcher
+from .schema import ACCOUNT, BALANCE, RESOURCE_BY_NAME, RESOURCE_BY_OBJECT, RESOURCES, Resource, select
 from .stripe_client import StripeAccess, build_client, redact
+from .stripe_errors import Failure, describe, plain
 
-PAGE_SIZE = 100
+log = logging.getLogger(__name__)
+
 EVENT_RETENTION = timedelta(days=30)
 # Stripe keeps events 30 days; leave a margin so a sync never relies on the edge.
 EVENT_CURSOR_MAX_AGE = EVENT_RETENTION - timedelta(hours=6)
@@ -97,68 +99,11 @@ def permission_message(resource: Resource) -> str:
             f"{resource.permission}" + (f" (needed for {resource.needed_for})" if resource.needed_for else ""))
 
 
-def auth_message() -> str:
-    return ("Stripe refused the API key (invalid, expired or revoked). Check STRIPE_API_KEY, or connect the "
-            "account again.")
+RESUMES = "Sync again: it resumes where it stopped."
 
 
-class Fetcher:
-    """Reads pages and completes truncated embedded lists; used from many threads.
-
-    Pages are read through the client's requestor, the layer under `StripeClient.raw_request`
-    (same client: API base, version, rate budget and retries), and used as plain dicts:
-    building StripeObjects and converting them back costs 70-130 ms of CPU per 100-object
-    page. A successful body is decoded with orjson: `raw_request` decodes it with the standard
-    library into OrderedDicts, 11-15 ms per page of 100 invoices against 2 ms, which at 80
-    requests/s would take most of a core. Any other answer goes through the SDK's own handling,
-    which raises the typed Stripe error."""
-
-    def __init__(self, access: StripeAccess):
-        self.client = access.client
-        self._requestor = access.client._requestor  # noqa: SLF001 - see the class docstring
-
-    def _get(self, path: str, params: dict) -> dict:
-        body, code, headers = self._requestor.request_raw(
-            "get", path, params=params, base_address="api", api_mode="V1", usage=["raw_request"])
-        if 200 <= code < 300:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                return orjson.loads(body)
-        return self._requestor._interpret_response(body, code, headers, "V1").data  # noqa: SLF001
-
-    def page(self, resource: Resource, params: dict) -> tuple[list[dict], bool]:
-        body = self._get(resource.path, {**resource.params, **params})
-        objects = body["data"]
-        for obj in objects:
-            self.complete_children(resource, obj)
-        return objects, bool(body.get("has_more"))
-
-    def retrieve(self, resource: Resource, object_id: str) -> dict:
-        expand = [p.removeprefix("data.") for p in resource.params.get("expand", [])]
-        return self._get(f"{resource.path}/{object_id}", {"expand": expand} if expand else {})
-
-    def complete_children(self, resource: Resource, obj: dict) -> None:
-        for child in resource.children:
-            embedded = obj.get(child.field)
-            if not isinstance(embedded, dict) or not embedded.get("has_more"):
-                continue
-            data = list(embedded.get("data") or [])
-            data.extend(self._all_children(child, obj["id"], data[-1]["id"] if data else None))
-            obj[child.field] = {**embedded, "data": data, "has_more": False}
-
-    def _all_children(self, child: ChildList, parent_id: str, after: str | None) -> Iterable[dict]:
-        path = child.path.format(id=parent_id)
-        while True:
-            params: dict = {"limit": PAGE_SIZE}
-            if after:
-                params["starting_after"] = after
-            if child.parent_param:
-                params[child.parent_param] = parent_id
-            body = self._get(path, params)
-            page = body["data"]
-            yield from page
-            if not body.get("has_more") or not page:
-                return
-            after = page[-1]["id"]
+def auth_message(error: stripe.AuthenticationError) -> str:
+    return f"{plain(error)} Check STRIPE_API_KEY, or connect the account again."
 
 
 # ---------------------------------------------------------------------------- state
@@ -227,7 +172,7 @@ class _Syncer:
         if event_cursor(self.cache) and not reset:
             return
         try:
-            latest = self.fetcher.page(RESOURCE_BY_OBJECT["event"], {"limit": 1})[0]
+            latest = next(self.fetcher.resource_pages(RESOURCE_BY_OBJECT["event"], {"limit": 1})).objects
         except stripe.PermissionError:
             latest = []
         cursor = ({"id": latest[0]["id"], "created": latest[0]["created"], "ids": [latest[0]["id"]]}
@@ -276,7 +221,7 @@ class _Syncer:
         denied: set[str] = set()
 
         def work(name: str, index: int) -> None:
-            resource = next(r for r in resources if r.name == name)
+            resource = RESOURCE_BY_NAME[name]
             sl = cursors[name]["slices"][index]
             # An unsplit resource is read whole (no `created` filter): it is small, and some
             # Stripe-compatible servers do not filter every list by `created`.
@@ -284,26 +229,18 @@ class _Syncer:
                 "lt": sl["lt"] if sl["lt"] is not None else cursors[name]["upper"]}
             if sl["gte"] is not None and created:
                 created["gte"] = sl["gte"]
-            after = sl["after"]
+            pages = self.fetcher.resource_pages(resource, {"created": created} if created else {}, sl["after"])
             try:
                 while not stop.is_set():
                     if name in denied:
                         results.put(("denied", name, index, None, None, True))
                         return
-                    params: dict = {"limit": PAGE_SIZE}
-                    if created:
-                        params["created"] = created
-                    if after:
-                        params["starting_after"] = after
                     with gate.read():
-                        objects, has_more = self.fetcher.page(resource, params)
+                        page = next(pages)
                         # Columns and raw JSON are built here, in parallel; the writer only runs DuckDB.
-                        prepared = ingest.prepare(objects)
-                    if objects:
-                        after = objects[-1]["id"]
-                    done = not has_more or not objects
-                    results.put(("page", name, index, prepared, after, done))
-                    if done:
+                        prepared = ingest.prepare(page.objects)
+                    results.put(("page", name, index, prepared, page.after, page.last))
+                    if page.last:
                         return
             except stripe.PermissionError:
                 denied.add(name)
@@ -354,8 +291,10 @@ class _Syncer:
         if failure:
             kind, name, _, error, _, _ = failure
             if kind == "auth":
-                raise SyncAuthError(auth_message())
-            raise SyncError(f"Reading {name} from Stripe failed: {_plain(error)}")
+                raise SyncAuthError(auth_message(error))
+            if describe(error).kind is Failure.NOT_STRIPE:  # a bug, not Stripe's answer: keep its traceback
+                log.error("sync: reading %s failed", name, exc_info=error)
+            raise SyncError(f"Reading {name} from Stripe failed: {plain(error)} {RESUMES}")
 
     def _write_pages(self, batch: list[tuple], cursors: dict[str, dict]) -> None:
         pages: list[ingest.Prepared] = []
@@ -380,35 +319,30 @@ class _Syncer:
                     values["last_full_sync_at"] = utcnow()
                 _save_state(con, name, **values)
             for name in skipped:
-                resource = next(r for r in RESOURCES if r.name == name)
-                _save_state(con, name, skipped_reason=permission_message(resource))
+                _save_state(con, name, skipped_reason=permission_message(RESOURCE_BY_NAME[name]))
         self.report.write_seconds += time.perf_counter() - began
         self.report.write_cpu_seconds += time.thread_time() - began_cpu
         self._record_written(counts)
         for name in skipped:
-            resource = next(r for r in RESOURCES if r.name == name)
-            self.report.skipped[name] = permission_message(resource)
+            self.report.skipped[name] = permission_message(RESOURCE_BY_NAME[name])
 
     # -- watermark resources (no events): fetch what is newer than the newest row
     def catch_up_by_created(self, resource: Resource) -> None:
-        row = self.cache.con.execute(
-            f"SELECT epoch(max(created))::BIGINT FROM {resource.name}").fetchone()
-        since = row[0] if row and row[0] is not None else None
-        params: dict = {"limit": PAGE_SIZE}
-        if since is not None:
-            params["created"] = {"gte": since}
-        after = None
+        """The objects created since the newest stored one. Stripe lists them newest first, so
+        the watermark is fixed when the catch-up starts and kept with the page reached, in the
+        transaction of each page: a catch-up cut short resumes there, never skipping older ones."""
+        cursor = _load_state(self.cache).get(resource.name, {}).get("cursor") or {}
+        progress = cursor.get("catch_up")
+        if progress is None:
+            row = self.cache.con.execute(f"SELECT epoch(max(created))::BIGINT FROM {resource.name}").fetchone()
+            progress = {"since": row[0] if row else None, "after": None}
+        created = {"created": {"gte": progress["since"]}} if progress["since"] is not None else {}
         try:
-            while True:
-                page_params = dict(params)
-                if after:
-                    page_params["starting_after"] = after
-                objects, has_more = self.fetcher.page(resource, page_params)
+            for page in self.fetcher.resource_pages(resource, created, progress["after"]):
+                progress = {**progress, "after": page.after}
                 with self.cache.transaction() as con:
-                    self._record_written(ingest.write_objects(con, objects))
-                if not has_more or not objects:
-                    return
-                after = objects[-1]["id"]
+                    self._record_written(ingest.write_objects(con, page.objects))
+                    _save_state(con, resource.name, cursor={**cursor, "catch_up": None if page.last else progress})
         except stripe.PermissionError:
             self.report.skipped[resource.name] = permission_message(resource)
             with self.cache.transaction() as con:
@@ -420,17 +354,9 @@ class _Syncer:
         assert cursor is not None
         events_resource = RESOURCE_BY_OBJECT["event"]
         newest_first: list[dict] = []
-        after = None
         try:
-            while True:
-                params: dict = {"limit": PAGE_SIZE, "created": {"gte": cursor["created"]}}
-                if after:
-                    params["starting_after"] = after
-                page, has_more = self.fetcher.page(events_resource, params)
-                newest_first.extend(page)
-                if not has_more or not page:
-                    break
-                after = page[-1]["id"]
+            for page in self.fetcher.resource_pages(events_resource, {"created": {"gte": cursor["created"]}}):
+                newest_first.extend(page.objects)
         except stripe.PermissionError:
             self.report.skipped["events"] = permission_message(events_resource)
             return
@@ -460,12 +386,17 @@ class _Syncer:
         try:
             balance = self.access.client.v1.balance.retrieve().to_dict(for_json=True)
         except stripe.PermissionError:
-            self.report.skipped["balance"] = ("this key cannot read the balance: give it Read access to Balance "
-                                              "(needed for the Account page)")
+            self.report.skipped["balance"] = (f"this key cannot read the balance: give it Read access to "
+                                              f"{BALANCE.name} (needed for {BALANCE.needed_for})")
             return
-        except stripe.InvalidRequestError:
-            return  # an API base without /v1/balance (some Stripe-compatible servers)
-        except stripe.APIError:
+        except (stripe.InvalidRequestError, stripe.APIError) as error:
+            if isinstance(error, stripe.InvalidRequestError) and error.http_status == 404:
+                log.info("sync: the API base has no /v1/balance (a Stripe-compatible server); balance not stored")
+                return
+            # Only the Account page shows the balance: the sync goes on and says why it is missing.
+            message = f"the balance could not be read: {plain(error)} The next sync reads it again."
+            log.warning("sync: %s", message)
+            self.report.skipped["balance"] = message
             return
         balance["retrieved_at"] = int(time.time())
         with self.cache.transaction() as con:
@@ -480,31 +411,20 @@ class _Syncer:
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('event_cursor', ?)", [json.dumps(new)])
 
 
-def _plain(error: Exception) -> str:
-    if isinstance(error, stripe.RateLimitError):
-        return "Stripe kept answering 'too many requests' after every retry; try again in a few minutes."
-    if isinstance(error, stripe.APIConnectionError):
-        return "Stripe could not be reached after several retries (network error). Check the connection."
-    if isinstance(error, stripe.StripeError):
-        message = getattr(error, "user_message", None) or str(error)
-        return redact(message.strip() or type(error).__name__)
-    return redact(f"{type(error).__name__}: {error}")
-
-
 def fetch_account(access: StripeAccess, *, allow_unknown: bool = False) -> dict:
     """The account the key reads. `allow_unknown`: an API base without `/v1/account` (some
     Stripe-compatible servers) gives a placeholder, for use with an explicit cache path."""
     try:
         return access.client.v1.accounts.retrieve_current().to_dict(for_json=True)
-    except stripe.AuthenticationError:
-        raise SyncAuthError(auth_message()) from None
+    except stripe.AuthenticationError as error:
+        raise SyncAuthError(auth_message(error)) from None
     except stripe.PermissionError:
-        raise SyncError("This key cannot read the account profile: give it Read access to "
-                        "Account (Connect → Accounts), so the cache can be named after the account.") from None
+        raise SyncError(f"This key cannot read the account profile: give it Read access to {ACCOUNT.name} "
+                        "(Connect → Accounts), so the cache can be named after the account.") from None
     except stripe.StripeError as error:
         if allow_unknown and error.http_status == 404:
             return {"id": UNKNOWN_ACCOUNT, "object": "account"}
-        raise SyncError(f"Stripe could not be asked which account this key belongs to: {_plain(error)}") from None
+        raise SyncError(f"Stripe could not be asked which account this key belongs to: {plain(error)}") from None
 
 
 def sync_account(
@@ -569,7 +489,9 @@ def sync_account(
                 except duckdb.Error as error:
                     raise classify_error(path, error) from None  # the cache cannot take the run's record
                 except Exception as error:
-                    message = _plain(error)
+                    if describe(error).kind is Failure.NOT_STRIPE:  # a bug, not Stripe's answer: keep its traceback
+                        log.exception("sync of %s failed", account_id)
+                    message = f"{plain(error)} {RESUMES}"
                     _finish_run(cache, run_id, "failed", message, access, report)
                     raise SyncError(message) from None
                 report.requests = access.stats.requests

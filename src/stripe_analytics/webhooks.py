@@ -289,10 +289,10 @@ class Router:
         return None
 
     def fetcher_for(self, account: str):
-        """A `sync.Fetcher` reaching `account` (to complete lists, read an object again), or
+        """A `pager.Fetcher` reaching `account` (to complete lists, read an object again), or
         None when no credential here reaches it."""
+        from .pager import Fetcher
         from .stripe_client import build_client
-        from .sync import Fetcher
 
         with self._lock:
             if account in self._access:

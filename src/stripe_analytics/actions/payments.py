@@ -8,6 +8,7 @@ from typing import Any
 import stripe
 
 from ..money import format_amount
+from ..stripe_errors import decline_reason
 from .context import (
     OUTCOME_DECLINED,
     OUTCOME_PENDING,
@@ -16,7 +17,7 @@ from .context import (
     ActionContext,
     ActionResult,
 )
-from .errors import decline_reason, explain
+from .errors import explain
 from .models import (
     PaymentInput,
     parse,

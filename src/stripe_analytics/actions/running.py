@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 import stripe
 
-from ..resources import RESOURCE_BY_OBJECT
+from ..pager import Fetcher
+from ..schema import RESOURCE_BY_OBJECT
 from .audit import record
 from .context import (
     OUTCOME_FAILED,
@@ -43,8 +44,6 @@ def idempotency(key: str, step: str | None = None) -> dict:
 
 def complete_children(ctx: ActionContext, obj: dict) -> dict:
     """Fill embedded lists Stripe truncated (subscription items, invoice lines), as the sync does."""
-    from ..sync import Fetcher
-
     resource = RESOURCE_BY_OBJECT.get(obj.get("object", ""))
     if resource is not None and resource.children:
         Fetcher(ctx.access).complete_children(resource, obj)

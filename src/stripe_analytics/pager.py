@@ -1,0 +1,91 @@
+"""Reading Stripe: one pager for every list the app reads (the sync's backfill slices, its
+`created` catch-up and its events, the embedded lists Stripe truncates), and single objects.
+
+Stripe lists newest first, `limit` objects a page, and continues after the id given as
+`starting_after`. `Fetcher.pages` yields each page with that id, so a caller that stores it
+next to the page it wrote (the sync, in one transaction) resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterator
+
+import orjson
+
+from .schema import Resource
+from .stripe_client import StripeAccess
+
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    objects: list[dict]
+    after: str | None  # the id the next page starts after: the last object read so far
+    last: bool  # no page follows
+
+
+class Fetcher:
+    """Reads pages and completes truncated embedded lists; used from many threads.
+
+    Pages are read through the client's requestor, the layer under `StripeClient.raw_request`
+    (same client: API base, version, rate budget and retries), and used as plain dicts:
+    building StripeObjects and converting them back costs 70-130 ms of CPU per 100-object
+    page. A successful body is decoded with orjson: `raw_request` decodes it with the standard
+    library into OrderedDicts, 11-15 ms per page of 100 invoices against 2 ms, which at 80
+    requests/s would take most of a core. Any other answer goes through the SDK's own handling,
+    which raises the typed Stripe error."""
+
+    def __init__(self, access: StripeAccess):
+        self.client = access.client
+        self._requestor = access.client._requestor  # noqa: SLF001 - see the class docstring
+
+    def _get(self, path: str, params: dict) -> dict:
+        body, code, headers = self._requestor.request_raw(
+            "get", path, params=params, base_address="api", api_mode="V1", usage=["raw_request"])
+        if 200 <= code < 300:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                return orjson.loads(body)
+        return self._requestor._interpret_response(body, code, headers, "V1").data  # noqa: SLF001
+
+    def pages(self, path: str, params: dict, after: str | None = None) -> Iterator[Page]:
+        """The pages of the list at `path` (`params`: filters such as `created`, and `limit`,
+        PAGE_SIZE unless given), from the one after the object `after` to the end."""
+        while True:
+            query = {"limit": PAGE_SIZE, **params}
+            if after:
+                query["starting_after"] = after
+            body = self._get(path, query)
+            objects = body["data"]
+            if objects:
+                after = objects[-1]["id"]
+            last = not body.get("has_more") or not objects
+            yield Page(objects, after, last)
+            if last:
+                return
+
+    def resource_pages(self, resource: Resource, params: dict | None = None,
+                       after: str | None = None) -> Iterator[Page]:
+        """The pages of a resource's list (with its own list parameters), each object's
+        truncated child lists completed."""
+        for page in self.pages(resource.path, {**resource.params, **(params or {})}, after):
+            for obj in page.objects:
+                self.complete_children(resource, obj)
+            yield page
+
+    def retrieve(self, resource: Resource, object_id: str) -> dict:
+        expand = [p.removeprefix("data.") for p in resource.params.get("expand", [])]
+        return self._get(f"{resource.path}/{object_id}", {"expand": expand} if expand else {})
+
+    def complete_children(self, resource: Resource, obj: dict) -> None:
+        for child in resource.children:
+            embedded = obj.get(child.field)
+            if child.list_path is None or not isinstance(embedded, dict) or not embedded.get("has_more"):
+                continue
+            data = list(embedded.get("data") or [])
+            params = {child.parent_param: obj["id"]} if child.parent_param else {}
+            for page in self.pages(child.list_path.format(id=obj["id"]), params, data[-1]["id"] if data else None):
+                data.extend(page.objects)
+            obj[child.field] = {**embedded, "data": data, "has_more": False}
