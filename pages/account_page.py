@@ -1,6 +1,5 @@
 """Account: the Stripe account's profile, its balance when known, and the mode badge."""
 
-import json
 from datetime import datetime, timezone
 
 import streamlit as st
@@ -50,13 +49,7 @@ with left:
     st.caption(f"{'Generated' if account.demo else 'Synced'} {fmt.ago(info.get('last_synced_at'))}.")
 with right:
     st.markdown("#### Balance")
-    balance = None
-    raw = data.browse(ctx.key, queries.meta, "balance")
-    if raw:
-        try:
-            balance = json.loads(raw)
-        except ValueError:
-            balance = None
+    balance = data.browse(ctx.key, queries.balance)
     if balance:
         for kind in ("available", "pending"):
             st.markdown(f"**{kind.capitalize()}**")

@@ -224,6 +224,16 @@ def test_payment_form_succeeds(env):
     assert env.rows("SELECT count(*) FROM charges WHERE status = 'succeeded'") == [(1,)]
 
 
+def test_payment_form_says_why_saved_cards_cannot_be_listed(env):
+    customer = _seed_customer(env)
+    at = env.app("payment_form", key="sk_test_revoked_0123456789abcdef", customer=customer)
+    warnings = [w.value for w in at.warning]
+    assert any("saved cards could not be listed" in w and "refused the API key" in w for w in warnings), warnings
+    assert "sk_test_revoked_0123456789abcdef" not in " ".join(warnings)
+    # The test payment methods are still offered.
+    assert "Test card: Visa, succeeds" in at.selectbox(key="payment.payment_method").options
+
+
 def test_payment_form_declined_and_requires_action_in_plain_words(env):
     at, _ = _payment_app(env)
     at.text_input(key="payment.amount").input("10")

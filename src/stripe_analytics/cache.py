@@ -416,8 +416,7 @@ class Cache:
 
     # meta ---------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
-        row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return row[0] if row else None
+        return read_meta(self.con, key)
 
     def set_meta(self, key: str, value: str) -> None:
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
@@ -487,6 +486,12 @@ def writer_lock(path: Path, *, wait: bool = False) -> Iterator[None]:
             raise
     finally:
         os.close(fd)
+
+
+def read_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    """One value of a cache's `meta` table (None when it is not set), on any of its connections."""
+    row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
 
 
 def utcnow() -> datetime:

@@ -21,6 +21,8 @@ from typing import Any, Sequence
 import duckdb
 import pandas as pd
 
+from .cache import read_meta
+
 DEFAULT_LIMIT = 20_000
 SEGMENT_MAX_VALUES = 50
 SUBSCRIPTION_STATUSES = ("active", "trialing", "past_due", "unpaid", "paused", "canceled", "incomplete",
@@ -104,16 +106,74 @@ def _search_sql(columns: Sequence[str], text: str | None, params: list) -> str:
 
 def account_profile(con) -> dict:
     """The Stripe account object stored by the last sync (or the demo), {} if unknown."""
-    row = con.execute("SELECT value FROM meta WHERE key = 'account'").fetchone()
-    try:
-        return json.loads(row[0]) if row and row[0] else {}
-    except (TypeError, ValueError):
-        return {}
+    stored = read_meta(con, "account")
+    return json.loads(stored) if stored else {}
 
 
-def meta(con, key: str) -> str | None:
-    row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-    return row[0] if row else None
+def balance(con) -> dict:
+    """The live balance (`available` and `pending` per currency, `retrieved_at`) stored by the
+    last sync (or the demo), {} if unknown."""
+    stored = read_meta(con, "balance")
+    return json.loads(stored) if stored else {}
+
+
+# ----------------------------------------------------------------------------- the write forms' choices
+
+CHOICES_LIMIT = 5000  # a form's list of customers or subscriptions: the newest ones (an id can be typed)
+
+
+def customer_choices(con) -> list[dict]:
+    """id, name, email of the newest customers."""
+    return _records(con, "SELECT id, name, email FROM customers WHERE NOT deleted ORDER BY created DESC "
+                         f"LIMIT {CHOICES_LIMIT}")
+
+
+def product_choices(con) -> list[dict]:
+    """id and name of the products, active ones first, by name."""
+    return _records(con, "SELECT id, name FROM products WHERE NOT deleted ORDER BY active DESC, name")
+
+
+def recurring_price_choices(con) -> list[dict]:
+    """The active recurring prices (id, unit_amount, currency, interval, interval_count, and
+    the product's name), by product name, currency and amount."""
+    return _records(con, """
+        SELECT p.id, p.unit_amount, p.currency, p.interval, p.interval_count, pr.name AS product_name
+        FROM prices p LEFT JOIN products pr ON pr.id = p.product
+        WHERE NOT p.deleted AND coalesce(p.active, true) AND p.type = 'recurring'
+        ORDER BY pr.name, p.currency, p.unit_amount""")
+
+
+def subscription_choices(con, *, scheduled_only: bool = False) -> list[dict]:
+    """id, status and the customer's name and email of the newest subscriptions that can still
+    be canceled; `scheduled_only`: those set to end (or paused), which can be resumed."""
+    where = "s.status NOT IN ('canceled', 'incomplete_expired') AND NOT s.deleted"
+    if scheduled_only:
+        where += " AND (s.cancel_at_period_end OR s.cancel_at IS NOT NULL OR s.status = 'paused')"
+    return _records(con, f"""
+        SELECT s.id, s.status, c.name, c.email FROM subscriptions s LEFT JOIN customers c ON c.id = s.customer
+        WHERE {where} ORDER BY s.created DESC LIMIT {CHOICES_LIMIT}""")
+
+
+def subscription_to_cancel(con, subscription_id: str) -> dict | None:
+    """What a cancel confirmation names: the subscription's customer (id, name, email), status,
+    currency, cancel_at_period_end, current period's end, and its items' unit_amount, quantity,
+    interval and interval_count."""
+    found = _records(con, """
+        SELECT s.customer, s.status, s.currency, s.cancel_at_period_end, c.name, c.email,
+               (SELECT max(current_period_end) FROM subscription_items i
+                WHERE i.subscription = s.id AND NOT i.deleted) AS period_end
+        FROM subscriptions s LEFT JOIN customers c ON c.id = s.customer WHERE s.id = ?""", [subscription_id])
+    if not found:
+        return None
+    items = _records(con, "SELECT unit_amount, quantity, interval, interval_count FROM subscription_items "
+                          "WHERE subscription = ? AND NOT deleted", [subscription_id])
+    return {**found[0], "items": items}
+
+
+def _records(con, sql: str, params: Sequence[Any] = ()) -> list[dict]:
+    cursor = con.execute(sql, list(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def row_counts(con) -> dict[str, int]:

@@ -4,13 +4,14 @@ the submission's idempotency key."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 import uuid
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import duckdb
 import stripe
@@ -18,6 +19,9 @@ import stripe
 from ..cache import Cache, CacheError
 from ..config import Settings
 from ..stripe_client import StripeAccess, build_client
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,200}$")
 
@@ -99,17 +103,21 @@ class ActionContext:
         finally:
             cache.close()
 
-    def read(self, sql: str, params: list | None = None) -> list[tuple]:
-        """Rows from the cache (its open connection, or a short read-only one); [] if unreadable."""
+    def read(self, query: Callable[..., T], *args: Any, unreadable: T, **kwargs: Any) -> T:
+        """`query(connection, *args, **kwargs)` on the cache (its open connection, or a short read-only
+        one). What the actions read there only names things; without a cache (none yet, or
+        one a sync is writing or that cannot be read) they go on with `unreadable`."""
+        if self.cache is not None:
+            return query(self.cache.con, *args, **kwargs)
+        if self.cache_path is None or not Path(self.cache_path).exists():
+            return unreadable
         try:
-            if self.cache is not None:
-                return self.cache.con.execute(sql, params or []).fetchall()
-            if self.cache_path is None or not Path(self.cache_path).exists():
-                return []
             with Cache.open(self.cache_path, read_only=True) as cache:
-                return cache.con.execute(sql, params or []).fetchall()
-        except (CacheError, duckdb.Error):
-            return []
+                return query(cache.con, *args, **kwargs)
+        except (CacheError, duckdb.Error) as error:
+            log.warning("the cache %s could not be read (%s); going on without its names", self.cache_path.name,
+                        type(error).__name__)
+            return unreadable
 
 
 @dataclass

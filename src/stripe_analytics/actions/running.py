@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import stripe
 
+from .. import queries
 from ..pager import Fetcher
 from ..schema import RESOURCE_BY_OBJECT
 from .audit import record
@@ -65,9 +66,9 @@ def collapse(obj: dict, *fields: str) -> tuple[dict, list[dict]]:
 def customer_label(ctx: ActionContext, customer_id: str | None) -> str:
     if not customer_id:
         return "no customer"
-    rows = ctx.read("SELECT name, email FROM customers WHERE id = ?", [customer_id])
-    if rows and (rows[0][0] or rows[0][1]):
-        name, email = rows[0]
+    found = ctx.read(queries.customer, customer_id, unreadable=None) or {}
+    name, email = found.get("name"), found.get("email")
+    if name or email:
         return f"{name} <{email}>" if name and email else (name or email)
     return customer_id
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import stripe
 
+from .. import queries
 from ..metrics import mrr as mrr_rules
 from ..money import format_amount
 from .context import (
@@ -54,20 +55,16 @@ def subscription_mrr(sub: dict) -> tuple[str | None, float]:
 
 def subscription_summary(ctx: ActionContext, subscription_id: str) -> dict | None:
     """What a cancel confirmation names, from the cache: customer, status, MRR (list price)."""
-    rows = ctx.read(
-        "SELECT s.customer, s.status, s.currency, s.cancel_at_period_end, c.name, c.email, "
-        "(SELECT max(current_period_end) FROM subscription_items i WHERE i.subscription = s.id AND NOT i.deleted) "
-        "FROM subscriptions s LEFT JOIN customers c ON c.id = s.customer WHERE s.id = ?", [subscription_id])
-    if not rows:
+    found = ctx.read(queries.subscription_to_cancel, subscription_id, unreadable=None)
+    if found is None:
         return None
-    customer, status, currency, at_end, name, email, period_end = rows[0]
-    items = ctx.read("SELECT unit_amount, quantity, interval, interval_count FROM subscription_items "
-                     "WHERE subscription = ? AND NOT deleted", [subscription_id])
-    mrr = sum(monthly_amount(*row) for row in items)
+    customer, currency, name, email = found["customer"], found["currency"], found["name"], found["email"]
+    mrr = sum(monthly_amount(i["unit_amount"], i["quantity"], i["interval"], i["interval_count"])
+              for i in found["items"])
     label = f"{name} <{email}>" if name and email else (name or email or customer)
-    return {"id": subscription_id, "customer": customer, "customer_label": label, "status": status,
-            "currency": currency, "mrr": mrr, "cancel_at_period_end": bool(at_end), "period_end": period_end,
-            "mrr_text": format_amount(round(mrr), currency) if currency else "—"}
+    return {"id": subscription_id, "customer": customer, "customer_label": label, "status": found["status"],
+            "currency": currency, "mrr": mrr, "cancel_at_period_end": bool(found["cancel_at_period_end"]),
+            "period_end": found["period_end"], "mrr_text": format_amount(round(mrr), currency) if currency else "—"}
 
 
 def _subscription_objects(ctx: ActionContext, sub: dict) -> list[dict]:

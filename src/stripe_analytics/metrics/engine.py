@@ -8,6 +8,7 @@ filter (currency, product, interval, segment, date range) only re-aggregates."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -15,10 +16,12 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any, Iterator
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..cache import read_meta
 from ..money import decimals, to_major_float
 from .cash import Period, cash_by_period, cash_periods, period_start, period_starts, rebucket, with_month_index
 from .cohorts import cohort_retention
@@ -33,6 +36,8 @@ from .reporting import (Classified, Factor, ReportingInfo, RatesUsed, UnknownRep
                         convert_by_month, convert_cash, converted_movements, converted_snapshots, factors,
                         reporting_monthly, select_customers, snapshot_days)
 from .snapshots import MONTH_LABEL_SQL, mrr_by_product, mrr_snapshots
+
+log = logging.getLogger(__name__)
 
 # The keys of one month in the contract's JSON, in the contract's order.
 JSON_MONTH_KEYS = (
@@ -121,7 +126,8 @@ class MetricsResult:
         if self._details is not None:
             try:
                 details = self._details()
-            except Exception:  # the cache was closed: ids and amounts only
+            except duckdb.ConnectionException:  # the cache was closed since: ids and amounts only
+                log.info("customer names are not shown: the cache was closed after these metrics were computed")
                 details = None
         year, number = (int(x) for x in month.split("-"))
         return movement_customers(self.movements_keyed, self.customer_keys, currency, year * 12 + number - 1,
@@ -223,9 +229,7 @@ class MetricsEngine:
         self._month_factors: dict = {}
 
     def _data_version(self) -> str | None:
-        from .load import _meta
-
-        return _meta(self.src.con, "data_version")
+        return read_meta(self.src.con, "data_version")
 
     def _ensure_base(self) -> _Base:
         version = self._data_version()

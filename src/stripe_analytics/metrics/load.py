@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .. import schema
+from ..cache import read_meta
 from .filters import MetricFilters
 
 # Tables whose rows carry a currency a customer-facing metric is reported in.
@@ -42,7 +43,7 @@ class Sources:
     @classmethod
     def from_cache(cls, cache, timezone_name: str = "UTC") -> "Sources":
         con = cache.con.cursor()
-        src = cls(con, account_id=_meta(con, "account_id"), data_version=int(_meta(con, "data_version") or 0))
+        src = cls(con, account_id=read_meta(con, "account_id"), data_version=int(read_meta(con, "data_version") or 0))
         src.set_timezone(timezone_name)
         return src
 
@@ -112,14 +113,6 @@ class Sources:
             where = "" if include_deleted else " WHERE NOT deleted"
             out[table.name] = self.con.execute(f"SELECT * FROM {table.name}{where}").df()
         return out
-
-
-def _meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    try:
-        row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-    except duckdb.Error:
-        return None
-    return row[0] if row else None
 
 
 def month_index(moment: datetime | date, tz: str = "UTC") -> int:

@@ -29,7 +29,7 @@ import pandas as pd
 import streamlit as st
 
 from .. import queries
-from ..cache import Cache, CacheError, CacheInUseError
+from ..cache import Cache, CacheError, CacheInUseError, read_meta
 
 
 
@@ -141,8 +141,8 @@ def account_info(key: CacheKey) -> dict:
     with cursor(key) as cur:
         return {
             "profile": queries.account_profile(cur),
-            "account_id": queries.meta(cur, "account_id"),
-            "demo": queries.meta(cur, "demo"),
+            "account_id": read_meta(cur, "account_id"),
+            "demo": read_meta(cur, "demo"),
             "last_synced_at": queries.last_synced_at(cur),
             "counts": queries.row_counts(cur),
         }
@@ -175,7 +175,7 @@ def data_status(key: CacheKey) -> dict:
             runs = queries.sync_runs(cur)
             errors = queries.sync_errors(cur)
             audit = queries.audit_log(cur)
-            event_cursor = queries.meta(cur, "event_cursor")
+            event_cursor = read_meta(cur, "event_cursor")
         finally:
             cur.close()
     return {"resources": pd.DataFrame(rows), "next_kind": kind, "next_reason": reason, "runs": runs,

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any, Callable
 
 import streamlit as st
+import stripe
 
-from .. import actions
+from .. import actions, queries
 from ..actions import models
 from ..actions.context import (
     OUTCOME_DECLINED, OUTCOME_FAILED, OUTCOME_PENDING, OUTCOME_REFUSED, OUTCOME_REQUIRES_ACTION, ActionContext,
@@ -30,6 +32,9 @@ from ..actions.context import (
 )
 from ..actions.subscriptions import subscription_summary
 from ..money import SUPPORTED_CURRENCIES, decimals, format_amount
+from ..stripe_errors import describe
+
+log = logging.getLogger(__name__)
 
 STATE_PREFIX = "sa_form_"
 ITEM_ROWS = 4  # price rows of the subscription form
@@ -225,21 +230,13 @@ def _submit(ctx: ActionContext, form_id: str, slots: _Slots, model: type, data: 
     return result
 
 
-def _read(ctx: ActionContext, sql: str, params: list | None = None) -> list[tuple]:
-    return ctx.read(sql, params)
-
-
 def _customers(ctx: ActionContext) -> dict[str, str]:
-    rows = _read(ctx, "SELECT id, name, email FROM customers WHERE NOT deleted ORDER BY created DESC LIMIT 5000")
-    return {r[0]: " · ".join(x for x in (r[1], r[2], r[0]) if x) for r in rows}
+    rows = ctx.read(queries.customer_choices, unreadable=[])
+    return {r["id"]: " · ".join(x for x in (r["name"], r["email"], r["id"]) if x) for r in rows}
 
 
 def _default_currency(ctx: ActionContext) -> str:
-    rows = _read(ctx, "SELECT value FROM meta WHERE key = 'account'")
-    try:
-        currency = (json.loads(rows[0][0]) or {}).get("default_currency") if rows else None
-    except (TypeError, ValueError):
-        currency = None
+    currency = ctx.read(queries.account_profile, unreadable={}).get("default_currency")
     return currency if currency in SUPPORTED_CURRENCIES else "usd"
 
 
@@ -313,10 +310,12 @@ def customer_form(ctx: ActionContext, *, form_id: str = "customer") -> ActionRes
 
 # ----------------------------------------------------------------------------- payments
 
-def _payment_methods(ctx: ActionContext, customer: str | None) -> dict[str, str]:
+def _payment_methods(ctx: ActionContext, customer: str | None) -> tuple[dict[str, str], str | None]:
     """The customer's saved cards (read from Stripe once per session), then in test mode
-    Stripe's test payment methods."""
+    Stripe's test payment methods; and why the saved cards could not be listed, if so (a
+    payment id can still be typed, and the test methods still work)."""
     options: dict[str, str] = {}
+    problem = None
     if customer and models.ID_PATTERNS["customer"][0].match(customer):
         memo = st.session_state.setdefault(STATE_PREFIX + "payment_methods", {})
         if customer not in memo:
@@ -327,13 +326,16 @@ def _payment_methods(ctx: ActionContext, customer: str | None) -> dict[str, str]
                     card = pm.get("card") or {}
                     saved[pm["id"]] = (f"Saved {str(card.get('brand') or 'card').title()} •••• {card.get('last4', '')}"
                                     f" (expires {card.get('exp_month', '?')}/{card.get('exp_year', '?')})")
-            except Exception:  # noqa: BLE001 - listing is optional; the test methods still work
-                saved = {}
-            memo[customer] = saved
-        options.update(memo[customer])
+            except stripe.StripeError as error:
+                failure = describe(error)
+                log.warning("listing the saved cards of %s failed: %s %s", customer, failure.kind, failure.code or "")
+                problem = f"This customer's saved cards could not be listed: {failure.what}."
+            memo[customer] = (saved, problem)
+        saved, problem = memo[customer]
+        options.update(saved)
     if not ctx.live:
         options.update(TEST_PAYMENT_METHODS)
-    return options
+    return options, problem
 
 
 def payment_form(ctx: ActionContext, *, customer: str | None = None, form_id: str = "payment") -> ActionResult | None:
@@ -343,7 +345,9 @@ def payment_form(ctx: ActionContext, *, customer: str | None = None, form_id: st
     # Outside the form, so that choosing a customer refreshes their saved payment methods.
     chosen = _customer_input(ctx, form_id, customer)
     slots.under("customer")
-    methods = _payment_methods(ctx, chosen)
+    methods, methods_problem = _payment_methods(ctx, chosen)
+    if methods_problem:
+        st.warning(methods_problem, icon=":material/credit_card_off:")
     with st.form(form_id, enter_to_submit=False):
         cols = st.columns([2, 1])
         with cols[0]:
@@ -450,8 +454,7 @@ def price_form(ctx: ActionContext, *, product: str | None = None, form_id: str =
     """One more price for an existing product."""
     slots = _begin(form_id)
     result = None
-    products = {r[0]: f"{r[1]} · {r[0]}" for r in _read(
-        ctx, "SELECT id, name FROM products WHERE NOT deleted ORDER BY active DESC, name")}
+    products = {r["id"]: f"{r['name']} · {r['id']}" for r in ctx.read(queries.product_choices, unreadable=[])}
     if product and product not in products:
         products = {product: product, **products}
     with st.form(form_id, enter_to_submit=False):
@@ -483,16 +486,13 @@ def price_form(ctx: ActionContext, *, product: str | None = None, form_id: str =
 # ----------------------------------------------------------------------------- subscriptions
 
 def _recurring_prices(ctx: ActionContext) -> dict[str, str]:
-    rows = _read(ctx, """
-        SELECT p.id, p.unit_amount, p.currency, p.interval, p.interval_count, pr.name
-        FROM prices p LEFT JOIN products pr ON pr.id = p.product
-        WHERE NOT p.deleted AND coalesce(p.active, true) AND p.type = 'recurring'
-        ORDER BY pr.name, p.currency, p.unit_amount""")
     out = {}
-    for pid, amount, currency, interval, count, name in rows:
+    for price in ctx.read(queries.recurring_price_choices, unreadable=[]):
+        interval, count, amount, currency = (price["interval"], price["interval_count"], price["unit_amount"],
+                                             price["currency"])
         every = interval if (count or 1) == 1 else f"{count} {interval}s"
         money = format_amount(amount, currency) if amount is not None and currency else "—"
-        out[pid] = f"{name or 'Price'} · {money} / {every} · {pid}"
+        out[price["id"]] = f"{price['product_name'] or 'Price'} · {money} / {every} · {price['id']}"
     return out
 
 
@@ -546,13 +546,9 @@ def subscription_form(ctx: ActionContext, *, customer: str | None = None,
 
 
 def _subscriptions(ctx: ActionContext, *, scheduled_only: bool = False) -> dict[str, str]:
-    where = "s.status NOT IN ('canceled', 'incomplete_expired') AND NOT s.deleted"
-    if scheduled_only:
-        where += " AND (s.cancel_at_period_end OR s.cancel_at IS NOT NULL OR s.status = 'paused')"
-    rows = _read(ctx, f"""
-        SELECT s.id, s.status, c.name, c.email FROM subscriptions s LEFT JOIN customers c ON c.id = s.customer
-        WHERE {where} ORDER BY s.created DESC LIMIT 5000""")
-    return {r[0]: " · ".join(x for x in (r[2] or r[3], r[1].replace("_", " ") if r[1] else None, r[0]) if x)
+    rows = ctx.read(queries.subscription_choices, unreadable=[], scheduled_only=scheduled_only)
+    return {r["id"]: " · ".join(x for x in (r["name"] or r["email"], r["status"].replace("_", " ") if r["status"]
+                                            else None, r["id"]) if x)
             for r in rows}
 
 
