@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 
 from . import access
 from .config import Settings, SettingsError, load_settings
@@ -75,14 +75,12 @@ def redeem(ticket: str, cookie_session_id: str | None, *, now=time.time) -> str 
 
 def sign_in_configured() -> bool:
     """Is Streamlit's sign-in set up (`[auth]` with a redirect URI and a cookie secret)?"""
-    try:
-        from streamlit.runtime.secrets import secrets_singleton
+    from streamlit.runtime.secrets import secrets_singleton
 
-        if not secrets_singleton.load_if_toml_exists():
-            return False
-        auth = secrets_singleton.get("auth")
-    except Exception:  # noqa: BLE001 - unreadable secrets: no sign-in
+    # False for a missing or unreadable secrets file (Streamlit logs why at startup).
+    if not secrets_singleton.load_if_toml_exists():
         return False
+    auth = secrets_singleton.get("auth")
     return bool(auth) and bool(auth.get("redirect_uri")) and bool(auth.get("cookie_secret"))
 
 
@@ -91,10 +89,13 @@ def signed_in_claims(cookies: dict[str, str]) -> dict | None:
     None when there is no valid one. Fails closed if Streamlit's reader moved."""
     try:
         from streamlit.web.server.starlette.starlette_websocket import _get_signed_cookie_with_chunks
-
+    except ImportError:
+        log.error("sign-in cookies cannot be read (Streamlit's reader moved): nobody counts as signed in")
+        return None
+    try:
         raw = _get_signed_cookie_with_chunks(cookies, STREAMLIT_USER_COOKIE)
         payload = json.loads(raw) if raw else None
-    except Exception:  # noqa: BLE001 - a missing reader or a bad cookie both mean "not signed in"
+    except (ValueError, UnicodeError):  # a cookie that is not Streamlit's: not signed in
         return None
     return payload if isinstance(payload, dict) and payload.get("is_logged_in") else None
 
@@ -111,7 +112,7 @@ def _cookies(scope) -> dict[str, str]:
         if name == b"cookie":
             try:
                 jar.load(value.decode("latin-1"))
-            except Exception:  # noqa: BLE001 - a malformed Cookie header is ignored, as browsers do
+            except CookieError:  # a malformed Cookie header is ignored, as browsers do
                 continue
     return {k: morsel.value for k, morsel in jar.items()}
 

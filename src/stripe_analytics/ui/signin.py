@@ -41,10 +41,7 @@ def principal_or_anonymous() -> access.Principal:
 
 
 def _claims() -> dict[str, Any]:
-    try:
-        return st.user.to_dict()
-    except Exception:  # noqa: BLE001 - older Streamlit: a mapping
-        return dict(st.user)
+    return st.user.to_dict()
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,15 @@ and the sidebar's account block (mode badge and freshness)."""
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
+from ..cache import CacheError
 from . import data
 from .format import ago
+
+log = logging.getLogger(__name__)
 
 _CSS = """
 <style>
@@ -55,8 +60,13 @@ def sidebar_account(ctx) -> None:
     if ctx.key is not None and ctx.error is None:
         try:
             info = data.account_info(ctx.key)
-        except Exception:  # noqa: BLE001 - freshness is a nicety; never break the sidebar for it
-            info = {}
+        except data.CacheBusy:
+            line.caption("Syncing now…")
+            return
+        except CacheError as error:  # the page itself says so in full; the sidebar only points at it
+            log.warning("sidebar: the cache %s cannot be read: %s", ctx.key.name, error)
+            line.caption("Cache unreadable: see the Data page")
+            return
         name = ((info.get("profile") or {}).get("business_profile") or {}).get("name") \
             or (info.get("profile") or {}).get("email") or info.get("account_id")
         when = info.get("last_synced_at")
