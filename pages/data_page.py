@@ -2,10 +2,10 @@
 30-day events warning, and the cache's size and location."""
 
 import time
-from datetime import datetime, timezone
 
 import streamlit as st
 
+from stripe_analytics.sync import PlanCause
 from stripe_analytics.ui import connection_state, data, format as fmt, live, page, widgets
 from stripe_analytics.ui import fx as forms_fx
 
@@ -85,22 +85,16 @@ except data.CacheBusy as error:
     st.stop()
 
 if not account.demo:
-    if status["next_kind"] == "full" and "30 days" in status["next_reason"]:
+    plan = status["plan"]
+    if plan.cause is PlanCause.EVENTS_EXPIRED:
         st.warning("The last sync is more than 30 days old. Stripe keeps events for 30 days, so the next sync "
                    "reloads everything instead of applying changes. Sync at least every few weeks to keep syncs "
                    "fast.", icon=":material/history:")
     else:
-        st.caption(f"Next sync: **{status['next_kind']}** ({status['next_reason']}).")
-    cursor = status.get("event_cursor")
-    if cursor:
-        import json
-
-        created = json.loads(cursor).get("created")
-        if created:
-            age = datetime.now(timezone.utc) - datetime.fromtimestamp(created, timezone.utc)
-            if 20 <= age.days < 30:
-                st.warning(f"The last applied event is {age.days} days old; Stripe keeps events 30 days. Sync "
-                           "soon, or the next sync will have to reload everything.", icon=":material/history:")
+        st.caption(f"Next sync: **{plan.kind}** ({plan.reason}).")
+    if plan.events_expiring:
+        st.warning(f"The last applied event is {plan.cursor_age.days} days old; Stripe keeps events 30 days. Sync "
+                   "soon, or the next sync will have to reload everything.", icon=":material/history:")
 
 st.markdown("#### Resources")
 resources = fmt.sync_resources(status["resources"], generated_at=(

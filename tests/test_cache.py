@@ -175,3 +175,28 @@ def test_a_cache_whose_creation_was_cut_short_is_adopted(tmp_path):
         assert cache.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
             str(SCHEMA_VERSION),)
         assert "customers" in cache.row_counts()
+
+
+def test_a_schema_3_cache_opens_and_loses_only_its_unused_sync_state_columns(tmp_path):
+    path = tmp_path / "three.duckdb"
+    with Cache.open(path) as cache:
+        with cache.transaction() as con:
+            write_objects(con, [FIXTURES["customer"]])
+            con.execute("INSERT INTO sync_state (resource, backfill_complete) VALUES ('customers', true)")
+        # As schema 3 left it: two sync_state columns that were never written.
+        cache.con.execute("ALTER TABLE sync_state ADD COLUMN last_event_id VARCHAR")
+        cache.con.execute("ALTER TABLE sync_state ADD COLUMN last_event_created TIMESTAMPTZ")
+        cache.con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+
+    def sync_state_columns(cache):
+        return {r[0] for r in cache.con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'sync_state'").fetchall()}
+
+    with Cache.open(path, read_only=True) as cache:  # the app reads it as it is
+        assert cache.con.execute("SELECT id FROM customers").fetchall() == [(FIXTURES["customer"]["id"],)]
+        assert "last_event_id" in sync_state_columns(cache)
+    with Cache.open(path) as cache:  # the next write upgrades it
+        assert cache.get_meta("schema_version") == str(SCHEMA_VERSION) == "4"
+        assert not {"last_event_id", "last_event_created"} & sync_state_columns(cache)
+        assert cache.con.execute("SELECT resource, backfill_complete FROM sync_state").fetchall() == [("customers", True)]
+        assert cache.con.execute("SELECT count(*) FROM customers").fetchone()[0] == 1

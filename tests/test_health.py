@@ -7,7 +7,7 @@ import time
 import pytest
 
 from stripe_analytics import health
-from stripe_analytics.cache import Cache
+from stripe_analytics.cache import SCHEMA_VERSION, Cache
 from stripe_analytics.config import Settings
 from stripe_analytics.sync import sync_account
 from tests.sync_accounts import fake_with_account
@@ -30,7 +30,7 @@ def test_fresh_readable_cache_is_healthy(synced):
     status, body = health.report(settings, home_account=account)
     assert status == 200 and body["status"] == "ok"
     (entry,) = body["accounts"]
-    assert entry["account"] == account and entry["cache_readable"] and entry["schema_version"] == 3
+    assert entry["account"] == account and entry["cache_readable"] and entry["schema_version"] == SCHEMA_VERSION
     assert entry["last_sync_age_seconds"] < 600 and entry["scheduled_sync"]
     assert body["max_sync_age_minutes"] == 45  # 3 x the default 15-minute schedule
     text = json.dumps(body)

@@ -15,7 +15,7 @@ from stripe_analytics.cache import Cache
 from stripe_analytics.config import Settings
 from stripe_analytics.fetch_pacing import MAX_IN_FLIGHT, in_flight_for
 from stripe_analytics.ingest import write_objects
-from stripe_analytics.sync import SyncAuthError, SyncError, next_sync_plan, status, sync_account
+from stripe_analytics.sync import PlanCause, SyncAuthError, SyncError, next_sync_plan, status, sync_account
 from tests.fake_stripe import FakeStripe
 from tests.sync_accounts import DAY, build_account, template
 
@@ -93,7 +93,7 @@ def test_incremental_sync_applies_exactly_the_changes(fake, account, tmp_path):
     full = sync_account(settings)
     full_requests = full.requests
     with Cache.open(full.db_path) as cache:
-        assert next_sync_plan(cache)[0] == "incremental"
+        assert next_sync_plan(cache).kind == "incremental"
 
     time.sleep(1.1)  # the changes come after the backfill's second, as in life
     now = fake.clock
@@ -215,8 +215,9 @@ def test_stale_event_cursor_triggers_a_full_sync_and_says_why(fake, tmp_path):
         cursor = json.loads(cache.get_meta("event_cursor"))
         cursor["created"] -= 31 * DAY
         cache.set_meta("event_cursor", json.dumps(cursor))
-        kind, reason = next_sync_plan(cache)
-    assert kind == "full" and "30 days" in reason
+        plan = next_sync_plan(cache)
+    assert plan.kind == "full" and plan.cause is PlanCause.EVENTS_EXPIRED and "30 days" in plan.reason
+    assert not plan.events_expiring and plan.cursor_age > timedelta(days=31)
     report = sync_account(settings)
     assert report.kind == "full" and "30 days" in report.reason
     assert report.written["customers"] == 40
@@ -371,3 +372,22 @@ def test_without_a_set_concurrency_the_reads_in_flight_follow_budget_and_latency
     assert 2 < gate.peak <= MAX_IN_FLIGHT  # the first, slower round trips may have raised it for a while
     direct_ingest(tmp_path / "direct.duckdb", account[1])
     assert snapshot(report.db_path, history=False) == snapshot(tmp_path / "direct.duckdb", history=False)
+
+
+@pytest.mark.parametrize("days_old, cause, expiring", [
+    (None, PlanCause.NEVER_SYNCED, False),
+    (3, PlanCause.RESUMING_BACKFILL, False),
+    (25, PlanCause.RESUMING_BACKFILL, True),
+    (31, PlanCause.EVENTS_EXPIRED, False),
+])
+def test_the_sync_plan_is_a_typed_result_with_the_age_of_its_events(tmp_path, days_old, cause, expiring):
+    now = datetime(2026, 6, 30, tzinfo=timezone.utc)
+    with Cache.open(tmp_path / "plan.duckdb") as cache:
+        if days_old is not None:
+            with cache.transaction():
+                cache.set_meta("event_cursor", json.dumps({"id": "evt_1", "created": int(now.timestamp()) - days_old * DAY,
+                                                           "ids": ["evt_1"]}))
+        plan = next_sync_plan(cache, now=now)
+    assert plan.cause is cause and plan.events_expiring is expiring
+    assert plan.kind == ("incremental" if cause is PlanCause.RESUMING_BACKFILL else "full")
+    assert plan.cursor_age == (None if days_old is None else timedelta(days=days_old))

@@ -22,7 +22,11 @@ import duckdb
 
 from . import schema
 
-SCHEMA_VERSION = 3  # 3: applied_events and object_versions (webhooks)
+SCHEMA_VERSION = 4  # 3: applied_events and object_versions (webhooks); 4: sync_state without its unused columns
+# Schemas read as they are: 3 differs from 4 only by two sync_state columns nothing reads.
+READABLE_SCHEMA_VERSIONS = (3, SCHEMA_VERSION)
+# Columns of older schemas that were never written (the event cursor is kept in `meta`).
+DROPPED_COLUMNS = (("sync_state", "last_event_id"), ("sync_state", "last_event_created"))
 # DuckDB caches up to 80 % of RAM by default; an analytics laptop app should stay well below.
 # Queries that need more spill to disk instead of failing.
 MEMORY_LIMIT = "1536MB"
@@ -340,6 +344,8 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
             for name, type_ in schema.COMMON_COLUMNS:
                 if name not in have:
                     con.execute(f'ALTER TABLE {table.name} ADD COLUMN "{name}" {type_}')
+        for table_name, column_name in DROPPED_COLUMNS:
+            con.execute(f'ALTER TABLE {table_name} DROP COLUMN IF EXISTS "{column_name}"')
         con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         con.execute("COMMIT")
     except Exception:
@@ -396,7 +402,7 @@ class Cache:
             if info.empty:
                 raise NotACacheError(f"{path} is an empty DuckDB database, not yet a cache: sync an account into "
                                      "it first.")
-            if info.schema_version != SCHEMA_VERSION:
+            if info.schema_version not in READABLE_SCHEMA_VERSIONS:
                 raise CacheError(f"{path} has schema {info.schema_version}; open it once for writing "
                                  f"(e.g. `stripe-analytics sync --db {path}`) to upgrade it.")
             con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")

@@ -141,9 +141,9 @@ def cmd_status(ns: argparse.Namespace) -> int:
     from .sync import next_sync_plan, status
 
     with _open_cache(args.db) as cache:
-        kind, reason = next_sync_plan(cache)
+        plan = next_sync_plan(cache)
         print(f"cache: {cache.path}  account: {cache.account_id or 'unknown'}")
-        print(f"next sync: {kind} ({reason})")
+        print(f"next sync: {plan.kind} ({plan.reason})")
         print(f"{'resource':<22}{'rows':>10}  {'last sync (UTC)':<20} {'next':<12} note")
         for row in status(cache):
             when = row["last_sync_at"].strftime("%Y-%m-%d %H:%M") if row["last_sync_at"] else "never"

@@ -295,8 +295,6 @@ SUPPORT_TABLES_SQL = (
         cursor JSON,
         last_sync_at TIMESTAMPTZ,
         last_full_sync_at TIMESTAMPTZ,
-        last_event_id VARCHAR,
-        last_event_created TIMESTAMPTZ,
         skipped_reason VARCHAR,
         last_error VARCHAR
     )""",

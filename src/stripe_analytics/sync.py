@@ -15,6 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 EVENT_RETENTION = timedelta(days=30)
 # Stripe keeps events 30 days; leave a margin so a sync never relies on the edge.
 EVENT_CURSOR_MAX_AGE = EVENT_RETENTION - timedelta(hours=6)
+EVENT_WARNING_AGE = timedelta(days=20)  # from then on the Data page asks for a sync soon
 DEFAULT_SLICES = 16
 EARLIEST = 1262304000  # 2010-01-01: before any Stripe account existed
 PAGES_PER_TRANSACTION = 50
@@ -129,20 +131,48 @@ def event_cursor(cache: Cache) -> dict | None:
     return json.loads(raw) if raw else None
 
 
-def next_sync_plan(cache: Cache, now: datetime | None = None) -> tuple[str, str]:
-    """('full' | 'incremental', why) for the next sync of this cache."""
+class PlanCause(StrEnum):
+    """Why the next sync is full or incremental."""
+
+    NEVER_SYNCED = "never_synced"
+    CURSOR_UNKNOWN = "cursor_unknown"
+    EVENTS_EXPIRED = "events_expired"  # the last applied event is older than Stripe keeps events
+    FULL_ASKED = "full_asked"
+    RESUMING_BACKFILL = "resuming_backfill"
+    EVENTS = "events"
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    kind: str  # "full" or "incremental"
+    cause: PlanCause
+    reason: str  # the cause in words
+    cursor_age: timedelta | None = None  # how old the last applied event is (None: no cursor yet)
+
+    @property
+    def events_expiring(self) -> bool:
+        """The next incremental sync is due soon: a little longer and it has to reload everything."""
+        return self.cursor_age is not None and EVENT_WARNING_AGE <= self.cursor_age <= EVENT_CURSOR_MAX_AGE
+
+
+def next_sync_plan(cache: Cache, now: datetime | None = None) -> SyncPlan:
+    """What the next sync of this cache does, and why."""
     now = now or utcnow()
     state = _load_state(cache)
     cursor = event_cursor(cache)
     if not cursor:
-        return "full", "no sync has completed yet" if not state else "the event cursor is unknown"
-    if now.timestamp() - cursor["created"] > EVENT_CURSOR_MAX_AGE.total_seconds():
-        return "full", ("the last sync is more than 30 days old and Stripe keeps events for 30 days, "
-                        "so changes since then can only be found by reloading everything")
+        if not state:
+            return SyncPlan("full", PlanCause.NEVER_SYNCED, "no sync has completed yet")
+        return SyncPlan("full", PlanCause.CURSOR_UNKNOWN, "the event cursor is unknown")
+    age = timedelta(seconds=now.timestamp() - cursor["created"])
+    if age > EVENT_CURSOR_MAX_AGE:
+        return SyncPlan("full", PlanCause.EVENTS_EXPIRED, "the last sync is more than 30 days old and Stripe keeps "
+                        "events for 30 days, so changes since then can only be found by reloading everything", age)
     unfinished = [r.name for r in RESOURCES if not state.get(r.name, {}).get("backfill_complete")]
     if unfinished:
-        return "incremental", f"resuming the unfinished backfill of {', '.join(unfinished)}"
-    return "incremental", "applying the changes recorded in Stripe's events"
+        return SyncPlan("incremental", PlanCause.RESUMING_BACKFILL,
+                        f"resuming the unfinished backfill of {', '.join(unfinished)}", age)
+    return SyncPlan("incremental", PlanCause.EVENTS, "applying the changes recorded in Stripe's events", age)
 
 
 # ---------------------------------------------------------------------------- sync
@@ -461,9 +491,10 @@ def sync_account(
                         cache.set_meta("account_id", account_id)
                 with cache.transaction():
                     cache.set_meta("account", json.dumps(account))
-                kind, reason = next_sync_plan(cache)
+                plan = next_sync_plan(cache)
                 if full:
-                    kind, reason = "full", "a full sync was asked for"
+                    plan = SyncPlan("full", PlanCause.FULL_ASKED, "a full sync was asked for", plan.cursor_age)
+                kind, reason = plan.kind, plan.reason
                 report = SyncReport(account_id, path, kind, reason)
                 run_id = _start_run(cache, kind)
                 syncer = _Syncer(cache, access, account, progress, settings.sync_concurrency, slices, report)
@@ -556,7 +587,7 @@ def _finish_run(cache: Cache, run_id: int, outcome: str, message: str, access: S
 def status(cache: Cache) -> list[dict]:
     """Per resource: rows, last sync, skipped reason, and what the next sync will do."""
     state = _load_state(cache)
-    kind, reason = next_sync_plan(cache)
+    kind = next_sync_plan(cache).kind
     counts = cache.row_counts()
     rows = []
     for resource in RESOURCES:

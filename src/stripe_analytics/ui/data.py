@@ -169,17 +169,15 @@ def data_status(key: CacheKey) -> dict:
 
     with open_cache(key) as cache:
         rows = status(cache)
-        kind, reason = next_sync_plan(cache)
+        plan = next_sync_plan(cache)
         cur = cache.con.cursor()
         try:
             runs = queries.sync_runs(cur)
             errors = queries.sync_errors(cur)
             audit = queries.audit_log(cur)
-            event_cursor = read_meta(cur, "event_cursor")
         finally:
             cur.close()
-    return {"resources": pd.DataFrame(rows), "next_kind": kind, "next_reason": reason, "runs": runs,
-            "errors": errors, "audit": audit, "event_cursor": event_cursor}
+    return {"resources": pd.DataFrame(rows), "plan": plan, "runs": runs, "errors": errors, "audit": audit}
 
 
 # ----------------------------------------------------------------------------- metrics
