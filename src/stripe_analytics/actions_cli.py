@@ -23,7 +23,9 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+from .cli_args import CliError
 
 # Exit codes
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_AUTH, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
@@ -91,12 +93,8 @@ def _inputs(ns: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def register(sub, CliError: type[Exception], validated: Callable | None = None,
-             open_cache: Callable | None = None) -> None:
+def register(sub) -> None:
     """Add `create`, `cancel` and `resume` to the CLI (called by cli.py)."""
-
-    def run(ns: argparse.Namespace) -> int:
-        return _run(ns, CliError)
 
     create = sub.add_parser("create", help="create a customer, payment, product, price or subscription in Stripe")
     what = create.add_subparsers(dest="what", required=True)
@@ -173,7 +171,7 @@ def register(sub, CliError: type[Exception], validated: Callable | None = None,
     p.set_defaults(func=run, action_kind="resume_subscription")
 
 
-def _run(ns: argparse.Namespace, CliError: type[Exception]) -> int:
+def run(ns: argparse.Namespace) -> int:
     from . import actions
     from .actions import models
     from .cache import Cache, CacheAccountError, CacheError, CachePlaceError, cache_path, check_existing

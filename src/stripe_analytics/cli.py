@@ -15,17 +15,10 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import field_validator
 
-from .cli_args import EXIT_SYNC_BUSY
-from .cli_args import DbArgs as _Args
+from .cli_args import EXIT_SYNC_BUSY, CliError, DbArgs as _Args, open_cache, validated
 from .config import SettingsError, load_settings
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
 
 
 class SyncArgs(_Args):
@@ -60,15 +53,6 @@ class DemoArgs(_Args):
         return value
 
 
-def _validated(model: type[BaseModel], namespace: argparse.Namespace) -> BaseModel:
-    try:
-        return model(**{k: v for k, v in vars(namespace).items() if v is not None})
-    except ValidationError as error:
-        item = error.errors()[0]
-        name = "--" + str(item["loc"][0]).replace("_", "-") if item.get("loc") else "argument"
-        raise CliError(f"{name} {item['msg'].removeprefix('Value error, ')}", 2) from None
-
-
 def _progress_printer() -> Callable:
     from .sync_jobs import progress_printer
 
@@ -76,7 +60,7 @@ def _progress_printer() -> Callable:
 
 
 def cmd_sync(ns: argparse.Namespace) -> int:
-    args = _validated(SyncArgs, ns)
+    args = validated(SyncArgs, ns)
     from .sync import SyncAuthError, SyncBusyError, SyncError, SyncPlaceError, sync_account
 
     settings = load_settings()
@@ -102,45 +86,17 @@ def cmd_sync(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _open_cache(db: Path | None):
-    """The cache a reading command uses, read-only and verified: `--db`, or the only cache in
-    DATA_DIR. Creates nothing."""
-    from .cache import CacheError, CachePlaceError, open_for_reading
-
-    settings = load_settings()
-    if db is None:
-        db = _only_cache(Path(settings.data_dir))
-    try:
-        return open_for_reading(db, verify=True)
-    except CachePlaceError as error:
-        raise CliError(str(error), 2) from None
-    except CacheError as error:
-        raise CliError(str(error)) from None
 
 
-def _only_cache(data_dir: Path) -> Path:
-    if data_dir.exists() and not data_dir.is_dir():
-        raise CliError(f"DATA_DIR: {data_dir} is a file, not a folder.", 2)
-    try:
-        candidates = sorted(data_dir.glob("*.duckdb"))
-    except PermissionError:
-        raise CliError(f"DATA_DIR: this user cannot read {data_dir} (permission denied).", 2) from None
-    real = [p for p in candidates if p.stem != "demo"]
-    if len(real) == 1:
-        return real[0]
-    if not real and candidates:
-        return candidates[0]
-    if not candidates:
-        raise CliError(f"No cache in {data_dir} (DATA_DIR): run `stripe-analytics sync` or "
-                       "`stripe-analytics demo` first.", 2)
-    raise CliError(f"Several caches in {data_dir}; choose one with --db: " + ", ".join(p.name for p in real), 2)
+
+
 
 
 def cmd_status(ns: argparse.Namespace) -> int:
-    args = _validated(_Args, ns)
+    args = validated(_Args, ns)
     from .sync import next_sync_plan, status
 
-    with _open_cache(args.db) as cache:
+    with open_cache(args.db) as cache:
         plan = next_sync_plan(cache)
         print(f"cache: {cache.path}  account: {cache.account_id or 'unknown'}")
         print(f"next sync: {plan.kind} ({plan.reason})")
@@ -153,7 +109,7 @@ def cmd_status(ns: argparse.Namespace) -> int:
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:
-    args = _validated(DemoArgs, ns)
+    args = validated(DemoArgs, ns)
     from .cache import CacheError, CachePlaceError
     from .demo_cache import build_demo_cache
 
@@ -202,7 +158,7 @@ def _register_optional(sub) -> None:
     from . import actions_cli, fx_cli, metrics_cli, serve_cli, webhooks_cli  # an import error is a bug: let it show
 
     for module in (metrics_cli, actions_cli, serve_cli, webhooks_cli, fx_cli):
-        module.register(sub, CliError, _validated, _open_cache)
+        module.register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import field_validator
 
-from .cli_args import DbArgs as _Args
+from .cli_args import CliError, DbArgs as _Args, open_cache, validated
 from .cache import CacheError
 from .metrics import RateSet, RatesFileError, parse_rates_csv
 from .metrics.rates import ECB_SOURCE, import_rates_into
@@ -34,7 +34,7 @@ class FxShowArgs(_Args):
     json_output: bool = False
 
 
-def register(subparsers, CliError, validated, open_cache) -> None:
+def register(subparsers) -> None:
     """Add the `fx` command (called by cli.build_parser)."""
 
     def cmd_import(ns: argparse.Namespace) -> int:

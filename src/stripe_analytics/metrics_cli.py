@@ -12,7 +12,7 @@ from datetime import date
 
 from pydantic import field_validator
 
-from .cli_args import DbArgs
+from .cli_args import CliError, DbArgs, open_cache, validated
 from .money import format_amount
 from .metrics import (DiscountPolicy, MetricFilters, MetricsEngine, UnknownCurrencyError,
                       UnknownReportingCurrencyError, metrics_json)
@@ -58,7 +58,7 @@ class MetricsArgs(DbArgs):
         return value
 
 
-def register(subparsers, CliError, validated, open_cache) -> None:
+def register(subparsers) -> None:
     """Add the `metrics` command (called by cli.build_parser)."""
 
     def cmd_metrics(ns: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import sys
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .app_files import AppFilesMissing, server_script
+from .cli_args import CliError, validated
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -47,13 +48,13 @@ def streamlit_command(port: int | None, address: str | None) -> list[str]:
     return command
 
 
-def register(sub, cli_error, validated, _open_cache) -> None:
+def register(sub) -> None:
     def cmd_serve(ns: argparse.Namespace) -> int:
         args = validated(ServeArgs, ns)
         try:
             command = streamlit_command(args.port, args.address)
         except AppFilesMissing as error:
-            raise cli_error(str(error)) from None
+            raise CliError(str(error)) from None
         sys.stdout.flush()
         os.execv(command[0], command)
         return 0  # not reached: the server replaces this process

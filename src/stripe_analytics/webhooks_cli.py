@@ -7,6 +7,8 @@ import sys
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from .cli_args import validated
+
 
 class WebhooksArgs(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -22,7 +24,7 @@ class WebhooksArgs(BaseModel):
         return value
 
 
-def register(subparsers, CliError, validated, open_cache) -> None:
+def register(subparsers) -> None:
     """Add the `webhooks` command (called by cli.build_parser)."""
 
     def cmd_webhooks(ns: argparse.Namespace) -> int:
