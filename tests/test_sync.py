@@ -391,3 +391,32 @@ def test_the_sync_plan_is_a_typed_result_with_the_age_of_its_events(tmp_path, da
     assert plan.cause is cause and plan.events_expiring is expiring
     assert plan.kind == ("incremental" if cause is PlanCause.RESUMING_BACKFILL else "full")
     assert plan.cursor_age == (None if days_old is None else timedelta(days=days_old))
+
+
+def test_a_catch_up_cut_short_resumes_without_skipping_older_objects(fake, tmp_path):
+    """Balance transactions have no events: an incremental sync reads those created since the
+    newest stored one, newest first. Cut short after its first page, the next sync must still
+    read the older ones (not start again from the newest it now holds)."""
+    settings = settings_for(fake, tmp_path, stripe_max_network_retries=1)
+    first = sync_account(settings)
+    now = int(fake.clock)
+    for i in range(250):
+        fake.create(template("balance_transaction", id=f"txn_new_{i:03d}", source=None, amount=100, fee=3, net=97,
+                             created=now + i, type="adjustment"))
+    fault = fake.inject("server_error", times=None, path=r"^/v1/balance_transactions$", query="starting_after=")
+
+    def new_ones() -> int:
+        with Cache.open(first.db_path, read_only=True) as cache:
+            return cache.con.execute(
+                "SELECT count(*) FROM balance_transactions WHERE id LIKE 'txn_new_%'").fetchone()[0]
+
+    with pytest.raises(SyncError, match="Stripe had an internal error"):
+        sync_account(settings)
+    assert fault.fired and new_ones() == 100  # the newest page only
+    fake.clear_faults()
+    sync_account(settings)
+    assert new_ones() == 250
+    with Cache.open(first.db_path, read_only=True) as cache:
+        cursor = json.loads(cache.con.execute(
+            "SELECT cursor FROM sync_state WHERE resource = 'balance_transactions'").fetchone()[0])
+    assert cursor.get("catch_up") is None  # finished: the next catch-up starts from the newest row

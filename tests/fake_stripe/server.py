@@ -54,13 +54,16 @@ class Fault:
     probability: float = 1.0
     rng: random.Random | None = None
     fired: int = 0
+    query: str | None = None  # regex searched in the raw query string
 
-    def take(self, method: str, path: str) -> bool:
+    def take(self, method: str, path: str, query: str = "") -> bool:
         if self.times is not None and self.times <= 0:
             return False
         if self.method and self.method.upper() != method:
             return False
         if self.path and not re.search(self.path, path):
+            return False
+        if self.query and not re.search(self.query, query):
             return False
         if self.rng is not None and self.rng.random() >= self.probability:
             return False
@@ -243,9 +246,10 @@ class FakeStripe:
 
     # --------------------------------------------------------------- faults
     def inject(self, kind: str, times: int | None = 1, path: str | None = None, method: str | None = None,
-               *, delay: float = 1.0) -> Fault:
-        """Fail the next `times` matching requests (`times=None`: until cleared)."""
-        return self._add_fault(Fault(kind, times, path, method, delay))
+               *, delay: float = 1.0, query: str | None = None) -> Fault:
+        """Fail the next `times` matching requests (`times=None`: until cleared); `query`: only
+        requests whose raw query string it is found in (e.g. `starting_after=`: a page after the first)."""
+        return self._add_fault(Fault(kind, times, path, method, delay, query=query))
 
     def inject_random(self, kind: str, probability: float, seed: int | None = None, *, path: str | None = None,
                       method: str | None = None, delay: float = 1.0) -> Fault:
@@ -285,7 +289,7 @@ class FakeStripe:
                                _lenient_form(body) if method == "POST" else {}, headers.get("Idempotency-Key"))
         with self._lock:
             self._log.append(record)
-            fault = next((f for f in self._faults if f.take(method, url.path)), None)
+            fault = next((f for f in self._faults if f.take(method, url.path, url.query)), None)
         if self.latency > 0:
             time.sleep(self.latency)
         kind = fault.kind if fault else None
