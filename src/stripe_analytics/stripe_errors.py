@@ -101,7 +101,7 @@ def describe(error: BaseException) -> StripeFailure:
         return StripeFailure(kind, None, None, None, None, redact(f"{type(error).__name__}: {error}"),
                              type(error).__name__)
     info = getattr(error, "error", None)
-    message = (getattr(info, "message", None) or getattr(error, "user_message", None) or "").strip()
+    message = (getattr(info, "message", None) or getattr(error, "user_message", None) or str(error)).strip()
     return StripeFailure(
         kind,
         code=getattr(info, "code", None) or getattr(error, "code", None),

@@ -1,0 +1,75 @@
+"""The one pager (pager.Fetcher) against the fake Stripe server: Stripe's newest-first pages,
+`created` filters, resuming after the last id read, and truncated child lists completed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from stripe_analytics.config import Settings
+from stripe_analytics.pager import PAGE_SIZE, Fetcher
+from stripe_analytics.schema import RESOURCE_BY_NAME
+from stripe_analytics.stripe_client import build_client
+from tests.fake_stripe import FakeStripe
+from tests.sync_accounts import DAY, build_account, template
+
+KEY = "sk_test_pager_tests_key_0001"
+CUSTOMERS = RESOURCE_BY_NAME["customers"]
+
+
+@pytest.fixture
+def world():
+    now = int(time.time())
+    account, objects = build_account(now)
+    # 250 customers in all, a second apart: three pages of 100, 100 and 50.
+    objects += [template("customer", id=f"cus_extra_{i:03d}", created=now - 10 * DAY + i, discount=None)
+                for i in range(210)]
+    with FakeStripe() as server:
+        server.add_account(account, key=KEY)
+        server.add_many(objects)
+        settings = Settings(stripe_api_key=KEY, stripe_api_base=server.url, stripe_max_requests_per_second=1000)
+        yield server, Fetcher(build_client(settings)), now
+
+
+def test_pages_are_newest_first_and_say_where_to_resume(world):
+    fake, fetcher, _ = world
+    pages = list(fetcher.resource_pages(CUSTOMERS))
+    assert [len(p.objects) for p in pages] == [PAGE_SIZE, PAGE_SIZE, 50]
+    assert [p.last for p in pages] == [False, False, True]
+    assert all(p.after == p.objects[-1]["id"] for p in pages)
+    created = [c["created"] for p in pages for c in p.objects]
+    assert created == sorted(created, reverse=True)
+    assert len({c["id"] for p in pages for c in p.objects}) == 250
+    assert fake.request_count("/v1/customers") == 3
+
+    # Resuming after the first page's last id reads exactly the rest.
+    rest = list(fetcher.resource_pages(CUSTOMERS, after=pages[0].after))
+    assert [c["id"] for p in rest for c in p.objects] == [c["id"] for p in pages[1:] for c in p.objects]
+
+
+def test_created_filters_and_limit(world):
+    _, fetcher, now = world
+    since = now - 10 * DAY + 200  # the ten newest extra customers and any newer
+    pages = list(fetcher.resource_pages(CUSTOMERS, {"created": {"gte": since}, "limit": 4}))
+    ids = [c["id"] for p in pages for c in p.objects]
+    assert all(len(p.objects) <= 4 for p in pages) and pages[-1].last
+    assert {f"cus_extra_{i:03d}" for i in range(200, 210)} <= set(ids)
+    assert all(c["created"] >= since for p in pages for c in p.objects)
+
+
+def test_an_empty_list_is_one_last_page(world):
+    _, fetcher, now = world
+    [page] = fetcher.resource_pages(CUSTOMERS, {"created": {"gte": now + 365 * DAY}})
+    assert page.objects == [] and page.last and page.after is None
+
+
+def test_truncated_child_lists_are_completed_through_their_own_endpoint(world):
+    fake, fetcher, _ = world
+    subscriptions = [s for p in fetcher.resource_pages(RESOURCE_BY_NAME["subscriptions"]) for s in p.objects]
+    big = next(s for s in subscriptions if len(s["items"]["data"]) > 10)
+    assert len(big["items"]["data"]) == 12 and big["items"]["has_more"] is False
+    assert len({i["id"] for i in big["items"]["data"]}) == 12
+    assert fake.request_count("/v1/subscription_items") == 1
+    invoices = [i for p in fetcher.resource_pages(RESOURCE_BY_NAME["invoices"]) for i in p.objects]
+    assert max(len(i["lines"]["data"]) for i in invoices) == 13
