@@ -14,6 +14,7 @@ visit before it is ready watches the build's progress.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
@@ -30,6 +31,7 @@ from ..queries import FilterOptions
 from . import connection_state, data, signin
 from .filters import Filters, render_sidebar
 
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -123,7 +125,8 @@ def setup(admitted: signin.Admission | None = None, *, filters: bool = True) -> 
     if account.demo and account.path and not account.path.exists():
         try:
             build_demo(account.path, ctx.settings.demo_customers)
-        except Exception as error:  # noqa: BLE001 - shown plainly, never as a traceback
+        except Exception as error:  # noqa: BLE001 - shown plainly, never as a traceback; logged whole
+            log.exception("building the demo account at %s failed", account.path)
             ctx.error = f"The demo account could not be built: {error}"
     if account.path is not None and ctx.error is None:
         try:
@@ -135,7 +138,8 @@ def setup(admitted: signin.Admission | None = None, *, filters: bool = True) -> 
             ctx.error = str(error)
         except CacheError as error:
             ctx.error = str(error)
-        except Exception as error:  # noqa: BLE001 - a damaged file can fail in many ways
+        except Exception as error:  # noqa: BLE001 - a damaged file can fail in many ways; logged whole
+            log.exception("the cache at %s cannot be read", account.path)
             ctx.error = (f"The cache at {account.path} cannot be read ({type(error).__name__}); it may be "
                          "damaged: delete it and sync again.")
     if filters and ctx.options is not None and not ctx.options.empty:
@@ -143,8 +147,8 @@ def setup(admitted: signin.Admission | None = None, *, filters: bool = True) -> 
         if ctx.filters.converted and not ctx.busy:
             try:  # exports of a converted view name the rates' date
                 ctx.filters = replace(ctx.filters, rates_date=data.rates_date(ctx.key, ctx.filters.currency))
-            except (CacheError, ValueError):
-                pass
+            except (CacheError, ValueError) as error:  # exports then name no rates' date
+                log.warning("the exchange rates' date of %s is unknown: %s", account.path, error)
     st.session_state["_ctx"] = ctx
     return ctx
 
