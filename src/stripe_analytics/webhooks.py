@@ -35,6 +35,7 @@ import stripe
 from . import event_apply
 from .cache import Cache, CacheError, CacheInUseError, SyncLockedError, cache_path, writer_lock
 from .config import Settings
+from .stripe_errors import plain
 
 LOG = logging.getLogger("stripe_analytics.webhooks")
 
@@ -478,9 +479,7 @@ class WebhookApplier:
                 stats.waiting_since = stats.waiting_since or time.time()
             return "busy"
         except (CacheError, stripe.StripeError, OSError, duckdb.Error) as error:
-            from .sync import _plain
-
-            self._fail(queue_account, _plain(error) if isinstance(error, stripe.StripeError) else str(error))
+            self._fail(queue_account, plain(error) if isinstance(error, stripe.StripeError) else str(error))
             return "failed"
 
     def _apply_files(self, cache: Cache, queue_account: str, account: str, stats: AccountStats,
