@@ -69,7 +69,7 @@ class KeyReport:
     def summary(self) -> str:
         if not self.usable:
             return ("This key cannot read the account itself, so the app cannot tell which account it belongs to. "
-                    "Give it Read access to Account as well, then paste it again.")
+                    f"Give it Read access to {ACCOUNT.name} as well, then paste it again.")
         if not self.missing:
             return "This key can read everything the app uses."
         return ("This key works, but it cannot read everything: the pages that need these permissions stay empty "
