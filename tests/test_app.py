@@ -245,6 +245,27 @@ def test_empty_account_says_what_to_do(tmp_path, monkeypatch):
     assert not at.exception and "Sync now" in [b.label for b in at.button]
 
 
+@pytest.mark.parametrize("days_old, shown, not_shown", [
+    (25, "The last applied event is 25 days old", "more than 30 days old"),
+    (31, "The last sync is more than 30 days old", "The last applied event is"),
+    (2, "Next sync: **incremental**", "days old"),
+])
+def test_the_data_page_warns_from_the_age_of_the_last_event(tmp_path, monkeypatch, days_old, shown, not_shown):
+    import json
+    import time
+
+    data_dir = tmp_path / "data"
+    with Cache.open(data_dir / "acct_aging0000000.duckdb") as cache, cache.transaction():
+        created = int(time.time()) - days_old * 86400 - 3600
+        cache.set_meta("event_cursor", json.dumps({"id": "evt_1", "created": created, "ids": ["evt_1"]}))
+    for name, value in app_env(data_dir, tmp_path, STRIPE_API_KEY="rk_test_abcdefghijklmnop").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    at = page(new_app().run(), "data")
+    text = _all_text(at)
+    assert not at.exception and shown in text and not_shown not in text, text
+
+
 def test_configured_account_before_its_first_sync(tmp_path, monkeypatch):
     data_dir = data_dir_with_demo(tmp_path / "data")
     for name, value in app_env(data_dir, tmp_path, STRIPE_API_KEY="rk_test_abcdefghijklmnop").items():
