@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from ..cache import read_meta
 from ..money import decimals, to_major_float
+from ..queries import customer_names
 from .cash import Period, cash_by_period, cash_periods, period_start, period_starts, rebucket, with_month_index
 from .cohorts import cohort_retention
 from .filters import DiscountPolicy, MetricFilters, as_of_date, as_of_instant
@@ -255,8 +256,7 @@ class MetricsEngine:
     def _customers(self) -> pd.DataFrame:
         with self._lock:
             if self._customers_frame is None:
-                self._customers_frame = self.src.con.execute(
-                    "SELECT id, name, email FROM customers WHERE NOT deleted").df()
+                self._customers_frame = customer_names(self.src.con)
             return self._customers_frame
 
     def _for_items(self, base: _Base, filters: MetricFilters) -> tuple[pa.Table, pa.Table]:

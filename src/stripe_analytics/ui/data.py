@@ -158,7 +158,7 @@ def browse(key: CacheKey, query: Callable, *args, **kwargs) -> Any:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def customers_lookup(key: CacheKey) -> pd.DataFrame:
-    return _read(key, lambda cur: cur.execute("SELECT id, name, email FROM customers WHERE NOT deleted").df())
+    return _read(key, queries.customer_names)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
