@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 
 from .cache import read_meta
+from .segment_sql import CUSTOMER_COUNTRY_SQL, customers_sql
 
 DEFAULT_LIMIT = 20_000
 SEGMENT_MAX_VALUES = 50
@@ -30,11 +31,6 @@ SUBSCRIPTION_STATUSES = ("active", "trialing", "past_due", "unpaid", "paused", "
 CHARGE_STATUSES = ("succeeded", "pending", "failed")
 PAYMENT_INTENT_STATUSES = ("succeeded", "processing", "requires_payment_method", "requires_confirmation",
                            "requires_action", "requires_capture", "canceled")
-
-
-def json_pointer(key: str) -> str:
-    """JSON pointer of a top-level metadata key (safe for any characters in the key)."""
-    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 def _ts(value: date | datetime | None, *, end: bool = False) -> datetime | None:
@@ -57,13 +53,16 @@ class Scope:
     product: str | None = None
     segment_key: str | None = None
     segment_value: str | None = None
+    country: str | None = None
 
     def segment_sql(self, customer_column: str, params: list) -> str:
-        if not self.segment_key or self.segment_value is None:
+        """The customer-level segments (metadata key = value, country) as a condition on `customer_column`."""
+        selected = customers_sql(self.segment_key or None, self.segment_value, self.country)
+        if selected is None:
             return ""
-        params.extend([json_pointer(self.segment_key), self.segment_value])
-        return (f" AND {customer_column} IN (SELECT id FROM customers WHERE NOT deleted "
-                f"AND json_extract_string(metadata, ?) = ?)")
+        sql, segment_params = selected
+        params.extend(segment_params)
+        return f" AND {customer_column} IN ({sql})"
 
     def product_customers_sql(self, customer_column: str, params: list) -> str:
         if not self.product:
@@ -191,6 +190,9 @@ class FilterOptions:
     last_day: date | None = None
     products: list[tuple[str, str]] = field(default_factory=list)  # (id, name), by name
     segments: dict[str, list[str]] = field(default_factory=dict)  # metadata key -> values
+    prices: list[tuple[str, str]] = field(default_factory=list)  # recurring (id, "product · nickname"), by name
+    intervals: list[str] = field(default_factory=list)  # billing intervals of recurring prices
+    countries: list[str] = field(default_factory=list)  # customers' countries (segment_sql), most customers first
 
     @property
     def empty(self) -> bool:
@@ -231,7 +233,17 @@ def filter_options(con) -> FilterOptions:
         GROUP BY k, v ORDER BY k, n DESC, v""").fetchall()
     for key, value, _ in seg_rows:
         segments.setdefault(key, []).append(value)
-    return FilterOptions(currencies, default, first, last, products, segments)
+    prices = [(r[0], r[1]) for r in con.execute("""
+        SELECT p.id, coalesce(pr.name, p.product, '?') || ' · ' || coalesce(p.nickname, p.lookup_key, p.id) AS label
+        FROM prices p LEFT JOIN products pr ON pr.id = p.product
+        WHERE NOT p.deleted AND p.interval IS NOT NULL ORDER BY lower(label), p.id""").fetchall()]
+    intervals = [r[0] for r in con.execute("""
+        SELECT interval FROM prices WHERE NOT deleted AND interval IS NOT NULL GROUP BY interval
+        ORDER BY list_position(['day', 'week', 'month', 'year'], interval)""").fetchall()]
+    countries = [r[0] for r in con.execute(f"""
+        SELECT country FROM ({CUSTOMER_COUNTRY_SQL}) WHERE country IS NOT NULL
+        GROUP BY country ORDER BY count(*) DESC, country""").fetchall()]
+    return FilterOptions(currencies, default, first, last, products, segments, prices, intervals, countries)
 
 
 # ----------------------------------------------------------------------------- customers

@@ -9,6 +9,8 @@ Pure functions over DataFrames / Arrow tables (heavy per-line work in DuckDB SQL
   churn / reactivation
 - `monthly.monthly_metrics`: the monthly table (MRR, movements, counts, rates, cash)
 - `cohorts.cohort_retention`: logo and revenue retention
+- `segments.segment_metrics`, `segments.select_segment`: MRR, movements and churn per plan, price,
+  billing interval, country or metadata value
 - `cash.cash_by_period`, `cash.cash_metrics`, `cash.cash_periods`: gross / net volume, refunds,
   fees, payments per day, week or month
 - `rates.RateSet`: ECB reference rates (offline) plus the user's; `reporting`: the conversion step
@@ -20,8 +22,8 @@ changes), `metrics_json` (the contract's JSON object).
 
 from .cash import PERIODS, cash_by_period, cash_metrics, cash_periods
 from .cohorts import cohort_retention
-from .engine import (JSON_MONTH_KEYS, REPORTING_MONTH_KEYS, MetricsEngine, MetricsResult, UnknownCurrencyError,
-                     compute_metrics, metrics_json, reporting_json, to_major)
+from .engine import (JSON_MONTH_KEYS, REPORTING_MONTH_KEYS, MetricsEngine, MetricsResult, SegmentNeedsCurrencyError,
+                     UnknownCurrencyError, compute_metrics, metrics_json, reporting_json, to_major)
 from .rates import RateSet, RatesFileError, import_rates, parse_rates_csv
 from .reporting import ReportingInfo, UnknownReportingCurrencyError
 from .filters import DiscountPolicy, MetricFilters, as_of_instant
@@ -29,6 +31,7 @@ from .load import Calendar, Sources, build_calendar
 from .monthly import monthly_metrics
 from .movements import MOVEMENTS, movement_customers, mrr_movements
 from .mrr import Components, mrr_components, subscription_mrr_at, tiered_amount
+from .segments import SEGMENT_COLUMNS, parse_dimension, segment_metrics, select_segment
 from .snapshots import mrr_by_product, mrr_snapshots
 
 __all__ = [
@@ -39,4 +42,5 @@ __all__ = [
     "mrr_by_product", "mrr_snapshots", "subscription_mrr_at", "tiered_amount", "to_major",
     "REPORTING_MONTH_KEYS", "RateSet", "RatesFileError", "ReportingInfo", "UnknownReportingCurrencyError",
     "import_rates", "parse_rates_csv", "reporting_json",
+    "SEGMENT_COLUMNS", "SegmentNeedsCurrencyError", "parse_dimension", "segment_metrics", "select_segment",
 ]

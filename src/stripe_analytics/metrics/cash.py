@@ -101,7 +101,7 @@ def cash_by_period(src: Sources, as_of: datetime, period: Period = "month",
     if filters.currencies:
         currency = " AND lower(x.currency) IN (" + ", ".join(f"'{c}'" for c in filters.currencies) + ")"
     segment_cte, seg_charge, seg_refund, seg_bt = "", "", "", ""
-    if filters.segment_key is not None:
+    if filters.restricts_customers:
         seg_sql, seg_params = src.segment_customers_sql(filters)
         params = seg_params + params
         segment_cte = f"""seg AS ({seg_sql}),

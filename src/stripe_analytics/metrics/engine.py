@@ -36,7 +36,9 @@ from .rates import RateSet
 from .reporting import (Classified, Factor, ReportingInfo, RatesUsed, UnknownReportingCurrencyError, classify,
                         convert_by_month, convert_cash, converted_movements, converted_snapshots, factors,
                         reporting_monthly, select_customers, snapshot_days)
+from .segments import PLAN_DIMENSIONS, customer_segments, parse_dimension, plan_segments, segment_metrics, select_segment
 from .snapshots import MONTH_LABEL_SQL, mrr_by_product, mrr_snapshots
+from ..segment_sql import customer_values_sql
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,11 @@ _JSON_RATES = {"customer_churn_rate", "revenue_churn_rate", "grr", "nrr", "quick
 
 class UnknownCurrencyError(ValueError):
     """A currency filter names a currency the account never used."""
+
+
+class SegmentNeedsCurrencyError(ValueError):
+    """A plan, price or billing-interval segment was asked of a converted (all currencies) view:
+    those segments are per currency (a customer's plan is per currency, metrics.md "Segments")."""
 
 
 @dataclass
@@ -228,6 +235,7 @@ class MetricsEngine:
         self._converted: OrderedDict = OrderedDict()
         self._views: OrderedDict = OrderedDict()
         self._month_factors: dict = {}
+        self._segments: dict[str, pa.Table] = {}
 
     def _data_version(self) -> str | None:
         return read_meta(self.src.con, "data_version")
@@ -242,6 +250,7 @@ class MetricsEngine:
             self._converted.clear()
             self._views.clear()
             self._month_factors.clear()
+            self._segments.clear()
             self.as_of = as_of_instant(self._as_of_arg, self.timezone)
         if self._base is None:
             self._base_version = version
@@ -277,12 +286,13 @@ class MetricsEngine:
         """`cash.cash_by_period` for the filter's segment (all currencies, every period up to the
         as-of), kept until the data changes. Weeks and months are summed from the days (one scan
         of the payments serves every period and the converted view, whose rates are per day)."""
-        key = (filters.segment_key, filters.segment_value, period)
+        key = (filters.segment_key, filters.segment_value, filters.country, period)
         if key not in self._cash:
             if period == "day":
                 self._cash[key] = cash_by_period(self.src, self.as_of, period,
                                                  MetricFilters(segment_key=filters.segment_key,
-                                                               segment_value=filters.segment_value))
+                                                               segment_value=filters.segment_value,
+                                                               country=filters.country))
             else:
                 self._cash[key] = rebucket(self._cash_raw(filters, "day"), period)
         return self._cash[key]
@@ -323,19 +333,7 @@ class MetricsEngine:
         with self._lock:
             base = self._ensure_base()
             calendar = base.calendar
-            currencies = self._currencies(base, filters)
-            customer_keys = None
-            if filters.segment_key is not None:
-                sql, params = self.src.segment_customers_sql(filters)
-                ids = [r[0] for r in self.src.con.execute(sql, params).fetchall()]
-                customer_keys = base.components.customer_keys(ids)
-            if filters.restricts_items:
-                snapshots, movements = self._for_items(base, filters)
-            else:
-                snapshots, movements = base.snapshots, base.movements
-            selected = currencies if filters.currencies else None
-            snapshots = _select(snapshots, selected, customer_keys)
-            movements = _select(movements, selected, customer_keys)
+            currencies, snapshots, movements = self._selected(base, filters)
             cash = self._cash_for(base, filters)
             monthly = monthly_metrics(snapshots, movements, cash, calendar.months, currencies)
             visible = set(calendar.visible(filters))
@@ -349,6 +347,66 @@ class MetricsEngine:
                 discount_policy=self.discount_policy, filters=filters, calendar=calendar, currencies=currencies,
                 monthly=monthly, cash=cash, snapshots_keyed=snapshots, movements_keyed=movements,
                 customer_keys=base.components.customers, _details=self._customers)
+
+    def _selected(self, base: _Base, filters: MetricFilters) -> tuple[list[str], pa.Table, pa.Table]:
+        """The currencies, snapshots and movements under every filter but the date range."""
+        currencies = self._currencies(base, filters)
+        customer_keys = None
+        if filters.restricts_customers:
+            sql, params = self.src.segment_customers_sql(filters)
+            ids = [r[0] for r in self.src.con.execute(sql, params).fetchall()]
+            customer_keys = base.components.customer_keys(ids)
+        if filters.restricts_items:
+            snapshots, movements = self._for_items(base, filters)
+        else:
+            snapshots, movements = base.snapshots, base.movements
+        selected = currencies if filters.currencies else None
+        snapshots = _select(snapshots, selected, customer_keys)
+        movements = _select(movements, selected, customer_keys)
+        for dimension, value in filters.plan_segments.items():
+            snapshots, movements = select_segment(snapshots, movements, self._segments_for(base, dimension), value)
+        return currencies, snapshots, movements
+
+    def _segments_for(self, base: _Base, dimension: str) -> pa.Table:
+        """Each customer's value in a segment dimension (`segments.plan_segments` or
+        `segments.customer_segments`), kept until the data changes."""
+        if dimension not in self._segments:
+            if dimension in PLAN_DIMENSIONS:
+                self._segments[dimension] = plan_segments(base.components, dimension)
+            else:
+                sql, params = customer_values_sql(dimension)
+                values = self.src.con.execute(sql, params).df()
+                self._segments[dimension] = customer_segments(values, base.components.customers)
+        return self._segments[dimension]
+
+    def segment_breakdown(self, filters: MetricFilters | None, by: str) -> pd.DataFrame:
+        """MRR, movements and churn per segment value of dimension `by` (plan, price, interval,
+        country or metadata:<key>) under the filters, per currency (`segments.segment_metrics`
+        columns; months inside the date range). The five movements of a month add up over the
+        segments to the monthly table's."""
+        filters = filters or MetricFilters()
+        by = parse_dimension(by)
+        with self._lock:
+            base = self._ensure_base()
+            currencies, snapshots, movements = self._selected(base, filters)
+            frame = segment_metrics(snapshots, movements, self._segments_for(base, by), base.calendar.months,
+                                    currencies)
+            visible = set(base.calendar.visible(filters))
+            return frame[frame["m"].isin(visible)].reset_index(drop=True)
+
+    def segment_names(self, by: str) -> dict[str, str]:
+        """Readable names of a dimension's values: product names for plans, "product · nickname"
+        (or the price id) for prices; other dimensions are their own names."""
+        by = parse_dimension(by)
+        if by == "plan":
+            rows = self.src.con.execute("SELECT id, coalesce(name, id) FROM products WHERE NOT deleted").fetchall()
+        elif by == "price":
+            rows = self.src.con.execute("""
+                SELECT p.id, coalesce(pr.name, p.product, '?') || ' · ' || coalesce(p.nickname, p.lookup_key, p.id)
+                FROM prices p LEFT JOIN products pr ON pr.id = p.product WHERE NOT p.deleted""").fetchall()
+        else:
+            rows = []
+        return {str(k): str(v) for k, v in rows}
 
     # ------------------------------------------------------------------------- reporting currency
 
@@ -413,6 +471,9 @@ class MetricsEngine:
     def _compute_converted(self, filters: MetricFilters, reporting: str) -> MetricsResult:
         if filters.timezone != self.timezone:
             raise ValueError("the time zone is fixed per engine; create another MetricsEngine")
+        if filters.plan_segments:
+            raise SegmentNeedsCurrencyError(
+                "plan, price and billing-interval segments are per currency: pick one currency to use them")
         with self._lock:
             base = self._ensure_base()
             self._check_reporting(base, reporting)
@@ -442,13 +503,13 @@ class MetricsEngine:
         currencies = self._currencies(base, filters)
         selected = currencies if filters.currencies else None
         key = (filters.products, filters.intervals, tuple(selected or ()), filters.segment_key,
-               filters.segment_value, reporting)
+               filters.segment_value, filters.country, reporting)
         if key in self._views:
             self._views.move_to_end(key)
             return self._views[key]
         classified, own = self._classified(base, filters, reporting, selected)
         customer_keys = None
-        if filters.segment_key is not None:
+        if filters.restricts_customers:
             sql, params = self.src.segment_customers_sql(filters)
             ids = [r[0] for r in self.src.con.execute(sql, params).fetchall()]
             customer_keys = base.components.customer_keys(ids)
@@ -556,7 +617,7 @@ class MetricsEngine:
         with self._lock:
             base = self._ensure_base()
             customer_keys = None
-            if filters.segment_key is not None:
+            if filters.restricts_customers:
                 sql, params = self.src.segment_customers_sql(filters)
                 customer_keys = base.components.customer_keys(r[0] for r in self.src.con.execute(sql, params).fetchall())
             frame = mrr_by_product(base.components.table, currencies=filters.currencies,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 Interval = Literal["day", "week", "month", "year"]
 _CURRENCY = re.compile(r"^[a-z]{3}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
 class DiscountPolicy(str, Enum):
@@ -37,6 +38,10 @@ class MetricFilters(BaseModel):
     - `products`: product ids (`prod_...`); MRR counts only items / invoice lines of these products.
     - `intervals`: price intervals (`day`, `week`, `month`, `year`).
     - `segment_key` / `segment_value`: only customers whose metadata[key] == value.
+    - `country`: only customers of this country (ISO code, upper-cased; address, else card).
+    - `plan` / `price` / `billing_interval`: only the customers whose plan (product), price or
+      billing interval is this one at each month's snapshot, with their movements attributed by
+      metrics.md "Segments" (unlike `products` / `intervals`, which keep only those items' MRR).
     - `timezone`: IANA name used for calendar months (metrics.md "Time": UTC unless the user picks
       another time zone).
     """
@@ -50,7 +55,31 @@ class MetricFilters(BaseModel):
     intervals: tuple[Interval, ...] | None = None
     segment_key: str | None = None
     segment_value: str | None = None
+    country: str | None = None
+    plan: str | None = None
+    price: str | None = None
+    billing_interval: Interval | None = None
     timezone: str = "UTC"
+
+    @field_validator("country", mode="before")
+    @classmethod
+    def _country(cls, value):
+        if value is None:
+            return None
+        code = str(value).strip().upper()
+        if not _COUNTRY.match(code):
+            raise ValueError(f"{value!r} is not a country code (two letters, e.g. FR)")
+        return code
+
+    @field_validator("plan", "price", mode="before")
+    @classmethod
+    def _object_id(cls, value):
+        if value is None:
+            return None
+        text = str(value).strip()
+        if not text:
+            raise ValueError("an empty id")
+        return text
 
     @field_validator("currencies", mode="before")
     @classmethod
@@ -112,7 +141,14 @@ class MetricFilters(BaseModel):
 
     @property
     def restricts_customers(self) -> bool:
-        return self.segment_key is not None
+        """A customer-level segment (metadata, country): a fixed set of customers, cash included."""
+        return self.segment_key is not None or self.country is not None
+
+    @property
+    def plan_segments(self) -> dict[str, str]:
+        """The month-by-month segments chosen (metrics.md "Segments"): dimension -> value."""
+        chosen = {"plan": self.plan, "price": self.price, "interval": self.billing_interval}
+        return {k: v for k, v in chosen.items() if v is not None}
 
 
 def as_of_instant(as_of: date | datetime | None, tz: str = "UTC") -> datetime:

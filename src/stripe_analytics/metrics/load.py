@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from .. import schema
 from ..cache import read_meta
+from ..segment_sql import customers_sql
 from .filters import MetricFilters
 
 # Tables whose rows carry a currency a customer-facing metric is reported in.
@@ -99,10 +100,12 @@ class Sources:
         return row[0] if row else None
 
     def segment_customers_sql(self, filters: MetricFilters) -> tuple[str, list]:
-        """SQL (and parameters) selecting the ids of customers in the filter's metadata segment."""
-        pointer = "/" + filters.segment_key.replace("~", "~0").replace("/", "~1")
-        return ("SELECT id FROM customers WHERE NOT deleted AND json_extract_string(metadata, ?) = ?",
-                [pointer, filters.segment_value])
+        """SQL (and parameters) selecting the ids of customers in the filter's customer-level
+        segments (metadata key = value, country): `segment_sql.customers_sql`."""
+        selected = customers_sql(filters.segment_key, filters.segment_value, filters.country)
+        if selected is None:
+            raise ValueError("the filters name no customer-level segment")
+        return selected
 
     def frames(self, tables: list[str] | None = None, include_deleted: bool = False) -> dict[str, pd.DataFrame]:
         """The cache tables as DataFrames (deleted rows left out unless asked)."""

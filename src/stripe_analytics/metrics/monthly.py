@@ -88,8 +88,16 @@ def monthly_metrics(snapshots: pa.Table | pd.DataFrame, movements: pa.Table | pd
 
 def add_rates(frame: pd.DataFrame) -> pd.DataFrame:
     """metrics.md "Customer counts and rates", on a frame with consecutive months per currency."""
+    return cash_rates(movement_rates(frame))  # average order value, payment success rate (metrics.md "Cash (payments)")
+
+
+def movement_rates(frame: pd.DataFrame, keys: Sequence[str] = ("currency",)) -> pd.DataFrame:
+    """The MRR rates of metrics.md "Customer counts and rates" (churn rates, GRR, NRR, ARPA, quick
+    ratio, MRR growth, LTV) on a frame with consecutive months per `keys` (e.g. currency, or
+    currency and segment)."""
     frame = frame.copy()
-    by_currency = frame.groupby("currency", sort=False)
+    keys = list(keys)
+    by_currency = frame.groupby(keys, sort=False)
     prev_mrr = by_currency["mrr"].shift(1).fillna(0)            # first month: P = 0
     prev_active = by_currency["active_customers"].shift(1).fillna(0)
     lost = frame["churned_mrr"] + frame["contraction_mrr"]
@@ -102,9 +110,9 @@ def add_rates(frame: pd.DataFrame) -> pd.DataFrame:
     frame["mrr_growth_rate"] = _ratio(frame["mrr"], prev_mrr) - 1.0
     # ltv = arpa / mean(customer churn rate of the last 3 months with a rate, up to this month)
     mean_churn = pd.Series(np.nan, index=frame.index, dtype="float64")
-    for _, group in frame.groupby("currency", sort=False):
+    for _, group in frame.groupby(keys, sort=False):
         rated = group["customer_churn_rate"].dropna()
         rolling = rated.rolling(3, min_periods=1).mean()
         mean_churn.loc[group.index] = rolling.reindex(group.index).ffill()
     frame["ltv"] = _ratio(frame["arpa"].fillna(0), mean_churn.fillna(0)).where(frame["arpa"].notna())
-    return cash_rates(frame)  # average order value, payment success rate (metrics.md "Cash (payments)")
+    return frame

@@ -60,7 +60,7 @@ INACTIVE_NOW = ("unpaid", "paused")
 COMPONENT_SCHEMA = pa.schema([
     ("sub_key", pa.int32()), ("customer_key", pa.int32()), ("currency", pa.string()),
     ("m", pa.int32()), ("product_key", pa.int32()), ("interval", pa.string()),
-    ("amount", pa.float64()), ("source", pa.string()),
+    ("amount", pa.float64()), ("source", pa.string()), ("price_key", pa.int32()),
 ])
 
 
@@ -148,6 +148,14 @@ SELECT CAST(row_number() OVER (ORDER BY product) AS INTEGER) AS pk, product FROM
     SELECT product FROM prices WHERE product IS NOT NULL
     UNION SELECT product FROM subscription_items WHERE product IS NOT NULL
     UNION SELECT product FROM invoice_line_items WHERE product IS NOT NULL)
+"""
+# Prices likewise (the price segment of metrics.md "Segments").
+_PRICES_SQL = """
+CREATE OR REPLACE TEMP TABLE sa_prices AS
+SELECT CAST(row_number() OVER (ORDER BY price) AS INTEGER) AS prk, price FROM (
+    SELECT id AS price FROM prices
+    UNION SELECT price FROM subscription_items WHERE price IS NOT NULL
+    UNION SELECT price FROM invoice_line_items WHERE price IS NOT NULL)
 """
 
 
@@ -260,7 +268,7 @@ lines AS (
       AND NOT i.deleted AND i.status IN {_in(INVOICE_STATUSES)}
 ),
 priced AS (
-    SELECT s.sk, pr.pk, l.period_start, l.period_end,
+    SELECT s.sk, pr.pk, prc.prk, l.period_start, l.period_end,
            l.amount - {discount} - {tax} AS net,
            CASE WHEN d.interval IS NOT NULL THEN d.interval
                 WHEN date_diff('month', l.period_start, l.period_end) >= 1 THEN 'month'
@@ -276,6 +284,7 @@ priced AS (
     {" ".join(joins)}
     LEFT JOIN sa_price_defs d ON d.price = l.price
     LEFT JOIN sa_products pr ON pr.product = coalesce(l.product, d.product)
+    LEFT JOIN sa_prices prc ON prc.price = l.price
     WHERE coalesce(d.usage_type, 'licensed') <> 'metered'
 )
 {_spans_sql(as_of_month)}"""
@@ -284,20 +293,20 @@ priced AS (
 def _spans_sql(as_of_month: int | None) -> str:
     if as_of_month is None:
         return """
-SELECT l.sk, sn.m, l.pk, l.interval, sa_monthly(l.net, l.interval, l.interval_count) AS amount
+SELECT l.sk, sn.m, l.pk, l.prk, l.interval, sa_monthly(l.net, l.interval, l.interval_count) AS amount
 FROM priced l JOIN sa_snap sn ON l.period_start < sn.T AND sn.T <= l.period_end
 """
     return f""",
 spans AS (
-    SELECT sk, pk, interval, sa_monthly(net, interval, interval_count) AS amount,
+    SELECT sk, pk, prk, interval, sa_monthly(net, interval, interval_count) AS amount,
            generate_series(greatest(m_start, (SELECT first_m FROM bounds)),
                            least(m_end - 1, {as_of_month} - 1)) AS months,
            period_start < (SELECT hi FROM bounds) AND (SELECT hi FROM bounds) <= period_end AS covers_as_of
     FROM priced
 )
-SELECT sk, CAST(unnest(months) AS INTEGER) AS m, pk, interval, amount FROM spans
+SELECT sk, CAST(unnest(months) AS INTEGER) AS m, pk, prk, interval, amount FROM spans
 UNION ALL
-SELECT sk, {as_of_month} AS m, pk, interval, amount FROM spans WHERE covers_as_of
+SELECT sk, {as_of_month} AS m, pk, prk, interval, amount FROM spans WHERE covers_as_of
 """
 
 
@@ -327,7 +336,7 @@ i AS (
     FROM subscription_items si LEFT JOIN prices p ON p.id = si.price LEFT JOIN embedded e ON e.id = si.id
     WHERE NOT si.deleted
 )
-SELECT i.id AS item, s.sk, pr.pk, i.interval, i.interval_count,
+SELECT i.id AS item, s.sk, pr.pk, prc.prk, i.interval, i.interval_count,
        CASE WHEN i.billing_scheme = 'tiered' THEN ta.amount
             WHEN json_type(i.transform) = 'OBJECT' THEN i.unit_amount * (
                 CASE json_extract_string(i.transform, '$.round')
@@ -337,6 +346,7 @@ SELECT i.id AS item, s.sk, pr.pk, i.interval, i.interval_count,
 FROM i JOIN sa_subs s ON s.subscription = i.subscription
 LEFT JOIN sa_tier_amounts ta ON ta.item = i.id
 LEFT JOIN sa_products pr ON pr.product = i.product
+LEFT JOIN sa_prices prc ON prc.price = i.price
 WHERE i.usage_type <> 'metered' AND i.interval IS NOT NULL
 """
 
@@ -464,7 +474,7 @@ WITH need AS (      -- eligible (subscription, snapshot) pairs no invoice line c
     SELECT ss.* FROM sa_sub_snap ss ANTI JOIN sa_line_snap c ON c.sk = ss.sk AND c.m = ss.m
 ),
 item_rows AS (
-    SELECT n.sk, n.ck, n.currency, n.m, n.T, i.item, i.pk, i.interval,
+    SELECT n.sk, n.ck, n.currency, n.m, n.T, i.item, i.pk, i.prk, i.interval,
            i.interval_count, coalesce(i.amount, 0) AS raw_amount,
            coalesce(sa_monthly(i.amount, i.interval, i.interval_count), 0) AS norm_amount
     FROM need n JOIN sa_items i ON i.sk = n.sk
@@ -502,16 +512,16 @@ factor AS (
                 ELSE greatest(0, t.total * d.keep - d.off) / t.total END AS f
     FROM sub_totals t LEFT JOIN sub_disc d ON d.sk = t.sk AND d.m = t.m
 )
-SELECT a.sk, a.ck, a.currency, a.m, a.pk, a.interval, a.amount * f.f AS amount
+SELECT a.sk, a.ck, a.currency, a.m, a.pk, a.prk, a.interval, a.amount * f.f AS amount
 FROM after_items a JOIN factor f ON f.sk = a.sk AND f.m = a.m
 """
 
 _COMPONENTS_SQL = """
 SELECT l.sk AS sub_key, ss.ck AS customer_key, ss.currency, l.m, l.pk AS product_key, l.interval, l.amount,
-       'invoice' AS source
+       'invoice' AS source, l.prk AS price_key
 FROM sa_line_snap l JOIN sa_sub_snap ss ON ss.sk = l.sk AND ss.m = l.m
 UNION ALL
-SELECT sk, ck, currency, m, pk, interval, amount, 'items' AS source FROM sa_fallback
+SELECT sk, ck, currency, m, pk, interval, amount, 'items' AS source, prk AS price_key FROM sa_fallback
 """
 
 
@@ -520,14 +530,15 @@ class Components:
     """MRR pieces and the dictionaries of their integer keys.
 
     `table` (Arrow): sub_key, customer_key, currency (lower case), m (snapshot key), product_key,
-    interval, amount (monthly MRR in minor units, unrounded), source ('invoice' | 'items').
+    interval, amount (monthly MRR in minor units, unrounded), source ('invoice' | 'items'), price_key.
     `subscriptions`: sub_key, subscription, customer_key; `customers`: customer_key, customer;
-    `products`: product_key, product."""
+    `products`: product_key, product; `prices`: price_key, price (keys follow the ids' order)."""
 
     table: pa.Table
     subscriptions: pa.Table
     customers: pa.Table
     products: pa.Table
+    prices: pa.Table | None = None
 
     def product_keys(self, product_ids: Iterable[str]) -> list[int]:
         wanted = set(product_ids)
@@ -570,6 +581,7 @@ def mrr_components(src: Sources, snapshots: pa.Table,
     try:
         con.execute(_subscriptions_sql(con.execute(_OLD_PERIODS_NEEDED).fetchone()[0] > 0))
         con.execute(_PRODUCTS_SQL)
+        con.execute(_PRICES_SQL)
         con.execute(_SUB_SNAPSHOTS_SQL)
         any_tax = con.execute("SELECT count(*) FROM invoices WHERE NOT deleted AND coalesce(tax, 0) <> 0"
                               ).fetchone()[0] > 0
@@ -586,11 +598,12 @@ def mrr_components(src: Sources, snapshots: pa.Table,
                                 ).to_arrow_table()
         customers = con.sql("SELECT DISTINCT ck AS customer_key, customer FROM sa_subs ORDER BY ck").to_arrow_table()
         products = con.sql("SELECT pk AS product_key, product FROM sa_products ORDER BY pk").to_arrow_table()
+        prices = con.sql("SELECT prk AS price_key, price FROM sa_prices ORDER BY prk").to_arrow_table()
     finally:
         for name in ("sa_line_snap", "sa_price_defs", "sa_items", "sa_discounts", "sa_fallback", "sa_sub_snap", "sa_subs",
-                     "sa_products", "sa_snap"):
+                     "sa_products", "sa_prices", "sa_snap"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
-    return Components(table, subscriptions, customers, products)
+    return Components(table, subscriptions, customers, products, prices)
 
 
 def subscription_mrr_at(src: Sources, instants: Sequence[datetime],
