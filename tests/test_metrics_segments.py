@@ -4,6 +4,7 @@ before, plan switches as moved in / out; filters equal to their breakdown row.""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date
 
@@ -11,6 +12,7 @@ import pytest
 
 from stripe_analytics.metrics import (MetricFilters, MetricsEngine, SegmentNeedsCurrencyError, compute_metrics,
                                       parse_dimension)
+from stripe_analytics.metrics.engine import SEGMENT_MONTH_KEYS
 from stripe_analytics.queries import Scope, customers, filter_options
 from tests.stripe_builders import (add_interval, charge, customer, invoice, item, line, make_cache, price, product,
                                    subscription, ts)
@@ -175,3 +177,37 @@ def test_dimensions_are_checked():
             parse_dimension(bad)
     with pytest.raises(ValueError, match="country code"):
         MetricFilters(country="France")
+
+
+def test_cli_by_and_segment(example, capsys):
+    from stripe_analytics import cli
+
+    path = str(example.path)
+    example.close()
+    assert cli.main(["metrics", "--db", path, "--as-of", "2024-03-31", "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert "segments" not in plain
+    assert cli.main(["metrics", "--db", path, "--as-of", "2024-03-31", "--json", "--by", "plan"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {k: v for k, v in doc.items() if k != "segments"} == plain      # existing keys unchanged
+    usd = doc["segments"]["currencies"]["usd"]
+    assert doc["segments"]["by"] == "plan" and [(s["segment"], s["name"]) for s in usd] == [
+        ("prod_basic", "Basic"), ("prod_pro", "Pro")]                      # both 30.00 in March: by id
+    feb = usd[1]["months"][1]
+    assert tuple(feb) == SEGMENT_MONTH_KEYS
+    assert (feb["month"], feb["mrr"], feb["expansion_mrr"], feb["contraction_mrr"], feb["churned_mrr"],
+            feb["moved_in_mrr"], feb["moved_out_mrr"], feb["customer_churn_rate"]) == (
+        "2024-02", 30.0, 20.0, 10.0, 30.0, 10.0, 20.0, 0.5)
+    # --segment filters the monthly table; a plan segment has no converted view.
+    assert cli.main(["metrics", "--db", path, "--as-of", "2024-03-31", "--json", "--segment", "plan=prod_pro"]) == 0
+    pro = json.loads(capsys.readouterr().out)
+    assert [m["mrr"] for m in pro["currencies"]["usd"]["months"]] == [60.0, 30.0, 30.0] and "reporting" not in pro
+    assert cli.main(["metrics", "--db", path, "--as-of", "2024-03-31", "--segment", "country=FR", "--by",
+                     "metadata:tier"]) == 0
+    text = capsys.readouterr().out
+    assert "USD BY METADATA:TIER" in text and "ALL CURRENCIES IN USD" in text
+    for bad, words in ((["--by", "tier"], "--by 'tier' is not a segment"),
+                       (["--segment", "plan"], "--segment must be DIMENSION=VALUE"),
+                       (["--segment", "country=France"], "--segment 'France' is not a country code")):
+        assert cli.main(["metrics", "--db", path, *bad]) == 2
+        assert words in capsys.readouterr().err

@@ -10,12 +10,12 @@ import re
 import sys
 from datetime import date
 
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator
 
 from .cli_args import CliError, DbArgs, open_cache, validated
 from .money import format_amount
 from .metrics import (DiscountPolicy, MetricFilters, MetricsEngine, UnknownCurrencyError,
-                      UnknownReportingCurrencyError, metrics_json)
+                      UnknownReportingCurrencyError, metrics_json, parse_dimension, segments_json)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -26,6 +26,36 @@ class MetricsArgs(DbArgs):
     reporting_currency: str | None = None
     json_output: bool = False
     discount_policy: DiscountPolicy = DiscountPolicy.all
+    by: str | None = None
+    segment: list[tuple[str, str]] | None = None
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _by(cls, value):
+        return None if value is None else parse_dimension(str(value))
+
+    @field_validator("segment", mode="before")
+    @classmethod
+    def _segment(cls, value):
+        if value is None:
+            return None
+        pairs = []
+        for text in value:
+            dimension, sep, chosen = str(text).partition("=")
+            if not sep or not chosen.strip():
+                raise ValueError(f"must be DIMENSION=VALUE, e.g. plan=prod_123 or country=FR (got {text!r})")
+            pairs.append((parse_dimension(dimension), chosen.strip()))
+        return pairs
+
+    def metric_filters(self) -> MetricFilters:
+        """The currency and segments as metric filters (metrics.md "Segments")."""
+        fields: dict = {"currencies": [self.currency] if self.currency else None}
+        for dimension, value in self.segment or []:
+            if dimension.startswith("metadata:"):
+                fields.update(segment_key=dimension.split(":", 1)[1], segment_value=value)
+            else:
+                fields[{"interval": "billing_interval"}.get(dimension, dimension)] = value
+        return MetricFilters(**fields)
 
     @field_validator("as_of", mode="before")
     @classmethod
@@ -64,7 +94,10 @@ def register(subparsers) -> None:
     def cmd_metrics(ns: argparse.Namespace) -> int:
         values = argparse.Namespace(**{k: v for k, v in vars(ns).items() if k != "func"})
         args = validated(MetricsArgs, values)
-        filters = MetricFilters(currencies=[args.currency] if args.currency else None)
+        try:
+            filters = args.metric_filters()
+        except ValidationError as error:
+            raise CliError(f"--segment {error.errors()[0]['msg'].removeprefix('Value error, ')}", 2) from None
         with open_cache(args.db) as cache:
             engine = MetricsEngine(cache, as_of=args.as_of, discount_policy=args.discount_policy)
             try:
@@ -72,14 +105,26 @@ def register(subparsers) -> None:
             except UnknownCurrencyError as error:
                 raise CliError(f"--currency {error}", 2) from None
             reporting = args.reporting_currency or default_reporting_currency(cache, engine)
-            try:
-                converted = engine.compute(filters, reporting_currency=reporting)
-            except UnknownReportingCurrencyError as error:
-                raise CliError(f"--reporting-currency {error}", 2) from None
+            converted = None
+            if not filters.plan_segments:  # plan, price and interval segments are per currency
+                try:
+                    converted = engine.compute(filters, reporting_currency=reporting)
+                except UnknownReportingCurrencyError as error:
+                    raise CliError(f"--reporting-currency {error}", 2) from None
+            breakdown = engine.segment_breakdown(filters, args.by) if args.by else None
+            names = engine.segment_names(args.by) if args.by else {}
         if args.json_output:
-            sys.stdout.write(json.dumps(metrics_json(result, converted), indent=2, allow_nan=False) + "\n")
+            doc = metrics_json(result, converted)
+            if breakdown is not None:
+                doc["segments"] = segments_json(breakdown, args.by, names)
+            sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
         else:
-            sys.stdout.write(render_table(result) + render_converted(converted))
+            text = render_table(result)
+            text += render_converted(converted) if converted is not None else (
+                "\n(no converted table: plan, price and billing-interval segments are per currency)\n")
+            if breakdown is not None:
+                text += render_segments(breakdown, args.by, names)
+            sys.stdout.write(text)
         return 0
 
     p = subparsers.add_parser("metrics", help="monthly MRR, movements, churn and cash metrics")
@@ -92,6 +137,11 @@ def register(subparsers) -> None:
                    help="print the metrics contract's JSON object")
     p.add_argument("--discount-policy", dest="discount_policy",
                    help="all (default: every discount reduces MRR) or forever_only (Stripe's rule)")
+    p.add_argument("--by", help="also break MRR, movements and churn down by plan, price, interval, country or "
+                                "metadata:<key> (JSON: the `segments` key)")
+    p.add_argument("--segment", action="append",
+                   help="only this segment, DIMENSION=VALUE (plan=prod_…, price=price_…, interval=year, country=FR, "
+                        "metadata:<key>=value); repeat to combine")
     p.set_defaults(func=cmd_metrics)
 
 
@@ -117,6 +167,23 @@ def render_table(result) -> str:
                           str(int(r.active_customers)), _pct(r.customer_churn_rate), _pct(r.nrr),
                           money(r.gross_volume), money(r.net_volume)))
         out.append(f"\n{currency.upper()}\n" + _aligned(table))
+    return "".join(out)
+
+
+def render_segments(breakdown, by: str, names: dict[str, str]) -> str:
+    """The breakdown by segment per currency: each value's months (metrics.md "Segments")."""
+    out = []
+    columns = ("month", by, "MRR", "new", "expansion", "contraction", "churned", "reactiv.", "moved in", "moved out",
+               "customers", "churn")
+    for currency, frame in breakdown.groupby("currency", sort=True):
+        money = lambda v: format_amount(int(v), currency)  # noqa: E731
+        table = [columns]
+        for r in frame.sort_values(["segment", "m"]).itertuples():
+            table.append((r.month, names.get(r.segment, r.segment), money(r.mrr), money(r.new_mrr),
+                          money(r.expansion_mrr), money(r.contraction_mrr), money(r.churned_mrr),
+                          money(r.reactivation_mrr), money(r.moved_in_mrr), money(r.moved_out_mrr),
+                          str(int(r.active_customers)), _pct(r.customer_churn_rate)))
+        out.append(f"\n{currency.upper()} BY {by.upper()}\n" + _aligned(table))
     return "".join(out)
 
 

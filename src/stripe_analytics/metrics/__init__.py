@@ -23,7 +23,7 @@ changes), `metrics_json` (the contract's JSON object).
 from .cash import PERIODS, cash_by_period, cash_metrics, cash_periods
 from .cohorts import cohort_retention
 from .engine import (JSON_MONTH_KEYS, REPORTING_MONTH_KEYS, MetricsEngine, MetricsResult, SegmentNeedsCurrencyError,
-                     UnknownCurrencyError, compute_metrics, metrics_json, reporting_json, to_major)
+                     UnknownCurrencyError, compute_metrics, metrics_json, reporting_json, segments_json, to_major)
 from .rates import RateSet, RatesFileError, import_rates, parse_rates_csv
 from .reporting import ReportingInfo, UnknownReportingCurrencyError
 from .filters import DiscountPolicy, MetricFilters, as_of_instant
@@ -42,5 +42,5 @@ __all__ = [
     "mrr_by_product", "mrr_snapshots", "subscription_mrr_at", "tiered_amount", "to_major",
     "REPORTING_MONTH_KEYS", "RateSet", "RatesFileError", "ReportingInfo", "UnknownReportingCurrencyError",
     "import_rates", "parse_rates_csv", "reporting_json",
-    "SEGMENT_COLUMNS", "SegmentNeedsCurrencyError", "parse_dimension", "segment_metrics", "select_segment",
+    "SEGMENT_COLUMNS", "SegmentNeedsCurrencyError", "segments_json", "parse_dimension", "segment_metrics", "select_segment",
 ]

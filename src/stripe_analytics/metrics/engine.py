@@ -52,8 +52,16 @@ JSON_MONTH_KEYS = (
 # docs/specs/fx.md "Output": a converted month has the same keys plus fx_mrr after net_new_mrr.
 REPORTING_MONTH_KEYS = JSON_MONTH_KEYS[:JSON_MONTH_KEYS.index("net_new_mrr") + 1] + ("fx_mrr",) \
     + JSON_MONTH_KEYS[JSON_MONTH_KEYS.index("net_new_mrr") + 1:]
+# `metrics --json --by D` (metrics.md "Segments"): the keys of one month of one segment value.
+SEGMENT_MONTH_KEYS = (
+    "month", "mrr", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr", "net_new_mrr",
+    "moved_in_mrr", "moved_out_mrr", "active_customers", "new_customers", "churned_customers",
+    "reactivated_customers", "moved_in_customers", "moved_out_customers", "customer_churn_rate",
+    "revenue_churn_rate", "grr", "nrr",
+)
 _JSON_AMOUNTS = {"mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr",
-                 "net_new_mrr", "fx_mrr", "arpa", "gross_volume", "refunds", "fees", "net_volume"}
+                 "net_new_mrr", "fx_mrr", "arpa", "gross_volume", "refunds", "fees", "net_volume", "moved_in_mrr",
+                 "moved_out_mrr"}
 _JSON_RATES = {"customer_churn_rate", "revenue_churn_rate", "grr", "nrr", "quick_ratio"}
 
 
@@ -685,6 +693,23 @@ def metrics_json(result: MetricsResult, converted: MetricsResult | None = None) 
     if converted is not None:
         out["reporting"] = reporting_json(converted)
     return out
+
+
+def segments_json(breakdown: pd.DataFrame, by: str, names: dict[str, str] | None = None) -> dict:
+    """The `segments` key of `metrics --json --by D` (metrics.md "Segments"): the dimension, and
+    per currency each segment value (its id, a readable name, its months: SEGMENT_MONTH_KEYS,
+    amounts in major units), largest MRR in the last month first."""
+    names = names or {}
+    currencies: dict[str, list] = {}
+    for currency, frame in breakdown.groupby("currency", sort=True):
+        last = frame[frame["m"] == frame["m"].max()].set_index("segment")["mrr"]
+        order = sorted(frame["segment"].unique(), key=lambda s: (-int(last.get(s, 0)), s))
+        currencies[currency] = [
+            {"segment": segment, "name": names.get(segment, segment),
+             "months": [_json_month(r, currency, SEGMENT_MONTH_KEYS)
+                        for r in frame[frame["segment"] == segment].to_dict("records")]}
+            for segment in order]
+    return {"by": by, "currencies": currencies}
 
 
 def reporting_json(converted: MetricsResult) -> dict:
