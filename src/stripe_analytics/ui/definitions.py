@@ -46,6 +46,8 @@ CATALOG: dict[str, tuple[str, tuple[str, ...]]] = {
     "logo_retention": ("Logo retention", ("logo retention", "logo_retention")),
     "revenue_retention": ("Revenue retention", ("revenue retention", "revenue_retention")),
     "cohort": ("Cohort", ("cohort", "cohorts")),
+    "moved_in_mrr": ("Moved in", ("moved in", "moved_in_mrr")),
+    "moved_out_mrr": ("Moved out", ("moved out", "moved_out_mrr")),
 }
 
 _TERM_LINE = re.compile(
