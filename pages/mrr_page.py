@@ -6,7 +6,7 @@ import streamlit as st
 from stripe_analytics import charts
 from stripe_analytics.charts import MOVEMENT_LABELS
 from stripe_analytics.metrics import to_major
-from stripe_analytics.ui import data, definitions, format as fmt, page, widgets
+from stripe_analytics.ui import data, definitions, format as fmt, page, segments, widgets
 
 ctx = page.context()
 f = ctx.filters
@@ -97,6 +97,8 @@ with right:
                   major[major["month"] == state["mv_month"]][movement_columns], key="mrr_waterfall",
                   view=f"mrr_bridge_{row['month']}", filters=f)
 
+segments.movements_section(ctx, months)
+
 left, right = st.columns(2)
 with left:
     widgets.chart(charts.lines(major, "month", {"arr": "ARR"}, currency=cur, title="ARR", area=True),
@@ -130,4 +132,5 @@ widgets.table(monthly[table_columns], key="mrr_table", view="mrr_monthly", filte
               search=False)
 
 definitions.expander(["mrr", "arr", "new_mrr", "expansion_mrr", "reactivation_mrr", "contraction_mrr", "churned_mrr",
-                      "net_new_mrr", *(["fx_mrr"] if f.converted else []), "mrr_growth_rate", "quick_ratio", "arpa", "ltv"])
+                      "net_new_mrr", *(["fx_mrr"] if f.converted else []), "mrr_growth_rate", "quick_ratio", "arpa", "ltv",
+                      *(["moved_in_mrr", "moved_out_mrr"] if f.by else [])])

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from stripe_analytics import charts
-from stripe_analytics.ui import data, definitions, format as fmt, page, widgets
+from stripe_analytics.ui import data, definitions, format as fmt, page, segments, widgets
 
 ctx = page.context()
 f = ctx.filters
@@ -64,6 +64,8 @@ with right:
                                title="Gross and net revenue retention"),
                   monthly[["month", "currency", "grr", "nrr"]], key="ret_grr", view="revenue_retention_rates",
                   filters=f)
+
+segments.churn_section(ctx)
 
 definitions.expander(["cohort", "logo_retention", "revenue_retention", "customer_churn_rate", "revenue_churn_rate",
                       "grr", "nrr"])

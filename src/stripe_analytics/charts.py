@@ -158,6 +158,23 @@ def movements(frame: pd.DataFrame, currency: str, *, title: str | None = "MRR mo
                                     yaxis=dict(rangemode="normal"), hovermode="closest"))
 
 
+def segment_movements(frame: pd.DataFrame, currency: str, *, label: str = "name", title: str | None = None,
+                      height: int = 360) -> go.Figure:
+    """One month's movements per segment value (docs/metrics.md "Segments"), one bar per value:
+    gains up, losses down, and the MRR that moved in or out between values in grey."""
+    moved = {"moved_in_mrr": ("Moved in", 1, "#c1c9d2"), "moved_out_mrr": ("Moved out", -1, MUTED)}
+    traces = []
+    for column, name, sign, color in [
+            *((c, MOVEMENT_LABELS[m], g, MOVEMENT_COLORS[m]) for m, c, g in (
+                ("new", "new_mrr", 1), ("reactivation", "reactivation_mrr", 1), ("expansion", "expansion_mrr", 1),
+                ("contraction", "contraction_mrr", -1), ("churn", "churned_mrr", -1))),
+            *((c, n, g, col) for c, (n, g, col) in moved.items())]:
+        traces.append(go.Bar(x=list(frame[label]), y=list(frame[column].astype(float) * sign), name=name,
+                             marker_color=color, hovertemplate=_hover(name, currency, "money")))
+    return go.Figure(traces, layout(title=title, height=height, currency=currency, barmode="relative",
+                                    yaxis=dict(rangemode="normal"), xaxis=dict(type="category"), hovermode="closest"))
+
+
 def waterfall(row: pd.Series, currency: str, *, title: str | None = None, height: int = 360) -> go.Figure:
     """From last month's MRR to this month's, movement by movement (one row of the monthly
     table in major units; previous MRR = mrr - net_new_mrr, less the FX impact in a converted

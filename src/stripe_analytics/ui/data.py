@@ -363,6 +363,17 @@ def movers(key: CacheKey, filters_json: str, currency: str, month: str, movement
     return frame[first + [c for c in frame.columns if c not in first]]
 
 
+@st.cache_data(show_spinner="Breaking the figures down by segment…", max_entries=64)
+def segment_breakdown(key: CacheKey, filters_json: str, by: str, policy: str = "all") -> tuple[pd.DataFrame, dict]:
+    """(breakdown, names): MRR, movements and churn per segment value of `by` under the filters
+    (`MetricsEngine.segment_breakdown`), and readable names of the values."""
+    from ..metrics import MetricFilters
+
+    filters = MetricFilters.model_validate_json(filters_json)
+    with _engine_reading(key, policy) as engine:
+        return engine.segment_breakdown(filters, by), engine.segment_names(by)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def exchange_rates(key: CacheKey) -> pd.DataFrame:
     """The rates in use for this cache (ECB plus the user's), per currency: currency,

@@ -5,7 +5,9 @@ parameters, so a view can be bookmarked and shared and survives a reload.
 URL keys: `from`, `to` (YYYY-MM-DD), `currency` (usd, or `all`: every currency converted into the
 account's default, docs/specs/fx.md; `in`: another reporting currency), `granularity`
 (day/week/month), `product` (prod_…),
-`segment` (metadata key=value). Only values that differ from the defaults are written, so a
+`segment` (metadata key=value), `plan` (prod_…), `price` (price_…), `interval` (billing interval),
+`country` (FR), `by` (the breakdown: plan, price, interval, country or metadata:<key>;
+docs/metrics.md "Segments"). Only values that differ from the defaults are written, so a
 default view has a clean URL.
 
 How the URL and the widgets stay in step: on a session's first run the URL wins; when the
@@ -25,12 +27,17 @@ from ..exports import export_filename
 from ..queries import FilterOptions, Scope
 
 GRANULARITIES = ("day", "week", "month")
-URL_KEYS = ("from", "to", "currency", "in", "granularity", "product", "segment")
+URL_KEYS = ("from", "to", "currency", "in", "granularity", "product", "segment", "plan", "price", "interval",
+            "country", "by")
+# The month-by-month and customer segments beside the metadata one (docs/metrics.md "Segments").
+SEGMENT_FIELDS = ("plan", "price", "interval", "country")
+BY_LABELS = {"plan": "Plan", "price": "Price", "interval": "Billing interval", "country": "Country"}
 DEFAULT_MONTHS = 12
 _W = {  # widget keys in st.session_state
     "reporting": "f_reporting",
     "dates": "f_dates", "currency": "f_currency", "granularity": "f_granularity", "product": "f_product",
     "segment_key": "f_segment_key", "segment_value": "f_segment_value",
+    "plan": "f_plan", "price": "f_price", "interval": "f_interval", "country": "f_country", "by": "f_by",
 }
 ALL = ""  # the "no restriction" option of product / segment selects
 ALL_CURRENCIES = "all"  # the currency picker's "All currencies in <default>" option (URL: currency=all)
@@ -51,6 +58,11 @@ class Filters:
     segment_value: str | None = None
     converted: bool = False
     rates_date: date | None = None
+    plan: str | None = None
+    price: str | None = None
+    interval: str | None = None
+    country: str | None = None
+    by: str | None = None  # the breakdown dimension of the MRR and Retention pages
 
     @property
     def reporting_currency(self) -> str | None:
@@ -72,6 +84,7 @@ class Filters:
             products=(self.product,) if self.product else None,
             segment_key=self.segment_key if self.segment_value is not None else None,
             segment_value=self.segment_value if self.segment_key else None,
+            country=self.country, plan=self.plan, price=self.price, billing_interval=self.interval,
         )
 
     def metric_json(self, **kwargs) -> str:
@@ -79,7 +92,8 @@ class Filters:
 
     def scope(self, *, dates: bool = True) -> Scope:
         return Scope(start=self.start if dates else None, end=self.end if dates else None, currency=self.currency,
-                     product=self.product, segment_key=self.segment_key, segment_value=self.segment_value)
+                     product=self.product, segment_key=self.segment_key, segment_value=self.segment_value,
+                     country=self.country)
 
     @property
     def segment(self) -> str | None:
@@ -91,7 +105,8 @@ class Filters:
         rates = [f"rates-{self.rates_date.isoformat()}"] if self.converted and self.rates_date else []
         return export_filename(view, ext, currency=f"all-in-{self.currency}" if self.converted else self.currency,
                                start=self.start if dates else None, end=self.end if dates else None,
-                               granularity=self.granularity, extra=[self.product, self.segment, *rates])
+                               granularity=self.granularity,
+                               extra=[self.product, self.segment, *[getattr(self, k) for k in SEGMENT_FIELDS], *rates])
 
     def describe(self, product_names: Mapping[str, str] | None = None) -> str:
         parts = [currency_label(self.picked, self.currency) if self.currency else "all currencies",
@@ -100,6 +115,9 @@ class Filters:
             parts.append("product " + (product_names or {}).get(self.product, self.product))
         if self.segment:
             parts.append("segment " + self.segment)
+        if self.plan:
+            parts.append("plan " + (product_names or {}).get(self.plan, self.plan))
+        parts += [f"{name} {getattr(self, name)}" for name in ("price", "interval", "country") if getattr(self, name)]
         return " · ".join(parts)
 
     # -- URL
@@ -119,6 +137,9 @@ class Filters:
             params["product"] = self.product
         if self.segment:
             params["segment"] = self.segment
+        for name in (*SEGMENT_FIELDS, "by"):
+            if getattr(self, name):
+                params[name] = getattr(self, name)
         return params
 
 
@@ -186,14 +207,33 @@ def from_params(params: Mapping[str, str], options: FilterOptions, defaults: Fil
         key, value = segment.split("=", 1)
         if value in options.segments.get(key, []):
             seg_key, seg_value = key, value
-    return Filters(start, end, currency, granularity, product, seg_key, seg_value, converted)
+    offered = segment_values(options)
+    chosen = {name: params.get(name) if params.get(name) in offered[name] else None for name in SEGMENT_FIELDS}
+    by = params.get("by") if params.get("by") in by_options(options) else None
+    return Filters(start, end, currency, granularity, product, seg_key, seg_value, converted, by=by, **chosen)
+
+
+def segment_values(options: FilterOptions) -> dict[str, list[str]]:
+    """The values each plan / price / interval / country segment can take in this account."""
+    return {"plan": [p for p, _ in options.products], "price": [p for p, _ in options.prices],
+            "interval": list(options.intervals), "country": list(options.countries)}
+
+
+def by_options(options: FilterOptions) -> list[str]:
+    """The breakdowns offered: plan, price, billing interval, country, then each metadata key."""
+    return list(BY_LABELS) + [f"metadata:{key}" for key in options.segments]
+
+
+def by_label(by: str) -> str:
+    return BY_LABELS.get(by) or by.removeprefix("metadata:")
 
 
 def valid(filters: Filters, options: FilterOptions, defaults: Filters) -> Filters:
     """The same filters with anything this account does not have reset to the default."""
     return from_params({"from": filters.start.isoformat(), "to": filters.end.isoformat(),
                         "currency": filters.picked, "in": filters.currency, "granularity": filters.granularity,
-                        "product": filters.product or "", "segment": filters.segment or ""}, options, defaults)
+                        "product": filters.product or "", "segment": filters.segment or "",
+                        **{name: getattr(filters, name) or "" for name in (*SEGMENT_FIELDS, "by")}}, options, defaults)
 
 
 # ----------------------------------------------------------------------------- Streamlit
@@ -222,6 +262,8 @@ def _set_widgets(state, filters: Filters) -> None:
     state[_W["product"]] = filters.product or ALL
     state[_W["segment_key"]] = filters.segment_key or ALL
     state[_W["segment_value"]] = filters.segment_value or ALL
+    for name in (*SEGMENT_FIELDS, "by"):
+        state[_W[name]] = getattr(filters, name) or ALL
 
 
 def _from_widgets(state, previous: Filters, reporting: str) -> Filters:
@@ -237,7 +279,8 @@ def _from_widgets(state, previous: Filters, reporting: str) -> Filters:
         reporting = state.get(_W["reporting"]) or reporting
     return Filters(start, end, reporting if converted else picked,
                    state.get(_W["granularity"]) or previous.granularity, state.get(_W["product"]) or None,
-                   seg_key if seg_value else None, seg_value if seg_key else None, converted)
+                   seg_key if seg_value else None, seg_value if seg_key else None, converted,
+                   **{name: state.get(_W[name]) or None for name in (*SEGMENT_FIELDS, "by")})
 
 
 def _preset(key: str, first: date | None, today: date) -> tuple[date, date] | None:
@@ -258,6 +301,33 @@ def _preset(key: str, first: date | None, today: date) -> tuple[date, date] | No
 
 PRESETS = {"3m": "Last 3 months", "6m": "Last 6 months", "12m": "Last 12 months", "24m": "Last 24 months",
            "ytd": "Year to date", "all": "All time"}
+
+
+def _segment_widgets(sidebar, state, options: FilterOptions, product_names: Mapping[str, str]) -> None:
+    """Break down by, then the plan / price / interval / country segments (docs/metrics.md "Segments")."""
+    sidebar.selectbox("Break down by", [ALL] + by_options(options), key=_W["by"],
+                      format_func=lambda b: "No breakdown" if b == ALL else by_label(b),
+                      help="MRR movements and churn per plan, price, billing interval, country or metadata value "
+                           "on the MRR and Retention pages.")
+    offered = segment_values(options)
+    chosen = any(state.get(_W[name]) for name in SEGMENT_FIELDS)
+    price_names = dict(options.prices)
+    labels = {"plan": ("Plan", "All plans", lambda v: product_names.get(v, v),
+                       "Customers whose main plan (the product bringing most of their MRR) is this one, with all "
+                       "their MRR; a plan change moves them between plans."),
+              "price": ("Price", "All prices", lambda v: price_names.get(v, v),
+                        "Customers whose main price is this one, month by month."),
+              "interval": ("Billing interval", "All intervals", str.capitalize,
+                           "Customers whose MRR is mostly billed at this interval, month by month."),
+              "country": ("Country", "All countries", str,
+                          "Customers of this country: the address, else the card of the latest payment.")}
+    box = sidebar.expander("Plan, price, interval, country", expanded=chosen)
+    for name in SEGMENT_FIELDS:
+        label, everything, show, help_text = labels[name]
+        if state.get(_W[name]) not in [ALL] + offered[name]:
+            state[_W[name]] = ALL
+        box.selectbox(label, [ALL] + offered[name], key=_W[name], help=help_text,
+                      format_func=lambda v, everything=everything, show=show: everything if v == ALL else show(v))
 
 
 def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Filters:
@@ -334,6 +404,7 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
         state[_W["segment_value"]] = ALL
     seg_cols[1].selectbox("Value", [ALL] + values, key=_W["segment_value"], disabled=not chosen_key,
                           format_func=lambda v: "any" if v == ALL else v)
+    _segment_widgets(sidebar, state, options, product_names)
 
     filters = _from_widgets(state, previous, defaults.currency)
     state["_filters_value"] = filters

@@ -88,6 +88,12 @@ def _loosenings(ctx: AppContext) -> list[tuple[str, dict]]:
     if f.product:
         out.append((f"the product **{ctx.product_names.get(f.product, f.product)}** (Product: All products)",
                     {"products": None}))
+    for name, field, everything in (("plan", "plan", "All plans"), ("price", "price", "All prices"),
+                                    ("interval", "billing_interval", "All intervals"),
+                                    ("country", "country", "All countries")):
+        if getattr(f, name):
+            shown = ctx.product_names.get(f.plan, f.plan) if name == "plan" else getattr(f, name)
+            out.append((f"the {name} **{shown}** ({name.capitalize()}: {everything})", {field: None}))
     others = [c for c in (ctx.options.currencies if ctx.options else []) if c != f.currency]
     if others:
         out.append((f"the currency **{f.currency.upper()}** (this selection has data in another currency)",
@@ -144,6 +150,13 @@ def metrics_for(ctx: AppContext, mf):
     the sidebar says "All currencies"); stops the page on a plain message."""
     return _or_stop(data.metrics_bundle, ctx.key, mf.model_dump_json(), reporting=ctx.filters.reporting_currency,
                     filters_apply=True)
+
+
+def segment_breakdown(ctx: AppContext):
+    """(breakdown, names) by the sidebar's *Break down by* under the current filters (see
+    data.segment_breakdown); stops the page on a plain message."""
+    f = ctx.filters
+    return _or_stop(data.segment_breakdown, ctx.key, f.metric_json(), f.by, filters_apply=True)
 
 
 def cash(ctx: AppContext, period: str | None = None, *, dates: bool = True, currency: bool = True):

@@ -1,0 +1,100 @@
+"""The breakdown by segment of the MRR and Retention pages (docs/metrics.md "Segments"):
+movements by segment value for a month, churn by segment value over time. The dimension is the
+sidebar's *Break down by* (URL `by`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from .. import charts
+from ..metrics import to_major
+from . import page, widgets
+from .context import AppContext
+from .filters import by_label
+
+# The segments drawn as lines at most (the largest by MRR); the table lists them all.
+MAX_LINES = 8
+
+
+def _breakdown(ctx: AppContext) -> tuple[pd.DataFrame, str] | None:
+    """This view's breakdown (in the sidebar's currency), with a `name` column; None (and a hint)
+    when no breakdown is chosen or the view converts every currency."""
+    f = ctx.filters
+    if not f.by:
+        st.caption(":material/splitscreen: Pick **Break down by** in the sidebar to see these figures per plan, "
+                   "price, billing interval, country or metadata value.")
+        return None
+    label = by_label(f.by)
+    if f.converted:
+        st.info(f"The breakdown by {label.lower()} is per currency: pick one currency in the sidebar.",
+                icon=":material/splitscreen:")
+        return None
+    frame, names = page.segment_breakdown(ctx)
+    frame = frame[frame["currency"] == f.currency].copy()
+    frame["name"] = [names.get(v, v) for v in frame["segment"]]
+    return frame, label
+
+
+def movements_section(ctx: AppContext, months: list[str]) -> None:
+    """MRR page: one month's new, expansion, contraction, churn, reactivation and moves per value."""
+    found = _breakdown(ctx)
+    if found is None:
+        return
+    frame, label = found
+    f, cur = ctx.filters, ctx.filters.currency
+    st.markdown(f"#### MRR movements by {label.lower()}")
+    if st.session_state.get("seg_month") not in months:
+        st.session_state["seg_month"] = months[-1]
+    month = st.selectbox("Month", months, key="seg_month")
+    rows = frame[frame["month"] == month]
+    rows = rows[(rows[["mrr", "net_new_mrr", "moved_in_mrr", "moved_out_mrr", "churned_mrr"]] != 0).any(axis=1)]
+    rows = rows.sort_values(["mrr", "name"], ascending=[False, True])
+    st.caption("Gains (new, reactivation, expansion) count in a customer's segment after the movement, losses "
+               "(contraction, churn) in the one before; a customer who changes segment moves its MRR from one to "
+               "the other (moved in / out). See Definitions.")
+    columns = ["name", "segment", "mrr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
+               "churned_mrr", "moved_in_mrr", "moved_out_mrr", "net_new_mrr", "active_customers", "new_customers",
+               "churned_customers", "customer_churn_rate"]
+    widgets.chart(charts.segment_movements(to_major(rows), cur), to_major(rows)[columns], key="seg_moves",
+                  view=f"mrr_movements_by_{f.by}_{month}", filters=f)
+    widgets.table(rows[columns], key="seg_moves_table", view=f"mrr_movements_by_{f.by}_{month}", filters=f,
+                  money=["mrr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr",
+                         "moved_in_mrr", "moved_out_mrr", "net_new_mrr"], currency=cur, search=False,
+                  column_config={"name": st.column_config.TextColumn(label),
+                                 "segment": st.column_config.TextColumn("Id"),
+                                 "customer_churn_rate": st.column_config.NumberColumn("Customer churn",
+                                                                                      format="percent")},
+                  empty=f"No MRR by {label.lower()} in {month}.")
+
+
+def churn_section(ctx: AppContext) -> None:
+    """Retention page: customer and revenue churn per value over time, and the last month's table."""
+    found = _breakdown(ctx)
+    if found is None:
+        return
+    frame, label = found
+    f, cur = ctx.filters, ctx.filters.currency
+    st.markdown(f"#### Churn by {label.lower()}")
+    largest = (frame.sort_values("m").groupby("segment")["mrr"].last().sort_values(ascending=False)
+               .head(MAX_LINES).index)
+    names = dict(zip(frame["segment"], frame["name"]))
+    wide = frame[frame["segment"].isin(largest)].pivot(index="month", columns="segment",
+                                                       values="customer_churn_rate").reset_index()
+    widgets.chart(charts.lines(wide, "month", {s: names[s] for s in largest if s in wide.columns}, kind="percent",
+                               title=f"Customer churn rate by {label.lower()}"
+                                     + (f" (the {MAX_LINES} largest)" if frame["segment"].nunique() > MAX_LINES else "")),
+                  frame[["month", "segment", "name", "active_customers", "churned_customers", "customer_churn_rate"]],
+                  key="seg_churn", view=f"churn_by_{f.by}", filters=f)
+    last = frame[frame["month"] == frame["month"].max()].sort_values(["mrr", "name"], ascending=[False, True])
+    st.caption(f"{last['month'].iloc[0] if len(last) else ''}: churn counts in the segment a customer was in the "
+               "month before; rates divide by that segment's customers and MRR of the month before.")
+    pct = {c: st.column_config.NumberColumn(t, format="percent") for c, t in (
+        ("customer_churn_rate", "Customer churn"), ("revenue_churn_rate", "Revenue churn"), ("grr", "GRR"),
+        ("nrr", "NRR"))}
+    widgets.table(last[["name", "segment", "active_customers", "churned_customers", "churned_mrr", "contraction_mrr",
+                        "customer_churn_rate", "revenue_churn_rate", "grr", "nrr"]],
+                  key="seg_churn_table", view=f"churn_by_{f.by}", filters=f,
+                  money=["churned_mrr", "contraction_mrr"], currency=cur, search=False,
+                  column_config={"name": st.column_config.TextColumn(label),
+                                 "segment": st.column_config.TextColumn("Id"), **pct})
