@@ -11,6 +11,9 @@ cold start are its own:
 - cold: open the cache and compute the full monthly metrics table for all currencies;
 - warm: the same again with a new engine in the same process;
 - filter change: recompute with the engine kept (currency, product, segment, date range);
+- segments (docs/metrics.md "Segments"): a plan / country filter change and the breakdown by plan
+  and by country, first time (each customer's plan is worked out once per data version) and again,
+  beside the metadata segment filter of the same run;
 - floor: one plain DuckDB aggregation over the same data (sum of invoice line amounts by month
   and currency), and our cold time as a multiple of it;
 - the converted table (every currency in USD, docs/specs/fx.md) beside the per-currency one of
@@ -103,6 +106,29 @@ def child(path: str, threads: int, as_of: date) -> None:
         engine.compute(filters)
         figures["filter_s"][name] = time.perf_counter() - started
 
+    from stripe_analytics.queries import filter_options
+
+    country = (filter_options(cache.con).countries or [None])[0]
+    segment_changes = {f"plan {product}": MetricFilters(plan=product)}
+    if country:
+        segment_changes[f"country {country}"] = MetricFilters(country=country)
+    figures["segment_s"] = {}
+    for name, filters in segment_changes.items():
+        times = []
+        for _ in range(2):
+            started = time.perf_counter()
+            engine.compute(filters)
+            times.append(time.perf_counter() - started)
+        figures["segment_s"][name] = times
+    figures["breakdown_s"] = {}
+    for by in ("plan", "country"):
+        times = []
+        for _ in range(2):
+            started = time.perf_counter()
+            engine.segment_breakdown(MetricFilters(), by)
+            times.append(time.perf_counter() - started)
+        figures["breakdown_s"][by] = times
+
     # The converted table: a new engine computing it from nothing, measured alternately with a new
     # engine computing the per-currency table (best of 3 each, so both see the same machine), then
     # the conversion step alone on the kept engine (first time, then again), then filter changes.
@@ -185,6 +211,14 @@ def main() -> int:
     for name in f["filter_s"]:
         seconds = min(r["filter_s"][name] for r in runs)
         print(f"filter change -> {name:<30} {seconds:.2f} s   (target < 1 s)")
+    baseline = next((n for n in f["filter_s"] if n.startswith("segment ")), None)
+    base_s = min(r["filter_s"][baseline] for r in runs) if baseline else None
+    for group, what in (("segment_s", "segment filter ->"), ("breakdown_s", "breakdown by")):
+        for name in f[group]:
+            first = min(r[group][name][0] for r in runs)
+            again = min(r[group][name][1] for r in runs)
+            ratio = f"; {again / base_s:.1f}x the {baseline} filter" if base_s else ""
+            print(f"{what} {name:<26} {first:.2f} s first, {again:.2f} s again   (target < 1 s{ratio})")
     per_currency, converted = best("per_currency_new_engine_s"), best("converted_new_engine_s")
     print(f"converted to USD, new engine:                {converted:.2f} s = {converted / per_currency:.2f}x the "
           f"per-currency table's {per_currency:.2f} s, best of 3 alternate runs (target <= 1.3x)")

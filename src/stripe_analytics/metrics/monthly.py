@@ -20,6 +20,21 @@ AMOUNT_COLUMNS = ("mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "
 AVERAGE_AMOUNT_COLUMNS = ("arpa", "ltv", "average_order_value")
 
 
+# Per group of a movements table: the MRR and the number of customers of each movement
+# (metrics.md "Customer MRR and movements"); the monthly table's and each segment's.
+MOVEMENT_SUMS_SQL = """
+    sum(amount) FILTER (WHERE movement = 'new') AS new_mrr,
+    sum(amount) FILTER (WHERE movement = 'expansion') AS expansion_mrr,
+    sum(amount) FILTER (WHERE movement = 'contraction') AS contraction_mrr,
+    sum(amount) FILTER (WHERE movement = 'churn') AS churned_mrr,
+    sum(amount) FILTER (WHERE movement = 'reactivation') AS reactivation_mrr,
+    count(*) FILTER (WHERE movement = 'new') AS new_customers,
+    count(*) FILTER (WHERE movement = 'churn') AS churned_customers,
+    count(*) FILTER (WHERE movement = 'reactivation') AS reactivated_customers,
+    count(*) FILTER (WHERE movement = 'expansion') AS expansion_customers,
+    count(*) FILTER (WHERE movement = 'contraction') AS contraction_customers"""
+
+
 def monthly_metrics(snapshots: pa.Table | pd.DataFrame, movements: pa.Table | pd.DataFrame,
                     cash: pd.DataFrame | None, months: Sequence[int], currencies: Sequence[str]) -> pd.DataFrame:
     """One row per currency and month over `months` (every month, none skipped), all currencies in
@@ -50,16 +65,7 @@ def monthly_metrics(snapshots: pa.Table | pd.DataFrame, movements: pa.Table | pd
         WITH snap AS (SELECT currency, m, sum(mrr) AS mrr, count(*) AS active_customers
                       FROM snaps GROUP BY currency, m),
         mv AS (SELECT currency, m,
-                   sum(amount) FILTER (WHERE movement = 'new') AS new_mrr,
-                   sum(amount) FILTER (WHERE movement = 'expansion') AS expansion_mrr,
-                   sum(amount) FILTER (WHERE movement = 'contraction') AS contraction_mrr,
-                   sum(amount) FILTER (WHERE movement = 'churn') AS churned_mrr,
-                   sum(amount) FILTER (WHERE movement = 'reactivation') AS reactivation_mrr,
-                   count(*) FILTER (WHERE movement = 'new') AS new_customers,
-                   count(*) FILTER (WHERE movement = 'churn') AS churned_customers,
-                   count(*) FILTER (WHERE movement = 'reactivation') AS reactivated_customers,
-                   count(*) FILTER (WHERE movement = 'expansion') AS expansion_customers,
-                   count(*) FILTER (WHERE movement = 'contraction') AS contraction_customers
+{MOVEMENT_SUMS_SQL}
                FROM moves GROUP BY currency, m)
         SELECT g.currency, g.m, {MONTH_LABEL_SQL.format(m='g.m')} AS month,
                CAST(coalesce(snap.mrr, 0) AS BIGINT) AS mrr,

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ._sql import query
-from .monthly import movement_rates
+from .monthly import MOVEMENT_SUMS_SQL, movement_rates
 from .snapshots import MONTH_LABEL_SQL
 
 PLAN_DIMENSIONS = ("plan", "price", "interval")
@@ -150,17 +150,7 @@ def segment_metrics(snapshots: pa.Table, movements: pa.Table, segments: pa.Table
         grid AS (SELECT k.currency, k.segment, g.m FROM keys k, grid_m g
                  WHERE k.currency IN (SELECT currency FROM wanted)),
         s AS (SELECT currency, segment, m, sum(mrr) AS mrr, count(*) AS active_customers FROM snap GROUP BY ALL),
-        mv AS (SELECT currency, segment, m,
-                   sum(amount) FILTER (WHERE movement = 'new') AS new_mrr,
-                   sum(amount) FILTER (WHERE movement = 'expansion') AS expansion_mrr,
-                   sum(amount) FILTER (WHERE movement = 'contraction') AS contraction_mrr,
-                   sum(amount) FILTER (WHERE movement = 'churn') AS churned_mrr,
-                   sum(amount) FILTER (WHERE movement = 'reactivation') AS reactivation_mrr,
-                   count(*) FILTER (WHERE movement = 'new') AS new_customers,
-                   count(*) FILTER (WHERE movement = 'churn') AS churned_customers,
-                   count(*) FILTER (WHERE movement = 'reactivation') AS reactivated_customers,
-                   count(*) FILTER (WHERE movement = 'expansion') AS expansion_customers,
-                   count(*) FILTER (WHERE movement = 'contraction') AS contraction_customers
+        mv AS (SELECT currency, segment, m, {MOVEMENT_SUMS_SQL}
                FROM moved GROUP BY ALL),
         mi AS (SELECT currency, to_segment AS segment, m, sum(amount) AS moved_in_mrr, count(*) AS moved_in_customers
                FROM switched GROUP BY ALL),

@@ -17,9 +17,10 @@ from .filters import by_label
 MAX_LINES = 8
 
 
-def _breakdown(ctx: AppContext) -> tuple[pd.DataFrame, str] | None:
-    """This view's breakdown (in the sidebar's currency), with a `name` column; None (and a hint)
-    when no breakdown is chosen or the view converts every currency."""
+def _breakdown(ctx: AppContext, heading: str) -> tuple[pd.DataFrame, str] | None:
+    """This view's breakdown (in the sidebar's currency), with a `name` column, under the heading
+    "<heading> by <dimension>"; None (and a hint) when no breakdown is chosen or the view converts
+    every currency."""
     f = ctx.filters
     if not f.by:
         st.caption(":material/splitscreen: Pick **Break down by** in the sidebar to see these figures per plan, "
@@ -33,17 +34,16 @@ def _breakdown(ctx: AppContext) -> tuple[pd.DataFrame, str] | None:
     frame, names = page.segment_breakdown(ctx)
     frame = frame[frame["currency"] == f.currency].copy()
     frame["name"] = [names.get(v, v) for v in frame["segment"]]
+    st.markdown(f"#### {heading} by {label.lower()}")
     return frame, label
 
 
 def movements_section(ctx: AppContext, months: list[str]) -> None:
     """MRR page: one month's new, expansion, contraction, churn, reactivation and moves per value."""
-    found = _breakdown(ctx)
+    found = _breakdown(ctx, "MRR movements")
     if found is None:
         return
-    frame, label = found
-    f, cur = ctx.filters, ctx.filters.currency
-    st.markdown(f"#### MRR movements by {label.lower()}")
+    (frame, label), f = found, ctx.filters
     if st.session_state.get("seg_month") not in months:
         st.session_state["seg_month"] = months[-1]
     month = st.selectbox("Month", months, key="seg_month")
@@ -56,11 +56,11 @@ def movements_section(ctx: AppContext, months: list[str]) -> None:
     columns = ["name", "segment", "mrr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
                "churned_mrr", "moved_in_mrr", "moved_out_mrr", "net_new_mrr", "active_customers", "new_customers",
                "churned_customers", "customer_churn_rate"]
-    widgets.chart(charts.segment_movements(to_major(rows), cur), to_major(rows)[columns], key="seg_moves",
+    widgets.chart(charts.segment_movements(to_major(rows), f.currency), to_major(rows)[columns], key="seg_moves",
                   view=f"mrr_movements_by_{f.by}_{month}", filters=f)
     widgets.table(rows[columns], key="seg_moves_table", view=f"mrr_movements_by_{f.by}_{month}", filters=f,
                   money=["mrr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr",
-                         "moved_in_mrr", "moved_out_mrr", "net_new_mrr"], currency=cur, search=False,
+                         "moved_in_mrr", "moved_out_mrr", "net_new_mrr"], currency=f.currency, search=False,
                   column_config={"name": st.column_config.TextColumn(label),
                                  "segment": st.column_config.TextColumn("Id"),
                                  "customer_churn_rate": st.column_config.NumberColumn("Customer churn",
@@ -70,12 +70,10 @@ def movements_section(ctx: AppContext, months: list[str]) -> None:
 
 def churn_section(ctx: AppContext) -> None:
     """Retention page: customer and revenue churn per value over time, and the last month's table."""
-    found = _breakdown(ctx)
+    found = _breakdown(ctx, "Churn")
     if found is None:
         return
-    frame, label = found
-    f, cur = ctx.filters, ctx.filters.currency
-    st.markdown(f"#### Churn by {label.lower()}")
+    (frame, label), f = found, ctx.filters
     largest = (frame.sort_values("m").groupby("segment")["mrr"].last().sort_values(ascending=False)
                .head(MAX_LINES).index)
     names = dict(zip(frame["segment"], frame["name"]))
@@ -95,6 +93,6 @@ def churn_section(ctx: AppContext) -> None:
     widgets.table(last[["name", "segment", "active_customers", "churned_customers", "churned_mrr", "contraction_mrr",
                         "customer_churn_rate", "revenue_churn_rate", "grr", "nrr"]],
                   key="seg_churn_table", view=f"churn_by_{f.by}", filters=f,
-                  money=["churned_mrr", "contraction_mrr"], currency=cur, search=False,
+                  money=["churned_mrr", "contraction_mrr"], currency=f.currency, search=False,
                   column_config={"name": st.column_config.TextColumn(label),
                                  "segment": st.column_config.TextColumn("Id"), **pct})
