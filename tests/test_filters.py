@@ -1,0 +1,47 @@
+"""The sidebar filters' URL model (stripe_analytics.ui.filters), without Streamlit: the plan,
+price, interval, country and breakdown keys round-trip through the URL, reach the metrics and
+browse filters, and values the account does not have are dropped."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+from stripe_analytics.queries import FilterOptions
+from stripe_analytics.ui.filters import by_options, default_filters, from_params, valid
+
+OPTIONS = FilterOptions(currencies=["usd", "eur"], default_currency="usd", first_day=date(2025, 1, 1),
+                        last_day=date(2026, 6, 30), products=[("prod_b", "Basic"), ("prod_p", "Pro")],
+                        segments={"channel": ["web", "sales"]}, prices=[("price_b", "Basic · monthly")],
+                        intervals=["month", "year"], countries=["US", "FR"])
+TODAY = date(2026, 6, 30)
+
+
+def test_segment_keys_round_trip_through_the_url():
+    defaults = default_filters(OPTIONS, TODAY)
+    params = {"plan": "prod_p", "price": "price_b", "interval": "year", "country": "FR", "by": "metadata:channel",
+              "segment": "channel=web"}
+    f = from_params(params, OPTIONS, defaults)
+    assert (f.plan, f.price, f.interval, f.country, f.by, f.segment) == (
+        "prod_p", "price_b", "year", "FR", "metadata:channel", "channel=web")
+    assert f.to_params(defaults) == params                       # what a drill-down link carries
+    assert from_params(f.to_params(defaults), OPTIONS, defaults) == f
+    mf = f.metric_filters()
+    assert (mf.plan, mf.price, mf.billing_interval, mf.country, mf.segment_key) == (
+        "prod_p", "price_b", "year", "FR", "channel")
+    assert f.scope().country == "FR"
+    assert "plan Pro" in f.describe({"prod_p": "Pro"}) and "country FR" in f.describe()
+    assert f.filename("mrr", "png") == "mrr_usd_2025-07_2026-06_channel-web_prod_p_price_b_year_fr.png"
+
+
+def test_values_the_account_does_not_have_are_dropped():
+    defaults = default_filters(OPTIONS, TODAY)
+    f = from_params({"plan": "prod_gone", "price": "price_x", "interval": "fortnight", "country": "ZZ",
+                     "by": "metadata:tier"}, OPTIONS, defaults)
+    assert (f.plan, f.price, f.interval, f.country, f.by) == (None, None, None, None, None)
+    assert f.to_params(defaults) == {}
+    assert by_options(OPTIONS) == ["plan", "price", "interval", "country", "metadata:channel"]
+    # After a sync the account may lose a value: `valid` resets it, keeping the others.
+    kept = replace(defaults, plan="prod_p", country="DE", by="country")
+    assert (valid(kept, OPTIONS, defaults).plan, valid(kept, OPTIONS, defaults).country,
+            valid(kept, OPTIONS, defaults).by) == ("prod_p", None, "country")
