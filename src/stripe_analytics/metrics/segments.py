@@ -23,6 +23,7 @@ from typing import Sequence
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._sql import query
 from .monthly import MOVEMENT_SUMS_SQL, movement_rates
@@ -108,13 +109,19 @@ def select_segment(snapshots: pa.Table, movements: pa.Table, segments: pa.Table,
                    value: str) -> tuple[pa.Table, pa.Table]:
     """The snapshots (currency, customer_key, m, mrr) of the customers in segment `value` at each
     month, and the movements (`movements.mrr_movements` columns) that belong to it (metrics.md
-    "Segments": gains to the segment after the movement, losses to the one before). `segments` is `plan_segments` or
-    `customer_segments` output."""
-    head, tables = _attributed(segments)
-    snaps = query(head + "SELECT currency, customer_key, m, mrr FROM snap WHERE segment = ? ORDER BY currency, m, "
-                  "customer_key", [value], arrow=True, snaps=snapshots, moves=movements, **tables)
-    moves = query(head + "SELECT * EXCLUDE (segment) FROM moved WHERE segment = ? ORDER BY currency, m, movement, "
-                  "customer_key", [value], arrow=True, snaps=snapshots, moves=movements, **tables)
+    "Segments": gains to the segment after the movement, losses to the one before). `segments` is
+    `plan_segments` or `customer_segments` output (it covers every customer and month of the
+    snapshots, so no snapshot is needed to place a movement)."""
+    chosen = segments.filter(pc.equal(segments["segment"], value))
+    if "m" not in segments.column_names:   # one value per customer: a customer filter
+        keys = chosen["customer_key"]
+        return (snapshots.filter(pc.is_in(snapshots["customer_key"], value_set=keys)),
+                movements.filter(pc.is_in(movements["customer_key"], value_set=keys)))
+    on = "g.currency = t.currency AND g.customer_key = t.customer_key AND g.m = {m}"
+    snaps = query(f"SELECT t.* FROM t SEMI JOIN g ON {on.format(m='t.m')}", arrow=True, t=snapshots, g=chosen)
+    moves = query(f"""SELECT t.* FROM t SEMI JOIN g ON {on.format(
+                          m="CASE WHEN t.movement IN ('churn', 'contraction') THEN t.m - 1 ELSE t.m END")}""",
+                  arrow=True, t=movements, g=chosen)
     return snaps, moves
 
 
