@@ -45,3 +45,16 @@ def test_values_the_account_does_not_have_are_dropped():
     kept = replace(defaults, plan="prod_p", country="DE", by="country")
     assert (valid(kept, OPTIONS, defaults).plan, valid(kept, OPTIONS, defaults).country,
             valid(kept, OPTIONS, defaults).by) == ("prod_p", None, "country")
+
+
+def test_a_breakdown_row_sets_its_segment_filter():
+    from stripe_analytics.ui.filters import _from_widgets, show_only
+
+    defaults = default_filters(OPTIONS, TODAY)
+    state: dict = {}
+    show_only(state, "plan", "prod_p")
+    show_only(state, "metadata:channel", "web")
+    f = _from_widgets(state, defaults, "usd")
+    assert (f.plan, f.segment) == ("prod_p", "channel=web")
+    assert f.to_params(defaults) == {"plan": "prod_p", "segment": "channel=web"} | {
+        k: v for k, v in f.to_params(defaults).items() if k not in ("plan", "segment")}

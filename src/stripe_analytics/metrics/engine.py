@@ -36,7 +36,8 @@ from .rates import RateSet
 from .reporting import (Classified, Factor, ReportingInfo, RatesUsed, UnknownReportingCurrencyError, classify,
                         convert_by_month, convert_cash, converted_movements, converted_snapshots, factors,
                         reporting_monthly, select_customers, snapshot_days)
-from .segments import PLAN_DIMENSIONS, customer_segments, parse_dimension, plan_segments, segment_metrics, select_segment
+from .segments import (PLAN_DIMENSIONS, customer_segments, parse_dimension, plan_segments, segment_metrics,
+                       select_segment)
 from .snapshots import MONTH_LABEL_SQL, mrr_by_product, mrr_snapshots
 from ..segment_sql import customer_values_sql
 

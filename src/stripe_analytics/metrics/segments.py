@@ -93,7 +93,8 @@ moved AS (
     LEFT JOIN snap c ON c.currency = mv.currency AND c.customer_key = mv.customer_key AND c.m = mv.m
     LEFT JOIN snap p ON p.currency = mv.currency AND p.customer_key = mv.customer_key AND p.m = mv.m - 1),
 switched AS (
-    SELECT c.currency, c.customer_key, c.m, least(p.mrr, c.mrr) AS amount, p.segment AS from_segment, c.segment AS to_segment
+    SELECT c.currency, c.customer_key, c.m, least(p.mrr, c.mrr) AS amount, p.segment AS from_segment,
+           c.segment AS to_segment
     FROM snap c JOIN snap p ON p.currency = c.currency AND p.customer_key = c.customer_key AND p.m = c.m - 1
     WHERE p.segment <> c.segment)
 """

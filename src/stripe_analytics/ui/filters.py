@@ -303,6 +303,15 @@ PRESETS = {"3m": "Last 3 months", "6m": "Last 6 months", "12m": "Last 12 months"
            "ytd": "Year to date", "all": "All time"}
 
 
+def show_only(state, by: str, value: str) -> None:
+    """Set the sidebar's segment filter of dimension `by` to `value` (a breakdown row's drill-down;
+    call from a widget callback, before the sidebar is drawn)."""
+    if by.startswith("metadata:"):
+        state[_W["segment_key"]], state[_W["segment_value"]] = by.removeprefix("metadata:"), value
+    else:
+        state[_W[by]] = value
+
+
 def _segment_widgets(sidebar, state, options: FilterOptions, product_names: Mapping[str, str]) -> None:
     """Break down by, then the plan / price / interval / country segments (docs/metrics.md "Segments")."""
     sidebar.selectbox("Break down by", [ALL] + by_options(options), key=_W["by"],

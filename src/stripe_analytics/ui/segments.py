@@ -11,7 +11,8 @@ from .. import charts
 from ..metrics import to_major
 from . import page, widgets
 from .context import AppContext
-from .filters import by_label
+from ..metrics.segments import NO_SEGMENT
+from .filters import by_label, show_only
 
 # The segments drawn as lines at most (the largest by MRR); the table lists them all.
 MAX_LINES = 8
@@ -58,14 +59,18 @@ def movements_section(ctx: AppContext, months: list[str]) -> None:
                "churned_customers", "customer_churn_rate"]
     widgets.chart(charts.segment_movements(to_major(rows), f.currency), to_major(rows)[columns], key="seg_moves",
                   view=f"mrr_movements_by_{f.by}_{month}", filters=f)
-    widgets.table(rows[columns], key="seg_moves_table", view=f"mrr_movements_by_{f.by}_{month}", filters=f,
-                  money=["mrr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr",
-                         "moved_in_mrr", "moved_out_mrr", "net_new_mrr"], currency=f.currency, search=False,
-                  column_config={"name": st.column_config.TextColumn(label),
-                                 "segment": st.column_config.TextColumn("Id"),
-                                 "customer_churn_rate": st.column_config.NumberColumn("Customer churn",
-                                                                                      format="percent")},
-                  empty=f"No MRR by {label.lower()} in {month}.")
+    picked = widgets.table(rows[columns], key="seg_moves_table", view=f"mrr_movements_by_{f.by}_{month}", filters=f,
+                           money=[c for c in columns if c.endswith("_mrr") or c == "mrr"], currency=f.currency,
+                           search=False,
+                           column_config={"name": st.column_config.TextColumn(label),
+                                          "segment": st.column_config.TextColumn("Id"),
+                                          "customer_churn_rate": st.column_config.NumberColumn("Customer churn",
+                                                                                               format="percent")},
+                           empty=f"No MRR by {label.lower()} in {month}.", selectable=True)
+    if picked is not None and picked["segment"] != NO_SEGMENT:
+        st.button(f"Show only {label.lower()} {picked['name']}", icon=":material/filter_alt:", key="seg_only",
+                  on_click=show_only, args=(st.session_state, f.by, picked["segment"]),
+                  help="Filter every page by this segment (kept in the URL; Reset filters to undo).")
 
 
 def churn_section(ctx: AppContext) -> None:
@@ -79,9 +84,10 @@ def churn_section(ctx: AppContext) -> None:
     names = dict(zip(frame["segment"], frame["name"]))
     wide = frame[frame["segment"].isin(largest)].pivot(index="month", columns="segment",
                                                        values="customer_churn_rate").reset_index()
+    title = f"Customer churn rate by {label.lower()}" + (
+        f" (the {MAX_LINES} largest)" if frame["segment"].nunique() > MAX_LINES else "")
     widgets.chart(charts.lines(wide, "month", {s: names[s] for s in largest if s in wide.columns}, kind="percent",
-                               title=f"Customer churn rate by {label.lower()}"
-                                     + (f" (the {MAX_LINES} largest)" if frame["segment"].nunique() > MAX_LINES else "")),
+                               title=title),
                   frame[["month", "segment", "name", "active_customers", "churned_customers", "customer_churn_rate"]],
                   key="seg_churn", view=f"churn_by_{f.by}", filters=f)
     last = frame[frame["month"] == frame["month"].max()].sort_values(["mrr", "name"], ascending=[False, True])
