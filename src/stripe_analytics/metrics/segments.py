@@ -81,29 +81,38 @@ def customer_segments(values: pd.DataFrame, customers: pa.Table) -> pa.Table:
                  arrow=True, keys=customers, vals=values[["customer", "segment"]])
 
 
-# The segment of every snapshot row, and of every movement by the rule above.
+# The segment of every snapshot row, of every movement by the rule above (gains at M, losses at
+# P), and the customers who changed segment between consecutive snapshots (month by month only).
+_LOSSES = "('churn', 'contraction')"
 _ATTRIBUTED_SQL = f"""
-WITH snap AS (
+WITH snap AS MATERIALIZED (
     SELECT s.currency, s.customer_key, s.m, s.mrr, coalesce(g.segment, '{NO_SEGMENT}') AS segment
-    FROM snaps s LEFT JOIN segs g ON {{join}}),
+    FROM snaps s LEFT JOIN segs g ON {{on_snap}}),
 moved AS (
-    SELECT mv.*, coalesce(CASE WHEN mv.movement IN ('churn', 'contraction') THEN p.segment ELSE c.segment END,
-                          '{NO_SEGMENT}') AS segment
-    FROM moves mv
-    LEFT JOIN snap c ON c.currency = mv.currency AND c.customer_key = mv.customer_key AND c.m = mv.m
-    LEFT JOIN snap p ON p.currency = mv.currency AND p.customer_key = mv.customer_key AND p.m = mv.m - 1),
-switched AS (
-    SELECT c.currency, c.customer_key, c.m, least(p.mrr, c.mrr) AS amount, p.segment AS from_segment,
-           c.segment AS to_segment
-    FROM snap c JOIN snap p ON p.currency = c.currency AND p.customer_key = c.customer_key AND p.m = c.m - 1
-    WHERE p.segment <> c.segment)
+    SELECT mv.currency, mv.m, mv.movement, mv.amount, coalesce(g.segment, '{NO_SEGMENT}') AS segment
+    FROM moves mv LEFT JOIN segs g ON {{on_move}}),
+switched AS ({{switched}})
 """
+_SWITCHED_SQL = """
+    SELECT currency, m, least(previous_mrr, mrr) AS amount, from_segment, to_segment FROM (
+        SELECT currency, m, mrr, segment AS to_segment,
+               lag(segment) OVER w AS from_segment, lag(mrr) OVER w AS previous_mrr, lag(m) OVER w AS previous_m
+        FROM snap WINDOW w AS (PARTITION BY currency, customer_key ORDER BY m))
+    WHERE previous_m = m - 1 AND from_segment <> to_segment"""
+_NO_SWITCH_SQL = "SELECT '' AS currency, 0 AS m, 0 AS amount, '' AS from_segment, '' AS to_segment WHERE false"
 
 
 def _attributed(segments: pa.Table) -> tuple[str, dict]:
-    join = ("g.currency = s.currency AND g.customer_key = s.customer_key AND g.m = s.m"
-            if "m" in segments.column_names else "g.customer_key = s.customer_key")
-    return _ATTRIBUTED_SQL.format(join=join), {"segs": segments}
+    if "m" in segments.column_names:
+        key = "g.currency = {t}.currency AND g.customer_key = {t}.customer_key AND g.m = {m}"
+        sql = _ATTRIBUTED_SQL.format(
+            on_snap=key.format(t="s", m="s.m"),
+            on_move=key.format(t="mv", m=f"CASE WHEN mv.movement IN {_LOSSES} THEN mv.m - 1 ELSE mv.m END"),
+            switched=_SWITCHED_SQL)
+    else:  # one value per customer: nobody changes segment
+        sql = _ATTRIBUTED_SQL.format(on_snap="g.customer_key = s.customer_key",
+                                     on_move="g.customer_key = mv.customer_key", switched=_NO_SWITCH_SQL)
+    return sql, {"segs": segments}
 
 
 def select_segment(snapshots: pa.Table, movements: pa.Table, segments: pa.Table,
@@ -121,7 +130,7 @@ def select_segment(snapshots: pa.Table, movements: pa.Table, segments: pa.Table,
     on = "g.currency = t.currency AND g.customer_key = t.customer_key AND g.m = {m}"
     snaps = query(f"SELECT t.* FROM t SEMI JOIN g ON {on.format(m='t.m')}", arrow=True, t=snapshots, g=chosen)
     moves = query(f"""SELECT t.* FROM t SEMI JOIN g ON {on.format(
-                          m="CASE WHEN t.movement IN ('churn', 'contraction') THEN t.m - 1 ELSE t.m END")}""",
+                          m=f"CASE WHEN t.movement IN {_LOSSES} THEN t.m - 1 ELSE t.m END")}""",
                   arrow=True, t=movements, g=chosen)
     return snaps, moves
 
