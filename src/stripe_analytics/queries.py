@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from .cache import read_meta
-from .segment_sql import CUSTOMER_COUNTRY_SQL, customers_sql
+from .segment_sql import CUSTOMER_COUNTRY_SQL, PRICE_NAMES_SQL, customers_sql
 
 DEFAULT_LIMIT = 20_000
 SEGMENT_MAX_VALUES = 50
@@ -233,10 +233,7 @@ def filter_options(con) -> FilterOptions:
         GROUP BY k, v ORDER BY k, n DESC, v""").fetchall()
     for key, value, _ in seg_rows:
         segments.setdefault(key, []).append(value)
-    prices = [(r[0], r[1]) for r in con.execute("""
-        SELECT p.id, coalesce(pr.name, p.product, '?') || ' · ' || coalesce(p.nickname, p.lookup_key, p.id) AS label
-        FROM prices p LEFT JOIN products pr ON pr.id = p.product
-        WHERE NOT p.deleted AND p.interval IS NOT NULL ORDER BY lower(label), p.id""").fetchall()]
+    prices = [(r[0], r[1]) for r in con.execute(PRICE_NAMES_SQL).fetchall()]
     intervals = [r[0] for r in con.execute("""
         SELECT interval FROM prices WHERE NOT deleted AND interval IS NOT NULL GROUP BY interval
         ORDER BY list_position(['day', 'week', 'month', 'year'], interval)""").fetchall()]

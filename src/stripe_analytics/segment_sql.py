@@ -1,5 +1,6 @@
-"""Which customers a customer-level segment holds (docs/metrics.md "Segments"): one SQL for the
-browse tables (`queries.Scope`) and the metrics (`metrics.load.Sources`).
+"""The SQL of segments (docs/metrics.md "Segments") shared by the browse tables (`queries`) and
+the metrics (`metrics.load.Sources`, the engine): which customers a customer-level segment holds,
+each customer's value, and the names of prices.
 
 A customer-level segment is a metadata key = value, or a country: the customer's address
 country, else the country of the card of its latest charge that names one (upper case)."""
@@ -17,6 +18,15 @@ FROM customers c LEFT JOIN (
       AND customer IN (SELECT id FROM customers WHERE NOT deleted AND nullif(trim(country), '') IS NULL)
     GROUP BY customer) card ON card.customer = c.id
 WHERE NOT c.deleted
+"""
+
+
+# Every recurring price not deleted, with its readable name ("Product · nickname", else the
+# lookup key or the id), by name.
+PRICE_NAMES_SQL = """
+SELECT p.id, coalesce(pr.name, p.product, '?') || ' · ' || coalesce(p.nickname, p.lookup_key, p.id) AS label
+FROM prices p LEFT JOIN products pr ON pr.id = p.product
+WHERE NOT p.deleted AND p.interval IS NOT NULL ORDER BY lower(label), p.id
 """
 
 

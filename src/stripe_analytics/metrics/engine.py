@@ -39,7 +39,7 @@ from .reporting import (Classified, Factor, ReportingInfo, RatesUsed, UnknownRep
 from .segments import (PLAN_DIMENSIONS, customer_segments, parse_dimension, plan_segments, segment_metrics,
                        select_segment)
 from .snapshots import MONTH_LABEL_SQL, mrr_by_product, mrr_snapshots
-from ..segment_sql import customer_values_sql
+from ..segment_sql import PRICE_NAMES_SQL, customer_values_sql
 
 log = logging.getLogger(__name__)
 
@@ -410,9 +410,7 @@ class MetricsEngine:
         if by == "plan":
             rows = self.src.con.execute("SELECT id, coalesce(name, id) FROM products WHERE NOT deleted").fetchall()
         elif by == "price":
-            rows = self.src.con.execute("""
-                SELECT p.id, coalesce(pr.name, p.product, '?') || ' · ' || coalesce(p.nickname, p.lookup_key, p.id)
-                FROM prices p LEFT JOIN products pr ON pr.id = p.product WHERE NOT p.deleted""").fetchall()
+            rows = self.src.con.execute(PRICE_NAMES_SQL).fetchall()
         else:
             rows = []
         return {str(k): str(v) for k, v in rows}
