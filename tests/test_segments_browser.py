@@ -17,7 +17,7 @@ import pytest
 
 from stripe_analytics.money import format_amount
 from tests.app_support import ARTIFACTS
-from tests.test_browser import (browser, choose, click_download, go, no_exception, page, server,  # noqa: F401
+from tests.test_browser import (browser, click_download, go, no_exception, page, server,  # noqa: F401
                                 settle)
 from tests.test_dashboard_browser import url_params
 
@@ -35,6 +35,16 @@ def shot(tab, name: str) -> None:
     tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def pick(tab, label: str, option: str) -> None:
+    """Choose `option` of a select box by typing it (a long list shows only its first options)."""
+    box = tab.get_by_role("combobox", name=label, exact=True)
+    box.scroll_into_view_if_needed()
+    box.click()
+    tab.keyboard.type(option)
+    tab.get_by_role("option", name=option, exact=True).click(timeout=60_000)
+    settle(tab)
+
+
 def tile(tab, label: str) -> str:
     return tab.locator("[data-testid='stMetric']").filter(has_text=label).locator(
         "[data-testid='stMetricValue']").first.inner_text()
@@ -49,7 +59,7 @@ def test_movements_and_churn_by_plan_match_the_cli(server, page):
 
     go(page, server["url"], "mrr")
     no_exception(page)
-    choose(page, "Break down by", "Plan")
+    pick(page, "Break down by", "Plan")
     assert url_params(page.url)["by"] == "plan"
     main = page.locator("[data-testid='stMain']").inner_text()
     assert "MRR movements by plan" in main and "moved in / out" in main
@@ -74,11 +84,7 @@ def test_movements_and_churn_by_plan_match_the_cli(server, page):
     # Filter by the top plan in the sidebar: the URL says so and the MRR tile is the CLI's.
     page.get_by_text("Plan, price, interval, country").click()
     page.wait_for_timeout(300)
-    box = page.get_by_role("combobox", name="Plan", exact=True)
-    box.click()
-    page.keyboard.type(top["name"])                     # the list is long: type to narrow it
-    page.get_by_role("option", name=top["name"], exact=True).click()
-    settle(page)
+    pick(page, "Plan", top["name"])
     assert url_params(page.url)["plan"] == top["segment"]
     filtered = cli_json(db, "--segment", f"plan={top['segment']}", "--currency", "usd")
     mrr = filtered["currencies"]["usd"]["months"][-1]["mrr"]
