@@ -147,6 +147,9 @@ def test_country_is_the_address_else_the_latest_card(example):
     # The country filter is a customer filter: MRR and cash (B's charges are its own).
     de = engine.compute(MetricFilters(country="de")).monthly.set_index("month")
     assert list(de["mrr"]) == [3000, 0, 0] and de.loc["2024-01", "gross_volume"] == 6000
+    # A country is a set of customers: the all-currencies view takes it too.
+    assert engine.compute(MetricFilters(country="FR"), reporting_currency="usd").monthly["mrr"].tolist() == [
+        4000, 5000, 5000]
     # The browse tables take the same rule.
     con = example.con
     assert sorted(customers(con, Scope(country="FR"))["id"]) == ["cus_a", "cus_d"]
@@ -211,3 +214,31 @@ def test_cli_by_and_segment(example, capsys):
                        (["--segment", "country=France"], "--segment 'France' is not a country code")):
         assert cli.main(["metrics", "--db", path, *bad]) == 2
         assert words in capsys.readouterr().err
+
+
+def test_on_the_demo_every_segment_bridges_and_the_segments_add_up():
+    """The rules hold on the small demo account, for every dimension, currency, value and month:
+    MRR(M) = MRR(P) + net new + moved in - moved out, and the segments add up to the account."""
+    from stripe_analytics.cache import Cache
+    from tests.app_support import small_demo
+
+    with Cache.open(small_demo(), read_only=True) as cache:
+        engine = MetricsEngine(cache)
+        total = engine.compute().monthly.set_index(["currency", "month"])
+        moved = 0
+        for by in ("plan", "price", "interval", "country", "metadata:segment"):
+            frame = engine.segment_breakdown(MetricFilters(), by).sort_values(["currency", "segment", "m"])
+            previous = frame.groupby(["currency", "segment"])["mrr"].shift(1).fillna(0)
+            bridge = previous + frame["net_new_mrr"] + frame["moved_in_mrr"] - frame["moved_out_mrr"]
+            first = frame["m"] == frame["m"].min()
+            assert (bridge[~first] == frame["mrr"][~first]).all(), by
+            sums = frame.groupby(["currency", "month"])[["mrr", "new_mrr", "expansion_mrr", "contraction_mrr",
+                                                          "churned_mrr", "reactivation_mrr", "active_customers",
+                                                          "churned_customers", "moved_in_mrr"]].sum()
+            for column in sums.columns.drop("moved_in_mrr"):
+                assert (sums[column] == total.loc[sums.index, column]).all(), (by, column)
+            assert (sums["moved_in_mrr"] == frame.groupby(["currency", "month"])["moved_out_mrr"].sum()).all()
+            moved += int(frame["moved_in_mrr"].sum())
+            if by in ("country", "metadata:segment"):
+                assert frame["moved_in_mrr"].sum() == 0, by     # one value per customer: nobody moves
+        assert moved > 0                                        # the demo has plan changes
