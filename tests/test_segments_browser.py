@@ -63,6 +63,11 @@ def test_movements_and_churn_by_plan_match_the_cli(server, page):
     assert url_params(page.url)["by"] == "plan"
     main = page.locator("[data-testid='stMain']").inner_text()
     assert "MRR movements by plan" in main and "moved in / out" in main
+    over_time = page.locator("[data-testid='stPlotlyChart']").filter(has_text="MRR by plan").first
+    over_time.wait_for(timeout=30_000)
+    over_time.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    shot(page, "segments_mrr_by_plan_over_time")
     # The breakdown table's CSV (the second table of the page) is the CLI's last month, plan by plan.
     page.locator("button[data-testid='stPopoverButton']:visible").filter(
         has=page.locator("[data-testid='stMarkdownContainer']", has_text=re.compile(r"^Download$"))).nth(1).click()

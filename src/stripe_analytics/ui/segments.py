@@ -14,7 +14,7 @@ from .context import AppContext
 from ..metrics.segments import NO_SEGMENT
 from .filters import by_label, show_only
 
-# The segments drawn as lines at most (the largest by MRR); the table lists them all.
+# The segments drawn one by one at most (the largest by MRR); the tables list them all.
 MAX_LINES = 8
 
 
@@ -45,6 +45,7 @@ def movements_section(ctx: AppContext, months: list[str]) -> None:
     if found is None:
         return
     (frame, label), f = found, ctx.filters
+    _mrr_over_time(frame, label, f)
     if st.session_state.get("seg_month") not in months:
         st.session_state["seg_month"] = months[-1]
     month = st.selectbox("Month", months, key="seg_month")
@@ -73,14 +74,36 @@ def movements_section(ctx: AppContext, months: list[str]) -> None:
                   help="Filter every page by this segment (kept in the URL; Reset filters to undo).")
 
 
+def _largest(frame: pd.DataFrame) -> list[str]:
+    """The segment values drawn one by one (the largest by MRR in the last month); the others
+    are drawn together as "Others"."""
+    last = frame[frame["m"] == frame["m"].max()].sort_values(["mrr", "segment"], ascending=[False, True])
+    return list(last["segment"].head(MAX_LINES))
+
+
+def _mrr_over_time(frame: pd.DataFrame, label: str, f) -> None:
+    """MRR per segment value at each month's end, stacked, so the total is the account's MRR."""
+    largest = _largest(frame)
+    names = dict(zip(frame["segment"], frame["name"]))
+    shown = frame.assign(segment=frame["segment"].where(frame["segment"].isin(largest), "_others"))
+    wide = to_major(shown.groupby(["currency", "month", "segment"], as_index=False)["mrr"].sum()).pivot(
+        index="month", columns="segment", values="mrr").fillna(0).reset_index()
+    series = {s: names[s] for s in largest if s in wide.columns}
+    if "_others" in wide.columns:
+        series["_others"] = "Others"
+    widgets.chart(charts.bars(wide, "month", series, currency=f.currency, stacked=True,
+                              title=f"MRR by {label.lower()}"),
+                  to_major(frame[["month", "currency", "segment", "name", "mrr", "active_customers"]]),
+                  key="seg_mrr", view=f"mrr_by_{f.by}", filters=f)
+
+
 def churn_section(ctx: AppContext) -> None:
     """Retention page: customer and revenue churn per value over time, and the last month's table."""
     found = _breakdown(ctx, "Churn")
     if found is None:
         return
     (frame, label), f = found, ctx.filters
-    largest = (frame.sort_values("m").groupby("segment")["mrr"].last().sort_values(ascending=False)
-               .head(MAX_LINES).index)
+    largest = _largest(frame)
     names = dict(zip(frame["segment"], frame["name"]))
     wide = frame[frame["segment"].isin(largest)].pivot(index="month", columns="segment",
                                                        values="customer_churn_rate").reset_index()
