@@ -40,6 +40,7 @@ def test_values_the_account_does_not_have_are_dropped():
                      "by": "metadata:tier"}, OPTIONS, defaults)
     assert (f.plan, f.price, f.interval, f.country, f.by) == (None, None, None, None, None)
     assert f.to_params(defaults) == {}
+    assert from_params({"country": "fr"}, OPTIONS, defaults).country == "FR"
     assert by_options(OPTIONS) == ["plan", "price", "interval", "country", "metadata:channel"]
     # After a sync the account may lose a value: `valid` resets it, keeping the others.
     kept = replace(defaults, plan="prod_p", country="DE", by="country")

@@ -208,7 +208,8 @@ def from_params(params: Mapping[str, str], options: FilterOptions, defaults: Fil
         if value in options.segments.get(key, []):
             seg_key, seg_value = key, value
     offered = segment_values(options)
-    chosen = {name: params.get(name) if params.get(name) in offered[name] else None for name in SEGMENT_FIELDS}
+    given = dict(params, country=(params.get("country") or "").upper())   # ?country=fr works too
+    chosen = {name: given.get(name) if given.get(name) in offered[name] else None for name in SEGMENT_FIELDS}
     by = params.get("by") if params.get("by") in by_options(options) else None
     return Filters(start, end, currency, granularity, product, seg_key, seg_value, converted, by=by, **chosen)
 
