@@ -38,13 +38,18 @@ tiles = st.columns(4)
 widgets.kpi(tiles[0], "nrr", fmt.percent(last["nrr"]),
             delta=fmt.delta_text(last["nrr"], p("nrr"), kind="points"), trend=monthly["nrr"],
             delta_description=vs, note=fx, chart_type="line")
-# Volumes are flows: a month to date against a whole month is no verdict (grey, not red).
-flow_vs = f"{vs} (month to date)" if vs and compared.to_date else vs
+# Volumes are flows: a month to date is compared with the same days of the month before
+# (metrics.md "Comparing a month to date"), in grey: the month is not over, so it is no verdict yet.
+same_days = widgets.same_days(page.depth(ctx, "same_days"), last["month"], True) if compared.to_date else None
+if same_days is not None and same_days.previous is not None:
+    flow_vs, flow_prev = f"{same_days.vs} (month to date)", same_days.previous.get
+else:
+    flow_vs, flow_prev = (f"{vs} (month to date)" if vs and compared.to_date else vs), p
 widgets.kpi(tiles[1], "gross_volume", fmt.money(last["gross_volume"], cur),
-            delta=fmt.delta_text(last["gross_volume"], p("gross_volume")), trend=major["gross_volume"],
+            delta=fmt.delta_text(last["gross_volume"], flow_prev("gross_volume")), trend=major["gross_volume"],
             delta_description=flow_vs, note=fx, chart_type="bar", partial=compared.to_date)
 widgets.kpi(tiles[2], "net_volume", fmt.money(last["net_volume"], cur),
-            delta=fmt.delta_text(last["net_volume"], p("net_volume")), trend=major["net_volume"],
+            delta=fmt.delta_text(last["net_volume"], flow_prev("net_volume")), trend=major["net_volume"],
             delta_description=flow_vs, note=fx, chart_type="bar", partial=compared.to_date)
 widgets.kpi(tiles[3], "arpa", fmt.money(last["arpa"], cur), delta=fmt.delta_text(last["arpa"], p("arpa")),
             trend=major["arpa"], delta_description=vs, note=fx, chart_type="line")

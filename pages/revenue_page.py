@@ -7,6 +7,7 @@ import streamlit as st
 
 from stripe_analytics import charts, queries
 from stripe_analytics.metrics import to_major
+from stripe_analytics.money import to_major_float
 from stripe_analytics.metrics.cash import period_start
 from stripe_analytics.ui import definitions, format as fmt, page, widgets
 
@@ -31,17 +32,26 @@ major = to_major(cash)
 last = cash.iloc[-1]
 prev = cash.iloc[-2] if len(cash) > 1 else None
 vs = f"vs {fmt.period_name(prev['period'], period)}" if prev is not None else None
+current = last["start"] == period_start(ctx.today, period)
+# A month is compared with the same days of the month before (metrics.md "Comparing a month to date").
+same_days = widgets.same_days(page.depth(ctx, "same_days"), last["period"], bool(current)) if period == "month" \
+    else None
+if same_days is not None:
+    prev, vs = same_days.previous, same_days.vs
 
 
 def p(column):
     return None if prev is None else prev[column]
 
 
-current = last["start"] == period_start(ctx.today, period)
-name = fmt.period_name(last["period"], period)
-st.caption(f"**{name[:1].upper() + name[1:]}**"
-           + ((" (today so far)" if period == "day" else f" ({period} to date)") if current else "")
-           + (f", compared with {fmt.period_name(prev['period'], period)}" if prev is not None else ""))
+if same_days is not None:
+    st.caption(same_days.caption(current, lambda c: fmt.delta_text(last[c], same_days.last_year[c])
+                                 if same_days.last_year is not None else None))
+else:
+    name = fmt.period_name(last["period"], period)
+    st.caption(f"**{name[:1].upper() + name[1:]}**"
+               + ((" (today so far)" if period == "day" else f" ({period} to date)") if current else "")
+               + (f", compared with {fmt.period_name(prev['period'], period)}" if prev is not None else ""))
 tiles = st.columns(3)
 widgets.kpi(tiles[0], "gross_volume", fmt.money(last["gross_volume"], cur),
             delta=fmt.delta_text(last["gross_volume"], p("gross_volume")), trend=major["gross_volume"],
@@ -62,8 +72,15 @@ widgets.kpi(tiles[2], "average_order_value", fmt.money(last["average_order_value
             delta=fmt.delta_text(last["average_order_value"], p("average_order_value")),
             trend=major["average_order_value"], delta_description=vs, note=fx, chart_type="line")
 
-widgets.chart(charts.bars(major, "period", {"gross_volume": "Gross volume", "net_volume": "Net volume"},
-                          currency=cur, title="Gross and net volume"),
+volume = charts.bars(major, "period", {"gross_volume": "Gross volume", "net_volume": "Net volume"}, currency=cur,
+                     title="Gross and net volume")
+if same_days is not None and same_days.to_date and same_days.previous is not None:
+    # the month to date's bar against the gross volume of the same days before
+    marks = {same_days.compared_label("previous"): same_days.previous["gross_volume"]}
+    if same_days.last_year is not None:
+        marks[same_days.compared_label("last_year")] = same_days.last_year["gross_volume"]
+    charts.compared_with(volume, last["period"], {k: to_major_float(int(v), cur) for k, v in marks.items()}, currency=cur)
+widgets.chart(volume,
               major[["period", "currency", "gross_volume", "net_volume"]], key="rev_volume", view="volume",
               filters=f)
 left, right = st.columns(2)
@@ -92,6 +109,87 @@ with right:
                                title="Average order value"),
                   major[["period", "currency", "average_order_value", "successful_payments"]], key="rev_aov",
                   view="average_order_value", filters=f)
+
+st.markdown("#### Failed payments and recovery", help=definitions.help_text("failed_invoice_payments") or None)
+recovery = page.depth(ctx)[["month", "currency", "failed_invoice_payments", "failed_invoice_amount", "recovered_invoice_payments",
+                  "recovered_invoice_amount", "recovery_rate", "outstanding_invoice_amount", "median_days_to_recover",
+                  "after_trial_failed_payments", "after_trial_failed_amount", "after_trial_recovered_payments",
+                  "after_trial_recovered_amount", "involuntary_churned_mrr", "involuntary_churn_share"]]
+if recovery.empty:
+    st.info("No months in this range.")
+else:
+    st.caption("Invoices by the month of their first failed attempt; recovered = paid after the failure. The first "
+               "invoice after a trial is counted apart. Recent months can still recover (retries are pending)."
+               + (" Each invoice converted at the rate of the day of its first failure." if f.converted else ""))
+    if f.converted:
+        left_out = page.depth(ctx, "unconverted_failed_invoices")
+        if len(left_out):
+            st.warning("No exchange rate for " + ", ".join(
+                f"{r.currency.upper()} ({r.failed_invoice_payments:,} failed invoices, "
+                f"{fmt.money(r.failed_invoice_amount, r.currency)})" for r in left_out.itertuples())
+                + ": left out of the recovery figures. Add rates on the Data page or with "
+                  "`stripe-analytics fx import FILE`.", icon=":material/currency_exchange:")
+    money = widgets.major(recovery, ["failed_invoice_amount", "recovered_invoice_amount", "outstanding_invoice_amount",
+                                     "after_trial_failed_amount", "after_trial_recovered_amount",
+                                     "involuntary_churned_mrr"], cur)
+    now, before = recovery.iloc[-1], (recovery.iloc[-2] if len(recovery) > 1 else None)
+    r_vs = f"vs {fmt.month_name(before['month'])}" if before is not None else None
+
+    def rp(column):
+        return None if before is None else before[column]
+
+    st.caption(f"**{fmt.month_name(now['month'])}**" + (f", compared with {fmt.month_name(before['month'])}"
+                                                          if before is not None else ""))
+    tiles = st.columns(4)
+    widgets.kpi(tiles[0], "failed_invoice_amount", fmt.money(now["failed_invoice_amount"], cur),
+                delta=fmt.delta_text(now["failed_invoice_amount"], rp("failed_invoice_amount")), inverse=True,
+                trend=money["failed_invoice_amount"], delta_description=r_vs, note=fx, chart_type="bar",
+                label=f"Failed payments ({int(now['failed_invoice_payments']):,})")
+    widgets.kpi(tiles[1], "recovered_invoice_amount", fmt.money(now["recovered_invoice_amount"], cur),
+                delta=fmt.delta_text(now["recovered_invoice_amount"], rp("recovered_invoice_amount")),
+                trend=money["recovered_invoice_amount"], delta_description=r_vs, note=fx, chart_type="bar",
+                label=f"Recovered ({int(now['recovered_invoice_payments']):,})")
+    widgets.kpi(tiles[2], "recovery_rate", fmt.percent(now["recovery_rate"]),
+                delta=fmt.delta_text(now["recovery_rate"], rp("recovery_rate"), kind="points"),
+                trend=recovery["recovery_rate"], delta_description=r_vs, note=fx, chart_type="line")
+    widgets.kpi(tiles[3], "outstanding_invoice_amount", fmt.money(now["outstanding_invoice_amount"], cur),
+                delta=fmt.delta_text(now["outstanding_invoice_amount"], rp("outstanding_invoice_amount")),
+                inverse=True, trend=money["outstanding_invoice_amount"], delta_description=r_vs, note=fx,
+                chart_type="bar")
+    tiles = st.columns(3)
+    widgets.kpi(tiles[0], "median_days_to_recover", fmt.days(now["median_days_to_recover"]),
+                trend=recovery["median_days_to_recover"], chart_type="line")
+    widgets.kpi(tiles[1], "after_trial_failed_payments", fmt.count(now["after_trial_failed_payments"]),
+                label="Failed first invoices after a trial",
+                delta=f"{int(now['after_trial_recovered_payments']):,} recovered", delta_description=
+                f"{fmt.money(now['after_trial_recovered_amount'], cur)} of "
+                f"{fmt.money(now['after_trial_failed_amount'], cur)}", partial=True, chart_type="bar",
+                trend=recovery["after_trial_failed_payments"])
+    widgets.kpi(tiles[2], "involuntary_churn_share", fmt.percent(now["involuntary_churn_share"]),
+                delta=fmt.delta_text(now["involuntary_churn_share"], rp("involuntary_churn_share"), kind="points"),
+                inverse=True, trend=recovery["involuntary_churn_share"], delta_description=r_vs, note=fx,
+                chart_type="line", label=f"Involuntary churn ({fmt.money(now['involuntary_churned_mrr'], cur)} MRR)")
+    left, right = st.columns(2)
+    with left:
+        widgets.chart(charts.bars(money, "month", {"failed_invoice_amount": "Failed",
+                                                   "recovered_invoice_amount": "Recovered",
+                                                   "outstanding_invoice_amount": "Outstanding"}, currency=cur,
+                                  title="Failed invoice payments and recoveries",
+                                  colors=[charts.MOVEMENT_COLORS["churn"], charts.MOVEMENT_COLORS["new"],
+                                          charts.MUTED]),
+                      money, key="rev_recovery", view="payment_recovery", filters=f)
+    with right:
+        days = page.depth(ctx, "recovery_days")
+        days = widgets.major(days, ["recovered_invoice_amount"], cur)
+        widgets.chart(charts.bars(days, "days", {"recovered_invoice_amount": "Recovered"}, currency=cur,
+                                  title="Days from the first failure to the payment",
+                                  colors=[charts.MOVEMENT_COLORS["new"]]),
+                      days, key="rev_recovery_days", view="recovery_days", filters=f)
+    with st.expander("Recovery by month", icon=":material/table:"):
+        widgets.table(recovery, key="rev_recovery_table", column_config=widgets.RATE_DAY_COLUMNS, view="payment_recovery", filters=f, search=False,
+                      money=["failed_invoice_amount", "recovered_invoice_amount", "outstanding_invoice_amount",
+                             "after_trial_failed_amount", "after_trial_recovered_amount", "involuntary_churned_mrr"],
+                      currency=cur)
 
 st.markdown("#### Breakdowns")
 tab_currency, tab_product, tab_method = st.tabs(["By currency", "By product", "By payment method"])
@@ -135,4 +233,7 @@ with tab_method:
                   currency=cur, search=False)
 
 definitions.expander(["gross_volume", "net_volume", "refunds", "fees", "payment_success_rate",
-                      "average_order_value", "successful_payments", "failed_payments"])
+                      "average_order_value", "successful_payments", "failed_payments", "same_days",
+                      "failed_invoice_payments", "recovered_invoice_payments", "recovery_rate",
+                      "outstanding_invoice_amount", "median_days_to_recover", "after_trial_failed_payments",
+                      "involuntary_churned_mrr", "involuntary_churn_share"])

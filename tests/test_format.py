@@ -1,6 +1,8 @@
 """Number formatting of tiles and tables (stripe_analytics.ui.format)."""
 
-from stripe_analytics.ui.format import delta_text
+from datetime import date
+
+from stripe_analytics.ui.format import day_range, days, delta_text
 
 
 def test_a_delta_that_rounds_to_nothing_is_unsigned_and_flat():
@@ -12,3 +14,10 @@ def test_a_delta_that_rounds_to_nothing_is_unsigned_and_flat():
     assert moved == "+1.0 pp" and not moved.flat
     assert delta_text(90, 100) == "-10.0%" and not delta_text(90, 100).flat
     assert delta_text(5, 0) == "new" and not delta_text(5, 0).flat
+
+
+def test_day_ranges_and_durations_as_the_pages_say_them():
+    assert day_range(date(2026, 11, 1), date(2026, 11, 29)) == "1–29 Nov"
+    assert day_range(date(2025, 11, 1), date(2025, 11, 29), year=True) == "1–29 Nov 2025"
+    assert day_range(date(2026, 10, 1), date(2026, 10, 1)) == "1 Oct"
+    assert days(14.0423) == "14.0 days" and days(float("nan")) == "—"

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from stripe_analytics import cli
-from stripe_analytics.metrics import JSON_MONTH_KEYS, REPORTING_MONTH_KEYS, import_rates, parse_rates_csv
+from stripe_analytics.metrics import (DEPTH_MONTH_KEYS, JSON_MONTH_KEYS, REPORTING_MONTH_KEYS, import_rates,
+                                      parse_rates_csv)
 from tests.stripe_builders import balance_transaction, charge, customer, item, make_cache, price, subscription
 
 
@@ -31,7 +32,7 @@ def test_json_output(db, capsys):
     assert doc["account"] == "acct_cli" and doc["as_of"] == "2024-02-29"
     assert list(doc["currencies"]) == ["jpy", "usd"]
     usd = doc["currencies"]["usd"]["months"]
-    assert [tuple(m) for m in usd] == [JSON_MONTH_KEYS] * 2
+    assert [tuple(m) for m in usd] == [JSON_MONTH_KEYS + DEPTH_MONTH_KEYS] * 2  # the contract's keys first, unchanged
     assert [(m["month"], m["mrr"], m["gross_volume"]) for m in usd] == [("2024-01", 25.0, 25.0), ("2024-02", 25.0, 0)]
     assert doc["currencies"]["jpy"]["months"][1]["mrr"] == 3000
 
@@ -94,8 +95,13 @@ def test_json_reporting_object_matches_the_contract(fx_db, capsys):
     assert reporting["currency"] == "usd"
     assert reporting["rates"] == {"source": "user rates", "last_rate_date": "2024-02-28"}
     assert reporting["unconverted"] == [{"month": "2024-02", "currency": "xof", "mrr": 120000}]
-    assert [tuple(m) for m in reporting["months"]] == [REPORTING_MONTH_KEYS] * 2
-    jan, feb = reporting["months"]
+    assert [tuple(m) for m in reporting["months"]] == [REPORTING_MONTH_KEYS + DEPTH_MONTH_KEYS] * 2
+    jan, feb = ({key: month[key] for key in REPORTING_MONTH_KEYS} for month in reporting["months"])
+    # A whole February (as of its last day) is compared with the whole of January.
+    assert {k: reporting["months"][1][k] for k in ("period_days", "previous_start", "previous_end",
+                                                   "previous_gross_volume", "last_year_start")} == {
+        "period_days": 29, "previous_start": "2024-01-01", "previous_end": "2024-01-31",
+        "previous_gross_volume": 0.0, "last_year_start": None}
     assert jan == {"month": "2024-01", "mrr": 125.0, "arr": 1500.0, "new_mrr": 125.0, "expansion_mrr": 0.0,
                    "contraction_mrr": 0.0, "churned_mrr": 0.0, "reactivation_mrr": 0.0, "net_new_mrr": 125.0,
                    "fx_mrr": 0.0, "active_customers": 1, "new_customers": 1, "churned_customers": 0,
@@ -113,7 +119,7 @@ def test_json_reporting_object_matches_the_contract(fx_db, capsys):
                    "failed_payments": 0}
     # The per-currency months are unchanged by the conversion.
     assert doc["currencies"]["eur"]["months"][1]["mrr"] == 100.0
-    assert [tuple(m) for m in doc["currencies"]["usd"]["months"]] == [JSON_MONTH_KEYS] * 2
+    assert [tuple(m) for m in doc["currencies"]["usd"]["months"]] == [JSON_MONTH_KEYS + DEPTH_MONTH_KEYS] * 2
 
 
 def test_reporting_currency_defaults_to_the_accounts(fx_db, capsys):

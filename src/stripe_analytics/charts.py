@@ -130,6 +130,18 @@ def bars(frame: pd.DataFrame, x: str, series: dict[str, str], *, currency: str |
                                     show_legend=len(series) > 1, **extra))
 
 
+def compared_with(fig: go.Figure, x: str, values: dict[str, float], *, currency: str | None = None,
+                  kind: str = "money") -> go.Figure:
+    """Marks on a bar chart the figures a month to date is compared with ({label: value} at
+    category `x`, e.g. "1–29 Oct (same days)"), so the partial last bar is read against them."""
+    for i, (label, value) in enumerate(values.items()):
+        fig.add_trace(go.Scatter(x=[x], y=[value], name=label, mode="markers",
+                                 marker=dict(symbol="line-ew", size=34, line=dict(width=3, color=MUTED if i else "#0a2540")),
+                                 hovertemplate=_hover(label, currency, kind)))
+    fig.update_layout(showlegend=True)
+    return fig
+
+
 def movements(frame: pd.DataFrame, currency: str, *, title: str | None = "MRR movements",
               height: int = 380) -> go.Figure:
     """Stacked bars per month: gains up (new, reactivation, expansion), losses down

@@ -105,7 +105,7 @@ def register(subparsers) -> None:
             except UnknownCurrencyError as error:
                 raise CliError(f"--currency {error}", 2) from None
             reporting = args.reporting_currency or default_reporting_currency(cache, engine)
-            converted = None
+            converted = converted_depth = None
             if not filters.plan_segments:  # plan, price and interval segments are per currency
                 try:
                     converted = engine.compute(filters, reporting_currency=reporting)
@@ -113,8 +113,12 @@ def register(subparsers) -> None:
                     raise CliError(f"--reporting-currency {error}", 2) from None
             breakdown = engine.segment_breakdown(filters, args.by) if args.by else None
             names = engine.segment_names(args.by) if args.by else {}
+            if args.json_output:
+                depth = engine.depth(filters)
+                if converted is not None:
+                    converted_depth = engine.depth(filters, reporting_currency=reporting)
         if args.json_output:
-            doc = metrics_json(result, converted)
+            doc = metrics_json(result, converted, depth, converted_depth)
             if breakdown is not None:
                 doc["segments"] = segments_json(breakdown, args.by, names)
             sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")

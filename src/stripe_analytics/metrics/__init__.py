@@ -13,17 +13,25 @@ Pure functions over DataFrames / Arrow tables (heavy per-line work in DuckDB SQL
   billing interval, country or metadata value
 - `cash.cash_by_period`, `cash.cash_metrics`, `cash.cash_periods`: gross / net volume, refunds,
   fees, payments per day, week or month
+- `trials.trial_conversion`, `trials.trial_conversion_by_plan`: trials started, ended, converted,
+  active, median days to convert
+- `recovery.payment_recovery`, `recovery.recovery_days`, `recovery.involuntary_churn`: failed
+  invoice payments and their recovery, involuntary churn
+- `comparisons.same_days_comparison`: a month (to date) against the same days of the month
+  before and of last year
 - `rates.RateSet`: ECB reference rates (offline) plus the user's; `reporting`: the conversion step
   into one reporting currency (docs/specs/fx.md)
 
 Entry points: `compute_metrics`, `MetricsEngine` (keeps the expensive part between filter
-changes), `metrics_json` (the contract's JSON object).
+changes; `depth` for the trial, recovery and comparison figures), `metrics_json` (the contract's
+JSON object).
 """
 
 from .cash import PERIODS, cash_by_period, cash_metrics, cash_periods
 from .cohorts import cohort_retention
-from .engine import (JSON_MONTH_KEYS, REPORTING_MONTH_KEYS, MetricsEngine, MetricsResult, SegmentNeedsCurrencyError,
-                     UnknownCurrencyError, compute_metrics, metrics_json, reporting_json, segments_json, to_major)
+from .engine import (DEPTH_MONTH_KEYS, JSON_MONTH_KEYS, REPORTING_MONTH_KEYS, MetricsEngine, MetricsResult,
+                     SegmentNeedsCurrencyError, UnknownCurrencyError, compute_metrics, metrics_json, reporting_json,
+                     segments_json, to_major)
 from .rates import RateSet, RatesFileError, import_rates, parse_rates_csv
 from .reporting import ReportingInfo, UnknownReportingCurrencyError
 from .filters import DiscountPolicy, MetricFilters, as_of_instant
@@ -35,7 +43,7 @@ from .segments import SEGMENT_COLUMNS, parse_dimension, segment_metrics, select_
 from .snapshots import mrr_by_product, mrr_snapshots
 
 __all__ = [
-    "PERIODS", "cash_by_period", "cash_periods",
+    "PERIODS", "cash_by_period", "cash_periods", "DEPTH_MONTH_KEYS",
     "Calendar", "Components", "DiscountPolicy", "JSON_MONTH_KEYS", "MOVEMENTS", "MetricFilters", "MetricsEngine", "MetricsResult",
     "Sources", "UnknownCurrencyError", "as_of_instant", "build_calendar", "cash_metrics", "cohort_retention",
     "compute_metrics", "metrics_json", "monthly_metrics", "movement_customers", "mrr_components", "mrr_movements",

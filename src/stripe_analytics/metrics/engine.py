@@ -26,6 +26,7 @@ from ..money import decimals, to_major_float
 from ..queries import customer_names
 from .cash import Period, cash_by_period, cash_periods, period_start, period_starts, rebucket, with_month_index
 from .cohorts import cohort_retention
+from .comparisons import COMPARISON_COLUMNS, COMPARISON_DATE_COLUMNS, comparison_windows, same_days_comparison
 from .filters import DiscountPolicy, MetricFilters, as_of_date, as_of_instant
 from .load import Calendar, Sources, build_calendar, month_label
 from .monthly import AMOUNT_COLUMNS, AVERAGE_AMOUNT_COLUMNS, monthly_metrics
@@ -33,12 +34,16 @@ from .movements import movement_customers, mrr_movements
 from ._sql import query
 from .mrr import Components, mrr_components
 from .rates import RateSet
+from .recovery import (INVOLUNTARY_COLUMNS, RECOVERY_AMOUNT_COLUMNS, RECOVERY_COLUMNS, failed_invoices,
+                       involuntary_churn, involuntary_endings, payment_recovery, recovery_days, subscription_endings)
 from .reporting import (Classified, Factor, ReportingInfo, RatesUsed, UnknownReportingCurrencyError, classify,
-                        convert_by_month, convert_cash, converted_movements, converted_snapshots, factors,
-                        reporting_monthly, select_customers, snapshot_days)
+                        convert_by_month, convert_cash, convert_failed_invoices, convert_windows, converted_movements,
+                        converted_snapshots, factors, failed_invoices_without_rate, reporting_monthly, select_customers,
+                        snapshot_days)
 from .segments import (PLAN_DIMENSIONS, customer_segments, parse_dimension, plan_segments, segment_metrics,
                        select_segment)
 from .snapshots import MONTH_LABEL_SQL, mrr_by_product, mrr_snapshots
+from .trials import TRIAL_COLUMNS, select_plans, trial_conversion, trial_conversion_by_plan, trial_records
 from ..segment_sql import PRICE_NAMES_SQL, customer_values_sql
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,13 @@ _JSON_AMOUNTS = {"mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "c
                  "net_new_mrr", "fx_mrr", "arpa", "gross_volume", "refunds", "fees", "net_volume", "moved_in_mrr",
                  "moved_out_mrr"}
 _JSON_RATES = {"customer_churn_rate", "revenue_churn_rate", "grr", "nrr", "quick_ratio"}
+# metrics.md "Trials and trial conversion", "Failed payments and recovery", "Comparing a month to
+# date": the keys a month gains when the depth figures are given (`MetricsEngine.depth`).
+DEPTH_MONTH_KEYS = TRIAL_COLUMNS + RECOVERY_COLUMNS + INVOLUNTARY_COLUMNS + COMPARISON_COLUMNS
+_DEPTH_AMOUNTS = set(RECOVERY_AMOUNT_COLUMNS) | {"involuntary_churned_mrr"} | {
+    c for c in COMPARISON_COLUMNS if c.endswith(("gross_volume", "refunds", "fees", "net_volume"))}
+_DEPTH_FLOATS = {"trial_conversion_rate", "recovery_rate", "involuntary_churn_share"}
+_DEPTH_DAYS = {"median_days_to_convert", "median_days_to_recover"}
 
 
 class UnknownCurrencyError(ValueError):
@@ -245,6 +257,7 @@ class MetricsEngine:
         self._views: OrderedDict = OrderedDict()
         self._month_factors: dict = {}
         self._segments: dict[str, pa.Table] = {}
+        self._depth: dict = {}
 
     def _data_version(self) -> str | None:
         return read_meta(self.src.con, "data_version")
@@ -260,6 +273,7 @@ class MetricsEngine:
             self._views.clear()
             self._month_factors.clear()
             self._segments.clear()
+            self._depth.clear()
             self.as_of = as_of_instant(self._as_of_arg, self.timezone)
         if self._base is None:
             self._base_version = version
@@ -614,6 +628,164 @@ class MetricsEngine:
             last = min(last, filters.date_to)
         return period_starts(first, last, period) if first <= last else []
 
+    # ------------------------------------------------------------------------- analytics depth
+
+    def _depth_records(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(trial_records, failed_invoices, subscription_endings) of the whole account, every
+        currency, kept until the data changes; filters select from them."""
+        key = ("records",)
+        if key not in self._depth:
+            self._depth[key] = (trial_records(self.src, self.as_of), failed_invoices(self.src, self.as_of),
+                                subscription_endings(self.src, self.as_of))
+        return self._depth[key]
+
+    def _selected_records(self, base: _Base, filters: MetricFilters) -> tuple[pd.DataFrame, pd.DataFrame]:
+        trials, failed, _ = self._depth_records()
+        currencies = self._currencies(base, filters)
+        trials = trials[trials["currency"].isin(currencies)]
+        failed = failed[failed["currency"].isin(currencies)]
+        if filters.restricts_customers:
+            ids = pa.array(self._segment_ids(filters), pa.string())
+            trials = trials[pc.is_in(pa.array(trials["customer"], pa.string()), value_set=ids).to_numpy(False)]
+            failed = failed[pc.is_in(pa.array(failed["customer"], pa.string()), value_set=ids).to_numpy(False)]
+        return select_plans(trials, filters.products, filters.intervals), failed.reset_index(drop=True)
+
+    def _segment_ids(self, filters: MetricFilters) -> list[str]:
+        """The ids of the customers in the filter's metadata segment and country (kept until the
+        data changes)."""
+        key = ("segment", filters.segment_key, filters.segment_value, filters.country)
+        if key not in self._depth:
+            sql, params = self.src.segment_customers_sql(filters)
+            self._depth[key] = [r[0] for r in self.src.con.execute(sql, params).fetchall()]
+        return self._depth[key]
+
+    def _churn(self, base: _Base, filters: MetricFilters, reporting: str | None) -> pd.DataFrame:
+        """The churn movements under the filters (currency, customer, m, movement, amount), as
+        `compute` selects them; constant-currency ones in R with `reporting`."""
+        if reporting is not None:
+            moves = self._converted_view(base, filters, reporting).movements
+        else:
+            moves = self._selected(base, filters)[2]
+        return query("""SELECT t.currency, k.customer, t.m, t.movement, t.amount
+                        FROM t JOIN k ON k.customer_key = t.customer_key WHERE t.movement = 'churn'""",
+                     t=moves, k=base.components.customers)
+
+    def depth(self, filters: MetricFilters | None = None, reporting_currency: str | None = None) -> pd.DataFrame:
+        """Trial conversion (`trials.trial_conversion`), failed-payment recovery
+        (`recovery.payment_recovery`), involuntary churn (`recovery.involuntary_churn`) and the
+        same-days comparisons of the cash figures (`comparisons.same_days_comparison`) per
+        currency and month inside the date range, under the same filters as `compute` (product
+        and interval filters select trials by plan and MRR for churn; recovery and cash follow
+        the payments, as cash does). With `reporting_currency`, in that currency (counts added
+        up, amounts converted: metrics.md). Columns: currency, m, month and DEPTH_MONTH_KEYS."""
+        filters = filters or MetricFilters()
+        reporting = reporting_currency.lower() if reporting_currency else None
+        with self._lock:
+            base = self._ensure_base()
+            calendar = base.calendar
+            currencies = self._currencies(base, filters)
+            trials, failed = self._selected_records(base, filters)
+            endings = involuntary_endings(self._depth_records()[2], failed, calendar)
+            months = calendar.months
+            churn = self._churn(base, filters, reporting)
+            if reporting is None:
+                parts = [trial_conversion(trials, calendar, currencies),
+                         payment_recovery(failed, calendar, currencies),
+                         involuntary_churn(churn, endings, months, currencies),
+                         self._same_days(base, filters, None)]
+            else:
+                self._check_reporting(base, reporting)
+                day_factors = self._factors_by_day(base, reporting)
+                used = RatesUsed()
+                parts = [trial_conversion(trials.assign(currency=reporting), calendar, [reporting]),
+                         payment_recovery(convert_failed_invoices(failed, day_factors, reporting, self.timezone, used),
+                                          calendar, [reporting]),
+                         involuntary_churn(churn, endings, months, [reporting], by_currency=False),
+                         self._same_days(base, filters, reporting)]
+            frame = parts[0]
+            for part in parts[1:]:
+                frame = frame.merge(part.drop(columns=[c for c in ("month",) if c in part.columns]),
+                                    on=["currency", "m"], how="left")
+            visible = set(calendar.visible(filters))
+            frame = frame[frame["m"].isin(visible)]
+            return frame[["currency", "m", "month", *DEPTH_MONTH_KEYS]].reset_index(drop=True)
+
+    def _same_days(self, base: _Base, filters: MetricFilters, reporting: str | None) -> pd.DataFrame:
+        calendar = base.calendar
+        currencies = self._currencies(base, filters)
+        daily = self._cash_raw(filters, "day") if calendar.months else None
+        if daily is not None:
+            daily = daily[daily["currency"].isin(currencies)]
+        windows = comparison_windows(calendar)
+        if reporting is None:
+            return same_days_comparison(daily, windows, currencies)
+        return convert_windows(daily, self._factors_by_day(base, reporting), reporting, windows, RatesUsed())
+
+    def same_days(self, filters: MetricFilters | None = None, reporting_currency: str | None = None) -> pd.DataFrame:
+        """Only the same-days comparisons of `depth` (`comparisons.same_days_comparison`): cheap,
+        from the kept daily cash figures, for pages that need nothing else of it. Columns:
+        currency, m, month and COMPARISON_COLUMNS, months inside the date range."""
+        filters = filters or MetricFilters()
+        reporting = reporting_currency.lower() if reporting_currency else None
+        with self._lock:
+            base = self._ensure_base()
+            if reporting is not None:
+                self._check_reporting(base, reporting)
+            frame = self._same_days(base, filters, reporting)
+            return frame[frame["m"].isin(set(base.calendar.visible(filters)))].reset_index(drop=True)
+
+    def unconverted_failed_invoices(self, filters: MetricFilters | None = None,
+                                    reporting_currency: str | None = None) -> pd.DataFrame:
+        """Per currency, the failed invoices of the date range left out of the converted recovery
+        figures for want of a rate (docs/specs/fx.md: never converted at a guessed rate): currency,
+        failed_invoice_payments, failed_invoice_amount (minor units of that currency). Empty
+        without `reporting_currency`."""
+        filters = filters or MetricFilters()
+        columns = ["currency", "failed_invoice_payments", "failed_invoice_amount"]
+        if not reporting_currency:
+            return pd.DataFrame(columns=columns)
+        reporting = reporting_currency.lower()
+        with self._lock:
+            base = self._ensure_base()
+            self._check_reporting(base, reporting)
+            _, failed = self._selected_records(base, filters)
+            left = failed_invoices_without_rate(failed, self._factors_by_day(base, reporting), self.timezone)
+            if left.empty:
+                return pd.DataFrame(columns=columns)
+            months = payment_recovery(left, base.calendar, sorted(set(left["currency"])))
+            months = months[months["m"].isin(set(base.calendar.visible(filters)))]
+            totals = months.groupby("currency", as_index=False)[["failed_invoice_payments",
+                                                                  "failed_invoice_amount"]].sum()
+            return totals[totals["failed_invoice_payments"] > 0][columns].reset_index(drop=True)
+
+    def trials_by_plan(self, filters: MetricFilters | None = None,
+                       reporting_currency: str | None = None) -> pd.DataFrame:
+        """`trials.trial_conversion_by_plan` over the months of the date range, per currency
+        (or all currencies together, currency = R, with `reporting_currency`)."""
+        filters = filters or MetricFilters()
+        with self._lock:
+            base = self._ensure_base()
+            trials, _ = self._selected_records(base, filters)
+            if reporting_currency:
+                trials = trials.assign(currency=reporting_currency.lower())
+            return trial_conversion_by_plan(trials, base.calendar, base.calendar.visible(filters))
+
+    def recovery_days(self, filters: MetricFilters | None = None,
+                      reporting_currency: str | None = None) -> pd.DataFrame:
+        """`recovery.recovery_days` over the months of the date range (amounts converted at the
+        first failure's day with `reporting_currency`)."""
+        filters = filters or MetricFilters()
+        with self._lock:
+            base = self._ensure_base()
+            _, failed = self._selected_records(base, filters)
+            if reporting_currency:
+                reporting = reporting_currency.lower()
+                failed = convert_failed_invoices(failed, self._factors_by_day(base, reporting), reporting,
+                                                 self.timezone, RatesUsed())
+            frame = recovery_days(failed, base.calendar, base.calendar.visible(filters))
+            frame["recovered_invoice_amount"] = frame["recovered_invoice_amount"].round().astype("int64")
+            return frame
+
     def mrr_by_product(self, filters: MetricFilters | None = None) -> pd.DataFrame:
         """MRR per product under the filters (their product filter ignored), as if the product
         filter were set to each product alone, in one pass.
@@ -678,19 +850,26 @@ def compute_metrics(cache, filters: MetricFilters | None = None, as_of: date | d
     return engine.compute(filters)
 
 
-def metrics_json(result: MetricsResult, converted: MetricsResult | None = None) -> dict:
+def metrics_json(result: MetricsResult, converted: MetricsResult | None = None, depth: pd.DataFrame | None = None,
+                 converted_depth: pd.DataFrame | None = None) -> dict:
     """The contract's JSON object (metrics.md "`stripe-analytics metrics --json`"): account, as_of,
     and per lower-case currency its months, amounts in major units, null where a rate is undefined.
     With a `converted` result (`compute(..., reporting_currency=R)`), the `reporting` key of
-    docs/specs/fx.md "Output" is added."""
+    docs/specs/fx.md "Output" is added. With `depth` (and `converted_depth`) frames of
+    `MetricsEngine.depth`, each month gains the DEPTH_MONTH_KEYS after its own keys."""
     currencies: dict[str, dict] = {}
     frame = result.monthly
     for currency in result.currencies:
         rows = frame[frame["currency"] == currency]
-        currencies[currency] = {"months": [_json_month(r, currency, JSON_MONTH_KEYS) for r in rows.to_dict("records")]}
+        months = [_json_month(r, currency, JSON_MONTH_KEYS) for r in rows.to_dict("records")]
+        if depth is not None:
+            _add_depth(months, depth[depth["currency"] == currency], currency)
+        currencies[currency] = {"months": months}
     out = {"account": result.account_id, "as_of": result.as_of_date.isoformat(), "currencies": currencies}
     if converted is not None:
         out["reporting"] = reporting_json(converted)
+        if converted_depth is not None:
+            _add_depth(out["reporting"]["months"], converted_depth, converted.reporting.currency)
     return out
 
 
@@ -709,6 +888,26 @@ def segments_json(breakdown: pd.DataFrame, by: str, names: dict[str, str] | None
                         for r in frame[frame["segment"] == segment].to_dict("records")]}
             for segment in order]
     return {"by": by, "currencies": currencies}
+
+
+def _add_depth(months: list[dict], depth: pd.DataFrame, currency: str) -> None:
+    by_month = {r["month"]: r for r in depth.to_dict("records")}
+    for month in months:
+        record = by_month.get(month["month"])
+        for key in DEPTH_MONTH_KEYS:
+            value = None if record is None else record[key]
+            if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+                month[key] = None
+            elif key in COMPARISON_DATE_COLUMNS:
+                month[key] = value.isoformat()
+            elif key in _DEPTH_AMOUNTS:
+                month[key] = _major(int(value), currency)
+            elif key in _DEPTH_FLOATS:
+                month[key] = float(value)
+            elif key in _DEPTH_DAYS:
+                month[key] = round(float(value), 2)
+            else:
+                month[key] = int(value)
 
 
 def reporting_json(converted: MetricsResult) -> dict:

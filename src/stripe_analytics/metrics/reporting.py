@@ -448,3 +448,67 @@ class ReportingInfo:
         when = f" as of {self.last_rate_date.isoformat()}" if self.last_rate_date else ""
         return (f"Converted to {self.currency.upper()} at {self.source}{when}"
                 + (" (the rate table is out of date)" if staleness and self.stale else ""))
+
+
+# ----------------------------------------------------------------------------- analytics depth
+
+def convert_windows(daily: pd.DataFrame | None, day_factors: dict[tuple[str, date], Factor], reporting: str,
+                    windows: pd.DataFrame, used: RatesUsed) -> pd.DataFrame:
+    """`comparisons.same_days_comparison` in R: each comparison window's days converted at each
+    day's rate (as `convert_cash`), summed exactly, rounded half-even; counts summed over
+    currencies. Returns the columns of `same_days_comparison` (currency = R)."""
+    from .comparisons import COMPARISON_COLUMNS, WINDOWS
+
+    rows = []
+    for window in windows.to_dict("records"):
+        row = {"currency": reporting, "m": window["m"], "month": window["month"],
+               "period_days": window["period_days"]}
+        for name in WINDOWS:
+            start, end = window[f"{name}_start"], window[f"{name}_end"]
+            row[f"{name}_start"], row[f"{name}_end"] = start, end
+            if start is None:
+                row.update({f"{name}_{c}": None for c in CASH_COLUMNS})
+                continue
+            inside = daily[(daily["start"] >= start) & (daily["start"] <= end)] if daily is not None else None
+            # One period holding exactly the window's days: its total is the window's, exact.
+            cash, _ = convert_cash(inside, day_factors, reporting, [period_start(start, "month")], "month", used)
+            row.update({f"{name}_{c}": int(cash.iloc[0][c]) for c in CASH_COLUMNS})
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=["currency", "m", "month", *COMPARISON_COLUMNS])
+    for name in WINDOWS:
+        for column in CASH_COLUMNS:
+            frame[f"{name}_{column}"] = frame[f"{name}_{column}"].astype("Int64")
+    frame["m"] = frame["m"].astype("int32")
+    return frame
+
+
+def failed_invoices_without_rate(failed: pd.DataFrame, day_factors: dict[tuple[str, date], Factor],
+                                 tz: str) -> pd.DataFrame:
+    """The `recovery.failed_invoices` rows that `convert_failed_invoices` leaves out: no rate
+    into R on the day of their first failure (listed on the page, never converted at 0)."""
+    days = pd.to_datetime(failed["first_failed_at"], utc=True).dt.tz_convert(tz).dt.date
+    missing = [(currency, day) not in day_factors for currency, day in zip(failed["currency"], days)]
+    return failed[missing].reset_index(drop=True)
+
+
+def convert_failed_invoices(failed: pd.DataFrame, day_factors: dict[tuple[str, date], Factor], reporting: str,
+                            tz: str, used: RatesUsed) -> pd.DataFrame:
+    """`recovery.failed_invoices` rows in R: each invoice's amount converted at the rate of the
+    day of its first failed attempt (so its failed, recovered and outstanding amounts share one
+    rate and the recovery rate is free of exchange-rate moves), kept exact as a float of R's
+    minor units until the sums are rounded; currency = R. Invoices of a currency without a rate
+    that day are left out."""
+    if not len(failed):
+        return failed.assign(currency=reporting)
+    days = pd.to_datetime(failed["first_failed_at"], utc=True).dt.tz_convert(tz).dt.date
+    amounts, keep = [], []
+    for currency, day, amount in zip(failed["currency"], days, failed["amount"]):
+        factor = day_factors.get((currency, day))
+        keep.append(factor is not None)
+        if factor is not None:
+            used.add(factor)
+            amounts.append(float(_CTX.multiply(factor.value, int(amount))))
+    out = failed[keep].copy()
+    out["amount"] = pd.Series(amounts, index=out.index, dtype="float64")
+    out["currency"] = reporting
+    return out

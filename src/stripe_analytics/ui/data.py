@@ -304,6 +304,26 @@ def converted_cash(key: CacheKey, filters_json: str, period: str, policy: str, r
         return engine.converted_cash(filters, period, reporting)
 
 
+# The engine's frames beyond the monthly table: trials, recovery and same-days comparisons.
+DEPTH_VIEWS = ("depth", "same_days", "trials_by_plan", "recovery_days", "unconverted_failed_invoices")
+
+
+@st.cache_data(show_spinner="Computing trials, payment recovery and comparisons…", max_entries=128)
+def depth(key: CacheKey, filters_json: str, view: str = "depth", policy: str = "all",
+          reporting: str | None = None) -> pd.DataFrame:
+    """One of the engine's DEPTH_VIEWS under the filters (`MetricsEngine.depth`: trial
+    conversion, failed-payment recovery, involuntary churn and same-days comparisons per month;
+    `same_days` only the comparisons; `trials_by_plan`; `recovery_days`), converted into
+    `reporting` when given."""
+    from ..metrics import MetricFilters
+
+    if view not in DEPTH_VIEWS:
+        raise ValueError(f"unknown view {view!r}")
+    filters = MetricFilters.model_validate_json(filters_json)
+    with _engine_reading(key, policy) as engine:
+        return getattr(engine, view)(filters, reporting_currency=reporting)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def rates_date(key: CacheKey, reporting: str, policy: str = "all") -> date | None:
     """The last rate date a converted view of today uses (`MetricsEngine.rates_in_force`)."""

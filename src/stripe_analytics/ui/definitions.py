@@ -48,6 +48,23 @@ CATALOG: dict[str, tuple[str, tuple[str, ...]]] = {
     "cohort": ("Cohort", ("cohort", "cohorts")),
     "moved_in_mrr": ("Moved in", ("moved in", "moved_in_mrr")),
     "moved_out_mrr": ("Moved out", ("moved out", "moved_out_mrr")),
+    "same_days": ("Same-days comparison", ("same-days comparison",)),
+    "trials_started": ("Trials started", ("trials started", "trials_started")),
+    "trials_ended": ("Trials ended", ("trials ended", "trials_ended")),
+    "trials_converted": ("Converted trials", ("converted trials", "trials_converted")),
+    "trial_conversion_rate": ("Trial conversion", ("trial conversion rate", "trial_conversion_rate")),
+    "active_trials": ("Active trials", ("active trials", "active_trials")),
+    "median_days_to_convert": ("Median days to convert", ("median days to convert",)),
+    "failed_invoice_payments": ("Failed invoice payments", ("failed invoice payments", "failed_invoice_payments")),
+    "failed_invoice_amount": ("Failed amount", ("failed amount", "failed_invoice_amount")),
+    "recovered_invoice_payments": ("Recovered payments", ("recovered payments", "recovered_invoice_payments")),
+    "recovered_invoice_amount": ("Recovered amount", ("recovered amount", "recovered_invoice_amount")),
+    "recovery_rate": ("Recovery rate", ("recovery rate", "recovery_rate")),
+    "outstanding_invoice_amount": ("Outstanding amount", ("outstanding amount", "outstanding_invoice_amount")),
+    "median_days_to_recover": ("Median days to recover", ("median days to recover",)),
+    "after_trial_failed_payments": ("After-trial failed payments", ("after-trial failed payments",)),
+    "involuntary_churned_mrr": ("Involuntary churned MRR", ("involuntary churned mrr", "involuntary_churned_mrr")),
+    "involuntary_churn_share": ("Involuntary churn share", ("involuntary churn share", "involuntary_churn_share")),
 }
 
 _TERM_LINE = re.compile(

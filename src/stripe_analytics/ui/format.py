@@ -54,6 +54,11 @@ def count(value) -> str:
     return "—" if is_missing(value) else f"{int(value):,}"
 
 
+def days(value) -> str:
+    """A duration in days with one decimal: '3.1 days'."""
+    return "—" if is_missing(value) else f"{float(value):.1f} days"
+
+
 def ratio(value, places: int = 2) -> str:
     return "—" if is_missing(value) else f"{float(value):.{places}f}"
 
@@ -114,6 +119,12 @@ def period_name(label: str, period: str) -> str:
 
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def day_range(start, end, *, year: bool = False) -> str:
+    """'1–29 Nov' (with `year`: '1–29 Nov 2025'); one day: '1 Nov'."""
+    days = f"{start.day}" if start == end else f"{start.day}–{end.day}"
+    return f"{days} {_MONTHS[start.month - 1]}" + (f" {start.year}" if year else "")
 
 
 def ago(when: datetime | None, now: datetime | None = None) -> str:

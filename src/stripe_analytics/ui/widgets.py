@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
@@ -20,6 +21,13 @@ from . import format as fmt
 from .filters import Filters
 
 URL_COLUMNS = {"receipt_url", "hosted_invoice_url", "url"}
+# How the trial and recovery tables show their rates and durations.
+RATE_DAY_COLUMNS = {
+    **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="percent")
+       for c in ("trial_conversion_rate", "recovery_rate", "involuntary_churn_share")},
+    **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="%.1f")
+       for c in ("median_days_to_convert", "median_days_to_recover")},
+}
 JSON_COLUMNS = {"metadata"}
 _DT_FORMAT = "YYYY-MM-DD HH:mm"
 
@@ -88,6 +96,75 @@ def month_comparison(monthly: pd.DataFrame, month_to_date: int) -> MonthComparis
                + (f", compared with {fmt.month_name(prev['month'])}" if prev is not None else ""))
     return MonthComparison(last, prev, f"vs {fmt.month_name(prev['month'])}" if prev is not None else None,
                            to_date=bool(last["m"] == month_to_date))
+
+
+@dataclass(frozen=True)
+class SameDays:
+    """A month's cash figures against the same days of the month before and of the same month a
+    year earlier (metrics.md "Comparing a month to date"; `MetricsEngine.depth`): `previous`
+    and `last_year` hold the cash columns and their rates for those windows (None: nothing to
+    compare with)."""
+
+    month: str
+    period_days: int
+    to_date: bool  # the month is not over: its days so far
+    previous: pd.Series | None
+    previous_days: tuple | None
+    last_year: pd.Series | None
+    last_year_days: tuple | None
+
+    def _current(self) -> str:
+        year, month = (int(x) for x in self.month.split("-"))
+        return fmt.day_range(date(year, month, 1), date(year, month, self.period_days))
+
+    @property
+    def vs(self) -> str | None:
+        if self.previous_days is None:
+            return None
+        return f"vs {fmt.day_range(*self.previous_days)}" if self.to_date \
+            else f"vs {fmt.month_name(f'{self.previous_days[0]:%Y-%m}')}"
+
+    def compared_label(self, window: str) -> str:
+        """'Gross volume 1–29 Oct' / 'Gross volume 1–29 Nov 2025': a chart mark's name."""
+        days = self.previous_days if window == "previous" else self.last_year_days
+        return f"Gross volume {fmt.day_range(*days, year=window == 'last_year')}"
+
+    def caption(self, current: bool, last_year_delta: Callable[[str], Any]) -> str:
+        """'**1–29 Nov vs 1–29 Oct** (month to date, against the same days of the month before) ·
+        gross volume +50.0% vs 1–29 Nov 2025'."""
+        if self.to_date:
+            text = f"**{self._current()}" + (f" {self.vs}**" if self.vs else "**") \
+                + (" (month to date, against the same days of the month before)" if current else "")
+        else:
+            text = f"**{fmt.month_name(self.month)}**" + (
+                f", compared with {fmt.month_name(f'{self.previous_days[0]:%Y-%m}')}" if self.previous_days else "")
+        delta = last_year_delta("gross_volume")
+        if self.last_year_days is not None and delta:
+            days = fmt.day_range(*self.last_year_days, year=True) if self.to_date \
+                else fmt.month_name(f"{self.last_year_days[0]:%Y-%m}")
+            text += f" · gross volume {delta} vs {days}"
+        return text
+
+
+def same_days(depth: pd.DataFrame, month: str, to_date: bool) -> SameDays | None:
+    """The same-days comparison of `month` from a `data.same_days` frame (None when it is
+    absent); `to_date`: the month is the current one, not over yet."""
+    from ..metrics.cash import CASH_COLUMNS, cash_rates
+
+    rows = depth[depth["month"] == month]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+
+    def window(name: str) -> tuple[pd.Series | None, tuple | None]:
+        if row[f"{name}_start"] is None or pd.isna(row[f"{name}_start"]):
+            return None, None
+        figures = pd.DataFrame([{c: int(row[f"{name}_{c}"]) for c in CASH_COLUMNS}])
+        return cash_rates(figures).iloc[0], (row[f"{name}_start"], row[f"{name}_end"])
+
+    previous, previous_days = window("previous")
+    last_year, last_year_days = window("last_year")
+    return SameDays(month, int(row["period_days"]), to_date, previous, previous_days, last_year, last_year_days)
 
 
 def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: bool = False,
