@@ -648,7 +648,11 @@ class MetricsEngine:
             ids = pa.array(self._segment_ids(filters), pa.string())
             trials = trials[pc.is_in(pa.array(trials["customer"], pa.string()), value_set=ids).to_numpy(False)]
             failed = failed[pc.is_in(pa.array(failed["customer"], pa.string()), value_set=ids).to_numpy(False)]
-        return select_plans(trials, filters.products, filters.intervals), failed.reset_index(drop=True)
+        trials = select_plans(trials, filters.products, filters.intervals)
+        # a plan or billing-interval segment selects the trials of that plan (metrics.md "Trials")
+        trials = select_plans(trials, [filters.plan] if filters.plan else None,
+                              [filters.billing_interval] if filters.billing_interval else None)
+        return trials, failed.reset_index(drop=True)
 
     def _segment_ids(self, filters: MetricFilters) -> list[str]:
         """The ids of the customers in the filter's metadata segment and country (kept until the
