@@ -18,7 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from stripe_analytics.ui import context, live, signin, theme
+from stripe_analytics.ui import context, live, saved_views, signin, theme
 
 _started = time.perf_counter()
 # A file of our own: a ":material/…:" or emoji icon makes the browser fetch it from a font host.
@@ -56,6 +56,7 @@ PAGES = {
     "Account": [
         st.Page("pages/data_page.py", title="Data", icon=":material/database:", url_path="data"),
         st.Page("pages/account_page.py", title="Account", icon=":material/account_circle:", url_path="account"),
+        st.Page("pages/notes_page.py", title="Notes", icon=":material/sticky_note_2:", url_path="notes"),
         st.Page("pages/connect_page.py", title="Connect", icon=":material/link:", url_path="connect"),
     ],
     "": [
@@ -81,6 +82,7 @@ signin.banner(ctx.settings)
 theme.sidebar_account(ctx)
 if ctx.principal is not None:
     signin.sidebar(ctx.principal)
+saved_views.sidebar(ctx, navigation.url_path, {p.url_path: p for group in PAGES.values() for p in group})
 live.watch(ctx, navigation.url_path)
 if ctx.account is not None and ctx.account.demo:
     st.info("**Demo data.** A generated account; connect yours on the **Connect** page.", icon=":material/science:")

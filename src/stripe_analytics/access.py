@@ -7,6 +7,7 @@
   may not write from the forms unless `ALLOW_ANONYMOUS_WRITES=true`.
 - `may_sync` / `may_write`: may this user, with this connection, sync / write this account,
   and with which Stripe credentials (the user's own connection, or the configured key)?
+- `may_annotate`: may this user change the account's notes and saved views?
 - `cache_belongs_to`: is this cache that account's?
 
 Forms, *Sync now*, the Connect page and the CLI ask here and show the plain `reason` of a
@@ -241,6 +242,21 @@ def may_write(principal: Principal, settings: Settings, target: Target, connecti
     if target.pending or target.cache_path is None:
         return Decision.refuse("Sync this account once (Data page) before creating objects from the app.")
     return Decision(True, route="configured")
+
+
+def may_annotate(principal: Principal, settings: Settings, exposure: Exposure | None = None) -> Decision:
+    """May this user add, change or delete an account's notes and saved views? They are the
+    app's own records (kept beside the account's data, never sent to Stripe), so the demo takes
+    them too; viewers read them; on a shared address without sign-in, anyone could rewrite
+    them, so only with ALLOW_ANONYMOUS_WRITES=true."""
+    if not principal.can_edit:
+        return Decision.refuse(f"You are signed in as a viewer ({principal.email}); adding, changing and deleting "
+                               "notes and saved views needs the editor role (EDITORS).", "role")
+    if exposure is not None and exposure.unguarded and not settings.allow_anonymous_writes:
+        return Decision.refuse("This app listens on a shared address without sign-in, so notes and saved views "
+                               "cannot be changed from it. The administrator can configure sign-in (see the "
+                               "README, Settings) or set ALLOW_ANONYMOUS_WRITES=true.", "unguarded")
+    return Decision(True)
 
 
 # The account id a key gets when the server cannot name its account (no /v1/account, e.g.

@@ -5,6 +5,7 @@ movements, thin gridlines, amounts with the currency's symbol and its own decima
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta
 from typing import Iterable, Sequence
 
 import pandas as pd
@@ -349,6 +350,10 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                      "tooltip": [{"field": "x", "type": "ordinal", "title": "Period"}]
                      + [{"field": name.replace(".", "\\."), "type": "quantitative", "format": value_format,
                          "title": f"{name}{f' ({prefix.strip()})' if prefix else ''}"} for name in colors]}})
+    notes = [{"x": str(a.x), "note": (a.hovertext or "").replace("<br>", " · ")} for a in (layout_.annotations or ()) if a.name == NOTE_SHAPE]
+    if notes:
+        layers.append({"data": {"values": notes}, "mark": {"type": "rule", "color": NOTE_COLOR, "strokeDash": [3, 3]},
+                       "encoding": {"x": x_enc, "tooltip": [{"field": "note", "title": "Note"}]}})
     title = layout_.title.text if layout_.title is not None and layout_.title.text else None
     spec = {"height": int(layout_.height or 340) - (56 if title else 24), "layer": layers,
             "config": {"font": FONT, "view": {"stroke": None}, "axis": {"labelColor": SECONDARY},
@@ -356,3 +361,76 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
     if title:
         spec["title"] = title
     return frame, spec
+
+
+# ----------------------------------------------------------------------------- analysts' notes
+
+NOTE_COLOR = "#b3610b"
+NOTE_SHAPE = "note"  # the name of a note's marker line (`vega_lite` draws the same rules)
+
+
+def _period_start(x) -> "date | None":
+    if isinstance(x, datetime):
+        return x.date()
+    if isinstance(x, date):
+        return x
+    text = str(x)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}", text):
+            return date.fromisoformat(text + "-01")
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text[:10]):
+            return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+    return None
+
+
+def _periods(xs: Sequence) -> list[tuple[object, date, date]] | None:
+    """(x, first day, day after the last) of each period of a time axis, None when the axis is
+    not one (products, cohorts' ages). Months are calendar months; days and weeks take the step
+    between the first two periods."""
+    starts = [_period_start(x) for x in xs]
+    if not starts or any(s is None for s in starts) or starts != sorted(starts):
+        return None
+    monthly = all(re.fullmatch(r"\d{4}-\d{2}", str(x)) for x in xs)
+    step = (starts[1] - starts[0]) if len(starts) > 1 else timedelta(days=1)
+    out = []
+    for i, (x, start) in enumerate(zip(xs, starts)):
+        if i + 1 < len(starts):
+            end = starts[i + 1]
+        elif monthly:
+            end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        else:
+            end = start + step
+        out.append((x, start, end))
+    return out
+
+
+def mark_notes(fig: go.Figure, notes: Iterable[tuple[date, str]]) -> tuple[go.Figure, dict[str, list[str]]]:
+    """The figure with a dotted marker at each period of its time axis that holds a note's
+    day (hover: the notes), and {x: [note texts]} of what was placed. A figure without a
+    time axis, or without notes in its range, comes back unchanged (the same object)."""
+    notes = list(notes)
+    vertical = [t for t in fig.data if t.type in ("bar", "scatter") and getattr(t, "orientation", None) != "h"]
+    if not notes or not vertical or len(vertical) != len(fig.data) or vertical[0].x is None:
+        return fig, {}
+    periods = _periods(list(dict.fromkeys(vertical[0].x)))
+    if periods is None:
+        return fig, {}
+    placed: dict[str, list[str]] = {}
+    for day, text in sorted(notes, key=lambda n: n[0]):
+        for x, start, end in periods:
+            if start <= day < end:
+                placed.setdefault(str(x), []).append(f"{day:%d %b %Y}: {text}")
+                break
+    if not placed:
+        return fig, {}
+    fig = go.Figure(fig)  # figures may be shared between reruns: never change the caller's
+    by_key = {str(x): x for x, _, _ in periods}
+    for key, texts in placed.items():
+        fig.add_shape(type="line", xref="x", yref="paper", x0=by_key[key], x1=by_key[key], y0=0, y1=1,
+                      name=NOTE_SHAPE, line=dict(color=NOTE_COLOR, width=1.2, dash="dot"), layer="below")
+        fig.add_annotation(x=by_key[key], xref="x", y=1, yref="paper", yanchor="bottom", showarrow=False,
+                           text="✎" if len(texts) == 1 else f"✎{len(texts)}", font=dict(color=NOTE_COLOR, size=12),
+                           hovertext="<br>".join(texts), name=NOTE_SHAPE)
+    return fig, placed

@@ -9,7 +9,7 @@ from time import monotonic, sleep
 from pathlib import Path
 from typing import Callable
 
-from . import ingest
+from . import ingest, notes
 from .cache import Cache, CacheInUseError, NotACacheError, check_existing, check_place, writer_lock
 
 BATCH_OBJECTS = 5000
@@ -80,6 +80,7 @@ def build_demo_cache(
             with cache.transaction() as con:
                 cache.set_meta("balance", json.dumps(demo_balance(con, account.as_of_ts)))
                 cache.set_meta("demo_complete", "true")
+                notes.carry_over(path, con)  # the analysts' notes outlive a rebuild
             cache.con.execute("CHECKPOINT")
         finally:
             cache.close()

@@ -285,3 +285,18 @@ def chart_bytes(fig: "go.Figure", data: pd.DataFrame | None, fmt: str, *, title:
             raise ExportError("This chart has no data table to export.")
         return to_csv(data)
     raise ExportError(f"unknown chart format {fmt!r}; choose png, svg, html or csv")
+
+
+def with_notes(data: pd.DataFrame | None, placed: dict[str, list[str]]) -> pd.DataFrame | None:
+    """A chart's data with a `notes` column: the analysts' notes of each row's period
+    (`charts.mark_notes`'s placement, joined with " | "), on the rows of the column that holds
+    the chart's periods. Unchanged when no note was placed or no column holds the periods."""
+    if data is None or not placed or data.empty:
+        return data
+    for column in data.columns:
+        labels = data[column].astype(str)
+        if set(placed) <= set(labels):
+            out = data.copy()
+            out["notes"] = [" | ".join(placed[label]) if label in placed else None for label in labels]
+            return out
+    return data

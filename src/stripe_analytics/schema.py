@@ -340,6 +340,15 @@ SUPPORT_TABLES_SQL = (
         event_id VARCHAR NOT NULL,
         written_at TIMESTAMPTZ NOT NULL
     )""",
+    # Analysts' dated notes (notes.py): written by the app only, never by a sync.
+    """CREATE TABLE IF NOT EXISTS annotations (
+        id VARCHAR PRIMARY KEY,
+        day DATE NOT NULL,
+        text VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        created_by VARCHAR,
+        updated_at TIMESTAMPTZ
+    )""",
     """CREATE TABLE IF NOT EXISTS audit_log (
         id VARCHAR PRIMARY KEY,
         "at" TIMESTAMPTZ NOT NULL,

@@ -432,3 +432,11 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
 
         sidebar.button("Reset filters", on_click=reset, type="tertiary", icon=":material/restart_alt:")
     return filters
+
+
+def adopt_url() -> None:
+    """The next run takes every filter from the URL (an opened saved view): a filter the URL
+    leaves out is the default, not the session's value."""
+    import streamlit as st
+
+    st.session_state.pop("_filters_scope", None)

@@ -14,9 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from .. import exports
-from ..charts import symbol, vega_lite
+from ..charts import mark_notes, symbol, vega_lite
 from ..money import decimals
-from . import definitions
+from . import definitions, notes
 from . import format as fmt
 from .filters import Filters
 
@@ -443,6 +443,8 @@ def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filte
     browser does not parse Plotly's 4.7 MB bundle before the page is usable; the downloads
     are the Plotly figure's either way."""
     name = _file_namer(view, filters, dates_in_name)
+    fig, placed = mark_notes(fig, notes.for_charts())  # the account's notes on its time axis
+    data = exports.with_notes(data, placed)
 
     event = None
     if light and not selectable:
