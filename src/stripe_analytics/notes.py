@@ -1,7 +1,8 @@
 """Analysts' dated notes on an account ("price change", "launch in EU").
 
-They live in the account's cache, in a table of their own (`annotations`, created with the
-other support tables by `cache._migrate`), which no sync writes: a sync (full or incremental)
+They live in the account's cache, in a table of their own (`annotations`: created with the
+other support tables of a new cache by `cache._migrate`, and by the first note in a cache made
+before notes existed), which no sync writes: a sync (full or incremental)
 only writes the Stripe objects' tables, and the demo's rebuild carries them into the new file
 (`carry_over`). A write changes nothing else: it does not bump the cache's data version, so
 the metrics computed from the synced tables stay valid.
@@ -25,6 +26,7 @@ import duckdb
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import schema
 from .cache import Cache, CacheError, CacheInUseError, check_existing
 
 TABLE = "annotations"
@@ -142,6 +144,7 @@ def writing(path: str | Path, *, patience: float = 5.0) -> Iterator[duckdb.DuckD
         except CacheError as error:
             raise NoteError(f"{error} Nothing was changed.") from None
     try:
+        cache.con.execute(schema.ANNOTATIONS_TABLE_SQL)  # a cache made before notes existed
         cache.con.execute("BEGIN TRANSACTION")
         try:
             yield cache.con

@@ -287,6 +287,18 @@ COMMON_COLUMNS = (
     ("synced_at", "TIMESTAMPTZ"),
 )
 
+# Analysts' dated notes (notes.py): written by the app only, never by a sync. A cache made
+# before them gets the table with its first note (readers take a missing table as no notes),
+# so adding it needed no new schema version, which would make every reader wait for an upgrade.
+ANNOTATIONS_TABLE_SQL = """CREATE TABLE IF NOT EXISTS annotations (
+        id VARCHAR PRIMARY KEY,
+        day DATE NOT NULL,
+        text VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        created_by VARCHAR,
+        updated_at TIMESTAMPTZ
+    )"""
+
 SUPPORT_TABLES_SQL = (
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS sync_state (
@@ -340,15 +352,7 @@ SUPPORT_TABLES_SQL = (
         event_id VARCHAR NOT NULL,
         written_at TIMESTAMPTZ NOT NULL
     )""",
-    # Analysts' dated notes (notes.py): written by the app only, never by a sync.
-    """CREATE TABLE IF NOT EXISTS annotations (
-        id VARCHAR PRIMARY KEY,
-        day DATE NOT NULL,
-        text VARCHAR NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL,
-        created_by VARCHAR,
-        updated_at TIMESTAMPTZ
-    )""",
+    ANNOTATIONS_TABLE_SQL,
     """CREATE TABLE IF NOT EXISTS audit_log (
         id VARCHAR PRIMARY KEY,
         "at" TIMESTAMPTZ NOT NULL,
