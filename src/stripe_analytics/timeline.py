@@ -89,7 +89,7 @@ UNION ALL
 SELECT ended_at, 'cancellation', 'Subscription ended', NULL, currency, status, NULL, 'subscription', id
 FROM subs WHERE ended_at IS NOT NULL
 UNION ALL
-SELECT created, 'invoice', 'Invoice ' || coalesce(number, ''), total, currency, status,
+SELECT created, 'invoice', trim('Invoice ' || coalesce(number, '')), total, currency, status,
        concat_ws('; ', replace(billing_reason, '_', ' '),
                  CASE WHEN status = 'paid' AND paid_at IS NOT NULL THEN 'paid ' || strftime(paid_at, '%Y-%m-%d') END,
                  CASE WHEN amount_remaining > 0 AND status = 'open' THEN 'open' END),
