@@ -218,3 +218,23 @@ def test_refusals_say_why_in_a_typed_field():
     assert access.may_sync(EDITOR, settings(), OPEN, None).because == "no_credentials"
     assert access.may_write(Principal.anonymous(), with_key, OPEN, None, SHARED).because == "unguarded"
     assert access.may_write(EDITOR, with_key, OPEN, None, GUARDED).because is None
+
+
+# ----------------------------------------------------------------------------- notes and saved views
+
+def test_notes_and_views_editors_may_change_them_viewers_read_them():
+    editor = Principal("ana@example.com", "editor", signed_in=True)
+    viewer = Principal("vic@example.com", "viewer", signed_in=True)
+    assert access.may_annotate(editor, settings()).allowed
+    assert access.may_annotate(Principal.anonymous(), settings(), Exposure("127.0.0.1", False)).allowed
+    refused = access.may_annotate(viewer, settings())
+    assert not refused.allowed and refused.because == "role" and "viewer (vic@example.com)" in refused.reason
+
+
+def test_notes_and_views_on_a_shared_address_without_sign_in_need_anonymous_writes():
+    shared = Exposure("0.0.0.0", sign_in_configured=False)
+    refused = access.may_annotate(Principal.anonymous(), settings(), shared)
+    assert not refused.allowed and refused.because == "unguarded" and "ALLOW_ANONYMOUS_WRITES" in refused.reason
+    assert access.may_annotate(Principal.anonymous(), settings(allow_anonymous_writes=True), shared).allowed
+    assert access.may_annotate(Principal("ana@example.com", "editor", True), settings(),
+                               Exposure("0.0.0.0", sign_in_configured=True)).allowed

@@ -69,3 +69,48 @@ def test_figures_without_a_vega_form_say_so():
     row = MONTHLY.iloc[-1]
     with pytest.raises(ValueError, match="waterfall"):
         charts.vega_lite(charts.waterfall(row, "usd"))
+
+
+# ----------------------------------------------------------------------------- analysts' notes
+
+NOTES = [(pd.Timestamp("2026-02-14").date(), "Price change"), (pd.Timestamp("2026-02-20").date(), "Launch in EU"),
+         (pd.Timestamp("2026-03-31").date(), "Quarter end"), (pd.Timestamp("2026-04-01").date(), "After the range"),
+         (pd.Timestamp("2025-12-31").date(), "Before the range")]
+
+
+def test_notes_mark_the_months_that_hold_them():
+    fig = charts.lines(MONTHLY, "month", {"mrr": "MRR"}, currency="usd")
+    marked, placed = charts.mark_notes(fig, NOTES)
+    assert placed == {"2026-02": ["14 Feb 2026: Price change", "20 Feb 2026: Launch in EU"],
+                      "2026-03": ["31 Mar 2026: Quarter end"]}
+    assert [(s.x0, s.name) for s in marked.layout.shapes] == [("2026-02", "note"), ("2026-03", "note")]
+    assert [a.hovertext for a in marked.layout.annotations] == [
+        "14 Feb 2026: Price change<br>20 Feb 2026: Launch in EU", "31 Mar 2026: Quarter end"]
+    assert not fig.layout.shapes  # the caller's figure is left as it was
+
+
+def test_notes_on_days_and_weeks_take_the_periods_step():
+    days = pd.DataFrame({"day": ["2026-02-13", "2026-02-14", "2026-02-15"], "v": [1, 2, 3]})
+    _, placed = charts.mark_notes(charts.bars(days, "day", {"v": "V"}), NOTES)
+    assert placed == {"2026-02-14": ["14 Feb 2026: Price change"]}
+    weeks = pd.DataFrame({"week": ["2026-02-09", "2026-02-16"], "v": [1, 2]})
+    _, placed = charts.mark_notes(charts.bars(weeks, "week", {"v": "V"}), NOTES)
+    assert placed == {"2026-02-09": ["14 Feb 2026: Price change"], "2026-02-16": ["20 Feb 2026: Launch in EU"]}
+
+
+def test_charts_without_a_time_axis_or_notes_in_range_are_unchanged():
+    products = pd.DataFrame({"product": ["Basic", "Pro"], "mrr": [1.0, 2.0]})
+    fig = charts.bars(products, "product", {"mrr": "MRR"})
+    assert charts.mark_notes(fig, NOTES) == (fig, {})
+    fig = charts.lines(MONTHLY, "month", {"mrr": "MRR"})
+    assert charts.mark_notes(fig, [(pd.Timestamp("2027-01-01").date(), "later")]) == (fig, {})
+    assert charts.mark_notes(fig, []) == (fig, {})
+
+
+def test_the_vega_lite_form_draws_the_notes_as_rules_with_their_text():
+    marked, _ = charts.mark_notes(charts.lines(MONTHLY, "month", {"mrr": "MRR"}, area=True), NOTES)
+    _, spec = charts.vega_lite(marked)
+    rule = next(layer for layer in spec["layer"] if layer.get("data"))
+    assert rule["mark"]["type"] == "rule" and rule["data"]["values"] == [
+        {"x": "2026-02", "note": "14 Feb 2026: Price change · 20 Feb 2026: Launch in EU"},
+        {"x": "2026-03", "note": "31 Mar 2026: Quarter end"}]

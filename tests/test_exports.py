@@ -98,3 +98,12 @@ def test_chart_data_csv(figure):
     assert back["mrr"].tolist() == [100.0, 120.5, 131.25]
     with pytest.raises(exports.ExportError):
         exports.chart_bytes(fig, None, "csv")
+
+
+def test_a_charts_data_export_carries_the_notes_of_each_period():
+    data = pd.DataFrame({"month": ["2026-01", "2026-02", "2026-03"], "currency": ["usd"] * 3, "mrr": [1.0, 2.0, 3.0]})
+    out = exports.with_notes(data, {"2026-02": ["14 Feb 2026: Price change", "20 Feb 2026: Launch in EU"]})
+    assert out["notes"].fillna("").tolist() == ["", "14 Feb 2026: Price change | 20 Feb 2026: Launch in EU", ""]
+    assert "notes" not in data.columns
+    assert b"Price change | 20 Feb 2026: Launch in EU" in exports.chart_bytes(go.Figure(), out, "csv")
+    assert exports.with_notes(data, {}) is data
