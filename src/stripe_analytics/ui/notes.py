@@ -7,12 +7,16 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import logging
+
 import pandas as pd
 import streamlit as st
 
 from .. import access, notes
 from ..cache import CacheError
 from . import data, signin
+
+_log = logging.getLogger(__name__)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -23,24 +27,27 @@ def _read(key: data.CacheKey, stamp: tuple) -> pd.DataFrame:
 
 
 def account_notes(ctx) -> pd.DataFrame:
-    """The open account's notes (empty when it has no readable cache)."""
+    """The open account's notes (empty when it has no readable cache). Raises CacheError when
+    the cache cannot be read now (a sync holds it and this state was never read)."""
     key = getattr(ctx, "key", None)
     if key is None or getattr(ctx, "error", None):
         return pd.DataFrame(columns=notes.COLUMNS)
-    try:
-        return _read(key, data._signature(Path(key.path)))
-    except (CacheError, OSError):
-        return pd.DataFrame(columns=notes.COLUMNS)
+    return _read(key, data._signature(Path(key.path)))
 
 
 def for_charts() -> list[tuple[date, str]]:
-    """(day, text) of the open account's notes, for the markers of every time chart."""
+    """(day, text) of the open account's notes, for the markers of every time chart. While a
+    sync holds a cache whose notes were never read, the charts are drawn without them (logged)."""
     from .context import AppContext
 
     ctx = st.session_state.get("_ctx")
     if not isinstance(ctx, AppContext):
         return []
-    frame = account_notes(ctx)
+    try:
+        frame = account_notes(ctx)
+    except (CacheError, OSError) as error:
+        _log.warning("the charts are drawn without the notes: %s", error)
+        return []
     return [(pd.Timestamp(d).date(), str(t)) for d, t in zip(frame["day"], frame["text"])]
 
 
@@ -67,7 +74,11 @@ def _write(ctx, action, *args) -> bool:
 
 def editor(ctx) -> None:
     """The Notes page's body: add a note, then every note with Edit and Delete."""
-    frame = account_notes(ctx)
+    try:
+        frame = account_notes(ctx)
+    except (CacheError, OSError) as error:
+        st.info(f"The notes cannot be read right now: {error}", icon=":material/sync:")
+        return
     allowed = decision(ctx)
     if not allowed.allowed:
         st.info(allowed.reason, icon=":material/lock:")

@@ -13,6 +13,8 @@ from . import filters
 from .notes import decision
 
 NEW_NAME_KEY = "sv_new_name"
+POPOVERS = ("sv_save_popover", "sv_manage_popover")
+_CLOSE = "_sv_close_popovers"
 
 
 def _current_query() -> str:
@@ -41,9 +43,12 @@ def sidebar(ctx, current_page: str, pages: dict) -> None:
     if not views:
         side.caption("None yet: save the page and filters on screen under a name.")
     allowed = decision(ctx)
+    if st.session_state.pop(_CLOSE, False):  # the last run saved, renamed or deleted: close the popover
+        for key in POPOVERS:
+            st.session_state[key] = False
     cols = side.columns(2)
-    with cols[0].popover("Save view", icon=":material/bookmark_add:", width="stretch",
-                         disabled=not allowed.allowed, help=allowed.reason):
+    with cols[0].popover("Save view", icon=":material/bookmark_add:", width="stretch", key=POPOVERS[0],
+                         on_change="rerun", disabled=not allowed.allowed, help=allowed.reason):
         with st.form("sv_save", clear_on_submit=True, border=False):
             name = st.text_input("Name", max_chars=saved_views.NAME_MAX, key=NEW_NAME_KEY,
                                  placeholder="EU customers, last 6 months")
@@ -56,8 +61,8 @@ def sidebar(ctx, current_page: str, pages: dict) -> None:
                     st.error(str(error), icon=":material/error:")
                 else:
                     st.toast(f"Saved view “{view.name}”.", icon=":material/check:")
-                    st.rerun()
-    with cols[1].popover("Manage", icon=":material/edit:", width="stretch",
+                    _done()
+    with cols[1].popover("Manage", icon=":material/edit:", width="stretch", key=POPOVERS[1], on_change="rerun",
                          disabled=not views or not allowed.allowed, help=allowed.reason):
         chosen = st.selectbox("View", [v.name for v in views], key="sv_chosen")
         new_name = st.text_input("New name", max_chars=saved_views.NAME_MAX, key="sv_rename")
@@ -66,10 +71,16 @@ def sidebar(ctx, current_page: str, pages: dict) -> None:
             if left.button("Rename", key="sv_rename_go", width="stretch") and chosen:
                 saved_views.rename(account.path, account.id, chosen, new_name)
                 st.toast(f"Renamed to “{new_name.strip()}”.", icon=":material/check:")
-                st.rerun()
+                _done()
             if right.button("Delete", key="sv_delete_go", width="stretch", icon=":material/delete:") and chosen:
                 saved_views.delete(account.path, account.id, chosen)
                 st.toast(f"Deleted “{chosen}”.", icon=":material/check:")
-                st.rerun()
+                _done()
         except saved_views.ViewError as error:
             st.error(str(error), icon=":material/error:")
+
+
+def _done() -> None:
+    """After a change: run again with the sidebar's list up to date and the popover closed."""
+    st.session_state[_CLOSE] = True
+    st.rerun()
