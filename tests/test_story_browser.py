@@ -163,7 +163,7 @@ def _views(server) -> list[dict]:
 
 def _save_view(tab, name: str) -> None:
     side = tab.locator("[data-testid='stSidebar']")
-    side.get_by_role("button", name="Save view").click()
+    side.get_by_role("button", name="Save", exact=True).click()
     tab.wait_for_timeout(400)
     body = tab.locator("[data-testid='stPopoverBody']:visible")
     body.get_by_role("textbox", name="Name").fill(name)

@@ -155,9 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub) -> None:
     """Commands that live in their own modules register themselves here."""
-    from . import actions_cli, fx_cli, metrics_cli, serve_cli, webhooks_cli  # an import error is a bug: let it show
+    from . import actions_cli, fx_cli, metrics_cli, serve_cli, story_cli, webhooks_cli  # an import error is a bug
 
-    for module in (metrics_cli, actions_cli, serve_cli, webhooks_cli, fx_cli):
+    for module in (metrics_cli, actions_cli, serve_cli, webhooks_cli, fx_cli, story_cli):
         module.register(sub)
 
 

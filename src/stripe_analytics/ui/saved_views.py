@@ -47,7 +47,7 @@ def sidebar(ctx, current_page: str, pages: dict) -> None:
         for key in POPOVERS:
             st.session_state[key] = False
     cols = side.columns(2)
-    with cols[0].popover("Save view", icon=":material/bookmark_add:", width="stretch", key=POPOVERS[0],
+    with cols[0].popover("Save", icon=":material/bookmark_add:", width="stretch", key=POPOVERS[0],
                          on_change="rerun", disabled=not allowed.allowed, help=allowed.reason):
         with st.form("sv_save", clear_on_submit=True, border=False):
             name = st.text_input("Name", max_chars=saved_views.NAME_MAX, key=NEW_NAME_KEY,
