@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -452,6 +453,20 @@ class Cache:
     def row_counts(self) -> dict[str, int]:
         return {t.name: self.con.execute(f"SELECT count(*) FROM {t.name} WHERE NOT deleted").fetchone()[0]
                 for t in schema.TABLES}
+
+
+def open_waiting(path: str | Path, *, patience: float, pause: float = 0.2) -> Cache:
+    """`Cache.open(path)` for writing, trying again every `pause` seconds for `patience` seconds
+    while the file is in use (the app's short reads hold it for a moment); then the
+    CacheInUseError stands."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return Cache.open(path)
+        except CacheInUseError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
 
 
 @contextlib.contextmanager

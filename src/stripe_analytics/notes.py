@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import time
-import unicodedata
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -27,7 +25,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import schema
-from .cache import Cache, CacheError, CacheInUseError, check_existing
+from .plain_input import one_line, problems
+from .cache import Cache, CacheError, CacheInUseError, check_existing, open_waiting
 
 TABLE = "annotations"
 TEXT_MAX = 200
@@ -62,9 +61,7 @@ class NoteInput(BaseModel):
     @field_validator("text")
     @classmethod
     def _one_line(cls, value: str) -> str:
-        if any(unicodedata.category(ch).startswith("C") for ch in value):
-            raise ValueError("must be one line of text (no line breaks or control characters)")
-        return value
+        return one_line(value)
 
 
 def parse(day, text) -> NoteInput:
@@ -72,18 +69,9 @@ def parse(day, text) -> NoteInput:
     try:
         return NoteInput(day=day, text=text if text is not None else "")
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            field = item["loc"][0] if item.get("loc") else "note"
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "string_too_short":
-                message = "must not be empty"
-            elif item["type"] == "string_too_long":
-                message = f"must be at most {TEXT_MAX} characters"
-            elif field == "day" and item["type"].startswith("date"):
-                message = "must be a date (YYYY-MM-DD)"
-            problems.append(f"{'Date' if field == 'day' else 'Note'} {message}")
-        raise NoteError("; ".join(problems) + ". Nothing was saved.") from None
+        said = [f"{'Date' if field == 'day' else 'Note'} {message}"
+                for field, message in problems(error, max_lengths={"text": TEXT_MAX})]
+        raise NoteError("; ".join(said) + ". Nothing was saved.") from None
 
 
 def _has_table(con) -> bool:
@@ -131,18 +119,13 @@ def writing(path: str | Path, *, patience: float = 5.0) -> Iterator[duckdb.DuckD
     """A connection on the account's cache for one note write, inside a transaction (all or
     nothing). Waits `patience` seconds while a reader holds the file for a moment; a sync that
     keeps it longer gets a NoteError saying to try again."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            cache = Cache.open(path)
-            break
-        except CacheInUseError:
-            if time.monotonic() > deadline:
-                raise NoteError("A sync is writing this account's cache right now; try again when it finishes. "
-                                "Nothing was changed.") from None
-            time.sleep(0.2)
-        except CacheError as error:
-            raise NoteError(f"{error} Nothing was changed.") from None
+    try:
+        cache = open_waiting(path, patience=patience)
+    except CacheInUseError:
+        raise NoteError("A sync is writing this account's cache right now; try again when it finishes. "
+                        "Nothing was changed.") from None
+    except CacheError as error:
+        raise NoteError(f"{error} Nothing was changed.") from None
     try:
         cache.con.execute(schema.ANNOTATIONS_TABLE_SQL)  # a cache made before notes existed
         cache.con.execute("BEGIN TRANSACTION")

@@ -19,7 +19,6 @@ import fcntl
 import json
 import os
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Iterator
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .plain_input import one_line, problems
 
 NAME_MAX = 60
 QUERY_MAX = 2000
@@ -56,9 +57,7 @@ class ViewInput(BaseModel):
     @field_validator("name")
     @classmethod
     def _printable(cls, value: str) -> str:
-        if any(unicodedata.category(ch).startswith("C") for ch in value):
-            raise ValueError("must be one line of text (no line breaks or control characters)")
-        return value
+        return one_line(value)
 
     @field_validator("page")
     @classmethod
@@ -102,16 +101,9 @@ def parse(name, page: str = "", query: str = "") -> ViewInput:
     try:
         return ViewInput(name=name if name is not None else "", page=page, query=query)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            field = item["loc"][0] if item.get("loc") else "view"
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "string_too_short":
-                message = "must not be empty"
-            elif item["type"] == "string_too_long":
-                message = f"must be at most {NAME_MAX if field == 'name' else QUERY_MAX} characters"
-            problems.append(f"The view's {field} {message}")
-        raise ViewError("; ".join(problems) + ". Nothing was saved.") from None
+        said = [f"The view's {field} {message}"
+                for field, message in problems(error, max_lengths={"name": NAME_MAX, "query": QUERY_MAX})]
+        raise ViewError("; ".join(said) + ". Nothing was saved.") from None
 
 
 def _read(path: Path, account_id: str | None) -> list[SavedView]:
@@ -178,6 +170,13 @@ def _find(views: list[SavedView], name: str) -> int | None:
     return next((i for i, v in enumerate(views) if v.name.casefold() == wanted), None)
 
 
+def _existing(views: list[SavedView], name: str) -> int:
+    found = _find(views, name)
+    if found is None:
+        raise ViewNotFoundError(f"There is no saved view named {name!r} (deleted meanwhile?). Nothing was changed.")
+    return found
+
+
 def save(cache_path: str | Path, account_id: str | None, view: ViewInput, *, replace: bool = False) -> SavedView:
     """Save `view`; a view of the same name (case aside) is refused unless `replace`."""
     path = views_path(cache_path)
@@ -204,9 +203,7 @@ def rename(cache_path: str | Path, account_id: str | None, old: str, new: str) -
     path = views_path(cache_path)
     with _locked(path):
         views = _read(path, account_id)
-        found = _find(views, old)
-        if found is None:
-            raise ViewNotFoundError(f"There is no saved view named {old!r} (deleted meanwhile?). Nothing was changed.")
+        found = _existing(views, old)
         other = _find(views, checked.name)
         if other is not None and other != found:
             raise ViewError(f"A view named {views[other].name!r} already exists: choose another name. "
@@ -221,8 +218,5 @@ def delete(cache_path: str | Path, account_id: str | None, name: str) -> None:
     path = views_path(cache_path)
     with _locked(path):
         views = _read(path, account_id)
-        found = _find(views, name)
-        if found is None:
-            raise ViewNotFoundError(f"There is no saved view named {name!r} (deleted meanwhile?). Nothing was changed.")
-        del views[found]
+        del views[_existing(views, name)]
         _write(path, account_id, views)

@@ -33,7 +33,7 @@ import duckdb
 import stripe
 
 from . import event_apply
-from .cache import Cache, CacheError, CacheInUseError, SyncLockedError, cache_path, writer_lock
+from .cache import Cache, CacheError, SyncLockedError, cache_path, open_waiting, writer_lock
 from .config import Settings
 from .stripe_errors import plain
 
@@ -510,15 +510,7 @@ class WebhookApplier:
     @contextlib.contextmanager
     def _open(self, path: Path) -> Iterator[Cache]:
         """The cache for writing; the app's own short read connections hold it for a moment."""
-        deadline = time.monotonic() + self.OPEN_TIMEOUT
-        while True:
-            try:
-                cache = Cache.open(path)
-                break
-            except CacheInUseError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+        cache = open_waiting(path, patience=self.OPEN_TIMEOUT, pause=0.02)
         try:
             yield cache
         finally:
