@@ -17,6 +17,7 @@ from ..cache import CacheError
 from . import data, signin
 
 _log = logging.getLogger(__name__)
+_LAST_STAMP: dict[str, tuple] = {}  # cache file -> the stamp of the last notes read from it
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -32,7 +33,14 @@ def account_notes(ctx) -> pd.DataFrame:
     key = getattr(ctx, "key", None)
     if key is None or getattr(ctx, "error", None):
         return pd.DataFrame(columns=notes.COLUMNS)
-    return _read(key, data._signature(Path(key.path)))
+    # While a sync writes the file, its stamp changes with every batch: the notes are those of
+    # the last state read (a sync never changes them).
+    stamp = _LAST_STAMP.get(key.path) if getattr(ctx, "busy", False) else None
+    if stamp is None:
+        stamp = data._signature(Path(key.path))
+    frame = _read(key, stamp)
+    _LAST_STAMP[key.path] = stamp
+    return frame
 
 
 def for_charts() -> list[tuple[date, str]]:
