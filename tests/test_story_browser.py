@@ -111,7 +111,10 @@ def _type_date(tab, container, day: str) -> None:
 
 
 def test_notes_are_added_refused_edited_deleted_and_marked_on_the_charts(server, page):
-    go(page, server["url"], "notes")
+    go(page, server["url"], "revenue", "currency=eur")
+    page.get_by_role("link", name="Notes on this account").click()  # the sidebar's way there
+    settle(page)
+    assert re.search(r"/notes\?", page.url) and url_params(page.url) == {"currency": "eur"}
     main = page.locator("[data-testid='stMain']")
     main.get_by_role("button", name="Add note").click()  # no text
     settle(page)
@@ -166,6 +169,7 @@ def _save_view(tab, name: str) -> None:
     side.get_by_role("button", name="Save", exact=True).click()
     tab.wait_for_timeout(400)
     body = tab.locator("[data-testid='stPopoverBody']:visible")
+    expect(body.get_by_role("textbox", name="Name")).to_be_visible(timeout=30_000)
     body.get_by_role("textbox", name="Name").fill(name)
     body.get_by_role("button", name="Save").click()
     settle(tab)
@@ -174,6 +178,9 @@ def _save_view(tab, name: str) -> None:
 def test_views_are_saved_opened_renamed_and_deleted_from_the_sidebar(server, page):
     go(page, server["url"], "mrr", "currency=eur&from=2026-01-01")
     _save_view(page, "EU MRR 2026")
+    side = page.locator("[data-testid='stSidebar']")
+    expect(side.get_by_role("button", name="EU MRR 2026")).to_have_count(1, timeout=30_000)
+    expect(page.locator("[data-testid='stPopoverBody']:visible")).to_have_count(0, timeout=30_000)  # closed
     assert [(v["name"], v["page"], v["query"]) for v in _views(server)] == [
         ("EU MRR 2026", "mrr", "currency=eur&from=2026-01-01")]
     _save_view(page, "eu mrr 2026")  # a taken name (case aside)
@@ -184,7 +191,6 @@ def test_views_are_saved_opened_renamed_and_deleted_from_the_sidebar(server, pag
 
     # another page with other filters, in the same session; the view brings back exactly its own
     go(page, server["url"], "revenue", "currency=usd&granularity=week")
-    side = page.locator("[data-testid='stSidebar']")
     side.get_by_role("button", name="EU MRR 2026").click()
     settle(page)
     settle(page)

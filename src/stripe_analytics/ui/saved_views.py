@@ -22,12 +22,15 @@ def _current_query() -> str:
 
 
 def sidebar(ctx, current_page: str, pages: dict) -> None:
-    """The sidebar's *Saved views*: a button per view of the open account, then *Save view*
-    and *Manage*. `pages` maps a page's URL path ("" for the Overview) to its st.Page."""
+    """The sidebar's link to the account's notes, then *Saved views*: a button per view of the
+    open account, then *Save* and *Manage*. `pages` maps a page's URL path ("" for the Overview) to its st.Page."""
     account = getattr(ctx, "account", None)
     if account is None or account.path is None or account.pending or ctx.settings is None:
         return
     side = st.sidebar
+    if "notes" in pages:
+        side.page_link(pages["notes"], label="Notes on this account", icon=":material/sticky_note_2:",
+                       query_params=filters.link_params())
     side.markdown("**Saved views**")
     try:
         views = saved_views.list_views(account.path, account.id)
