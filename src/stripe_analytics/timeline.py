@@ -35,16 +35,18 @@ MOVEMENT_EVENTS = {"new": "New MRR", "expansion": "Expansion", "contraction": "C
                    "reactivation": "Reactivation"}
 
 _EVENTS_SQL = """
-WITH subs AS (SELECT * FROM subscriptions WHERE customer = $customer AND NOT deleted),
+WITH subs AS MATERIALIZED (SELECT * FROM subscriptions WHERE customer = $customer AND NOT deleted),
+inv AS MATERIALIZED (SELECT * FROM invoices WHERE customer = $customer AND NOT deleted),
+ch AS MATERIALIZED (SELECT * FROM charges WHERE customer = $customer AND NOT deleted),
 plans AS (  -- each invoice's plan: its subscription lines, prorations left out
     SELECT i.id AS invoice, i.subscription, i.currency, i.created,
            min(l.period_start) AS period_start,
            string_agg(coalesce(p.name, l.product, l.price) || ' × ' || coalesce(l.quantity, 1), ', '
                       ORDER BY coalesce(p.name, l.product, l.price), l.price) AS plan
-    FROM invoices i
+    FROM inv i
     JOIN invoice_line_items l ON l.invoice = i.id AND NOT l.deleted AND l.is_subscription_line AND NOT l.proration
     LEFT JOIN products p ON p.id = l.product
-    WHERE i.customer = $customer AND NOT i.deleted AND i.subscription IS NOT NULL
+    WHERE i.subscription IS NOT NULL
     GROUP BY ALL
 ),
 plan_steps AS (
@@ -53,13 +55,13 @@ plan_steps AS (
 attempts AS (  -- every charge with the failed attempts of its payment before it
     SELECT c.*, count(*) FILTER (WHERE c.status = 'failed') OVER earlier AS failed_before,
            min(c.created) FILTER (WHERE c.status = 'failed') OVER earlier AS first_failure
-    FROM charges c WHERE c.customer = $customer AND NOT c.deleted
+    FROM ch c
     WINDOW earlier AS (PARTITION BY coalesce(c.payment_intent, c.id) ORDER BY c.created, c.id
                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
 first_paid AS (
-    SELECT subscription, min(coalesce(paid_at, created)) AS at FROM invoices
-    WHERE customer = $customer AND NOT deleted AND status = 'paid' AND amount_paid > 0 GROUP BY subscription
+    SELECT subscription, min(coalesce(paid_at, created)) AS at FROM inv
+    WHERE status = 'paid' AND amount_paid > 0 GROUP BY subscription
 )
 SELECT coalesce(start_date, created) AS at, 'subscription' AS kind, 'Subscription started' AS event,
        NULL::BIGINT AS amount, currency, status, NULL AS detail, 'subscription' AS object_type, id AS object_id
@@ -94,7 +96,7 @@ SELECT created, 'invoice', trim('Invoice ' || coalesce(number, '')), total, curr
                  CASE WHEN status = 'paid' AND paid_at IS NOT NULL THEN 'paid ' || strftime(paid_at, '%Y-%m-%d') END,
                  CASE WHEN amount_remaining > 0 AND status = 'open' THEN 'open' END),
        'invoice', id
-FROM invoices WHERE customer = $customer AND NOT deleted
+FROM inv
 UNION ALL
 SELECT created,
        CASE WHEN status = 'failed' THEN 'payment_failed' WHEN failed_before > 0 THEN 'payment_recovered'
@@ -114,13 +116,13 @@ FROM attempts
 UNION ALL
 SELECT r.created, 'refund', 'Refund', r.amount, r.currency, r.status,
        concat_ws('; ', replace(r.reason, '_', ' '), 'of ' || r.charge), 'refund', r.id
-FROM refunds r JOIN charges c ON c.id = r.charge
-WHERE c.customer = $customer AND NOT r.deleted
+FROM refunds r JOIN ch c ON c.id = r.charge
+WHERE NOT r.deleted
 UNION ALL
 SELECT d.created, 'dispute', 'Dispute', d.amount, d.currency, d.status,
        concat_ws('; ', replace(d.reason, '_', ' '), 'of ' || d.charge), 'dispute', d.id
-FROM disputes d JOIN charges c ON c.id = d.charge
-WHERE c.customer = $customer AND NOT d.deleted
+FROM disputes d JOIN ch c ON c.id = d.charge
+WHERE NOT d.deleted
 """
 
 
