@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from stripe_analytics import queries, timeline
-from stripe_analytics.dashboard_links import dashboard_url
 from stripe_analytics.metrics import compute_metrics
 from tests.stripe_builders import (add_interval, charge, customer, invoice, item, line, make_cache, price, product,
                                    refund, subscription, ts)
@@ -135,18 +134,6 @@ def test_links_to_the_same_objects_in_stripes_dashboard(story_cache):
     assert links["re_1"] == "https://dashboard.stripe.com/acct_1Story/test/refunds/re_1"
     assert links["dp_1"] == "https://dashboard.stripe.com/acct_1Story/test/disputes/dp_1"
     assert frame.loc[frame["kind"] == "mrr", "dashboard_url"].isna().all()
-
-
-def test_dashboard_paths_for_live_test_unknown_and_demo_accounts():
-    assert dashboard_url("customer", "cus_9", livemode=False) == "https://dashboard.stripe.com/test/customers/cus_9"
-    assert dashboard_url("customer", "cus_9", livemode=True) == "https://dashboard.stripe.com/customers/cus_9"
-    assert (dashboard_url("charge", "ch_9", livemode=True, account_id="acct_1Abc")
-            == "https://dashboard.stripe.com/acct_1Abc/payments/ch_9")
-    assert dashboard_url("customer", "cus_9", livemode=False, account_id="acct_unknown") == \
-        "https://dashboard.stripe.com/test/customers/cus_9"
-    assert dashboard_url("customer", "cus_9", livemode=False, demo=True) is None
-    assert dashboard_url("customer", "../x", livemode=False) is None
-    assert dashboard_url("balance_transaction", "txn_1", livemode=False) is None
 
 
 def test_a_trial_that_has_not_ended_is_not_an_event_yet(story_cache):
