@@ -221,3 +221,29 @@ def test_views_are_saved_opened_renamed_and_deleted_from_the_sidebar(server, pag
     settle(page)
     expect(side.get_by_role("button", name="Europe")).to_have_count(0, timeout=30_000)
     assert _views(server) == []
+
+
+# ----------------------------------------------------------------------------- who may change them
+
+def test_on_a_shared_address_without_sign_in_notes_and_views_are_read_only(tmp_path, page):
+    """access.may_annotate refuses (unguarded): the Notes page says why and its buttons are
+    disabled; the saved views still open, but Save and Manage are disabled; nothing is written."""
+    require_chromium()
+    data_dir = data_dir_with_demo(tmp_path / "data")
+    (data_dir / "demo.views.json").write_text(json.dumps({"format": 1, "account_id": None, "views": [
+        {"name": "EU", "page": "mrr", "query": "currency=eur", "saved_at": "2026-11-01T00:00:00+00:00"}]}))
+    with serve_app(app_env(data_dir, tmp_path), tmp_path / "shared.log", address="0.0.0.0") as url:
+        go(page, url, "notes")
+        main = page.locator("[data-testid='stMain']")
+        expect(main).to_contain_text("notes and saved views cannot be changed from it", timeout=30_000)
+        assert main.get_by_role("button", name="Add note").is_disabled()
+        side = page.locator("[data-testid='stSidebar']")
+        assert side.get_by_role("button", name="Save", exact=True).is_disabled()
+        assert side.get_by_role("button", name="Manage").is_disabled()
+        side.get_by_role("button", name="EU").click()
+        settle(page)
+        settle(page)
+        assert re.search(r"/mrr\?", page.url) and url_params(page.url) == {"currency": "eur"}
+    with duckdb.connect(str(data_dir / "demo.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM annotations").fetchone()[0] == 0
+    assert [v["name"] for v in json.loads((data_dir / "demo.views.json").read_text())["views"]] == ["EU"]
