@@ -87,8 +87,7 @@ widgets.table(listed[["at", "event", "amount", "currency", "mrr", "status", "det
               key="cust_timeline", view=f"timeline_{customer_id}", money=["amount", "mrr"], search=True,
               columns=["at", "event", "amount", "mrr", "status", "detail"] + ([] if demo else ["dashboard_url"]),
               column_config={"dashboard_url": st.column_config.LinkColumn("Stripe", display_text="Open ↗"),
-                             "at": st.column_config.DatetimeColumn("Date (UTC)", format="YYYY-MM-DD HH:mm"),
-                             },
+                             "at": st.column_config.DatetimeColumn("Date (UTC)", format="YYYY-MM-DD HH:mm")},
               empty="Nothing of these kinds happened to this customer.", dates_in_name=False)
 st.caption("Amounts as Stripe states them; for an MRR movement, the change of MRR at its month-end snapshot "
            "(negative for contraction and churn) and the MRR after it. "
