@@ -14,7 +14,8 @@ Rules of the events (docs/metrics.md "A customer's timeline"):
 - a *failed payment* is a failed charge; a *recovered payment* is a successful charge of a
   payment (PaymentIntent; an invoice's retries all belong to its one PaymentIntent) that had
   failed before: it says after how many failed attempts and how many days after the first;
-- a *trial ended* row says whether the subscription's first paid invoice followed it;
+- a *trial ended* row says whether the trial converted: the subscription's first paid invoice
+  (amount paid > 0, paid at or after the trial's start), the rule of metrics/trials.py;
 - an *MRR movement* is dated at its month's snapshot (the month's last instant, or the as-of
   instant for the current month).
 """
@@ -59,9 +60,11 @@ attempts AS (  -- every charge with the failed attempts of its payment before it
     WINDOW earlier AS (PARTITION BY coalesce(c.payment_intent, c.id) ORDER BY c.created, c.id
                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
-first_paid AS (
-    SELECT subscription, min(coalesce(paid_at, created)) AS at FROM inv
-    WHERE status = 'paid' AND amount_paid > 0 GROUP BY subscription
+first_paid AS (  -- a trial's conversion, as metrics/trials.py counts it (docs/metrics.md "Trials and trial conversion")
+    SELECT i.subscription, min(i.paid_at) AS at FROM inv i JOIN subs s ON s.id = i.subscription
+    WHERE i.status = 'paid' AND coalesce(i.amount_paid, 0) > 0 AND i.paid_at >= s.trial_start
+      AND i.paid_at < $as_of
+    GROUP BY i.subscription
 )
 SELECT coalesce(start_date, created) AS at, 'subscription' AS kind, 'Subscription started' AS event,
        NULL::BIGINT AS amount, currency, status, NULL AS detail, 'subscription' AS object_type, id AS object_id
@@ -72,8 +75,7 @@ SELECT trial_start, 'trial', 'Trial started', NULL, currency, status,
 FROM subs WHERE trial_start IS NOT NULL
 UNION ALL
 SELECT s.trial_end, 'trial', 'Trial ended', NULL, s.currency, s.status,
-       CASE WHEN fp.at >= s.trial_end - INTERVAL 1 DAY
-            THEN 'converted: first paid invoice on ' || strftime(fp.at, '%Y-%m-%d')
+       CASE WHEN fp.at IS NOT NULL THEN 'converted: first paid invoice on ' || strftime(fp.at, '%Y-%m-%d')
             WHEN s.ended_at IS NOT NULL AND s.ended_at <= s.trial_end + INTERVAL 1 DAY THEN 'ended without converting'
             ELSE 'no paid invoice after the trial' END,
        'subscription', s.id
