@@ -6,12 +6,15 @@ Two measurements:
    the Overview's first paint (navigation start to the first KPI tile on screen as Playwright
    sees it, to the tile painted as the page itself records it, and to the end of the first
    script run) on a freshly started server, then for each page the time from picking another
-   currency in the sidebar to the end of the rerun.
+   currency in the sidebar to the end of the rerun, and the bytes the server sent the browser
+   for the page (its first load: websocket messages and HTTP responses as transferred; each
+   currency change: websocket messages), counted by Chromium's DevTools protocol.
 2. AppTest (in-process script timing) per page: the rerun after a filter change to values
    never computed before (the metrics engine re-aggregates) and to values seen before
    (served from the caches).
 
     .venv/bin/python bench/bench_app.py [--customers 2000] [--data-dir DIR | --db CACHE] [--rounds 3] [--paint-runs 5]
+        [--skip-browser | --skip-apptest]
 
 The demo cache is built once into bench/results/app-demo-<customers>/ (git-ignored).
 """
@@ -19,6 +22,7 @@ The demo cache is built once into bench/results/app-demo-<customers>/ (git-ignor
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import signal
 import socket
@@ -96,7 +100,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, dict]:
+class ByteCounter:
+    """Bytes the browser received, from Chromium's DevTools protocol: websocket message
+    payloads (Streamlit's deltas; binary frames arrive base64-encoded) and HTTP responses as
+    transferred (`encodedDataLength`: compressed, headers included; 0-ish when cached)."""
+
+    def __init__(self, tab) -> None:
+        self.websocket = 0
+        self.http = 0
+        cdp = tab.context.new_cdp_session(tab)
+        cdp.on("Network.webSocketFrameReceived", self._frame)
+        cdp.on("Network.loadingFinished", self._loaded)
+        cdp.send("Network.enable")
+
+    def _frame(self, event: dict) -> None:
+        response = event.get("response", {})
+        payload = response.get("payloadData", "")
+        # opcode 1: text; otherwise (Streamlit's binary messages) base64 of the bytes
+        self.websocket += len(payload.encode()) if response.get("opcode") == 1 else len(base64.b64decode(payload))
+
+    def _loaded(self, event: dict) -> None:
+        self.http += int(event.get("encodedDataLength") or 0)
+
+    def take(self) -> tuple[int, int]:
+        """(websocket, http) bytes since the last call."""
+        out = (self.websocket, self.http)
+        self.websocket = self.http = 0
+        return out
+
+
+def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, dict, dict]:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
@@ -112,12 +145,15 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, 
     url = f"http://127.0.0.1:{port}"
     first: dict[str, float] = {}
     reruns: dict[str, list[float]] = {}
+    # page -> ((websocket, http) bytes of its load, websocket bytes per currency change)
+    sent: dict[str, tuple[tuple[int, int], list[int]]] = {}
     try:
         wait_until_healthy(url)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             tab = browser.new_page(viewport={"width": 1440, "height": 1000})
             tab.add_init_script(PAINT_PROBE)
+            counter = ByteCounter(tab)
 
             def settle() -> None:
                 tab.wait_for_function(
@@ -130,6 +166,8 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, 
             first["Overview, first KPI tile on screen (fresh server)"] = time.perf_counter() - start
             settle()
             first["Overview, first script run complete (fresh server)"] = time.perf_counter() - start
+            tab.wait_for_timeout(100)
+            sent["Overview, first visit"] = (counter.take(), [])
             probe = tab.evaluate("window.__saFirstTile || {}")
             if "painted" in probe:
                 # Playwright checks visibility from the page's main thread, which is busy parsing
@@ -140,11 +178,17 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, 
             tab.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
             first["Overview, first KPI tile on screen (reload, warm server)"] = time.perf_counter() - start
             settle()
+            tab.wait_for_timeout(100)
+            sent["Overview, reload"] = (counter.take(), [])
 
             for path, title, _ in PAGES:
+                counter.take()
                 tab.goto(f"{url}/{path}")
                 tab.wait_for_timeout(200)
                 settle()
+                tab.wait_for_timeout(100)  # the last frames' events reach us after the page settles
+                first_load = counter.take()
+                changes: list[int] = []
                 times = []
                 for i in range(rounds * 2):
                     code = codes[(i + 1) % len(codes)]
@@ -161,12 +205,15 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, 
                         pass
                     settle()
                     times.append((time.perf_counter() - start, last_script_time()))
+                    tab.wait_for_timeout(100)
+                    changes.append(counter.take()[0])
                 reruns[title] = times
+                sent[title] = (first_load, changes)
             browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
-    return first, reruns
+    return first, reruns, sent
 
 
 def start_server(entry: str, port: int, env: dict[str, str]) -> subprocess.Popen:
@@ -268,6 +315,7 @@ def main() -> int:
                              "bench_metrics.py builds in /tmp/stripe-analytics-bench)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--skip-apptest", action="store_true", help="only the browser measurements")
     parser.add_argument("--paint-runs", type=int, default=1,
                         help="fresh servers measured for the Overview's first paint (medians reported)")
     args = parser.parse_args()
@@ -280,7 +328,7 @@ def main() -> int:
     print(f"demo account: {path} ({args.customers} customers), currencies toggled: {', '.join(codes)}\n")
 
     if not args.skip_browser:
-        first, reruns = browser_bench(data_dir, codes, args.rounds)
+        first, reruns, sent = browser_bench(data_dir, codes, args.rounds)
         samples = {label: [seconds] for label, seconds in first.items()}
         for _ in range(args.paint_runs - 1):
             for label, seconds in fresh_first_paint(data_dir).items():
@@ -309,8 +357,18 @@ def main() -> int:
             total = [t[0] for t in times]
             print(f"  {title:<16} {statistics.median(script) * 1000:14.0f} {max(script) * 1000:11.0f} "
                   f"{statistics.median(total) * 1000:18.0f} {max(total) * 1000:7.0f}")
+        print("\nBrowser: bytes sent to the browser (kB; a page's load: websocket messages and HTTP responses "
+              "as transferred,\n  the browser cache warm after the first visit; per currency change: websocket "
+              "messages, median and max)")
+        print(f"  {'page':<22} {'load: websocket':>15} {'http':>8} {'per change median':>18} {'max':>7}")
+        for title, ((ws, http), changes) in sent.items():
+            per_change = (f"{statistics.median(changes) / 1000:18.1f} {max(changes) / 1000:7.1f}" if changes
+                          else f"{'':>18} {'':>7}")
+            print(f"  {title:<22} {ws / 1000:15.1f} {http / 1000:8.1f} {per_change}")
         print()
 
+    if args.skip_apptest:
+        return 0
     timings = apptest_bench(data_dir, codes, args.rounds)
     print("AppTest: script rerun after a filter change (median of rounds, ms)")
     print(f"  {'page':<16} {'new values':>11} {'seen before':>12}")
