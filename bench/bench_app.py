@@ -8,7 +8,9 @@ Two measurements:
    script run) on a freshly started server, then for each page the time from picking another
    currency in the sidebar to the end of the rerun, and the bytes the server sent the browser
    for the page (its first load: websocket messages and HTTP responses as transferred; each
-   currency change: websocket messages), counted by Chromium's DevTools protocol.
+   currency change: websocket messages), counted by Chromium's DevTools protocol, and the CPU
+   time the browser and the server spent on each change (from /proc: on a machine shared with
+   other work the wall-clock times swing, the CPU each change costs much less).
 2. AppTest (in-process script timing) per page: the rerun after a filter change to values
    never computed before (the metrics engine re-aggregates) and to values seen before
    (served from the caches).
@@ -36,6 +38,9 @@ from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from cpu_time import tree_cpu_seconds  # noqa: E402
 
 PAGES = [("", "Overview", "overview"), ("revenue", "Revenue", "revenue"), ("mrr", "MRR & growth", "mrr"),
          ("retention", "Retention", "retention"), ("customers", "Customers", "customers"),
@@ -139,12 +144,15 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, 
     env = {**env_for(data_dir), "STRIPE_ANALYTICS_TIMING": str(timing_file)}
     proc = start_server(SERVED, port, env)
 
+    def cpu() -> tuple[float, float]:
+        return tree_cpu_seconds(os.getpid(), "chrom"), tree_cpu_seconds(proc.pid)
+
     def last_script_time() -> float:
         lines = timing_file.read_text().splitlines() if timing_file.exists() else []
         return float(lines[-1].split("\t")[1]) if lines else float("nan")
     url = f"http://127.0.0.1:{port}"
     first: dict[str, float] = {}
-    reruns: dict[str, list[float]] = {}
+    reruns: dict[str, list[tuple[float, float, float, float]]] = {}  # wall, script, browser CPU, server CPU
     # page -> ((websocket, http) bytes of its load, websocket bytes per currency change)
     sent: dict[str, tuple[tuple[int, int], list[int]]] = {}
     try:
@@ -195,6 +203,7 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, 
                     combo = tab.get_by_role("combobox", name="Currency", exact=True)
                     combo.click()
                     option = tab.get_by_role("option", name=code.upper(), exact=True)
+                    cpu_before = cpu()
                     start = time.perf_counter()
                     option.click()
                     try:  # the rerun starts a few ms after the click; a very fast one may be missed
@@ -204,9 +213,11 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, 
                     except PlaywrightTimeout:
                         pass
                     settle()
-                    times.append((time.perf_counter() - start, last_script_time()))
+                    wall = time.perf_counter() - start
                     tab.wait_for_timeout(100)
                     changes.append(counter.take()[0])
+                    browser_cpu, server_cpu = (after - before for after, before in zip(cpu(), cpu_before))
+                    times.append((wall, last_script_time(), browser_cpu, server_cpu))
                 reruns[title] = times
                 sent[title] = (first_load, changes)
             browser.close()
@@ -351,12 +362,17 @@ def main() -> int:
                       f"{statistics.median(samples[label]) / statistics.median(bare[label]):.2f}x")
         print("\nBrowser: rerun after a currency change, warm (ms; median and max of "
               f"{len(next(iter(reruns.values())))} changes per page)")
-        print(f"  {'page':<16} {'script median':>14} {'script max':>11} {'click→done median':>18} {'max':>7}")
+        print(f"  {'page':<16} {'script median':>14} {'script max':>11} {'click→done median':>18} {'max':>7} "
+              f"{'CPU: browser':>13} {'server':>7}")
         for title, times in reruns.items():
             script = [t[1] for t in times]
             total = [t[0] for t in times]
             print(f"  {title:<16} {statistics.median(script) * 1000:14.0f} {max(script) * 1000:11.0f} "
-                  f"{statistics.median(total) * 1000:18.0f} {max(total) * 1000:7.0f}")
+                  f"{statistics.median(total) * 1000:18.0f} {max(total) * 1000:7.0f} "
+                  f"{statistics.median(t[2] for t in times) * 1000:13.0f} "
+                  f"{statistics.median(t[3] for t in times) * 1000:7.0f}")
+        print("  (CPU: median ms of CPU time per change, the browser's processes and the server's, both with the "
+              "pages'\n  once-a-second freshness check, ui/live.py)")
         print("\nBrowser: bytes sent to the browser (kB; a page's load: websocket messages and HTTP responses "
               "as transferred,\n  the browser cache warm after the first visit; per currency change: websocket "
               "messages, median and max)")

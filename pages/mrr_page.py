@@ -67,35 +67,41 @@ st.caption("Gains above the axis, losses below. Click a bar to see the customers
 widgets.chart(charts.movements(major, cur, title=None), major[movement_columns], key="mrr_moves",
               view="mrr_movements", filters=f, selectable=True)
 
-left, right = st.columns([1, 1])
-with left:
-    st.markdown("#### Who moved")
-    pick = st.columns(2)
-    pick[0].selectbox("Month", months, key="mv_month")
-    pick[1].selectbox("Movement", MOVEMENT_ORDER, key="mv_kind", format_func=MOVEMENT_LABELS.get)
-    try:
-        people = data.movers(ctx.key, f.metric_json(), cur, state["mv_month"], state.get("mv_kind") or "new",
-                             reporting=f.reporting_currency)
-    except data.CacheBusy as error:
-        st.info(str(error))
-        people = None
-    if people is not None:
-        # Who and the amount first: in half the page's width the amount must not need scrolling to.
-        shown = people.rename(columns={"customer": "id"})
-        shown.insert(0, "who", shown["name"].fillna(shown["email"]).fillna(shown["id"]))
-        widgets.table(shown, key="mrr_movers", view=f"mrr_{state.get('mv_kind') or 'new'}_{state['mv_month']}",
-                      filters=f, money=["previous_mrr", "mrr", "amount"], currency=cur, height=320,
-                      columns=["who", "amount", "previous_mrr", "mrr"],
-                      column_config={"who": st.column_config.TextColumn("Customer"),
-                                     "id": st.column_config.TextColumn("Customer id")},
-                      empty="No customer had this movement in this month.")
-with right:
-    st.markdown("#### MRR bridge")
-    row = major[major["month"] == state["mv_month"]].iloc[0]
-    widgets.chart(charts.waterfall(row, cur, title=f"From the start to the end of {fmt.month_name(row['month'])}",
-                                   height=380),
-                  major[major["month"] == state["mv_month"]][movement_columns], key="mrr_waterfall",
-                  view=f"mrr_bridge_{row['month']}", filters=f)
+# Month and movement pickers redraw only this part (a fragment), not the page's other charts.
+@st.fragment
+def who_moved_and_bridge() -> None:
+    left, right = st.columns([1, 1])
+    with left:
+        st.markdown("#### Who moved")
+        pick = st.columns(2)
+        pick[0].selectbox("Month", months, key="mv_month")
+        pick[1].selectbox("Movement", MOVEMENT_ORDER, key="mv_kind", format_func=MOVEMENT_LABELS.get)
+        try:
+            people = data.movers(ctx.key, f.metric_json(), cur, state["mv_month"], state.get("mv_kind") or "new",
+                                 reporting=f.reporting_currency)
+        except data.CacheBusy as error:
+            st.info(str(error))
+            people = None
+        if people is not None:
+            # Who and the amount first: in half the page's width the amount must not need scrolling to.
+            shown = people.rename(columns={"customer": "id"})
+            shown.insert(0, "who", shown["name"].fillna(shown["email"]).fillna(shown["id"]))
+            widgets.table(shown, key="mrr_movers", view=f"mrr_{state.get('mv_kind') or 'new'}_{state['mv_month']}",
+                          filters=f, money=["previous_mrr", "mrr", "amount"], currency=cur, height=320,
+                          columns=["who", "amount", "previous_mrr", "mrr"],
+                          column_config={"who": st.column_config.TextColumn("Customer"),
+                                         "id": st.column_config.TextColumn("Customer id")},
+                          empty="No customer had this movement in this month.")
+    with right:
+        st.markdown("#### MRR bridge")
+        row = major[major["month"] == state["mv_month"]].iloc[0]
+        widgets.chart(charts.waterfall(row, cur, title=f"From the start to the end of {fmt.month_name(row['month'])}",
+                                       height=380),
+                      major[major["month"] == state["mv_month"]][movement_columns], key="mrr_waterfall",
+                      view=f"mrr_bridge_{row['month']}", filters=f)
+
+
+who_moved_and_bridge()
 
 segments.movements_section(ctx, months)
 

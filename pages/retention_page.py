@@ -30,11 +30,9 @@ except data.CacheBusy as error:
 if not cohorts.empty:
     cohorts = cohorts[(cohorts["currency"] == cur) & (cohorts["cohort"] >= monthly["month"].iloc[0])]
 
-st.markdown("#### Cohorts")
-if cohorts.empty:
-    st.info("No cohort starts in this range (a cohort is the month of a customer's first MRR): widen the date "
-            "range.")
-else:
+# The horizon slider redraws only the cohorts (a fragment), not the churn charts below.
+@st.fragment
+def cohort_views() -> None:
     horizon = st.slider("Months since start", 3, int(cohorts["age"].max()) if cohorts["age"].max() > 3 else 3,
                         min(12, max(3, int(cohorts["age"].max()))), key="ret_horizon")
     logo_tab, revenue_tab, table_tab = st.tabs(["Logo retention", "Revenue retention", "Table"])
@@ -51,6 +49,14 @@ else:
                                      "revenue_retention": st.column_config.NumberColumn("Revenue retention",
                                                                                         format="percent")})
 
+
+st.markdown("#### Cohorts")
+if cohorts.empty:
+    st.info("No cohort starts in this range (a cohort is the month of a customer's first MRR): widen the date "
+            "range.")
+else:
+    cohort_views()
+
 st.markdown("#### Churn over time")
 left, right = st.columns(2)
 with left:
@@ -58,12 +64,12 @@ with left:
                                                   "revenue_churn_rate": "Revenue churn"}, kind="percent",
                                title="Churn rates"),
                   monthly[["month", "currency", "churned_customers", "customer_churn_rate", "revenue_churn_rate"]],
-                  key="ret_churn", view="churn_rates", filters=f)
+                  key="ret_churn", view="churn_rates", filters=f, light=True)
 with right:
     widgets.chart(charts.lines(monthly, "month", {"grr": "GRR", "nrr": "NRR"}, kind="percent",
                                title="Gross and net revenue retention"),
                   monthly[["month", "currency", "grr", "nrr"]], key="ret_grr", view="revenue_retention_rates",
-                  filters=f)
+                  filters=f, light=True)
 
 segments.churn_section(ctx)
 

@@ -4,10 +4,12 @@ movements, thin gridlines, amounts with the currency's symbol and its own decima
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime, timedelta
 from typing import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -258,6 +260,72 @@ def donut(labels: Iterable[str], values: Iterable[float], *, title: str | None =
     fig.update_layout(layout(title=title, height=height, y_kind="none", hovermode="closest",
                              legend=dict(orientation="v", x=1, xanchor="left", y=0.5)))
     return fig
+
+
+# ----------------------------------------------------------------------------- what the browser gets
+
+# Decimals a drawn value keeps: hovers and axes show at most 3 decimals of an amount (KWD) or
+# 0.1 % of a rate, so 9 change no shown digit while the doubles' 17-digit tails are not sent.
+DRAWN_DECIMALS = 9
+# A line with more points than this (a wide chart's pixels) is thinned before it is sent.
+MAX_LINE_POINTS = 1200
+
+
+def slim(fig: go.Figure, *, max_points: int = MAX_LINE_POINTS) -> go.Figure:
+    """What the browser draws of `fig`, and no more: values rounded to DRAWN_DECIMALS, traces
+    with nothing to draw left out, and lines longer than `max_points` thinned to the first, last,
+    lowest and highest point of each stretch (the drawn shape keeps its peaks). A new figure;
+    `fig` (which the exports render) keeps every point at full precision."""
+    spec = fig.to_dict()
+    traces = []
+    for trace in spec.get("data", []):
+        values = [trace[axis] for axis in ("y", "x", "z", "values") if axis in trace]
+        if values and not any(_has_value(v) for v in values):
+            continue  # a legend entry with no point
+        for axis in ("x", "y", "z", "values"):
+            if axis in trace:
+                trace[axis] = _rounded(trace[axis])
+        if trace.get("type") == "scatter" and "lines" in str(trace.get("mode", "lines")) \
+                and len(trace.get("y", ())) > max_points and not trace.get("customdata"):
+            keep = _thinned(np.asarray(trace["y"], dtype="float64"), max_points)
+            for axis in ("x", "y", "text", "hovertext"):
+                if isinstance(trace.get(axis), (list, tuple)):
+                    trace[axis] = [trace[axis][i] for i in keep]
+        traces.append(trace)
+    spec["data"] = traces
+    # already valid (it is `fig`'s own); validating it again would cost as much as building it
+    return go.Figure(spec, _validate=False)
+
+
+def _has_value(values) -> bool:
+    array = np.asarray(values, dtype=object).ravel()
+    return any(v is not None and not (isinstance(v, float) and math.isnan(v)) for v in array)
+
+
+def _rounded(values):
+    """Floats rounded to DRAWN_DECIMALS (nested lists too: heatmap rows); anything else as is."""
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    if isinstance(values, (list, tuple)):
+        return [_rounded(v) for v in values]
+    if isinstance(values, float) and math.isfinite(values):
+        return round(values, DRAWN_DECIMALS)
+    return values
+
+
+def _thinned(y: np.ndarray, max_points: int) -> list[int]:
+    """Indexes of a long line to draw: per stretch of ~4·len/max_points points its first, last,
+    lowest and highest (min-max decimation), in order."""
+    buckets = max(1, max_points // 4)
+    keep: set[int] = set()
+    for chunk in np.array_split(np.arange(len(y)), buckets):
+        if not len(chunk):
+            continue
+        part = y[chunk]
+        keep.update({int(chunk[0]), int(chunk[-1])})
+        if not np.isnan(part).all():
+            keep.update({int(chunk[np.nanargmin(part)]), int(chunk[np.nanargmax(part)])})
+    return sorted(keep)
 
 
 # ----------------------------------------------------------------------------- Vega-Lite
