@@ -114,3 +114,45 @@ def test_the_vega_lite_form_draws_the_notes_as_rules_with_their_text():
     assert rule["mark"]["type"] == "rule" and rule["data"]["values"] == [
         {"x": "2026-02", "note": "14 Feb 2026: Price change · 20 Feb 2026: Launch in EU"},
         {"x": "2026-03", "note": "31 Mar 2026: Quarter end"}]
+
+
+# ----------------------------------------------------------------------------- slim: what the browser gets
+
+def test_slim_rounds_far_below_any_shown_digit_and_leaves_the_exported_figure_whole():
+    rates = pd.DataFrame({"month": ["2026-01", "2026-02"], "rate": [1 / 3, 0.1 + 0.2]})
+    fig = charts.lines(rates, "month", {"rate": "Rate"}, kind="percent")
+    drawn = charts.slim(fig)
+    assert list(drawn.data[0].y) == [0.333333333, 0.3]
+    assert list(fig.data[0].y) == [1 / 3, 0.1 + 0.2]  # the exports render this one
+    assert len(drawn.to_json()) < len(fig.to_json())
+    assert drawn.layout.title.text == fig.layout.title.text and drawn.data[0].hovertemplate == fig.data[0].hovertemplate
+    cents = charts.slim(charts.lines(MONTHLY, "month", {"mrr": "MRR"}, currency="usd"))
+    assert list(cents.data[0].y) == [1000.0, 1200.5, 1150.25]  # amounts as they were
+
+
+def test_slim_leaves_out_a_trace_with_nothing_to_draw_and_keeps_zeros():
+    frame = MONTHLY.assign(empty=[None, None, None], zero=[0.0, 0.0, 0.0])
+    fig = charts.bars(frame, "month", {"gross_volume": "Gross", "empty": "Nothing", "zero": "Zero"}, currency="usd")
+    assert [t.name for t in charts.slim(fig).data] == ["Gross", "Zero"]
+    assert [t.name for t in fig.data] == ["Gross", "Nothing", "Zero"]
+
+
+def test_slim_thins_a_line_longer_than_the_pixels_but_keeps_its_ends_and_peaks():
+    days = pd.DataFrame({"day": [f"d{i:05d}" for i in range(5000)], "value": [float(i % 7) for i in range(5000)]})
+    days.loc[2345, "value"] = 1000.0
+    days.loc[3210, "value"] = -50.0
+    fig = charts.lines(days, "day", {"value": "Value"}, kind="count")
+    drawn = charts.slim(fig, max_points=400)
+    x, y = list(drawn.data[0].x), list(drawn.data[0].y)
+    assert 100 < len(x) <= 400 and len(fig.data[0].x) == 5000
+    assert x[0] == "d00000" and x[-1] == "d04999" and x == sorted(x)
+    assert ("d02345", 1000.0) in zip(x, y) and ("d03210", -50.0) in zip(x, y)
+    assert all(days.loc[int(d[1:]), "value"] == v for d, v in zip(x, y))  # every point drawn is a real one
+    bars = charts.bars(days, "day", {"value": "Value"}, kind="count")
+    assert len(charts.slim(bars, max_points=400).data[0].x) == 5000  # bars are never thinned
+
+
+def test_a_slimmed_figure_still_has_its_vega_lite_form():
+    fig = charts.movements(MONTHLY, "usd")
+    frame, _ = charts.vega_lite(charts.slim(fig))
+    assert frame.equals(charts.vega_lite(fig)[0])

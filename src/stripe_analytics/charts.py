@@ -279,9 +279,8 @@ def slim(fig: go.Figure, *, max_points: int = MAX_LINE_POINTS) -> go.Figure:
     spec = fig.to_dict()
     traces = []
     for trace in spec.get("data", []):
-        values = [trace[axis] for axis in ("y", "x", "z", "values") if axis in trace]
-        if values and not any(_has_value(v) for v in values):
-            continue  # a legend entry with no point
+        if any(not _has_value(trace[axis]) for axis in ("x", "y", "z", "values") if axis in trace):
+            continue  # a legend entry with no point: no value on one of its axes
         for axis in ("x", "y", "z", "values"):
             if axis in trace:
                 trace[axis] = _rounded(trace[axis])
