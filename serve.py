@@ -5,8 +5,7 @@ Before accepting its first connection the server imports what the pages need and
 the default account's Overview (`stripe_analytics.ui.warmup`), warns on the console when it
 is reachable by others without sign-in, and drops connections unused for SESSION_IDLE_DAYS
 (`stripe_analytics.ui.serving`). Its middleware gives each browser its opaque session cookie
-(`stripe_analytics.server_session`), and its HTML names the first page's modules for the browser
-to fetch at once (`stripe_analytics.ui.preload`). It also serves live data (`stripe_analytics.ui.live_server`):
+(`stripe_analytics.server_session`). It also serves live data (`stripe_analytics.ui.live_server`):
 Stripe webhooks on `POST /webhooks/stripe`, `GET /healthz`, and the scheduled incremental sync.
 `streamlit run app.py` still works, without these.
 """
@@ -16,7 +15,5 @@ from starlette.middleware import Middleware
 
 from stripe_analytics.server_session import SessionCookieMiddleware
 from stripe_analytics.ui.live_server import ROUTES, lifespan
-from stripe_analytics.ui.preload import PreloadMiddleware
 
-app = st.App("app.py", lifespan=lifespan, routes=ROUTES,
-             middleware=[Middleware(SessionCookieMiddleware), Middleware(PreloadMiddleware)])
+app = st.App("app.py", lifespan=lifespan, routes=ROUTES, middleware=[Middleware(SessionCookieMiddleware)])
