@@ -190,50 +190,13 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, 
             tab.wait_for_load_state("networkidle")
             sent["Overview, reload"] = (counter.take(), [])
 
-            for path, title, _ in PAGES:
-                counter.take()
-                tab.goto(f"{url}/{path}")
-                tab.wait_for_timeout(200)
-                settle()
-                tab.wait_for_timeout(100)  # the last frames' events reach us after the page settles
-                first_load = counter.take()
-                changes: list[int] = []
-                times = []
-                for i in range(rounds * 2):
-                    code = codes[(i + 1) % len(codes)]
-                    combo = tab.get_by_role("combobox", name="Currency", exact=True)
-                    combo.click()
-                    option = tab.get_by_role("option", name=code.upper(), exact=True)
-                    cpu_before = cpu()
-                    start = time.perf_counter()
-                    option.click()
-                    try:  # the rerun starts a few ms after the click; a very fast one may be missed
-                        tab.wait_for_function(
-                            "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState "
-                            "=== 'running'", polling=5, timeout=2_000)
-                    except PlaywrightTimeout:
-                        pass
-                    settle()
-                    wall = time.perf_counter() - start
-                    tab.wait_for_timeout(100)
-                    changes.append(counter.take()[0])
-                    browser_cpu, server_cpu = (after - before for after, before in zip(cpu(), cpu_before))
-                    times.append((wall, last_script_time(), browser_cpu, server_cpu))
-                reruns[title] = times
-                sent[title] = (first_load, changes)
-            tab.goto(f"{url}/mrr")
-            tab.wait_for_timeout(200)
-            settle()
-            counter.take()
-            times, changes = [], []
-            for i in range(rounds * 2):
-                tab.get_by_role("combobox", name="Month", exact=True).click()
-                options = tab.get_by_role("option")
-                option = options.nth(options.count() - 2 - i % 2)  # the last months but one, in turn
+            def timed_click(option) -> tuple[tuple[float, float, float, float], int]:
+                """Click `option`, wait for the rerun it starts: ((wall, script, browser CPU,
+                server CPU) seconds, websocket bytes)."""
                 cpu_before = cpu()
                 start = time.perf_counter()
                 option.click()
-                try:
+                try:  # the rerun starts a few ms after the click; a very fast one may be missed
                     tab.wait_for_function(
                         "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState "
                         "=== 'running'", polling=5, timeout=2_000)
@@ -241,12 +204,35 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, 
                     pass
                 settle()
                 wall = time.perf_counter() - start
-                tab.wait_for_timeout(100)
-                changes.append(counter.take()[0])
+                tab.wait_for_timeout(100)  # the last frames' events reach us after the page settles
                 browser_cpu, server_cpu = (after - before for after, before in zip(cpu(), cpu_before))
-                times.append((wall, float("nan"), browser_cpu, server_cpu))
-            reruns[MONTH_PICK] = times
-            sent[MONTH_PICK] = ((0, 0), changes)
+                return (wall, last_script_time(), browser_cpu, server_cpu), counter.take()[0]
+
+            def open_page(path: str) -> tuple[int, int]:
+                counter.take()
+                tab.goto(f"{url}/{path}")
+                tab.wait_for_timeout(200)
+                settle()
+                tab.wait_for_timeout(100)
+                return counter.take()
+
+            for path, title, _ in PAGES:
+                first_load = open_page(path)
+                measured = []
+                for i in range(rounds * 2):
+                    code = codes[(i + 1) % len(codes)]
+                    tab.get_by_role("combobox", name="Currency", exact=True).click()
+                    measured.append(timed_click(tab.get_by_role("option", name=code.upper(), exact=True)))
+                reruns[title] = [m[0] for m in measured]
+                sent[title] = (first_load, [m[1] for m in measured])
+            open_page("mrr")
+            measured = []
+            for i in range(rounds * 2):
+                tab.get_by_role("combobox", name="Month", exact=True).click()
+                options = tab.get_by_role("option")
+                measured.append(timed_click(options.nth(options.count() - 2 - i % 2)))  # the last months but one
+            reruns[MONTH_PICK] = [m[0] for m in measured]
+            sent[MONTH_PICK] = ((0, 0), [m[1] for m in measured])
             browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
