@@ -230,6 +230,7 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int) -> tuple[dict, 
             for i in range(rounds * 2):
                 tab.get_by_role("combobox", name="Month", exact=True).click()
                 options = tab.get_by_role("option")
+                options.last.wait_for()  # the list is open
                 measured.append(timed_click(options.nth(options.count() - 2 - i % 2)))  # the last months but one
             reruns[MONTH_PICK] = [m[0] for m in measured]
             sent[MONTH_PICK] = ((0, 0), [m[1] for m in measured])
