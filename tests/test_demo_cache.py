@@ -7,6 +7,7 @@ from stripe_analytics.cache import Cache
 from stripe_analytics.cli import main
 from stripe_analytics.config import Settings
 from stripe_analytics.demo import generate_account
+from stripe_analytics import demo_cache
 from stripe_analytics.demo_cache import build_demo_cache
 from stripe_analytics.sync import sync_account
 from tests.fake_stripe import FakeStripe
@@ -80,3 +81,16 @@ def test_the_demo_has_a_balance_as_its_daily_payouts_leave_it(tmp_path):
     available = {b["currency"]: b["amount"] for b in balance["available"]}
     assert pending["usd"] == by_status["pending"] > 0
     assert available["usd"] == today
+
+
+def test_worker_processes_build_the_same_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_cache, "CUSTOMERS_PER_TASK", 9)  # several tasks per worker, the last one short
+    in_process = build_demo_cache(tmp_path / "one.duckdb", seed=4, customers=40, as_of=AS_OF, workers=1)
+    in_workers = build_demo_cache(tmp_path / "two.duckdb", seed=4, customers=40, as_of=AS_OF, workers=2)
+    assert in_workers == in_process and in_process["customers"] == 40 and in_process["events"] > 0
+    one, two = snapshot(tmp_path / "one.duckdb"), snapshot(tmp_path / "two.duckdb")
+    assert one == two
+    # and both hold exactly the generator's stream
+    generated = list(generate_account(seed=4, customers=40, as_of=AS_OF).iter_objects())
+    assert [row[0] for row in one["events"]] == sorted(o["id"] for o in generated if o["object"] == "event")
+    assert [row[0] for row in one["charges"]] == sorted(o["id"] for o in generated if o["object"] == "charge")

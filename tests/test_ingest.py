@@ -170,3 +170,28 @@ def test_bulk_load_checkpoints_when_the_log_outgrows_the_file(tmp_path):
         assert bulk.checkpoints >= 2
         assert cache.con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0] == "16.0 MiB"
         assert cache.row_counts()["invoices"] == 1200
+
+
+def test_writing_all_new_rows_matches_the_upsert_and_refuses_a_stored_id(tmp_path):
+    objects = [FIXTURES[k] for k in ("customer", "subscription", "invoice", "charge", "event")]
+    with Cache.open(tmp_path / "acct_u.duckdb") as upserted, upserted.transaction() as con:
+        write_objects(con, objects)
+    with Cache.open(tmp_path / "acct_n.duckdb") as appended:
+        with appended.transaction() as con:
+            counts = write_prepared(con, [prepare(objects)], all_new=True)
+        assert counts == {"customers": 1, "subscriptions": 1, "subscription_items": 1, "invoices": 1,
+                          "invoice_line_items": 1, "charges": 1, "events": 1}
+        history = appended.con.execute("SELECT subscription, source FROM subscription_history").fetchall()
+        assert history == [(FIXTURES["subscription"]["id"], "sync")]
+        with pytest.raises(duckdb.ConstraintException):
+            with appended.transaction() as con:
+                write_prepared(con, [prepare([{**FIXTURES["customer"], "name": "Twice"}])], all_new=True)
+        assert appended.con.execute("SELECT name FROM customers").fetchone()[0] == FIXTURES["customer"]["name"]
+    for table in ("customers", "subscriptions", "subscription_items", "invoices", "invoice_line_items", "charges",
+                  "events"):
+        assert _rows(tmp_path / "acct_n.duckdb", table) == _rows(tmp_path / "acct_u.duckdb", table), table
+
+
+def _rows(path, table):
+    with Cache.open(path, read_only=True) as cache:
+        return cache.con.execute(f"SELECT * EXCLUDE (synced_at) FROM {table} ORDER BY id").fetchall()

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import pickle
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date, datetime, time, timezone
 from time import monotonic, sleep
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 from . import ingest, notes
 from .cache import Cache, CacheInUseError, NotACacheError, check_existing, check_place, writer_lock
 
 BATCH_OBJECTS = 5000
+CUSTOMERS_PER_TASK = 64  # ~5,000 objects: one write transaction per task
+
+
+def default_workers() -> int:
+    """Processes generating customers: one per CPU this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _as_datetime(as_of: date | datetime | None) -> datetime | None:
@@ -29,11 +42,16 @@ def build_demo_cache(
     as_of: date | datetime | None = None,
     progress: Callable | None = None,
     source: str = "the demo's path",
+    workers: int | None = None,
 ) -> dict[str, int]:
     """Generate the demo account and write it to `path` (replacing any previous demo there).
     The file is built beside the target and renamed into place, so a reader never sees half of it.
     Only a demo cache (or an empty DuckDB database) is replaced: any other file at `path` is
-    refused untouched, as is a place that cannot be written (CachePlaceError naming `source`)."""
+    refused untouched, as is a place that cannot be written (CachePlaceError naming `source`).
+    `workers` processes generate the customers (default: one per CPU for more than a few
+    hundred customers; 0 or 1: this process). They are started with `spawn`, so the program's
+    main module must be safe to import (the `if __name__ == "__main__"` guard). The cache's
+    content does not depend on `workers`: customer i is drawn from its own seed."""
     from .demo import generate_account
     from .sync import SyncProgress
 
@@ -47,6 +65,8 @@ def build_demo_cache(
     for leftover in (tmp, Path(str(tmp) + ".wal")):
         leftover.unlink(missing_ok=True)
     account = generate_account(seed=seed, customers=customers, as_of=_as_datetime(as_of))
+    if workers is None:  # starting processes pays off only beyond a few tasks
+        workers = default_workers() if customers > 4 * CUSTOMERS_PER_TASK else 1
     counts: dict[str, int] = {}
     with writer_lock(path, wait=True):
         cache = Cache.open(tmp)
@@ -56,26 +76,27 @@ def build_demo_cache(
                 cache.set_meta("account", json.dumps(account.account))
                 cache.set_meta("demo", json.dumps({"seed": seed, "customers": customers,
                                                    "as_of": str(as_of) if as_of else None}))
-            batch: list[dict] = []
-            seen_customers = 0
-            with ingest.BulkLoad(cache.con, tmp) as bulk:
-                # Generating and preparing (Python) overlap the previous batch's write (DuckDB).
-                writer = ingest.WriterThread(cache.con, cache.transaction, bulk, history_source="demo")
+            spool = account.event_spool()
+            with ingest.BulkLoad(cache.con, tmp) as bulk, _Workers(workers, account) as pool:
+                # Customers are generated and prepared (pure Python) in worker processes while
+                # this process writes the previous batches (DuckDB, in the writer thread).
+                writer = ingest.WriterThread(cache.con, cache.transaction, bulk, history_source="demo", all_new=True)
                 try:
-                    for obj in account.iter_objects():
-                        batch.append(obj)
-                        if obj.get("object") == "customer":
-                            seen_customers += 1
-                        if len(batch) >= BATCH_OBJECTS:
-                            writer.submit(ingest.prepare(batch))
-                            batch = []
-                            if progress:
-                                progress(SyncProgress(
-                                    "backfill", None, sum(writer.counts.values()), min(1.0, seen_customers / customers),
-                                    f"building the demo account: {seen_customers}/{customers} customers"))
-                    if batch:
-                        writer.submit(ingest.prepare(batch))
+                    writer.submit(ingest.prepare(account.catalog_objects()))
+                    ranges = [(start, min(start + CUSTOMERS_PER_TASK, customers))
+                              for start in range(0, customers, CUSTOMERS_PER_TASK)]
+                    for (_, stop), (prepared, events) in zip(ranges, pool.map(_prepared_customers, ranges)):
+                        writer.submit(prepared)
+                        for event in events:
+                            spool.add(event)
+                        if progress:
+                            progress(SyncProgress(
+                                "backfill", None, sum(writer.counts.values()), stop / customers,
+                                f"building the demo account: {stop}/{customers} customers"))
+                    for prepared in pool.map(_prepared_events, _batches(spool.drain_pickled(), BATCH_OBJECTS)):
+                        writer.submit(prepared)
                 finally:
+                    spool.close()
                     counts = writer.close()
             with cache.transaction() as con:
                 cache.set_meta("balance", json.dumps(demo_balance(con, account.as_of_ts)))
@@ -89,6 +110,74 @@ def build_demo_cache(
     if progress:
         progress(SyncProgress("done", None, sum(counts.values()), 1.0, "demo account ready"))
     return counts
+
+
+_WORKER_ACCOUNT = None  # the account a worker process generates customers of
+
+
+def _start_worker(seed: int, customers: int, as_of_ts: int) -> None:
+    global _WORKER_ACCOUNT
+    from .demo import DemoAccount
+
+    _WORKER_ACCOUNT = DemoAccount(seed, customers, as_of_ts)
+
+
+def _prepared_customers(customer_range: tuple[int, int]) -> tuple[ingest.Prepared, list]:
+    """Customers start..stop-1 ready to write, and their events packed for the event spool."""
+    objects, events = _WORKER_ACCOUNT.customer_range(*customer_range)
+    return ingest.prepare(objects), events
+
+
+def _prepared_events(pickled: list[bytes]) -> ingest.Prepared:
+    return ingest.prepare(pickle.loads(blob) for blob in pickled)
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Workers:
+    """`map` over worker processes (or in this process when there is one CPU), results in
+    order, with only a few tasks ahead of the consumer so that memory stays flat."""
+
+    def __init__(self, workers: int, account) -> None:
+        self.workers = workers
+        self.initargs = (account.seed, account.customers, account.as_of_ts)
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> "_Workers":
+        if self.workers > 1:
+            # spawn, not fork: this may run in a thread of the app's server process.
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_start_worker, initargs=self.initargs)
+        else:
+            _start_worker(*self.initargs)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _WORKER_ACCOUNT
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        _WORKER_ACCOUNT = None
+
+    def map(self, fn: Callable, items: Iterable) -> Iterator:
+        if self.pool is None:
+            yield from map(fn, items)
+            return
+        ahead: deque[Future] = deque()
+        for item in items:
+            ahead.append(self.pool.submit(fn, item))
+            if len(ahead) > 2 * self.workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def _existing_file(path: Path, patience: float = 5.0):

@@ -234,15 +234,31 @@ class DemoAccount:
             raise IndexError(index)
         return CustomerSimulation(self._ctx, index).run()
 
+    def customer_range(self, start: int, stop: int) -> tuple[list[dict], list["SpooledEvent"]]:
+        """The objects of customers ``start..stop-1`` in stream order, and their events packed
+        for an `EventSpool` (``iter_objects()`` is the catalogue, every range in order, then the
+        spool's events). Ranges are independent, so they can be generated in other processes."""
+        objects: list[dict] = []
+        events: list[SpooledEvent] = []
+        for ci in range(start, stop):
+            objs, evs = self.customer_objects(ci)
+            objects.extend(objs)
+            events.extend(pack_event(ev, ci, n) for n, ev in enumerate(evs))
+        return objects, events
+
+    def event_spool(self) -> "EventSpool":
+        """An empty spool for this account's events (see `EventSpool`)."""
+        return EventSpool(self._ctx.window_start)
+
     def iter_objects(self) -> Iterator[dict]:
         yield from self.catalog_objects()
-        spool = _EventSpool(self._ctx.window_start)
+        spool = self.event_spool()
         try:
             for ci in range(self.customers):
                 objs, events = CustomerSimulation(self._ctx, ci).run()
                 yield from objs
                 for n, ev in enumerate(events):
-                    spool.add(ev, ci, n)
+                    spool.add(pack_event(ev, ci, n))
                 del objs, events
             yield from spool.drain()
         finally:
@@ -250,9 +266,16 @@ class DemoAccount:
 
 
 _HEADER = struct.Struct("<qqiI")  # created, customer index, event number, pickle length
+SpooledEvent = tuple[int, bytes]  # (created, header + pickled event): its place in the stream and the event
 
 
-class _EventSpool:
+def pack_event(ev: dict, ci: int, n: int) -> SpooledEvent:
+    """Event ``n`` of customer ``ci`` as an `EventSpool` record (the pickling can run anywhere)."""
+    blob = pickle.dumps(ev, protocol=pickle.HIGHEST_PROTOCOL)
+    return ev["created"], _HEADER.pack(ev["created"], ci, n, len(blob)) + blob
+
+
+class EventSpool:
     """Events are rendered with their customer (the simulation knows each object's state at
     every moment) but must come out last and in created order.  They are parked in one
     streaming zlib compressor per day of the event window, all writing into one spooled
@@ -272,17 +295,22 @@ class _EventSpool:
             self.chunks[bucket].append((self.pos, len(data)))
             self.pos += len(data)
 
-    def add(self, ev: dict, ci: int, n: int) -> None:
-        blob = pickle.dumps(ev, protocol=pickle.HIGHEST_PROTOCOL)
-        bucket = max(0, (ev["created"] - self.window_start) // DAY)
+    def add(self, record: SpooledEvent) -> None:
+        created, packed = record
+        bucket = max(0, (created - self.window_start) // DAY)
         comp = self.compressors.get(bucket)
         if comp is None:
             comp = self.compressors[bucket] = zlib.compressobj(1)
             self.chunks[bucket] = []
-        self._write(bucket, comp.compress(_HEADER.pack(ev["created"], ci, n, len(blob))))
-        self._write(bucket, comp.compress(blob))
+        self._write(bucket, comp.compress(packed))
 
     def drain(self) -> Iterator[dict]:
+        """Every event, in created order (ties: customer, then the customer's own order)."""
+        for blob in self.drain_pickled():
+            yield pickle.loads(blob)
+
+    def drain_pickled(self) -> Iterator[bytes]:
+        """As `drain`, each event still pickled (to unpickle where it is used)."""
         for bucket in sorted(self.compressors):
             self._write(bucket, self.compressors.pop(bucket).flush())
         for bucket in sorted(self.chunks):
@@ -300,10 +328,9 @@ class _EventSpool:
                 index.append((created, ci, n, pos + hsize, size))
                 pos += hsize + size
             index.sort()
-            view = memoryview(raw)
             for _c, _ci, _n, start, size in index:
-                yield pickle.loads(view[start:start + size])
-            del view, raw, index
+                yield raw[start:start + size]
+            del raw, index
 
     def close(self) -> None:
         self.file.close()
