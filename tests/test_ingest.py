@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from stripe_analytics.cache import Cache
-from stripe_analytics.ingest import BulkLoad, Prepared, WriterThread, prepare, write_objects, \
-    write_prepared
+from stripe_analytics.ingest import BulkLoad, Prepared, WriterThread, add_primary_keys, drop_primary_keys, \
+    prepare, write_objects, write_prepared
 from tests.stripe_fixtures import resources
 
 FIXTURES = resources()
@@ -195,3 +195,32 @@ def test_writing_all_new_rows_matches_the_upsert_and_refuses_a_stored_id(tmp_pat
 def _rows(path, table):
     with Cache.open(path, read_only=True) as cache:
         return cache.con.execute(f"SELECT * EXCLUDE (synced_at) FROM {table} ORDER BY id").fetchall()
+
+
+def test_keys_added_after_a_load_behave_as_created_ones_and_catch_a_duplicate(tmp_path):
+    customer = FIXTURES["customer"]
+    with Cache.open(tmp_path / "acct_k.duckdb") as cache:
+        with cache.transaction() as con:
+            drop_primary_keys(con)
+        with BulkLoad(cache.con, cache.path, memory_limit="128MB") as bulk:
+            assert cache.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "122.0 MiB"
+            with cache.transaction() as con:
+                write_prepared(con, [prepare([customer, {**customer, "id": "cus_2"}])], all_new=True)
+            bulk.after_commit()
+        assert cache.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] != "122.0 MiB"
+        with cache.transaction() as con:
+            add_primary_keys(con)
+        write(cache, [{**customer, "name": "Renamed"}])  # an upsert finds the key
+        assert cache.con.execute("SELECT count(*), max(name) FILTER (WHERE id = ?) FROM customers",
+                                 [customer["id"]]).fetchone() == (2, "Renamed")
+        with pytest.raises(ValueError):  # only empty tables lose their key
+            with cache.transaction() as con:
+                drop_primary_keys(con)
+    with Cache.open(tmp_path / "acct_d.duckdb") as cache:
+        with cache.transaction() as con:
+            drop_primary_keys(con)
+            write_prepared(con, [prepare([customer]), prepare([{**customer, "name": "Again"}])], all_new=True)
+            write_prepared(con, [prepare([{**customer, "name": "Again"}])], all_new=True)
+        with pytest.raises(duckdb.ConstraintException):
+            with cache.transaction() as con:
+                add_primary_keys(con)

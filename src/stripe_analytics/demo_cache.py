@@ -18,6 +18,10 @@ from .cache import Cache, CacheInUseError, NotACacheError, check_existing, check
 
 BATCH_OBJECTS = 5000
 CUSTOMERS_PER_TASK = 64  # ~5,000 objects: one write transaction per task
+# DuckDB's memory during the build (cached blocks, not yet checkpointed rows) and the log
+# between checkpoints: small enough that the build's memory does not grow with the account.
+BULK_MEMORY_LIMIT = "256MB"
+BULK_WAL_BYTES = 64 << 20
 
 
 def default_workers() -> int:
@@ -71,13 +75,15 @@ def build_demo_cache(
     with writer_lock(path, wait=True):
         cache = Cache.open(tmp)
         try:
-            with cache.transaction():
+            with cache.transaction() as con:
+                ingest.drop_primary_keys(con)  # added once the rows are in: flat memory, less work
                 cache.set_meta("account_id", account.account["id"])
                 cache.set_meta("account", json.dumps(account.account))
                 cache.set_meta("demo", json.dumps({"seed": seed, "customers": customers,
                                                    "as_of": str(as_of) if as_of else None}))
             spool = account.event_spool()
-            with ingest.BulkLoad(cache.con, tmp) as bulk, _Workers(workers, account) as pool:
+            with ingest.BulkLoad(cache.con, tmp, max_wal_bytes=BULK_WAL_BYTES, memory_limit=BULK_MEMORY_LIMIT) as bulk, \
+                    _Workers(workers, account) as pool:
                 # Customers are generated and prepared (pure Python) in worker processes while
                 # this process writes the previous batches (DuckDB, in the writer thread).
                 writer = ingest.WriterThread(cache.con, cache.transaction, bulk, history_source="demo", all_new=True)
@@ -99,6 +105,7 @@ def build_demo_cache(
                     spool.close()
                     counts = writer.close()
             with cache.transaction() as con:
+                ingest.add_primary_keys(con)
                 cache.set_meta("balance", json.dumps(demo_balance(con, account.as_of_ts)))
                 cache.set_meta("demo_complete", "true")
                 notes.carry_over(path, con)  # the analysts' notes outlive a rebuild

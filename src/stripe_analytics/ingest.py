@@ -273,22 +273,29 @@ class BulkLoad:
     moment replays the log on the next open."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, db_path: str | Path, *,
-                 min_wal_bytes: int = 64 << 20, max_wal_bytes: int = 256 << 20) -> None:
+                 min_wal_bytes: int = 64 << 20, max_wal_bytes: int = 256 << 20,
+                 memory_limit: str | None = None) -> None:
         self.con = con
         self.db_path = Path(db_path)
         self.wal_path = Path(str(db_path) + ".wal")
         self.min_wal_bytes = min_wal_bytes
         self.max_wal_bytes = max_wal_bytes
+        self.memory_limit = memory_limit  # DuckDB's, during the load (e.g. '256MB'); None: unchanged
         self.checkpoints = 0
-        self._previous: str | None = None
+        self._previous: dict[str, str] = {}
 
     def __enter__(self) -> "BulkLoad":
-        self._previous = self.con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
-        self.con.execute("SET checkpoint_threshold = '1000 GiB'")
+        settings = {"checkpoint_threshold": "1000 GiB"}
+        if self.memory_limit:
+            settings["memory_limit"] = self.memory_limit
+        for name, value in settings.items():
+            self._previous[name] = self.con.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+            self.con.execute(f"SET {name} = '{value}'")
         return self
 
     def __exit__(self, *exc) -> None:
-        self.con.execute(f"SET checkpoint_threshold = '{self._previous}'")
+        for name, value in self._previous.items():
+            self.con.execute(f"SET {name} = '{value}'")
 
     def after_commit(self) -> bool:
         """Checkpoint if the log has outgrown its share; call between transactions."""
@@ -298,6 +305,24 @@ class BulkLoad:
         self.con.execute("CHECKPOINT")
         self.checkpoints += 1
         return True
+
+
+def drop_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Recreate the (empty) object tables without their primary keys, for a cache being built
+    from unique ids (`write_prepared(all_new=True)`): DuckDB then keeps no index in memory
+    during the load, so memory stays flat, and builds each index once, in
+    `add_primary_keys`, instead of row by row. Must run in the creating transaction."""
+    for table in schema.TABLES:
+        if con.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]:
+            raise ValueError(f"{table.name} is not empty: its primary key stays")
+        con.execute(f"DROP TABLE {table.name}")
+        con.execute(schema.create_table_sql(table, primary_key=False))
+
+
+def add_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """The primary keys `drop_primary_keys` left out; a duplicate id raises a constraint error."""
+    for table in schema.TABLES:
+        con.execute(f"ALTER TABLE {table.name} ADD PRIMARY KEY (id)")
 
 
 class WriterThread:

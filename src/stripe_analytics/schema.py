@@ -368,7 +368,8 @@ SUPPORT_TABLES_SQL = (
 )
 
 
-def create_table_sql(table: Table) -> str:
-    columns = [f'"{c.name}" {c.type}' for c in table.columns]
+def create_table_sql(table: Table, *, primary_key: bool = True) -> str:
+    """The table's DDL; without its primary key for a bulk load that adds it afterwards."""
+    columns = [f'"{c.name}" {c.type if primary_key else c.type.replace(" PRIMARY KEY", "")}' for c in table.columns]
     columns += [f'"{name}" {type_}' for name, type_ in COMMON_COLUMNS]
     return f'CREATE TABLE IF NOT EXISTS {table.name} ({", ".join(columns)})'
