@@ -70,7 +70,7 @@ def build_demo_cache(
         leftover.unlink(missing_ok=True)
     account = generate_account(seed=seed, customers=customers, as_of=_as_datetime(as_of))
     if workers is None:  # starting processes pays off only beyond a few tasks
-        workers = default_workers() if customers > 4 * CUSTOMERS_PER_TASK else 1
+        workers = default_workers() if customers >= 1000 else 1
     counts: dict[str, int] = {}
     with writer_lock(path, wait=True):
         cache = Cache.open(tmp)
