@@ -52,8 +52,8 @@ def build_demo_cache(
     The file is built beside the target and renamed into place, so a reader never sees half of it.
     Only a demo cache (or an empty DuckDB database) is replaced: any other file at `path` is
     refused untouched, as is a place that cannot be written (CachePlaceError naming `source`).
-    `workers` processes generate the customers (default: one per CPU for more than a few
-    hundred customers; 0 or 1: this process). They are started with `spawn`, so the program's
+    `workers` processes generate the customers (default: one per CPU from 1,000 customers
+    on; 0 or 1: this process). They are started with `spawn`, so the program's
     main module must be safe to import (the `if __name__ == "__main__"` guard). The cache's
     content does not depend on `workers`: customer i is drawn from its own seed."""
     from .demo import generate_account
