@@ -83,6 +83,12 @@ def test_chart_png_and_svg_through_kaleido(figure):
     assert svg.lstrip().startswith(b"<svg") and b"MRR" in svg
 
 
+def test_an_image_without_a_browser_says_what_to_install(figure, monkeypatch, tmp_path):
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chromium"))
+    with pytest.raises(exports.ExportError, match="Images need Chromium.*apt-get install chromium"):
+        exports.chart_bytes(figure[0], None, "png")
+
+
 def test_chart_html_is_standalone(figure):
     fig, _ = figure
     html = exports.chart_bytes(fig, None, "html", title="MRR <usd>").decode()

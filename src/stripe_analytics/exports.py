@@ -226,6 +226,17 @@ def _ensure_kaleido_server() -> None:
         _KALEIDO_STARTED = False
 
 
+def _chromium() -> str | None:
+    """The browser kaleido will use, found the way kaleido finds it, so a missing browser is
+    told apart before rendering instead of by reading an error's words."""
+    import os
+
+    from choreographer.browsers.chromium import Chromium
+
+    found = Chromium.find_browser(skip_local=False)
+    return found if found and os.access(found, os.X_OK) else None
+
+
 def chart_image(fig: "go.Figure", fmt: str, *, width: int = IMAGE_WIDTH, height: int = IMAGE_HEIGHT,
                 scale: float = IMAGE_SCALE) -> bytes:
     """PNG or SVG bytes of a figure, rendered by kaleido in the system Chromium."""
@@ -233,6 +244,9 @@ def chart_image(fig: "go.Figure", fmt: str, *, width: int = IMAGE_WIDTH, height:
         raise ExportError(f"unknown image format {fmt!r}; choose png or svg")
     import warnings
 
+    if _chromium() is None:
+        raise ExportError("Images need Chromium, which was not found: install it "
+                          "(Debian: apt-get install chromium) and try again.")
     with _KALEIDO_LOCK:
         _ensure_kaleido_server()
         try:
@@ -240,11 +254,8 @@ def chart_image(fig: "go.Figure", fmt: str, *, width: int = IMAGE_WIDTH, height:
                 warnings.simplefilter("ignore")
                 return fig.to_image(format=fmt, width=width, height=height,
                                     scale=scale if fmt == "png" else 1)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - kaleido and its browser fail in many ways; all say so plainly
             text = str(error).splitlines()[0] if str(error) else type(error).__name__
-            if "chrom" in text.lower() or "browser" in text.lower():
-                raise ExportError("Images need Chromium, which was not found: install it "
-                                  "(Debian: apt-get install chromium) and try again.") from None
             raise ExportError(f"The image could not be drawn: {text}") from None
 
 
