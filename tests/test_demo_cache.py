@@ -1,6 +1,8 @@
 """The demo account enters the cache through the same ingestion as sync: a full sync of the
 demo served by the fake Stripe server gives the same cache as building the demo directly."""
 
+import sys
+import types
 from datetime import datetime, timezone
 
 from stripe_analytics.cache import Cache
@@ -85,6 +87,8 @@ def test_the_demo_has_a_balance_as_its_daily_payouts_leave_it(tmp_path):
 
 def test_worker_processes_build_the_same_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(demo_cache, "CUSTOMERS_PER_TASK", 9)  # several tasks per worker, the last one short
+    # As under the CLI: a `__main__` the workers need not re-run (an earlier AppTest may have left a page there).
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     in_process = build_demo_cache(tmp_path / "one.duckdb", seed=4, customers=40, as_of=AS_OF, workers=1)
     in_workers = build_demo_cache(tmp_path / "two.duckdb", seed=4, customers=40, as_of=AS_OF, workers=2)
     assert in_workers == in_process and in_process["customers"] == 40 and in_process["events"] > 0
@@ -94,3 +98,15 @@ def test_worker_processes_build_the_same_cache(tmp_path, monkeypatch):
     generated = list(generate_account(seed=4, customers=40, as_of=AS_OF).iter_objects())
     assert [row[0] for row in one["events"]] == sorted(o["id"] for o in generated if o["object"] == "event")
     assert [row[0] for row in one["charges"]] == sorted(o["id"] for o in generated if o["object"] == "charge")
+
+
+def test_a_build_started_during_a_script_run_stays_in_this_process(tmp_path, monkeypatch):
+    """Streamlit swaps the running page in as `__main__`; spawned workers would run it first."""
+    page = tmp_path / "page.py"
+    page.write_text("raise SystemExit('a page must never run in a demo worker')\n")
+    running_page = types.ModuleType("__main__")
+    running_page.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", running_page)
+    monkeypatch.setattr(demo_cache, "CUSTOMERS_PER_TASK", 9)
+    built = build_demo_cache(tmp_path / "page.duckdb", seed=4, customers=20, as_of=AS_OF, workers=2)
+    assert built == build_demo_cache(tmp_path / "cli.duckdb", seed=4, customers=20, as_of=AS_OF, workers=1)

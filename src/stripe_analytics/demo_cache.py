@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import sys
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date, datetime, time, timezone
@@ -150,6 +151,17 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
+def _main_can_be_reimported() -> bool:
+    """Spawned workers first re-run the parent's `__main__` from its file (unless it was started
+    with -m). A command's or script's own file is guarded by `if __name__ == "__main__"`, but
+    during a Streamlit script run `__main__` is the page itself (Streamlit swaps it in), which a
+    worker cannot run: then the build stays in this process."""
+    main = sys.modules.get("__main__")
+    if getattr(main, "__spec__", None) is not None or getattr(main, "__file__", None) is None:
+        return True
+    return bool(sys.argv) and os.path.realpath(main.__file__) == os.path.realpath(sys.argv[0])
+
+
 class _Workers:
     """`map` over worker processes (or in this process when there is one CPU), results in
     order, with only a few tasks ahead of the consumer so that memory stays flat."""
@@ -160,7 +172,7 @@ class _Workers:
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> "_Workers":
-        if self.workers > 1:
+        if self.workers > 1 and _main_can_be_reimported():
             # spawn, not fork: this may run in a thread of the app's server process.
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_start_worker, initargs=self.initargs)
