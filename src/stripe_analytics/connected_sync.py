@@ -71,7 +71,6 @@ def sync_connected(settings: Settings, store: ConnectionStore, *, sign_in_config
             outcomes[item.account] = SyncOutcome(Outcome.failed, str(error))
             continue
         outcomes[item.account] = outcome_of(start(settings, item.connection, api_key, stripe_account), timeout)
-        del api_key
     failed = {a: o for a, o in outcomes.items() if o.outcome is Outcome.failed}
     if failed:
         message = "; ".join(f"{account}: {o.message}" for account, o in failed.items())
