@@ -46,9 +46,20 @@ def live(fake, tmp_path_factory):
 
 
 def applied(app, *ids):
+    """The ids among `ids` that were applied, once the queue has drained (and, if one is still
+    missing then, after the applier had a few seconds more: a lost event fails with the facts)."""
+    def found():
+        rows = query(app.cache, "SELECT id FROM applied_events WHERE id IN (SELECT unnest(?))", [list(ids)])
+        return {r[0] for r in rows}
+
     wait_until(lambda: app.account_health()["events_queued"] == 0, what="the queue to drain")
-    rows = query(app.cache, "SELECT id FROM applied_events WHERE id IN (SELECT unnest(?))", [list(ids)])
-    return {r[0] for r in rows}
+    deadline = time.monotonic() + 10
+    while (seen := found()) != set(ids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if seen != set(ids):
+        print("health:", app.health().text)
+        print("server log:", app.log_path.read_text(errors="replace")[-3000:])
+    return seen
 
 
 def queued_files(app):
