@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -188,6 +189,27 @@ def to_major(frame: pd.DataFrame) -> pd.DataFrame:
                 values = values.round()
             frame[column] = [None if pd.isna(v) else round(v / s, p) for v, s, p in zip(values, scale, places)]
     return frame
+
+
+class _CustomerNames:
+    """A result's way to its customers' names (`MetricsResult.customers_for`) that does not keep
+    its engine alive: an engine holds its MRR components and kept snapshots (hundreds of MB on a
+    large account), and results outlive engines (`compute_metrics`, a dashboard's cached result).
+    While the engine lives, its names are used; afterwards the names are read once through the
+    source the result was computed from."""
+
+    def __init__(self, engine: "MetricsEngine") -> None:
+        self._engine = weakref.ref(engine)
+        self._src = engine.src
+        self._frame: pd.DataFrame | None = None
+
+    def __call__(self) -> pd.DataFrame:
+        engine = self._engine()
+        if engine is not None:
+            return engine._customers()
+        if self._frame is None:
+            self._frame = customer_names(self._src.con)
+        return self._frame
 
 
 @dataclass
@@ -369,7 +391,7 @@ class MetricsEngine:
                 account_id=self.src.account_id, as_of=self.as_of, as_of_date=as_of_date(self.as_of, self.timezone),
                 discount_policy=self.discount_policy, filters=filters, calendar=calendar, currencies=currencies,
                 monthly=monthly, cash=cash, snapshots_keyed=snapshots, movements_keyed=movements,
-                customer_keys=base.components.customers, _details=self._customers)
+                customer_keys=base.components.customers, _details=_CustomerNames(self))
 
     def _selected(self, base: _Base, filters: MetricFilters) -> tuple[list[str], pa.Table, pa.Table]:
         """The currencies, snapshots and movements under every filter but the date range."""
@@ -516,7 +538,7 @@ class MetricsEngine:
                 account_id=self.src.account_id, as_of=self.as_of, as_of_date=info.as_of_day,
                 discount_policy=self.discount_policy, filters=filters, calendar=calendar, currencies=[reporting],
                 monthly=monthly, cash=cash, snapshots_keyed=full.snapshots, movements_keyed=full.movements,
-                customer_keys=base.components.customers, _details=self._customers, reporting=info)
+                customer_keys=base.components.customers, _details=_CustomerNames(self), reporting=info)
 
     def _converted_view(self, base: _Base, filters: MetricFilters, reporting: str) -> "_Converted":
         """Every month of the converted view under the filters but their date range, kept (a
