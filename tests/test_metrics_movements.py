@@ -3,7 +3,9 @@ and movements", "Customer counts and rates", "Cohorts")."""
 
 from __future__ import annotations
 
+import gc
 import math
+import weakref
 from datetime import date
 
 import pytest
@@ -85,6 +87,19 @@ def test_customers_behind_a_movement(rates_cache):
         ["cus_a", "Customer A", 1000, 0, 1000]]
     assert result.customers_for("usd", "2024-02", "expansion")["customer"].tolist() == ["cus_b"]
     assert result.customers_for("usd", "2024-01", "new")["customer"].tolist() == ["cus_d", "cus_c", "cus_b", "cus_a"]
+
+
+def test_a_result_does_not_keep_its_engine(rates_cache):
+    # An engine holds its MRR components and kept snapshots (hundreds of MB on a large account);
+    # a result kept by a page must not hold them too, yet still names the customers behind a bar.
+    engine = MetricsEngine(rates_cache, as_of=date(2024, 5, 31))
+    result = engine.compute()
+    gone = weakref.ref(engine)
+    del engine
+    gc.collect()
+    assert gone() is None
+    who = result.customers_for("usd", "2024-02", "churn")
+    assert who[["customer", "name", "amount"]].values.tolist() == [["cus_a", "Customer A", 1000]]
 
 
 def test_reactivation_after_churn(tmp_path):
