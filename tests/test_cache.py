@@ -200,3 +200,16 @@ def test_a_schema_3_cache_opens_and_loses_only_its_unused_sync_state_columns(tmp
         assert not {"last_event_id", "last_event_created"} & sync_state_columns(cache)
         assert cache.con.execute("SELECT resource, backfill_complete FROM sync_state").fetchall() == [("customers", True)]
         assert cache.con.execute("SELECT count(*) FROM customers").fetchone()[0] == 1
+
+
+def test_a_read_only_cache_leaves_room_for_the_metrics_frames(tmp_path):
+    # A reading process (dashboard, metrics) also holds the engine's frames; DuckDB gets less
+    # there than a writer does, so the whole process stays under 2 GB (README "Benchmarks").
+    path = tmp_path / "c.duckdb"
+    Cache.open(path).close()
+    limit = "SELECT current_setting('memory_limit')"
+    with Cache.open(path) as writer:
+        written = writer.con.execute(limit).fetchone()[0]
+    with Cache.open(path, read_only=True) as reader:
+        read = reader.con.execute(limit).fetchone()[0]
+    assert (written, read) == ("1.4 GiB", "1.0 GiB")
