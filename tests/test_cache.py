@@ -2,6 +2,7 @@ import os
 import stat
 import threading
 
+import duckdb
 import pytest
 
 from stripe_analytics.cache import SCHEMA_VERSION, Cache, CacheError, SyncLockedError, cache_path, writer_lock
@@ -213,3 +214,24 @@ def test_a_read_only_cache_leaves_room_for_the_metrics_frames(tmp_path):
     with Cache.open(path, read_only=True) as reader:
         read = reader.con.execute(limit).fetchone()[0]
     assert read == "1.0 GiB" and written != read  # 1100 MB; the writer keeps its own limit
+
+
+def test_a_read_only_query_that_needs_more_memory_gets_the_writers_limit_once(tmp_path, monkeypatch):
+    # A larger account than the benchmark's must not fail where the writer's limit would have held.
+    import stripe_analytics.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "READ_MEMORY_LIMIT", "20MB")
+    monkeypatch.setattr(cache_module, "MEMORY_LIMIT", "1GB")
+    path = tmp_path / "c.duckdb"
+    Cache.open(path).close()
+    big = "SELECT len(list(i)) FROM range(6000000) t(i)"  # a list aggregate: held in memory whole
+    limit = "SELECT current_setting('memory_limit')"
+    with Cache.open(path, read_only=True) as reader:
+        tight = reader.con.execute(limit).fetchone()[0]
+        with pytest.raises(duckdb.OutOfMemoryException):
+            reader.con.execute(big).fetchone()
+        assert cache_module.with_headroom(reader.con, lambda: reader.con.execute(big).fetchone()) == (6000000,)
+        assert reader.con.execute(limit).fetchone()[0] == tight
+    with Cache.open(path) as writer, pytest.raises(duckdb.OutOfMemoryException):
+        writer.con.execute("SET memory_limit = '20MB'")
+        cache_module.with_headroom(writer.con, lambda: writer.con.execute(big).fetchone())

@@ -35,6 +35,8 @@ MEMORY_LIMIT = "1536MB"
 # (the engine's kept MRR components and snapshots): with this limit the metrics of a
 # 100,000-customer account stay under 2 GB for the whole process (`make bench-metrics`).
 READ_MEMORY_LIMIT = "1100MB"
+# A read-only cache's query that DuckDB cannot fit (or spill) under READ_MEMORY_LIMIT, on an
+# account larger than the benchmark's, is run once more with the writer's limit (`with_headroom`).
 _ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9_]{1,64}$")
 # Every DuckDB file starts with an 8-byte checksum followed by this magic.
 _DUCKDB_MAGIC = b"DUCK"
@@ -511,6 +513,21 @@ def writer_lock(path: Path, *, wait: bool = False) -> Iterator[None]:
             raise
     finally:
         os.close(fd)
+
+
+def with_headroom(con: duckdb.DuckDBPyConnection, run):
+    """`run()`; if DuckDB ran out of memory under a read-only cache's tighter limit, once more
+    with the writer's `MEMORY_LIMIT` (then the read-only limit is set back)."""
+    try:
+        return run()
+    except duckdb.OutOfMemoryException:
+        if con.execute("SELECT current_setting('access_mode')").fetchone()[0] != "read_only":
+            raise  # a writer's connection has the larger limit already
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        try:
+            return run()
+        finally:
+            con.execute(f"SET memory_limit = '{READ_MEMORY_LIMIT}'")
 
 
 def read_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..cache import read_meta
+from ..cache import read_meta, with_headroom
 from ..money import decimals, to_major_float
 from ..queries import customer_names
 from .cash import Period, cash_by_period, cash_periods, period_start, period_starts, rebucket, with_month_index
@@ -300,7 +300,8 @@ class MetricsEngine:
         if self._base is None:
             self._base_version = version
             calendar = build_calendar(self.src, self.as_of)
-            components = mrr_components(self.src, calendar.snapshots(), self.discount_policy, month_snapshots=True)
+            components = with_headroom(self.src.con, lambda: mrr_components(
+                self.src, calendar.snapshots(), self.discount_policy, month_snapshots=True))
             snapshots = mrr_snapshots(components.table, arrow=True)
             movements = mrr_movements(snapshots, calendar.last, arrow=True)
             rates = RateSet.from_cache_connection(self.src.con)
