@@ -50,30 +50,42 @@ class Fetcher:
                 return orjson.loads(body)
         return self._requestor._interpret_response(body, code, headers, "V1").data  # noqa: SLF001
 
+    def page(self, path: str, params: dict, after: str | None = None) -> Page:
+        """One page of the list at `path` (`params`: filters such as `created`, and `limit`,
+        PAGE_SIZE unless given): the objects after the object `after`."""
+        query = {"limit": PAGE_SIZE, **params}
+        if after:
+            query["starting_after"] = after
+        body = self._get(path, query)
+        objects = body["data"]
+        return Page(objects, objects[-1]["id"] if objects else after, not body.get("has_more") or not objects)
+
     def pages(self, path: str, params: dict, after: str | None = None) -> Iterator[Page]:
-        """The pages of the list at `path` (`params`: filters such as `created`, and `limit`,
-        PAGE_SIZE unless given), from the one after the object `after` to the end."""
+        """The pages of the list at `path`, from the one after the object `after` to the end."""
         while True:
-            query = {"limit": PAGE_SIZE, **params}
-            if after:
-                query["starting_after"] = after
-            body = self._get(path, query)
-            objects = body["data"]
-            if objects:
-                after = objects[-1]["id"]
-            last = not body.get("has_more") or not objects
-            yield Page(objects, after, last)
-            if last:
+            page = self.page(path, params, after)
+            yield page
+            if page.last:
                 return
+            after = page.after
+
+    def resource_page(self, resource: Resource, params: dict | None = None, after: str | None = None) -> Page:
+        """One page of a resource's list (with its own list parameters), each object's truncated
+        child lists completed."""
+        page = self.page(resource.path, {**resource.params, **(params or {})}, after)
+        for obj in page.objects:
+            self.complete_children(resource, obj)
+        return page
 
     def resource_pages(self, resource: Resource, params: dict | None = None,
                        after: str | None = None) -> Iterator[Page]:
-        """The pages of a resource's list (with its own list parameters), each object's
-        truncated child lists completed."""
-        for page in self.pages(resource.path, {**resource.params, **(params or {})}, after):
-            for obj in page.objects:
-                self.complete_children(resource, obj)
+        """The pages of a resource's list from the one after the object `after` to the end."""
+        while True:
+            page = self.resource_page(resource, params, after)
             yield page
+            if page.last:
+                return
+            after = page.after
 
     def retrieve(self, resource: Resource, object_id: str) -> dict:
         expand = [p.removeprefix("data.") for p in resource.params.get("expand", [])]

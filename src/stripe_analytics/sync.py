@@ -8,6 +8,7 @@ exactly the cache an uninterrupted sync gives.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import queue
@@ -23,7 +24,7 @@ from typing import Any, Callable
 import duckdb
 import stripe
 
-from . import event_apply, ingest
+from . import created_ranges, event_apply, ingest, pager
 from .access import UNKNOWN_ACCOUNT, cache_belongs_to
 from .cache import (Cache, CacheAccountError, CacheError, CacheInfo, CachePlaceError, SyncLockedError, cache_path,
                     check_existing, check_file, check_folder, check_place, classify_error, utcnow, writer_lock)
@@ -45,6 +46,7 @@ EARLIEST = 1262304000  # 2010-01-01: before any Stripe account existed
 PAGES_PER_TRANSACTION = 50
 FLUSH_SECONDS = 0.5
 EVENTS_PER_TRANSACTION = 200
+SPLIT_MIN_PAGES = 2  # a range is split only when it is estimated to hold this many more pages
 
 
 class SyncError(Exception):
@@ -215,15 +217,19 @@ class _Syncer:
         upper = int(time.time()) + 1
         if not resource.split_by_created or self.slices <= 1:
             return {"upper": upper, "slices": [{"gte": None, "lt": None, "after": None, "done": False}]}
-        lower = int(self.account.get("created") or EARLIEST)
-        lower = min(lower, upper - 1)
-        if resource.name == "events":
-            lower = max(lower, upper - int(EVENT_RETENTION.total_seconds()) - 86400)
+        lower = self._lower_bound(resource, upper)
         step = max(1, (upper - lower + self.slices - 1) // self.slices)
         bounds = list(range(lower, upper, step)) + [upper]
         slices = [{"gte": a, "lt": b, "after": None, "done": False} for a, b in zip(bounds, bounds[1:])]
         slices[0]["gte"] = None  # anything older than the account's creation date still belongs here
         return {"upper": upper, "slices": slices}
+
+    def _lower_bound(self, resource: Resource, upper: int) -> int:
+        """Where the first `created` range of a resource begins (it also takes anything older)."""
+        lower = min(int(self.account.get("created") or EARLIEST), upper - 1)
+        if resource.name == "events":
+            lower = max(lower, upper - int(EVENT_RETENTION.total_seconds()) - 86400)
+        return lower
 
     def backfill(self, resources: list[Resource], reset: bool) -> None:
         state = _load_state(self.cache)
@@ -238,10 +244,9 @@ class _Syncer:
                 elif not st["backfill_complete"]:
                     cursors[resource.name] = st["cursor"]
                     _save_state(con, resource.name, skipped_reason=None)
-        pending = [(name, i) for name, cur in cursors.items() for i, s in enumerate(cur["slices"]) if not s["done"]]
+        pending = created_ranges.newest_first(cursors)
         if not pending:
             return
-        total = len(pending)
         gate = InFlightGate(self.access.limiter.per_second, self.access.stats.thread_round_trips,
                             fixed=self.concurrency)
         self.report.concurrency = gate
@@ -249,29 +254,63 @@ class _Syncer:
         results: "queue.Queue[tuple]" = queue.Queue(maxsize=2 * PAGES_PER_TRANSACTION)
         stop = threading.Event()
         denied: set[str] = set()
+        # Guards the cursors (ranges split by the readers, pages recorded by the writer) and `live`.
+        lock = threading.Lock()
+        live = {"ranges": len(pending), "readers": 0}  # ranges to finish; readers started and not returned
+        futures: list = []
+
+        def start(name: str, index: int) -> None:  # called under `lock`
+            live["readers"] += 1
+            futures.append(pool.submit(work, name, index))
+
+        def split(name: str, sl: dict, newest: int, reached: int, read: int) -> None:
+            """Hand the older half of this range to a new reader when one would be idle."""
+            with lock:
+                if stop.is_set() or name in denied or live["readers"] >= gate.limit:
+                    return
+                older = created_ranges.split_off_older(
+                    sl, lower=self._lower_bound(RESOURCE_BY_NAME[name], cursors[name]["upper"]), newest=newest,
+                    reached=reached, read=read, min_objects=SPLIT_MIN_PAGES * pager.PAGE_SIZE)
+                if older is None:
+                    return
+                cursors[name]["slices"].append(older)
+                live["ranges"] += 1
+                start(name, len(cursors[name]["slices"]) - 1)
 
         def work(name: str, index: int) -> None:
+            try:
+                read_range(name, index)
+            finally:
+                with lock:
+                    live["readers"] -= 1
+
+        def read_range(name: str, index: int) -> None:
             resource = RESOURCE_BY_NAME[name]
             sl = cursors[name]["slices"][index]
             # An unsplit resource is read whole (no `created` filter): it is small, and some
             # Stripe-compatible servers do not filter every list by `created`.
-            created = {} if len(cursors[name]["slices"]) == 1 else {
-                "lt": sl["lt"] if sl["lt"] is not None else cursors[name]["upper"]}
-            if sl["gte"] is not None and created:
-                created["gte"] = sl["gte"]
-            pages = self.fetcher.resource_pages(resource, {"created": created} if created else {}, sl["after"])
+            whole = len(cursors[name]["slices"]) == 1
+            lt = sl["lt"] if sl["lt"] is not None else cursors[name]["upper"]
+            after, newest, read = sl["after"], None, 0
             try:
                 while not stop.is_set():
                     if name in denied:
                         results.put(("denied", name, index, None, None, True))
                         return
+                    # Read for every page: a split may have narrowed the range since the last one.
+                    created = {} if whole else {"lt": lt} if sl["gte"] is None else {"lt": lt, "gte": sl["gte"]}
                     with gate.read():
-                        page = next(pages)
+                        page = self.fetcher.resource_page(resource, {"created": created} if created else {}, after)
                         # Columns and raw JSON are built here, in parallel; the writer only runs DuckDB.
                         prepared = ingest.prepare(page.objects)
                     results.put(("page", name, index, prepared, page.after, page.last))
                     if page.last:
                         return
+                    after = page.after
+                    read += len(page.objects)
+                    newest = newest if newest is not None else page.objects[0]["created"]
+                    if not whole:
+                        split(name, sl, newest, page.objects[-1]["created"], read)
             except stripe.PermissionError:
                 denied.add(name)
                 results.put(("denied", name, index, None, None, True))
@@ -283,18 +322,21 @@ class _Syncer:
                 results.put(("error", name, index, error, None, True))
 
         finished = 0
+        shown = 0.0
         failure: tuple | None = None
+        # As many threads as reads may be in flight: ranges split off while others finish need them.
         with ingest.BulkLoad(self.cache.con, self.cache.path) as bulk, \
-                ThreadPoolExecutor(max_workers=min(len(pending), self.concurrency or MAX_IN_FLIGHT),
-                                   thread_name_prefix="sync") as pool:
-            futures = [pool.submit(work, name, index) for name, index in pending]
+                ThreadPoolExecutor(max_workers=self.concurrency or MAX_IN_FLIGHT, thread_name_prefix="sync") as pool:
+            with lock:
+                for name, index in pending:
+                    start(name, index)
             try:
-                while finished < total and failure is None:
+                while finished < live["ranges"] and failure is None:
                     # Group the pages that arrive within a short window into one transaction:
                     # DuckDB's cost is per statement and per commit far more than per row.
                     batch = [results.get()]
                     deadline = time.monotonic() + FLUSH_SECONDS
-                    while len(batch) < PAGES_PER_TRANSACTION and finished + len(batch) < total:
+                    while len(batch) < PAGES_PER_TRANSACTION and finished + len(batch) < live["ranges"]:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
                             break
@@ -302,16 +344,18 @@ class _Syncer:
                             batch.append(results.get(timeout=remaining))
                         except queue.Empty:
                             break
-                        if batch[-1][5] and finished + sum(1 for item in batch if item[5]) >= total:
+                        if batch[-1][5] and finished + sum(1 for item in batch if item[5]) >= live["ranges"]:
                             break
                     finished += sum(1 for item in batch if item[5])
                     failure = next((item for item in batch if item[0] in ("auth", "error")), None)
-                    self._write_pages(batch, cursors)
+                    self._write_pages(batch, cursors, lock)
                     bulk.after_commit()
-                    self._emit("backfill", batch[-1][1], finished / total,
+                    shown = max(shown, finished / live["ranges"])  # splits add ranges: never move back
+                    self._emit("backfill", batch[-1][1], shown,
                                f"{batch[-1][1]}: {self.report.written.get(batch[-1][1], 0)} objects")
             finally:
-                stop.set()
+                with lock:
+                    stop.set()
                 # Workers may be blocked on a full queue: drain it until every one has returned.
                 while not all(f.done() for f in futures):
                     try:
@@ -326,25 +370,28 @@ class _Syncer:
                 log.error("sync: reading %s failed", name, exc_info=error)
             raise SyncError(f"Reading {name} from Stripe failed: {plain(error)} {RESUMES}")
 
-    def _write_pages(self, batch: list[tuple], cursors: dict[str, dict]) -> None:
+    def _write_pages(self, batch: list[tuple], cursors: dict[str, dict], lock: threading.Lock) -> None:
         pages: list[ingest.Prepared] = []
         touched: set[str] = set()
         skipped: set[str] = set()
-        for kind, name, index, payload, after, done in batch:
-            if kind == "page":
-                pages.append(payload)
-                sl = cursors[name]["slices"][index]
-                sl["after"] = after
-                sl["done"] = done
-                touched.add(name)
-            elif kind == "denied":
-                skipped.add(name)
+        with lock:
+            for kind, name, index, payload, after, done in batch:
+                if kind == "page":
+                    pages.append(payload)
+                    sl = cursors[name]["slices"][index]
+                    sl["after"] = after
+                    sl["done"] = done
+                    touched.add(name)
+                elif kind == "denied":
+                    skipped.add(name)
+            # The readers split ranges while this transaction runs: it stores the cursors as they are now.
+            saved = {name: copy.deepcopy(cursors[name]) for name in touched}
         began, began_cpu = time.perf_counter(), time.thread_time()
         with self.cache.transaction() as con:
             counts = ingest.write_prepared(con, pages)
             for name in touched:
-                complete = all(s["done"] for s in cursors[name]["slices"])
-                values: dict[str, Any] = {"cursor": cursors[name], "backfill_complete": complete}
+                complete = all(s["done"] for s in saved[name]["slices"])
+                values: dict[str, Any] = {"cursor": saved[name], "backfill_complete": complete}
                 if complete:
                     values["last_full_sync_at"] = utcnow()
                 _save_state(con, name, **values)
