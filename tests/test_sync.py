@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import stripe
 
-from stripe_analytics import schema
+from stripe_analytics import created_ranges, pager, schema
 from stripe_analytics.cache import Cache
 from stripe_analytics.config import Settings
 from stripe_analytics.fetch_pacing import MAX_IN_FLIGHT, in_flight_for
@@ -420,3 +420,54 @@ def test_a_catch_up_cut_short_resumes_without_skipping_older_objects(fake, tmp_p
         cursor = json.loads(cache.con.execute(
             "SELECT cursor FROM sync_state WHERE resource = 'balance_transactions'").fetchone()[0])
     assert cursor.get("catch_up") is None  # finished: the next catch-up starts from the newest row
+
+
+def _ranges(path, resource):
+    with Cache.open(path, read_only=True) as cache:
+        raw = cache.con.execute("SELECT cursor FROM sync_state WHERE resource = ?", [resource]).fetchone()[0]
+    return json.loads(raw)["slices"]
+
+
+def test_readers_left_idle_split_the_ranges_still_being_read_and_the_cache_is_the_same(
+        fake, account, tmp_path, monkeypatch):
+    """Small pages and two `created` ranges per resource: once fewer ranges than readers are
+    left, a range being read hands its older half to a new reader. The ranges stay disjoint and
+    cover the same time, and the cache holds exactly the account."""
+    monkeypatch.setattr(pager, "PAGE_SIZE", 2)
+    report = sync_account(settings_for(fake, tmp_path, sync_concurrency=6), slices=2)
+    split = {r.name: ranges for r in schema.RESOURCES if len(ranges := _ranges(report.db_path, r.name)) > 2}
+    assert split, "no range was split"
+    for ranges in split.values():
+        assert all(r["done"] for r in ranges)
+        ordered = sorted(ranges, key=lambda r: r["lt"])
+        assert ordered[0]["gte"] is None
+        assert [r["lt"] for r in ordered[:-1]] == [r["gte"] for r in ordered[1:]]
+    direct_ingest(tmp_path / "direct.duckdb", account[1])
+    assert snapshot(report.db_path, history=False) == snapshot(tmp_path / "direct.duckdb", history=False)
+
+
+def test_a_sync_stopped_after_ranges_were_split_resumes_to_the_same_cache(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr(pager, "PAGE_SIZE", 2)
+    clean = sync_account(settings_for(fake, tmp_path), db_path=tmp_path / "clean.duckdb", slices=2)
+    splits = []
+    original = created_ranges.split_off_older
+
+    def split_off_older(range_, **values):
+        older = original(range_, **values)
+        if older:
+            splits.append(older)
+        return older
+
+    def stop_after_a_split(progress):
+        if progress.phase == "backfill" and splits:
+            raise RuntimeError("stopped")
+
+    monkeypatch.setattr(created_ranges, "split_off_older", split_off_older)
+    stopped = tmp_path / "stopped.duckdb"
+    with pytest.raises(SyncError, match="stopped"):
+        sync_account(settings_for(fake, tmp_path), db_path=stopped, slices=2, progress=stop_after_a_split)
+    assert splits and not all(s["done"] for r in schema.RESOURCES for s in _ranges(stopped, r.name))
+    monkeypatch.undo()
+    monkeypatch.setattr(pager, "PAGE_SIZE", 2)
+    sync_account(settings_for(fake, tmp_path), db_path=stopped, slices=2)
+    assert snapshot(stopped) == snapshot(clean.db_path)

@@ -297,10 +297,13 @@ class BulkLoad:
         for name, value in self._previous.items():
             self.con.execute(f"SET {name} = '{value}'")
 
-    def after_commit(self) -> bool:
-        """Checkpoint if the log has outgrown its share; call between transactions."""
+    def after_commit(self, *, idle_from: int | None = None) -> bool:
+        """Checkpoint if the log has outgrown its share; call between transactions. A caller with
+        nothing else to write for now passes `idle_from`: the log is then folded in from that
+        size on, while the writer would wait anyway, so that less is left for the end."""
         wal = _size(self.wal_path)
-        if wal < min(self.max_wal_bytes, max(self.min_wal_bytes, _size(self.db_path))):
+        limit = min(self.max_wal_bytes, max(self.min_wal_bytes, _size(self.db_path)))
+        if wal < (min(limit, idle_from) if idle_from is not None else limit):
             return False
         self.con.execute("CHECKPOINT")
         self.checkpoints += 1

@@ -46,6 +46,7 @@ EARLIEST = 1262304000  # 2010-01-01: before any Stripe account existed
 PAGES_PER_TRANSACTION = 50
 FLUSH_SECONDS = 0.5
 EVENTS_PER_TRANSACTION = 200
+IDLE_CHECKPOINT_BYTES = 16 << 20
 SPLIT_MIN_PAGES = 2  # a range is split only when it is estimated to hold this many more pages
 
 
@@ -349,7 +350,9 @@ class _Syncer:
                     finished += sum(1 for item in batch if item[5])
                     failure = next((item for item in batch if item[0] in ("auth", "error")), None)
                     self._write_pages(batch, cursors, lock)
-                    bulk.after_commit()
+                    # No page waiting (the last reads of the backfill): fold the log in now, while
+                    # reads go on, rather than in one long checkpoint after the last one.
+                    bulk.after_commit(idle_from=IDLE_CHECKPOINT_BYTES if results.empty() else None)
                     shown = max(shown, finished / live["ranges"])  # splits add ranges: never move back
                     self._emit("backfill", batch[-1][1], shown,
                                f"{batch[-1][1]}: {self.report.written.get(batch[-1][1], 0)} objects")
