@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import duckdb
+import pandas  # noqa: F401 - see below
 import stripe
 
 from . import created_ranges, event_apply, ingest, pager
@@ -36,6 +37,9 @@ from .stripe_client import StripeAccess, build_client, redact
 from .stripe_errors import Failure, describe, plain
 
 log = logging.getLogger(__name__)
+# pyarrow imports pandas on its first `pa.array` (in `ingest.prepare`). Imported here, that
+# one-off cost is paid before the fetch threads start, not by all of them at once while they
+# compete for the interpreter (0.5 s at the start of a backfill, measured).
 
 EVENT_RETENTION = timedelta(days=30)
 # Stripe keeps events 30 days; leave a margin so a sync never relies on the edge.
@@ -461,24 +465,31 @@ class _Syncer:
             # Keep the cursor young so that a quiet account does not fall out of the 30-day window.
             self.touch_cursor(cursor)
 
-    def store_balance(self) -> None:
-        """The live balance (available and pending per currency): one request, kept in meta."""
+    def read_balance(self) -> dict | None:
+        """The live balance (available and pending per currency): one request, or None when it
+        cannot be read (the reason in the report's skipped entries)."""
         try:
             balance = self.access.client.v1.balance.retrieve().to_dict(for_json=True)
         except stripe.PermissionError:
             self.report.skipped["balance"] = (f"this key cannot read the balance: give it Read access to "
                                               f"{BALANCE.name} (needed for {BALANCE.needed_for})")
-            return
+            return None
         except (stripe.InvalidRequestError, stripe.APIError) as error:
             if isinstance(error, stripe.InvalidRequestError) and error.http_status == 404:
                 log.info("sync: the API base has no /v1/balance (a Stripe-compatible server); balance not stored")
-                return
+                return None
             # Only the Account page shows the balance: the sync goes on and says why it is missing.
             message = f"the balance could not be read: {plain(error)} The next sync reads it again."
             log.warning("sync: %s", message)
             self.report.skipped["balance"] = message
-            return
+            return None
         balance["retrieved_at"] = int(time.time())
+        return balance
+
+    def store_balance(self, balance: dict | None) -> None:
+        """Keep the balance `read_balance` gave in meta."""
+        if balance is None:
+            return
         with self.cache.transaction() as con:
             con.execute("INSERT OR REPLACE INTO meta VALUES ('balance', ?)", [json.dumps(balance)])
 
@@ -554,13 +565,17 @@ def sync_account(
                     syncer._emit("backfill", None, 0.0, f"{kind} sync: {reason}")
                     state = _load_state(cache)
                     to_backfill = [r for r in chosen if reset or not state.get(r.name, {}).get("backfill_complete")]
-                    syncer.backfill(to_backfill, reset=reset)
-                    if kind == "incremental" or not reset:
-                        for resource in chosen:
-                            if not resource.has_events and resource not in to_backfill and resource.name != "events":
-                                syncer.catch_up_by_created(resource)
-                    syncer.apply_events()
-                    syncer.store_balance()
+                    # The balance is one request independent of the rest: read while the backfill runs.
+                    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-balance") as side:
+                        balance = side.submit(syncer.read_balance)
+                        syncer.backfill(to_backfill, reset=reset)
+                        if kind == "incremental" or not reset:
+                            for resource in chosen:
+                                if (not resource.has_events and resource not in to_backfill
+                                        and resource.name != "events"):
+                                    syncer.catch_up_by_created(resource)
+                        syncer.apply_events()
+                        syncer.store_balance(balance.result())
                     with cache.transaction() as con:
                         for resource in chosen:
                             _save_state(con, resource.name, last_sync_at=utcnow(), last_error=None)
