@@ -73,3 +73,23 @@ def test_truncated_child_lists_are_completed_through_their_own_endpoint(world):
     assert fake.request_count("/v1/subscription_items") == 1
     invoices = [i for p in fetcher.resource_pages(RESOURCE_BY_NAME["invoices"]) for i in p.objects]
     assert max(len(i["lines"]["data"]) for i in invoices) == 13
+
+
+def test_several_truncated_lists_on_one_page_are_all_completed(world):
+    """Several invoices of a page with more lines than Stripe embeds: their lines are read
+    together, each list complete, in order, and once."""
+    fake, fetcher, now = world
+    big = next(o for o in build_account(now)[1] if o["object"] == "invoice" and len(o["lines"]["data"]) > 10)
+    clones = []
+    for k in range(4):
+        clone = {**big, "id": f"in_big_{k}", "created": now - DAY + k}
+        clone["lines"] = {**big["lines"], "data": [{**line, "id": f"{line['id']}_{k}", "invoice": clone["id"]}
+                                                   for line in big["lines"]["data"]]}
+        clones.append(clone)
+    fake.add_many(clones)
+    invoices = {i["id"]: i for p in fetcher.resource_pages(RESOURCE_BY_NAME["invoices"]) for i in p.objects}
+    for clone in clones:
+        lines = invoices[clone["id"]]["lines"]
+        assert lines["has_more"] is False
+        assert [line["id"] for line in lines["data"]] == [line["id"] for line in clone["lines"]["data"]]
+    assert [fake.request_count(f"/v1/invoices/{clone['id']}/lines") for clone in clones] == [1, 1, 1, 1]

@@ -51,7 +51,7 @@ PAGES_PER_TRANSACTION = 50
 FLUSH_SECONDS = 0.5
 EVENTS_PER_TRANSACTION = 200
 IDLE_CHECKPOINT_BYTES = 16 << 20
-SPLIT_MIN_PAGES = 2  # a range is split only when it is estimated to hold this many more pages
+SPLIT_MIN_PAGES = 1  # a range is split only when it is estimated to hold this many more pages
 
 
 class SyncError(Exception):
@@ -354,9 +354,11 @@ class _Syncer:
                     finished += sum(1 for item in batch if item[5])
                     failure = next((item for item in batch if item[0] in ("auth", "error")), None)
                     self._write_pages(batch, cursors, lock)
-                    # No page waiting (the last reads of the backfill): fold the log in now, while
-                    # reads go on, rather than in one long checkpoint after the last one.
-                    bulk.after_commit(idle_from=IDLE_CHECKPOINT_BYTES if results.empty() else None)
+                    # No page waiting, or fewer readers than reads may be in flight (the last reads
+                    # of the backfill): fold the log in now, while reads go on, rather than in one
+                    # long checkpoint after the last one.
+                    idle = results.empty() or live["readers"] < gate.limit
+                    bulk.after_commit(idle_from=IDLE_CHECKPOINT_BYTES if idle else None)
                     shown = max(shown, finished / live["ranges"])  # splits add ranges: never move back
                     self._emit("backfill", batch[-1][1], shown,
                                f"{batch[-1][1]}: {self.report.written.get(batch[-1][1], 0)} objects")
