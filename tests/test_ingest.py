@@ -172,6 +172,21 @@ def test_bulk_load_checkpoints_when_the_log_outgrows_the_file(tmp_path):
         assert cache.row_counts()["invoices"] == 1200
 
 
+def test_a_writer_with_nothing_to_write_folds_the_log_in_from_a_smaller_size(tmp_path):
+    invoice = FIXTURES["invoice"]
+    with Cache.open(tmp_path / "acct_i.duckdb") as cache:
+        with BulkLoad(cache.con, cache.path, min_wal_bytes=64 << 20) as bulk:
+            with cache.transaction() as con:
+                write_objects(con, [{**invoice, "id": f"in_{i}"} for i in range(200)])
+            wal = bulk.wal_path.stat().st_size
+            assert not bulk.after_commit()  # far below the 64 MB floor
+            assert not bulk.after_commit(idle_from=wal + 1)
+            assert bulk.after_commit(idle_from=wal)
+            assert bulk.checkpoints == 1
+            assert not bulk.wal_path.exists() or bulk.wal_path.stat().st_size < wal
+        assert cache.row_counts()["invoices"] == 200
+
+
 def test_writing_all_new_rows_matches_the_upsert_and_refuses_a_stored_id(tmp_path):
     objects = [FIXTURES[k] for k in ("customer", "subscription", "invoice", "charge", "event")]
     with Cache.open(tmp_path / "acct_u.duckdb") as upserted, upserted.transaction() as con:

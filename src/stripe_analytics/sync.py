@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import duckdb
-import pandas  # noqa: F401 - see below
+# pyarrow imports pandas on its first `pa.array` (in `ingest.prepare`). Imported here, that
+# one-off cost is paid before the fetch threads start, not by all of them at once while they
+# compete for the interpreter (0.5 s at the start of a backfill, measured).
+import pandas  # noqa: F401
 import stripe
 
 from . import created_ranges, event_apply, ingest, pager
@@ -37,9 +40,6 @@ from .stripe_client import StripeAccess, build_client, redact
 from .stripe_errors import Failure, describe, plain
 
 log = logging.getLogger(__name__)
-# pyarrow imports pandas on its first `pa.array` (in `ingest.prepare`). Imported here, that
-# one-off cost is paid before the fetch threads start, not by all of them at once while they
-# compete for the interpreter (0.5 s at the start of a backfill, measured).
 
 EVENT_RETENTION = timedelta(days=30)
 # Stripe keeps events 30 days; leave a margin so a sync never relies on the edge.
@@ -50,7 +50,7 @@ EARLIEST = 1262304000  # 2010-01-01: before any Stripe account existed
 PAGES_PER_TRANSACTION = 50
 FLUSH_SECONDS = 0.5
 EVENTS_PER_TRANSACTION = 200
-IDLE_CHECKPOINT_BYTES = 16 << 20
+IDLE_CHECKPOINT_BYTES = 16 << 20  # the log is folded in from this size when the writer would wait anyway
 SPLIT_MIN_PAGES = 1  # a range is split only when it is estimated to hold this many more pages
 
 
