@@ -19,7 +19,7 @@ from .schema import Resource
 from .stripe_client import StripeAccess
 
 PAGE_SIZE = 100
-MAX_CHILD_READS = 8  # truncated child lists of one page read at once
+MAX_CHILD_READS = 8  # truncated child lists read at once, across the pages being read
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,8 @@ class Fetcher:
     def __init__(self, access: StripeAccess):
         self.client = access.client
         self._requestor = access.client._requestor  # noqa: SLF001 - see the class docstring
+        # Long-lived threads: the SDK's HTTP client keeps one session (and its connections) per thread.
+        self._children = ThreadPoolExecutor(max_workers=MAX_CHILD_READS, thread_name_prefix="children")
 
     def _get(self, path: str, params: dict) -> dict:
         body, code, headers = self._requestor.request_raw(
@@ -79,9 +81,7 @@ class Fetcher:
         if len(truncated) > 1:
             # Independent requests: read together, a page of invoices takes two round trips, not
             # one per invoice with more lines than Stripe embeds (the rate budget still applies).
-            with ThreadPoolExecutor(max_workers=min(len(truncated), MAX_CHILD_READS),
-                                    thread_name_prefix="children") as pool:
-                list(pool.map(lambda obj: self.complete_children(resource, obj), truncated))
+            list(self._children.map(lambda obj: self.complete_children(resource, obj), truncated))
         else:
             for obj in truncated:
                 self.complete_children(resource, obj)
