@@ -181,6 +181,7 @@ def main() -> None:
               f"target >= {target:.0%}), the bare concurrent loop {(bare[2] / bare[1]) / rps:.0%} "
               f"({bare[0] / bare[1]:,.0f} objects/s); sync / bare objects/s {(sync[1] / sync[2]) / (bare[0] / bare[1]):.2f}; "
               f"{report.concurrency.seconds_per_request * 1000:.0f} ms per request measured, "
+              f"{report.ranges_split} created-ranges split off for idle readers, "
               f"DuckDB writes {report.write_seconds:.1f} s of {report.seconds:.1f} s")
         print(f"  CPU (all threads of this process): sync {sync_cpu:.1f} s, {sync[1] / sync_cpu:,.0f} objects per "
               f"CPU-second; bare loop {bare_cpu:.1f} s, {bare[0] / bare_cpu:,.0f} objects per CPU-second")

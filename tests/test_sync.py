@@ -445,6 +445,7 @@ def test_readers_left_idle_split_the_ranges_still_being_read_and_the_cache_is_th
     report = sync_account(settings_for(fake, tmp_path, sync_concurrency=6), slices=2)
     split = {r.name: ranges for r in schema.RESOURCES if len(ranges := _ranges(report.db_path, r.name)) > 2}
     assert split, "no range was split"
+    assert report.ranges_split == sum(len(ranges) - 2 for ranges in split.values())
     for ranges in split.values():
         assert all(r["done"] for r in ranges)
         ordered = sorted(ranges, key=lambda r: r["lt"])

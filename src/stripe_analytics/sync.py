@@ -94,6 +94,7 @@ class SyncReport:
     write_seconds: float = 0.0  # wall time spent writing to DuckDB (the rest is waiting on Stripe)
     write_cpu_seconds: float = 0.0  # CPU time of the writing thread (excludes waiting for the GIL)
     concurrency: Any = None  # the backfill's InFlightGate: its limit, peak and measured time per request
+    ranges_split: int = 0  # `created` ranges the backfill split off for readers that would be idle
 
     @property
     def objects(self) -> int:
@@ -280,6 +281,7 @@ class _Syncer:
                     return
                 cursors[name]["slices"].append(older)
                 live["ranges"] += 1
+                self.report.ranges_split += 1
                 start(name, len(cursors[name]["slices"]) - 1)
 
         def work(name: str, index: int) -> None:
