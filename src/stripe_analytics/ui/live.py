@@ -1,37 +1,29 @@
 """Pages that refresh themselves, and the Data page's live-data facts.
 
-`watch` polls the open account's cache every `POLL_SECONDS` in a small fragment of the
-sidebar: a `stat` of the file, and a read of its data version only when the file changed
-(`data.cache_key`). When the version moved on (a webhook was applied, a sync finished) it
-reruns the page, which reads the new figures through the caches keyed by that version; filters
-live in the session and the URL, the scroll position and an open dialog stay. While nothing
-changes nothing is recomputed: the fragment only redraws its "updated … ago" line.
+`watch` checks the open account's cache every `POLL_SECONDS` and reruns the page when its data
+version moved on (a webhook was applied, a sync finished); the page then reads the new figures
+through the caches keyed by that version; filters live in the session and the URL, the scroll
+position and an open dialog stay. Under `serve.py` the browser asks the server's
+`GET /live/<token>` (`live_state`): while nothing changes no script runs and nothing is sent
+or redrawn, the sidebar's "updated … ago" line is kept current by the browser. Under a plain
+`streamlit run app.py` (no such route) a small fragment of the sidebar does the same check
+with a script run each time: a `stat` of the file, its data version read only when it changed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
+import functools
 import time
 from datetime import datetime
-from pathlib import Path
 
 import streamlit as st
 
 from ..cache import CacheError
 from ..connection import CONNECTED_DIR
-from . import data, format as fmt, forms
+from . import data, format as fmt, forms, live_state
 
 POLL_SECONDS = 1.0
-
-
-def _changed_at(path: Path) -> float | None:
-    """When the cache file was last written (its WAL included)."""
-    times = []
-    for candidate in (path, Path(str(path) + ".wal")):
-        with contextlib.suppress(OSError):
-            times.append(os.stat(candidate).st_mtime)
-    return max(times) if times else None
+HELP = "This page refreshes by itself within seconds when the account's data changes (a webhook, a sync)."
 
 
 def since(seconds: float) -> str:
@@ -58,6 +50,11 @@ def watch(ctx, page_path: str = "") -> None:
         return
     if ctx.account is None or ctx.account.path is None or ctx.key is None or ctx.error:
         return
+    from . import live_server
+
+    if live_server.current() is not None:
+        _watch_from_browser(ctx)
+        return
     drawn = ctx.key
     path = ctx.account.path
 
@@ -70,14 +67,81 @@ def watch(ctx, page_path: str = "") -> None:
         if not busy and key != drawn and not forms.dialog_open():
             # An open form is left alone; the page refreshes once it is closed.
             st.rerun(scope="app")
-        changed = _changed_at(path)
+        changed = live_state.changed_at(path)
         if changed is not None:
-            st.caption(f":material/bolt: Live · updated {since(time.time() - changed)} ago",
-                       help="This page refreshes by itself within seconds when the account's data changes "
-                            "(a webhook, a sync).")
+            st.caption(f":material/bolt: Live · updated {since(time.time() - changed)} ago", help=HELP)
 
     with st.sidebar:
         live_marker()
+
+
+# The browser's side of the check under serve.py: it asks the server once a second and reruns
+# the page (a trigger, as a widget would) only when the version differs from the one drawn, and
+# not under an open dialog (the page refreshes once it is closed). A failed request is retried.
+_WATCHER_JS = """
+const since = (seconds) => {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h`;
+  return `${Math.floor(s / 86400)} d`;
+};
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  const line = parentElement.querySelector(".live");
+  const text = parentElement.querySelector(".text");
+  line.title = data.help;
+  if (data.age !== null) { text.textContent = `Live · updated ${since(data.age)} ago`; line.hidden = false; }
+  let timer = null, stopped = false, askedAt = 0;
+  const ask = (value) => {
+    if (Date.now() - askedAt < 5000) return;  // one rerun asked for at a time
+    askedAt = Date.now();
+    setTriggerValue("moved", value);
+  };
+  const poll = async () => {
+    try {
+      const response = await fetch(data.url, { cache: "no-store", credentials: "same-origin" });
+      if (response.status === 404) ask("register");  // the server forgot this page: rerun to register it again
+      else if (response.ok) {
+        const now = await response.json();
+        if (now.age !== null) { text.textContent = `Live · updated ${since(now.age)} ago`; line.hidden = false; }
+        if (now.version !== null && now.version !== data.drawn && !now.busy
+            && !document.querySelector("[role='dialog']")) ask(now.version);
+      }
+    } catch (error) { /* the server is restarting: asked again next time */ }
+    if (!stopped) timer = setTimeout(poll, data.every_ms);
+  };
+  timer = setTimeout(poll, data.every_ms);
+  return () => { stopped = true; clearTimeout(timer); };
+}
+"""
+_WATCHER_HTML = ('<p class="live" hidden><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M11 21h-1l1-7H7.5c-.88 '
+                 '0-.33-.75-.31-.78C8.48 10.94 10.42 7.54 13.01 3h1l-1 7h3.51c.4 0 .62.19.4.66C12.97 17.55 11 21 11 21z"/>'
+                 '</svg><span class="text"></span></p>')
+_WATCHER_CSS = """
+.live { margin: 0; font-family: var(--st-font, inherit); font-size: 0.875rem; line-height: 1.6;
+        color: var(--st-text-color, inherit); opacity: 0.6; display: flex; align-items: center; gap: 0.25rem; }
+.live[hidden] { display: none; }
+.live svg { width: 1.1em; height: 1.1em; fill: currentColor; flex: none; }
+"""
+
+
+@functools.cache
+def _watcher():
+    return st.components.v2.component("stripe_analytics.live_watch", html=_WATCHER_HTML, css=_WATCHER_CSS,
+                                      js=_WATCHER_JS)
+
+
+def _watch_from_browser(ctx) -> None:
+    path = ctx.account.path
+    tokens = st.session_state.setdefault("_live_tokens", {})
+    tokens[str(path)] = live_state.token_for(path, tokens.get(str(path)))
+    changed = live_state.changed_at(path)
+    with st.sidebar:
+        _watcher()(data={"url": f"live/{tokens[str(path)]}", "drawn": live_state.version_of(ctx.key),
+                         "every_ms": int(POLL_SECONDS * 1000), "help": HELP,
+                         "age": None if changed is None else time.time() - changed},
+                   key="live_watch", on_moved_change=lambda: None)
 
 
 def _when(iso: str | None) -> str:

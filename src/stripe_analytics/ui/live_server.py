@@ -1,6 +1,6 @@
-"""What `serve.py` adds to the Streamlit server for live data: the routes `POST /webhooks/stripe`
-and `GET /healthz`, and, in the server's lifespan, the webhook applier thread and the scheduled
-sync. One process serves the app and writes webhooks, so each cache keeps a single writer
+"""What `serve.py` adds to the Streamlit server for live data: the routes `POST /webhooks/stripe`,
+`GET /healthz` and the open pages' `GET /live/<token>` (`live_state`), and, in the server's
+lifespan, the webhook applier thread and the scheduled sync. One process serves the app and writes webhooks, so each cache keeps a single writer
 next to the sync child processes (all of them take the account's writer lock).
 
 `streamlit run app.py` runs none of this; the app works the same without it.
@@ -161,6 +161,16 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+async def live_state_of(request: Request) -> JSONResponse:
+    """An open page's question: has its account's data moved on (`live_state`)."""
+    from . import live_state
+
+    answer = await asyncio.to_thread(live_state.state, request.path_params["token"])
+    if answer is None:
+        return _error(404, "unknown page")
+    return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+
+
 async def post_only(_request: Request) -> JSONResponse:
     return JSONResponse({"error": "only POST is served here"}, status_code=405, headers={"Allow": "POST"})
 
@@ -168,7 +178,8 @@ async def post_only(_request: Request) -> JSONResponse:
 # The second route answers other methods itself; otherwise the app's page route would serve them.
 ROUTES = [Route(PATH, stripe_webhook, methods=["POST"]),
           Route(PATH, post_only, methods=["GET", "PUT", "PATCH", "DELETE"]),
-          Route("/healthz", healthz, methods=["GET"])]
+          Route("/healthz", healthz, methods=["GET"]),
+          Route("/live/{token}", live_state_of, methods=["GET"])]
 
 
 @contextlib.asynccontextmanager

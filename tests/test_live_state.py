@@ -1,0 +1,65 @@
+"""What an open page's once-a-second question (`GET /live/<token>`) answers: the version moves
+only when the account's data does, an unknown token learns nothing, and the route serves it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from stripe_analytics.ui import live_server, live_state
+from tests.stripe_builders import add_objects, customer, make_cache
+
+
+@pytest.fixture
+def cache(tmp_path):
+    made = make_cache(tmp_path, [customer("cus_1")])
+    made.close()
+    return tmp_path / "test.duckdb"
+
+
+def test_the_version_moves_when_data_is_written_and_only_then(cache):
+    token = live_state.token_for(cache)
+    first = live_state.state(token)
+    assert first["version"] is not None and first["busy"] is False
+    assert 0 <= first["age"] < 60
+    assert live_state.state(token)["version"] == first["version"]  # nothing written: the same answer
+
+    from stripe_analytics.cache import Cache
+
+    writer = Cache.open(cache)
+    add_objects(writer, [customer("cus_2")], source="event")
+    writer.close()
+    assert live_state.state(token)["version"] != first["version"]
+
+
+def test_a_page_keeps_its_token_and_an_unknown_token_learns_nothing(cache):
+    token = live_state.token_for(cache)
+    assert live_state.token_for(cache, token) == token
+    assert len(token) >= 20 and str(cache.parent) not in token and "test" not in token
+    assert live_state.state("not-a-token") is None
+
+
+def test_the_oldest_tokens_are_forgotten_first(cache, monkeypatch):
+    monkeypatch.setattr(live_state, "_TOKENS_LIMIT", 2)
+    old, kept, new = (live_state.token_for(cache) for _ in range(3))
+    assert live_state.state(old) is None
+    assert live_state.state(kept) is not None and live_state.state(new) is not None
+
+
+def test_the_route_answers_json_not_cached_and_404_for_an_unknown_page(cache):
+    client = TestClient(Starlette(routes=live_server.ROUTES))
+    token = live_state.token_for(cache)
+    answer = client.get(f"/live/{token}")
+    assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+    assert answer.json()["version"] == live_state.state(token)["version"]
+    missing = client.get("/live/unknown")
+    assert missing.status_code == 404 and "acct" not in missing.text
+
+
+def test_age_counts_from_the_last_write(cache):
+    written = live_state.changed_at(cache)
+    assert written is not None and abs(time.time() - written) < 60
+    assert live_state.changed_at(cache.parent / "absent.duckdb") is None
