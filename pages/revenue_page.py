@@ -178,14 +178,14 @@ else:
                                   title="Failed invoice payments and recoveries",
                                   colors=[charts.MOVEMENT_COLORS["churn"], charts.MOVEMENT_COLORS["new"],
                                           charts.MUTED]),
-                      money, key="rev_recovery", view="payment_recovery", filters=f)
+                      money, key="rev_recovery", view="payment_recovery", filters=f, light=True)
     with right:
         days = page.depth(ctx, "recovery_days")
         days = widgets.major(days, ["recovered_invoice_amount"], cur)
         widgets.chart(charts.bars(days, "days", {"recovered_invoice_amount": "Recovered"}, currency=cur,
                                   title="Days from the first failure to the payment",
                                   colors=[charts.MOVEMENT_COLORS["new"]]),
-                      days, key="rev_recovery_days", view="recovery_days", filters=f)
+                      days, key="rev_recovery_days", view="recovery_days", filters=f, light=True)
     with st.expander("Recovery by month", icon=":material/table:"):
         widgets.table(recovery, key="rev_recovery_table", column_config=widgets.RATE_DAY_COLUMNS, view="payment_recovery", filters=f, search=False,
                       money=["failed_invoice_amount", "recovered_invoice_amount", "outstanding_invoice_amount",

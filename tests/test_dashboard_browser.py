@@ -469,9 +469,11 @@ COLOURS_OF = """e => [...e.querySelectorAll('*')].flatMap(x => {
 
 def test_charts_read_right(server, page):
     go(page, server["url"])
-    page.locator("[data-testid='stMetricChart']").first.wait_for(timeout=30_000)
-    gross = page.locator("[data-testid='stMetric']").filter(has_text="Gross volume")
-    assert reddish(gross.locator("[data-testid='stMetricChart']").evaluate(COLOURS_OF)) == []  # not a red verdict
+    page.locator("svg.sa-spark").first.wait_for(timeout=30_000)
+    # a tile: the metric and its sparkline in one bordered block
+    gross = page.locator("[data-testid='stVerticalBlock']:has(> [data-testid='stElementContainer'] svg.sa-spark)"
+                         ).filter(has_text="Gross volume")
+    assert reddish(gross.locator("svg.sa-spark").evaluate(COLOURS_OF)) == []  # not a red verdict
     assert "month to date" in gross.inner_text()
     for tile in page.locator("[data-testid='stMetric']").all():  # a nil change is never red or green
         delta = tile.locator("[data-testid='stMetricDelta']")

@@ -57,3 +57,11 @@ def test_a_short_table_has_no_pager():
     at = AppTest.from_function(short).run()
     assert len(_shown(at)) == 2 and not at.number_input
     assert _note(at) == "2 rows"
+
+
+def test_a_sparkline_is_coloured_as_streamlit_colours_the_delta():
+    from stripe_analytics.ui.widgets import _tone
+
+    assert _tone("+12.4%", "normal") == "up" and _tone("-3.0%", "normal") == "down"
+    assert _tone("+0.6 pp", "inverse") == "down" and _tone("-0.1 pp", "inverse") == "up"  # churn rising is bad
+    assert _tone("-21.3%", "off") == "off" and _tone(None, "normal") == "off" and _tone("", "normal") == "off"

@@ -501,3 +501,45 @@ def mark_notes(fig: go.Figure, notes: Iterable[tuple[date, str]]) -> tuple[go.Fi
                            text="✎" if len(texts) == 1 else f"✎{len(texts)}", font=dict(color=NOTE_COLOR, size=12),
                            hovertext="<br>".join(texts), name=NOTE_SHAPE)
     return fig, placed
+
+
+# ----------------------------------------------------------------------------- KPI sparklines
+
+# The colours Streamlit gives a metric's delta and its own sparkline (line, area tint).
+SPARK_COLORS = {"up": ("#079464", "#F1FBF6"), "down": ("#D94A57", "#FDF2F3"), "off": ("#6B7280", "#F3F4F6")}
+SPARK_HEIGHT = 56
+
+
+def sparkline_svg(values: Sequence[float], kind: str = "area", tone: str = "off") -> str:
+    """A KPI tile's small trend as one inline SVG (line, area or bars over the tile's width),
+    each point's value on hover. Drawn by the browser itself: no chart library to start per
+    tile (Streamlit's own sparkline is a Vega view per tile, redrawn on every rerun)."""
+    ys = [float(v) for v in values]
+    line, tint = SPARK_COLORS[tone]
+    width, height, pad = 100.0, float(SPARK_HEIGHT), 3.0
+    low, high = min(ys + [0.0] if kind == "bar" else ys), max(ys + [0.0] if kind == "bar" else ys)
+    span = (high - low) or 1.0
+
+    def y_of(value: float) -> float:
+        return round(height - pad - (value - low) / span * (height - 2 * pad), 2)
+
+    slot = width / len(ys)
+    parts = []
+    if kind == "bar":
+        base = y_of(0.0)
+        for i, value in enumerate(ys):
+            top = y_of(value)
+            parts.append(f'<rect x="{i * slot + slot * 0.15:.2f}" y="{min(top, base)}" width="{slot * 0.7:.2f}" '
+                         f'height="{max(abs(base - top), 0.5):.2f}" fill="{line}"/>')
+    else:
+        xs = [round(i * width / (len(ys) - 1), 2) for i in range(len(ys))]
+        points = " ".join(f"{x},{y_of(v)}" for x, v in zip(xs, ys))
+        if kind == "area":
+            parts.append(f'<polygon points="0,{height} {points} {width},{height}" fill="{tint}"/>')
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{line}" stroke-width="2" '
+                     'vector-effect="non-scaling-stroke" stroke-linejoin="round"/>')
+    # one transparent column a point, for the value on hover
+    parts += [f'<rect x="{i * slot:.2f}" y="0" width="{slot:.2f}" height="{height}" fill="transparent">'
+              f'<title>{value:,.6g}</title></rect>' for i, value in enumerate(ys)]
+    return (f'<svg class="sa-spark" viewBox="0 0 {width:g} {height:g}" preserveAspectRatio="none" '
+            f'width="100%" height="{height:g}" role="img" aria-label="trend">{"".join(parts)}</svg>')

@@ -36,6 +36,7 @@ h4 {font-weight: 600; color: #0a2540;}
     width: calc(50% - 0.25rem) !important;}
   [data-testid="stMetric"] [data-testid="stMetricChart"], [data-testid="stMetric"] [data-testid="stVegaLiteChart"],
   [data-testid="stMetric"] canvas, [data-testid="stMetric"] svg.marks {display: none;}
+  [data-testid="stElementContainer"]:has(svg.sa-spark) {display: none;}
 }
 </style>
 """

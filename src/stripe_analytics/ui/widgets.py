@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
+from textwrap import dedent
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import streamlit as st
 
 from .. import exports
-from ..charts import mark_notes, slim, symbol, vega_lite
+from ..charts import mark_notes, slim, sparkline_svg, symbol, vega_lite
 from ..money import decimals
 from . import definitions, notes
 from . import format as fmt
@@ -172,18 +173,29 @@ def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: b
         chart_type: str = "area", note: str | None = None, partial: bool = False) -> None:
     """A bordered metric tile with its definition on hover and an optional sparkline; `note`
     (e.g. how a converted figure was converted) is added to the hover text. The delta (and the
-    sparkline, which Streamlit colours like it) is grey, not red or green, when it is nil
-    (`0.0 pp`) or `partial` (a month-to-date flow against a whole month)."""
+    sparkline, coloured like it) is grey, not red or green, when it is nil (`0.0 pp`) or
+    `partial` (a month-to-date flow against a whole month). The sparkline is an inline SVG
+    (`charts.sparkline_svg`) in the tile, not Streamlit's chart_data (a Vega view per tile,
+    redrawn on every rerun)."""
     data = [float(v) for v in trend if v is not None and not pd.isna(v)] if trend is not None else None
     help_text = "\n\n".join(t for t in (definitions.help_text(key), note) if t)
     neutral = partial or bool(getattr(delta, "flat", False))
-    container.metric(
-        label or definitions.label(key), value, delta=delta,
-        delta_color="off" if neutral else ("inverse" if inverse else "normal"),
-        help=help_text or None, border=True,
-        chart_data=data if data and len(data) > 1 else None, chart_type=chart_type,
-        delta_description=delta_description,
-    )
+    delta_color = "off" if neutral else ("inverse" if inverse else "normal")
+    spark = data if data and len(data) > 1 else None
+    tile = container.container(border=True, gap=None) if spark else container
+    tile.metric(label or definitions.label(key), value, delta=delta, delta_color=delta_color,
+                help=help_text or None, border=spark is None, delta_description=delta_description)
+    if spark:
+        tile.markdown(sparkline_svg(spark, chart_type, _tone(delta, delta_color)), unsafe_allow_html=True)
+
+
+def _tone(delta: str | None, delta_color: str) -> str:
+    """The sparkline's colour, as Streamlit colours the delta: "up" (green), "down" (red), "off"."""
+    text = str(delta or "")
+    if delta_color == "off" or not text.strip():
+        return "off"
+    falling = dedent(text).startswith("-")  # Streamlit's own test of a falling delta
+    return "down" if falling != (delta_color == "inverse") else "up"
 
 
 # ----------------------------------------------------------------------------- money columns
