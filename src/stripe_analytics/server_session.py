@@ -30,10 +30,10 @@ COOKIE = "sa_session"
 ROTATE_PATH = "/_sa/session"
 TICKET_TTL = 120.0
 SIGN_IN_CALLBACK = "/oauth2callback"
-# Streamlit's routes that hand out data outside the script (downloads, uploads): with sign-in
-# configured they need a signed-in, allowed user. Pages themselves are gated by the script
-# (ui/signin.py); /healthz and the Stripe webhook stay open.
-SIGNED_IN_PREFIXES = ("/media/", "/_stcore/upload_file")
+# Routes that answer outside the script (Streamlit's downloads and uploads, the open pages'
+# /live/<token>): with sign-in configured they need a signed-in, allowed user. Pages themselves
+# are gated by the script (ui/signin.py); /healthz and the Stripe webhook stay open.
+SIGNED_IN_PREFIXES = ("/media/", "/_stcore/upload_file", "/live/")
 STREAMLIT_USER_COOKIE = "_streamlit_user"
 _GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00"
         b"\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
