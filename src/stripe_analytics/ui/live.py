@@ -92,6 +92,8 @@ export default function (component) {
   const text = parentElement.querySelector(".text");
   line.title = data.help;
   if (data.age !== null) { text.textContent = `Live · updated ${since(data.age)} ago`; line.hidden = false; }
+  // a dialog on screen (a form), not one kept hidden in the page
+  const dialogOpen = () => [...document.querySelectorAll("[role='dialog']")].some((e) => e.getClientRects().length);
   let timer = null, stopped = false, askedAt = 0;
   const ask = (value) => {
     if (Date.now() - askedAt < 5000) return;  // one rerun asked for at a time
@@ -105,8 +107,7 @@ export default function (component) {
       else if (response.ok) {
         const now = await response.json();
         if (now.age !== null) { text.textContent = `Live · updated ${since(now.age)} ago`; line.hidden = false; }
-        if (now.version !== null && now.version !== data.drawn && !now.busy
-            && !document.querySelector("[role='dialog']")) ask(now.version);
+        if (now.version !== null && now.version !== data.drawn && !now.busy && !dialogOpen()) ask(now.version);
       }
     } catch (error) { /* the server is restarting: asked again next time */ }
     if (!stopped) timer = setTimeout(poll, data.every_ms);
