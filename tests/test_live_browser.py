@@ -95,6 +95,12 @@ def test_the_open_overview_updates_after_a_webhook(tmp_path, page):
             before = gross_volume(page)
             marker = page.get_by_text("Live · updated")
             marker.wait_for(timeout=10_000)
+            # While nothing changes the page does not run at all (the browser asks the server).
+            page.evaluate("""() => { window.__runs = 0; const app = document.querySelector("[data-testid='stApp']");
+                new MutationObserver(() => { if (app.dataset.testScriptState === "running") window.__runs++; })
+                    .observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]}); }""")
+            page.wait_for_timeout(3_000)
+            assert page.evaluate("window.__runs") == 0
             now = int(time.time())
             charge = template("charge", id="ch_live_big", customer="cus_0001", payment_intent=None, amount=987_600,
                               amount_captured=987_600, amount_refunded=0, currency="usd", status="succeeded",
