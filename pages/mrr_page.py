@@ -108,22 +108,22 @@ segments.movements_section(ctx, months)
 left, right = st.columns(2)
 with left:
     widgets.chart(charts.lines(major, "month", {"arr": "ARR"}, currency=cur, title="ARR", area=True),
-                  major[["month", "currency", "mrr", "arr"]], key="mrr_arr", view="arr", filters=f)
+                  major[["month", "currency", "mrr", "arr"]], key="mrr_arr", view="arr", filters=f, light=True)
 with right:
     widgets.chart(charts.bars(monthly, "month", {"mrr_growth_rate": "MRR growth"}, kind="percent",
                               title="MRR growth rate"),
                   monthly[["month", "currency", "mrr_growth_rate"]], key="mrr_growth", view="mrr_growth_rate",
-                  filters=f)
+                  filters=f, light=True)
 widgets.chart(charts.bars(monthly, "month", {"quick_ratio": "Quick ratio"}, kind="ratio", title="Quick ratio"),
-              monthly[["month", "currency", "quick_ratio"]], key="mrr_quick", view="quick_ratio", filters=f)
+              monthly[["month", "currency", "quick_ratio"]], key="mrr_quick", view="quick_ratio", filters=f, light=True)
 # ARPA and LTV apart: LTV is tens of times ARPA, so on one axis ARPA would read as a flat line.
 left, right = st.columns(2)
 with left:
     widgets.chart(charts.lines(major, "month", {"arpa": "ARPA"}, currency=cur, title="ARPA"),
-                  major[["month", "currency", "arpa"]], key="mrr_arpa", view="arpa", filters=f)
+                  major[["month", "currency", "arpa"]], key="mrr_arpa", view="arpa", filters=f, light=True)
 with right:
     widgets.chart(charts.lines(major, "month", {"ltv": "LTV"}, currency=cur, title="LTV"),
-                  major[["month", "currency", "ltv"]], key="mrr_ltv", view="ltv", filters=f)
+                  major[["month", "currency", "ltv"]], key="mrr_ltv", view="ltv", filters=f, light=True)
 
 st.markdown("#### Monthly table")
 table_columns = ["month", "mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",

@@ -85,7 +85,17 @@ def _labelled(tab, selector: str, label: str):
 
 def open_popover(tab, label: str, *, last: bool = False) -> None:
     buttons = _labelled(tab, "button[data-testid='stPopoverButton']:visible", label)
-    (buttons.last if last else buttons.first).click()
+    button = buttons.last if last else buttons.first
+    # Charts draw when scrolled to and take their height then, moving what is below them:
+    # scroll until the button stays where it is, as a user's eye would.
+    where = None
+    for _ in range(10):
+        button.scroll_into_view_if_needed()
+        tab.wait_for_timeout(200)
+        if (box := button.bounding_box()) == where:
+            break
+        where = box
+    button.click()
     tab.wait_for_timeout(300)
 
 

@@ -110,10 +110,12 @@ def test_charts_without_a_time_axis_or_notes_in_range_are_unchanged():
 def test_the_vega_lite_form_draws_the_notes_as_rules_with_their_text():
     marked, _ = charts.mark_notes(charts.lines(MONTHLY, "month", {"mrr": "MRR"}, area=True), NOTES)
     _, spec = charts.vega_lite(marked)
-    rule = next(layer for layer in spec["layer"] if layer.get("data"))
-    assert rule["mark"]["type"] == "rule" and rule["data"]["values"] == [
-        {"x": "2026-02", "note": "14 Feb 2026: Price change · 20 Feb 2026: Launch in EU"},
-        {"x": "2026-03", "note": "31 Mar 2026: Quarter end"}]
+    rule, mark = [layer for layer in spec["layer"] if layer.get("data")]
+    assert rule["mark"]["type"] == "rule" and mark["mark"]["type"] == "text"
+    assert rule["data"]["values"] == mark["data"]["values"] == [
+        {"x": "2026-02", "note": "14 Feb 2026: Price change · 20 Feb 2026: Launch in EU", "mark": "✎2"},
+        {"x": "2026-03", "note": "31 Mar 2026: Quarter end", "mark": "✎"}]
+    assert mark["encoding"]["text"] == {"field": "mark"}
 
 
 # ----------------------------------------------------------------------------- slim: what the browser gets
@@ -173,3 +175,4 @@ def test_a_sparkline_is_one_svg_scaled_to_its_values_with_each_value_on_hover():
     # bars stand on zero: the negative one hangs below the middle, the positive one rises above it
     assert 'y="28.0"' in bars
     assert "<polygon" not in sparkline_svg([1, 2], "line", "off")
+

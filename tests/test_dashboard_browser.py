@@ -484,7 +484,10 @@ def test_charts_read_right(server, page):
     go(page, server["url"], "mrr")
     plots = page.locator("[data-testid='stPlotlyChart']")
     plots.last.locator(".main-svg").first.wait_for(timeout=30_000)
-    titles = [t.strip() for t in page.locator("[data-testid='stPlotlyChart'] .gtitle").all_text_contents()]
+    # (ARPA and LTV are drawn with Vega-Lite, the movements and the bridge with Plotly)
+    page.locator("[data-testid='stVegaLiteChart'] g.role-title text").last.wait_for(timeout=30_000)
+    titles = [t.strip() for t in page.locator("[data-testid='stPlotlyChart'] .gtitle, "
+                                              "[data-testid='stVegaLiteChart'] g.role-title text").all_text_contents()]
     assert "ARPA" in titles and "LTV" in titles and "ARPA and LTV" not in titles, titles
 
     bridge = plots.filter(has=page.locator(".gtitle", has_text="From the start to the end"))

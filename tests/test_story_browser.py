@@ -132,7 +132,9 @@ def test_notes_are_added_refused_edited_deleted_and_marked_on_the_charts(server,
     # every time chart marks it; a chart's data download carries it on its month's row
     go(page, server["url"], "mrr", "from=2026-01-01&to=2026-06-30")
     no_exception(page)
-    assert page.locator("[data-testid='stPlotlyChart'] text", has_text="✎").count() >= 2
+    marks = page.locator("[data-testid='stPlotlyChart'] text, [data-testid='stVegaLiteChart'] text", has_text="✎")
+    expect(marks.nth(1)).to_be_attached(timeout=30_000)  # Plotly's charts and Vega-Lite's alike
+    assert marks.count() >= 2
     shot(page, "notes_on_mrr")
     open_popover(page, "Download chart")
     with page.expect_download(timeout=60_000) as info:

@@ -417,10 +417,16 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                      "tooltip": [{"field": "x", "type": "ordinal", "title": "Period"}]
                      + [{"field": name.replace(".", "\\."), "type": "quantitative", "format": value_format,
                          "title": f"{name}{f' ({prefix.strip()})' if prefix else ''}"} for name in colors]}})
-    notes = [{"x": str(a.x), "note": (a.hovertext or "").replace("<br>", " · ")} for a in (layout_.annotations or ()) if a.name == NOTE_SHAPE]
+    notes = [{"x": str(a.x), "note": (a.hovertext or "").replace("<br>", " · "), "mark": a.text}
+             for a in (layout_.annotations or ()) if a.name == NOTE_SHAPE]
     if notes:
+        tip = [{"field": "note", "title": "Note"}]
         layers.append({"data": {"values": notes}, "mark": {"type": "rule", "color": NOTE_COLOR, "strokeDash": [3, 3]},
-                       "encoding": {"x": x_enc, "tooltip": [{"field": "note", "title": "Note"}]}})
+                       "encoding": {"x": x_enc, "tooltip": tip}})
+        # the same ✎ as the Plotly figure's, above the line (pixel 0 is the plot's top)
+        layers.append({"data": {"values": notes},
+                       "mark": {"type": "text", "color": NOTE_COLOR, "fontSize": 12, "baseline": "bottom", "dy": -2},
+                       "encoding": {"x": x_enc, "y": {"value": 0}, "text": {"field": "mark"}, "tooltip": tip}})
     title = layout_.title.text if layout_.title is not None and layout_.title.text else None
     spec = {"height": int(layout_.height or 340) - (56 if title else 24), "layer": layers,
             "config": {"font": FONT, "view": {"stroke": None}, "axis": {"labelColor": SECONDARY},
