@@ -240,11 +240,18 @@ class DemoAccount:
         spool's events). Ranges are independent, so they can be generated in other processes."""
         objects: list[dict] = []
         events: list[SpooledEvent] = []
-        for ci in range(start, stop):
-            objs, evs = self.customer_objects(ci)
+        for ci, objs, evs in self.customers_in(start, stop):
             objects.extend(objs)
             events.extend(pack_event(ev, ci, n) for n, ev in enumerate(evs))
         return objects, events
+
+    def customers_in(self, start: int, stop: int) -> Iterator[tuple[int, list[dict], list[dict]]]:
+        """(index, objects, events) of customers ``start..stop-1``. In the stream a customer's
+        objects follow the previous customer's, and all events come last, ordered on
+        (created, customer index, place in the customer's events)."""
+        for ci in range(start, stop):
+            objs, evs = self.customer_objects(ci)
+            yield ci, objs, evs
 
     def event_spool(self) -> "EventSpool":
         """An empty spool for this account's events (see `EventSpool`)."""
