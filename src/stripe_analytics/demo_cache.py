@@ -6,28 +6,21 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
-from collections import defaultdict, deque
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date, datetime, time, timezone
 from time import monotonic, sleep
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from . import ingest, notes
 from .cache import Cache, CacheInUseError, NotACacheError, check_existing, check_place, writer_lock
 
-BATCH_OBJECTS = 5000
 CUSTOMERS_PER_TASK = 64  # ~5,000 objects: one write transaction per task
-DAY = 86400
-EVENT_ORDER = ("_created", "_customer", "_place")  # an event's place in the stream: see DemoAccount.customers_in
 # DuckDB's memory during the build (cached blocks, not yet checkpointed rows) and the log
 # between checkpoints: small enough that the build's memory does not grow with the account.
-BULK_MEMORY_LIMIT = "256MB"
-BULK_WAL_BYTES = 64 << 20
+BULK_MEMORY_LIMIT = "512MB"
+BULK_WAL_BYTES = 128 << 20
 
 
 def default_workers() -> int:
@@ -87,7 +80,6 @@ def build_demo_cache(
                 cache.set_meta("account", json.dumps(account.account))
                 cache.set_meta("demo", json.dumps({"seed": seed, "customers": customers,
                                                    "as_of": str(as_of) if as_of else None}))
-            spool = _EventDays()
             with ingest.BulkLoad(cache.con, tmp, max_wal_bytes=BULK_WAL_BYTES, memory_limit=BULK_MEMORY_LIMIT) as bulk, \
                     _Workers(workers, account) as pool:
                 # Customers are generated and prepared (pure Python) in worker processes while
@@ -97,17 +89,13 @@ def build_demo_cache(
                     writer.submit(ingest.prepare(account.catalog_objects()))
                     ranges = [(start, min(start + CUSTOMERS_PER_TASK, customers))
                               for start in range(0, customers, CUSTOMERS_PER_TASK)]
-                    for (_, stop), (prepared, event_days) in zip(ranges, pool.map(_prepared_customers, ranges)):
+                    for (_, stop), prepared in zip(ranges, pool.map(_prepared_customers, ranges)):
                         writer.submit(prepared)
-                        spool.add(event_days)
                         if progress:
                             progress(SyncProgress(
                                 "backfill", None, sum(writer.counts.values()), stop / customers,
                                 f"building the demo account: {stop}/{customers} customers"))
-                    for events in spool.drain(BATCH_OBJECTS):
-                        writer.submit(ingest.Prepared({"events": events}, {}, {}))
                 finally:
-                    spool.close()
                     counts = writer.close()
             with cache.transaction() as con:
                 ingest.add_primary_keys(con)
@@ -134,80 +122,19 @@ def _start_worker(seed: int, customers: int, as_of_ts: int) -> None:
     _WORKER_ACCOUNT = DemoAccount(seed, customers, as_of_ts)
 
 
-def _prepared_customers(customer_range: tuple[int, int]) -> tuple[ingest.Prepared, dict[int, pa.Table]]:
-    """Customers start..stop-1 ready to write, and their events prepared too, by day (`_EventDays`)."""
+def _prepared_customers(customer_range: tuple[int, int]) -> ingest.Prepared:
+    """Customers start..stop-1 and their events, ready to write. The events go to the cache
+    with their customers (each range's in created order), not after every customer as in the
+    generator's stream: rows are the same, and no process has to hold or spool the whole event
+    window to sort it at the end, while the workers would be idle."""
     objects: list[dict] = []
-    events: list[dict] = []
-    owners: list[int] = []
-    places: list[int] = []
+    events: list[tuple[int, int, int, dict]] = []
     for ci, objs, evs in _WORKER_ACCOUNT.customers_in(*customer_range):
         objects.extend(objs)
-        events.extend(evs)
-        owners.extend([ci] * len(evs))
-        places.extend(range(len(evs)))
-    return ingest.prepare(objects), _event_days(events, owners, places, _WORKER_ACCOUNT.events_since_ts)
-
-
-def _event_days(events: list[dict], owners: list[int], places: list[int], window_start: int) -> dict[int, pa.Table]:
-    """`events` prepared for the cache (`ingest.prepare`), each row with its place in the
-    stream (`EVENT_ORDER`), split by day of the event window."""
-    if not events:
-        return {}
-    prepared = ingest.prepare(events)
-    table = prepared.tables.get("events")
-    if set(prepared.tables) != {"events"} or table.num_rows != len(events):
-        raise ValueError("every demo event must become one row of the events table")
-    created = [event["created"] for event in events]
-    for name, values in zip(EVENT_ORDER, (created, owners, places)):
-        table = table.append_column(name, pa.array(values, type=pa.int64()))
-    days: dict[int, list[int]] = defaultdict(list)
-    for position, ts in enumerate(created):
-        days[max(0, (ts - window_start) // DAY)].append(position)
-    return {day: table.take(pa.array(positions, type=pa.int64())) for day, positions in days.items()}
-
-
-class _EventDays:
-    """Events come last in the stream, in created order, but are prepared with their customer
-    in the workers: each day of the event window is appended (Arrow IPC, lz4) to a temporary
-    file of its own; at the end each day is read back, sorted into the stream's order and
-    handed out in batches. Peak memory is about one day of events (not the whole window)."""
-
-    def __init__(self) -> None:
-        self.folder = tempfile.TemporaryDirectory(prefix="demo-events-")
-        self.writers: dict[int, tuple[pa.NativeFile, pa.ipc.RecordBatchStreamWriter]] = {}
-
-    def _path(self, day: int) -> str:
-        return os.path.join(self.folder.name, f"{day}.arrows")
-
-    def add(self, days: dict[int, pa.Table]) -> None:
-        for day, table in days.items():
-            if day not in self.writers:
-                sink = pa.OSFile(self._path(day), "wb")
-                self.writers[day] = sink, pa.ipc.new_stream(sink, table.schema,
-                                                            options=pa.ipc.IpcWriteOptions(compression="lz4"))
-            self.writers[day][1].write_table(table)
-
-    def drain(self, batch_rows: int) -> Iterator[pa.Table]:
-        """Every event in the stream's order, `batch_rows` at a time, without the order columns."""
-        for day in sorted(self.writers):
-            sink, writer = self.writers.pop(day)
-            writer.close()
-            sink.close()
-            with pa.OSFile(self._path(day), "rb") as source:
-                table = pa.ipc.open_stream(source).read_all()
-            os.remove(self._path(day))
-            order = pc.sort_indices(table, sort_keys=[(name, "ascending") for name in EVENT_ORDER])
-            table = table.take(order).drop_columns(list(EVENT_ORDER))
-            for offset in range(0, table.num_rows, batch_rows):
-                yield table.slice(offset, batch_rows)
-            del table, order
-
-    def close(self) -> None:
-        for sink, writer in self.writers.values():
-            writer.close()
-            sink.close()
-        self.writers.clear()
-        self.folder.cleanup()
+        events.extend((event["created"], ci, n, event) for n, event in enumerate(evs))
+    events.sort(key=lambda entry: entry[:3])
+    objects.extend(event for *_, event in events)
+    return ingest.prepare(objects)
 
 
 def _main_can_be_reimported() -> bool:
