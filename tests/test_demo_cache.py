@@ -13,7 +13,7 @@ from stripe_analytics import demo_cache
 from stripe_analytics.demo_cache import build_demo_cache
 from stripe_analytics.sync import sync_account
 from tests.fake_stripe import FakeStripe
-from tests.test_sync import snapshot
+from tests.test_sync import direct_ingest, snapshot
 
 AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=timezone.utc)
 KEY = "sk_test_demo_sync_000001"
@@ -98,6 +98,18 @@ def test_worker_processes_build_the_same_cache(tmp_path, monkeypatch):
     generated = list(generate_account(seed=4, customers=40, as_of=AS_OF).iter_objects())
     assert [row[0] for row in one["events"]] == sorted(o["id"] for o in generated if o["object"] == "event")
     assert [row[0] for row in one["charges"]] == sorted(o["id"] for o in generated if o["object"] == "charge")
+
+
+def test_the_build_holds_exactly_the_rows_of_the_generated_stream(tmp_path, monkeypatch):
+    """The build writes each range's events with its customers (not after every customer, as
+    the stream orders them): the rows are the same as writing the stream in its own order."""
+    monkeypatch.setattr(demo_cache, "CUSTOMERS_PER_TASK", 7)
+    build_demo_cache(tmp_path / "built.duckdb", seed=6, customers=30, as_of=AS_OF, workers=1)
+    direct_ingest(tmp_path / "stream.duckdb", generate_account(seed=6, customers=30, as_of=AS_OF).iter_objects())
+    built, stream = snapshot(tmp_path / "built.duckdb"), snapshot(tmp_path / "stream.duckdb")
+    assert len(built["events"]) > 0 and len(built["charges"]) > 0
+    for table in stream:
+        assert built[table] == stream[table], table
 
 
 def test_a_build_started_during_a_script_run_stays_in_this_process(tmp_path, monkeypatch):

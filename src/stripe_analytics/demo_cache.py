@@ -13,7 +13,7 @@ from time import monotonic, sleep
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import ingest, notes
+from . import ingest
 from .cache import Cache, CacheInUseError, NotACacheError, check_existing, check_place, writer_lock
 
 CUSTOMERS_PER_TASK = 64  # ~5,000 objects: one write transaction per task
@@ -55,6 +55,7 @@ def build_demo_cache(
     on; 0 or 1: this process). They are started with `spawn`, so the program's
     main module must be safe to import (the `if __name__ == "__main__"` guard). The cache's
     content does not depend on `workers`: customer i is drawn from its own seed."""
+    from . import notes  # here, not at the top: the worker processes need neither it nor pandas
     from .demo import generate_account
     from .sync import SyncProgress
 
