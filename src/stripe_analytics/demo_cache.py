@@ -19,8 +19,8 @@ from .cache import Cache, CacheInUseError, NotACacheError, check_existing, check
 CUSTOMERS_PER_TASK = 64  # ~5,000 objects: one write transaction per task
 # DuckDB's memory during the build (cached blocks, not yet checkpointed rows) and the log
 # between checkpoints: small enough that the build's memory does not grow with the account.
-BULK_MEMORY_LIMIT = "512MB"
-BULK_WAL_BYTES = 128 << 20
+BULK_MEMORY_LIMIT = "256MB"
+BULK_WAL_BYTES = 64 << 20
 
 
 def default_workers() -> int:
