@@ -89,12 +89,12 @@ with trial_tab:
             widgets.chart(charts.bars(trials, "month", {"trials_started": "Started", "trials_ended": "Ended",
                                                         "trials_converted": "Converted"}, kind="count",
                                       title="Trials per month"),
-                          trials, key="sub_trials_chart", view="trials", filters=f)
+                          trials, key="sub_trials_chart", view="trials", filters=f, light=True)
         with right:
             widgets.chart(charts.lines(trials, "month", {"trial_conversion_rate": "Trial conversion"}, kind="percent",
                                        title="Trial conversion rate"),
                           trials[["month", "currency", "trials_ended", "trials_converted", "trial_conversion_rate"]],
-                          key="sub_trial_rate", view="trial_conversion", filters=f)
+                          key="sub_trial_rate", view="trial_conversion", filters=f, light=True)
         st.markdown("##### By plan")
         st.caption("Trials over the date range per product: a trial counts for each product on its subscription.")
         plans = page.depth(ctx, "trials_by_plan")
