@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 import pytest
 
 from stripe_analytics.demo import generate_account
+from stripe_analytics.demo._account import pack_event
 from tests.stripe_fixtures import resources
 
 AS_OF = datetime(2025, 6, 15, 12, 0, 0, tzinfo=timezone.utc)
@@ -973,14 +974,16 @@ def test_shapes_match_stripe_fixtures(small):
 
 
 def test_customer_ranges_and_the_event_spool_rebuild_the_stream():
-    """The demo build generates customer ranges in worker processes and spools their events:
-    together they are exactly `iter_objects()`, whatever order the events arrive in."""
+    """Customer ranges (as the demo build's worker processes generate them) with their events
+    through the event spool are exactly `iter_objects()`, whatever order the events arrive in."""
     acc = generate_account(seed=3, customers=23, as_of=AS_OF)
     rebuilt = list(acc.catalog_objects())
     spool = acc.event_spool()
     for start in range(0, 23, 5):
-        objects, events = acc.customer_range(start, min(start + 5, 23))
-        rebuilt += objects
+        events = []
+        for ci, objects, evs in acc.customers_in(start, min(start + 5, 23)):
+            rebuilt += objects
+            events += [pack_event(event, ci, n) for n, event in enumerate(evs)]
         for event in reversed(events):
             spool.add(event)
     rebuilt += list(spool.drain())

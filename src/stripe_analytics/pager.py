@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import orjson
 
@@ -66,18 +66,13 @@ class Fetcher:
 
     def pages(self, path: str, params: dict, after: str | None = None) -> Iterator[Page]:
         """The pages of the list at `path`, from the one after the object `after` to the end."""
-        while True:
-            page = self.page(path, params, after)
-            yield page
-            if page.last:
-                return
-            after = page.after
+        return _to_the_end(lambda start: self.page(path, params, start), after)
 
     def resource_page(self, resource: Resource, params: dict | None = None, after: str | None = None) -> Page:
         """One page of a resource's list (with its own list parameters), each object's truncated
         child lists completed."""
         page = self.page(resource.path, {**resource.params, **(params or {})}, after)
-        truncated = [obj for obj in page.objects if self._truncated(resource, obj)]
+        truncated = [obj for obj in page.objects if self._truncated_children(resource, obj)]
         if len(truncated) > 1:
             # Independent requests: read together, a page of invoices takes two round trips, not
             # one per invoice with more lines than Stripe embeds (the rate budget still applies).
@@ -90,29 +85,33 @@ class Fetcher:
     def resource_pages(self, resource: Resource, params: dict | None = None,
                        after: str | None = None) -> Iterator[Page]:
         """The pages of a resource's list from the one after the object `after` to the end."""
-        while True:
-            page = self.resource_page(resource, params, after)
-            yield page
-            if page.last:
-                return
-            after = page.after
+        return _to_the_end(lambda start: self.resource_page(resource, params, start), after)
 
     def retrieve(self, resource: Resource, object_id: str) -> dict:
         expand = [p.removeprefix("data.") for p in resource.params.get("expand", [])]
         return self._get(f"{resource.path}/{object_id}", {"expand": expand} if expand else {})
 
     @staticmethod
-    def _truncated(resource: Resource, obj: dict) -> bool:
-        return any(child.list_path is not None and isinstance(obj.get(child.field), dict)
-                   and obj[child.field].get("has_more") for child in resource.children)
+    def _truncated_children(resource: Resource, obj: dict) -> list:
+        """The children of `obj` whose embedded list Stripe cut short (and that have a list to read)."""
+        return [child for child in resource.children if child.list_path is not None
+                and isinstance(obj.get(child.field), dict) and obj[child.field].get("has_more")]
 
     def complete_children(self, resource: Resource, obj: dict) -> None:
-        for child in resource.children:
-            embedded = obj.get(child.field)
-            if child.list_path is None or not isinstance(embedded, dict) or not embedded.get("has_more"):
-                continue
+        for child in self._truncated_children(resource, obj):
+            embedded = obj[child.field]
             data = list(embedded.get("data") or [])
             params = {child.parent_param: obj["id"]} if child.parent_param else {}
             for page in self.pages(child.list_path.format(id=obj["id"]), params, data[-1]["id"] if data else None):
                 data.extend(page.objects)
             obj[child.field] = {**embedded, "data": data, "has_more": False}
+
+
+def _to_the_end(read: Callable[[str | None], Page], after: str | None) -> Iterator[Page]:
+    """The pages `read(after)` gives, each read after the last object of the one before, to the last."""
+    while True:
+        page = read(after)
+        yield page
+        if page.last:
+            return
+        after = page.after

@@ -234,21 +234,11 @@ class DemoAccount:
             raise IndexError(index)
         return CustomerSimulation(self._ctx, index).run()
 
-    def customer_range(self, start: int, stop: int) -> tuple[list[dict], list["SpooledEvent"]]:
-        """The objects of customers ``start..stop-1`` in stream order, and their events packed
-        for an `EventSpool` (``iter_objects()`` is the catalogue, every range in order, then the
-        spool's events). Ranges are independent, so they can be generated in other processes."""
-        objects: list[dict] = []
-        events: list[SpooledEvent] = []
-        for ci, objs, evs in self.customers_in(start, stop):
-            objects.extend(objs)
-            events.extend(pack_event(ev, ci, n) for n, ev in enumerate(evs))
-        return objects, events
-
     def customers_in(self, start: int, stop: int) -> Iterator[tuple[int, list[dict], list[dict]]]:
         """(index, objects, events) of customers ``start..stop-1``. In the stream a customer's
         objects follow the previous customer's, and all events come last, ordered on
-        (created, customer index, place in the customer's events)."""
+        (created, customer index, place in the customer's events). Ranges are independent, so
+        they can be generated in other processes."""
         for ci in range(start, stop):
             objs, evs = self.customer_objects(ci)
             yield ci, objs, evs
@@ -313,11 +303,6 @@ class EventSpool:
 
     def drain(self) -> Iterator[dict]:
         """Every event, in created order (ties: customer, then the customer's own order)."""
-        for blob in self.drain_pickled():
-            yield pickle.loads(blob)
-
-    def drain_pickled(self) -> Iterator[bytes]:
-        """As `drain`, each event still pickled (to unpickle where it is used)."""
         for bucket in sorted(self.compressors):
             self._write(bucket, self.compressors.pop(bucket).flush())
         for bucket in sorted(self.chunks):
@@ -336,7 +321,7 @@ class EventSpool:
                 pos += hsize + size
             index.sort()
             for _c, _ci, _n, start, size in index:
-                yield raw[start:start + size]
+                yield pickle.loads(raw[start:start + size])
             del raw, index
 
     def close(self) -> None:
