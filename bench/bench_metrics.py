@@ -223,7 +223,11 @@ def main() -> int:
         runs.append(json.loads(line.removeprefix("FIGURES ")))
     children_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     f = runs[0]
-    best = lambda key: min(r[key] for r in runs)  # noqa: E731
+
+    def best(key: str, name: str | None = None) -> float:
+        """The fastest run's figure `key` (of the filter `name`, for a figure per filter)."""
+        return min(r[key] if name is None else r[key][name] for r in runs)
+
     counts = ", ".join(f"{k} {v:,}" for k, v in f["counts"].items())
     note = f" (best of {len(runs)} fresh processes)" if len(runs) > 1 else ""
     print(f"\naccount: {counts}")
@@ -232,10 +236,10 @@ def main() -> int:
     print(f"full monthly metrics, cold (fresh process):  {best('cold_s'):.2f} s   (target < 5 s)")
     print(f"full monthly metrics, warm (new engine):     {best('warm_s'):.2f} s")
     for name in f["filter_s"]:
-        seconds = min(r["filter_s"][name] for r in runs)
+        seconds = best("filter_s", name)
         print(f"filter change -> {name:<30} {seconds:.2f} s   (target < 1 s)")
     baseline = next((n for n in f["filter_s"] if n.startswith("segment ")), None)
-    base_s = min(r["filter_s"][baseline] for r in runs) if baseline else None
+    base_s = best("filter_s", baseline) if baseline else None
     for group, what in (("segment_s", "segment filter ->"), ("breakdown_s", "breakdown by")):
         for name in f[group]:
             first = min(r[group][name][0] for r in runs)
@@ -248,9 +252,9 @@ def main() -> int:
     print(f"converted to USD, conversion step alone:     {best('converted_step_s'):.2f} s first, "
           f"{best('converted_again_s'):.2f} s again (engine kept)")
     for name in f["converted_filter_s"]:
-        seconds = min(r["converted_filter_s"][name] for r in runs)
+        seconds = best("converted_filter_s", name)
         print(f"converted, filter change -> {name:<19} {seconds:.2f} s   (target < 1 s; per currency "
-              f"{min(r['filter_s'][name] for r in runs):.2f} s)")
+              f"{best('filter_s', name):.2f} s)")
     print(f"floor: sum(line amount) by month, currency:  {best('floor_s'):.3f} s; cold / floor = "
           f"{best('cold_s') / best('floor_s'):.0f}x, warm / floor = {best('warm_s') / best('floor_s'):.0f}x")
     print(f"new metrics (trials, recovery, involuntary churn, same-days; {f['depth_rows']} rows, "
@@ -260,7 +264,7 @@ def main() -> int:
     print(f"  again (engine kept):                       {best('depth_again_s'):.2f} s; in USD "
           f"{best('depth_converted_s'):.2f} s")
     for name in f["depth_filter_s"]:
-        seconds = min(r["depth_filter_s"][name] for r in runs)
+        seconds = best("depth_filter_s", name)
         print(f"  filter change -> {name:<28} {seconds:.2f} s   (target < 1 s)")
     peak = max([children_rss] + [r["peak_rss_mb"] for r in runs])
     print(f"peak memory of the measuring process:        {peak:.0f} MB (target < 2048 MB)")
