@@ -97,6 +97,9 @@ export default function (component) {
   let timer = null, stopped = false, askedAt = 0;
   const ask = (value) => {
     if (Date.now() - askedAt < 5000) return;  // one rerun asked for at a time
+    // A run under way (the user's own change) would be cut short and restarted: ask next time.
+    const app = document.querySelector("[data-testid='stApp']");
+    if (app && app.dataset.testScriptState === "running") return;
     askedAt = Date.now();
     setTriggerValue("moved", value);
   };
