@@ -3,19 +3,24 @@ app (a third-party sender), and the open pages update by themselves, filters kep
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from datetime import datetime, timezone
 
 import pytest
 import requests
 import stripe
 
+from stripe_analytics.cache import SCHEMA_VERSION
 from stripe_analytics.config import Settings
 from stripe_analytics.sync import UNKNOWN_ACCOUNT, sync_account
 from tests.app_support import ARTIFACTS, require_chromium
 from tests.fake_stripe import FakeStripe
 from tests.sync_accounts import build_account, template
-from tests.test_browser import browser, go, no_exception, page  # noqa: F401 - browser and page are fixtures
-from tests.webhook_support import KEY, SECRET, live_env, live_server, post, query, wait_until
+from tests.test_browser import browser, go, no_exception, page, settle  # noqa: F401 - browser and page are fixtures
+from tests.webhook_support import (ACCOUNT, KEY, SECRET, customer_event, live_env, live_server, post, query,
+                                   wait_until)
 
 pytestmark = pytest.mark.browser
 
@@ -119,4 +124,118 @@ def test_the_open_overview_updates_after_a_webhook(tmp_path, page):
             text = page.inner_text("[data-testid='stMain']")
             assert "Live updates" in text and "Last webhook applied" in text and "Events queued" in text
             assert "Health" in text and "OK" in text
+            no_exception(page)
+
+
+def test_a_failing_scheduled_sync_shows_in_healthz_and_on_the_data_page(tmp_path, page):
+    """The schedule's failure is reported (not a crash loop), /healthz turns 503 once the last
+    good sync is older than HEALTH_MAX_SYNC_AGE_MINUTES, the Data page shows the same facts,
+    and the next good run clears it all."""
+    acct, objects = build_account(int(time.time()), customers=4)
+    with FakeStripe() as fake:
+        fake.add_account(acct, key=KEY)
+        fake.add_many(objects)
+        data_dir = tmp_path / "data"
+        sync_account(Settings(stripe_api_key=KEY, stripe_api_base=fake.url, data_dir=data_dir,
+                              stripe_max_requests_per_second=1000))
+        env = live_env(data_dir, tmp_path, fake.url, SYNC_INTERVAL_MINUTES="0.05", HEALTH_MAX_SYNC_AGE_MINUTES="0.1",
+                       STRIPE_MAX_NETWORK_RETRIES="0")
+        with live_server(env, tmp_path / "server.log") as app:
+            wait_until(lambda: any(a["account"] == ACCOUNT for a in app.health().json()["accounts"]),
+                       what="the configured account in /healthz")
+            fake.inject("server_error", times=None, path="/v1/events")
+            body = wait_until(lambda: (b := app.health().json())["schedule"]["consecutive_failures"] >= 2 and b,
+                              timeout=90, what="two failed scheduled syncs")
+            schedule = body["schedule"]
+            assert schedule["running"] and schedule["last_error"]
+            # Retried after the back-off, capped at the interval (3 s here): not at once, not given up.
+            retry_in = (datetime.fromisoformat(schedule["next_run_at"]) - datetime.now(timezone.utc)).total_seconds()
+            assert retry_in <= 3.5
+            entry = next(a for a in body["accounts"] if a["account"] == ACCOUNT)
+            assert entry["last_error"].startswith("scheduled sync:")
+            unhealthy = wait_until(lambda: (r := app.health()).status_code == 503 and r.json(), timeout=30,
+                                   what="a 503 once the last good sync is older than 6 s")
+            entry = next(a for a in unhealthy["accounts"] if a["account"] == ACCOUNT)
+            assert entry["problems"] == ["last successful sync is older than 0.1 minutes"]
+            assert KEY not in json.dumps(unhealthy)
+
+            go(page, app.url, "data")
+            main = page.locator("[data-testid='stMain']")
+            main.get_by_text("The scheduled sync failed").wait_for(timeout=30_000)
+            text = main.inner_text()
+            assert "Unhealthy" in text and "last successful sync is older than 0.1 minutes" in text
+            assert f"schema version {SCHEMA_VERSION}" in text and "Cache readable" in text
+            no_exception(page)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "live_data_page_schedule_failing.png"), full_page=True)
+
+            fake.clear_faults()
+            # (the cache says so as soon as the sync child committed; the schedule once the child exited)
+            wait_until(lambda: (r := app.health()).status_code == 200 and r.json()["schedule"]["last_ok_at"]
+                       and r.json()["schedule"]["consecutive_failures"] == 0, timeout=60, what="healthy after a good run")
+            schedule = app.health().json()["schedule"]
+            assert schedule["last_error"] is None
+
+
+def row_count(tab) -> int:
+    """The rows the Customers table says it has ("9 rows")."""
+    found = re.search(r"\b([\d,]+) rows?\b", caption_rows(tab))
+    assert found, caption_rows(tab)
+    return int(found.group(1).replace(",", ""))
+
+
+def _scroll_top(tab) -> float:
+    """How far the page's content is scrolled (Streamlit scrolls its main block, not the window)."""
+    return tab.evaluate("""() => Math.max(window.scrollY, ...[...document.querySelectorAll('*')]
+        .filter((e) => e.scrollHeight > e.clientHeight + 10).map((e) => e.scrollTop))""")
+
+
+def test_a_refresh_keeps_the_scroll_position_and_an_open_dialog(tmp_path, page):
+    acct, objects = build_account(int(time.time()), customers=8)
+    with FakeStripe() as fake:
+        fake.add_account(acct, key=KEY)
+        fake.add_many(objects)
+        data_dir = tmp_path / "data"
+        sync_account(Settings(stripe_api_key=KEY, stripe_api_base=fake.url, data_dir=data_dir,
+                              stripe_max_requests_per_second=1000))
+        cache = data_dir / f"{ACCOUNT}.duckdb"
+        with live_server(live_env(data_dir, tmp_path, fake.url), tmp_path / "server.log") as app:
+            # Scrolled down the Overview: the figures change, the place on the page stays.
+            go(page, app.url)
+            page.get_by_text("Live · updated").wait_for(timeout=10_000)
+            before = gross_volume(page)
+            page.mouse.move(900, 600)
+            page.mouse.wheel(0, 900)
+            page.wait_for_timeout(500)
+            scrolled = _scroll_top(page)
+            assert scrolled > 300
+            now = int(time.time())
+            charge = template("charge", id="ch_live_scroll", customer="cus_0001", payment_intent=None, amount=123_400,
+                              amount_captured=123_400, amount_refunded=0, currency="usd", status="succeeded",
+                              captured=True, paid=True, refunded=False, created=now, balance_transaction=None)
+            assert post(app.url, {"id": "evt_live_scroll", "object": "event", "type": "charge.succeeded",
+                                  "created": now, "data": {"object": charge}, "livemode": False}).status_code == 200
+            wait_until(lambda: gross_volume(page) != before, timeout=15, interval=0.1,
+                       what="the Gross volume tile to change")
+            settle(page)
+            assert abs(_scroll_top(page) - scrolled) < 50, (scrolled, _scroll_top(page))
+            no_exception(page)
+
+            # A form's dialog open on Customers: a webhook does not close it or lose what was typed;
+            # the page refreshes once it is closed.
+            go(page, app.url, "customers")
+            rows_before = row_count(page)
+            page.get_by_role("button", name="New customer").click()
+            dialog = page.get_by_role("dialog")
+            dialog.wait_for(timeout=30_000)
+            email_box = dialog.get_by_label("Email")
+            email_box.fill("typing.in.progress@example.com")
+            assert post(app.url, customer_event("dialog")).status_code == 200
+            wait_until(lambda: query(cache, "SELECT 1 FROM customers WHERE id = 'cus_hook_dialog'"),
+                       what="the webhook's customer in the cache")
+            page.wait_for_timeout(4_000)  # longer than the pages take to refresh
+            assert dialog.is_visible() and email_box.input_value() == "typing.in.progress@example.com"
+            assert row_count(page) == rows_before
+            dialog.locator("[data-testid^='stBaseButton']", has_text="Close").click()  # the form's own button
+            wait_until(lambda: row_count(page) == rows_before + 1, timeout=15, what="the page to refresh")
             no_exception(page)

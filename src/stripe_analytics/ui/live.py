@@ -175,6 +175,11 @@ def status_panel(ctx) -> None:
         cols[1].metric("Last webhook received", _when(entry["last_webhook_received_at"]))
         cols[2].metric("Last webhook applied", _when(entry["last_webhook_applied_at"]))
         cols[3].metric("Events queued", entry["events_queued"])
+        # The rest of /healthz's facts for this account, in the same words.
+        readable = "readable" if entry["cache_readable"] else "not readable"
+        schema = entry["schema_version"] if entry["schema_version"] is not None else "unknown"
+        st.caption(f"Cache {readable} · schema version {schema} · last successful sync "
+                   f"{_when(entry['last_sync_at'])}")
     if not body["webhooks"]["secret_configured"]:
         st.caption("No STRIPE_WEBHOOK_SECRET is set: the endpoint refuses every event. "
                    "Run `stripe-analytics webhooks` for what to configure in Stripe.")
