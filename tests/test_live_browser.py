@@ -64,6 +64,16 @@ def test_localstripe_webhooks_reach_the_cache_and_the_open_page(localstripe, tmp
         box.fill(email)
         box.press("Enter")
         page.get_by_text("Nothing matches these filters.").wait_for(timeout=30_000)
+        # A second tab open on Payments (the payment intents, searched by the same e-mail address).
+        payments = page.context.new_page()
+        go(payments, app.url, "payments")
+        search = payments.get_by_placeholder("Id, customer email or name, description…")
+        search.fill(email)
+        search.press("Enter")
+        settle(payments)
+        payments.get_by_role("tab", name="Payment intents").click()
+        intents = payments.get_by_role("tabpanel", name="Payment intents")
+        intents.get_by_text("Nothing matches these filters.").wait_for(timeout=30_000)
 
         customer_id = pay(client, email, 4200)  # localstripe sends customer.created, payment_intent.succeeded
 
@@ -76,6 +86,9 @@ def test_localstripe_webhooks_reach_the_cache_and_the_open_page(localstripe, tmp
         wait_until(lambda: "1 row" in caption_rows(page), timeout=20, what="the page to show the new customer")
         assert box.input_value() == email
         no_exception(page)
+        wait_until(lambda: "1 row" in caption_rows(intents), timeout=20, what="the Payments tab to show the payment")
+        assert search.input_value() == email
+        no_exception(payments)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "live_customers_localstripe.png"), full_page=True)
         assert app.account_health(UNKNOWN_ACCOUNT)["last_webhook_applied_at"]
