@@ -6,6 +6,8 @@ applying, the scheduled sync, and the `webhooks` command."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -143,6 +145,32 @@ def test_an_event_arriving_while_a_sync_holds_the_cache_is_acknowledged_then_app
         assert len(queued_files(live)) == 1
     print(f"answered in {answered * 1000:.0f} ms while the cache was locked")
     assert applied(live, "evt_test_locked") == {"evt_test_locked"}
+
+
+def test_an_event_arriving_while_a_real_sync_runs_is_answered_then_applied(live, fake):
+    """A `stripe-analytics sync` child holds the cache (its /v1/events read made slow): the
+    webhook is answered at once, waits in the queue, and lands once the sync finished."""
+    fake.inject("slow", times=1, path="/v1/events", delay=4.0)
+    sync = subprocess.Popen([sys.executable, "-m", "stripe_analytics", "sync", "--db", str(live.cache)],
+                            env=live.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: any(r.path == "/v1/events" and r.fault == "slow" for r in fake.requests),
+                   interval=0.05, what="the sync to read its events")
+        started = time.monotonic()
+        response = post(live.url, customer_event("during_sync"))
+        answered = time.monotonic() - started
+        assert response.status_code == 200
+        health = live.account_health()
+        assert sync.poll() is None, "the sync ended before the event could be seen waiting"
+        assert health["events_queued"] == 1
+        assert query(live.cache, "SELECT count(*) FROM customers WHERE id = 'cus_hook_during_sync'") == [(0,)]
+    finally:
+        output, _ = sync.communicate(timeout=120)
+    assert sync.returncode == 0, output.decode(errors="replace")
+    print(f"answered in {answered * 1000:.0f} ms while a sync ran")
+    assert applied(live, "evt_test_during_sync") == {"evt_test_during_sync"}
+    assert query(live.cache, "SELECT email FROM customers WHERE id = 'cus_hook_during_sync'") \
+        == [("hookduring_sync@example.com",)]
 
 
 def test_connect_events_go_to_their_account_and_unknown_accounts_are_counted(live):
