@@ -131,3 +131,30 @@ def test_a_webhook_and_a_sync_of_the_same_events_give_the_same_cache(synced, tmp
     sync_account(settings)  # and, after the webhooks, finds nothing left to change
     assert snapshot(path, history=False) == snapshot(other, history=False)
     assert email(path, "cus_hook") == "hook@example.com"
+
+
+def test_subscription_history_keeps_each_events_own_time(synced):
+    """Webhooks of one subscription, delivered late and out of order in one batch: each change
+    is dated by its event's `created`, not by when it was applied; the older one after the
+    newer (its own batch) adds nothing."""
+    import json
+    from datetime import datetime, timezone
+
+    _, _, path = synced
+    with Cache.open(path, read_only=True) as cache:
+        sub = json.loads(cache.con.execute("SELECT raw FROM subscriptions WHERE id = 'sub_0001'").fetchone()[0])
+    start = int(time.time()) + 60  # after the sync's list read
+    paused = {**sub, "cancel_at_period_end": True}
+    canceled = {**paused, "status": "canceled", "ended_at": start + 120}
+    apply(path, [event("evt_sub_cancel", "customer.subscription.deleted", canceled, start + 120),
+                 event("evt_sub_pause", "customer.subscription.updated", paused, start + 30)])
+    late = apply(path, [event("evt_sub_old", "customer.subscription.updated", {**sub, "status": "past_due"}, start)])
+    assert [d.outcome for d in late.decisions] == [event_apply.STALE]
+    with Cache.open(path, read_only=True) as cache:
+        rows = cache.con.execute(
+            "SELECT seen_at, source, status, cancel_at_period_end FROM subscription_history "
+            "WHERE subscription = 'sub_0001' AND source = 'event' ORDER BY seen_at").fetchall()
+        assert cache.con.execute("SELECT status FROM subscriptions WHERE id = 'sub_0001'").fetchone() == ("canceled",)
+    at = lambda t: datetime.fromtimestamp(t, timezone.utc)  # noqa: E731
+    assert [(r[0], r[2], r[3]) for r in rows] == [(at(start + 30), sub["status"], True),
+                                                 (at(start + 120), "canceled", True)]
