@@ -20,8 +20,8 @@ from stripe_analytics.config import Settings
 from stripe_analytics.sync import sync_account
 from tests.fake_stripe import FakeStripe
 from tests.sync_accounts import fake_with_account, template
-from tests.webhook_support import (ACCOUNT, KEY, OLD_SECRET, customer_event, live_env, live_server, post, query,
-                                   sign, wait_until)
+from tests.webhook_support import (ACCOUNT, KEY, OLD_SECRET, SECRET, customer_event, live_env, live_server, post,
+                                   query, sign, wait_until)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,23 @@ def test_a_bad_request_is_refused_and_writes_nothing(live, case):
 
 
 def test_only_post_is_served(live):
-    assert requests.get(f"{live.url}/webhooks/stripe", timeout=10).status_code == 405
+    for method in ("GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        response = requests.request(method, f"{live.url}/webhooks/stripe", timeout=10)
+        assert response.status_code == 405, method
+        assert "POST" in response.headers.get("Allow", ""), method
+    assert queued_files(live) == []
+
+
+def test_the_body_is_not_parsed_before_the_signature_holds():
+    from stripe_analytics.webhooks import WebhookRejected, verify
+
+    body = "{not json at all"
+    with pytest.raises(WebhookRejected) as unsigned:  # a wrong signature on a body that is not JSON
+        verify(body.encode(), sign(body, "whsec_someone_elses_0"), [SECRET])
+    assert unsigned.value.status == 400 and "signature" in unsigned.value.reason
+    with pytest.raises(WebhookRejected) as signed:  # the same body, signed: only then is it read
+        verify(body.encode(), sign(body), [SECRET])
+    assert signed.value.status == 400 and "not JSON" in signed.value.reason
 
 
 def test_the_same_event_five_times_is_applied_once(live):

@@ -177,7 +177,7 @@ async def post_only(_request: Request) -> JSONResponse:
 
 # The second route answers other methods itself; otherwise the app's page route would serve them.
 ROUTES = [Route(PATH, stripe_webhook, methods=["POST"]),
-          Route(PATH, post_only, methods=["GET", "PUT", "PATCH", "DELETE"]),
+          Route(PATH, post_only, methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"]),
           Route("/healthz", healthz, methods=["GET"]),
           Route("/live/{token}", live_state_of, methods=["GET"])]
 
