@@ -90,6 +90,9 @@ def _bad_requests():
         "missing header": (400, dict(data=body, headers=json_type)),
         "oversized body": (413, dict(data=body + " " * (1 << 20), headers={**json_type,
                                                                            "Stripe-Signature": sign(body)})),
+        # no Content-Length: the endpoint counts the bytes as they come
+        "oversized chunked body": (413, dict(data=(part for part in [body.encode(), b" " * (1 << 20)]),
+                                             headers={**json_type, "Stripe-Signature": sign(body)})),
         "not json": (400, dict(data="evt_test_bad, not json", headers={
             **json_type, "Stripe-Signature": sign("evt_test_bad, not json")})),
         "signed json that is no event": (400, dict(data='{"id": "evt_test_bad"}', headers={
