@@ -158,3 +158,20 @@ def test_subscription_history_keeps_each_events_own_time(synced):
     at = lambda t: datetime.fromtimestamp(t, timezone.utc)  # noqa: E731
     assert [(r[0], r[2], r[3]) for r in rows] == [(at(start + 30), sub["status"], True),
                                                  (at(start + 120), "canceled", True)]
+
+
+def test_a_tie_is_settled_by_the_objects_own_version_without_a_request(synced):
+    """Objects carrying their own `updated` time (products) need no re-read on a tie: the
+    snapshot with the later `updated` wins, whichever event arrives last."""
+    fake, settings, path = synced
+    now = int(time.time()) + 60
+    newer = template("product", id="prod_1", name="Renamed later", created=now - 900, updated=now - 5)
+    older = template("product", id="prod_1", name="Renamed first", created=now - 900, updated=now - 50)
+    fetcher = Fetcher(build_client(settings))
+    apply(path, [event("evt_prod_new", "product.updated", newer, now)], fetcher=fetcher)
+    fake.clear_requests()
+    planned = apply(path, [event("evt_prod_old", "product.updated", older, now)], fetcher=fetcher)
+    assert [d.outcome for d in planned.decisions] == [event_apply.STALE]
+    assert fake.request_count("/v1/products") == 0
+    with Cache.open(path, read_only=True) as cache:
+        assert cache.con.execute("SELECT name FROM products WHERE id = 'prod_1'").fetchone() == ("Renamed later",)
