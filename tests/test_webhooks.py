@@ -309,6 +309,27 @@ def test_the_webhooks_command_says_what_to_configure(capsys, monkeypatch, tmp_pa
     assert main(["webhooks", "--url", "not a url"]) == 2
 
 
+def test_the_event_types_to_select_are_stripe_s_and_cover_every_object_the_cache_keeps():
+    """`webhooks` lists only real event types (the SDK's own list), and for every object kept
+    from events at least its created/updated ones, so no change waits for the scheduled sync."""
+    import typing
+
+    from stripe._event import Event
+    from stripe_analytics.schema import RESOURCES
+    from stripe_analytics.webhooks import EVENT_TYPES
+
+    known = set(typing.get_args(typing.get_type_hints(Event)["type"]))
+    assert set(EVENT_TYPES) <= known, set(EVENT_TYPES) - known
+    reminders = {"invoice.upcoming", "invoice.overdue", "invoice.will_be_due"}  # the object does not change
+    prefix = {"subscription": "customer.subscription", "dispute": "charge.dispute"}
+    for resource in RESOURCES:
+        if resource.has_events:
+            name = prefix.get(resource.object_type, resource.object_type)
+            sent = {t for t in known if t.startswith(f"{name}.") and t.count(".") == name.count(".") + 1}
+            assert sent, resource.name
+            assert sent - reminders <= set(EVENT_TYPES), (resource.name, sent - reminders - set(EVENT_TYPES))
+
+
 def test_routing_with_a_platform_key_and_stripe_account(tmp_path):
     from stripe_analytics.schema import RESOURCE_BY_NAME
     from stripe_analytics.webhooks import PLATFORM, Router
