@@ -310,8 +310,8 @@ def test_the_webhooks_command_says_what_to_configure(capsys, monkeypatch, tmp_pa
 
 
 def test_the_event_types_to_select_are_stripe_s_and_cover_every_object_the_cache_keeps():
-    """`webhooks` lists only real event types (the SDK's own list), and for every object kept
-    from events at least its created/updated ones, so no change waits for the scheduled sync."""
+    """`webhooks` lists only real event types (the SDK's own list), and every type Stripe sends
+    for an object kept from events but reminders, so no change waits for the scheduled sync."""
     import typing
 
     from stripe._event import Event
