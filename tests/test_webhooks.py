@@ -293,6 +293,29 @@ def test_the_server_syncs_on_its_own_schedule(fake, tmp_path):
         wait_until(lambda: app.health().json()["schedule"]["last_ok_at"], what="the schedule's last success")
 
 
+def test_health_judges_the_configured_account_even_while_stripe_cannot_say_which_it_is(fake, tmp_path):
+    """The server started while Stripe could not be reached (the key's account unknown): the
+    one cache here is still judged by its age, and with no cache at all /healthz says so."""
+    data_dir = synced_data_dir(fake, tmp_path)
+    fake.inject("server_error", times=None, path="/v1/account")
+    try:
+        env = live_env(data_dir, tmp_path, fake.url, HEALTH_MAX_SYNC_AGE_MINUTES="0.05", STRIPE_MAX_NETWORK_RETRIES="0")
+        with live_server(env, tmp_path / "server.log") as app:
+            body = wait_until(lambda: (r := app.health()).status_code == 503 and r.json(), timeout=30,
+                              what="a 503 once the last sync is older than 3 s")
+            assert body["problems"] == [f"{ACCOUNT}: last successful sync is older than 0.05 minutes"]
+            cache = data_dir / f"{ACCOUNT}.duckdb"
+            cache.rename(tmp_path / "kept.duckdb")
+            try:
+                body = wait_until(lambda: (r := app.health()).status_code == 503 and not r.json()["accounts"]
+                                  and r.json(), what="a 503 with no cache")
+                assert body["problems"] == ["the configured key's account is not known yet and has no cache here"]
+            finally:
+                (tmp_path / "kept.duckdb").rename(cache)
+    finally:
+        fake.clear_faults()
+
+
 def test_the_webhooks_command_says_what_to_configure(capsys, monkeypatch, tmp_path):
     from stripe_analytics.cli import main
 

@@ -174,6 +174,10 @@ def report(settings: Settings, *, applier=None, schedule=None, home_account: str
             "last_error": errors[0] if errors else None,
             "problems": entry_problems,
         })
+    if settings.stripe_api_key and not home_account and max_age is not None \
+            and not any(not connected for _, connected in paths):
+        # Stripe could not say yet which account the key reads, and nothing here was synced with it.
+        problems.append("the configured key's account is not known yet and has no cache here")
     known = {account_id for account_id, _ in paths}
     unrouted = {k: v.unrouted for k, v in stats.items() if v.unrouted and k not in known and k != platform}
     body = {

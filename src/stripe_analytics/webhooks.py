@@ -258,12 +258,16 @@ class Router:
             own = self.settings.model_copy(update={"stripe_account": None})
             home = fetch_account(build_client(own), allow_unknown=True)["id"]
         else:
-            data_dir = Path(self.settings.data_dir)
-            synced = sorted(data_dir.glob("acct_*.duckdb")) if data_dir.is_dir() else []
-            home = synced[0].stem if len(synced) == 1 else None
+            home = self._only_synced()
         with self._lock:
             self._home = home
         return home
+
+    def _only_synced(self) -> str | None:
+        """The account of the only operator's cache here (`DATA_DIR/acct_….duckdb`), if exactly one."""
+        data_dir = Path(self.settings.data_dir)
+        synced = sorted(data_dir.glob("acct_*.duckdb")) if data_dir.is_dir() else []
+        return synced[0].stem if len(synced) == 1 else None
 
     @property
     def known_home(self) -> str | None:
@@ -274,8 +278,10 @@ class Router:
     @property
     def known_configured(self) -> str | None:
         """The account the configured key syncs (`STRIPE_ACCOUNT` when set, else the key's
-        own), if known already (never asks Stripe)."""
-        return self.settings.stripe_account or self.known_home
+        own), if known already (never asks Stripe). Until Stripe could say which account the key
+        reads (it was unreachable when the server started), the only operator's cache here: so
+        /healthz still judges its age."""
+        return self.settings.stripe_account or self.known_home or self._only_synced()
 
     def configured_account(self) -> str | None:
         return self.settings.stripe_account or self.home_account()
