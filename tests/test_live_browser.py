@@ -3,6 +3,7 @@ app (a third-party sender), and the open pages update by themselves, filters kep
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -99,14 +100,31 @@ def gross_volume(tab) -> str:
     return tile.locator("[data-testid='stMetricValue']").inner_text()
 
 
-def test_the_open_overview_updates_after_a_webhook(tmp_path, page):
-    acct, objects = build_account(int(time.time()), customers=8)
+@contextlib.contextmanager
+def synced_fake(data_dir, customers: int):
+    """The fake Stripe serving a small account, synced once into `data_dir`."""
+    acct, objects = build_account(int(time.time()), customers=customers)
     with FakeStripe() as fake:
         fake.add_account(acct, key=KEY)
         fake.add_many(objects)
-        data_dir = tmp_path / "data"
         sync_account(Settings(stripe_api_key=KEY, stripe_api_base=fake.url, data_dir=data_dir,
                               stripe_max_requests_per_second=1000))
+        yield fake
+
+
+def charge_event(name: str, amount: int) -> dict:
+    """A signed-ready `charge.succeeded` of `amount` cents for cus_0001, created now."""
+    now = int(time.time())
+    charge = template("charge", id=f"ch_{name}", customer="cus_0001", payment_intent=None, amount=amount,
+                      amount_captured=amount, amount_refunded=0, currency="usd", status="succeeded",
+                      captured=True, paid=True, refunded=False, created=now, balance_transaction=None)
+    return {"id": f"evt_{name}", "object": "event", "type": "charge.succeeded", "created": now,
+            "data": {"object": charge}, "livemode": False, "api_version": "2025-01-01"}
+
+
+def test_the_open_overview_updates_after_a_webhook(tmp_path, page):
+    data_dir = tmp_path / "data"
+    with synced_fake(data_dir, customers=8) as fake:
         with live_server(live_env(data_dir, tmp_path, fake.url), tmp_path / "server.log") as app:
             go(page, app.url)
             no_exception(page)
@@ -119,14 +137,8 @@ def test_the_open_overview_updates_after_a_webhook(tmp_path, page):
                     .observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]}); }""")
             page.wait_for_timeout(3_000)
             assert page.evaluate("window.__runs") == 0
-            now = int(time.time())
-            charge = template("charge", id="ch_live_big", customer="cus_0001", payment_intent=None, amount=987_600,
-                              amount_captured=987_600, amount_refunded=0, currency="usd", status="succeeded",
-                              captured=True, paid=True, refunded=False, created=now, balance_transaction=None)
-            event = {"id": "evt_live_charge", "object": "event", "type": "charge.succeeded", "created": now,
-                     "data": {"object": charge}, "livemode": False, "api_version": "2025-01-01"}
             started = time.monotonic()
-            assert post(app.url, event).status_code == 200
+            assert post(app.url, charge_event("live_big", 987_600)).status_code == 200
             wait_until(lambda: gross_volume(page) != before, timeout=15, interval=0.1,
                        what="the Gross volume tile to change")
             print(f"webhook to screen: {time.monotonic() - started:.2f} s ({before} -> {gross_volume(page)})")
@@ -144,13 +156,8 @@ def test_a_failing_scheduled_sync_shows_in_healthz_and_on_the_data_page(tmp_path
     """The schedule's failure is reported (not a crash loop), /healthz turns 503 once the last
     good sync is older than HEALTH_MAX_SYNC_AGE_MINUTES, the Data page shows the same facts,
     and the next good run clears it all."""
-    acct, objects = build_account(int(time.time()), customers=4)
-    with FakeStripe() as fake:
-        fake.add_account(acct, key=KEY)
-        fake.add_many(objects)
-        data_dir = tmp_path / "data"
-        sync_account(Settings(stripe_api_key=KEY, stripe_api_base=fake.url, data_dir=data_dir,
-                              stripe_max_requests_per_second=1000))
+    data_dir = tmp_path / "data"
+    with synced_fake(data_dir, customers=4) as fake:
         env = live_env(data_dir, tmp_path, fake.url, SYNC_INTERVAL_MINUTES="0.05", HEALTH_MAX_SYNC_AGE_MINUTES="0.1",
                        STRIPE_MAX_NETWORK_RETRIES="0")
         with live_server(env, tmp_path / "server.log") as app:
@@ -185,7 +192,8 @@ def test_a_failing_scheduled_sync_shows_in_healthz_and_on_the_data_page(tmp_path
             fake.clear_faults()
             # (the cache says so as soon as the sync child committed; the schedule once the child exited)
             wait_until(lambda: (r := app.health()).status_code == 200 and r.json()["schedule"]["last_ok_at"]
-                       and r.json()["schedule"]["consecutive_failures"] == 0, timeout=60, what="healthy after a good run")
+                       and r.json()["schedule"]["consecutive_failures"] == 0, timeout=60,
+                       what="healthy after a good run")
             schedule = app.health().json()["schedule"]
             assert schedule["last_error"] is None
 
@@ -204,13 +212,8 @@ def _scroll_top(tab) -> float:
 
 
 def test_a_refresh_keeps_the_scroll_position_and_an_open_dialog(tmp_path, page):
-    acct, objects = build_account(int(time.time()), customers=8)
-    with FakeStripe() as fake:
-        fake.add_account(acct, key=KEY)
-        fake.add_many(objects)
-        data_dir = tmp_path / "data"
-        sync_account(Settings(stripe_api_key=KEY, stripe_api_base=fake.url, data_dir=data_dir,
-                              stripe_max_requests_per_second=1000))
+    data_dir = tmp_path / "data"
+    with synced_fake(data_dir, customers=8) as fake:
         cache = data_dir / f"{ACCOUNT}.duckdb"
         with live_server(live_env(data_dir, tmp_path, fake.url), tmp_path / "server.log") as app:
             # Scrolled down the Overview: the figures change, the place on the page stays.
@@ -222,12 +225,7 @@ def test_a_refresh_keeps_the_scroll_position_and_an_open_dialog(tmp_path, page):
             page.wait_for_timeout(500)
             scrolled = _scroll_top(page)
             assert scrolled > 300
-            now = int(time.time())
-            charge = template("charge", id="ch_live_scroll", customer="cus_0001", payment_intent=None, amount=123_400,
-                              amount_captured=123_400, amount_refunded=0, currency="usd", status="succeeded",
-                              captured=True, paid=True, refunded=False, created=now, balance_transaction=None)
-            assert post(app.url, {"id": "evt_live_scroll", "object": "event", "type": "charge.succeeded",
-                                  "created": now, "data": {"object": charge}, "livemode": False}).status_code == 200
+            assert post(app.url, charge_event("live_scroll", 123_400)).status_code == 200
             wait_until(lambda: gross_volume(page) != before, timeout=15, interval=0.1,
                        what="the Gross volume tile to change")
             settle(page)
