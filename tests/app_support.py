@@ -24,6 +24,8 @@ SERVER = ROOT / "serve.py"  # what `make run` starts: app.py, warmed up before t
 ARTIFACTS = ROOT / "test-artifacts"
 DEMO_CUSTOMERS = 200
 CHROMIUM_PATH = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
 
 
 def require_chromium() -> None:
@@ -121,3 +123,29 @@ def serve_app(env: dict[str, str], log_path: Path, *, port: int | None = None, t
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def overview_in_chromium(url: str, screenshot: str) -> tuple[str, str]:
+    """Opens the served app's home page (the Overview) in headless Chromium as a visitor would, waits
+    for its tiles and the end of its run, and opens its "Definitions" expander.
+    Returns (the page's text, the expander's text); saves a screenshot in test-artifacts/."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
+            tab.goto(url + "/")
+            tab.wait_for_selector("[data-testid='stMetric']", timeout=60_000)
+            tab.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+            text = tab.locator("[data-testid='stMain']").inner_text()
+            expander = tab.locator("[data-testid='stExpander']").filter(has_text="Definitions").first
+            expander.locator("summary").click()
+            tab.wait_for_timeout(500)
+            definitions_text = expander.inner_text()
+            ARTIFACTS.mkdir(exist_ok=True)
+            tab.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+        finally:
+            browser.close()
+    return text, definitions_text
