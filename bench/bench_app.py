@@ -374,7 +374,7 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--db", type=Path, default=None,
                         help="an existing cache to show as the demo account (e.g. the 100,000-customer one that "
-                             "bench_metrics.py builds in /tmp/stripe-analytics-bench)")
+                             "bench_metrics.py builds in data/bench/)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-apptest", action="store_true", help="only the browser measurements")

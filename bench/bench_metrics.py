@@ -3,8 +3,8 @@
     python bench/bench_metrics.py                      # 100,000 customers (built once, then reused)
     python bench/bench_metrics.py --customers 5000     # a quicker run
 
-The demo cache is built with `build_demo_cache` (seed 0, a fixed as-of date) under
-/tmp/stripe-analytics-bench/ (or --cache-dir) and reused by later runs. The measurements run in a
+The demo cache is built with `build_demo_cache` (seed 0, a fixed as-of date) under the
+repository's data/bench/ (or --cache-dir) and reused by later runs of this checkout. The measurements run in a
 fresh child process so its peak memory (ru_maxrss, which includes DuckDB's native memory) and its
 cold start are its own:
 
@@ -39,7 +39,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-DEFAULT_DIR = Path("/tmp/stripe-analytics-bench")
+# Inside the checkout (data/ is not tracked): a folder shared with other checkouts could hold a
+# cache built by other code.
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "data" / "bench"
 
 
 def cache_file(directory: Path, customers: int, seed: int, as_of: date) -> Path:

@@ -19,6 +19,14 @@ BESIDE = re.compile(r"""\.\.[/\\]+(?:\.\.[/\\]+)*shared\b|["']shared["']\s*[,/)]
 PARENTS = re.compile(r"Path\(__file__\)(?:\.resolve\(\))?\.parents\[(\d+)\]")
 PARENT_CHAIN = re.compile(r"Path\(__file__\)(?:\.resolve\(\))?((?:\.parent)+)\b")
 DIRNAME_UP = re.compile(r"dirname\(__file__\)\s*,\s*((?:[\"']\.\.[\"']\s*,?\s*)+)")
+# Above the repository's root (ROOT, as the tests and benchmarks name it), or above the current folder
+# (`make` runs everything from the root).
+ROOT_UP = re.compile(r"""\bROOT\b(?:\.resolve\(\))?(?:\.parents?\b|\s*(?:/|,)\s*["']\.\.["'])""")
+CWD_UP = re.compile(r"""\b(?:open|Path|PurePath|chdir|connect|run_path|listdir|scandir|copy|copy2|copyfile|copytree)"""
+                    r"""\(\s*[rbuf]?["']\.\.(?:[/\\]|["'])""")
+# A scratch folder shared by every checkout on the machine (the tests' SQL-console cases name /tmp only as
+# destinations the console must refuse, so this applies to what the project runs, not to tests/).
+SHARED_SCRATCH = re.compile(r"""(?:^|["'\s(=])(/tmp/[\w.-]+)""")
 
 
 def project_files() -> list[Path]:
@@ -46,6 +54,10 @@ def outside_references(path: Path, text: str) -> list[str]:
                     if m.group(1).count(".parent") > depth + 1]
         reasons += ["'..' from __file__ climbs out" for m in DIRNAME_UP.finditer(line)
                     if m.group(1).count("..") > depth]
+        reasons += ["climbs above the repository's root" for _ in ROOT_UP.finditer(line)]
+        reasons += ["climbs above the current folder" for _ in CWD_UP.finditer(line)]
+        if path.relative_to(ROOT).parts[0] != "tests":
+            reasons += [f"a folder shared by every checkout {m.group(1)}" for m in SHARED_SCRATCH.finditer(line)]
         found += [f"{path.relative_to(ROOT)}:{number}: {reason}: {line.strip()}" for reason in reasons]
     return found
 
@@ -68,6 +80,12 @@ def test_the_check_finds_what_the_repository_used_to_do():
         (tests_file, 'Path(__file__).parent.parent.parent / "x"'),
         (source_file, 'DOC = Path(__file__).resolve().parents[4] / "docs"'),
         (tests_file, "open('../" "shared/specs/fx.md')"),
+        (tests_file, 'FIXTURES = ROOT.parent / "sh' 'ared"'),
+        (tests_file, 'FIXTURES = ROOT / ".." / "other" / "f.json"'),
+        (tests_file, 'os.path.join(ROOT, "..", "x")'),
+        (tests_file, 'json.loads(Path("../other/f.json").read_text())'),
+        (tests_file, 'open("../other/f.json")'),
+        (ROOT / "bench" / "bench_x.py", 'DEFAULT_DIR = Path("/' 'tmp/stripe-analytics-bench")'),
     ]
     for path, line in climbing:
         assert outside_references(path, line), line
@@ -76,6 +94,9 @@ def test_the_check_finds_what_the_repository_used_to_do():
         (source_file, 'ROOT = Path(__file__).resolve().parents[3]'),
         (tests_file, 'Path(__file__).parent / "fixtures"'),
         (tests_file, 'shared = new_app()'),
+        (tests_file, 'DATA = ROOT / "data" / "bench"'),
+        (tests_file, 'assert dashboard_url("customer", "../x") is None'),
+        (tests_file, 'console.run("COPY customers TO \'/' 'tmp/stolen.csv\'")'),
     ]
     for path, line in inside:
         assert not outside_references(path, line), line
