@@ -3,6 +3,7 @@ by a relative path that climbs out of it or by an absolute path of some machine.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -100,3 +101,14 @@ def test_the_check_finds_what_the_repository_used_to_do():
     ]
     for path, line in inside:
         assert not outside_references(path, line), line
+
+
+def test_stripes_example_objects_are_the_named_source_unchanged_with_its_licence():
+    folder = ROOT / "tests" / "fixtures" / "stripe"
+    data = (folder / "fixtures3.json").read_bytes()
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's id of the file's content
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert "stripe/openapi" in readme and "openapi/fixtures3.json" in readme and blob in readme, blob
+    assert re.search(r"\b\d{4}-\d{2}-\d{2}\.[a-z]+\b", readme)  # the API version the shapes follow
+    licence = (folder / "LICENSE").read_text(encoding="utf-8")
+    assert licence.startswith("The MIT License") and "Stripe, Inc." in licence
