@@ -1,10 +1,13 @@
 """Installed, not only checked out: the wheel built from the repository's tracked files carries
 the dashboard (app.py, serve.py, pages/, docs/metrics.md, .streamlit/config.toml), and
 `stripe-analytics serve` from a fresh virtual environment outside the repository serves it,
-warm-up included, with the definitions the pages show."""
+warm-up included, with the definitions of the package's own docs/metrics.md and the settings of
+its own .streamlit/config.toml (this machine only)."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_support import app_env, data_dir_with_demo, overview_in_chromium, serve_app
+from tests.app_support import app_env, data_dir_with_demo, free_port, overview_in_chromium, serve_app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,6 +92,22 @@ def test_bad_serve_arguments_are_refused(installed, tmp_path):
         assert done.returncode == 2 and word in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The addresses a server listens on at `port`, from the kernel's socket tables (Linux)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                local, state = row.split()[1], row.split()[3]
+                address, local_port = local.split(":")
+                if state == "0A" and int(local_port, 16) == port:  # 0A: LISTEN
+                    packed = bytes.fromhex(address)
+                    # the kernel writes each 32-bit word in host (little-endian) order
+                    words = b"".join(packed[i:i + 4][::-1] for i in range(0, len(packed), 4))
+                    found.add(str(ipaddress.ip_address(words)))
+    return found
+
+
 @pytest.mark.browser
 def test_stripe_analytics_serve_from_the_installed_package_shows_the_overview(installed, tmp_path):
     from stripe_analytics.ui.definitions import definitions
@@ -109,8 +128,11 @@ def test_stripe_analytics_serve_from_the_installed_package_shows_the_overview(in
     env.pop("PYTHONPATH", None)
     log_path = work / "serve.log"
     serve = str(installed / "bin" / "stripe-analytics")
-    with serve_app(env, log_path, timeout=90, cwd=work,
-                   command=lambda port: [serve, "serve", "--port", str(port), "--address", "127.0.0.1"]) as url:
+    port = free_port()
+    # No --address: the package's own .streamlit/config.toml keeps the server on this machine only.
+    with serve_app(env, log_path, port=port, timeout=90, cwd=work,
+                   command=lambda port: [serve, "serve", "--port", str(port)]) as url:
+        assert listening_addresses(port) == {"127.0.0.1"}
         text, definitions_text = overview_in_chromium(url, "installed-overview.png")
         assert "Overview" in text and "MRR" in text and "Demo data" in text
         assert arr in definitions_text.replace("\n", " "), definitions_text
