@@ -95,7 +95,7 @@ def test_an_unknown_key_is_refused_plainly(settings, caplog):
     with caplog.at_level(logging.DEBUG):
         with pytest.raises(KeyCheckError) as info:
             check_restricted_key(settings, bogus)
-    assert "does not recognise this key" in str(info.value)
+    assert "Stripe refused the API key" in str(info.value) and "Copy a current key" in str(info.value)
     assert bogus not in str(info.value) and bogus not in caplog.text
 
 

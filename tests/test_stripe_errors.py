@@ -60,3 +60,34 @@ def test_no_key_reaches_the_words():
                   RuntimeError(f"failed with {secret}")):
         failure = describe(error)
         assert secret not in failure.what and secret not in plain(error)
+
+
+@pytest.mark.parametrize("error", [
+    _card_error("insufficient_funds"),
+    stripe.AuthenticationError("Invalid API Key provided", http_status=401),
+    stripe.RateLimitError("Request rate limit exceeded", http_status=429),
+    stripe.IdempotencyError("Keys for idempotent requests can only be used with the same parameters"),
+    stripe.APIConnectionError("Network error"),
+    stripe.APIError("An unknown error occurred", http_status=500),
+    stripe.SignatureVerificationError("No signatures found", "t=1,v1=x"),
+])
+def test_the_actions_say_what_happened_in_the_shared_words(error):
+    # One wording of what happened (the sync and the key check use `plain`); the actions only
+    # add what to do next in a form.
+    from stripe_analytics.actions.errors import explain
+
+    _, message, _ = explain(error)
+    assert message.startswith(describe(error).what + ".")
+
+
+def test_a_missing_permission_is_worded_once_for_reading_and_writing():
+    from stripe_analytics.actions.errors import explain
+    from stripe_analytics.schema import RESOURCE_BY_NAME
+    from stripe_analytics.stripe_errors import access_needed
+    from stripe_analytics.sync import permission_message
+
+    disputes = RESOURCE_BY_NAME["disputes"]
+    assert access_needed("Disputes", "Read", disputes.needed_for) in permission_message(disputes)
+    _, message, _ = explain(stripe.PermissionError("The provided key does not have the required permissions",
+                                                   http_status=403), "customer")
+    assert access_needed("Customers", "Write") in message

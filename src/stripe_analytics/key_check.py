@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 CREATE_KEY_HINT = ("Create one in the Stripe Dashboard: Developers → API keys → Create restricted key, with Read "
                    "access to the resources listed there.")
+COPY_KEY_AGAIN = "Copy a current key from the Stripe Dashboard (Developers → API keys) and paste it again."
 
 
 class KeyCheckError(Exception):
@@ -118,9 +119,8 @@ def check_restricted_key(settings: Settings, raw_key: str, *,
         account = client.v1.accounts.retrieve_current().to_dict(for_json=True)
         report.account_id = account.get("id")
         report.account = _profile(account)
-    except stripe.AuthenticationError:
-        raise KeyCheckError("Stripe does not recognise this key: it is mistyped, was rolled or deleted, or has "
-                            "expired. Copy it again from the Stripe Dashboard (Developers → API keys).") from None
+    except stripe.AuthenticationError as error:
+        raise KeyCheckError(f"{plain(error)} {COPY_KEY_AGAIN}") from None
     except stripe.PermissionError:
         report.missing.append(MissingPermission(ACCOUNT.name, ACCOUNT.needed_for, "account"))
     except stripe.StripeError as error:
@@ -139,9 +139,8 @@ def check_restricted_key(settings: Settings, raw_key: str, *,
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="key-check") as pool:
         results = list(pool.map(probe, RESOURCES))
     for resource, result in zip(RESOURCES, results):
-        if isinstance(result, stripe.AuthenticationError):
-            raise KeyCheckError("Stripe stopped accepting this key while it was being checked (it was rolled or "
-                                "deleted). Copy a current key from the Stripe Dashboard.")
+        if isinstance(result, stripe.AuthenticationError):  # rolled or deleted while it was being checked
+            raise KeyCheckError(f"{plain(result)} {COPY_KEY_AGAIN}")
         if isinstance(result, Exception):
             if describe(result).kind is Failure.NOT_STRIPE:  # a bug, not Stripe's answer: keep its traceback
                 log.error("key check: reading %s failed", resource.name, exc_info=result)

@@ -68,11 +68,19 @@ class StripeFailure:
             return "Stripe refused the API key (invalid, expired or revoked)"
         if self.kind is Failure.STRIPE_INTERNAL:
             return "Stripe had an internal error, even after retrying"
+        if self.kind is Failure.IDEMPOTENCY:
+            return "Stripe refused a repeated submission: its idempotency key was already used with other values"
         if self.kind is Failure.CARD:
             return f"The card was declined: {decline_reason(self.decline_code or self.code)}"
         if self.kind is Failure.NOT_STRIPE:
             return self.stripe_message
         return self.stripe_message or self.error_type
+
+
+def access_needed(permission: str, access: str = "Read", needed_for: str | None = None) -> str:
+    """What to grant a restricted key that lacks a permission (one clause, no final full stop):
+    the sync (Read, per resource) and the actions (Write) say it the same way."""
+    return f"give it {access} access to {permission}" + (f" (needed for {needed_for})" if needed_for else "")
 
 
 def decline_reason(code: str | None) -> str:

@@ -37,7 +37,7 @@ from .fetch_pacing import MAX_IN_FLIGHT, InFlightGate
 from .pager import Fetcher
 from .schema import ACCOUNT, BALANCE, RESOURCE_BY_NAME, RESOURCE_BY_OBJECT, RESOURCES, Resource, select
 from .stripe_client import StripeAccess, build_client, redact
-from .stripe_errors import Failure, describe, plain
+from .stripe_errors import Failure, access_needed, describe, plain
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ ProgressCallback = Callable[[SyncProgress], None]
 
 
 def permission_message(resource: Resource) -> str:
-    return (f"this key cannot read {resource.name.replace('_', ' ')}: give it Read access to "
-            f"{resource.permission}" + (f" (needed for {resource.needed_for})" if resource.needed_for else ""))
+    return (f"this key cannot read {resource.name.replace('_', ' ')}: "
+            f"{access_needed(resource.permission, 'Read', resource.needed_for)}")
 
 
 RESUMES = "Sync again: it resumes where it stopped."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..schema import permission_of
-from ..stripe_errors import Failure, describe
+from ..stripe_errors import Failure, access_needed, describe
 
 _PARAM_FIELDS = {
     "unit_amount": "amount", "recurring[interval]": "interval", "recurring[interval_count]": "interval_count",
@@ -51,16 +51,14 @@ def explain(error: Exception, object_type: str | None = None) -> tuple[str, str,
                 "submit again.", None)
     if failure.kind is Failure.PERMISSION:
         what = permission_of(object_type) or "this resource"
-        return ("permission", f"This API key is not allowed to do this: it is a restricted key without Write "
-                f"access to {what}. In the Stripe Dashboard (Developers → API keys), give the key Write access "
-                f"to {what}, or use a key that has it, then submit again." +
-                (f" (Stripe said: {stripe_message})" if stripe_message else ""), None)
+        return ("permission", f"This API key is a restricted key that may not do this: in the Stripe Dashboard "
+                f"(Developers → API keys), {access_needed(what, 'Write')}, or use a key that has it, then submit "
+                "again." + (f" (Stripe said: {stripe_message})" if stripe_message else ""), None)
     if failure.kind is Failure.RATE_LIMIT:
-        return ("rate_limit", "Stripe is receiving too many requests from this account right now and refused "
-                f"this one even after retrying. Wait a minute, then submit again. {retry_safe}", None)
+        return ("rate_limit", f"{failure.what}. Wait a minute, then submit again. {retry_safe}", None)
     if failure.kind is Failure.IDEMPOTENCY:
-        return ("idempotency", "This submission's key was already used with different values. Submit again "
-                "with a new key (the form makes one when its values change).", None)
+        return ("idempotency", f"{failure.what}. Submit again with a new key (the form makes one when its values "
+                "change).", None)
     if failure.kind is Failure.CONNECTION:
         return ("connection", f"{failure.what}. Check the connection and submit again. {retry_safe}", None)
     if failure.kind is Failure.INVALID_REQUEST:
