@@ -196,3 +196,23 @@ def test_a_running_query_can_be_cancelled_and_its_process_stops(tmp_path):
     assert result.cancelled and not result.ok
     assert "cancelled after" in result.error
     assert 1.0 <= result.seconds < 10
+
+
+def test_values_pandas_cannot_hold_are_shown_as_text(console):
+    # An infinite date does not fit a Python date and a union has no pandas column: the other
+    # columns keep their types and these two are shown as text instead of failing the page.
+    result = console.run("SELECT 'infinity'::DATE AS d, union_value(num := 2) AS u, 7 AS n")
+    assert result.ok, result.error
+    row = result.frame.iloc[0]
+    assert row["n"] == 7 and row["u"] == "2" and isinstance(row["d"], str)
+
+
+def test_a_cache_held_by_a_sync_is_named_as_busy(tmp_path):
+    path = tmp_path / "acct_busy.duckdb"
+    writer = duckdb.connect(str(path))  # another process writing it, as a sync does
+    writer.execute("CREATE TABLE customers AS SELECT 1 AS id")
+    try:
+        result = SqlConsole(path, time_limit=5.0).run("SELECT * FROM customers")
+    finally:
+        writer.close()
+    assert not result.ok and "being written by a sync" in result.error

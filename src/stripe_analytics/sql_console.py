@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+
+from .cache import CacheInUseError, classify_error
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -91,13 +94,12 @@ def open_read_only(path: str | Path, scratch: str | Path) -> duckdb.DuckDBPyConn
     """A read-only, sandboxed connection to a cache file (used inside the console's child process)."""
     try:
         return duckdb.connect(str(path), read_only=True, config=sandbox_config(scratch))
-    except duckdb.IOException as error:
-        text = str(error).lower()
-        if "lock" in text:
+    except duckdb.Error as error:
+        if isinstance(classify_error(Path(path), error), CacheInUseError):  # the cache's one reading of DuckDB
             raise ConsoleError("The cache is being written by a sync right now; try again when it finishes.") \
                 from None
-        raise ConsoleError(f"The cache at {path} cannot be opened.") from None
-    except duckdb.Error:
+        if isinstance(error, duckdb.IOException):
+            raise ConsoleError(f"The cache at {path} cannot be opened.") from None
         raise ConsoleError(f"The cache at {path} cannot be read; it may be damaged.") from None
 
 
@@ -115,6 +117,13 @@ class ConsoleResult:
         return self.error is None
 
 
+# DuckDB starts a message with its class in words ("Parser Error: "); the console says it plainly.
+_DUCKDB_LABEL = re.compile(r"^[A-Z][A-Za-z ]* Error: ")
+_PLAIN_LABELS = ((duckdb.ParserException, "Syntax error: "), (duckdb.CatalogException, "Not found: "),
+                 (duckdb.BinderException, "The query does not fit the tables: "),
+                 (duckdb.ConversionException, "A value could not be converted: "))
+
+
 def plain_error(error: BaseException, time_limit: float) -> str:
     """One or two plain sentences for a DuckDB error."""
     if isinstance(error, duckdb.InterruptException):
@@ -123,29 +132,20 @@ def plain_error(error: BaseException, time_limit: float) -> str:
         return (f"The query needs more memory than the console allows ({CONSOLE_MEMORY_LIMIT} of memory, "
                 f"{CONSOLE_TEMP_LIMIT} of temporary space) and was stopped. Narrow it down (a WHERE, a LIMIT or "
                 "fewer columns) and run it again.")
-    text = str(error).strip()
-    if isinstance(error, duckdb.PermissionException) or "disabled by configuration" in text:
+    if isinstance(error, duckdb.PermissionException):
         return ("The SQL console cannot read or write files, open other databases or load extensions: "
                 "query the tables of this cache only.")
-    if "configuration has been locked" in text:
-        return "The SQL console cannot change settings."
-    if "read-only mode" in text:
-        return "The SQL console is read-only: it cannot create or change anything."
-    lines = [line for line in text.splitlines() if line.strip()]
+    # Statements that change settings or data are refused before they run (check_statement),
+    # by their parsed type; what is left is DuckDB's own first lines, labelled by its class.
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     kept: list[str] = []
     for line in lines:
-        if line.startswith("LINE "):
+        if line.startswith("LINE "):  # DuckDB's caret under the query: the message ends above it
             break
-        kept.append(line.strip())
-    message = " ".join(kept[:2]) or type(error).__name__
-    for prefix, plain in (("Parser Error: ", "Syntax error: "), ("Catalog Error: ", "Not found: "),
-                          ("Binder Error: ", "The query does not fit the tables: "),
-                          ("Conversion Error: ", "A value could not be converted: "),
-                          ("Invalid Input Error: ", ""), ("Out of Memory Error: ", "The query needs too much memory: ")):
-        if message.startswith(prefix):
-            message = plain + message[len(prefix):]
-            break
-    return message
+        kept.append(line)
+    message = _DUCKDB_LABEL.sub("", " ".join(kept[:2])) or type(error).__name__
+    plain = next((words for kind, words in _PLAIN_LABELS if isinstance(error, kind)), "")
+    return plain + message
 
 
 class SqlConsole:
@@ -367,10 +367,30 @@ def _decode(stdout: bytes, returncode: int, stderr: bytes, max_rows: int, second
     table = pa.ipc.open_stream(body).read_all()
     try:
         frame = table.to_pandas()
-    except Exception:  # noqa: BLE001 - exotic types: show them as text
-        frame = pd.DataFrame({name: [None if v is None else str(v) for v in table.column(name).to_pylist()]
-                              for name in table.column_names})
+    except _not_for_pandas():  # a union, an infinite date...: those columns are shown as text
+        frame = pd.DataFrame({name: _column(table.column(name)) for name in table.column_names})
     return ConsoleResult(frame=frame, truncated=bool(meta.get("truncated")), seconds=seconds, max_rows=max_rows)
+
+
+def _not_for_pandas() -> tuple[type[Exception], ...]:
+    """What converting Arrow data to pandas raises for a type pandas has no column for (a
+    union) or a value Python cannot hold (an infinite date)."""
+    import pyarrow as pa
+
+    return (pa.ArrowException, ValueError, OverflowError)
+
+
+def _column(column) -> "pd.Series | list":
+    """One result column for the frame: as pandas holds it, else its values as text."""
+    import pyarrow as pa
+
+    try:
+        return column.to_pandas()
+    except _not_for_pandas():
+        try:
+            return column.cast(pa.string()).to_pylist()  # an infinite date reads "<value out of range: …>"
+        except pa.ArrowNotImplementedError:  # no cast to text (a union): each value in its own words
+            return [None if v is None else str(v) for v in column.to_pylist()]
 
 
 def _child_main() -> int:
