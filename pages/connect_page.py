@@ -15,6 +15,7 @@ import time
 import streamlit as st
 
 from stripe_analytics import oauth
+from stripe_analytics.cache import CacheError
 from stripe_analytics.key_check import KeyCheckError
 from stripe_analytics.ui import connection_state as session, data, page, widgets
 
@@ -114,7 +115,7 @@ if conn is not None:
         try:
             key, _ = data.cache_key(path)
             info = data.account_info(key)
-        except Exception as error:  # noqa: BLE001 - shown plainly
+        except CacheError as error:  # busy (a sync) or unreadable; anything else reaches the app's error line and log
             st.warning(f"The local copy cannot be read right now: {error}")
             return
         counts = info.get("counts") or {}

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from stripe_analytics import queries
-from stripe_analytics.sql_console import SqlConsole
+from stripe_analytics.sql_console import ConsoleError, SqlConsole
 from stripe_analytics.ui import console as query_run, data, filters, format as fmt, page, widgets
 
 ctx = page.context()
@@ -54,7 +54,7 @@ with sql_tab:
         st.markdown("**Schema**")
         try:
             schema = data.console_schema(ctx.key)
-        except Exception as error:  # noqa: BLE001 - shown plainly
+        except ConsoleError as error:  # the cache cannot be opened for the console: said plainly
             schema = None
             st.caption(str(error))
         if schema is not None:

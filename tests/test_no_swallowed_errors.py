@@ -1,6 +1,7 @@
 """No error is swallowed: a handler that catches everything (`except Exception`,
 `except BaseException`, a bare `except`) re-raises, logs, or hands the exception object on to
-whoever reports it. A fallback for a known failure names that failure instead."""
+whoever reports it (a command prints it on stderr). A fallback for a known failure names that
+failure instead."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ SOURCES = sorted([*(ROOT / "src" / "stripe_analytics").rglob("*.py"), ROOT / "ap
 BROAD = {"Exception", "BaseException"}
 LOGGERS = {"log", "LOG", "_log", "logger", "LOGGER", "logging"}
 LOG_CALLS = {"exception", "error", "warning", "info", "debug", "critical"}
-WORDS_OF = {"str", "repr", "type", "format", "isinstance", "getattr", "len"}  # read the error, do not hand it on
+WORDS_OF = {"str", "repr", "type", "format", "isinstance", "getattr", "len", "print"}  # read the error, do not hand it on
 
 
 def _catches_everything(handler: ast.ExceptHandler) -> bool:
@@ -24,7 +25,15 @@ def _catches_everything(handler: ast.ExceptHandler) -> bool:
     return any(isinstance(n, ast.Name) and n.id in BROAD for n in names)
 
 
+def _to_stderr(node: ast.AST) -> bool:
+    """print(..., file=sys.stderr): a command's own error line (the CLI has no other log)."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print" and any(
+        k.arg == "file" and isinstance(k.value, ast.Attribute) and k.value.attr == "stderr" for k in node.keywords)
+
+
 def _logs(node: ast.AST) -> bool:
+    if _to_stderr(node):
+        return True
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in LOG_CALLS):
         return False
     owner = node.func.value
@@ -73,6 +82,7 @@ def test_the_check_itself_tells_a_swallowed_error_from_a_handled_one():
 
     assert not verdict("try:\n    f()\nexcept Exception:\n    pass\n")
     assert not verdict("try:\n    f()\nexcept Exception as error:\n    show(str(error))\n")
+    assert not verdict("try:\n    f()\nexcept Exception as error:\n    print(error)\n")
     assert verdict("try:\n    f()\nexcept Exception:\n    log.exception('f failed')\n")
     assert verdict("try:\n    f()\nexcept BaseException:\n    cleanup()\n    raise\n")
     assert verdict("try:\n    f()\nexcept Exception as error:\n    job.set_exception(error)\n")

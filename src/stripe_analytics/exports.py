@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import threading
 from datetime import date, datetime
@@ -21,6 +22,8 @@ import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
+
+LOG = logging.getLogger(__name__)
 
 
 class ExportError(Exception):
@@ -109,12 +112,12 @@ def to_parquet(df: pd.DataFrame) -> bytes:
     frame = _portable(df)
     for name in frame.columns:
         if frame[name].dtype == object:
-            # Mixed Python objects (e.g. Decimal next to None) become text rather than failing.
-            try:
-                import pyarrow as pa
+            # Mixed Python objects (a number next to a text) become text rather than failing.
+            import pyarrow as pa
 
+            try:
                 pa.array(frame[name])
-            except Exception:  # noqa: BLE001
+            except pa.ArrowException:  # no one Arrow type holds them all
                 frame[name] = frame[name].map(lambda v: None if v is None else str(v))
     frame.to_parquet(buffer, index=False, engine="pyarrow")
     return buffer.getvalue()
@@ -222,7 +225,9 @@ def _ensure_kaleido_server() -> None:
 
         kaleido.start_sync_server(silence_warnings=True)
         _KALEIDO_STARTED = True
-    except Exception:  # noqa: BLE001 - fall back to one browser per image
+    except Exception as error:  # noqa: BLE001 - kaleido fails in many ways; each image then starts its own browser
+        LOG.warning("kaleido's shared browser could not start (%s: %s); each image starts its own",
+                    type(error).__name__, error)
         _KALEIDO_STARTED = False
 
 
@@ -255,6 +260,7 @@ def chart_image(fig: "go.Figure", fmt: str, *, width: int = IMAGE_WIDTH, height:
                 return fig.to_image(format=fmt, width=width, height=height,
                                     scale=scale if fmt == "png" else 1)
         except Exception as error:  # noqa: BLE001 - kaleido and its browser fail in many ways; all say so plainly
+            LOG.warning("a %s image could not be drawn", fmt, exc_info=True)
             text = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ExportError(f"The image could not be drawn: {text}") from None
 

@@ -14,6 +14,7 @@ opened (read-only, a few milliseconds) only when its file changed since the last
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -26,6 +27,8 @@ from . import __version__
 from .cache import Cache, CacheError, CacheInUseError
 from .config import Settings
 from .connection import CONNECTED_DIR
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def cache_facts(path: Path) -> CacheFacts:
         except CacheError as error:
             facts = CacheFacts(False, problem=str(error).replace(str(path), path.name))
         except Exception as error:  # noqa: BLE001 - a damaged file fails in many ways
+            LOG.warning("health: the cache %s cannot be read", path.name, exc_info=True)
             facts = CacheFacts(False, problem=f"the cache cannot be read ({type(error).__name__}); it may be damaged")
     with _FACTS_LOCK:
         _FACTS[key] = (signature, facts)

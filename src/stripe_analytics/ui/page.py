@@ -112,7 +112,7 @@ def stop_nothing_matches(ctx: AppContext) -> None:
         for words, change in _loosenings(ctx):
             try:
                 monthly = data.metrics_bundle(ctx.key, base.model_copy(update=change).model_dump_json()).monthly
-            except Exception:  # noqa: BLE001 - a suggestion only; the message stands without it
+            except (CacheError, ValueError):  # busy or unreadable now, or filters that do not apply: no suggestion
                 continue
             if has_activity(monthly):
                 helpful.append(words)

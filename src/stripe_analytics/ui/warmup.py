@@ -68,6 +68,7 @@ def warm() -> WarmupReport:
         with _quiet_streamlit():
             _warm(report)
     except Exception as error:  # noqa: BLE001 - the page shows the same problem in plain words
+        LOG.warning("the warm-up stopped early; the first page load does its work", exc_info=True)
         report.skipped = f"stopped early ({type(error).__name__}: {str(error)[:200]})"
     return report
 
