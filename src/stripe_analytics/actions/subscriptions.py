@@ -73,6 +73,16 @@ def _subscription_objects(ctx: ActionContext, sub: dict) -> list[dict]:
     return [sub, *invoices]
 
 
+ENDED = ("canceled", "incomplete_expired")  # statuses a subscription never leaves
+
+
+def _subscription_and_holder(ctx: ActionContext, subscription_id: str) -> tuple[dict, str]:
+    """The subscription as Stripe has it now, and its customer as the messages name them."""
+    sub = _retrieve_subscription(ctx, subscription_id)
+    customer = sub.get("customer")
+    return sub, customer_label(ctx, customer if isinstance(customer, str) else (customer or {}).get("id"))
+
+
 def _retrieve_subscription(ctx: ActionContext, subscription_id: str) -> dict:
     return complete_children(ctx, as_dict(ctx.client.v1.subscriptions.retrieve(subscription_id, {"expand": ["discounts"]})))
 
@@ -139,13 +149,11 @@ def cancel_subscription(ctx: ActionContext, input: CancelSubscriptionInput | dic
     data: CancelSubscriptionInput = parse(CancelSubscriptionInput, input)
 
     def send(key: str) -> ActionResult:
-        sub = _retrieve_subscription(ctx, data.subscription)
-        who = customer_label(ctx, sub.get("customer") if isinstance(sub.get("customer"), str)
-                              else (sub.get("customer") or {}).get("id"))
+        sub, who = _subscription_and_holder(ctx, data.subscription)
         currency, mrr = subscription_mrr(sub)
         lost = f" MRR lost: {format_amount(round(mrr), currency)} (list price)." if currency and mrr else ""
         base = dict(action="cancel_subscription", object_type="subscription", object_id=sub["id"])
-        if sub.get("status") in ("canceled", "incomplete_expired"):
+        if sub.get("status") in ENDED:
             return ActionResult(outcome=OUTCOME_UNCHANGED, ok=True, objects=[sub],
                                 message=f"Subscription {sub['id']} of {who} was already canceled; nothing changed.",
                                 **base)
@@ -187,12 +195,10 @@ def resume_subscription(ctx: ActionContext, input: ResumeSubscriptionInput | dic
     data: ResumeSubscriptionInput = parse(ResumeSubscriptionInput, input)
 
     def send(key: str) -> ActionResult:
-        sub = _retrieve_subscription(ctx, data.subscription)
-        who = customer_label(ctx, sub.get("customer") if isinstance(sub.get("customer"), str)
-                              else (sub.get("customer") or {}).get("id"))
+        sub, who = _subscription_and_holder(ctx, data.subscription)
         base = dict(action="resume_subscription", object_type="subscription", object_id=sub["id"])
         status = sub.get("status")
-        if status in ("canceled", "incomplete_expired"):
+        if status in ENDED:
             return ActionResult(outcome=OUTCOME_FAILED, ok=False, error_code="already_canceled", objects=[sub],
                                 message=f"Subscription {sub['id']} of {who} is already canceled and cannot be "
                                         "resumed; start a new subscription instead.", **base)
