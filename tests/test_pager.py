@@ -8,7 +8,7 @@ import time
 import pytest
 
 from stripe_analytics.config import Settings
-from stripe_analytics.pager import PAGE_SIZE, Fetcher
+from stripe_analytics.pager import PAGE_SIZE, Fetcher, follow
 from stripe_analytics.schema import RESOURCE_BY_NAME
 from stripe_analytics.stripe_client import build_client
 from tests.fake_stripe import FakeStripe
@@ -93,3 +93,24 @@ def test_several_truncated_lists_on_one_page_are_all_completed(world):
         assert lines["has_more"] is False
         assert [line["id"] for line in lines["data"]] == [line["id"] for line in clone["lines"]["data"]]
     assert [fake.request_count(f"/v1/invoices/{clone['id']}/lines") for clone in clones] == [1, 1, 1, 1]
+
+
+def test_one_loop_follows_a_range_that_narrows_between_pages(world):
+    # The sync's ranges read through the same loop: each page is read with the range as it is
+    # then (a split narrows it), and the page can carry the work done on it.
+    _, fetcher, now = world
+    bounds = {"gte": now - 10 * DAY}
+    seen = []
+
+    def read(after):
+        page = fetcher.resource_page(CUSTOMERS, {"created": dict(bounds), "limit": 60}, after)
+        seen.append(dict(bounds))
+        bounds["gte"] = now - 10 * DAY + 100  # narrowed after the first page: the older customers go elsewhere
+        return page
+
+    pages = list(follow(read, None))
+    ids = [c["id"] for p in pages for c in p.objects]
+    assert seen[0] == {"gte": now - 10 * DAY} and all(b["gte"] == now - 10 * DAY + 100 for b in seen[1:])
+    assert pages[-1].last and len(ids) == len(set(ids))
+    assert {f"cus_extra_{i:03d}" for i in range(100, 210)} <= set(ids)
+    assert not {f"cus_extra_{i:03d}" for i in range(0, 100)} & set(ids[60:])  # only the first page reached them

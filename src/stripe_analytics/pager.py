@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol, TypeVar
 
 import orjson
 
@@ -27,6 +27,19 @@ class Page:
     objects: list[dict]
     after: str | None  # the id the next page starts after: the last object read so far
     last: bool  # no page follows
+
+
+class Continued(Protocol):
+    """A page, or a page with work done on it: where the next one starts, and whether one does."""
+
+    @property
+    def after(self) -> str | None: ...
+
+    @property
+    def last(self) -> bool: ...
+
+
+P = TypeVar("P", bound=Continued)
 
 
 class Fetcher:
@@ -66,7 +79,7 @@ class Fetcher:
 
     def pages(self, path: str, params: dict, after: str | None = None) -> Iterator[Page]:
         """The pages of the list at `path`, from the one after the object `after` to the end."""
-        return _to_the_end(lambda start: self.page(path, params, start), after)
+        return follow(lambda start: self.page(path, params, start), after)
 
     def resource_page(self, resource: Resource, params: dict | None = None, after: str | None = None) -> Page:
         """One page of a resource's list (with its own list parameters), each object's truncated
@@ -85,7 +98,7 @@ class Fetcher:
     def resource_pages(self, resource: Resource, params: dict | None = None,
                        after: str | None = None) -> Iterator[Page]:
         """The pages of a resource's list from the one after the object `after` to the end."""
-        return _to_the_end(lambda start: self.resource_page(resource, params, start), after)
+        return follow(lambda start: self.resource_page(resource, params, start), after)
 
     def retrieve(self, resource: Resource, object_id: str) -> dict:
         expand = [p.removeprefix("data.") for p in resource.params.get("expand", [])]
@@ -107,8 +120,10 @@ class Fetcher:
             obj[child.field] = {**embedded, "data": data, "has_more": False}
 
 
-def _to_the_end(read: Callable[[str | None], Page], after: str | None) -> Iterator[Page]:
-    """The pages `read(after)` gives, each read after the last object of the one before, to the last."""
+def follow(read: Callable[[str | None], P], after: str | None) -> Iterator[P]:
+    """The pages `read(after)` gives, each read after the last object of the one before, to the
+    last: the one loop over Stripe's pages (the sync's ranges pass a `read` that narrows its
+    `created` filter between pages and prepares each page's rows)."""
     while True:
         page = read(after)
         yield page

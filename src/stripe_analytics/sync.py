@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import duckdb
 # pyarrow imports pandas on its first `pa.array` (in `ingest.prepare`). Imported here, that
@@ -102,6 +102,21 @@ class SyncReport:
 
 
 ProgressCallback = Callable[[SyncProgress], None]
+
+
+class _ReadPage(NamedTuple):
+    """A page of a backfill range with its rows prepared for the writer (in the reader's thread)."""
+
+    page: pager.Page
+    rows: ingest.Prepared
+
+    @property
+    def after(self) -> str | None:
+        return self.page.after
+
+    @property
+    def last(self) -> bool:
+        return self.page.last
 
 
 def permission_message(resource: Resource) -> str:
@@ -298,26 +313,38 @@ class _Syncer:
             # Stripe-compatible servers do not filter every list by `created`.
             whole = len(cursors[name]["slices"]) == 1
             lt = sl["lt"] if sl["lt"] is not None else cursors[name]["upper"]
-            after, newest, read = sl["after"], None, 0
+            newest, read = None, 0
+
+            def read_page(after: str | None) -> _ReadPage:
+                # The range as it is now: a split may have narrowed it since the last page.
+                created = {} if whole else {"lt": lt} if sl["gte"] is None else {"lt": lt, "gte": sl["gte"]}
+                with gate.read():
+                    page = self.fetcher.resource_page(resource, {"created": created} if created else {}, after)
+                    # Columns and raw JSON are built here, in parallel; the writer only runs DuckDB.
+                    return _ReadPage(page, ingest.prepare(page.objects))
+
+            def halted() -> bool:
+                """The sync stopped, or another range found the resource denied (said once per range)."""
+                if stop.is_set():
+                    return True
+                if name in denied:
+                    results.put(("denied", name, index, None, None, True))
+                    return True
+                return False
+
             try:
-                while not stop.is_set():
-                    if name in denied:
-                        results.put(("denied", name, index, None, None, True))
+                if halted():
+                    return
+                for got in pager.follow(read_page, sl["after"]):
+                    results.put(("page", name, index, got.rows, got.after, got.last))
+                    if got.last:
                         return
-                    # Read for every page: a split may have narrowed the range since the last one.
-                    created = {} if whole else {"lt": lt} if sl["gte"] is None else {"lt": lt, "gte": sl["gte"]}
-                    with gate.read():
-                        page = self.fetcher.resource_page(resource, {"created": created} if created else {}, after)
-                        # Columns and raw JSON are built here, in parallel; the writer only runs DuckDB.
-                        prepared = ingest.prepare(page.objects)
-                    results.put(("page", name, index, prepared, page.after, page.last))
-                    if page.last:
-                        return
-                    after = page.after
-                    read += len(page.objects)
-                    newest = newest if newest is not None else page.objects[0]["created"]
+                    read += len(got.page.objects)
+                    newest = newest if newest is not None else got.page.objects[0]["created"]
                     if not whole:
-                        split(name, sl, newest, page.objects[-1]["created"], read)
+                        split(name, sl, newest, got.page.objects[-1]["created"], read)
+                    if halted():
+                        return
             except stripe.PermissionError:
                 denied.add(name)
                 results.put(("denied", name, index, None, None, True))
