@@ -1,8 +1,6 @@
 """Explore: one search box across customers, payments, invoices, subscriptions and products,
 and a read-only SQL console on this account's cache with its schema beside it."""
 
-import json
-
 import pandas as pd
 
 import streamlit as st
@@ -36,14 +34,11 @@ with search_tab:
                     st.switch_page("pages/customer_page.py", query_params=filters.link_params(id=object_id))
                 if kind in ("charge", "payment_intent"):
                     st.switch_page("pages/payment_page.py", query_params=filters.link_params(id=object_id))
-                table = {"invoice": "invoices", "subscription": "subscriptions", "product": "products",
-                         "price": "prices"}[kind]
-                console = SqlConsole(ctx.key.path)
-                result = console.run(f"SELECT raw FROM {table} WHERE id = '{object_id.replace(chr(39), '')}'")
+                stored = page.browse(ctx, queries.stored_object, kind, object_id)
                 with st.container(border=True):
                     st.markdown(f"**{kind.replace('_', ' ').capitalize()} `{object_id}`**")
-                    if result.ok and not result.frame.empty:
-                        st.json(json.loads(result.frame.iloc[0]["raw"] or "{}"), expanded=1)
+                    if stored is not None:
+                        st.json(stored, expanded=1)
     else:
         st.caption("Type at least two characters. Exact id matches come first.")
 

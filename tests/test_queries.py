@@ -21,3 +21,13 @@ def test_lifetime_paid_is_captured_minus_refunded_per_currency_in_the_list_and_o
         listed = queries.customers(cache.con, queries.Scope())
         row = listed.set_index("id").loc["cus_1"]
         assert (row["currency"], row["lifetime_paid"]) == ("usd", 17_500)
+
+
+def test_a_stored_object_is_read_by_its_type_and_id_whatever_the_id_holds(tmp_path):
+    objects = [customer("cus_1"), charge("ch_1", 10_000, "2024-01-05")]
+    with make_cache(tmp_path, objects) as cache:
+        found = queries.stored_object(cache.con, "charge", "ch_1")
+        assert found["id"] == "ch_1" and found["amount"] == 10_000
+        assert queries.stored_object(cache.con, "customer", "cus_1")["object"] == "customer"
+        assert queries.stored_object(cache.con, "charge", "ch_none") is None
+        assert queries.stored_object(cache.con, "charge", "ch_1' OR '1'='1") is None  # a parameter, not SQL

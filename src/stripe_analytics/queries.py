@@ -577,6 +577,16 @@ _SEARCH_TARGETS = (
 )
 
 
+def stored_object(con, object_type: str, object_id: str) -> dict | None:
+    """The object of this type ("invoice", "price", ...) and id as the cache holds Stripe's JSON
+    of it (child lists stored in their own tables), or None when there is none."""
+    from .schema import TABLE_BY_OBJECT
+
+    table = TABLE_BY_OBJECT[object_type]
+    row = con.execute(f"SELECT raw FROM {table.name} WHERE id = ?", [object_id]).fetchone()
+    return json.loads(row[0]) if row and row[0] else None
+
+
 def search(con, text: str, *, limit_per_kind: int = 50) -> pd.DataFrame:
     """One search box over customers, payments, invoices, subscriptions, products and prices:
     ids, emails, names, descriptions and metadata. Exact id matches first."""
