@@ -235,3 +235,15 @@ def test_a_read_only_query_that_needs_more_memory_gets_the_writers_limit_once(tm
     with Cache.open(path) as writer, pytest.raises(duckdb.OutOfMemoryException):
         writer.con.execute("SET memory_limit = '20MB'")
         cache_module.with_headroom(writer.con, lambda: writer.con.execute(big).fetchone())
+
+
+def test_meta_is_read_one_way():
+    # One reader of the cache's `meta` values (cache.read_meta), whichever connection asks.
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readers = [f"{path.relative_to(root)}:{n}" for path in sorted((root / "src").rglob("*.py"))
+               for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+               if re.search(r"FROM meta WHERE", line, re.I)]
+    assert readers == ["src/stripe_analytics/cache.py:" + readers[0].rsplit(":", 1)[1]] and len(readers) == 1, readers

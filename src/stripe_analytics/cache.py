@@ -291,17 +291,16 @@ def _identify(con: duckdb.DuckDBPyConnection, path: Path) -> CacheInfo:
     if names == {"meta"} and not con.execute("SELECT count(*) FROM meta").fetchone()[0]:
         return CacheInfo(path, 0, None, False)  # a cache whose creation was cut short by an earlier version
     try:
-        meta = dict(con.execute("SELECT key, value FROM meta WHERE key IN ('schema_version', 'account_id', 'demo')")
-                    .fetchall())
+        meta = {key: read_meta(con, key) for key in ("schema_version", "account_id", "demo")}
     except (duckdb.BinderException, duckdb.CatalogException, duckdb.ConversionException):
         raise foreign from None
-    version = str(meta.get("schema_version") or "")
+    version = str(meta["schema_version"] or "")
     if not version.isdigit():
         raise foreign
     if int(version) > SCHEMA_VERSION:
         raise CacheTooNewError(f"{path} was written by a newer version of Stripe Analytics (schema {version}); "
                                "upgrade the app to use it. It was left unchanged.")
-    return CacheInfo(path, int(version), meta.get("account_id"), "demo" in meta)
+    return CacheInfo(path, int(version), meta["account_id"], meta["demo"] is not None)
 
 
 def verify_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -324,8 +323,8 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
     # while creating a cache leaves either nothing or a whole cache, never a lone `meta`.
     has_meta = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
                            "AND table_name = 'meta'").fetchone()[0]
-    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if has_meta else None
-    version = int(row[0]) if row else 0
+    stored = read_meta(con, "schema_version") if has_meta else None
+    version = int(stored) if stored else 0
     if version > SCHEMA_VERSION:
         raise CacheError(
             f"This cache was written by a newer version of Stripe Analytics (schema {version}); upgrade the app."
