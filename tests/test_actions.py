@@ -93,6 +93,16 @@ def _local_card(ctx: ActionContext, customer: str, number: str, attach: bool = T
     return card.id
 
 
+def test_a_customers_saved_cards_are_listed_for_the_payment_form(local_ctx):
+    from stripe_analytics.actions.payments import saved_cards
+
+    ctx = local_ctx
+    customer = ctx.client.v1.customers.create({"email": "cards@example.com"}).id
+    visa = _local_card(ctx, customer, "4242424242424242")
+    _local_card(ctx, ctx.client.v1.customers.create({"email": "other@example.com"}).id, "5555555555554444")
+    assert saved_cards(ctx, customer) == {visa: "Saved Visa •••• 4242 (expires 12/2030)"}  # not the other's
+
+
 def test_localstripe_customer_is_in_stripe_and_in_the_cache(local_ctx):
     ctx = local_ctx
     result = actions.create_customer(ctx, {

@@ -8,6 +8,7 @@ from typing import Any
 import stripe
 
 from ..money import format_amount
+from ..pager import Fetcher
 from ..stripe_errors import decline_reason
 from .context import (
     OUTCOME_DECLINED,
@@ -32,6 +33,20 @@ from .running import (
 )
 
 _PI_EXPAND = ["latest_charge", "latest_charge.balance_transaction"]
+SAVED_CARDS_SHOWN = 20
+
+
+def saved_cards(ctx: ActionContext, customer: str) -> dict[str, str]:
+    """The customer's saved cards to pay with (id -> "Saved Visa •••• 4242 (expires 12/2030)"),
+    the newest SAVED_CARDS_SHOWN, read through the one pager. Raises stripe.StripeError."""
+    page = Fetcher(ctx.access).page("/v1/payment_methods", {"customer": customer, "type": "card",
+                                                           "limit": SAVED_CARDS_SHOWN})
+    saved = {}
+    for method in page.objects:
+        card = method.get("card") or {}
+        saved[method["id"]] = (f"Saved {str(card.get('brand') or 'card').title()} •••• {card.get('last4', '')}"
+                               f" (expires {card.get('exp_month', '?')}/{card.get('exp_year', '?')})")
+    return saved
 
 
 def _payment_objects(ctx: ActionContext, pi: dict) -> list[dict]:

@@ -30,6 +30,7 @@ from ..actions.context import (
     OUTCOME_DECLINED, OUTCOME_FAILED, OUTCOME_PENDING, OUTCOME_REFUSED, OUTCOME_REQUIRES_ACTION, ActionContext,
     ActionResult,
 )
+from ..actions.payments import saved_cards
 from ..actions.subscriptions import subscription_summary
 from ..money import SUPPORTED_CURRENCIES, decimals, format_amount
 from ..stripe_errors import describe
@@ -321,11 +322,7 @@ def _payment_methods(ctx: ActionContext, customer: str | None) -> tuple[dict[str
         if customer not in memo:
             saved: dict[str, str] = {}
             try:
-                listed = ctx.client.v1.payment_methods.list({"customer": customer, "type": "card", "limit": 20})
-                for pm in (item.to_dict() for item in listed.data):
-                    card = pm.get("card") or {}
-                    saved[pm["id"]] = (f"Saved {str(card.get('brand') or 'card').title()} •••• {card.get('last4', '')}"
-                                    f" (expires {card.get('exp_month', '?')}/{card.get('exp_year', '?')})")
+                saved = saved_cards(ctx, customer)
             except stripe.StripeError as error:
                 failure = describe(error)
                 log.warning("listing the saved cards of %s failed: %s %s", customer, failure.kind, failure.code or "")
