@@ -73,3 +73,20 @@ def test_select_names_unknown_resources():
     assert schema.select(None) == list(schema.RESOURCES)
     with pytest.raises(ValueError, match="unknown resource.*customer\\b"):
         schema.select(["customer"])
+
+
+def test_each_object_names_its_own_event_types_and_the_webhook_endpoint_selects_them_all():
+    from stripe_analytics.webhooks import EVENT_TYPES
+
+    # The name an event type starts with for each object (Stripe nests a few under another's).
+    prefixes = {"subscription": ("customer.subscription.",), "dispute": ("charge.dispute.",),
+                "refund": ("refund.", "charge.refund."), "customer": ("customer.",)}
+    for resource in schema.RESOURCES:
+        assert bool(resource.event_types) == resource.has_events, resource.name
+        own = prefixes.get(resource.object_type, (f"{resource.object_type}.",))
+        assert all(t.startswith(own) for t in resource.event_types), resource.name
+        assert len(set(resource.event_types)) == len(resource.event_types), resource.name
+    declared = [t for r in schema.RESOURCES for t in r.event_types]
+    assert list(EVENT_TYPES) == declared and len(set(declared)) == len(declared)  # each type belongs to one object
+    # Subscriptions' events are not the customer's: customer.subscription.* sits with subscriptions only.
+    assert not any(t.startswith("customer.subscription.") for t in schema.RESOURCE_BY_NAME["customers"].event_types)

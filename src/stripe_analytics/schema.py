@@ -75,6 +75,9 @@ class Resource(Table):
     params: dict = field(default_factory=dict)  # list parameters (expansions, filters)
     split_by_created: bool = True  # the backfill reads `created` ranges in parallel
     has_events: bool = True  # changes arrive through /v1/events; otherwise by `created` watermark
+    # The event types Stripe sends for it (what a webhook endpoint selects): every one but reminders
+    # (`invoice.upcoming`, `.overdue`, `.will_be_due`), whose object does not change.
+    event_types: tuple[str, ...] = ()
     # Event payloads omit "includable" fields (like a price's tiers): when this says an object
     # from an event lacks what we need, it is retrieved again with `expand`.
     refetch_from_event: Callable[[dict], bool] | None = None
@@ -101,6 +104,13 @@ class Permission:
 
 ACCOUNT = Permission("Account", "naming this account's local copy (the key cannot be used without it)")
 BALANCE = Permission("Balance", "the Account page")
+
+
+def _events(name: str, *actions: str) -> tuple[str, ...]:
+    return tuple(f"{name}.{action}" for action in actions)
+
+
+CHANGES = ("created", "updated", "deleted")
 
 
 def _c(name: str, type_: str, extract: Extractor | None = None) -> Column:
@@ -153,7 +163,7 @@ RESOURCES: tuple[Resource, ...] = (
         _c("active", "BOOLEAN"), _c("default_price", "VARCHAR", ref("default_price")),
         _c("metadata", "JSON", as_json("metadata")), _c("livemode", "BOOLEAN"),
     ), deleted_by_event=True, service=("products",), permission="Products", needed_for="the Products page",
-        split_by_created=False),
+        split_by_created=False, event_types=_events("product", *CHANGES)),
     Resource("prices", "price", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("created", TS), _c("product", "VARCHAR", ref("product")),
         _c("currency", "VARCHAR"), _c("unit_amount", "BIGINT"), _c("billing_scheme", "VARCHAR"),
@@ -165,19 +175,22 @@ RESOURCES: tuple[Resource, ...] = (
         _c("livemode", "BOOLEAN"),
     ), deleted_by_event=True, service=("prices",), permission="Prices",
         needed_for="MRR by product and the Products page", params={"expand": ["data.tiers"]}, split_by_created=False,
-        refetch_from_event=lambda p: p.get("billing_scheme") == "tiered" and not p.get("tiers")),
+        refetch_from_event=lambda p: p.get("billing_scheme") == "tiered" and not p.get("tiers"),
+        event_types=_events("price", *CHANGES)),
     Resource("coupons", "coupon", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("created", TS), _c("name", "VARCHAR"), _c("percent_off", "DOUBLE"),
         _c("amount_off", "BIGINT"), _c("currency", "VARCHAR"), _c("duration", "VARCHAR"),
         _c("duration_in_months", "INTEGER"), _c("valid", "BOOLEAN"), _c("livemode", "BOOLEAN"),
     ), deleted_by_event=True, service=("coupons",), permission="Coupons", needed_for="discounts in MRR",
-        split_by_created=False),
+        split_by_created=False, event_types=_events("coupon", *CHANGES)),
     Resource("customers", "customer", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("created", TS), _c("email", "VARCHAR"), _c("name", "VARCHAR"),
         _c("description", "VARCHAR"), _c("phone", "VARCHAR"), _c("country", "VARCHAR", path("address", "country")),
         _c("currency", "VARCHAR"), _c("delinquent", "BOOLEAN"), _c("balance", "BIGINT"),
         _c("metadata", "JSON", as_json("metadata")), _c("livemode", "BOOLEAN"),
-    ), deleted_by_event=True, service=("customers",), permission="Customers", needed_for="every customer metric"),
+    ), deleted_by_event=True, service=("customers",), permission="Customers", needed_for="every customer metric",
+        # A discount's events name the customer (its own discount or one of its subscriptions').
+        event_types=_events("customer", *CHANGES) + _events("customer.discount", *CHANGES)),
     Resource("subscriptions", "subscription", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("customer", "VARCHAR", ref("customer")), _c("currency", "VARCHAR"),
         _c("status", "VARCHAR"), _c("created", TS), _c("start_date", TS), _c("trial_start", TS),
@@ -191,7 +204,9 @@ RESOURCES: tuple[Resource, ...] = (
         Child("items", SUBSCRIPTION_ITEMS, "/v1/subscription_items", "subscription"),
         Child("discounts", DISCOUNTS),  # expanded by the list parameters; a subscription has a few at most
     ), service=("subscriptions",), permission="Subscriptions", needed_for="MRR, churn and retention",
-        params={"status": "all", "expand": ["data.discounts"]}),
+        params={"status": "all", "expand": ["data.discounts"]},
+        event_types=_events("customer.subscription", "created", "updated", "deleted", "paused", "resumed",
+                            "trial_will_end", "pending_update_applied", "pending_update_expired")),
     Resource("invoices", "invoice", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("customer", "VARCHAR", ref("customer")),
         _c("subscription", "VARCHAR", invoice_subscription), _c("status", "VARCHAR"), _c("currency", "VARCHAR"),
@@ -201,13 +216,18 @@ RESOURCES: tuple[Resource, ...] = (
         _c("number", "VARCHAR"), _c("paid_at", TS, path("status_transitions", "paid_at")),
         _c("hosted_invoice_url", "VARCHAR"), _c("customer_email", "VARCHAR"), _c("livemode", "BOOLEAN"),
     ), children=(Child("lines", INVOICE_LINE_ITEMS, "/v1/invoices/{id}/lines"),), deleted_by_event=True,
-        service=("invoices",), permission="Invoices", needed_for="MRR history"),
+        service=("invoices",), permission="Invoices", needed_for="MRR history",
+        event_types=_events("invoice", *CHANGES, "finalized", "paid", "payment_failed", "payment_succeeded",
+                            "voided", "marked_uncollectible", "finalization_failed", "payment_action_required",
+                            "payment_attempt_required", "overpaid", "sent")),
     Resource("payment_intents", "payment_intent", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("customer", "VARCHAR", ref("customer")), _c("amount", "BIGINT"),
         _c("amount_received", "BIGINT"), _c("currency", "VARCHAR"), _c("status", "VARCHAR"), _c("created", TS),
         _c("latest_charge", "VARCHAR", ref("latest_charge")), _c("description", "VARCHAR"),
         _c("receipt_email", "VARCHAR"), _c("metadata", "JSON", as_json("metadata")), _c("livemode", "BOOLEAN"),
-    ), service=("payment_intents",), permission="PaymentIntents", needed_for="the Payments page"),
+    ), service=("payment_intents",), permission="PaymentIntents", needed_for="the Payments page",
+        event_types=_events("payment_intent", "created", "succeeded", "payment_failed", "canceled", "processing",
+                            "requires_action", "amount_capturable_updated", "partially_funded")),
     Resource("charges", "charge", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("customer", "VARCHAR", ref("customer")),
         _c("payment_intent", "VARCHAR", ref("payment_intent")), _c("amount", "BIGINT"),
@@ -218,18 +238,22 @@ RESOURCES: tuple[Resource, ...] = (
         _c("payment_method_type", "VARCHAR", charge_payment_method_type), _c("description", "VARCHAR"),
         _c("receipt_url", "VARCHAR"), _c("receipt_email", "VARCHAR"),
         _c("metadata", "JSON", as_json("metadata")), _c("livemode", "BOOLEAN"),
-    ), service=("charges",), permission="Charges", needed_for="revenue and payments"),
+    ), service=("charges",), permission="Charges", needed_for="revenue and payments",
+        event_types=_events("charge", "succeeded", "failed", "pending", "expired", "updated", "captured",
+                            "refunded")),
     Resource("refunds", "refund", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("charge", "VARCHAR", ref("charge")),
         _c("payment_intent", "VARCHAR", ref("payment_intent")), _c("amount", "BIGINT"), _c("currency", "VARCHAR"),
         _c("status", "VARCHAR"), _c("reason", "VARCHAR"), _c("created", TS),
         _c("balance_transaction", "VARCHAR", ref("balance_transaction")),
-    ), service=("refunds",), permission="Refunds", needed_for="refunds and net volume"),
+    ), service=("refunds",), permission="Refunds", needed_for="refunds and net volume",
+        event_types=_events("charge.refund", "updated") + _events("refund", "created", "updated", "failed")),
     Resource("disputes", "dispute", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("charge", "VARCHAR", ref("charge")),
         _c("payment_intent", "VARCHAR", ref("payment_intent")), _c("amount", "BIGINT"), _c("currency", "VARCHAR"),
         _c("status", "VARCHAR"), _c("reason", "VARCHAR"), _c("created", TS),
-    ), service=("disputes",), permission="Disputes", needed_for="disputes on the Revenue page"),
+    ), service=("disputes",), permission="Disputes", needed_for="disputes on the Revenue page",
+        event_types=_events("charge.dispute", "created", "updated", "closed", "funds_withdrawn", "funds_reinstated")),
     Resource("balance_transactions", "balance_transaction", (
         _c("id", "VARCHAR PRIMARY KEY"), _c("type", "VARCHAR"), _c("source", "VARCHAR", ref("source")),
         _c("amount", "BIGINT"), _c("fee", "BIGINT"), _c("net", "BIGINT"), _c("currency", "VARCHAR"),

@@ -35,6 +35,7 @@ import stripe
 from . import event_apply
 from .cache import Cache, CacheError, SyncLockedError, cache_path, open_waiting, writer_lock
 from .config import Settings
+from .schema import RESOURCES
 from .stripe_errors import plain
 
 LOG = logging.getLogger("stripe_analytics.webhooks")
@@ -47,30 +48,9 @@ FILES_PER_TRANSACTION = 100  # each holds the events received together (up to th
 _ACCOUNT = re.compile(r"^acct_[A-Za-z0-9_]{1,64}$")
 _EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,255}$")
 
-# The event types whose objects the cache keeps (what to select when adding the endpoint): every
-# type Stripe sends for them but reminders (`invoice.upcoming`, `.overdue`, `.will_be_due`).
-EVENT_TYPES: tuple[str, ...] = (
-    "customer.created", "customer.updated", "customer.deleted",
-    "customer.discount.created", "customer.discount.updated", "customer.discount.deleted",
-    "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
-    "customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.trial_will_end",
-    "customer.subscription.pending_update_applied", "customer.subscription.pending_update_expired",
-    "product.created", "product.updated", "product.deleted",
-    "price.created", "price.updated", "price.deleted",
-    "coupon.created", "coupon.updated", "coupon.deleted",
-    "invoice.created", "invoice.updated", "invoice.deleted", "invoice.finalized", "invoice.paid",
-    "invoice.payment_failed", "invoice.payment_succeeded", "invoice.voided", "invoice.marked_uncollectible",
-    "invoice.finalization_failed", "invoice.payment_action_required", "invoice.payment_attempt_required",
-    "invoice.overpaid", "invoice.sent",
-    "payment_intent.created", "payment_intent.succeeded", "payment_intent.payment_failed",
-    "payment_intent.canceled", "payment_intent.processing", "payment_intent.requires_action",
-    "payment_intent.amount_capturable_updated", "payment_intent.partially_funded",
-    "charge.succeeded", "charge.failed", "charge.pending", "charge.expired", "charge.updated", "charge.captured",
-    "charge.refunded",
-    "charge.refund.updated", "refund.created", "refund.updated", "refund.failed",
-    "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
-    "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated",
-)
+# What to select when adding the endpoint: the event types of every object the cache keeps, as
+# the one declaration of each object (`schema.RESOURCES`) names them.
+EVENT_TYPES: tuple[str, ...] = tuple(t for resource in RESOURCES for t in resource.event_types)
 
 
 class WebhookRejected(Exception):
