@@ -139,3 +139,50 @@ def test_table_output_has_the_converted_table(fx_db, capsys):
     assert "ALL CURRENCIES IN USD (Converted to USD at user rates as of 2024-02-28)" in out
     assert "FX impact" in out and "$25.00" in out and "$200.00" in out
     assert "not converted (no rate): 2024-02" in out
+
+
+def test_json_reporting_with_the_ecb_rates_shipped_offline_rounds_half_even(tmp_path, capsys):
+    """No user rates: the ECB's, as shipped. Hand-computed (ECB per EUR: January 30 2024 USD 1.0846,
+    JPY 159.97; February 28 USD 1.0808, JPY 162.87, GBP 0.85548; February 14 USD 1.0713, GBP 0.85258).
+    January: EUR 100.00 -> 108.46, JPY 5000 -> 33.900106...; MRR 142.360106... = 142.36.
+    February: EUR 100.00 -> 108.08 (no movement); the JPY customer churns at February's rate,
+    5000 x 1.0808 / 162.87 = 33.179837 (not at January's 33.90); GBP 30.00 new at 1.0808 / 0.85548
+    = 37.901529; MRR 145.981529 = 145.98. FX: restated base 141.259837 - 142.360106 = -1.100270.
+    Net new 37.901529 - 33.179837 = 4.721692; 4.72 - 1.10 = 145.98 - 142.36. The GBP charge of
+    February 15 uses February 14's rate: 10.00 x 1.0713 / 0.85258 = 12.565390 (fee 0.50 -> 0.628269).
+    AED (no ECB rate, two decimals) is listed in major units."""
+    eur, jpy = price("p_eur", 10000, currency="eur"), price("p_jpy", 5000, currency="jpy")
+    gbp, aed = price("p_gbp", 3000, currency="gbp"), price("p_aed", 9999, currency="aed")
+    cache = make_cache(tmp_path, [
+        eur, jpy, gbp, aed, customer("cus_e"), customer("cus_j"), customer("cus_g"), customer("cus_a"),
+        subscription("sub_e", "cus_e", [item("si_e", eur)], start="2024-01-01"),
+        subscription("sub_j", "cus_j", [item("si_j", jpy)], start="2024-01-01", status="canceled",
+                     ended_at="2024-02-01"),
+        subscription("sub_g", "cus_g", [item("si_g", gbp)], start="2024-02-01"),
+        subscription("sub_a", "cus_a", [item("si_a", aed)], start="2024-02-01"),
+        charge("ch_g", 1000, "2024-02-15T10:00:00", customer="cus_g", currency="gbp", balance_transaction="txn_g"),
+        balance_transaction("txn_g", "charge", 1000, 50, "2024-02-15T10:00:00", "ch_g", currency="gbp"),
+    ], name="ecb.duckdb", account_id="acct_ecb")
+    cache.close()
+    db = str(tmp_path / "ecb.duckdb")
+    assert cli.main(["metrics", "--db", db, "--as-of", "2024-02-29", "--json", "--reporting-currency", "usd"]) == 0
+    reporting = json.loads(capsys.readouterr().out)["reporting"]
+    assert reporting["rates"] == {"source": "ECB reference rates", "last_rate_date": "2024-02-28"}
+    assert reporting["unconverted"] == [{"month": "2024-02", "currency": "aed", "mrr": 99.99}]
+    jan, feb = ({key: month[key] for key in REPORTING_MONTH_KEYS} for month in reporting["months"])
+    assert jan == {"month": "2024-01", "mrr": 142.36, "arr": 1708.32, "new_mrr": 142.36, "expansion_mrr": 0.0,
+                   "contraction_mrr": 0.0, "churned_mrr": 0.0, "reactivation_mrr": 0.0, "net_new_mrr": 142.36,
+                   "fx_mrr": 0.0, "active_customers": 2, "new_customers": 2, "churned_customers": 0,
+                   "reactivated_customers": 0, "customer_churn_rate": None, "revenue_churn_rate": None,
+                   "grr": None, "nrr": None, "arpa": 71.18, "quick_ratio": None, "gross_volume": 0.0,
+                   "refunds": 0.0, "fees": 0.0, "net_volume": 0.0, "successful_payments": 0, "failed_payments": 0}
+    assert feb == {"month": "2024-02", "mrr": 145.98, "arr": 1751.78, "new_mrr": 37.9, "expansion_mrr": 0.0,
+                   "contraction_mrr": 0.0, "churned_mrr": 33.18, "reactivation_mrr": 0.0, "net_new_mrr": 4.72,
+                   "fx_mrr": -1.1, "active_customers": 2, "new_customers": 1, "churned_customers": 1,
+                   "reactivated_customers": 0, "customer_churn_rate": 0.5,
+                   "revenue_churn_rate": pytest.approx(0.2348851411659698, abs=1e-15),
+                   "grr": pytest.approx(0.7651148588340302, abs=1e-15),
+                   "nrr": pytest.approx(0.7651148588340302, abs=1e-15), "arpa": 72.99,
+                   "quick_ratio": pytest.approx(1.1423060737831393, abs=1e-15), "gross_volume": 12.57,
+                   "refunds": 0.0, "fees": 0.63, "net_volume": 11.94, "successful_payments": 1,
+                   "failed_payments": 0}
