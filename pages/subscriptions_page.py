@@ -12,16 +12,19 @@ from stripe_analytics.ui import definitions, format as fmt, forms, page, widgets
 ctx = page.context()
 f = ctx.filters
 widgets.page_header("Subscriptions", f.describe(ctx.product_names))
+if f.converted:
+    st.caption(":material/currency_exchange: Every currency's subscriptions.")
 actions = st.container(horizontal=True, horizontal_alignment="right")
 forms.page_actions(actions, ctx, "subscription")
 
-everything = page.browse(ctx, queries.subscriptions, f.scope(dates=False))
+everything = page.browse(ctx, queries.subscriptions, f.scope(dates=False, listing=True))
 now = datetime.now(timezone.utc)
 counts = everything["status"].value_counts() if not everything.empty else {}
 tiles = st.columns(4)
 for tile, status in zip(tiles, ["active", "trialing", "past_due", "canceled"]):
     tile.metric(status.replace("_", " ").capitalize(), f"{int(counts.get(status, 0)):,}", border=True,
-                help="Subscriptions in this currency (and product / segment) with this status now.")
+                help=f"Subscriptions in {'every currency' if f.converted else 'this currency'} (and product / "
+                     "segment) with this status now.")
 
 all_tab, renew_tab, cancel_tab, trial_tab = st.tabs(["All", "Upcoming renewals", "Scheduled cancellations",
                                                      "Trials"])
@@ -34,16 +37,17 @@ with all_tab:
     price = bar[1].selectbox("Price", [""] + prices, key="sub_price", format_func=lambda p: p or "Any price")
     interval = bar[2].selectbox("Interval", ["", "day", "week", "month", "year"], key="sub_interval",
                                 format_func=lambda i: i or "Any interval")
-    frame = page.browse(ctx, queries.subscriptions, f.scope(dates=False), statuses=statuses or None, price=price or None,
-                        interval=interval or None)
+    frame = page.browse(ctx, queries.subscriptions, f.scope(dates=False, listing=True), statuses=statuses or None,
+                        price=price or None, interval=interval or None)
     if not frame.empty:
         by_status = frame["status"].value_counts().rename_axis("status").reset_index(name="subscriptions")
         widgets.chart(charts.bars(by_status, "status", {"subscriptions": "Subscriptions"}, kind="count",
                                   horizontal=True, height=60 + 34 * len(by_status)),
                       by_status, key="sub_status_chart", view="subscriptions_by_status", filters=f, dates_in_name=False)
     widgets.table(frame, key="sub_table", view="subscriptions", filters=f, dates_in_name=False, truncated_at=20_000,
-                  columns=["id", "status", "customer_email", "items", "intervals", "created", "current_period_end",
-                           "cancel_at_period_end", "trial_end", "ended_at"])
+                  columns=["id", "status", "customer_email", *(["currency"] if f.converted else []), "items",
+                           "intervals", "created", "current_period_end", "cancel_at_period_end", "trial_end",
+                           "ended_at"])
 with renew_tab:
     days = st.select_slider("Within the next", [7, 14, 30, 60, 90], value=30, key="sub_renew_days",
                             format_func=lambda d: f"{d} days")

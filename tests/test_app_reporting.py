@@ -161,3 +161,52 @@ def test_another_reporting_currency_can_be_picked_and_bookmarked(demo_env):
     shared.query_params.update({"currency": "all", "in": "gbp"})
     shared.run()
     assert (current_filters(shared).converted, current_filters(shared).currency) == (True, "gbp")
+
+
+
+def rows_caption(at) -> int:
+    """The row count a table's footer states ("1,234 rows ...")."""
+    import re
+
+    counts = [int(m.group(1).replace(",", "")) for c in at.caption
+              if (m := re.match(r"^([\d,]+) rows?\b", c.value))]
+    assert counts, [c.value for c in at.caption]
+    return counts[0]
+
+
+def test_payments_and_subscriptions_list_every_currency_in_the_converted_view(demo_env):
+    """The all-currencies view lists every currency's payments and subscriptions, each amount in
+    its own currency; the single-currency view lists that currency's only."""
+    from datetime import datetime, timedelta, timezone
+
+    import duckdb
+
+    at = page(converted_app(), "payments")
+    assert not problems(at)
+    f = current_filters(at)
+    start = datetime(f.start.year, f.start.month, f.start.day, tzinfo=timezone.utc)
+    end = datetime(f.end.year, f.end.month, f.end.day, tzinfo=timezone.utc) + timedelta(days=1)
+    with duckdb.connect(str(demo_env / "demo.duckdb"), read_only=True) as con:
+        charges_by_currency = dict(con.execute(
+            "SELECT currency, count(*) FROM charges WHERE NOT deleted AND created >= ? AND created < ? GROUP BY 1",
+            [start, end]).fetchall())
+        subscriptions_by_currency = dict(con.execute(
+            "SELECT currency, count(*) FROM subscriptions WHERE NOT deleted GROUP BY 1").fetchall())
+        yen = con.execute("SELECT id, amount FROM charges WHERE currency = 'jpy' AND NOT deleted "
+                          "ORDER BY created DESC, id LIMIT 1").fetchone()
+    assert len(charges_by_currency) > 1 and len(subscriptions_by_currency) > 1
+    assert rows_caption(at) == sum(charges_by_currency.values())
+    assert any("each in its own currency" in c.value for c in at.caption)
+    charges = next(df.value for df in at.dataframe if "amount_refunded" in df.value.columns)
+    assert "currency" in charges.columns and len(set(charges["currency"])) > 1
+    shown = charges[charges["id"] == yen[0]]
+    if len(shown):  # on the first page: a yen amount is shown in yen
+        assert shown["amount"].iloc[0] == format_amount(yen[1], "jpy")
+
+    at = page(converted_app(), "subscriptions")
+    assert not problems(at)
+    assert rows_caption(at) == sum(subscriptions_by_currency.values())
+
+    at.sidebar.selectbox(key="f_currency").set_value("eur").run()
+    assert rows_caption(page(at, "payments")) == charges_by_currency["eur"]
+    assert rows_caption(page(at, "subscriptions")) == subscriptions_by_currency["eur"]

@@ -10,6 +10,7 @@ import io
 import re
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.app_support import ARTIFACTS
@@ -74,3 +75,31 @@ def test_reload_keeps_the_converted_view_and_the_chart_data_says_its_rates(serve
     rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text())))
     assert rows and {r["currency"] for r in rows} == {"usd"}
     assert {(r["reporting_currency"], r["rates_as_of"]) for r in rows} == {("usd", match.group(1))}
+
+
+def test_every_page_works_in_the_converted_view(server, page):  # noqa: F811 - fixtures
+    """Every page of the app, opened in the all-currencies view: no error, the view kept in the URL,
+    and the pages that list objects list every currency's, each in its own currency."""
+    from tests.test_browser import PAGES
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with duckdb.connect(str(server["data_dir"] / "demo.duckdb"), read_only=True) as con:
+        customer_id = con.execute("SELECT customer FROM subscriptions WHERE currency = 'eur' AND NOT deleted "
+                                  "ORDER BY id LIMIT 1").fetchone()[0]
+        charge_id = con.execute("SELECT id FROM charges WHERE currency = 'jpy' AND NOT deleted "
+                                "ORDER BY id LIMIT 1").fetchone()[0]
+    every = {**{path: name for path, name in PAGES.items()}, "notes": "notes", "connect": "connect",
+             f"customer?id={customer_id}": "customer", f"payment?id={charge_id}": "payment"}
+    for path, name in every.items():
+        where, _, query = path.partition("?")
+        go(page, server["url"], where, "&".join(q for q in (query, "currency=all") if q))
+        no_exception(page)
+        text = main_text(page)
+        assert text.strip(), name
+        assert "This page could not be shown" not in text, (name, text[:500])
+        if name != "connect":  # the Connect page has no filters
+            assert "currency=all" in page.url, (name, page.url)
+        listed = {"payments": "Every currency's payments, each in its own currency",
+                  "subscriptions": "Every currency's subscriptions"}.get(name)
+        assert listed is None or listed in text, (name, text[:500])
+        page.screenshot(path=str(ARTIFACTS / f"converted_all_{name}.png"), full_page=True)

@@ -90,8 +90,12 @@ class Filters:
     def metric_json(self, **kwargs) -> str:
         return self.metric_filters(**kwargs).model_dump_json()
 
-    def scope(self, *, dates: bool = True) -> Scope:
-        return Scope(start=self.start if dates else None, end=self.end if dates else None, currency=self.currency,
+    def scope(self, *, dates: bool = True, listing: bool = False) -> Scope:
+        """The filters as browse queries take them. `listing`: a list of objects (payments,
+        subscriptions) shown each in its own currency, which in the converted view lists every
+        currency's; sums in one currency keep the shown currency."""
+        return Scope(start=self.start if dates else None, end=self.end if dates else None,
+                     currency=None if listing and self.converted else self.currency,
                      product=self.product, segment_key=self.segment_key, segment_value=self.segment_value,
                      country=self.country)
 
