@@ -64,7 +64,7 @@ movement_columns = ["month", "currency", "mrr", "new_mrr", "reactivation_mrr", "
                     "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else [])]
 st.markdown("#### MRR movements")
 st.caption("Gains above the axis, losses below. Click a bar to see the customers behind it.")
-widgets.chart(charts.movements(major, cur, title=None), major[movement_columns], key="mrr_moves",
+widgets.chart(charts.movements(major, cur, title=None), major[movement_columns], note=fx, key="mrr_moves",
               view="mrr_movements", filters=f, selectable=True)
 
 # Month and movement pickers redraw only this part (a fragment), not the page's other charts.
@@ -97,7 +97,7 @@ def who_moved_and_bridge() -> None:
         row = major[major["month"] == state["mv_month"]].iloc[0]
         widgets.chart(charts.waterfall(row, cur, title=f"From the start to the end of {fmt.month_name(row['month'])}",
                                        height=380),
-                      major[major["month"] == state["mv_month"]][movement_columns], key="mrr_waterfall",
+                      major[major["month"] == state["mv_month"]][movement_columns], note=fx, key="mrr_waterfall",
                       view=f"mrr_bridge_{row['month']}", filters=f)
 
 
@@ -108,7 +108,7 @@ segments.movements_section(ctx, months)
 left, right = st.columns(2)
 with left:
     widgets.chart(charts.lines(major, "month", {"arr": "ARR"}, currency=cur, title="ARR", area=True),
-                  major[["month", "currency", "mrr", "arr"]], key="mrr_arr", view="arr", filters=f, light=True)
+                  major[["month", "currency", "mrr", "arr"]], note=fx, key="mrr_arr", view="arr", filters=f, light=True)
 with right:
     widgets.chart(charts.bars(monthly, "month", {"mrr_growth_rate": "MRR growth"}, kind="percent",
                               title="MRR growth rate"),
@@ -120,10 +120,10 @@ widgets.chart(charts.bars(monthly, "month", {"quick_ratio": "Quick ratio"}, kind
 left, right = st.columns(2)
 with left:
     widgets.chart(charts.lines(major, "month", {"arpa": "ARPA"}, currency=cur, title="ARPA"),
-                  major[["month", "currency", "arpa"]], key="mrr_arpa", view="arpa", filters=f, light=True)
+                  major[["month", "currency", "arpa"]], note=fx, key="mrr_arpa", view="arpa", filters=f, light=True)
 with right:
     widgets.chart(charts.lines(major, "month", {"ltv": "LTV"}, currency=cur, title="LTV"),
-                  major[["month", "currency", "ltv"]], key="mrr_ltv", view="ltv", filters=f, light=True)
+                  major[["month", "currency", "ltv"]], note=fx, key="mrr_ltv", view="ltv", filters=f, light=True)
 
 st.markdown("#### Monthly table")
 table_columns = ["month", "mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",

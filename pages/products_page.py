@@ -40,8 +40,8 @@ if f.converted:  # each product's own currencies beside the converted MRR
 chart_data = widgets.major(table[table["mrr"] > 0][["name", "mrr"]].sort_values("mrr", ascending=False), ["mrr"], cur)
 if not chart_data.empty:
     widgets.chart(charts.bars(chart_data, "name", {"mrr": "MRR"}, currency=cur, horizontal=True, title="MRR by product",
-                              height=90 + 34 * len(chart_data)), chart_data, key="prod_mrr", view="mrr_by_product",
-                  filters=f, dates_in_name=False)
+                              height=90 + 34 * len(chart_data)), chart_data, note=fx, key="prod_mrr",
+                  view="mrr_by_product", filters=f, dates_in_name=False)
 widgets.table(table, key="prod_table", view="products", filters=f, money=["mrr", "invoiced"], currency=cur,
               columns=["id", "name", "active", *(["own_mrr"] if f.converted else []), "mrr", "invoiced",
                        "active_prices", "description", "created"],

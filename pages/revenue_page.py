@@ -81,14 +81,14 @@ if same_days is not None and same_days.to_date and same_days.previous is not Non
         marks[same_days.compared_label("last_year")] = same_days.last_year["gross_volume"]
     charts.compared_with(volume, last["period"], {k: to_major_float(int(v), cur) for k, v in marks.items()}, currency=cur)
 widgets.chart(volume,
-              major[["period", "currency", "gross_volume", "net_volume"]], key="rev_volume", view="volume",
+              major[["period", "currency", "gross_volume", "net_volume"]], note=fx, key="rev_volume", view="volume",
               filters=f)  # Plotly: zooming into a year of days
 # The smaller charts with Vega-Lite, about a quarter of Plotly's drawing work in the browser.
 left, right = st.columns(2)
 with left:
     widgets.chart(charts.bars(major, "period", {"refunds": "Refunds", "fees": "Fees"}, currency=cur,
                               title="Refunds and fees", colors=[charts.MOVEMENT_COLORS["churn"], charts.MUTED]),
-                  major[["period", "currency", "refunds", "fees"]], key="rev_refunds", view="refunds_fees",
+                  major[["period", "currency", "refunds", "fees"]], note=fx, key="rev_refunds", view="refunds_fees",
                   filters=f, light=True)
 with right:
     disputes = page.browse(ctx, queries.disputes_by_period, f.scope(), period)
@@ -97,7 +97,8 @@ with right:
     disputes["currency"] = cur
     disputes = widgets.major(disputes, ["disputed_amount"], cur)
     widgets.chart(charts.bars(disputes, "period", {"disputed_amount": "Disputed amount"}, currency=cur,
-                              title="Disputes opened", colors=[charts.MOVEMENT_COLORS["contraction"]]),
+                              title=f"Disputes opened ({cur.upper()} only, not converted)" if f.converted
+                              else "Disputes opened", colors=[charts.MOVEMENT_COLORS["contraction"]]),
                   disputes, key="rev_disputes", view="disputes", filters=f, light=True)
 left, right = st.columns(2)
 with left:
@@ -108,7 +109,7 @@ with left:
 with right:
     widgets.chart(charts.lines(major, "period", {"average_order_value": "Average order value"}, currency=cur,
                                title="Average order value"),
-                  major[["period", "currency", "average_order_value", "successful_payments"]], key="rev_aov",
+                  major[["period", "currency", "average_order_value", "successful_payments"]], note=fx, key="rev_aov",
                   view="average_order_value", filters=f, light=True)
 
 st.markdown("#### Failed payments and recovery", help=definitions.help_text("failed_invoice_payments") or None)
@@ -178,14 +179,14 @@ else:
                                   title="Failed invoice payments and recoveries",
                                   colors=[charts.MOVEMENT_COLORS["churn"], charts.MOVEMENT_COLORS["new"],
                                           charts.MUTED]),
-                      money, key="rev_recovery", view="payment_recovery", filters=f, light=True)
+                      money, note=fx, key="rev_recovery", view="payment_recovery", filters=f, light=True)
     with right:
         days = page.depth(ctx, "recovery_days")
         days = widgets.major(days, ["recovered_invoice_amount"], cur)
         widgets.chart(charts.bars(days, "days", {"recovered_invoice_amount": "Recovered"}, currency=cur,
                                   title="Days from the first failure to the payment",
                                   colors=[charts.MOVEMENT_COLORS["new"]]),
-                      days, key="rev_recovery_days", view="recovery_days", filters=f, light=True)
+                      days, note=fx, key="rev_recovery_days", view="recovery_days", filters=f, light=True)
     with st.expander("Recovery by month", icon=":material/table:"):
         widgets.table(recovery, key="rev_recovery_table", column_config=widgets.RATE_DAY_COLUMNS, view="payment_recovery", filters=f, search=False,
                       money=["failed_invoice_amount", "recovered_invoice_amount", "outstanding_invoice_amount",

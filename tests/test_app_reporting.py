@@ -210,3 +210,25 @@ def test_payments_and_subscriptions_list_every_currency_in_the_converted_view(de
     at.sidebar.selectbox(key="f_currency").set_value("eur").run()
     assert rows_caption(page(at, "payments")) == charges_by_currency["eur"]
     assert rows_caption(page(at, "subscriptions")) == subscriptions_by_currency["eur"]
+
+
+def test_converted_charts_say_their_rates_on_hover(demo_env):
+    """Every money chart of a converted view repeats the conversion label on hover; a chart of
+    figures that are not converted does not (the Revenue page's disputes, in R only, say so)."""
+    for name in ("overview", "mrr", "revenue", "products"):
+        at = page(converted_app(), name)
+        assert not problems(at), name
+        label = next(c.value for c in at.caption if "Converted to USD at" in c.value)
+        label = label.split(":material/currency_exchange: ", 1)[-1].split(". ", 1)[0]
+        plotly = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        vega = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+        noted = [s for s in plotly if any(label in (t.get("hovertemplate") or "") for t in s["data"])]
+        noted += [s for s in vega if label in json.dumps(s)]
+        assert noted, name
+        if name == "mrr":
+            bridge = next(s for s in plotly if s["data"][0].get("type") == "waterfall")
+            assert label in bridge["data"][0]["hovertemplate"]
+        if name == "revenue":
+            disputes = [s for s in vega if "Disputes opened" in json.dumps(s.get("title"))]
+            assert disputes and all(label not in json.dumps(s) for s in disputes)
+            assert "USD only, not converted" in json.dumps(disputes[0]["title"])

@@ -176,3 +176,18 @@ def test_a_sparkline_is_one_svg_scaled_to_its_values_with_each_value_on_hover():
     assert 'y="28.0"' in bars
     assert "<polygon" not in sparkline_svg([1, 2], "line", "off")
 
+
+
+def test_a_converted_charts_hover_says_its_rates_in_plotly_and_vega_lite():
+    note = "Converted to USD at ECB reference rates as of 2026-10-30"
+    fig = charts.movements(MONTHLY, "usd")
+    noted = charts.with_hover_note(fig, note)
+    assert all(note in trace.hovertemplate and trace.hovertemplate.endswith("<extra></extra>")
+               for trace in noted.data)
+    assert not any(note in (trace.hovertemplate or "") for trace in fig.data)   # the figure given is unchanged
+    _, spec = charts.vega_lite(noted)
+    tooltip = spec["layer"][-1]
+    assert {"field": "rates", "title": "Rates"} in tooltip["encoding"]["tooltip"]
+    assert {"calculate": '"' + note + '"', "as": "rates"} in tooltip["transform"]
+    _, plain = charts.vega_lite(fig)
+    assert all(t.get("field") != "rates" for t in plain["layer"][-1]["encoding"]["tooltip"])

@@ -4,6 +4,8 @@ movements, thin gridlines, amounts with the currency's symbol and its own decima
 
 from __future__ import annotations
 
+import html
+import json
 import math
 import re
 from datetime import date, datetime, timedelta
@@ -271,6 +273,26 @@ DRAWN_DECIMALS = 9
 MAX_LINE_POINTS = 1200
 
 
+# The key of `layout.meta` holding a chart's hover note (`with_hover_note`), read by `vega_lite`.
+HOVER_NOTE = "hover_note"
+
+
+def with_hover_note(fig: go.Figure, note: str) -> go.Figure:
+    """A copy of `fig` whose every hover text ends with `note` on its own line: a converted
+    view's charts say which rates they were converted at (docs/specs/fx.md "Every converted
+    figure is labelled"). The note is kept in `layout.meta` for `vega_lite`'s tooltip."""
+    out = go.Figure(fig)
+    line = f"<br><i>{html.escape(note)}</i>"
+    for trace in out.data:
+        template = getattr(trace, "hovertemplate", None)
+        if template:
+            head, extra, tail = template.partition("<extra>")
+            trace.hovertemplate = head + line + extra + tail
+    meta = out.layout.meta if isinstance(out.layout.meta, dict) else {}
+    out.layout.meta = {**meta, HOVER_NOTE: note}
+    return out
+
+
 def slim(fig: go.Figure, *, max_points: int = MAX_LINE_POINTS) -> go.Figure:
     """What the browser draws of `fig`, and no more: values rounded to DRAWN_DECIMALS, traces
     with nothing to draw left out, and lines longer than `max_points` thinned to the first, last,
@@ -417,6 +439,11 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                      "tooltip": [{"field": "x", "type": "ordinal", "title": "Period"}]
                      + [{"field": name.replace(".", "\\."), "type": "quantitative", "format": value_format,
                          "title": f"{name}{f' ({prefix.strip()})' if prefix else ''}"} for name in colors]}})
+    meta = layout_.meta if isinstance(layout_.meta, dict) else {}
+    if meta.get(HOVER_NOTE):  # a converted chart: its rates in the tooltip, as in Plotly's hover
+        tooltip = layers[-1]
+        tooltip["transform"].append({"calculate": json.dumps(meta[HOVER_NOTE]), "as": "rates"})
+        tooltip["encoding"]["tooltip"].append({"field": "rates", "title": "Rates"})
     notes = [{"x": str(a.x), "note": (a.hovertext or "").replace("<br>", " · "), "mark": a.text}
              for a in (layout_.annotations or ()) if a.name == NOTE_SHAPE]
     if notes:

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from .. import exports
-from ..charts import mark_notes, slim, sparkline_svg, symbol, vega_lite
+from ..charts import mark_notes, slim, sparkline_svg, symbol, vega_lite, with_hover_note
 from ..money import decimals
 from . import definitions, notes
 from . import format as fmt
@@ -477,13 +477,17 @@ def _compact_json(value: Any) -> Any:
 # ----------------------------------------------------------------------------- charts
 
 def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filters | None = None,
-          selectable: bool = False, title: str | None = None, dates_in_name: bool = True, light: bool = False):
+          selectable: bool = False, title: str | None = None, dates_in_name: bool = True, light: bool = False,
+          note: str | None = None):
     """A Plotly chart with a Download menu (PNG, SVG, interactive HTML, data CSV). Returns
-    the selection event when `selectable` (click a bar). `light` draws the same chart with
+    the selection event when `selectable` (click a bar). `note`: a line every hover text ends
+    with (a converted view's rates, `page.conversion_note`). `light` draws the same chart with
     Vega-Lite (`charts.vega_lite`), which the page loads anyway for the KPI sparklines, so the
     browser does not parse Plotly's 4.7 MB bundle before the page is usable; the downloads
     are the Plotly figure's either way."""
     name = _file_namer(view, filters, dates_in_name)
+    if note:
+        fig = with_hover_note(fig, note)
     fig, placed = mark_notes(fig, notes.for_charts())  # the account's notes on its time axis
     data = exports.with_notes(data, placed)
 
