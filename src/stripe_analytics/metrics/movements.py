@@ -10,6 +10,28 @@ from ._sql import query
 MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
 
 
+def movement_sql(previous: str, current: str, first: str, unchanged: str | None = None) -> str:
+    """The movement rule of metrics.md as a SQL CASE over a customer's MRR at P (`previous`) and
+    at M (`current`); `first` is true when M is the customer's first month with MRR > 0, and
+    `unchanged` (optional) a condition under which there is no movement (NULL). Written once, for
+    the per-currency movements and the reporting currency's constant-currency ones
+    (docs/specs/fx.md): new, reactivation, churn, expansion, contraction."""
+    same = f"WHEN {unchanged} THEN NULL" if unchanged else ""
+    return f"""CASE
+        WHEN {previous} = 0 AND {current} > 0 THEN CASE WHEN {first} THEN 'new' ELSE 'reactivation' END
+        WHEN {previous} > 0 AND {current} = 0 THEN 'churn'
+        {same}
+        WHEN {current} > {previous} THEN 'expansion'
+        ELSE 'contraction' END"""
+
+
+def amount_sql(movement: str, previous: str, current: str) -> str:
+    """A movement's amount, positive as the contract states it: churn P, contraction P - M, the
+    others M - P."""
+    return (f"CASE {movement} WHEN 'churn' THEN {previous} WHEN 'contraction' THEN {previous} - {current} "
+            f"ELSE {current} - {previous} END")
+
+
 def mrr_movements(snapshots: pa.Table | pd.DataFrame, last_month: int, *, arrow: bool = False) -> pd.DataFrame | pa.Table:
     """Each customer's movement per currency per month, comparing its MRR at consecutive month
     snapshots (previous month P, this month M), per metrics.md:
@@ -38,17 +60,12 @@ def mrr_movements(snapshots: pa.Table | pd.DataFrame, last_month: int, *, arrow:
               ON p.currency = c.currency AND p.customer_key = c.customer_key AND p.m = c.m - 1
         ),
         moved AS (
-            SELECT pairs.*, CASE
-                WHEN previous_mrr = 0 AND mrr > 0 THEN CASE WHEN m = first_m THEN 'new' ELSE 'reactivation' END
-                WHEN previous_mrr > 0 AND mrr = 0 THEN 'churn'
-                WHEN mrr > previous_mrr THEN 'expansion'
-                ELSE 'contraction' END AS movement
+            SELECT pairs.*, {movement_sql("previous_mrr", "mrr", "m = first_m")} AS movement
             FROM pairs JOIN firsts USING (currency, customer_key)
             WHERE pairs.m <= {int(last_month)} AND previous_mrr <> mrr
         )
         SELECT currency, customer_key, CAST(m AS INTEGER) AS m, previous_mrr, mrr, movement,
-               CAST(CASE movement WHEN 'churn' THEN previous_mrr WHEN 'contraction' THEN previous_mrr - mrr
-                         ELSE mrr - previous_mrr END AS BIGINT) AS amount,
+               CAST({amount_sql("movement", "previous_mrr", "mrr")} AS BIGINT) AS amount,
                CAST(mrr - previous_mrr AS BIGINT) AS change
         FROM moved ORDER BY currency, m, movement, customer_key""", arrow=arrow, snaps=snapshots)
 

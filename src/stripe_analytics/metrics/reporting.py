@@ -33,6 +33,7 @@ from ._sql import query
 from .cash import CASH_AMOUNT_COLUMNS, CASH_COLUMNS, cash_rates, period_label, period_start
 from .load import Calendar, month_label
 from .monthly import add_rates
+from .movements import amount_sql, movement_sql
 from .rates import STALE_AFTER_DAYS, RateSet, describe_sources
 
 _CTX = Context(prec=60)
@@ -124,12 +125,7 @@ cust AS (
     GROUP BY pairs.customer_key, pairs.m
 ),
 firsts AS (SELECT customer_key, min(m) AS first_m FROM cust WHERE rep > 0 GROUP BY customer_key)
-SELECT cust.*, CASE
-    WHEN prev_at_m = 0 AND rep > 0 THEN CASE WHEN m = first_m THEN 'new' ELSE 'reactivation' END
-    WHEN prev_at_m > 0 AND rep = 0 THEN 'churn'
-    WHEN abs(rep - prev_at_m) <= {tol} * greatest(rep, prev_at_m) THEN NULL
-    WHEN rep > prev_at_m THEN 'expansion'
-    ELSE 'contraction' END AS movement
+SELECT cust.*, {movement} AS movement
 FROM cust LEFT JOIN firsts USING (customer_key)
 """
 
@@ -171,7 +167,9 @@ def classify(snapshots: pa.Table, month_factors: dict[tuple[str, int], Factor], 
         "m": pa.array([m for _, m in month_factors], pa.int32()),
         "f": pa.array([float(f.value) for f in month_factors.values()], pa.float64()),
     })
-    customers = query(_CLASSIFY_SQL.format(last=int(last_month), tol=_TOLERANCE), arrow=True, snaps=snapshots,
+    movement = movement_sql("prev_at_m", "rep", "m = first_m",
+                            unchanged=f"abs(rep - prev_at_m) <= {_TOLERANCE} * greatest(rep, prev_at_m)")
+    customers = query(_CLASSIFY_SQL.format(last=int(last_month), movement=movement), arrow=True, snaps=snapshots,
                       rates=rates)
     return Classified(snapshots, customers)
 
@@ -407,8 +405,7 @@ def converted_movements(classified: Classified, reporting: str) -> pa.Table:
                    FROM c WHERE movement IS NOT NULL)
         SELECT '{reporting}' AS currency, customer_key, CAST(m AS INTEGER) AS m,
                CAST(previous_mrr AS BIGINT) AS previous_mrr, CAST(mrr AS BIGINT) AS mrr, movement,
-               CAST(round_even(CASE movement WHEN 'churn' THEN p WHEN 'contraction' THEN p - r ELSE r - p END, 0)
-                    AS BIGINT) AS amount,
+               CAST(round_even({amount_sql("movement", "p", "r")}, 0) AS BIGINT) AS amount,
                CAST(round_even(delta, 0) AS BIGINT) AS change
         FROM c ORDER BY m, movement, customer_key""", arrow=True, c=classified.customers)
 
