@@ -112,10 +112,11 @@ with left:
 with right:
     widgets.chart(charts.bars(monthly, "month", {"mrr_growth_rate": "MRR growth"}, kind="percent",
                               title="MRR growth rate"),
-                  monthly[["month", "currency", "mrr_growth_rate"]], key="mrr_growth", view="mrr_growth_rate",
+                  monthly[["month", "currency", "mrr_growth_rate"]], note=fx, key="mrr_growth", view="mrr_growth_rate",
                   filters=f, light=True)
 widgets.chart(charts.bars(monthly, "month", {"quick_ratio": "Quick ratio"}, kind="ratio", title="Quick ratio"),
-              monthly[["month", "currency", "quick_ratio"]], key="mrr_quick", view="quick_ratio", filters=f, light=True)
+              monthly[["month", "currency", "quick_ratio"]], note=fx, key="mrr_quick", view="quick_ratio", filters=f,
+              light=True)
 # ARPA and LTV apart: LTV is tens of times ARPA, so on one axis ARPA would read as a flat line.
 left, right = st.columns(2)
 with left:

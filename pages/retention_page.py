@@ -41,7 +41,8 @@ def cohort_views() -> None:
                       cohorts[cohorts["age"] <= horizon], key="ret_logo", view="logo_retention", filters=f)
     with revenue_tab:
         widgets.chart(charts.cohort_heatmap(cohorts, "revenue_retention", max_age=horizon),
-                      cohorts[cohorts["age"] <= horizon], key="ret_revenue", view="revenue_retention", filters=f)
+                      cohorts[cohorts["age"] <= horizon], note=fx, key="ret_revenue", view="revenue_retention",
+                      filters=f)
     with table_tab:
         widgets.table(cohorts.drop(columns=["currency"]), key="ret_table", view="cohorts", filters=f,
                       money=["cohort_mrr", "mrr"], currency=cur,
@@ -64,11 +65,11 @@ with left:
                                                   "revenue_churn_rate": "Revenue churn"}, kind="percent",
                                title="Churn rates"),
                   monthly[["month", "currency", "churned_customers", "customer_churn_rate", "revenue_churn_rate"]],
-                  key="ret_churn", view="churn_rates", filters=f, light=True)
+                  note=fx, key="ret_churn", view="churn_rates", filters=f, light=True)
 with right:
     widgets.chart(charts.lines(monthly, "month", {"grr": "GRR", "nrr": "NRR"}, kind="percent",
                                title="Gross and net revenue retention"),
-                  monthly[["month", "currency", "grr", "nrr"]], key="ret_grr", view="revenue_retention_rates",
+                  monthly[["month", "currency", "grr", "nrr"]], note=fx, key="ret_grr", view="revenue_retention_rates",
                   filters=f, light=True)
 
 segments.churn_section(ctx)

@@ -215,7 +215,7 @@ def test_payments_and_subscriptions_list_every_currency_in_the_converted_view(de
 def test_converted_charts_say_their_rates_on_hover(demo_env):
     """Every money chart of a converted view repeats the conversion label on hover; a chart of
     figures that are not converted does not (the Revenue page's disputes, in R only, say so)."""
-    for name in ("overview", "mrr", "revenue", "products"):
+    for name in ("overview", "mrr", "retention", "revenue", "products"):
         at = page(converted_app(), name)
         assert not problems(at), name
         label = next(c.value for c in at.caption if "Converted to USD at" in c.value)
