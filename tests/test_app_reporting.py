@@ -232,3 +232,23 @@ def test_converted_charts_say_their_rates_on_hover(demo_env):
             disputes = [s for s in vega if "Disputes opened" in json.dumps(s.get("title"))]
             assert disputes and all(label not in json.dumps(s) for s in disputes)
             assert "USD only, not converted" in json.dumps(disputes[0]["title"])
+
+
+def test_the_converted_view_reports_in_the_accounts_default_currency(demo_env):
+    """docs/specs/fx.md: the reporting currency defaults to the account's default_currency (here
+    CHF, which the account never bills in), not to its most used currency; the single-currency
+    default stays the most used one, and the URL needs no `in`."""
+    with Cache.open(demo_env / "demo.duckdb") as cache:
+        profile = json.loads(cache.get_meta("account") or "{}")
+        cache.set_meta("account", json.dumps({**profile, "default_currency": "chf"}))
+    at = new_app().run()
+    picker = at.sidebar.selectbox(key="f_currency")
+    assert picker.options[0] == "All currencies in CHF"
+    assert current_filters(at).currency == at.session_state["_ctx"].options.currencies[0] != "chf"
+    at = converted_app()
+    assert not problems(at)
+    f = current_filters(at)
+    assert (f.converted, f.currency) == (True, "chf")
+    assert at.query_params["currency"] == "all" and "in" not in at.query_params
+    assert any(c.value.startswith(":material/currency_exchange: Converted to CHF") for c in at.caption)
+    assert tiles(at)["MRR"] == format_amount(engine_result(demo_env, f).monthly.iloc[-1]["mrr"], "chf")

@@ -294,3 +294,13 @@ def test_mrr_by_product_converted_at_each_months_rate(tmp_path):
     assert frame[["product", "month", "mrr"]].to_dict("records") == [
         {"product": "prod_1", "month": "2024-01", "mrr": 17500},      # 100 x 1.25 + 50
         {"product": "prod_1", "month": "2024-02", "mrr": 20000}]      # 100 x 1.50 + 50
+
+
+def test_the_default_reporting_currency_is_the_accounts_else_usd():
+    from stripe_analytics.metrics import default_reporting_currency
+
+    covered = RateSet.build().currencies()
+    assert default_reporting_currency("CHF", covered) == "chf"
+    assert default_reporting_currency("eur", covered) == "eur"
+    assert default_reporting_currency(None, covered) == "usd"
+    assert default_reporting_currency("xof", covered) == "usd"      # no rate for it: USD

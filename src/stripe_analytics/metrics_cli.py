@@ -15,7 +15,8 @@ from pydantic import ValidationError, field_validator
 from .cli_args import CliError, DbArgs, open_cache, validated
 from .money import format_amount
 from .metrics import (DiscountPolicy, MetricFilters, MetricsEngine, UnknownCurrencyError,
-                      UnknownReportingCurrencyError, metrics_json, parse_dimension, segments_json)
+                      UnknownReportingCurrencyError, default_reporting_currency, metrics_json, parse_dimension,
+                      segments_json)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -104,7 +105,7 @@ def register(subparsers) -> None:
                 result = engine.compute(filters)
             except UnknownCurrencyError as error:
                 raise CliError(f"--currency {error}", 2) from None
-            reporting = args.reporting_currency or default_reporting_currency(cache, engine)
+            reporting = args.reporting_currency or account_reporting_currency(cache, engine)
             converted = converted_depth = None
             if not filters.plan_segments:  # plan, price and interval segments are per currency
                 try:
@@ -203,13 +204,11 @@ def _aligned(table: list[tuple[str, ...]]) -> str:
     return "".join(out)
 
 
-def default_reporting_currency(cache, engine: MetricsEngine) -> str:
-    """docs/specs/fx.md "The reporting currency": the account's default currency, else usd (also
-    when the rate table does not cover the account's default)."""
+def account_reporting_currency(cache, engine: MetricsEngine) -> str:
+    """The account's default reporting currency (`metrics.default_reporting_currency`)."""
     from .queries import account_profile
 
-    default = str(account_profile(cache.con).get("default_currency") or "").lower()
-    return default if default in engine.rates().currencies() else "usd"
+    return default_reporting_currency(account_profile(cache.con).get("default_currency"), engine.rates().currencies())
 
 
 def render_converted(converted) -> str:

@@ -193,6 +193,7 @@ class FilterOptions:
     prices: list[tuple[str, str]] = field(default_factory=list)  # recurring (id, "product · nickname"), by name
     intervals: list[str] = field(default_factory=list)  # billing intervals of recurring prices
     countries: list[str] = field(default_factory=list)  # customers' countries (segment_sql), most customers first
+    account_currency: str | None = None  # the account's default_currency as Stripe reports it (lower case)
 
     @property
     def empty(self) -> bool:
@@ -240,7 +241,8 @@ def filter_options(con) -> FilterOptions:
     countries = [r[0] for r in con.execute(f"""
         SELECT country FROM ({CUSTOMER_COUNTRY_SQL}) WHERE country IS NOT NULL
         GROUP BY country ORDER BY count(*) DESC, country""").fetchall()]
-    return FilterOptions(currencies, default, first, last, products, segments, prices, intervals, countries)
+    return FilterOptions(currencies, default, first, last, products, segments, prices, intervals, countries,
+                         (profile.get("default_currency") or "").lower() or None)
 
 
 # ----------------------------------------------------------------------------- customers

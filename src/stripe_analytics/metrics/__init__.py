@@ -32,7 +32,7 @@ from .cohorts import cohort_retention
 from .engine import (DEPTH_MONTH_KEYS, JSON_MONTH_KEYS, REPORTING_MONTH_KEYS, MetricsEngine, MetricsResult,
                      SegmentNeedsCurrencyError, UnknownCurrencyError, compute_metrics, metrics_json, reporting_json,
                      segments_json, to_major)
-from .rates import RateSet, RatesFileError, import_rates, parse_rates_csv
+from .rates import RateSet, RatesFileError, default_reporting_currency, import_rates, parse_rates_csv
 from .reporting import ReportingInfo, UnknownReportingCurrencyError
 from .filters import DiscountPolicy, MetricFilters, as_of_instant
 from .load import Calendar, Sources, build_calendar
@@ -49,6 +49,6 @@ __all__ = [
     "compute_metrics", "metrics_json", "monthly_metrics", "movement_customers", "mrr_components", "mrr_movements",
     "mrr_by_product", "mrr_snapshots", "subscription_mrr_at", "tiered_amount", "to_major",
     "REPORTING_MONTH_KEYS", "RateSet", "RatesFileError", "ReportingInfo", "UnknownReportingCurrencyError",
-    "import_rates", "parse_rates_csv", "reporting_json",
+    "default_reporting_currency", "import_rates", "parse_rates_csv", "reporting_json",
     "SEGMENT_COLUMNS", "SegmentNeedsCurrencyError", "segments_json", "parse_dimension", "segment_metrics", "select_segment",
 ]

@@ -282,6 +282,13 @@ class Rate:
     source: str | None
 
 
+def default_reporting_currency(account_default: str | None, covered: Iterable[str]) -> str:
+    """docs/specs/fx.md "The reporting currency": the account's `default_currency` when the rate
+    table covers it, else USD (the CLI and the dashboard both)."""
+    code = (account_default or "").strip().lower()
+    return code if code and code in set(covered) else "usd"
+
+
 def describe_sources(sources: Iterable[str | None]) -> str:
     """'ECB reference rates', 'user rates', or both, for the rates actually used."""
     used = {s for s in sources if s}

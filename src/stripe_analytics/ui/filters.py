@@ -125,7 +125,8 @@ class Filters:
         return " · ".join(parts)
 
     # -- URL
-    def to_params(self, defaults: "Filters") -> dict[str, str]:
+    def to_params(self, defaults: "Filters", reporting: str | None = None) -> dict[str, str]:
+        """The URL keys that differ from `defaults` (`reporting`: the default reporting currency)."""
         params: dict[str, str] = {}
         if self.start != defaults.start:
             params["from"] = self.start.isoformat()
@@ -133,7 +134,7 @@ class Filters:
             params["to"] = self.end.isoformat()
         if self.picked != defaults.picked:
             params["currency"] = self.picked
-        if self.converted and self.currency != defaults.currency:
+        if self.converted and self.currency != (reporting or defaults.currency):
             params["in"] = self.currency
         if self.granularity != defaults.granularity:
             params["granularity"] = self.granularity
@@ -169,12 +170,24 @@ def currency_options(options: FilterOptions) -> list[str]:
     return ([ALL_CURRENCIES] if len(options.currencies) > 1 else []) + list(options.currencies)
 
 
+def _ecb_currencies() -> list[str]:
+    from ..metrics.rates import ecb_rates
+
+    return sorted(set(ecb_rates().column("currency").to_pylist()) | {"eur"})
+
+
+def reporting_default(options: FilterOptions) -> str:
+    """The converted view's reporting currency unless one is picked: the account's default
+    currency when the ECB publishes it, else USD (`metrics.default_reporting_currency`)."""
+    from ..metrics.rates import default_reporting_currency
+
+    return default_reporting_currency(options.account_currency, _ecb_currencies())
+
+
 def reporting_options(options: FilterOptions, default: str) -> list[str]:
     """The currencies a converted view can report in: the default, the account's others, then
     every other currency the ECB publishes."""
-    from ..metrics.rates import ecb_rates
-
-    ecb = sorted(set(ecb_rates().column("currency").to_pylist()) | {"eur"})
+    ecb = _ecb_currencies()
     first = [default] + [c for c in options.currencies if c != default and c in ecb]
     return first + [c for c in ecb if c not in first]
 
@@ -195,8 +208,8 @@ def from_params(params: Mapping[str, str], options: FilterOptions, defaults: Fil
     currency = (params.get("currency") or "").lower()
     converted = currency == ALL_CURRENCIES and ALL_CURRENCIES in currency_options(options)
     if converted:
-        wanted = (params.get("in") or "").lower()
-        currency = wanted if wanted in reporting_options(options, defaults.currency) else defaults.currency
+        wanted, reporting = (params.get("in") or "").lower(), reporting_default(options)
+        currency = wanted if wanted in reporting_options(options, reporting) else reporting
     elif currency not in options.currencies:
         currency, converted = defaults.currency, defaults.converted
     granularity = params.get("granularity") or defaults.granularity
@@ -351,6 +364,7 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
 
     state = st.session_state
     defaults = default_filters(options, today)
+    reporting = reporting_default(options)
     url_now = _url_filter_params(st.query_params)
     last_written = state.get("_filters_url")
     first_run = state.get("_filters_scope") != scope_id
@@ -365,8 +379,8 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
         _set_widgets(state, previous)
     if not first_run:
         # Values the account no longer offers (after a sync) fall back to defaults.
-        checked = valid(_from_widgets(state, previous, defaults.currency), options, defaults)
-        if checked != _from_widgets(state, previous, defaults.currency):
+        checked = valid(_from_widgets(state, previous, reporting), options, defaults)
+        if checked != _from_widgets(state, previous, reporting):
             _set_widgets(state, checked)
     state["_filters_scope"] = scope_id
 
@@ -387,16 +401,16 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
     sidebar.selectbox("Quick range", list(PRESETS), index=None, key="f_preset", format_func=PRESETS.get,
                       placeholder="Quick range…", on_change=apply_preset, label_visibility="collapsed")
     # Full width: "All currencies in USD" does not fit in half the sidebar.
-    reporting_now = state.get(_W["reporting"]) or defaults.currency
+    reporting_now = state.get(_W["reporting"]) or reporting
     sidebar.selectbox("Currency", currency_options(options) or [defaults.currency], key=_W["currency"],
                       format_func=lambda c: currency_label(c, reporting_now),
                       help="A single currency shows its own figures. \"All currencies\" converts every currency "
                            "into the account's default at the ECB reference rate of the day before (MRR at each "
                            "month's end), with exchange-rate moves shown apart as FX impact.")
     if state.get(_W["currency"]) == ALL_CURRENCIES:
-        choices = reporting_options(options, defaults.currency)
+        choices = reporting_options(options, reporting)
         if state.get(_W["reporting"]) not in choices:
-            state[_W["reporting"]] = defaults.currency
+            state[_W["reporting"]] = reporting
         sidebar.selectbox("Report in", choices, key=_W["reporting"], format_func=str.upper,
                           help="The reporting currency every currency is converted into (any currency the ECB "
                                "publishes; yours with `stripe-analytics fx import`).")
@@ -420,9 +434,9 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
                           format_func=lambda v: "any" if v == ALL else v)
     _segment_widgets(sidebar, state, options, product_names)
 
-    filters = _from_widgets(state, previous, defaults.currency)
+    filters = _from_widgets(state, previous, reporting)
     state["_filters_value"] = filters
-    params = filters.to_params(defaults)
+    params = filters.to_params(defaults, reporting)
     current = st.query_params.to_dict()
     wanted = {k: v for k, v in current.items() if k not in URL_KEYS} | params
     if wanted != current:
