@@ -252,3 +252,20 @@ def test_the_converted_view_reports_in_the_accounts_default_currency(demo_env):
     assert at.query_params["currency"] == "all" and "in" not in at.query_params
     assert any(c.value.startswith(":material/currency_exchange: Converted to CHF") for c in at.caption)
     assert tiles(at)["MRR"] == format_amount(engine_result(demo_env, f).monthly.iloc[-1]["mrr"], "chf")
+
+
+def test_a_currency_of_imported_rates_can_be_the_reporting_currency(demo_env):
+    """docs/specs/fx.md: any currency the rate table covers, the user's own rates included (XOF,
+    which the ECB does not publish, at its fixed 655.957 per EUR)."""
+    from stripe_analytics.metrics import import_rates, parse_rates_csv
+
+    with Cache.open(demo_env / "demo.duckdb") as cache:
+        import_rates(cache, parse_rates_csv("date,currency,per_eur\n2020-01-02,xof,655.957\n"))
+    at = converted_app()
+    assert "XOF" in at.sidebar.selectbox(key="f_reporting").options
+    at.sidebar.selectbox(key="f_reporting").set_value("xof").run()
+    assert not problems(at)
+    f = current_filters(at)
+    assert (f.converted, f.currency) == (True, "xof") and at.query_params["in"] == "xof"
+    assert tiles(at)["MRR"] == format_amount(engine_result(demo_env, f).monthly.iloc[-1]["mrr"], "xof")
+    assert any("Converted to XOF at ECB reference rates and user rates" in c.value for c in at.caption)

@@ -194,6 +194,7 @@ class FilterOptions:
     intervals: list[str] = field(default_factory=list)  # billing intervals of recurring prices
     countries: list[str] = field(default_factory=list)  # customers' countries (segment_sql), most customers first
     account_currency: str | None = None  # the account's default_currency as Stripe reports it (lower case)
+    imported_rate_currencies: list[str] = field(default_factory=list)  # currencies of the user's own rates
 
     @property
     def empty(self) -> bool:

@@ -133,7 +133,18 @@ def _read(key: CacheKey, fn: Callable, *args, **kwargs):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def filter_options(key: CacheKey) -> queries.FilterOptions:
-    return _read(key, queries.filter_options)
+    """What the sidebar filters offer, with the currencies of the rates the user imported (a
+    converted view can report in them too)."""
+    return _read(key, _filter_options)
+
+
+def _filter_options(con) -> queries.FilterOptions:
+    from dataclasses import replace
+
+    from ..metrics.rates import user_rates
+
+    options = queries.filter_options(con)
+    return replace(options, imported_rate_currencies=sorted(set(user_rates(con).column("currency").to_pylist())))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -170,26 +170,27 @@ def currency_options(options: FilterOptions) -> list[str]:
     return ([ALL_CURRENCIES] if len(options.currencies) > 1 else []) + list(options.currencies)
 
 
-def _ecb_currencies() -> list[str]:
+def _covered(options: FilterOptions) -> list[str]:
+    """The currencies the rate table covers: the ECB's and the user's own."""
     from ..metrics.rates import ecb_rates
 
-    return sorted(set(ecb_rates().column("currency").to_pylist()) | {"eur"})
+    return sorted(set(ecb_rates().column("currency").to_pylist()) | {"eur"} | set(options.imported_rate_currencies))
 
 
 def reporting_default(options: FilterOptions) -> str:
     """The converted view's reporting currency unless one is picked: the account's default
-    currency when the ECB publishes it, else USD (`metrics.default_reporting_currency`)."""
+    currency when the rate table covers it, else USD (`metrics.default_reporting_currency`)."""
     from ..metrics.rates import default_reporting_currency
 
-    return default_reporting_currency(options.account_currency, _ecb_currencies())
+    return default_reporting_currency(options.account_currency, _covered(options))
 
 
 def reporting_options(options: FilterOptions, default: str) -> list[str]:
     """The currencies a converted view can report in: the default, the account's others, then
-    every other currency the ECB publishes."""
-    ecb = _ecb_currencies()
-    first = [default] + [c for c in options.currencies if c != default and c in ecb]
-    return first + [c for c in ecb if c not in first]
+    every other currency the rate table covers (the ECB's and the user's own)."""
+    covered = _covered(options)
+    first = [default] + [c for c in options.currencies if c != default and c in covered]
+    return first + [c for c in covered if c not in first]
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -413,7 +414,8 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
             state[_W["reporting"]] = reporting
         sidebar.selectbox("Report in", choices, key=_W["reporting"], format_func=str.upper,
                           help="The reporting currency every currency is converted into (any currency the ECB "
-                               "publishes; yours with `stripe-analytics fx import`).")
+                               "publishes, and those of the rates you import on the Data page or with "
+                               "`stripe-analytics fx import`).")
     sidebar.selectbox("Granularity", GRANULARITIES, key=_W["granularity"], format_func=str.capitalize,
                       help="Buckets of the payment (cash) charts. MRR is always a month-end snapshot.")
     product_names = dict(options.products)
