@@ -103,3 +103,18 @@ def test_every_page_works_in_the_converted_view(server, page):  # noqa: F811 - f
                   "subscriptions": "Every currency's subscriptions"}.get(name)
         assert listed is None or listed in text, (name, text[:500])
         page.screenshot(path=str(ARTIFACTS / f"converted_all_{name}.png"), full_page=True)
+
+
+def test_a_converted_charts_hover_names_its_rates(server, page):  # noqa: F811 - fixtures
+    go(page, server["url"], "mrr", "currency=all")
+    label = LABEL.search(labelled(page)).group(0)
+    chart = page.locator("[data-testid='stPlotlyChart']").first
+    bars = chart.locator("g.trace.bars").first.locator("path")
+    bars.first.wait_for(timeout=60_000)
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    box = max((bars.nth(i).bounding_box() for i in range(bars.count())), key=lambda b: b["height"] if b else 0)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    hover = chart.locator("g.hoverlayer")
+    hover.get_by_text(label).first.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "converted_hover.png"))
