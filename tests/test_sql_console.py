@@ -161,11 +161,37 @@ def test_a_lone_surrogate_is_a_plain_error(console):
     'SELECT * FROM "DuckDB_Settings"()',
     "SELECT path FROM system.main.duckdb_databases()",
     "SELECT * FROM query('SELECT * FROM duckdb_settings()')",
+    # DuckDB's own views and macros over those functions
+    "SELECT name, setting FROM pg_catalog.pg_settings WHERE setting LIKE '%/%'",
+    "SELECT * FROM pg_settings",
+    "SELECT * FROM duckdb_profiling_settings()",
+    "SELECT * FROM histogram_values('pg_catalog.pg_settings', setting)",
 ])
 def test_settings_and_databases_that_reveal_paths_are_hidden(console, cache_file, sql):
     result = console.run(sql)
     assert not result.ok and "does not show" in result.error
     assert str(cache_file.parent) not in result.error and str(Path.home()) not in result.error
+
+
+def test_no_view_or_macro_of_duckdb_shows_the_cache_folder_or_the_private_folder(console, cache_file):
+    """Every view and table macro DuckDB ships, queried whole: none may answer with a path."""
+    listed = console.run("SELECT schema_name, view_name FROM duckdb_views() WHERE internal")
+    macros = console.run("SELECT DISTINCT schema_name, function_name FROM duckdb_functions() "
+                         "WHERE function_type = 'table_macro' AND internal AND len(parameters) = 0")
+    assert listed.ok and macros.ok, (listed.error, macros.error)
+    queries = [f'SELECT * FROM "{schema}"."{name}"' for schema, name in listed.frame.itertuples(index=False)]
+    queries += [f'SELECT * FROM "{schema}"."{name}"()' for schema, name in macros.frame.itertuples(index=False)]
+    assert len(queries) > 40
+    for sql in queries:
+        result = console.run(sql)
+        shown = result.error or result.frame.to_csv()
+        assert str(cache_file.parent) not in shown and "stripe-analytics-console-" not in shown, sql
+
+
+def test_values_pandas_cannot_hold_are_shown_as_text(console):
+    result = console.run("SELECT * FROM test_all_types()")
+    assert result.ok, result.error
+    assert len(result.frame) == 3 and "date" in result.frame.columns
 
 
 def test_the_console_connection_keeps_its_files_in_its_private_folder(cache_file, tmp_path):

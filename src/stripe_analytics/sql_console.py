@@ -263,11 +263,27 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str, max_query_chars: i
     if kind not in ALLOWED_STATEMENTS:
         what = _STATEMENT_WORDS.get(kind, kind)
         return f"Only SELECT queries can run here; {what} is not allowed in the read-only console."
-    hidden = sorted(_named_functions(sql) & HIDDEN_FUNCTIONS)
+    hidden = sorted(_named_functions(sql) & hidden_names(con))
     if hidden:
         return (f"The SQL console does not show DuckDB's settings, databases or files ({', '.join(hidden)}); "
                 "query the tables of this cache.")
     return None
+
+
+def hidden_names(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """HIDDEN_FUNCTIONS and every view or macro whose definition names one of them, directly or
+    through another (DuckDB's own `pg_settings` over `duckdb_settings`, `histogram_values` over
+    `query_table`, ...), so a wrapper cannot show what the function it wraps would."""
+    definitions = [(name.lower(), _named_functions(sql)) for name, sql in con.execute(
+        "SELECT view_name, sql FROM duckdb_views() UNION ALL "
+        "SELECT DISTINCT function_name, macro_definition FROM duckdb_functions() WHERE macro_definition IS NOT NULL"
+    ).fetchall() if sql]
+    hidden = set(HIDDEN_FUNCTIONS)
+    while True:
+        more = {name for name, named in definitions if name not in hidden and named & hidden}
+        if not more:
+            return frozenset(hidden)
+        hidden |= more
 
 
 def _tokens(sql: str) -> list[tuple[int, str, str]]:
@@ -389,8 +405,26 @@ def _column(column) -> "pd.Series | list":
     except _not_for_pandas():
         try:
             return column.cast(pa.string()).to_pylist()  # an infinite date reads "<value out of range: …>"
-        except pa.ArrowNotImplementedError:  # no cast to text (a union): each value in its own words
-            return [None if v is None else str(v) for v in column.to_pylist()]
+        except pa.ArrowNotImplementedError:  # no cast to text (a union, a list of dates): value by value
+            return [_value_text(scalar) for chunk in column.chunks for scalar in chunk]
+
+
+def _value_text(scalar) -> str | None:
+    """One value as text, also one Python cannot hold (an infinite date inside a list)."""
+    import pyarrow as pa
+
+    if not scalar.is_valid:
+        return None
+    try:
+        return str(scalar.as_py())
+    except (OverflowError, ValueError):
+        pass
+    if isinstance(scalar, (pa.ListScalar, pa.LargeListScalar, pa.FixedSizeListScalar)):
+        return "[" + ", ".join(_value_text(item) or "NULL" for item in scalar.values) + "]"
+    try:
+        return scalar.cast(pa.string()).as_py()
+    except (pa.ArrowException, OverflowError, ValueError):
+        return f"(a {scalar.type} value out of Python's range)"
 
 
 def _child_main() -> int:
