@@ -166,6 +166,8 @@ def test_a_lone_surrogate_is_a_plain_error(console):
     "SELECT * FROM pg_settings",
     "SELECT * FROM duckdb_profiling_settings()",
     "SELECT * FROM histogram_values('pg_catalog.pg_settings', setting)",
+    "SELECT * FROM histogram('pg_' || 'settings', setting)",
+    "EXPLAIN ANALYZE SELECT * FROM pg_database",
 ])
 def test_settings_and_databases_that_reveal_paths_are_hidden(console, cache_file, sql):
     result = console.run(sql)
@@ -186,6 +188,13 @@ def test_no_view_or_macro_of_duckdb_shows_the_cache_folder_or_the_private_folder
         result = console.run(sql)
         shown = result.error or result.frame.to_csv()
         assert str(cache_file.parent) not in shown and "stripe-analytics-console-" not in shown, sql
+
+
+def test_the_histogram_aggregate_and_macro_still_run_on_the_caches_tables(console):
+    aggregate = console.run("SELECT histogram(bucket) AS h FROM customers")
+    macro = console.run("SELECT * FROM histogram_values('customers', bucket)")
+    assert aggregate.ok and macro.ok, (aggregate.error, macro.error)
+    assert macro.frame["count"].sum() == 12000
 
 
 def test_values_pandas_cannot_hold_are_shown_as_text(console):

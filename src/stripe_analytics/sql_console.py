@@ -257,33 +257,34 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str, max_query_chars: i
         return _EMPTY
     if len(statements) > 1:
         return "Run one statement at a time."
-    kind = statements[0].type.name
+    kind, select_sql = statements[0].type.name, sql
     if kind == "EXPLAIN":
-        kind = _explained_kind(con, sql)
+        kind, select_sql = _explained(con, sql)
     if kind not in ALLOWED_STATEMENTS:
         what = _STATEMENT_WORDS.get(kind, kind)
         return f"Only SELECT queries can run here; {what} is not allowed in the read-only console."
-    hidden = sorted(_named_functions(sql) & hidden_names(con))
+    hidden = sorted((_named_functions(sql) | _scanned_functions(con, select_sql)) & HIDDEN_FUNCTIONS)
     if hidden:
         return (f"The SQL console does not show DuckDB's settings, databases or files ({', '.join(hidden)}); "
                 "query the tables of this cache.")
     return None
 
 
-def hidden_names(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
-    """HIDDEN_FUNCTIONS and every view or macro whose definition names one of them, directly or
-    through another (DuckDB's own `pg_settings` over `duckdb_settings`, `histogram_values` over
-    `query_table`, ...), so a wrapper cannot show what the function it wraps would."""
-    definitions = [(name.lower(), _named_functions(sql)) for name, sql in con.execute(
-        "SELECT view_name, sql FROM duckdb_views() UNION ALL "
-        "SELECT DISTINCT function_name, macro_definition FROM duckdb_functions() WHERE macro_definition IS NOT NULL"
-    ).fetchall() if sql]
-    hidden = set(HIDDEN_FUNCTIONS)
-    while True:
-        more = {name for name, named in definitions if name not in hidden and named & hidden}
-        if not more:
-            return frozenset(hidden)
-        hidden |= more
+def _scanned_functions(con: duckdb.DuckDBPyConnection, select_sql: str) -> set[str]:
+    """Lower-case names of the operators in the plan of a SELECT, views and macros expanded: a
+    wrapper of a hidden table function (DuckDB's own `pg_settings` over `duckdb_settings`,
+    `histogram('pg_' || 'settings', ...)` through `query_table`) plans as a scan of it."""
+    try:
+        rows = con.execute("EXPLAIN (FORMAT json) " + select_sql).fetchall()
+    except duckdb.Error:
+        return set()  # it cannot be planned, so it cannot run either: running it gives the plain error
+    names: set[str] = set()
+    nodes = [node for _, plan in rows for node in json.loads(plan)]
+    while nodes:
+        node = nodes.pop()
+        names.add(str(node.get("name", "")).lower())
+        nodes.extend(node.get("children", []))
+    return names
 
 
 def _tokens(sql: str) -> list[tuple[int, str, str]]:
@@ -297,9 +298,9 @@ def _tokens(sql: str) -> list[tuple[int, str, str]]:
     return out
 
 
-def _explained_kind(con: duckdb.DuckDBPyConnection, sql: str) -> str:
-    """The kind of statement an EXPLAIN [ANALYZE] [(options)] explains ("SELECT", "CREATE", ...):
-    EXPLAIN ANALYZE runs it, so only a SELECT may be explained."""
+def _explained(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, str]:
+    """The kind of statement an EXPLAIN [ANALYZE] [(options)] explains ("SELECT", "CREATE", ...),
+    and its text: EXPLAIN ANALYZE runs it, so only a SELECT may be explained."""
     tokens = _tokens(sql)
     n = 1  # after EXPLAIN
     if n < len(tokens) and tokens[n][1].upper() in ("ANALYZE", "ANALYSE"):
@@ -312,11 +313,12 @@ def _explained_kind(con: duckdb.DuckDBPyConnection, sql: str) -> str:
             n += 1
             if depth == 0:
                 break
+    explained = sql[tokens[n][0]:] if n < len(tokens) else ""
     try:
-        inner = con.extract_statements(sql[tokens[n][0]:]) if n < len(tokens) else []
+        inner = con.extract_statements(explained) if explained else []
     except duckdb.Error:
-        return "EXPLAIN"
-    return inner[0].type.name if len(inner) == 1 else "EXPLAIN"
+        return "EXPLAIN", explained
+    return (inner[0].type.name if len(inner) == 1 else "EXPLAIN"), explained
 
 
 def _named_functions(sql: str) -> set[str]:
