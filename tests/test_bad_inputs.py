@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -152,6 +153,13 @@ def read_only_folder(path: Path, with_cache: bool = False) -> Path:
     return path
 
 
+def cache_in_a_folder_of_mode(path: Path, mode: int) -> Path:
+    """A folder holding a cache, with `mode` (0o700: another user can neither list nor enter it)."""
+    good_cache(path / "demo.duckdb")
+    os.chmod(path, mode)
+    return path
+
+
 def sticky_public_folder(world: World) -> None:
     """A folder every user may write in, like the system's temporary folder (mode 1777)."""
     os.makedirs(world.path("public"))
@@ -227,6 +235,13 @@ CASES = [
     Case("status-read-only-data-dir-still-reads", ["status"], 0, ("account: acct_demo",),
          lambda w: read_only_folder(w.data, with_cache=True) and None, unprivileged=True),
     Case("status-invalid-setting", ["status"], 2, ("SYNC_CONCURRENCY",), lambda w: {"SYNC_CONCURRENCY": "0"}),
+    Case("status-data-dir-below-a-private-folder", ["status"], 2, ("DATA_DIR", "private/data", "permission denied"),
+         lambda w: cache_in_a_folder_of_mode(w.path("private/data"), 0o755) and os.chmod(w.path("private"), 0o700)
+         or {"DATA_DIR": str(w.path("private/data"))}, unprivileged=True),
+    Case("status-unlistable-data-dir", ["status"], 2, ("DATA_DIR", "cannot read", "permission denied"),
+         lambda w: cache_in_a_folder_of_mode(w.data, 0o311) and None, unprivileged=True),
+    Case("status-data-dir-under-a-file", ["status"], 2, ("DATA_DIR", "datafile is a file, not a folder"),
+         lambda w: text_file(w.base / "datafile") and {"DATA_DIR": str(w.base / "datafile" / "data")}),
     # --- metrics ------------------------------------------------------------------------------
     Case("metrics-missing-db", ["metrics", "--db", "{data}/none.duckdb"], 1, ("No cache at", "none.duckdb"),
          lambda w: os.makedirs(w.data)),
@@ -244,6 +259,11 @@ CASES = [
          lambda w: good_cache(w.data / "demo.duckdb") and {"STRIPE_MAX_REQUESTS_PER_SECOND": "fast"}),
     Case("metrics-read-only-data-dir-still-reads", ["metrics"], 0, ("MRR",),
          lambda w: read_only_folder(w.data, with_cache=True) and None, unprivileged=True),
+    Case("metrics-data-dir-below-a-private-folder", ["metrics"], 2, ("DATA_DIR", "private/data", "permission denied"),
+         lambda w: cache_in_a_folder_of_mode(w.path("private/data"), 0o755) and os.chmod(w.path("private"), 0o700)
+         or {"DATA_DIR": str(w.path("private/data"))}, unprivileged=True),
+    Case("metrics-unlistable-data-dir", ["metrics"], 2, ("DATA_DIR", "cannot read", "permission denied"),
+         lambda w: cache_in_a_folder_of_mode(w.data, 0o700) and None, unprivileged=True),
     # --- sync ---------------------------------------------------------------------------------
     Case("sync-data-dir-is-a-file", ["sync"], 2, ("DATA_DIR", "is a file, not a folder"),
          lambda w: text_file(w.base / "datafile") and {"DATA_DIR": str(w.base / "datafile")}),
@@ -481,6 +501,39 @@ def test_the_first_page_shows_a_plain_message_and_changes_nothing(case: PageCase
     # The connection store's key file is the app's own (made owner-only in an existing DATA_DIR).
     made = {"data/.secret_key": 0o600} if "data/.secret_key" in set(after) - set(before) else {}
     assert_unchanged(before, after, made)
+
+
+_PAGE_AS_ANOTHER_USER = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=120).run()
+print(json.dumps({"errors": [e.value for e in at.error], "exceptions": [str(e.value) for e in at.exception]}))
+"""
+
+
+@pytest.mark.parametrize("case", [
+    PageCase("page-data-dir-below-a-private-folder", ("DATA_DIR", "private/data", "permission denied"),
+             lambda w: cache_in_a_folder_of_mode(w.path("private/data"), 0o755) and os.chmod(w.path("private"), 0o700)
+             or {"DATA_DIR": str(w.path("private/data"))}),
+    PageCase("page-unlistable-data-dir", ("DATA_DIR", "cannot read", "permission denied"),
+             lambda w: cache_in_a_folder_of_mode(w.data, 0o311) and None),
+], ids=str)
+def test_the_first_page_names_a_data_dir_this_user_cannot_read(case: PageCase, world: World):
+    """File modes do not stop root: the page runs (through app.py, with AppTest) as another user."""
+    if os.geteuid() == 0 and (shutil.which("setpriv") is None or not _other_users_can_run_the_package()):
+        pytest.skip("running as root without setpriv or a checkout other users can read")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SYNC_", "DATA_DIR", "STREAMLIT_"))}
+    env.update({"DATA_DIR": str(world.data), "HOME": str(world.base)}, **(case.setup(world) or {}))
+    before = snapshot(world.base)
+    command = [sys.executable, "-c", _PAGE_AS_ANOTHER_USER, str(Path(__file__).resolve().parents[1] / "app.py")]
+    if os.geteuid() == 0:
+        command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *command]
+    proc = subprocess.run(command, cwd=world.work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not shown["exceptions"], shown["exceptions"]
+    assert any(all(fragment in message for fragment in case.says) for message in shown["errors"]), shown["errors"]
+    assert_unchanged(before, snapshot(world.base), {})
 
 
 # ----------------------------------------------------------------------------- pipes

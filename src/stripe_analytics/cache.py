@@ -120,13 +120,7 @@ def check_place(path: str | Path, source: str) -> None:
             raise CachePlaceError(f"{source}: the cache {path} is read-only for this user; make it writable "
                                   "or choose another file.", source)
         return
-    folder = path.parent
-    while not _exists(folder, source):
-        if folder.parent == folder:
-            break
-        folder = folder.parent
-    if not folder.is_dir():
-        raise CachePlaceError(f"{source}: {folder} is a file, not a folder.", source)
+    folder = _nearest_folder(path.parent, source)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CachePlaceError(f"{source}: this user cannot write in {folder} (permission denied); "
                               "choose a writable folder.", source)
@@ -135,6 +129,30 @@ def check_place(path: str | Path, source: str) -> None:
 def check_folder(folder: str | Path, source: str) -> None:
     """Raise CachePlaceError unless caches can be written in `folder` (or it can be created)."""
     check_place(Path(folder) / "cache.duckdb", source)
+
+
+def check_readable_folder(folder: str | Path, source: str) -> bool:
+    """Whether `folder` exists (False: it does not, and could be created); raises CachePlaceError
+    naming `source` when a file is in the way or this user cannot list or reach it. Reading
+    needs no write access."""
+    folder = Path(folder)
+    nearest = _nearest_folder(folder, source)
+    if nearest != folder:
+        return False
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise CachePlaceError(f"{source}: this user cannot read {folder} (permission denied).", source)
+    return True
+
+
+def _nearest_folder(folder: Path, source: str) -> Path:
+    """`folder`, or the nearest folder above it that exists; CachePlaceError when that is a file."""
+    while not _exists(folder, source):
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CachePlaceError(f"{source}: {folder} is a file, not a folder.", source)
+    return folder
 
 
 def _exists(path: Path, source: str) -> bool:

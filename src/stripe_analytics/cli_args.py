@@ -61,12 +61,13 @@ def open_cache(db: Path | None):
 
 
 def _only_cache(data_dir: Path) -> Path:
-    if data_dir.exists() and not data_dir.is_dir():
-        raise CliError(f"DATA_DIR: {data_dir} is a file, not a folder.", 2)
+    from .cache import CachePlaceError, check_readable_folder
+
     try:
-        candidates = sorted(data_dir.glob("*.duckdb"))
-    except PermissionError:
-        raise CliError(f"DATA_DIR: this user cannot read {data_dir} (permission denied).", 2) from None
+        exists = check_readable_folder(data_dir, "DATA_DIR")
+    except CachePlaceError as error:
+        raise CliError(str(error), 2) from None
+    candidates = sorted(data_dir.glob("*.duckdb")) if exists else []
     real = [p for p in candidates if p.stem != "demo"]
     if len(real) == 1:
         return real[0]

@@ -23,7 +23,7 @@ from pathlib import Path
 import streamlit as st
 
 from ..accounts import DEMO_ID, PENDING_ID, Account, default_account, discover, visible_accounts  # noqa: F401
-from ..cache import CacheError
+from ..cache import CacheError, CachePlaceError, check_readable_folder
 from ..connection import Connection
 from .. import access
 from ..config import Settings, SettingsError, load_settings
@@ -113,7 +113,8 @@ def setup(admitted: signin.Admission | None = None, *, filters: bool = True) -> 
     ctx = AppContext()
     try:
         ctx.settings = load_settings()
-    except SettingsError as error:
+        check_readable_folder(ctx.settings.data_dir, "DATA_DIR")  # missing is fine: the demo build makes it
+    except (SettingsError, CachePlaceError) as error:
         ctx.fatal = str(error)
         st.session_state["_ctx"] = ctx
         return ctx
