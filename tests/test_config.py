@@ -109,3 +109,43 @@ def test_a_settings_file_that_is_a_folder_is_named(tmp_path):
     (tmp_path / ".env").mkdir()
     with pytest.raises(SettingsError, match=r"\.env is a folder"):
         load_settings()
+
+
+# A valid value of every setting, different from its default.
+VALUES = {
+    "stripe_api_key": "sk_test_abcdefghijklmnop", "stripe_api_base": "http://127.0.0.1:9999",
+    "stripe_account": "acct_1Example", "stripe_client_id": "ca_example", "stripe_client_secret": "sk_test_client_secret_1",
+    "stripe_redirect_uri": "http://localhost:8501/oauth", "stripe_webhook_secret": "whsec_example_1234",
+    "stripe_oauth_mode": "connect", "stripe_oauth_authorize_url": "http://127.0.0.1:9999/authorize",
+    "stripe_oauth_token_url": "http://127.0.0.1:9999/token", "stripe_oauth_deauthorize_url": "http://127.0.0.1:9999/de",
+    "data_dir": "elsewhere", "demo_customers": "50", "stripe_max_requests_per_second": "5",
+    "stripe_max_network_retries": "2", "sync_concurrency": "8", "secret_key": "k" * 40, "session_idle_days": "3",
+    "allow_anonymous_writes": "true", "allowed_users": "ann@example.com", "allowed_domains": "example.com",
+    "editors": "example.com", "sync_interval_minutes": "5", "health_max_sync_age_minutes": "30",
+}
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_value_is_not_set_so_the_next_source_decides(monkeypatch, tmp_path, empty):
+    """`SYNC_CONCURRENCY=` in the environment does not hide `SYNC_CONCURRENCY=8` in `.env`, nor an
+    empty line in `.env` the value in secrets.toml: an empty value counts as not set, for every setting."""
+    from stripe_analytics.config import Settings
+
+    assert set(VALUES) == set(Settings.model_fields)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in VALUES.items():
+        monkeypatch.setenv(name.upper(), value)
+        expected = getattr(load_settings(), name)
+        assert expected != Settings.model_fields[name].default, name
+
+        monkeypatch.setenv(name.upper(), empty)
+        (tmp_path / ".env").write_text(f"{name.upper()}={value}\n")
+        assert getattr(load_settings(), name) == expected, ("environment over .env", name)
+
+        monkeypatch.delenv(name.upper())
+        (tmp_path / ".env").write_text(f"{name.upper()}={empty}\n")
+        (tmp_path / "secrets.toml").write_text(f'{name.upper()} = "{value}"\n')
+        assert getattr(load_settings(), name) == expected, (".env over secrets.toml", name)
+        (tmp_path / ".env").unlink()
+        (tmp_path / "secrets.toml").unlink()

@@ -55,6 +55,25 @@ class _SecretsTomlSource(PydanticBaseSettingsSource):
         return {name: self._values[name] for name in self.settings_cls.model_fields if name in self._values}
 
 
+class _WithoutEmptyValues(PydanticBaseSettingsSource):
+    """A source whose empty (or blank) values count as not set, so the next source (or the
+    default) decides: `SYNC_CONCURRENCY=` in the environment does not hide `.env`'s value."""
+
+    def __init__(self, settings_cls: type[BaseSettings], source: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._source = source
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the ABC
+        return self._source.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: value for name, value in self._source().items() if not _empty(value)}
+
+
+def _empty(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
+
+
 _EMAIL = re.compile(r"^[^@\s,]+@[a-z0-9.-]+\.[a-z]{2,}$")
 _DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
 
@@ -242,10 +261,10 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _empty_is_unset(cls, values: Any) -> Any:
-        """An empty (or blank) value means "not set", for every setting and from every source,
-        so `STRIPE_API_KEY=` and `SYNC_CONCURRENCY=` both fall back to the default."""
+        """An empty (or blank) value means "not set", for every setting: the sources drop theirs
+        (`_WithoutEmptyValues`); this does the same for values passed to `load_settings`."""
         if isinstance(values, dict):
-            return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+            return {k: v for k, v in values.items() if not _empty(v)}
         return values
 
     @model_validator(mode="after")
@@ -290,7 +309,8 @@ class Settings(BaseSettings):
         dotenv = DotEnvSettingsSource(settings_cls, env_file=None)
         if read_settings_file(DOTENV) is not None:  # pydantic-settings itself raises UnicodeDecodeError
             dotenv = DotEnvSettingsSource(settings_cls, env_file=DOTENV, env_file_encoding="utf-8")
-        return (init_settings, env_settings, dotenv, _SecretsTomlSource(settings_cls, secrets_path))
+        files = (env_settings, dotenv, _SecretsTomlSource(settings_cls, secrets_path))
+        return (init_settings, *(_WithoutEmptyValues(settings_cls, source) for source in files))
 
 
 def describe_validation_error(error: ValidationError) -> str:
