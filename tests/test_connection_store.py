@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import stat
 
 import pytest
@@ -61,6 +62,20 @@ def test_the_key_file_is_made_once_with_mode_0600(tmp_path):
     os.chmod(key_file, 0o644)
     store_at(tmp_path).load(BROWSER)
     assert key_file.read_bytes() == first and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_a_missing_data_dir_is_made_owner_only_and_an_existing_one_keeps_its_mode(tmp_path):
+    """What the store creates is private (DATA_DIR and the folders above it that were missing,
+    its files); a folder that was there, like a shared 1777 one, is left as it was."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    data_dir = shared / "new" / "data"
+    ConnectionStore(load_settings(data_dir=data_dir), now=Clock()).save(BROWSER, conn())
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert {p.relative_to(shared).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in shared.rglob("*")} == {
+        "new": 0o700, "new/data": 0o700, f"new/data/{KEY_FILE}": 0o600, f"new/data/{STORE_FILE}": 0o600,
+        f"new/data/{Path(STORE_FILE).with_suffix('.lock').name}": 0o600}
 
 
 def test_secret_key_replaces_the_key_file(tmp_path):

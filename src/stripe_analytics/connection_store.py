@@ -36,6 +36,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .cache import make_folders
 from .config import Settings
 from .connection import Connection
 from .oauth import OAuthError
@@ -79,7 +80,7 @@ def _master_key(settings: Settings) -> bytes:
     folder = Path(settings.data_dir)
     path = folder / KEY_FILE
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folders(folder)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -156,8 +157,9 @@ class ConnectionStore:
     @contextmanager
     def _locked(self) -> Iterator[dict[str, str]]:
         """The entries, locked; written back (atomically) when the block changed them."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _LOCK, open(self.path.with_suffix(".lock"), "a") as lock:
+        make_folders(self.path.parent)
+        lock_fd = os.open(self.path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with _LOCK, os.fdopen(lock_fd, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 entries = self._read()
