@@ -5,6 +5,7 @@ applying, the scheduled sync, and the `webhooks` command."""
 
 from __future__ import annotations
 
+import os
 import json
 import subprocess
 import sys
@@ -371,3 +372,20 @@ def test_routing_with_a_platform_key_and_stripe_account(tmp_path):
         assert router.cache_for("acct_platform_one") is None
         fetched = router.fetcher_for("acct_connected_two").retrieve(RESOURCE_BY_NAME["customers"], "cus_on_connected")
         assert fetched["email"] == "c@example.com"
+
+
+def test_the_queue_makes_its_missing_folders_owner_only_and_leaves_existing_ones_as_they_are(tmp_path):
+    import stat
+
+    from stripe_analytics.webhooks import EventQueue, VerifiedEvent
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    queue = EventQueue(shared / "data" / "webhooks" / "queue")
+    queue.put(VerifiedEvent(id="evt_1", account="acct_1Queue", created=1, body=b'{"id": "evt_1"}'))
+    modes = {p.relative_to(shared).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in shared.rglob("*")}
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert {k: v for k, v in modes.items() if not k.endswith(".json")} == {
+        "data": 0o700, "data/webhooks": 0o700, "data/webhooks/queue": 0o700, "data/webhooks/queue/acct_1Queue": 0o700}
+    assert {v for k, v in modes.items() if k.endswith(".json")} == {0o600}

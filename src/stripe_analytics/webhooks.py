@@ -33,7 +33,7 @@ import duckdb
 import stripe
 
 from . import event_apply
-from .cache import Cache, CacheError, SyncLockedError, cache_path, open_waiting, writer_lock
+from .cache import Cache, CacheError, SyncLockedError, cache_path, make_folders, open_waiting, writer_lock
 from .config import Settings
 from .schema import RESOURCES
 from .stripe_errors import plain
@@ -161,7 +161,7 @@ class EventQueue:
             by_account.setdefault(event.account, []).append(event)
         for account, events in by_account.items():
             folder = self.root / account
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_folders(folder)
             final = folder / f"{time.time_ns():020d}-{len(events):05d}-{events[0].id}.json"
             temporary = folder / f".{final.name}.tmp"
             payload = json.dumps([e.body.decode("utf-8") for e in events]).encode()
