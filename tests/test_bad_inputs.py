@@ -160,6 +160,13 @@ def cache_in_a_folder_of_mode(path: Path, mode: int) -> Path:
     return path
 
 
+def data_dir_below_a_private_folder(world: World) -> dict[str, str]:
+    """DATA_DIR (with a cache) inside a folder only its owner may enter."""
+    cache_in_a_folder_of_mode(world.path("private/data"), 0o755)
+    os.chmod(world.path("private"), 0o700)
+    return {"DATA_DIR": str(world.path("private/data"))}
+
+
 def sticky_public_folder(world: World) -> None:
     """A folder every user may write in, like the system's temporary folder (mode 1777)."""
     os.makedirs(world.path("public"))
@@ -236,8 +243,7 @@ CASES = [
          lambda w: read_only_folder(w.data, with_cache=True) and None, unprivileged=True),
     Case("status-invalid-setting", ["status"], 2, ("SYNC_CONCURRENCY",), lambda w: {"SYNC_CONCURRENCY": "0"}),
     Case("status-data-dir-below-a-private-folder", ["status"], 2, ("DATA_DIR", "private/data", "permission denied"),
-         lambda w: cache_in_a_folder_of_mode(w.path("private/data"), 0o755) and os.chmod(w.path("private"), 0o700)
-         or {"DATA_DIR": str(w.path("private/data"))}, unprivileged=True),
+         data_dir_below_a_private_folder, unprivileged=True),
     Case("status-unlistable-data-dir", ["status"], 2, ("DATA_DIR", "cannot read", "permission denied"),
          lambda w: cache_in_a_folder_of_mode(w.data, 0o311) and None, unprivileged=True),
     Case("status-data-dir-under-a-file", ["status"], 2, ("DATA_DIR", "datafile is a file, not a folder"),
@@ -260,8 +266,7 @@ CASES = [
     Case("metrics-read-only-data-dir-still-reads", ["metrics"], 0, ("MRR",),
          lambda w: read_only_folder(w.data, with_cache=True) and None, unprivileged=True),
     Case("metrics-data-dir-below-a-private-folder", ["metrics"], 2, ("DATA_DIR", "private/data", "permission denied"),
-         lambda w: cache_in_a_folder_of_mode(w.path("private/data"), 0o755) and os.chmod(w.path("private"), 0o700)
-         or {"DATA_DIR": str(w.path("private/data"))}, unprivileged=True),
+         data_dir_below_a_private_folder, unprivileged=True),
     Case("metrics-unlistable-data-dir", ["metrics"], 2, ("DATA_DIR", "cannot read", "permission denied"),
          lambda w: cache_in_a_folder_of_mode(w.data, 0o700) and None, unprivileged=True),
     # --- sync ---------------------------------------------------------------------------------
@@ -513,8 +518,7 @@ print(json.dumps({"errors": [e.value for e in at.error], "exceptions": [str(e.va
 
 @pytest.mark.parametrize("case", [
     PageCase("page-data-dir-below-a-private-folder", ("DATA_DIR", "private/data", "permission denied"),
-             lambda w: cache_in_a_folder_of_mode(w.path("private/data"), 0o755) and os.chmod(w.path("private"), 0o700)
-             or {"DATA_DIR": str(w.path("private/data"))}),
+             data_dir_below_a_private_folder),
     PageCase("page-unlistable-data-dir", ("DATA_DIR", "cannot read", "permission denied"),
              lambda w: cache_in_a_folder_of_mode(w.data, 0o311) and None),
 ], ids=str)
