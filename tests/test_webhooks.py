@@ -389,3 +389,33 @@ def test_the_queue_makes_its_missing_folders_owner_only_and_leaves_existing_ones
     assert {k: v for k, v in modes.items() if not k.endswith(".json")} == {
         "data": 0o700, "data/webhooks": 0o700, "data/webhooks/queue": 0o700, "data/webhooks/queue/acct_1Queue": 0o700}
     assert {v for k, v in modes.items() if k.endswith(".json")} == {0o600}
+
+
+def test_a_queue_this_user_cannot_read_is_reported_once_not_as_a_traceback_per_retry(tmp_path):
+    """DATA_DIR out of reach of the server's user (file modes do not stop root: the applier runs
+    as another user): one plain line in the log, no traceback, no line per retry."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.test_bad_inputs import NOBODY, _other_users_can_run_the_package
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None or not _other_users_can_run_the_package():
+        pytest.skip("needs root with setpriv and a checkout other users can read, to run as another user")
+    data_dir = tmp_path / "private" / "data"
+    (data_dir / "webhooks" / "queue").mkdir(parents=True)
+    os.chmod(tmp_path / "private", 0o700)
+    child = ("import logging, sys, time\n"
+             "from stripe_analytics.config import load_settings\n"
+             "from stripe_analytics.webhooks import WebhookApplier\n"
+             "logging.basicConfig(level=logging.INFO)\n"
+             "applier = WebhookApplier(load_settings(data_dir=sys.argv[1])).start()\n"
+             "time.sleep(2.5)\n"
+             "applier.stop()\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATA_DIR", "SECRET_KEY"))}
+    proc = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
+                           "-c", child, str(data_dir)], cwd="/", env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr[:2000]
+    lines = [line for line in proc.stderr.splitlines() if "webhook" in line.lower()]
+    assert len(lines) == 1 and "DATA_DIR" in lines[0] and "permission denied" in lines[0].lower(), lines

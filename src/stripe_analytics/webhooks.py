@@ -385,11 +385,19 @@ class WebhookApplier:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        unreadable: str | None = None  # why the queue could not be read last time, said once
         while not self._stop.is_set():
             self._wake.wait(timeout=1.0)
             self._wake.clear()
             try:
                 pending = self.drain()
+                unreadable = None
+            except PermissionError as error:  # DATA_DIR out of this user's reach: tried again each second
+                if str(error) != unreadable:
+                    unreadable = str(error)
+                    LOG.error("webhook events cannot be applied: the queue in DATA_DIR cannot be read "
+                              "(%s: permission denied); fix DATA_DIR's permissions", error.filename)
+                pending = False
             except Exception:  # noqa: BLE001 - never let the thread die; the stats say what failed
                 LOG.exception("applying queued webhooks failed")
                 pending = True
