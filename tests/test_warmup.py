@@ -103,6 +103,14 @@ def test_invalid_settings_do_not_stop_the_server(tmp_path, env_for):
     assert report.skipped == "the settings are invalid (the page says why)"
 
 
+def test_a_data_dir_that_cannot_be_used_is_left_to_the_page(tmp_path, env_for):
+    (tmp_path / "data").write_text("a file, not a folder")
+    env_for(tmp_path / "data")
+    report = warmup.warm()
+    assert report.skipped == "the settings are invalid (the page says why)"
+    assert (tmp_path / "data").read_text() == "a file, not a folder"
+
+
 def test_a_damaged_cache_is_reported_not_raised(tmp_path, env_for):
     data_dir = tmp_path / "data"
     data_dir.mkdir()

@@ -79,6 +79,7 @@ def _warm(report: WarmupReport) -> None:
 
         from .. import charts, connection_store, exports, metrics  # noqa: F401
         from . import context, data, filters, forms, page, widgets  # noqa: F401
+    from ..cache import CachePlaceError, check_readable_folder
     from ..config import SettingsError, load_settings
     from ..metrics import to_major
     from .context import default_account, discover
@@ -86,7 +87,8 @@ def _warm(report: WarmupReport) -> None:
 
     try:
         settings = load_settings()
-    except SettingsError:
+        check_readable_folder(settings.data_dir, "DATA_DIR")
+    except (SettingsError, CachePlaceError):
         report.skipped = "the settings are invalid (the page says why)"
         return
     account = default_account(settings, discover(settings))
