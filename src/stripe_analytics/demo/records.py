@@ -1,7 +1,8 @@
 """The records of the demo's simulation: the decided timeline of each object a customer
-has (a subscription, its items and discounts, invoices and their lines, payment intents,
-charges, refunds, disputes, balance transactions). The simulation (`simulation.py`) writes
-them; the rendering (`rendering.py`) turns them into Stripe objects as they looked at a time.
+has (the customer itself, a subscription, its items and discounts, invoices and their lines,
+payment intents, charges, refunds, disputes, balance transactions). Only the simulation
+(`simulation.py`) writes them; the renderer (`rendering.py`) reads them and turns them into
+Stripe objects as they looked at a time.
 
 Times are Unix seconds. Short field names follow the Stripe field they become: `ps`/`pe` a
 period's start and end, `si` the subscription item id, `ii` the invoice item id, `sb`/`eb` the
@@ -13,6 +14,25 @@ from __future__ import annotations
 
 from ._catalog import CouponDef, PriceDef
 from ._timeutil import add_months, split
+
+
+class Customer:
+    """Who the customer is (drawn once, at sign-up) and the running state the customer object
+    shows: its credit balance, how many invoices got a number, since when it has a default card
+    and a currency, and its invoices."""
+
+    __slots__ = ("id", "created", "segment", "channel", "industry", "country", "currency", "locale", "name",
+                 "email", "phone", "address", "invoice_prefix", "card", "payment_method", "balance",
+                 "numbered_invoices", "card_since", "currency_since", "invoices")
+
+    def __init__(self, id, created):
+        self.id = id
+        self.created = created
+        self.balance = 0
+        self.numbered_invoices = 0
+        self.card_since = None
+        self.currency_since = None
+        self.invoices = []
 
 
 class SubscriptionItem:

@@ -1,92 +1,71 @@
-"""How a customer's records (`records.py`) look as Stripe API objects at a given time:
-``render_*(record, at)`` gives the object as it looked at ``at``, which yields both the final
-objects (``at = as_of``) and the ``data.object`` of events. Shapes follow the API version the
-client pins (`stripe_client.STRIPE_API_VERSION`).
+"""How a customer's records (`records.py`) look as Stripe API objects at a given time.
+
+A `StripeRenderer` is given one customer's records and the account's facts (its id, name,
+country and statement descriptor); each method ``kind(record, at)`` gives the object as it
+looked at ``at``, which yields both the final objects (``at = as_of``) and the ``data.object``
+of events. It only reads: the event envelope (`event`) and the request of an event
+(`request_from_bits`) are pure functions of what the simulation passes them (its event number,
+its random bits). Shapes follow the API version the client pins
+(`stripe_client.STRIPE_API_VERSION`).
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from ..stripe_client import STRIPE_API_VERSION as API_VERSION  # one version: the one the client pins
 from ._ids import b62
 from ._timeutil import HOUR
-from .records import (AppliedDiscount, BalanceTransaction, Charge, Dispute, Invoice, InvoiceLine, PaymentIntent,
-                      Refund, Subscription, SubscriptionItem)
+from .records import (AppliedDiscount, BalanceTransaction, Charge, Customer, Dispute, Invoice, InvoiceLine,
+                      PaymentIntent, Refund, Subscription, SubscriptionItem)
 
 
-class StripeRendering:
-    """The rendering half of `simulation.CustomerSimulation`: reads the records and profile the
-    simulation decided, changes nothing."""
+class AccountFacts(Protocol):
+    """What the renderer reads of the account (`_account._Ctx` has them)."""
 
-    # -- output --------------------------------------------------------------------------------
-    def finish(self):
-        at = self.as_of
-        recs = self.records
-        recs.sort(key=lambda x: (x[0], x[1], x[2]))
-        out = []
-        for _c, _r, _n, kind, rec in recs:
-            if kind == "invoice" and rec.deleted:
-                continue
-            out.append(self.render(kind, rec, at))
-        events = []
-        ids = self.ctx.ids
-        for t, _n, etype, payload, prev, request in self.events:
-            if isinstance(payload, tuple):
-                kind, rec = payload[0], payload[1]
-                if kind == "invoice" and rec.deleted:
-                    continue
-                if len(payload) == 3:
-                    obj = self.render_invoice(rec, t, payload[2])
-                else:
-                    obj = self.render(kind, rec, t)
-            else:
-                obj = payload
-            self.evseq += 1
-            data = {"object": webhook_view(obj)}
-            if prev is not None:
-                data["previous_attributes"] = prev
-            req = {"id": None, "idempotency_key": None}
-            if request:
-                bits = self.rng.getrandbits(192)
-                req = {"id": "req_" + b62(bits & ((1 << 84) - 1), 14),
-                       "idempotency_key": uuid_from_bits(bits >> 64)}
-            events.append({
-                "id": ids.long("evt", self.owner, self.evseq),
-                "object": "event",
-                "api_version": API_VERSION,
-                "created": t,
-                "data": data,
-                "livemode": False,
-                "pending_webhooks": 0,
-                "request": req,
-                "type": etype,
-            })
-        return out, events
+    account_id: str
+    account_name: str
+    account_country: str
+    statement_descriptor: str
 
-    def render(self, kind: str, rec, at: int) -> dict:
+
+class StripeRenderer:
+    """One customer's records as Stripe objects at a time ``at``. Reads the records the
+    simulation decided; changes nothing."""
+
+    __slots__ = ("customer_record", "account")
+
+    def __init__(self, customer: Customer, account: AccountFacts):
+        self.customer_record = customer
+        self.account = account
+
+    def object(self, kind: str, rec, at: int) -> dict:
+        """The record ``rec`` of ``kind`` (a Stripe object type) as it looked at ``at``."""
         if kind == "invoice":
-            return self.render_invoice(rec, at)
+            return self.invoice(rec, at)
         if kind == "charge":
-            return self.render_charge(rec, at)
+            return self.charge(rec, at)
         if kind == "balance_transaction":
-            return self.render_balance_transaction(rec, at)
+            return self.balance_transaction(rec, at)
         if kind == "payment_intent":
-            return self.render_payment_intent(rec, at)
+            return self.payment_intent(rec, at)
         if kind == "subscription":
-            return self.render_subscription(rec, at)
+            return self.subscription(rec, at)
         if kind == "refund":
-            return self.render_refund(rec, at)
+            return self.refund(rec, at)
         if kind == "dispute":
-            return self.render_dispute(rec, at)
+            return self.dispute(rec, at)
         if kind == "customer":
-            return self.render_customer(at)
+            return self.customer(at)
         raise ValueError(kind)
 
     # -- renderers -----------------------------------------------------------------------------
-    def render_customer(self, at: int) -> dict:
-        initial = at <= self.created
+    def customer(self, at: int) -> dict:
+        customer = self.customer_record
+        initial = at <= customer.created
         delinquent = False
         if not initial:
-            for inv in self.invoices:
+            for inv in customer.invoices:
                 if inv.deleted or inv.finalized_at is None or inv.finalized_at > at:
                     continue
                 if inv.paid_at is not None and inv.paid_at <= at:
@@ -99,41 +78,44 @@ class StripeRendering:
                     delinquent = True
                     break
         return {
-            "id": self.id,
+            "id": customer.id,
             "object": "customer",
-            "address": dict(self.address),
-            "balance": 0 if initial else self.balance,
-            "created": self.created,
-            "currency": self.currency if (self.currency_since is not None and self.currency_since <= at) else None,
+            "address": dict(customer.address),
+            "balance": 0 if initial else customer.balance,
+            "created": customer.created,
+            "currency": customer.currency if (customer.currency_since is not None
+                                              and customer.currency_since <= at) else None,
             "default_source": None,
             "delinquent": delinquent,
             "description": None,
             "discount": None,
-            "email": self.email,
-            "invoice_prefix": self.invoice_prefix,
+            "email": customer.email,
+            "invoice_prefix": customer.invoice_prefix,
             "invoice_settings": {
                 "custom_fields": None,
-                "default_payment_method": self.pm if (self.card_since is not None and self.card_since <= at) else None,
+                "default_payment_method": customer.payment_method if (customer.card_since is not None
+                                                                      and customer.card_since <= at) else None,
                 "footer": None,
                 "rendering_options": None,
             },
             "livemode": False,
-            "metadata": {"segment": self.segment, "channel": self.channel, "industry": self.industry},
-            "name": self.name,
-            "next_invoice_sequence": 1 if initial else self.inv_seq + 1,
-            "phone": self.phone,
-            "preferred_locales": [self.locale],
+            "metadata": {"segment": customer.segment, "channel": customer.channel, "industry": customer.industry},
+            "name": customer.name,
+            "next_invoice_sequence": 1 if initial else customer.numbered_invoices + 1,
+            "phone": customer.phone,
+            "preferred_locales": [customer.locale],
             "shipping": None,
             "tax_exempt": "none",
             "test_clock": None,
         }
 
-    def render_discount(self, d: AppliedDiscount) -> dict:
+    def discount(self, d: AppliedDiscount) -> dict:
+        customer = self.customer_record
         return {
             "id": d.id,
             "object": "discount",
             "checkout_session": None,
-            "customer": self.id,
+            "customer": customer.id,
             "customer_account": None,
             "end": d.end,
             "invoice": None,
@@ -145,7 +127,7 @@ class StripeRendering:
             "subscription_item": None,
         }
 
-    def render_item(self, sub: Subscription, it: SubscriptionItem) -> dict:
+    def item(self, sub: Subscription, it: SubscriptionItem) -> dict:
         price = it.price
         return {
             "id": it.id,
@@ -163,14 +145,15 @@ class StripeRendering:
             "tax_rates": [],
         }
 
-    def render_subscription(self, sub: Subscription, at: int) -> dict:
-        items = [self.render_item(sub, it) for it in sub.items]
+    def subscription(self, sub: Subscription, at: int) -> dict:
+        customer = self.customer_record
+        items = [self.item(sub, it) for it in sub.items]
         latest = None
         for inv in reversed(sub.invoices):
             if not inv.deleted and inv.created <= at:
                 latest = inv.id
                 break
-        discs = [self.render_discount(d) for d in sub.discs
+        discs = [self.discount(d) for d in sub.discs
                  if d.start <= at and (d.removed_at is None or d.removed_at > at)]
         anchor = sub.cad.anchor if sub.cad is not None else (sub.trial_end or sub.created)
         cd = sub.cancel_details or {"comment": None, "feedback": None, "reason": None}
@@ -192,7 +175,7 @@ class StripeRendering:
             "collection_method": "charge_automatically",
             "created": sub.created,
             "currency": sub.currency,
-            "customer": self.id,
+            "customer": customer.id,
             "customer_account": None,
             "days_until_due": None,
             "default_payment_method": None,
@@ -231,7 +214,7 @@ class StripeRendering:
             "trial_start": sub.trial_start,
         }
 
-    def render_line(self, inv: Invoice, ln: InvoiceLine) -> dict:
+    def line(self, inv: Invoice, ln: InvoiceLine) -> dict:
         disc = ln.disc
         price = ln.price
         sid = inv.sub.id
@@ -273,9 +256,10 @@ class StripeRendering:
             "taxes": [],
         }
 
-    def render_invoice(self, inv: Invoice, at: int, stage: str | None = None) -> dict:
+    def invoice(self, inv: Invoice, at: int, stage: str | None = None) -> dict:
         """``stage`` ("created" / "finalized") renders the invoice as it was right after that
         step, even when it was paid within the same second."""
+        customer = self.customer_record
         fin = inv.finalized_at is not None and inv.finalized_at <= at and stage != "created"
         paid = inv.paid_at is not None and inv.paid_at <= at and stage is None
         void = inv.voided_at is not None and inv.voided_at <= at and stage is None
@@ -325,15 +309,15 @@ class StripeRendering:
                     "paid_at": inv.paid_at if paid else None,
                 },
             })
-        cust = self
-        lines = [self.render_line(inv, ln) for ln in inv.lines]
+        account = self.account
+        lines = [self.line(inv, ln) for ln in inv.lines]
         url_token = inv.id[3:]
-        discounts = [self.render_discount(d) for d in inv.discounts]
+        discounts = [self.discount(d) for d in inv.discounts]
         return {
             "id": inv.id,
             "object": "invoice",
-            "account_country": self.ctx.account_country,
-            "account_name": self.ctx.account_name,
+            "account_country": account.account_country,
+            "account_name": account.account_name,
             "account_tax_ids": None,
             "amount_due": inv.amount_due,
             "amount_overpaid": 0,
@@ -352,12 +336,12 @@ class StripeRendering:
             "created": inv.created,
             "currency": inv.currency,
             "custom_fields": None,
-            "customer": cust.id,
+            "customer": customer.id,
             "customer_account": None,
-            "customer_address": dict(cust.address),
-            "customer_email": cust.email,
-            "customer_name": cust.name,
-            "customer_phone": cust.phone,
+            "customer_address": dict(customer.address),
+            "customer_email": customer.email,
+            "customer_name": customer.name,
+            "customer_phone": customer.phone,
             "customer_shipping": None,
             "customer_tax_exempt": "none",
             "customer_tax_ids": [],
@@ -371,8 +355,8 @@ class StripeRendering:
             "ending_balance": inv.eb if fin else None,
             "footer": None,
             "from_invoice": None,
-            "hosted_invoice_url": f"https://invoice.stripe.com/i/{self.ctx.account_id}/test_{url_token}" if fin else None,
-            "invoice_pdf": f"https://pay.stripe.com/invoice/{self.ctx.account_id}/test_{url_token}/pdf" if fin else None,
+            "hosted_invoice_url": f"https://invoice.stripe.com/i/{account.account_id}/test_{url_token}" if fin else None,
+            "invoice_pdf": f"https://pay.stripe.com/invoice/{account.account_id}/test_{url_token}/pdf" if fin else None,
             "issuer": {"type": "self"},
             "last_finalization_error": None,
             "latest_revision": None,
@@ -432,7 +416,8 @@ class StripeRendering:
             "webhooks_delivered_at": inv.created if inv.created < at else None,
         }
 
-    def render_payment_intent(self, pi: PaymentIntent, at: int) -> dict:
+    def payment_intent(self, pi: PaymentIntent, at: int) -> dict:
+        customer = self.customer_record
         charges = [c for c in pi.charges if c.created <= at]
         latest = charges[-1] if charges else None
         succeeded = pi.succeeded_at is not None and pi.succeeded_at <= at
@@ -448,7 +433,7 @@ class StripeRendering:
             code, decline, msg, _w = latest.failure
             err = {"charge": latest.id, "code": code, "decline_code": decline if code == "card_declined" else None,
                    "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
-                   "message": msg, "payment_method": {"id": self.pm, "object": "payment_method", "type": "card"},
+                   "message": msg, "payment_method": {"id": customer.payment_method, "object": "payment_method", "type": "card"},
                    "type": "card_error"}
         return {
             "id": pi.id,
@@ -467,7 +452,7 @@ class StripeRendering:
             "confirmation_method": "automatic",
             "created": pi.created,
             "currency": pi.currency,
-            "customer": self.id,
+            "customer": customer.id,
             "customer_account": None,
             "description": pi.description,
             "excluded_payment_method_types": None,
@@ -478,7 +463,7 @@ class StripeRendering:
             "metadata": dict(pi.metadata),
             "next_action": None,
             "on_behalf_of": None,
-            "payment_method": self.pm if latest is not None else None,
+            "payment_method": customer.payment_method if latest is not None else None,
             "payment_method_configuration_details": None,
             "payment_method_options": {"card": {"installments": None, "mandate_options": None, "network": None,
                                                 "request_three_d_secure": "automatic"}},
@@ -496,10 +481,11 @@ class StripeRendering:
             "transfer_group": None,
         }
 
-    def render_charge(self, ch: Charge, at: int) -> dict:
+    def charge(self, ch: Charge, at: int) -> dict:
+        customer = self.customer_record
         refunds = [rf for rf in ch.refunds if rf.created <= at]
         refunded_amount = sum(rf.amount for rf in refunds)
-        card = self.card
+        card = customer.card
         ok = ch.ok
         if ok:
             outcome = {"advice_code": None, "network_advice_code": None, "network_decline_code": None,
@@ -527,13 +513,13 @@ class StripeRendering:
             "application_fee": None,
             "application_fee_amount": None,
             "balance_transaction": ch.bt.id if ch.bt is not None else None,
-            "billing_details": {"address": dict(self.address), "email": self.email, "name": self.name,
-                                "phone": self.phone, "tax_id": None},
-            "calculated_statement_descriptor": self.ctx.statement_descriptor,
+            "billing_details": {"address": dict(customer.address), "email": customer.email, "name": customer.name,
+                                "phone": customer.phone, "tax_id": None},
+            "calculated_statement_descriptor": self.account.statement_descriptor,
             "captured": ok,
             "created": ch.created,
             "currency": ch.currency,
-            "customer": self.id,
+            "customer": customer.id,
             "description": ch.description,
             "disputed": disputed,
             "failure_balance_transaction": None,
@@ -546,7 +532,7 @@ class StripeRendering:
             "outcome": outcome,
             "paid": ok,
             "payment_intent": ch.pi.id,
-            "payment_method": self.pm,
+            "payment_method": customer.payment_method,
             "payment_method_details": {
                 "card": {
                     "amount_authorized": ch.amount if ok else None,
@@ -578,11 +564,11 @@ class StripeRendering:
             "radar_options": {},
             "receipt_email": None,
             "receipt_number": None,
-            "receipt_url": f"https://pay.stripe.com/receipts/payment/{self.ctx.account_id}/{ch.receipt}" if ok else None,
+            "receipt_url": f"https://pay.stripe.com/receipts/payment/{self.account.account_id}/{ch.receipt}" if ok else None,
             "refunded": refunded_amount >= ch.amount and ok,
             "refunds": {
                 "object": "list",
-                "data": [self.render_refund(rf, at) for rf in refunds],
+                "data": [self.refund(rf, at) for rf in refunds],
                 "has_more": False,
                 "total_count": len(refunds),
                 "url": f"/v1/charges/{ch.id}/refunds",
@@ -598,7 +584,8 @@ class StripeRendering:
             "transfer_group": None,
         }
 
-    def render_refund(self, rf: Refund, at: int) -> dict:
+    def refund(self, rf: Refund, at: int) -> dict:
+        customer = self.customer_record
         return {
             "id": rf.id,
             "object": "refund",
@@ -607,7 +594,7 @@ class StripeRendering:
             "charge": rf.charge.id,
             "created": rf.created,
             "currency": rf.currency,
-            "customer": self.id,
+            "customer": customer.id,
             "customer_account": None,
             "destination_details": {
                 "card": {"reference": rf.ref, "reference_status": "available", "reference_type": "acquirer_reference_number",
@@ -616,7 +603,7 @@ class StripeRendering:
             },
             "metadata": {},
             "payment_intent": rf.charge.pi.id,
-            "payment_method": self.pm,
+            "payment_method": customer.payment_method,
             "reason": rf.reason,
             "receipt_number": None,
             "source_transfer_reversal": None,
@@ -624,7 +611,8 @@ class StripeRendering:
             "transfer_reversal": None,
         }
 
-    def render_dispute(self, d: Dispute, at: int) -> dict:
+    def dispute(self, d: Dispute, at: int) -> dict:
+        customer = self.customer_record
         closed = d.closed_at <= at
         if closed:
             status = "won" if d.won else "lost"
@@ -636,16 +624,16 @@ class StripeRendering:
         ev = dict(_EMPTY_EVIDENCE)
         ev["enhanced_evidence"] = {}
         if has_ev:
-            ev["customer_email_address"] = self.email
-            ev["customer_name"] = self.name
+            ev["customer_email_address"] = customer.email
+            ev["customer_name"] = customer.name
             ev["product_description"] = "Subscription to Lumen Metrics analytics software."
             ev["uncategorized_text"] = "Customer used the service during the billing period."
-        brand = self.card["brand"]
+        brand = customer.card["brand"]
         return {
             "id": d.id,
             "object": "dispute",
             "amount": d.amount,
-            "balance_transactions": [self.render_balance_transaction(b, at) for b in d.bts if b.created <= at],
+            "balance_transactions": [self.balance_transaction(b, at) for b in d.bts if b.created <= at],
             "charge": d.charge.id,
             "created": d.created,
             "currency": d.currency,
@@ -670,7 +658,7 @@ class StripeRendering:
             "status": status,
         }
 
-    def render_balance_transaction(self, b: BalanceTransaction, at: int) -> dict:
+    def balance_transaction(self, b: BalanceTransaction, at: int) -> dict:
         fee_details = []
         if b.fee:
             fee_details.append({"amount": b.fee, "application": None, "currency": b.currency,
@@ -695,8 +683,6 @@ class StripeRendering:
         }
 
 
-
-
 _EMPTY_EVIDENCE = {k: None for k in (
     "access_activity_log", "billing_address", "cancellation_policy", "cancellation_policy_disclosure",
     "cancellation_rebuttal", "customer_communication", "customer_email_address", "customer_name",
@@ -705,6 +691,32 @@ _EMPTY_EVIDENCE = {k: None for k in (
     "refund_refusal_explanation", "service_date", "service_documentation", "shipping_address", "shipping_carrier",
     "shipping_date", "shipping_documentation", "shipping_tracking_number", "uncategorized_file",
     "uncategorized_text")}
+
+
+def event_object(event_id: str, created: int, event_type: str, obj: dict, previous: dict | None,
+                 request: dict | None) -> dict:
+    """The ``event`` carrying ``obj`` (made webhook-shaped here), with ``previous_attributes``
+    when given; ``request`` as made by `request_from_bits`, None for a change no API call made."""
+    data = {"object": webhook_view(obj)}
+    if previous is not None:
+        data["previous_attributes"] = previous
+    return {
+        "id": event_id,
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": created,
+        "data": data,
+        "livemode": False,
+        "pending_webhooks": 0,
+        "request": request if request is not None else {"id": None, "idempotency_key": None},
+        "type": event_type,
+    }
+
+
+def request_from_bits(bits: int) -> dict:
+    """An event's ``request``: its id and idempotency key, written from 192 random bits that the
+    caller drew."""
+    return {"id": "req_" + b62(bits & ((1 << 84) - 1), 14), "idempotency_key": uuid_from_bits(bits >> 64)}
 
 
 def uuid_from_bits(bits: int) -> str:

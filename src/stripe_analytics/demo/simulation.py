@@ -1,8 +1,10 @@
 """Per-customer simulation: a small discrete-event simulation of one customer's life
 (sign-up, trials, subscriptions, renewals, plan/seat/add-on changes with prorations,
 coupons, failed payments and dunning, cancellations, reactivations, one-off payments,
-refunds, disputes), decided as records (`records.py`) and rendered as Stripe objects by
-`rendering.py`.
+refunds, disputes), decided as records (`records.py`). The simulation owns all the state
+(the records, the random draws, the id and event counters); it asks its `StripeRenderer`
+(`rendering.py`), which only reads the records, for the Stripe objects, and ``finish()`` gives
+the customer's objects and events.
 
 Everything a customer does is drawn from its own ``random.Random`` seeded with
 ``(seed, customer index)``, so a customer's graph does not depend on any other customer
@@ -19,9 +21,9 @@ from ._ids import b62
 from ._catalog import ADDON_KEYS, CURRENCY_DECIMALS, CouponDef, fmt_money
 from ._people import (COMPANY_A, COMPANY_B, COMPANY_SUFFIX, COUNTRIES, FIRST_NAMES, INDUSTRIES, LAST_NAMES,
                       STREETS)
-from .records import (AppliedDiscount, BalanceTransaction, Charge, Dispute, Invoice, InvoiceLine, PaymentIntent,
-                      Refund, Subscription, SubscriptionItem)
-from .rendering import StripeRendering, list_page
+from .records import (AppliedDiscount, BalanceTransaction, Charge, Customer, Dispute, Invoice, InvoiceLine,
+                      PaymentIntent, Refund, Subscription, SubscriptionItem)
+from .rendering import StripeRenderer, event_object, list_page, request_from_bits
 from ._timeutil import DAY, HOUR, MINUTE, Cadence, fmt_date, split
 
 
@@ -113,27 +115,22 @@ def allocate(total: int, weights: list[int]) -> list[int]:
     return out
 
 
-class CustomerSimulation(StripeRendering):
-    """Simulates one customer (and renders it through `StripeRendering`). ``run()`` returns
-    (objects, events)."""
+class CustomerSimulation:
+    """Simulates customer number ``index`` of the account; ``run()`` returns (objects, events),
+    rendered by its `StripeRenderer` (``self.render``)."""
 
-    def __init__(self, ctx, ci: int):
+    def __init__(self, ctx, index: int):
         self.ctx = ctx
-        self.ci = ci
-        self.owner = ci + 1
+        self.index = index
+        self.owner = index + 1
         self.seq = 0
-        self.evseq = 1 << 23
+        self.event_seq = 1 << 23  # event ids share the customer's id space above its objects'
         self.as_of = ctx.as_of
-        self.rng = random.Random(f"stripe-analytics-demo:{ctx.seed}:{ci}")
+        self.rng = random.Random(f"stripe-analytics-demo:{ctx.seed}:{index}")
         self.records = []
         self.events = []
-        self.balance = 0
-        self.inv_seq = 0
-        self.card_since = None
-        self.currency_since = None
-        self.subs = []
-        self.invoices = []
-        self._profile()
+        self.customer = self._profile()
+        self.render = StripeRenderer(self.customer, ctx)
 
     # -- ids & bookkeeping -------------------------------------------------------------------
     def next_id(self, prefix: str) -> str:
@@ -148,33 +145,69 @@ class CustomerSimulation(StripeRendering):
         if self.ctx.window_start <= t <= self.as_of:
             self.events.append([t, len(self.events), etype, payload, prev, request])
 
+    def card_from(self, t: int) -> None:
+        """The customer has a default card from ``t`` on (unless from earlier already)."""
+        customer = self.customer
+        if customer.card_since is None or t < customer.card_since:
+            customer.card_since = t
+
+    # -- output --------------------------------------------------------------------------------
+    def finish(self) -> tuple[list[dict], list[dict]]:
+        """The customer's objects as they are at ``as_of`` (in ``created`` order, ties by
+        `RANK`) and its events in the order they happened."""
+        render = self.render
+        at = self.as_of
+        records = self.records
+        records.sort(key=lambda x: (x[0], x[1], x[2]))
+        objects = []
+        for _created, _rank, _n, kind, rec in records:
+            if kind == "invoice" and rec.deleted:
+                continue
+            objects.append(render.object(kind, rec, at))
+        events = []
+        ids = self.ctx.ids
+        for t, _n, etype, payload, prev, made_by_request in self.events:
+            if isinstance(payload, tuple):
+                kind, rec = payload[0], payload[1]
+                if kind == "invoice" and rec.deleted:
+                    continue
+                if len(payload) == 3:
+                    obj = render.invoice(rec, t, payload[2])
+                else:
+                    obj = render.object(kind, rec, t)
+            else:
+                obj = payload
+            self.event_seq += 1
+            request = request_from_bits(self.rng.getrandbits(192)) if made_by_request else None
+            events.append(event_object(ids.long("evt", self.owner, self.event_seq), t, etype, obj, prev, request))
+        return objects, events
+
     # -- profile -----------------------------------------------------------------------------
-    def _profile(self) -> None:
+    def _profile(self) -> Customer:
         r = self.rng
         ctx = self.ctx
-        self.created = ctx.signup_time(self.ci, r.random())
-        self.id = ctx.ids.short("cus", self.owner, 0)
-        self.segment = weighted_choice(r, SEGMENTS)[0]
-        self.channel = weighted_choice(r, CHANNELS[self.segment])[0]
-        self.industry = r.choice(INDUSTRIES)
+        customer = Customer(ctx.ids.short("cus", self.owner, 0), ctx.signup_time(self.index, r.random()))
+        customer.segment = weighted_choice(r, SEGMENTS)[0]
+        customer.channel = weighted_choice(r, CHANNELS[customer.segment])[0]
+        customer.industry = r.choice(INDUSTRIES)
         code, _w, cur, locale, tld, cities = weighted_choice(r, COUNTRIES, 1)
-        self.country, self.currency, self.locale = code, cur, locale
+        customer.country, customer.currency, customer.locale = code, cur, locale
         city, state, postal = r.choice(cities)
         first, last = r.choice(FIRST_NAMES), r.choice(LAST_NAMES)
         company = f"{r.choice(COMPANY_A)} {r.choice(COMPANY_B)}"
         slug = company.lower().replace(" ", "")
-        person_is_customer = self.segment == "smb" and r.random() < 0.55
-        self.name = f"{first} {last}" if person_is_customer else f"{company} {COMPANY_SUFFIX[code]}"
+        person_is_customer = customer.segment == "smb" and r.random() < 0.55
+        customer.name = f"{first} {last}" if person_is_customer else f"{company} {COMPANY_SUFFIX[code]}"
         local = f"{first}.{last}".lower().replace(" ", "").replace("'", "").replace("ü", "u").replace("á", "a")
         local = local.replace("é", "e")
-        if self.segment != "smb" and r.random() < 0.4:
+        if customer.segment != "smb" and r.random() < 0.4:
             local = r.choice(("billing", "finance", "accounts", "ap"))
         # RFC 2606 reserved TLD: never a real mailbox.
-        self.email = f"{local}{r.randrange(100) if r.random() < 0.2 else ''}@{slug}.{tld.split('.')[-1]}.example"
-        self.phone = f"+1 555-01{r.randrange(100):02d}" if code == "US" and r.random() < 0.3 else None
-        self.address = {"city": city, "country": code, "line1": f"{r.randint(1, 999)} {r.choice(STREETS)}",
+        customer.email = f"{local}{r.randrange(100) if r.random() < 0.2 else ''}@{slug}.{tld.split('.')[-1]}.example"
+        customer.phone = f"+1 555-01{r.randrange(100):02d}" if code == "US" and r.random() < 0.3 else None
+        customer.address = {"city": city, "country": code, "line1": f"{r.randint(1, 999)} {r.choice(STREETS)}",
                         "line2": None, "postal_code": random_digits(r, postal), "state": state}
-        self.invoice_prefix = ctx.ids.body(self.owner, 0)[:8].upper().replace("0", "A")
+        customer.invoice_prefix = ctx.ids.body(self.owner, 0)[:8].upper().replace("0", "A")
         # payment card
         if code == "JP":
             brand = weighted_choice(r, (("visa", 45), ("mastercard", 25), ("jcb", 30)))[0]
@@ -182,28 +215,30 @@ class CustomerSimulation(StripeRendering):
             brand = weighted_choice(r, (("visa", 55), ("mastercard", 30), ("amex", 15)))[0]
         else:
             brand = weighted_choice(r, (("visa", 58), ("mastercard", 38), ("amex", 4)))[0]
-        self.card = {
+        customer.card = {
             "brand": brand, "last4": f"{r.randrange(10000):04d}", "exp_month": r.randint(1, 12),
-            "exp_year": split(self.created)[0] + r.randint(1, 5), "funding": "debit" if r.random() < 0.3 else "credit",
+            "exp_year": split(customer.created)[0] + r.randint(1, 5), "funding": "debit" if r.random() < 0.3 else "credit",
             "country": code if r.random() < 0.95 else "US",
             "fingerprint": b62(r.getrandbits(96), 16),
         }
-        self.pm = self.next_id("pm")
+        customer.payment_method = self.next_id("pm")
         # card risk: most cards almost never fail, a few are chronically declined
-        self.fail_p = 0.30 if r.random() < 0.07 else 0.035
-        self.intl_card = self.card["country"] != "US"
+        self.decline_rate = 0.30 if r.random() < 0.07 else 0.035
+        self.foreign_card = customer.card["country"] != "US"
+        return customer
 
     # -- main journey ------------------------------------------------------------------------
     def run(self):
         r = self.rng
         as_of = self.as_of
-        self.add("customer", self)
-        self.event(self.created, "customer.created", ("customer", self), request=True)
+        customer = self.customer
+        self.add("customer", customer)
+        self.event(customer.created, "customer.created", ("customer", customer), request=True)
         x = r.random()
         kind = "lead" if x < 0.05 else ("one_off" if x < 0.065 else "subscriber")
         if kind == "one_off" or (kind == "subscriber" and r.random() < 0.05):
             for _ in range(1 if r.random() < 0.75 else 2):
-                t = self.created + r.randint(5 * MINUTE, 3 * DAY) + int(r.expovariate(1 / (60 * DAY)))
+                t = self.customer.created + r.randint(5 * MINUTE, 3 * DAY) + int(r.expovariate(1 / (60 * DAY)))
                 if t <= as_of:
                     self.one_off(t)
         if kind == "subscriber":
@@ -214,7 +249,7 @@ class CustomerSimulation(StripeRendering):
                 delay = r.randint(20 * MINUTE, 4 * DAY)
             else:
                 delay = r.randint(4 * DAY, 40 * DAY)
-            t0 = self.created + delay
+            t0 = self.customer.created + delay
             first = True
             while t0 <= as_of:
                 sub = self.run_subscription(t0, first)
@@ -237,8 +272,8 @@ class CustomerSimulation(StripeRendering):
         """Choose (items [(price, qty)], interval, count) available at ``t`` in the customer's currency."""
         r = self.rng
         cat = self.ctx.cat
-        cur = self.currency
-        seg = self.segment
+        cur = self.customer.currency
+        seg = self.customer.segment
         for _attempt in range(8):
             addons = 0
             metered = False
@@ -304,9 +339,9 @@ class CustomerSimulation(StripeRendering):
         if not first:
             if r.random() < 0.4:
                 cp = cat.coupons["WINBACK25"]
-        elif self.channel == "partner" and r.random() < 0.5:
+        elif self.customer.channel == "partner" and r.random() < 0.5:
             cp = cat.coupons["PARTNER15"]
-        elif self.industry == "nonprofit" and r.random() < 0.6:
+        elif self.customer.industry == "nonprofit" and r.random() < 0.6:
             cp = cat.coupons["NONPROFIT30"]
         elif interval[0] == "year" and r.random() < 0.15:
             cp = cat.coupons["ANNUAL10"]
@@ -318,7 +353,7 @@ class CustomerSimulation(StripeRendering):
                 cp = cat.coupons["LAUNCH50"]
             elif y < 0.13:
                 cp = {"usd": cat.coupons["USD10OFF"], "eur": cat.coupons["EUR25OFF"],
-                      "gbp": cat.coupons["GBP5OFF"], "jpy": cat.coupons["JPY1000OFF"]}[self.currency]
+                      "gbp": cat.coupons["GBP5OFF"], "jpy": cat.coupons["JPY1000OFF"]}[self.customer.currency]
         if cp is not None and cp.created > t:
             return None
         return cp
@@ -338,14 +373,14 @@ class CustomerSimulation(StripeRendering):
 
     def run_subscription(self, t0: int, first: bool) -> Subscription:
         r = self.rng
-        seg = SEG[self.segment]
+        seg = SEG[self.customer.segment]
         sub = Subscription()
         sub.id = self.next_id("sub")
         sub.created = t0
-        sub.currency = self.currency
+        sub.currency = self.customer.currency
         sub.metadata = {}
-        if self.currency_since is None:
-            self.currency_since = t0
+        if self.customer.currency_since is None:
+            self.customer.currency_since = t0
         plan, iv = self._plan(t0, first)
         sub.interval, sub.interval_count = iv
         for price, qty in plan:
@@ -354,7 +389,6 @@ class CustomerSimulation(StripeRendering):
                 it.usage_base = r.lognormvariate(math.log(600), 0.9)
             sub.items.append(it)
         sub.dunning = "cancel" if r.random() < 0.5 else "unpaid"
-        self.subs.append(sub)
         self.add("subscription", sub)
         cp = self._coupon_at_start(sub, t0, first, iv)
         if cp is not None:
@@ -365,13 +399,12 @@ class CustomerSimulation(StripeRendering):
         if trial:
             sub.status = "trialing"
             sub.trial_start = t0
-            sub.trial_end = t0 + (30 if self.segment == "mid_market" and r.random() < 0.3 else 14) * DAY
+            sub.trial_end = t0 + (30 if self.customer.segment == "mid_market" and r.random() < 0.3 else 14) * DAY
             sub.ps, sub.pe = t0, sub.trial_end
             sub.converts = r.random() < seg["convert"]
             if sub.converts:
                 t_card = t0 + int((sub.trial_end - t0) * r.random())
-                if self.card_since is None or t_card < self.card_since:
-                    self.card_since = t_card
+                self.card_from(t_card)
             else:
                 sub.trial_behavior = "cancel"
             inv_id = self.next_id("in")
@@ -385,8 +418,7 @@ class CustomerSimulation(StripeRendering):
             self.push(sub, sub.trial_end - 3 * DAY, "trial_will_end")
             self.push(sub, sub.trial_end, "trial_end")
         else:
-            if self.card_since is None or t0 < self.card_since:
-                self.card_since = t0
+            self.card_from(t0)
             sub.cad = Cadence(iv[0], iv[1], t0)
             self.set_period(sub, 0)
             inv = self.cycle_invoice(sub, t0, "subscription_create", None, t0)
@@ -395,7 +427,7 @@ class CustomerSimulation(StripeRendering):
             else:
                 self.activate(sub, t0)
         if self.events and slot < len(self.events) and self.events[slot][2] == "customer.subscription.created":
-            self.events[slot][3] = self.render_subscription(sub, t0)
+            self.events[slot][3] = self.render.subscription(sub, t0)
         self.loop(sub)
         return sub
 
@@ -427,7 +459,7 @@ class CustomerSimulation(StripeRendering):
     def schedule_period(self, sub: Subscription) -> None:
         """Sample what happens to an active subscription during its current period."""
         r = self.rng
-        seg = SEG[self.segment]
+        seg = SEG[self.customer.segment]
         ps, pe = sub.ps, sub.pe
         months = sub.cad.months
         lo, hi = ps + 26 * HOUR, pe - 2 * HOUR
@@ -529,16 +561,17 @@ class CustomerSimulation(StripeRendering):
         inv.total = subtotal - disc_sum
         finalized = not draft and finalize_at <= self.as_of
         if finalized:
-            sb = self.balance
+            customer = self.customer
+            sb = customer.balance
             inv.sb = sb
             inv.amount_due = max(0, inv.total + sb)
             inv.eb = sb + inv.total - inv.amount_due
             if 0 < inv.amount_due < MIN_CHARGE[inv.currency]:
                 inv.carried = True
                 inv.eb = sb + inv.total
-            self.balance = inv.eb
-            self.inv_seq += 1
-            inv.number = f"{self.invoice_prefix}-{self.inv_seq:04d}"
+            customer.balance = inv.eb
+            customer.numbered_invoices += 1
+            inv.number = f"{customer.invoice_prefix}-{customer.numbered_invoices:04d}"
             inv.finalized_at = finalize_at
         else:
             inv.sb = 0
@@ -547,7 +580,7 @@ class CustomerSimulation(StripeRendering):
             inv.number = None
             inv.finalized_at = None
         self.add("invoice", inv)
-        self.invoices.append(inv)
+        self.customer.invoices.append(inv)
         sub.invoices.append(inv)
         if draft:
             sub.drafts.append(inv)
@@ -580,7 +613,7 @@ class CustomerSimulation(StripeRendering):
             inv.attempt_plan.append(t)
         if inv.first_attempt_at is None:
             inv.first_attempt_at = t
-        ok = r.random() >= (self.fail_p if n == 0 else RETRY_FAIL)
+        ok = r.random() >= (self.decline_rate if n == 0 else RETRY_FAIL)
         pi = inv.pi
         ch = self.charge(t, pi, ok)
         inv.charges.append(ch)
@@ -594,7 +627,7 @@ class CustomerSimulation(StripeRendering):
                         o.charges and o.paid_at is None and o.voided_at is None and o.uncollectible_at is None
                         for o in sub.invoices):
                     sub.status = "active"
-                    self.event(t, "customer.subscription.updated", self.render_subscription(sub, t), {"status": "past_due"})
+                    self.event(t, "customer.subscription.updated", self.render.subscription(sub, t), {"status": "past_due"})
             return
         self.event(t, "invoice.payment_failed", ("invoice", inv))
         if inv.reason == "subscription_create" and sub.status == "incomplete":
@@ -607,7 +640,7 @@ class CustomerSimulation(StripeRendering):
             return
         if sub.ended_at is None and sub.status == "active":
             sub.status = "past_due"
-            self.event(t, "customer.subscription.updated", self.render_subscription(sub, t), {"status": "active"})
+            self.event(t, "customer.subscription.updated", self.render.subscription(sub, t), {"status": "active"})
         offsets = RETRY_OFFSETS_WEEKLY if sub.interval == "week" else RETRY_OFFSETS
         if n < len(offsets):
             t2 = inv.first_attempt_at + offsets[n] + r.randint(0, 6 * HOUR)
@@ -620,7 +653,7 @@ class CustomerSimulation(StripeRendering):
         """The first invoice of a (non-trial) subscription got paid."""
         sub.status = "active"
         if t > sub.created:
-            self.event(t, "customer.subscription.updated", self.render_subscription(sub, t), {"status": "incomplete"})
+            self.event(t, "customer.subscription.updated", self.render.subscription(sub, t), {"status": "incomplete"})
         self.schedule_period(sub)
         self.push(sub, sub.pe, "renew")
 
@@ -639,7 +672,7 @@ class CustomerSimulation(StripeRendering):
         sub.status = "unpaid"
         sub.unpaid_left = r.randint(2, 4)
         inv.hold = True
-        self.event(t, "customer.subscription.updated", self.render_subscription(sub, t), {"status": "past_due"})
+        self.event(t, "customer.subscription.updated", self.render.subscription(sub, t), {"status": "past_due"})
         if r.random() < 0.3:
             t2 = t + r.randint(DAY, 6 * DAY)
             if t2 < sub.pe - HOUR:
@@ -658,7 +691,7 @@ class CustomerSimulation(StripeRendering):
         inv.hold = False
         self.event(t, "invoice.paid", ("invoice", inv))
         sub.status = "active"
-        self.event(t, "customer.subscription.updated", self.render_subscription(sub, t), {"status": "unpaid"})
+        self.event(t, "customer.subscription.updated", self.render.subscription(sub, t), {"status": "unpaid"})
 
     def expire(self, sub: Subscription, t: int, inv: Invoice) -> None:
         if inv.paid_at is not None or sub.status != "incomplete":
@@ -671,7 +704,7 @@ class CustomerSimulation(StripeRendering):
             self.event(t, "payment_intent.canceled", ("payment_intent", inv.pi))
         sub.status = "incomplete_expired"
         sub.ended_at = t
-        self.event(t, "customer.subscription.deleted", self.render_subscription(sub, t))
+        self.event(t, "customer.subscription.deleted", self.render.subscription(sub, t))
 
     def charge(self, t: int, pi: PaymentIntent, ok: bool) -> Charge:
         r = self.rng
@@ -685,7 +718,7 @@ class CustomerSimulation(StripeRendering):
             pi.succeeded_at = t
             settle, rate = ctx.settlement(ch.currency, t)
             ch.settle = settle
-            fee_pct = 0.029 + (0.015 if self.intl_card else 0.0) + (0.01 if rate is not None else 0.0)
+            fee_pct = 0.029 + (0.015 if self.foreign_card else 0.0) + (0.01 if rate is not None else 0.0)
             ch.bt = self.bt(t, "charge", "charge", ch.amount, ch.currency, settle, rate, ch.id, ch.description,
                             fee_pct=fee_pct)
             self.event(t, "charge.succeeded", ("charge", ch))
@@ -793,7 +826,7 @@ class CustomerSimulation(StripeRendering):
     # -- subscription event handlers ------------------------------------------------------------
     def on_trial_will_end(self, sub: Subscription, t: int) -> None:
         if sub.status == "trialing":
-            self.event(t, "customer.subscription.trial_will_end", self.render_subscription(sub, t))
+            self.event(t, "customer.subscription.trial_will_end", self.render.subscription(sub, t))
 
     def on_trial_end(self, sub: Subscription, t: int) -> None:
         if not sub.converts:
@@ -806,7 +839,7 @@ class CustomerSimulation(StripeRendering):
         self.set_period(sub, 0)
         inv = self.cycle_invoice(sub, t, "subscription_cycle", None, t + HOUR)
         inv.period_start, inv.period_end = sub.trial_start, t
-        self.event(t, "customer.subscription.updated", self.render_subscription(sub, t),
+        self.event(t, "customer.subscription.updated", self.render.subscription(sub, t),
                    {"status": "trialing", "latest_invoice": sub.invoices[0].id})
         self.schedule_period(sub)
         self.push(sub, sub.pe, "renew")
@@ -843,7 +876,7 @@ class CustomerSimulation(StripeRendering):
             self.cycle_invoice(sub, t, "subscription_cycle", prev, t, draft=True)
         else:
             self.cycle_invoice(sub, t, "subscription_cycle", prev, t + HOUR)
-        self.event(t, "customer.subscription.updated", self.render_subscription(sub, t), {"latest_invoice": old_latest})
+        self.event(t, "customer.subscription.updated", self.render.subscription(sub, t), {"latest_invoice": old_latest})
         if sub.status == "active" and not sub.cancel_at_period_end:
             self.schedule_period(sub)
         self.push(sub, sub.pe, "renew")
@@ -859,7 +892,7 @@ class CustomerSimulation(StripeRendering):
             cp = self.ctx.cat.coupons["STAY30"]
             if cp.created <= t:
                 self.add_discount(sub, cp, t)
-                self.event(t, "customer.subscription.updated", self.render_subscription(sub, t), {"discounts": []},
+                self.event(t, "customer.subscription.updated", self.render.subscription(sub, t), {"discounts": []},
                            request=True)
                 return
         if mode == "immediate":
@@ -882,7 +915,7 @@ class CustomerSimulation(StripeRendering):
         sub.cancel_at = sub.pe
         sub.canceled_at = t
         sub.cancel_details = {"comment": None, "feedback": feedback, "reason": "cancellation_requested"}
-        self.event(t, "customer.subscription.updated", self.render_subscription(sub, t),
+        self.event(t, "customer.subscription.updated", self.render.subscription(sub, t),
                    {"cancel_at": None, "cancel_at_period_end": False, "canceled_at": None,
                     "cancellation_details": {"comment": None, "feedback": None, "reason": None}}, request=True)
 
@@ -895,7 +928,7 @@ class CustomerSimulation(StripeRendering):
             sub.cancel_details = {"comment": comment, "feedback": feedback, "reason": reason}
         elif reason is not None:
             sub.cancel_details["reason"] = reason
-        self.event(t, "customer.subscription.deleted", self.render_subscription(sub, t))
+        self.event(t, "customer.subscription.deleted", self.render.subscription(sub, t))
 
     def on_change(self, sub: Subscription, t: int, kind: str) -> None:
         """A mid-period plan / seat / add-on change, invoiced immediately with prorations
@@ -939,7 +972,7 @@ class CustomerSimulation(StripeRendering):
         elif kind == "addon_add":
             have = {it.price.product.key for it in sub.items}
             pool = [k for k in ADDON_KEYS if k not in have]
-            if self.segment == "smb":
+            if self.customer.segment == "smb":
                 pool = [k for k in pool if k in ("extra_storage", "custom_domain", "sandbox", "audit_log",
                                                  "webhooks_plus", "advanced_analytics")]
             if not pool:
@@ -978,7 +1011,7 @@ class CustomerSimulation(StripeRendering):
                           unit_dec=None if np_.tiered else str(np_.unit_amount))
                 lines.append(ln)
                 it.last_debit = (inv_id, ln.id)
-        prev_items = [self.render_item(sub, x) for x in sub.items]
+        prev_items = [self.render.item(sub, x) for x in sub.items]
         for it, op, oq, np_, nq in changes:
             if np_ is None:
                 sub.items.remove(it)
@@ -988,7 +1021,7 @@ class CustomerSimulation(StripeRendering):
                 it.price = np_
                 it.quantity = nq
         self.new_invoice(sub, inv_id, t, "subscription_update", lines, t, (t, t), discounts=False)
-        self.event(t, "customer.subscription.updated", self.render_subscription(sub, t),
+        self.event(t, "customer.subscription.updated", self.render.subscription(sub, t),
                    {"items": list_page({"object": "list", "data": prev_items, "has_more": False,
                                          "total_count": len(prev_items),
                                          "url": f"/v1/subscription_items?subscription={sub.id}"})},
@@ -997,19 +1030,18 @@ class CustomerSimulation(StripeRendering):
     # -- one-off payments ----------------------------------------------------------------------
     def one_off(self, t: int) -> None:
         r = self.rng
-        if self.currency_since is None or t < self.currency_since:
-            self.currency_since = t
-        if self.card_since is None or t < self.card_since:
-            self.card_since = t
+        if self.customer.currency_since is None or t < self.customer.currency_since:
+            self.customer.currency_since = t
+        self.card_from(t)
         label, usd = weighted_choice(r, (("Onboarding & setup package", 49900, 40), ("Data migration service", 149900, 20),
                                   ("Custom dashboard build", 250000, 15), ("Training workshop", 99900, 15),
                                   ("Consulting (10 hours)", 180000, 10)))[:2]
-        if self.segment == "smb":
+        if self.customer.segment == "smb":
             usd = max(9900, usd // 4)
-        elif self.segment == "enterprise":
+        elif self.customer.segment == "enterprise":
             usd *= 3
-        amount = {"usd": usd, "eur": usd, "gbp": (usd * 8 // 1000) * 100, "jpy": (usd * 3 // 200) * 100}[self.currency]
-        pi = PaymentIntent(self.next_id("pi"), t, amount, self.currency, label, metadata={"type": "one_off", "service": label},
+        amount = {"usd": usd, "eur": usd, "gbp": (usd * 8 // 1000) * 100, "jpy": (usd * 3 // 200) * 100}[self.customer.currency]
+        pi = PaymentIntent(self.next_id("pi"), t, amount, self.customer.currency, label, metadata={"type": "one_off", "service": label},
                 secret=b62(r.getrandbits(128), 24))
         self.add("payment_intent", pi)
         tc = t + r.randint(1, 30)
