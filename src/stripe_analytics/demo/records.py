@@ -4,10 +4,12 @@ payment intents, charges, refunds, disputes, balance transactions). Only the sim
 (`simulation.py`) writes them; the renderer (`rendering.py`) reads them and turns them into
 Stripe objects as they looked at a time.
 
-Times are Unix seconds. Short field names follow the Stripe field they become: `ps`/`pe` a
-period's start and end, `si` the subscription item id, `ii` the invoice item id, `sb`/`eb` the
-starting and ending customer balance, `cad` the billing cadence, `k` the index of the current
-period, `disc` the discount amounts of a line, `discs` a subscription's applied discounts.
+Times are Unix seconds. A field named like a Stripe field holds what that field shows (a
+related object may be held as its record instead of its id); the others are the simulation's own: a
+subscription's `agenda` (a heap of what happens to it next), `cadence` and `period_index` (its
+billing periods), `when_retries_fail` ("cancel" or "unpaid"); an invoice's `attempt_plan`,
+`hold` (kept open while its subscription is unpaid) and `carried` (an amount below the minimum
+charge, carried to the customer's balance).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ class Customer:
     shows: its credit balance, how many invoices got a number, since when it has a default card
     and a currency, and its invoices."""
 
-    __slots__ = ("id", "created", "segment", "channel", "industry", "country", "currency", "locale", "name",
-                 "email", "phone", "address", "invoice_prefix", "card", "payment_method", "balance",
-                 "numbered_invoices", "card_since", "currency_since", "invoices")
+    __slots__ = ("id", "created", "segment", "channel", "industry", "country", "currency", "locale", "name", "email",
+                 "phone", "address", "invoice_prefix", "card", "payment_method", "balance", "numbered_invoices",
+                 "card_since", "currency_since", "invoices")
 
     def __init__(self, id, created):
         self.id = id
@@ -49,13 +51,13 @@ class SubscriptionItem:
 
 
 class AppliedDiscount:
-    __slots__ = ("id", "coupon", "start", "end", "sub", "removed_at", "consumed")
+    __slots__ = ("id", "coupon", "start", "end", "subscription", "removed_at", "consumed")
 
-    def __init__(self, id, coupon: CouponDef, start: int, sub):
+    def __init__(self, id, coupon: CouponDef, start: int, subscription):
         self.id = id
         self.coupon = coupon
         self.start = start
-        self.sub = sub
+        self.subscription = subscription
         self.consumed = False
         if coupon.duration == "repeating":
             self.end = add_months(split(start), coupon.duration_in_months)
@@ -66,41 +68,43 @@ class AppliedDiscount:
 
 
 class InvoiceLine:
-    __slots__ = ("id", "amount", "desc", "pstart", "pend", "price", "quantity", "si", "proration", "discountable",
-                 "disc", "ii", "credited", "unit_dec")
+    __slots__ = ("id", "amount", "description", "period_start", "period_end", "price", "quantity", "subscription_item",
+                 "proration", "discountable", "discount_amounts", "invoice_item", "credited_items",
+                 "unit_amount_decimal")
 
-    def __init__(self, id, amount, desc, pstart, pend, price, quantity, si, proration=False, ii=None,
-                 credited=None, unit_dec=None):
+    def __init__(self, id, amount, description, period_start, period_end, price, quantity, subscription_item,
+                 proration=False, invoice_item=None, credited_items=None, unit_amount_decimal=None):
         self.id = id
         self.amount = amount
-        self.desc = desc
-        self.pstart = pstart
-        self.pend = pend
+        self.description = description
+        self.period_start = period_start
+        self.period_end = period_end
         self.price = price
         self.quantity = quantity
-        self.si = si
+        self.subscription_item = subscription_item
         self.proration = proration
         self.discountable = not proration
-        self.disc = ()
-        self.ii = ii
-        self.credited = credited
-        self.unit_dec = unit_dec
+        self.discount_amounts = ()
+        self.invoice_item = invoice_item
+        self.credited_items = credited_items
+        self.unit_amount_decimal = unit_amount_decimal
 
 
 class Invoice:
-    __slots__ = ("id", "sub", "created", "reason", "lines", "currency", "subtotal", "discounts", "disc_totals",
-                 "total", "sb", "amount_due", "eb", "finalized_at", "number", "period_start", "period_end",
-                 "attempt_plan", "charges", "paid_at", "voided_at", "uncollectible_at", "pi", "deleted",
-                 "auto_advance", "first_attempt_at", "inpay_id", "hold", "carried")
+    __slots__ = ("id", "subscription", "created", "reason", "lines", "currency", "subtotal", "discounts",
+                 "total_discount_amounts", "total", "starting_balance", "amount_due", "ending_balance", "finalized_at",
+                 "number", "period_start", "period_end", "attempt_plan", "charges", "paid_at", "voided_at",
+                 "uncollectible_at", "payment_intent", "deleted", "auto_advance", "first_attempt_at",
+                 "invoice_payment_id", "hold", "carried")
 
     def __init__(self):
         self.deleted = False
         self.attempt_plan = []
         self.charges = []
         self.paid_at = self.voided_at = self.uncollectible_at = None
-        self.pi = None
+        self.payment_intent = None
         self.first_attempt_at = None
-        self.inpay_id = None
+        self.invoice_payment_id = None
         self.hold = False
         self.carried = False
 
@@ -125,11 +129,11 @@ class PaymentIntent:
 
 
 class BalanceTransaction:
-    __slots__ = ("id", "created", "amount", "currency", "fee", "exchange_rate", "type", "category", "source",
-                 "description", "available_on", "fee_desc")
+    __slots__ = ("id", "created", "amount", "currency", "fee", "exchange_rate", "type", "reporting_category", "source",
+                 "description", "available_on", "fee_description")
 
-    def __init__(self, id, created, amount, currency, fee, exchange_rate, type, category, source, description,
-                 available_on, fee_desc):
+    def __init__(self, id, created, amount, currency, fee, exchange_rate, type, reporting_category, source,
+                 description, available_on, fee_description):
         self.id = id
         self.created = created
         self.amount = amount
@@ -137,79 +141,80 @@ class BalanceTransaction:
         self.fee = fee
         self.exchange_rate = exchange_rate
         self.type = type
-        self.category = category
+        self.reporting_category = reporting_category
         self.source = source
         self.description = description
         self.available_on = available_on
-        self.fee_desc = fee_desc
+        self.fee_description = fee_description
 
 
 class Charge:
-    __slots__ = ("id", "created", "amount", "currency", "pi", "ok", "failure", "bt", "refunds", "dispute",
-                 "description", "settle", "risk", "receipt")
+    __slots__ = ("id", "created", "amount", "currency", "payment_intent", "ok", "failure", "balance_transaction",
+                 "refunds", "dispute", "description", "settlement_currency", "risk_score", "receipt_token")
 
-    def __init__(self, id, created, amount, currency, pi, ok, description):
+    def __init__(self, id, created, amount, currency, payment_intent, ok, description):
         self.id = id
         self.created = created
         self.amount = amount
         self.currency = currency
-        self.pi = pi
+        self.payment_intent = payment_intent
         self.ok = ok
         self.failure = None
-        self.bt = None
+        self.balance_transaction = None
         self.refunds = []
         self.dispute = None
         self.description = description
-        self.settle = None
-        self.risk = 0
-        self.receipt = ""
+        self.settlement_currency = None
+        self.risk_score = 0
+        self.receipt_token = ""
 
 
 class Refund:
-    __slots__ = ("id", "created", "amount", "charge", "reason", "bt", "currency", "ref")
+    __slots__ = ("id", "created", "amount", "charge", "reason", "balance_transaction", "currency", "acquirer_reference")
 
-    def __init__(self, id, created, amount, charge, reason, currency, ref):
+    def __init__(self, id, created, amount, charge, reason, currency, acquirer_reference):
         self.id = id
         self.created = created
         self.amount = amount
         self.charge = charge
         self.reason = reason
         self.currency = currency
-        self.bt = None
-        self.ref = ref
+        self.balance_transaction = None
+        self.acquirer_reference = acquirer_reference
 
 
 class Dispute:
-    __slots__ = ("id", "created", "amount", "currency", "charge", "reason", "code", "evidence_at", "closed_at",
-                 "won", "bts", "due_by")
+    __slots__ = ("id", "created", "amount", "currency", "charge", "reason", "network_reason_code", "evidence_at",
+                 "closed_at", "won", "balance_transactions", "due_by")
 
     def __init__(self):
-        self.bts = []
+        self.balance_transactions = []
 
 
 class Subscription:
-    __slots__ = ("id", "created", "currency", "items", "status", "trial_start", "trial_end", "cad", "k", "ps",
-                 "pe", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at", "cancel_details", "discs",
-                 "invoices", "converts", "dunning", "unpaid_left", "drafts", "trial_behavior", "metadata",
-                 "interval", "interval_count", "heap", "seq", "lapsed")
+    __slots__ = ("id", "created", "currency", "items", "status", "trial_start", "trial_end", "cadence", "period_index",
+                 "current_period_start", "current_period_end", "cancel_at_period_end", "cancel_at", "canceled_at",
+                 "ended_at", "cancel_details", "discounts", "invoices", "trial_converts", "when_retries_fail",
+                 "unpaid_renewals_left", "drafts", "trial_behavior", "metadata", "interval", "interval_count", "agenda",
+                 "agenda_seq", "lapsed")
 
     def __init__(self):
         self.items = []
         self.status = "incomplete"
         self.trial_start = self.trial_end = None
-        self.cad = None
-        self.k = 0
-        self.ps = self.pe = 0
+        self.cadence = None
+        self.period_index = 0
+        self.current_period_start = self.current_period_end = 0
         self.cancel_at_period_end = False
         self.cancel_at = self.canceled_at = self.ended_at = None
         self.cancel_details = None
-        self.discs = []
+        self.discounts = []
         self.invoices = []
         self.drafts = []
-        self.unpaid_left = 0
+        self.unpaid_renewals_left = 0
         self.trial_behavior = "create_invoice"
-        self.heap = []
-        self.seq = 0
+        self.agenda = []
+        self.agenda_seq = 0
         self.lapsed = False
 
 

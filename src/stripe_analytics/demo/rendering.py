@@ -123,7 +123,7 @@ class StripeRenderer:
             "promotion_code": None,
             "source": {"coupon": d.coupon.id, "type": "coupon"},
             "start": d.start,
-            "subscription": d.sub.id,
+            "subscription": d.subscription.id,
             "subscription_item": None,
         }
 
@@ -134,8 +134,8 @@ class StripeRenderer:
             "object": "subscription_item",
             "billing_thresholds": None,
             "created": it.created,
-            "current_period_end": sub.pe,
-            "current_period_start": sub.ps,
+            "current_period_end": sub.current_period_end,
+            "current_period_start": sub.current_period_start,
             "discounts": [],
             "metadata": {},
             "plan": price.plan_dict(),
@@ -153,9 +153,9 @@ class StripeRenderer:
             if not inv.deleted and inv.created <= at:
                 latest = inv.id
                 break
-        discs = [self.discount(d) for d in sub.discs
+        discs = [self.discount(d) for d in sub.discounts
                  if d.start <= at and (d.removed_at is None or d.removed_at > at)]
-        anchor = sub.cad.anchor if sub.cad is not None else (sub.trial_end or sub.created)
+        anchor = sub.cadence.anchor if sub.cadence is not None else (sub.trial_end or sub.created)
         cd = sub.cancel_details or {"comment": None, "feedback": None, "reason": None}
         return {
             "id": sub.id,
@@ -215,15 +215,15 @@ class StripeRenderer:
         }
 
     def line(self, inv: Invoice, ln: InvoiceLine) -> dict:
-        disc = ln.disc
+        disc = ln.discount_amounts
         price = ln.price
-        sid = inv.sub.id
+        sid = inv.subscription.id
         return {
             "id": ln.id,
             "object": "line_item",
             "amount": ln.amount,
             "currency": inv.currency,
-            "description": ln.desc,
+            "description": ln.description,
             "discount_amounts": [{"amount": a, "discount": did} for a, did in disc],
             "discountable": ln.discountable,
             "discounts": [],
@@ -233,21 +233,21 @@ class StripeRenderer:
             "parent": {
                 "invoice_item_details": None,
                 "subscription_item_details": {
-                    "invoice_item": ln.ii,
+                    "invoice_item": ln.invoice_item,
                     "proration": ln.proration,
-                    "proration_details": {"credited_items": ln.credited},
+                    "proration_details": {"credited_items": ln.credited_items},
                     "subscription": sid,
-                    "subscription_item": ln.si,
+                    "subscription_item": ln.subscription_item,
                 },
                 "type": "subscription_item_details",
             },
-            "period": {"end": ln.pend, "start": ln.pstart},
+            "period": {"end": ln.period_end, "start": ln.period_start},
             "pretax_credit_amounts": [{"amount": a, "credit_balance_transaction": None, "discount": did,
                                        "type": "discount"} for a, did in disc],
             "pricing": {
                 "price_details": {"price": price.id, "product": price.product.id},
                 "type": "price_details",
-                "unit_amount_decimal": ln.unit_dec,
+                "unit_amount_decimal": ln.unit_amount_decimal,
             },
             "quantity": ln.quantity,
             "quantity_decimal": str(ln.quantity),
@@ -288,12 +288,12 @@ class StripeRenderer:
         amount_paid = inv.amount_due if (paid and not inv.carried) else 0
         amount_remaining = 0 if inv.carried else inv.amount_due - amount_paid
         payments = []
-        pi = inv.pi
+        pi = inv.payment_intent
         if pi is not None and pi.created <= at and fin:
             pstatus = "paid" if paid else ("canceled" if (pi.canceled_at is not None and pi.canceled_at <= at)
                                            else "open")
             payments.append({
-                "id": inv.inpay_id,
+                "id": inv.invoice_payment_id,
                 "object": "invoice_payment",
                 "amount_paid": inv.amount_due if paid else None,
                 "amount_requested": inv.amount_due,
@@ -352,10 +352,11 @@ class StripeRenderer:
             "discounts": discounts,
             "due_date": None,
             "effective_at": inv.finalized_at if fin else None,
-            "ending_balance": inv.eb if fin else None,
+            "ending_balance": inv.ending_balance if fin else None,
             "footer": None,
             "from_invoice": None,
-            "hosted_invoice_url": f"https://invoice.stripe.com/i/{account.account_id}/test_{url_token}" if fin else None,
+            "hosted_invoice_url": (f"https://invoice.stripe.com/i/{account.account_id}/test_{url_token}"
+                                   if fin else None),
             "invoice_pdf": f"https://pay.stripe.com/invoice/{account.account_id}/test_{url_token}/pdf" if fin else None,
             "issuer": {"type": "self"},
             "last_finalization_error": None,
@@ -374,7 +375,7 @@ class StripeRenderer:
             "on_behalf_of": None,
             "parent": {
                 "quote_details": None,
-                "subscription_details": {"metadata": {}, "subscription": inv.sub.id},
+                "subscription_details": {"metadata": {}, "subscription": inv.subscription.id},
                 "type": "subscription_details",
             },
             "payment_settings": {"default_mandate": None, "payment_method_options": None,
@@ -394,7 +395,7 @@ class StripeRenderer:
                           "template_version": None},
             "shipping_cost": None,
             "shipping_details": None,
-            "starting_balance": inv.sb,
+            "starting_balance": inv.starting_balance,
             "statement_descriptor": None,
             "status": status,
             "status_transitions": {
@@ -408,10 +409,10 @@ class StripeRenderer:
             "subtotal_excluding_tax": inv.subtotal,
             "test_clock": None,
             "total": inv.total,
-            "total_discount_amounts": [{"amount": a, "discount": d.id} for a, d in inv.disc_totals],
+            "total_discount_amounts": [{"amount": a, "discount": d.id} for a, d in inv.total_discount_amounts],
             "total_excluding_tax": inv.total,
             "total_pretax_credit_amounts": [{"amount": a, "credit_balance_transaction": None, "discount": d.id,
-                                             "type": "discount"} for a, d in inv.disc_totals],
+                                             "type": "discount"} for a, d in inv.total_discount_amounts],
             "total_taxes": [],
             "webhooks_delivered_at": inv.created if inv.created < at else None,
         }
@@ -433,7 +434,8 @@ class StripeRenderer:
             code, decline, msg, _w = latest.failure
             err = {"charge": latest.id, "code": code, "decline_code": decline if code == "card_declined" else None,
                    "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
-                   "message": msg, "payment_method": {"id": customer.payment_method, "object": "payment_method", "type": "card"},
+                   "message": msg,
+                   "payment_method": {"id": customer.payment_method, "object": "payment_method", "type": "card"},
                    "type": "card_error"}
         return {
             "id": pi.id,
@@ -490,7 +492,7 @@ class StripeRenderer:
         if ok:
             outcome = {"advice_code": None, "network_advice_code": None, "network_decline_code": None,
                        "network_status": "approved_by_network", "reason": None,
-                       "risk_level": "normal" if ch.risk < 65 else "elevated", "risk_score": ch.risk,
+                       "risk_level": "normal" if ch.risk_score < 65 else "elevated", "risk_score": ch.risk_score,
                        "seller_message": "Payment complete.", "type": "authorized"}
             failure_code = failure_message = None
         else:
@@ -498,7 +500,7 @@ class StripeRenderer:
             outcome = {"advice_code": "try_again_later" if decline == "insufficient_funds" else None,
                        "network_advice_code": None, "network_decline_code": None,
                        "network_status": "declined_by_network", "reason": decline,
-                       "risk_level": "normal", "risk_score": ch.risk,
+                       "risk_level": "normal", "risk_score": ch.risk_score,
                        "seller_message": f"The bank returned the decline code `{decline}`.",
                        "type": "issuer_declined"}
             failure_code, failure_message = code, msg
@@ -512,7 +514,7 @@ class StripeRenderer:
             "application": None,
             "application_fee": None,
             "application_fee_amount": None,
-            "balance_transaction": ch.bt.id if ch.bt is not None else None,
+            "balance_transaction": ch.balance_transaction.id if ch.balance_transaction is not None else None,
             "billing_details": {"address": dict(customer.address), "email": customer.email, "name": customer.name,
                                 "phone": customer.phone, "tax_id": None},
             "calculated_statement_descriptor": self.account.statement_descriptor,
@@ -531,7 +533,7 @@ class StripeRenderer:
             "on_behalf_of": None,
             "outcome": outcome,
             "paid": ok,
-            "payment_intent": ch.pi.id,
+            "payment_intent": ch.payment_intent.id,
             "payment_method": customer.payment_method,
             "payment_method_details": {
                 "card": {
@@ -564,7 +566,8 @@ class StripeRenderer:
             "radar_options": {},
             "receipt_email": None,
             "receipt_number": None,
-            "receipt_url": f"https://pay.stripe.com/receipts/payment/{self.account.account_id}/{ch.receipt}" if ok else None,
+            "receipt_url": (f"https://pay.stripe.com/receipts/payment/{self.account.account_id}/{ch.receipt_token}"
+                            if ok else None),
             "refunded": refunded_amount >= ch.amount and ok,
             "refunds": {
                 "object": "list",
@@ -590,19 +593,20 @@ class StripeRenderer:
             "id": rf.id,
             "object": "refund",
             "amount": rf.amount,
-            "balance_transaction": rf.bt.id,
+            "balance_transaction": rf.balance_transaction.id,
             "charge": rf.charge.id,
             "created": rf.created,
             "currency": rf.currency,
             "customer": customer.id,
             "customer_account": None,
             "destination_details": {
-                "card": {"reference": rf.ref, "reference_status": "available", "reference_type": "acquirer_reference_number",
+                "card": {"reference": rf.acquirer_reference, "reference_status": "available",
+                         "reference_type": "acquirer_reference_number",
                          "type": "refund"},
                 "type": "card",
             },
             "metadata": {},
-            "payment_intent": rf.charge.pi.id,
+            "payment_intent": rf.charge.payment_intent.id,
             "payment_method": customer.payment_method,
             "reason": rf.reason,
             "receipt_number": None,
@@ -633,7 +637,8 @@ class StripeRenderer:
             "id": d.id,
             "object": "dispute",
             "amount": d.amount,
-            "balance_transactions": [self.balance_transaction(b, at) for b in d.bts if b.created <= at],
+            "balance_transactions": [self.balance_transaction(b, at) for b in d.balance_transactions
+                                     if b.created <= at],
             "charge": d.charge.id,
             "created": d.created,
             "currency": d.currency,
@@ -649,9 +654,9 @@ class StripeRenderer:
             "is_charge_refundable": False,
             "livemode": False,
             "metadata": {},
-            "payment_intent": d.charge.pi.id,
+            "payment_intent": d.charge.payment_intent.id,
             "payment_method_details": {
-                "card": {"brand": brand, "case_type": "chargeback", "network_reason_code": d.code},
+                "card": {"brand": brand, "case_type": "chargeback", "network_reason_code": d.network_reason_code},
                 "type": "card",
             },
             "reason": d.reason,
@@ -662,7 +667,7 @@ class StripeRenderer:
         fee_details = []
         if b.fee:
             fee_details.append({"amount": b.fee, "application": None, "currency": b.currency,
-                                "description": b.fee_desc, "type": "stripe_fee"})
+                                "description": b.fee_description, "type": "stripe_fee"})
         return {
             "id": b.id,
             "object": "balance_transaction",
@@ -676,7 +681,7 @@ class StripeRenderer:
             "fee": b.fee,
             "fee_details": fee_details,
             "net": b.amount - b.fee,
-            "reporting_category": b.category,
+            "reporting_category": b.reporting_category,
             "source": b.source,
             "status": "available" if b.available_on <= at else "pending",
             "type": b.type,

@@ -217,7 +217,8 @@ class CustomerSimulation:
             brand = weighted_choice(r, (("visa", 58), ("mastercard", 38), ("amex", 4)))[0]
         customer.card = {
             "brand": brand, "last4": f"{r.randrange(10000):04d}", "exp_month": r.randint(1, 12),
-            "exp_year": split(customer.created)[0] + r.randint(1, 5), "funding": "debit" if r.random() < 0.3 else "credit",
+            "exp_year": split(customer.created)[0] + r.randint(1, 5),
+            "funding": "debit" if r.random() < 0.3 else "credit",
             "country": code if r.random() < 0.95 else "US",
             "fingerprint": b62(r.getrandbits(96), 16),
         }
@@ -360,16 +361,16 @@ class CustomerSimulation:
 
     def add_discount(self, sub: Subscription, coupon: CouponDef, t: int) -> AppliedDiscount:
         d = AppliedDiscount(self.next_id("di"), coupon, t, sub)
-        sub.discs.append(d)
+        sub.discounts.append(d)
         return d
 
     def active_discounts(self, sub: Subscription, t: int):
-        return [d for d in sub.discs
+        return [d for d in sub.discounts
                 if d.start <= t and not d.consumed and (d.removed_at is None or t < d.removed_at)]
 
     def push(self, sub: Subscription, t: int, kind: str, *args) -> None:
-        sub.seq += 1
-        heapq.heappush(sub.heap, (t, sub.seq, kind, args))
+        sub.agenda_seq += 1
+        heapq.heappush(sub.agenda, (t, sub.agenda_seq, kind, args))
 
     def run_subscription(self, t0: int, first: bool) -> Subscription:
         r = self.rng
@@ -388,7 +389,7 @@ class CustomerSimulation:
             if it.metered:
                 it.usage_base = r.lognormvariate(math.log(600), 0.9)
             sub.items.append(it)
-        sub.dunning = "cancel" if r.random() < 0.5 else "unpaid"
+        sub.when_retries_fail = "cancel" if r.random() < 0.5 else "unpaid"
         self.add("subscription", sub)
         cp = self._coupon_at_start(sub, t0, first, iv)
         if cp is not None:
@@ -400,9 +401,9 @@ class CustomerSimulation:
             sub.status = "trialing"
             sub.trial_start = t0
             sub.trial_end = t0 + (30 if self.customer.segment == "mid_market" and r.random() < 0.3 else 14) * DAY
-            sub.ps, sub.pe = t0, sub.trial_end
-            sub.converts = r.random() < seg["convert"]
-            if sub.converts:
+            sub.current_period_start, sub.current_period_end = t0, sub.trial_end
+            sub.trial_converts = r.random() < seg["convert"]
+            if sub.trial_converts:
                 t_card = t0 + int((sub.trial_end - t0) * r.random())
                 self.card_from(t_card)
             else:
@@ -413,16 +414,16 @@ class CustomerSimulation:
                 if it.metered:
                     continue
                 lines.append(InvoiceLine(self.next_id("il"), 0, f"Trial period for {it.price.product.name}", t0,
-                                  sub.trial_end, it.price, it.quantity, it.id, unit_dec="0"))
+                                  sub.trial_end, it.price, it.quantity, it.id, unit_amount_decimal="0"))
             self.new_invoice(sub, inv_id, t0, "subscription_create", lines, t0, (t0, t0), discounts=False)
             self.push(sub, sub.trial_end - 3 * DAY, "trial_will_end")
             self.push(sub, sub.trial_end, "trial_end")
         else:
             self.card_from(t0)
-            sub.cad = Cadence(iv[0], iv[1], t0)
+            sub.cadence = Cadence(iv[0], iv[1], t0)
             self.set_period(sub, 0)
             inv = self.cycle_invoice(sub, t0, "subscription_create", None, t0)
-            if inv.pi is not None:
+            if inv.payment_intent is not None:
                 self.attempt(sub, t0, inv, 0)
             else:
                 self.activate(sub, t0)
@@ -432,7 +433,7 @@ class CustomerSimulation:
         return sub
 
     def loop(self, sub: Subscription) -> None:
-        heap = sub.heap
+        heap = sub.agenda
         as_of = self.as_of
         while heap:
             t, _s, kind, args = heapq.heappop(heap)
@@ -452,20 +453,20 @@ class CustomerSimulation:
             getattr(self, "on_" + kind)(sub, t, *args)
 
     def set_period(self, sub: Subscription, k: int) -> None:
-        sub.k = k
-        sub.ps = sub.cad.boundary(k)
-        sub.pe = sub.cad.boundary(k + 1)
+        sub.period_index = k
+        sub.current_period_start = sub.cadence.boundary(k)
+        sub.current_period_end = sub.cadence.boundary(k + 1)
 
     def schedule_period(self, sub: Subscription) -> None:
         """Sample what happens to an active subscription during its current period."""
         r = self.rng
         seg = SEG[self.customer.segment]
-        ps, pe = sub.ps, sub.pe
-        months = sub.cad.months
+        ps, pe = sub.current_period_start, sub.current_period_end
+        months = sub.cadence.months
         lo, hi = ps + 26 * HOUR, pe - 2 * HOUR
         if hi <= lo:
             return
-        churn = seg["churn"] * (1.7 if sub.k < 3 else 1.0)
+        churn = seg["churn"] * (1.7 if sub.period_index < 3 else 1.0)
         if sub.interval == "year":
             churn *= 0.8
         if r.random() < 1 - (1 - churn) ** months:
@@ -492,7 +493,8 @@ class CustomerSimulation:
         else:
             desc = f"{q} × {name} (at {fmt_money(price.unit_amount, cur)} {price.interval_text()})"
             unit_dec = str(price.unit_amount)
-        return InvoiceLine(self.next_id("il"), price.amount(q), desc, ps, pe, price, q, it.id, unit_dec=unit_dec)
+        return InvoiceLine(self.next_id("il"), price.amount(q), desc, ps, pe, price, q, it.id,
+                           unit_amount_decimal=unit_dec)
 
     def cycle_invoice(self, sub: Subscription, t: int, reason: str, prev_period, finalize_at: int,
                       draft: bool = False, licensed: bool = True) -> Invoice:
@@ -502,11 +504,11 @@ class CustomerSimulation:
         for it in sub.items:
             if it.metered:
                 if prev_period is not None and it.created <= prev_period[0]:
-                    growth = 1.0 + 0.03 * sub.k
+                    growth = 1.0 + 0.03 * sub.period_index
                     q = max(0, int(it.usage_base * growth * r.lognormvariate(0, 0.3)))
                     lines.append(self.line_for(it, inv_id, prev_period[0], prev_period[1], q))
             elif licensed:
-                ln = self.line_for(it, inv_id, sub.ps, sub.pe)
+                ln = self.line_for(it, inv_id, sub.current_period_start, sub.current_period_end)
                 it.last_debit = (inv_id, ln.id)
                 lines.append(ln)
         if prev_period is None:
@@ -519,7 +521,7 @@ class CustomerSimulation:
                     discounts: bool = True, draft: bool = False) -> Invoice:
         inv = Invoice()
         inv.id = inv_id
-        inv.sub = sub
+        inv.subscription = sub
         inv.created = t
         inv.reason = reason
         inv.lines = lines
@@ -541,7 +543,7 @@ class CustomerSimulation:
         if applied:
             disc_lines = [ln for ln in lines if ln.discountable]
             for ln in disc_lines:
-                ln.disc = []
+                ln.discount_amounts = []
             for d in applied:
                 c = d.coupon
                 base = sum(ln.amount for ln in disc_lines)
@@ -551,32 +553,32 @@ class CustomerSimulation:
                     total_off = min(c.amount_off, max(0, base))
                     amounts = allocate(total_off, [ln.amount for ln in disc_lines])
                 for ln, a in zip(disc_lines, amounts):
-                    ln.disc.append((a, d.id))
+                    ln.discount_amounts.append((a, d.id))
                 s = sum(amounts)
                 totals.append((s, d))
                 disc_sum += s
         inv.discounts = applied
-        inv.disc_totals = totals
+        inv.total_discount_amounts = totals
         inv.subtotal = subtotal
         inv.total = subtotal - disc_sum
         finalized = not draft and finalize_at <= self.as_of
         if finalized:
             customer = self.customer
             sb = customer.balance
-            inv.sb = sb
+            inv.starting_balance = sb
             inv.amount_due = max(0, inv.total + sb)
-            inv.eb = sb + inv.total - inv.amount_due
+            inv.ending_balance = sb + inv.total - inv.amount_due
             if 0 < inv.amount_due < MIN_CHARGE[inv.currency]:
                 inv.carried = True
-                inv.eb = sb + inv.total
-            customer.balance = inv.eb
+                inv.ending_balance = sb + inv.total
+            customer.balance = inv.ending_balance
             customer.numbered_invoices += 1
             inv.number = f"{customer.invoice_prefix}-{customer.numbered_invoices:04d}"
             inv.finalized_at = finalize_at
         else:
-            inv.sb = 0
+            inv.starting_balance = 0
             inv.amount_due = max(0, inv.total)
-            inv.eb = None
+            inv.ending_balance = None
             inv.number = None
             inv.finalized_at = None
         self.add("invoice", inv)
@@ -595,8 +597,8 @@ class CustomerSimulation:
                     "Subscription update" if reason == "subscription_update" else "Subscription cycle")
                 pi = PaymentIntent(self.next_id("pi"), finalize_at, inv.amount_due, inv.currency, desc, invoice=inv,
                         secret=b62(self.rng.getrandbits(128), 24))
-                inv.pi = pi
-                inv.inpay_id = self.next_id("inpay")
+                inv.payment_intent = pi
+                inv.invoice_payment_id = self.next_id("inpay")
                 self.add("payment_intent", pi)
                 if reason != "subscription_create":
                     first = finalize_at + self.rng.randint(1, 240)
@@ -614,20 +616,21 @@ class CustomerSimulation:
         if inv.first_attempt_at is None:
             inv.first_attempt_at = t
         ok = r.random() >= (self.decline_rate if n == 0 else RETRY_FAIL)
-        pi = inv.pi
+        pi = inv.payment_intent
         ch = self.charge(t, pi, ok)
         inv.charges.append(ch)
         if ok:
             inv.paid_at = t
             self.event(t, "invoice.paid", ("invoice", inv))
-            if sub.ended_at is None and inv.sub is sub:
+            if sub.ended_at is None and inv.subscription is sub:
                 if sub.status == "incomplete":
                     self.activate(sub, t)
                 elif sub.status == "past_due" and not any(
                         o.charges and o.paid_at is None and o.voided_at is None and o.uncollectible_at is None
                         for o in sub.invoices):
                     sub.status = "active"
-                    self.event(t, "customer.subscription.updated", self.render.subscription(sub, t), {"status": "past_due"})
+                    self.event(t, "customer.subscription.updated", self.render.subscription(sub, t),
+                               {"status": "past_due"})
             return
         self.event(t, "invoice.payment_failed", ("invoice", inv))
         if inv.reason == "subscription_create" and sub.status == "incomplete":
@@ -655,27 +658,27 @@ class CustomerSimulation:
         if t > sub.created:
             self.event(t, "customer.subscription.updated", self.render.subscription(sub, t), {"status": "incomplete"})
         self.schedule_period(sub)
-        self.push(sub, sub.pe, "renew")
+        self.push(sub, sub.current_period_end, "renew")
 
     def exhaust(self, sub: Subscription, t: int, inv: Invoice) -> None:
         """All retries failed."""
         r = self.rng
-        if sub.ended_at is not None or sub.status != "past_due" or sub.dunning == "cancel":
+        if sub.ended_at is not None or sub.status != "past_due" or sub.when_retries_fail == "cancel":
             inv.uncollectible_at = t
             self.event(t, "invoice.marked_uncollectible", ("invoice", inv))
-            if inv.pi is not None:
-                inv.pi.canceled_at = t
-                inv.pi.cancel_reason = "automatic"
+            if inv.payment_intent is not None:
+                inv.payment_intent.canceled_at = t
+                inv.payment_intent.cancel_reason = "automatic"
             if sub.ended_at is None and sub.status == "past_due":
                 self.end_sub(sub, t, "canceled", "payment_failed")
             return
         sub.status = "unpaid"
-        sub.unpaid_left = r.randint(2, 4)
+        sub.unpaid_renewals_left = r.randint(2, 4)
         inv.hold = True
         self.event(t, "customer.subscription.updated", self.render.subscription(sub, t), {"status": "past_due"})
         if r.random() < 0.3:
             t2 = t + r.randint(DAY, 6 * DAY)
-            if t2 < sub.pe - HOUR:
+            if t2 < sub.current_period_end - HOUR:
                 self.push(sub, t2, "recover", inv)
 
     def recover(self, sub: Subscription, t: int, inv: Invoice) -> None:
@@ -685,7 +688,7 @@ class CustomerSimulation:
         if inv.uncollectible_at is not None:
             return
         inv.attempt_plan.append(t)
-        ch = self.charge(t, inv.pi, True)
+        ch = self.charge(t, inv.payment_intent, True)
         inv.charges.append(ch)
         inv.paid_at = t
         inv.hold = False
@@ -698,10 +701,10 @@ class CustomerSimulation:
             return
         inv.voided_at = t
         self.event(t, "invoice.voided", ("invoice", inv))
-        if inv.pi is not None:
-            inv.pi.canceled_at = t
-            inv.pi.cancel_reason = "void_invoice"
-            self.event(t, "payment_intent.canceled", ("payment_intent", inv.pi))
+        if inv.payment_intent is not None:
+            inv.payment_intent.canceled_at = t
+            inv.payment_intent.cancel_reason = "void_invoice"
+            self.event(t, "payment_intent.canceled", ("payment_intent", inv.payment_intent))
         sub.status = "incomplete_expired"
         sub.ended_at = t
         self.event(t, "customer.subscription.deleted", self.render.subscription(sub, t))
@@ -710,17 +713,17 @@ class CustomerSimulation:
         r = self.rng
         ctx = self.ctx
         ch = Charge(self.next_id("ch"), t, pi.amount, pi.currency, pi, ok, pi.description)
-        ch.risk = r.randint(5, 60) if ok else r.randint(20, 85)
-        ch.receipt = b62(r.getrandbits(192), 32)
+        ch.risk_score = r.randint(5, 60) if ok else r.randint(20, 85)
+        ch.receipt_token = b62(r.getrandbits(192), 32)
         pi.charges.append(ch)
         self.add("charge", ch)
         if ok:
             pi.succeeded_at = t
             settle, rate = ctx.settlement(ch.currency, t)
-            ch.settle = settle
+            ch.settlement_currency = settle
             fee_pct = 0.029 + (0.015 if self.foreign_card else 0.0) + (0.01 if rate is not None else 0.0)
-            ch.bt = self.bt(t, "charge", "charge", ch.amount, ch.currency, settle, rate, ch.id, ch.description,
-                            fee_pct=fee_pct)
+            ch.balance_transaction = self.new_balance_transaction(t, "charge", "charge", ch.amount, ch.currency,
+                                                                  settle, rate, ch.id, ch.description, fee_pct=fee_pct)
             self.event(t, "charge.succeeded", ("charge", ch))
             self.event(t, "payment_intent.succeeded", ("payment_intent", pi))
             self._after_success(ch)
@@ -730,8 +733,8 @@ class CustomerSimulation:
             self.event(t, "payment_intent.payment_failed", ("payment_intent", pi))
         return ch
 
-    def bt(self, t, type_, category, amount, currency, settle, rate, source, description, fee_pct=0.0,
-           fixed_fee=None, available_days=2) -> BalanceTransaction:
+    def new_balance_transaction(self, t, type_, category, amount, currency, settle, rate, source, description,
+                                fee_pct=0.0, fixed_fee=None, available_days=2) -> BalanceTransaction:
         if rate is None or settle == currency:
             samt = amount
             er = None
@@ -778,9 +781,10 @@ class CustomerSimulation:
         already = sum(x.amount for x in ch.refunds)
         amount = min(amount, ch.amount - already)
         rf = Refund(self.next_id("re"), t, amount, ch, reason, ch.currency, str(self.rng.randrange(10**22, 10**23)))
-        rate = None if ch.settle == ch.currency else ctx.rate(ch.currency, ch.settle, t)
-        rf.bt = self.bt(t, "refund", "refund", -amount, ch.currency, ch.settle, rate, rf.id,
-                        f"REFUND FOR CHARGE ({ch.description})", available_days=1)
+        rate = None if ch.settlement_currency == ch.currency else ctx.rate(ch.currency, ch.settlement_currency, t)
+        rf.balance_transaction = self.new_balance_transaction(t, "refund", "refund", -amount, ch.currency,
+                                                              ch.settlement_currency, rate, rf.id,
+                                                              f"REFUND FOR CHARGE ({ch.description})", available_days=1)
         ch.refunds.append(rf)
         self.add("refund", rf)
         self.event(t, "charge.refunded", ("charge", ch),
@@ -797,7 +801,7 @@ class CustomerSimulation:
         d.amount = ch.amount
         d.currency = ch.currency
         d.charge = ch
-        d.reason, d.code, _w = weighted_choice(r, _DISPUTE_REASONS)
+        d.reason, d.network_reason_code, _w = weighted_choice(r, _DISPUTE_REASONS)
         d.due_by = (t // DAY + 21) * DAY + DAY - 1
         if r.random() < 0.7:
             d.evidence_at = t + r.randint(2 * DAY, 15 * DAY)
@@ -809,18 +813,19 @@ class CustomerSimulation:
             d.won = False
         ch.dispute = d
         self.add("dispute", d)
-        settle = ch.settle
+        settle = ch.settlement_currency
         rate = None if settle == ch.currency else ctx.rate(ch.currency, settle, t)
         fee = DISPUTE_FEE.get(settle, 1500)
-        d.bts.append(self.bt(t, "adjustment", "dispute", -d.amount, ch.currency, settle, rate, d.id,
-                             f"Chargeback withdrawal for {ch.id}", fixed_fee=fee, available_days=1))
+        d.balance_transactions.append(self.new_balance_transaction(
+            t, "adjustment", "dispute", -d.amount, ch.currency, settle, rate, d.id,
+            f"Chargeback withdrawal for {ch.id}", fixed_fee=fee, available_days=1))
         self.event(t, "charge.dispute.created", ("dispute", d))
         if d.closed_at <= self.as_of:
             if d.won:
                 rate2 = None if settle == ch.currency else ctx.rate(ch.currency, settle, d.closed_at)
-                d.bts.append(self.bt(d.closed_at, "adjustment", "dispute_reversal", d.amount, ch.currency, settle,
-                                     rate2, d.id, f"Chargeback reversal for {ch.id}", fixed_fee=-fee,
-                                     available_days=1))
+                d.balance_transactions.append(self.new_balance_transaction(
+                    d.closed_at, "adjustment", "dispute_reversal", d.amount, ch.currency, settle, rate2, d.id,
+                    f"Chargeback reversal for {ch.id}", fixed_fee=-fee, available_days=1))
             self.event(d.closed_at, "charge.dispute.closed", ("dispute", d))
 
     # -- subscription event handlers ------------------------------------------------------------
@@ -829,23 +834,23 @@ class CustomerSimulation:
             self.event(t, "customer.subscription.trial_will_end", self.render.subscription(sub, t))
 
     def on_trial_end(self, sub: Subscription, t: int) -> None:
-        if not sub.converts:
+        if not sub.trial_converts:
             sub.lapsed = True
             self.end_sub(sub, t, "canceled", "cancellation_requested", feedback=None,
                          comment="Trial ended without a payment method")
             return
         sub.status = "active"
-        sub.cad = Cadence(sub.interval, sub.interval_count, t)
+        sub.cadence = Cadence(sub.interval, sub.interval_count, t)
         self.set_period(sub, 0)
         inv = self.cycle_invoice(sub, t, "subscription_cycle", None, t + HOUR)
         inv.period_start, inv.period_end = sub.trial_start, t
         self.event(t, "customer.subscription.updated", self.render.subscription(sub, t),
                    {"status": "trialing", "latest_invoice": sub.invoices[0].id})
         self.schedule_period(sub)
-        self.push(sub, sub.pe, "renew")
+        self.push(sub, sub.current_period_end, "renew")
 
     def on_renew(self, sub: Subscription, t: int) -> None:
-        prev = (sub.ps, sub.pe)
+        prev = (sub.current_period_start, sub.current_period_end)
         old_latest = sub.invoices[-1].id if sub.invoices else None
         if sub.cancel_at_period_end and sub.cancel_at == t:
             if any(it.metered for it in sub.items):
@@ -853,23 +858,23 @@ class CustomerSimulation:
             self.end_sub(sub, t, "canceled", None)
             return
         if sub.status == "unpaid":
-            sub.unpaid_left -= 1
-            if sub.unpaid_left <= 0:
+            sub.unpaid_renewals_left -= 1
+            if sub.unpaid_renewals_left <= 0:
                 for inv in sub.invoices:
                     if inv.finalized_at is not None and inv.paid_at is None and inv.voided_at is None \
                             and inv.uncollectible_at is None:
                         inv.uncollectible_at = t
                         inv.hold = False
                         self.event(t, "invoice.marked_uncollectible", ("invoice", inv))
-                        if inv.pi is not None:
-                            inv.pi.canceled_at = t
-                            inv.pi.cancel_reason = "automatic"
+                        if inv.payment_intent is not None:
+                            inv.payment_intent.canceled_at = t
+                            inv.payment_intent.cancel_reason = "automatic"
                 for inv in sub.drafts:
                     inv.deleted = True
                 sub.drafts = []
                 self.end_sub(sub, t, "canceled", "payment_failed")
                 return
-        self.set_period(sub, sub.k + 1)
+        self.set_period(sub, sub.period_index + 1)
         for it in sub.items:
             it.last_debit = None
         if sub.status == "unpaid":
@@ -879,7 +884,7 @@ class CustomerSimulation:
         self.event(t, "customer.subscription.updated", self.render.subscription(sub, t), {"latest_invoice": old_latest})
         if sub.status == "active" and not sub.cancel_at_period_end:
             self.schedule_period(sub)
-        self.push(sub, sub.pe, "renew")
+        self.push(sub, sub.current_period_end, "renew")
 
     def on_cancel(self, sub: Subscription, t: int, mode: str) -> None:
         r = self.rng
@@ -902,17 +907,17 @@ class CustomerSimulation:
                     last_paid = inv
                     break
             self.end_sub(sub, t, "canceled", "cancellation_requested", feedback=feedback)
-            if last_paid is not None and last_paid.created >= sub.ps and r.random() < 0.3:
+            if last_paid is not None and last_paid.created >= sub.current_period_start and r.random() < 0.3:
                 ch = last_paid.charges[-1]
                 if ch.ok and ch.dispute is None and not ch.refunds:
-                    frac = (sub.pe - t) / (sub.pe - sub.ps)
+                    frac = (sub.current_period_end - t) / (sub.current_period_end - sub.current_period_start)
                     amt = max(1, round_half_up(ch.amount * frac))
                     tr = t + r.randint(60, 2 * HOUR)
                     if tr <= self.as_of:
                         self.refund(tr, ch, amt, "requested_by_customer")
             return
         sub.cancel_at_period_end = True
-        sub.cancel_at = sub.pe
+        sub.cancel_at = sub.current_period_end
         sub.canceled_at = t
         sub.cancel_details = {"comment": None, "feedback": feedback, "reason": "cancellation_requested"}
         self.event(t, "customer.subscription.updated", self.render.subscription(sub, t),
@@ -937,7 +942,7 @@ class CustomerSimulation:
         cat = self.ctx.cat
         if sub.status != "active" or sub.cancel_at_period_end:
             return
-        if t < sub.ps + 2 * HOUR or t > sub.pe - HOUR:
+        if t < sub.current_period_start + 2 * HOUR or t > sub.current_period_end - HOUR:
             return
         cur, iv, cnt = sub.currency, sub.interval, sub.interval_count
         main = sub.items[0]
@@ -992,7 +997,7 @@ class CustomerSimulation:
         else:
             return
         inv_id = self.next_id("in")
-        frac = (sub.pe - t) / (sub.pe - sub.ps)
+        frac = (sub.current_period_end - t) / (sub.current_period_end - sub.current_period_start)
         lines = []
         when = fmt_date(t)
         for it, op, oq, np_, nq in changes:
@@ -1002,13 +1007,15 @@ class CustomerSimulation:
                 if it.last_debit is not None:
                     credited = {"invoice": it.last_debit[0], "invoice_line_items": [it.last_debit[1]]}
                 lines.append(InvoiceLine(self.next_id("il"), amt, f"Unused time on {oq} × {op.product.name} after {when}",
-                                  t, sub.pe, op, oq, it.id, proration=True, ii=self.next_id("ii"), credited=credited,
-                                  unit_dec=None if op.tiered else str(op.unit_amount)))
+                                         t, sub.current_period_end, op, oq, it.id, proration=True,
+                                         invoice_item=self.next_id("ii"), credited_items=credited,
+                                         unit_amount_decimal=None if op.tiered else str(op.unit_amount)))
             if np_ is not None:
                 amt = round_half_up(np_.amount(nq) * frac)
                 ln = InvoiceLine(self.next_id("il"), amt, f"Remaining time on {nq} × {np_.product.name} after {when}",
-                          t, sub.pe, np_, nq, it.id, proration=True, ii=self.next_id("ii"),
-                          unit_dec=None if np_.tiered else str(np_.unit_amount))
+                                 t, sub.current_period_end, np_, nq, it.id, proration=True,
+                                 invoice_item=self.next_id("ii"),
+                                 unit_amount_decimal=None if np_.tiered else str(np_.unit_amount))
                 lines.append(ln)
                 it.last_debit = (inv_id, ln.id)
         prev_items = [self.render.item(sub, x) for x in sub.items]
@@ -1030,19 +1037,20 @@ class CustomerSimulation:
     # -- one-off payments ----------------------------------------------------------------------
     def one_off(self, t: int) -> None:
         r = self.rng
-        if self.customer.currency_since is None or t < self.customer.currency_since:
-            self.customer.currency_since = t
+        customer = self.customer
+        if customer.currency_since is None or t < customer.currency_since:
+            customer.currency_since = t
         self.card_from(t)
         label, usd = weighted_choice(r, (("Onboarding & setup package", 49900, 40), ("Data migration service", 149900, 20),
                                   ("Custom dashboard build", 250000, 15), ("Training workshop", 99900, 15),
                                   ("Consulting (10 hours)", 180000, 10)))[:2]
-        if self.customer.segment == "smb":
+        if customer.segment == "smb":
             usd = max(9900, usd // 4)
-        elif self.customer.segment == "enterprise":
+        elif customer.segment == "enterprise":
             usd *= 3
-        amount = {"usd": usd, "eur": usd, "gbp": (usd * 8 // 1000) * 100, "jpy": (usd * 3 // 200) * 100}[self.customer.currency]
-        pi = PaymentIntent(self.next_id("pi"), t, amount, self.customer.currency, label, metadata={"type": "one_off", "service": label},
-                secret=b62(r.getrandbits(128), 24))
+        amount = {"usd": usd, "eur": usd, "gbp": (usd * 8 // 1000) * 100, "jpy": (usd * 3 // 200) * 100}[customer.currency]
+        pi = PaymentIntent(self.next_id("pi"), t, amount, customer.currency, label,
+                           metadata={"type": "one_off", "service": label}, secret=b62(r.getrandbits(128), 24))
         self.add("payment_intent", pi)
         tc = t + r.randint(1, 30)
         if tc > self.as_of:
