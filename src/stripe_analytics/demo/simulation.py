@@ -116,8 +116,9 @@ def allocate(total: int, weights: list[int]) -> list[int]:
 
 
 class CustomerSimulation:
-    """Simulates customer number ``index`` of the account; ``run()`` returns (objects, events),
-    rendered by its `StripeRenderer` (``self.render``)."""
+    """Simulates customer number ``index`` of the account: ``simulate()`` decides its records and
+    events, ``finish()`` has its `StripeRenderer` (``self.render``) turn them into Stripe objects;
+    ``run()`` does both and returns (objects, events)."""
 
     def __init__(self, ctx, index: int):
         self.ctx = ctx
@@ -229,7 +230,13 @@ class CustomerSimulation:
         return customer
 
     # -- main journey ------------------------------------------------------------------------
-    def run(self):
+    def run(self) -> tuple[list[dict], list[dict]]:
+        """The customer's whole life: (objects, events), see `finish`."""
+        self.simulate()
+        return self.finish()
+
+    def simulate(self) -> None:
+        """Decide the customer's records and events, from sign-up to ``as_of``."""
         r = self.rng
         as_of = self.as_of
         customer = self.customer
@@ -266,7 +273,6 @@ class CustomerSimulation:
                     break
                 t0 = sub.ended_at + gap
                 first = False
-        return self.finish()
 
     # -- subscriptions -------------------------------------------------------------------------
     def _plan(self, t: int, first: bool):
