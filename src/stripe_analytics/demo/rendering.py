@@ -3,9 +3,9 @@
 A `StripeRenderer` is given one customer's records and the account's facts (its id, name,
 country and statement descriptor); each method ``kind(record, at)`` gives the object as it
 looked at ``at``, which yields both the final objects (``at = as_of``) and the ``data.object``
-of events. It only reads: the event envelope (`event`) and the request of an event
-(`request_from_bits`) are pure functions of what the simulation passes them (its event number,
-its random bits). Shapes follow the API version the client pins
+of events. It only reads: the event envelope (`event_object`) and the request of an event
+(`request_from_bits`) are pure functions of what the simulation passes them (the event's id,
+random bits the simulation drew). Shapes follow the API version the client pins
 (`stripe_client.STRIPE_API_VERSION`).
 """
 

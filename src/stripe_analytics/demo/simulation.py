@@ -124,7 +124,7 @@ class CustomerSimulation:
         self.ctx = ctx
         self.index = index
         self.owner = index + 1
-        self.seq = 0
+        self.id_seq = 0  # numbers the customer's object ids (owner, id_seq)
         self.event_seq = 1 << 23  # event ids share the customer's id space above its objects'
         self.as_of = ctx.as_of
         self.rng = random.Random(f"stripe-analytics-demo:{ctx.seed}:{index}")
@@ -135,8 +135,8 @@ class CustomerSimulation:
 
     # -- ids & bookkeeping -------------------------------------------------------------------
     def next_id(self, prefix: str) -> str:
-        self.seq += 1
-        return self.ctx.ids.long(prefix, self.owner, self.seq)
+        self.id_seq += 1
+        return self.ctx.ids.long(prefix, self.owner, self.id_seq)
 
     def add(self, kind: str, rec) -> None:
         self.records.append((rec.created, RANK[kind], len(self.records), kind, rec))
@@ -155,7 +155,8 @@ class CustomerSimulation:
     # -- output --------------------------------------------------------------------------------
     def finish(self) -> tuple[list[dict], list[dict]]:
         """The customer's objects as they are at ``as_of`` (in ``created`` order, ties by
-        `RANK`) and its events in the order they happened."""
+        `RANK`) and its events in the order the simulation recorded them (the account sorts
+        all customers' events on ``created``)."""
         render = self.render
         at = self.as_of
         records = self.records
