@@ -91,3 +91,76 @@ def test_rotation_tickets_expire():
     old = new_session_id()
     _, ticket = server_session.issue_rotation(old)
     assert server_session.redeem(ticket, old, now=lambda: time.time() + server_session.TICKET_TTL + 1) is None
+
+
+# ----------------------------------------------------------------------------- routes that need sign-in
+
+@pytest.fixture
+def sign_in_required(tmp_path):
+    """Streamlit's sign-in configured (an `[auth]` section in its secrets file)."""
+    from streamlit import config
+    from streamlit.runtime.secrets import secrets_singleton
+
+    secrets = tmp_path / "auth.toml"
+    secrets.write_text('[auth]\nredirect_uri = "http://127.0.0.1:8501/oauth2callback"\n'
+                       'cookie_secret = "a-cookie-secret-for-the-tests-only"\nclient_id = "analytics"\n'
+                       'client_secret = "not-a-real-secret"\n'
+                       'server_metadata_url = "http://127.0.0.1:9/.well-known/openid-configuration"\n')
+    before = config.get_option("secrets.files")
+    config.set_option("secrets.files", [str(secrets)])
+    secrets_singleton._reset()
+    try:
+        assert server_session.sign_in_configured()
+        yield
+    finally:
+        config.set_option("secrets.files", before)
+        secrets_singleton._reset()
+
+
+@pytest.fixture
+def base_url_path():
+    """The app served under a path prefix (`server.baseUrlPath`, e.g. behind a reverse proxy)."""
+    from streamlit import config
+
+    before = config.get_option("server.baseUrlPath")
+    config.set_option("server.baseUrlPath", "analytics")
+    try:
+        yield "/analytics"
+    finally:
+        config.set_option("server.baseUrlPath", before)
+
+
+@pytest.fixture
+def served_files(settings):
+    """Routes standing in for Streamlit's downloads and uploads, and the app's own open ones."""
+    def served(request):
+        return JSONResponse({"file": request.url.path})
+
+    routes = [Route("/{prefix:path}/media/{name}", served), Route("/media/{name}", served),
+              Route("/{prefix:path}/_stcore/upload_file/{a}/{b}", served, methods=["GET", "PUT"]),
+              Route("/_stcore/upload_file/{a}/{b}", served, methods=["GET", "PUT"]),
+              Route("/healthz", served), Route("/webhooks/stripe", served, methods=["POST"])]
+    app = Starlette(routes=routes, middleware=[Middleware(SessionCookieMiddleware, settings=settings)])
+    return TestClient(app, follow_redirects=False)
+
+
+def test_downloads_and_uploads_need_sign_in(served_files, sign_in_required):
+    for forged in (None, "forged", "2|1:0|10:1700000000|15:_streamlit_user|8:e30=|abc"):
+        headers = {"Cookie": f"_streamlit_user={forged}"} if forged else {}
+        for path in ("/media/export.csv", "/_stcore/upload_file/s/f"):
+            response = served_files.get(path, headers=headers)
+            assert response.status_code == 403 and "Sign in" in response.text, (path, forged)
+    assert served_files.get("/healthz").status_code == 200
+    assert served_files.post("/webhooks/stripe").status_code == 200
+
+
+def test_downloads_need_sign_in_under_a_base_url_path_too(served_files, sign_in_required, base_url_path):
+    for path in (f"{base_url_path}/media/export.csv", f"{base_url_path}/_stcore/upload_file/s/f"):
+        response = served_files.get(path)
+        assert response.status_code == 403 and "Sign in" in response.text, path
+    assert server_session.app_path(f"{base_url_path}/media/x") == "/media/x"
+    assert server_session.app_path("/analyticsmore/media/x") == "/analyticsmore/media/x"
+
+
+def test_without_sign_in_downloads_stay_open(served_files):
+    assert served_files.get("/media/export.csv").status_code == 200

@@ -124,6 +124,18 @@ async def _refuse(send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def app_path(path: str) -> str:
+    """The request path as the app's routes see it: Streamlit serves its own routes (downloads,
+    uploads, the sign-in callback) under `server.baseUrlPath` when one is set, so the gate
+    strips it before matching (`/analytics/media/x` is a download too)."""
+    from streamlit import config
+
+    base = (config.get_option("server.baseUrlPath") or "").strip("/")
+    if base and (path == f"/{base}" or path.startswith(f"/{base}/")):
+        return path[len(base) + 1:] or "/"
+    return path
+
+
 def _secure(scope) -> bool:
     if scope.get("scheme") == "https":
         return True
@@ -155,7 +167,7 @@ class SessionCookieMiddleware:
         store = self._ready()
         if store is None:
             return await self.app(scope, receive, send)
-        path = scope.get("path") or "/"
+        path = app_path(scope.get("path") or "/")
         cookies = _cookies(scope)
         if path.startswith(SIGNED_IN_PREFIXES) and sign_in_configured():
             claims = signed_in_claims(cookies)
