@@ -2,11 +2,12 @@
 `app.py`, started the way it should be served.
 
 Before accepting its first connection the server imports what the pages need and computes
-the default account's Overview (`stripe_analytics.ui.warmup`), warns on the console when it
-is reachable by others without sign-in, and drops connections unused for SESSION_IDLE_DAYS
-(`stripe_analytics.ui.serving`). Its middleware gives each browser its opaque session cookie
-(`stripe_analytics.server_session`). It also serves live data (`stripe_analytics.ui.live_server`):
-Stripe webhooks on `POST /webhooks/stripe`, `GET /healthz`, and the scheduled incremental sync.
+the default account's Overview (`stripe_analytics.ui.warmup`) and warns on the console when it
+is reachable by others without sign-in (`stripe_analytics.ui.serving`). Its middleware gives
+each browser its opaque session cookie (`stripe_analytics.server_session`). It also serves live
+data (`stripe_analytics.ui.live_server`): Stripe webhooks on `POST /webhooks/stripe`,
+`GET /healthz`, and the scheduled incremental sync; and it drops stored connections unused
+for SESSION_IDLE_DAYS, at start and every hour.
 `streamlit run app.py` still works, without these.
 """
 

@@ -1,6 +1,7 @@
 """What `serve.py` adds to the Streamlit server for live data: the routes `POST /webhooks/stripe`,
 `GET /healthz` and the open pages' `GET /live/<token>` (`live_state`), and, in the server's
-lifespan, the webhook applier thread and the scheduled sync. One process serves the app and writes webhooks, so each cache keeps a single writer
+lifespan, the webhook applier thread, the scheduled sync and the hourly purge of stored
+connections left idle for SESSION_IDLE_DAYS. One process serves the app and writes webhooks, so each cache keeps a single writer
 next to the sync child processes (all of them take the account's writer lock).
 
 `streamlit run app.py` runs none of this; the app works the same without it.
@@ -30,6 +31,9 @@ from ..webhooks import MAX_BODY_BYTES, PATH, WebhookApplier, WebhookRejected, ve
 LOG = logging.getLogger("stripe_analytics.live")
 
 SYNC_JOB_TIMEOUT = 6 * 3600.0
+# How often the server drops stored connections left unused for SESSION_IDLE_DAYS (and
+# deauthorizes their Connect access) while it runs; the first round is at start.
+PURGE_INTERVAL = 3600.0
 # Threads that store received events: the more wait together, the more one fsync covers.
 _RECEIVERS = ThreadPoolExecutor(64, thread_name_prefix="webhook-receive")
 
@@ -37,7 +41,7 @@ _RECEIVERS = ThreadPoolExecutor(64, thread_name_prefix="webhook-receive")
 class LiveServer:
     """The server's live-data parts, started and stopped by the lifespan."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, purge_interval: float = PURGE_INTERVAL):
         self.settings = settings
         self.applier = WebhookApplier(settings)
         self.scheduler: SyncScheduler | None = None
@@ -51,6 +55,7 @@ class LiveServer:
         self.connected_synced: frozenset[str] = frozenset()
         if settings.sync_interval_minutes:
             self.connected = SyncScheduler(settings.sync_interval_minutes * 60, self._scheduled_connected_sync)
+        self.purge = SyncScheduler(purge_interval, self._purge_idle_connections)
 
     def start(self) -> "LiveServer":
         threading.Thread(target=self._resolve_home, name="home-account", daemon=True).start()
@@ -58,10 +63,11 @@ class LiveServer:
         for scheduler in (self.scheduler, self.connected):
             if scheduler is not None:
                 scheduler.start()
+        self.purge.start(first_delay=0)
         return self
 
     def stop(self) -> None:
-        for scheduler in (self.scheduler, self.connected):
+        for scheduler in (self.scheduler, self.connected, self.purge):
             if scheduler is not None:
                 scheduler.stop()
         self.applier.stop()
@@ -106,6 +112,18 @@ class LiveServer:
                                           timeout=SYNC_JOB_TIMEOUT)
         self.connected_synced = frozenset(outcomes)
         return result
+
+
+    def _purge_idle_connections(self) -> SyncOutcome:
+        """Drop the stored connections nobody used for SESSION_IDLE_DAYS: a server that runs for
+        weeks keeps no abandoned key or token, and Connect access ends when its holders leave."""
+        if not (Path(self.settings.data_dir) / STORE_FILE).exists():
+            return SyncOutcome(Outcome.ok, "no stored connections")
+        try:
+            dropped = ConnectionStore(self.settings).purge_expired()
+        except StoreKeyError as error:
+            return SyncOutcome(Outcome.failed, str(error))
+        return SyncOutcome(Outcome.ok, f"{dropped} idle connection(s) dropped")
 
 
 _CURRENT: LiveServer | None = None
