@@ -210,6 +210,18 @@ def test_the_cli_is_not_affected_by_sign_in():
     assert Principal.operator().can_edit and not Principal.operator().signed_in
 
 
+@pytest.mark.parametrize("action, enough", [("sync", "read access is enough"), ("write", "Write access")])
+def test_the_cli_uses_the_configured_key_only(action, enough):
+    """The command line asks the policy which credentials it may use: the configured key, never
+    a connection a user stored on the Connect page; without one, the reason says what to set."""
+    decision = access.operator_credentials(settings(stripe_api_key=OPERATOR_KEY, allowed_domains="team.example",
+                                                    editors=""), action)
+    assert decision.allowed and decision.route == "configured" and decision.connection is None
+    refused = access.operator_credentials(settings(), action)
+    assert not refused.allowed and refused.because == "no_credentials"
+    assert "STRIPE_API_KEY" in refused.reason and enough in refused.reason
+
+
 def test_refusals_say_why_in_a_typed_field():
     with_key = settings(stripe_api_key=OPERATOR_KEY)
     demo = Target("demo", Path("data/demo.duckdb"), demo=True)

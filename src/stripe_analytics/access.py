@@ -8,9 +8,10 @@
 - `may_sync` / `may_write`: may this user, with this connection, sync / write this account,
   and with which Stripe credentials (the user's own connection, or the configured key)?
 - `may_annotate`: may this user change the account's notes and saved views?
+- `operator_credentials`: which Stripe credentials may the command line use to sync / write?
 - `cache_belongs_to`: is this cache that account's?
 
-Forms, *Sync now*, the Connect page and the CLI ask here and show the plain `reason` of a
+Forms, *Sync now*, the scheduled sync, the Connect page and the CLI ask here and show the plain `reason` of a
 refusal; none of them decides on its own. The CLI runs as whoever runs it: it is the
 `Principal.operator()`.
 """
@@ -241,6 +242,18 @@ def may_write(principal: Principal, settings: Settings, target: Target, connecti
         return Decision.refuse(ANONYMOUS_WRITES_REFUSED, "unguarded")
     if target.pending or target.cache_path is None:
         return Decision.refuse("Sync this account once (Data page) before creating objects from the app.")
+    return Decision(True, route="configured")
+
+
+def operator_credentials(settings: Settings, action: Literal["sync", "write"]) -> Decision:
+    """May the command line sync / write, and with which credentials? It runs as whoever runs
+    it (`Principal.operator()`: sign-in and roles do not apply), with the configured
+    STRIPE_API_KEY only: connections made on the Connect page belong to the app's users."""
+    if settings.stripe_api_key is None:
+        enough = ("a restricted rk_ key with read access is enough" if action == "sync"
+                  else "a key with Write access to what you create")
+        return Decision.refuse("No Stripe key is set: put STRIPE_API_KEY in the environment, .env or "
+                               f".streamlit/secrets.toml ({enough}).", "no_credentials")
     return Decision(True, route="configured")
 
 

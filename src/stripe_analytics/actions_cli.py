@@ -173,6 +173,7 @@ def register(sub) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     from . import actions
+    from .access import operator_credentials
     from .actions import models
     from .cache import Cache, CacheAccountError, CacheError, CachePlaceError, cache_path, check_existing
     from .config import load_settings
@@ -202,9 +203,9 @@ def run(ns: argparse.Namespace) -> int:
 
     # 2. the account and its cache (its place checked before anything is sent)
     settings = load_settings()
-    if not settings.stripe_api_key:
-        raise CliError("No Stripe key is set: put STRIPE_API_KEY in the environment, .env or "
-                       ".streamlit/secrets.toml (a key with Write access to what you create).", EXIT_INPUT)
+    allowed = operator_credentials(settings, "write")
+    if not allowed.allowed:
+        raise CliError(allowed.reason, EXIT_INPUT)
     try:
         check_cache_place(settings, db)
     except SyncPlaceError as error:

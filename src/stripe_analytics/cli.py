@@ -61,12 +61,13 @@ def _progress_printer() -> Callable:
 
 def cmd_sync(ns: argparse.Namespace) -> int:
     args = validated(SyncArgs, ns)
+    from .access import operator_credentials
     from .sync import SyncAuthError, SyncBusyError, SyncError, SyncPlaceError, sync_account
 
     settings = load_settings()
-    if not settings.stripe_api_key:
-        raise CliError("No Stripe key is set: put STRIPE_API_KEY in the environment, .env or "
-                       ".streamlit/secrets.toml (a restricted rk_ key with read access is enough).", 2)
+    allowed = operator_credentials(settings, "sync")
+    if not allowed.allowed:
+        raise CliError(allowed.reason, 2)
     try:
         report = sync_account(settings, db_path=args.db, full=args.full, resources=args.resources,
                               progress=_progress_printer(), wait=args.wait)

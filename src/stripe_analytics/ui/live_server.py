@@ -21,7 +21,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .. import access, health, server_session
-from ..accounts import PENDING_ID
 from ..config import Settings, SettingsError, load_settings
 from ..connected_sync import sync_connected
 from ..connection_store import STORE_FILE, ConnectionStore, StoreKeyError
@@ -46,8 +45,7 @@ class LiveServer:
         self.applier = WebhookApplier(settings)
         self.scheduler: SyncScheduler | None = None
         # The schedule syncs as the operator (whoever runs the server), with the configured key only.
-        scheduled = access.may_sync(access.Principal.operator(), settings,
-                                    access.Target(PENDING_ID, None, pending=True), None)
+        scheduled = access.operator_credentials(settings, "sync")
         if settings.sync_interval_minutes and scheduled.route == "configured":
             self.scheduler = SyncScheduler(settings.sync_interval_minutes * 60, self._scheduled_sync)
         # Accounts connected on the Connect page sync on the same interval, with their holders' connections.
