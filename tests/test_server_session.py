@@ -60,10 +60,31 @@ def test_https_cookies_are_secure(client):
 
 def test_a_valid_cookie_is_kept_and_a_forged_one_replaced(client, settings):
     good = keys(settings).sign_session_id(new_session_id())
-    assert "set-cookie" not in client.get("/", headers={"Cookie": f"{COOKIE}={good}"}).headers
+    kept = client.get("/", headers={"Cookie": f"{COOKIE}={good}"})
+    assert kept.cookies[COOKIE] == good
     for forged in (good[:-2] + "xx", new_session_id(), "", Keys(b"x" * 32).sign_session_id(new_session_id())):
         response = client.get("/", headers={"Cookie": f"{COOKIE}={forged}"})
         assert response.cookies[COOKIE] not in (forged, good)
+
+
+def test_each_visit_renews_the_cookie_so_daily_use_keeps_it(client, settings):
+    """The cookie lasts SESSION_IDLE_DAYS (3 here) from the last page load, not from when it was
+    first set: an analyst who reloads every day keeps the same id (and so the connection)."""
+    good = keys(settings).sign_session_id(new_session_id())
+    for _ in range(3):
+        header = client.get("/", headers={"Cookie": f"{COOKIE}={good}"}).headers["set-cookie"]
+        assert header.startswith(f"{COOKIE}={good};") and "Max-Age=259200" in header and "HttpOnly" in header
+    assert "set-cookie" not in client.get("/healthz", headers={"Cookie": f"{COOKIE}={good}"}).headers
+
+
+def test_a_page_loaded_while_its_id_is_rotated_does_not_set_the_old_id_again(client, settings):
+    old = new_session_id()
+    old_cookie = keys(settings).sign_session_id(old)
+    new, ticket = server_session.issue_rotation(old)
+    rotated = client.get(f"{ROTATE_PATH}?ticket={ticket}", headers={"Cookie": f"{COOKIE}={old_cookie}"})
+    assert keys(settings).session_id_from_cookie(rotated.cookies[COOKIE]) == new
+    late = client.get("/", headers={"Cookie": f"{COOKIE}={old_cookie}"})  # sent before the rotation landed
+    assert "set-cookie" not in late.headers
 
 
 def test_a_sign_in_callback_renews_the_id(client, settings):

@@ -3,11 +3,13 @@ to `st.App`): an opaque random id, signed, `HttpOnly`, `SameSite=Lax`, `Secure` 
 lasting `SESSION_IDLE_DAYS`. The script reads it from `st.context.cookies`
 (`ui/connection_state.py`); the browser never holds anything secret.
 
-A page without a valid cookie (none, expired, forged or altered) gets a new id. After a
-connect or a sign-in the id is replaced, so an id known before (planted or seen) is worthless
-after: on connect the script stores the connection under a new id and asks for a one-time
-ticket (`issue_rotation`); the page loads `ROTATE_PATH?ticket=…`, whose answer, to the browser
-holding the old id only, sets the new cookie. Streamlit's sign-in callback gets a new id too.
+A page without a valid cookie (none, expired, forged or altered) gets a new id; a page with a
+valid one gets the same id again with a renewed lifetime (it lasts SESSION_IDLE_DAYS from the
+last visit, like the stored connection). After a connect or a sign-in the id is replaced, so an
+id known before (planted or seen) is worthless after: on connect the script stores the
+connection under a new id and asks for a one-time ticket (`issue_rotation`); the page loads
+`ROTATE_PATH?ticket=…`, whose answer, to the browser holding the old id only, sets the new
+cookie. Streamlit's sign-in callback gets a new id too.
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ def issue_rotation(old_session_id: str, *, now=time.time) -> tuple[str, str]:
             del _TICKETS[key]
         _TICKETS[ticket] = _Rotation(old_session_id, new, now() + TICKET_TTL)
     return new, ticket
+
+
+def rotated_away(session_id: str) -> bool:
+    """Is this id being replaced (a rotation issued for it in the last TICKET_TTL)? A page
+    loaded with it meanwhile must not set it again over the new one."""
+    with _LOCK:
+        return any(rotation.old == session_id for rotation in _TICKETS.values())
 
 
 def redeem(ticket: str, cookie_session_id: str | None, *, now=time.time) -> str | None:
@@ -144,8 +153,8 @@ def _secure(scope) -> bool:
 
 
 class SessionCookieMiddleware:
-    """Pure ASGI middleware: issues the session cookie on pages that lack a valid one, rotates
-    it after a sign-in, and answers `ROTATE_PATH`."""
+    """Pure ASGI middleware: issues the session cookie on pages that lack a valid one (and
+    renews a valid one), rotates it after a sign-in, and answers `ROTATE_PATH`."""
 
     def __init__(self, app, settings: Settings | None = None):
         self.app = app
@@ -177,9 +186,14 @@ class SessionCookieMiddleware:
         if path.endswith(ROTATE_PATH):
             return await self._rotate(scope, send, store, current)
         sign_in = path.endswith(SIGN_IN_CALLBACK)
-        if current is not None and not sign_in:
+        # A valid id is kept and its cookie renewed on every page load: the cookie lasts
+        # SESSION_IDLE_DAYS from the last visit, as the stored connection does, so an analyst
+        # who comes back every day stays connected. A missing or bad id, or a sign-in, gets a new
+        # one; an id being rotated away is left alone (its renewal could land over the new id).
+        if current is not None and not sign_in and rotated_away(current):
             return await self.app(scope, receive, send)
-        header = cookie_header(store.keys, new_session_id(), store.settings, secure=_secure(scope))
+        session_id = current if current is not None and not sign_in else new_session_id()
+        header = cookie_header(store.keys, session_id, store.settings, secure=_secure(scope))
 
         async def with_cookie(message):
             if message["type"] == "http.response.start":
