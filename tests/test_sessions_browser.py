@@ -211,12 +211,14 @@ def sign_in(browser, url: str, email: str):
     go(tab, url)
     assert "Sign in to see this app" in main_text(tab)
     assert tab.locator("[data-testid='stSidebarNav']").count() == 0 or "Customers" not in main_text(tab)
+    before = session_cookie(context)["value"]
     tab.get_by_role("button", name="Sign in").click()
     tab.wait_for_selector("#email")
     tab.fill("#email", email)
     tab.get_by_role("button", name="Sign in").click()
     tab.wait_for_selector("[data-testid='stApp']")
     settle(tab)
+    assert session_cookie(context)["value"] != before, "signing in must issue a new session id"
     return context, tab
 
 
