@@ -264,6 +264,13 @@ def test_viewers_read_editors_write_and_connections_follow_the_user(signed, brow
             settle(tab)
             button = tab.get_by_role("button", name="New customer")
             assert button.is_disabled() == (role == "viewer"), role
+            if role == "viewer":  # the reason, on the disabled button's help
+                tab.get_by_test_id("stTooltipHoverTarget").filter(has=button).hover()
+                tip = tab.get_by_test_id("stTooltipContent")
+                tip.wait_for()
+                assert "signed in as a viewer" in tip.inner_text() and "EDITORS" in tip.inner_text()
+            go(tab, signed["url"], "data")
+            assert tab.get_by_role("button", name="Sync now").is_disabled() == (role == "viewer"), role
         ARTIFACTS.mkdir(exist_ok=True)
         vtab.screenshot(path=str(ARTIFACTS / "sessions_viewer_forms_disabled.png"), full_page=True)
 
