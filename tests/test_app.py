@@ -360,20 +360,6 @@ def test_sync_now_runs_the_cli_in_a_child_process_with_live_progress(tmp_path, m
     assert not problems(at) and "MRR" in tiles(at)
 
 
-def test_sync_progress_lines_are_parsed():
-    from stripe_analytics.sync_jobs import SyncJob
-
-    job = SyncJob(["sync"])
-    job.feed("backfill: full sync: no sync has completed yet (0%)\n")
-    job.feed("backfill: customers: 300 objects (40%)\n")
-    assert job.phase == "backfill" and job.message == "customers: 300 objects" and job.fraction == 0.9 * 0.4
-    job.feed("events: applied 200 events (50%)\n")
-    assert job.phase == "events" and abs(job.fraction - 0.95) < 1e-9
-    job.feed("Stripe refused the API key (invalid, expired or revoked). Check STRIPE_API_KEY.\n")
-    job.returncode = 3
-    assert "Stripe refused the API key" in job.error
-
-
 def _chart(at: AppTest, title: str) -> dict:
     """The figure (plotly JSON) of the chart with this title on the page."""
     import json
