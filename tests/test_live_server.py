@@ -4,27 +4,18 @@ connections left idle while the server keeps running."""
 from __future__ import annotations
 
 import json
-import os
 import time
 
-import pytest
 from pydantic import SecretStr
 
 from stripe_analytics.config import load_settings
 from stripe_analytics.connection import Connection
 from stripe_analytics.connection_store import STORE_FILE, ConnectionStore, holder_for_browser, new_session_id
 from stripe_analytics.ui.live_server import LiveServer
+from tests.test_connected_sync import clean_env  # noqa: F401 - autouse: no setting from the environment
 
 KEY = "rk_test_left_idle_while_serving_01"
 DAY = 86400
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path, monkeypatch):
-    for name in [n for n in os.environ if n.startswith(("STRIPE_", "DATA_DIR", "SECRET_KEY", "SESSION_", "SYNC_",
-                                                         "ALLOWED_", "EDITORS", "HEALTH_"))]:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("STREAMLIT_SECRETS_FILE", str(tmp_path / "none.toml"))
 
 
 def key_connection(account: str) -> Connection:
