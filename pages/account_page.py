@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from stripe_analytics import queries
-from stripe_analytics.ui import data, format as fmt, page, widgets
+from stripe_analytics import formatting as fmt
+from stripe_analytics.ui import data, page, widgets
 
 ctx = page.context(need_data=False)
 account = ctx.account

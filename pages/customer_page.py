@@ -7,7 +7,8 @@ import streamlit as st
 from stripe_analytics import charts, queries
 from stripe_analytics.dashboard_links import dashboard_url
 from stripe_analytics.metrics import to_major
-from stripe_analytics.ui import data, filters, format as fmt, page, story, widgets
+from stripe_analytics import formatting as fmt
+from stripe_analytics.ui import data, filters, page, story, widgets
 
 # The timeline's kinds of event, grouped as the analyst filters them.
 KIND_GROUPS = {

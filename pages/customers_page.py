@@ -4,7 +4,8 @@ MRR, lifetime paid); selecting a row opens the customer's page."""
 import streamlit as st
 
 from stripe_analytics import queries
-from stripe_analytics.ui import definitions, filters, forms, format as fmt, page, widgets
+from stripe_analytics import formatting as fmt
+from stripe_analytics.ui import definitions, filters, forms, page, widgets
 
 ctx = page.context()
 f = ctx.filters

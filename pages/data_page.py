@@ -6,7 +6,8 @@ import time
 import streamlit as st
 
 from stripe_analytics.sync import PlanCause
-from stripe_analytics.ui import connection_state, data, format as fmt, live, page, widgets
+from stripe_analytics import formatting as fmt
+from stripe_analytics.ui import connection_state, data, live, page, widgets
 from stripe_analytics.ui import fx as forms_fx
 
 ctx = page.context(need_data=False)

@@ -6,8 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from stripe_analytics import queries
+from stripe_analytics import formatting as fmt
 from stripe_analytics.sql_console import ConsoleError, SqlConsole
-from stripe_analytics.ui import console as query_run, data, filters, format as fmt, page, widgets
+from stripe_analytics.ui import console as query_run, data, filters, page, widgets
 
 ctx = page.context()
 f = ctx.filters

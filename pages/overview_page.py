@@ -4,7 +4,8 @@ import streamlit as st
 
 from stripe_analytics import charts
 from stripe_analytics.metrics import to_major
-from stripe_analytics.ui import data, definitions, format as fmt, page, widgets
+from stripe_analytics import formatting as fmt
+from stripe_analytics.ui import data, definitions, page, widgets
 
 ctx = page.context()
 f = ctx.filters

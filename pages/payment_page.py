@@ -6,7 +6,8 @@ import json
 import streamlit as st
 
 from stripe_analytics import queries
-from stripe_analytics.ui import filters, format as fmt, page, widgets
+from stripe_analytics import formatting as fmt
+from stripe_analytics.ui import filters, page, widgets
 
 ctx = page.context()
 payment_id = st.query_params.get("id", "")

@@ -5,7 +5,8 @@ from dataclasses import replace
 import streamlit as st
 
 from stripe_analytics import charts, queries
-from stripe_analytics.ui import data, definitions, forms, format as fmt, page, widgets
+from stripe_analytics import formatting as fmt
+from stripe_analytics.ui import data, definitions, forms, page, widgets
 from stripe_analytics.ui.filters import currency_label
 
 ctx = page.context()

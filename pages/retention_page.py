@@ -3,7 +3,8 @@
 import streamlit as st
 
 from stripe_analytics import charts
-from stripe_analytics.ui import data, definitions, format as fmt, page, segments, widgets
+from stripe_analytics import formatting as fmt
+from stripe_analytics.ui import data, definitions, page, segments, widgets
 
 ctx = page.context()
 f = ctx.filters

@@ -9,7 +9,8 @@ from stripe_analytics import charts, queries
 from stripe_analytics.metrics import to_major
 from stripe_analytics.money import to_major_float
 from stripe_analytics.metrics.cash import period_start
-from stripe_analytics.ui import definitions, format as fmt, page, widgets
+from stripe_analytics import formatting as fmt
+from stripe_analytics.ui import definitions, page, widgets
 
 ctx = page.context()
 f = ctx.filters

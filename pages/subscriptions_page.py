@@ -7,7 +7,8 @@ import streamlit as st
 
 from stripe_analytics import charts, queries
 from stripe_analytics.queries import SUBSCRIPTION_STATUSES, upcoming
-from stripe_analytics.ui import definitions, format as fmt, forms, page, widgets
+from stripe_analytics import formatting as fmt
+from stripe_analytics.ui import definitions, forms, page, widgets
 
 ctx = page.context()
 f = ctx.filters

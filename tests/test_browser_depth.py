@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 
 from stripe_analytics.money import format_major
-from stripe_analytics.ui import format as fmt
+from stripe_analytics import formatting as fmt
 from tests.app_support import ARTIFACTS, ROOT, app_env
 from tests.test_browser import browser, go, no_exception, page, server, settle  # noqa: F401
 

@@ -20,7 +20,8 @@ import streamlit as st
 
 from ..cache import CacheError
 from ..connection import CONNECTED_DIR
-from . import data, format as fmt, forms, live_state
+from .. import formatting as fmt
+from . import data, forms, live_state
 
 POLL_SECONDS = 1.0
 HELP = "This page refreshes by itself within seconds when the account's data changes (a webhook, a sync)."

@@ -9,7 +9,7 @@ import streamlit as st
 
 from ..cache import CacheError
 from . import data
-from . import format as fmt
+from .. import formatting as fmt
 from .context import AppContext, current
 from .widgets import empty_state, error_state
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from ..cache import CacheError
 from . import data
-from .format import ago
+from ..formatting import ago
 
 log = logging.getLogger(__name__)
 

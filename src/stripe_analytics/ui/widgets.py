@@ -18,7 +18,7 @@ from .. import exports
 from ..charts import mark_notes, slim, sparkline_svg, symbol, vega_lite, with_hover_note
 from ..money import decimals
 from . import definitions, notes
-from . import format as fmt
+from .. import formatting as fmt
 from .filters import Filters
 
 URL_COLUMNS = {"receipt_url", "hosted_invoice_url", "url"}

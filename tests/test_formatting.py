@@ -1,8 +1,8 @@
-"""Number formatting of tiles and tables (stripe_analytics.ui.format)."""
+"""Number formatting of tiles and tables (stripe_analytics.formatting)."""
 
 from datetime import date
 
-from stripe_analytics.ui.format import day_range, days, delta_text
+from stripe_analytics.formatting import day_range, days, delta_text
 
 
 def test_a_delta_that_rounds_to_nothing_is_unsigned_and_flat():

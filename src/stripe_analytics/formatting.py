@@ -1,11 +1,12 @@
-"""Formatting of numbers for tiles, tables and captions (no Streamlit here)."""
+"""Formatting of numbers and times for the app's tiles, tables and captions (plain text: the
+pages and `ui/` widgets show it)."""
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
 
-from ..money import SYMBOLS, format_amount, format_major
+from .money import SYMBOLS, format_amount, format_major
 
 __all__ = ["money", "money_major", "compact_money", "percent", "count", "ratio", "delta_text", "ago",
            "is_missing", "format_amount"]
