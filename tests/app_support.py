@@ -82,21 +82,24 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve_app(env: dict[str, str], log_path: Path, *, port: int | None = None, timeout: float = 60,
               address: str = "127.0.0.1", secrets_files: list[Path] | None = None,
-              command: Callable[[int], list[str]] | None = None, cwd: Path | None = None) -> Iterator[str]:
+              command: Callable[[int], list[str]] | None = None, cwd: Path | None = None,
+              base_path: str = "") -> Iterator[str]:
     """`streamlit run serve.py` (as `make run` does) on a port (a free one unless given) of `address` (loopback
     unless given) with `env` and Streamlit's own secrets files (`[auth]`; default: the app's STREAMLIT_SECRETS_FILE,
     never the developer's);
     yields its base URL once /_stcore/health answers, and stops the whole process group afterwards.
-    `command(port)` replaces that command line (e.g. an installed `stripe-analytics serve`), run in `cwd`."""
+    `command(port)` replaces that command line (e.g. an installed `stripe-analytics serve`), run in `cwd`.
+    `base_path`: serve under that `server.baseUrlPath` (the URL yielded includes it)."""
     import pytest
 
     port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}" + (f"/{base_path.strip('/')}" if base_path.strip("/") else "")
     with open(log_path, "wb") as log:
         if command is None:
             argv = ([sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.port", str(port),
                      "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-                    + [f"--secrets.files={path}" for path in (secrets_files or [env["STREAMLIT_SECRETS_FILE"]])])
+                    + [f"--secrets.files={path}" for path in (secrets_files or [env["STREAMLIT_SECRETS_FILE"]])]
+                    + ([f"--server.baseUrlPath={base_path}"] if base_path else []))
         else:
             argv = command(port)
         proc = subprocess.Popen(argv, cwd=cwd or APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -150,6 +150,37 @@ def test_a_connection_survives_reloads_and_new_tabs_but_not_other_browsers(plain
         context.close()
 
 
+def test_under_a_base_url_path_the_new_id_still_reaches_the_browser(world, browser):
+    """Served under a path prefix (`server.baseUrlPath`, as behind a reverse proxy's sub-path):
+    the one-time rotation after connecting is asked for under that prefix (a proxy forwards
+    nothing else to the app), so a reload keeps the connection."""
+    data_dir = data_dir_with_demo(world["work"] / "based")
+    world["data_dirs"].append(data_dir)
+    log = world["work"] / "based.log"
+    world["logs"].append(log)
+    env = app_env(data_dir, world["work"], STRIPE_API_BASE=world["fake"].url)
+    with serve_app(env, log, base_path="analytics") as url:
+        assert url.endswith("/analytics")
+        context = new_context(browser)
+        try:
+            tab = context.new_page()
+            rotations = []
+            tab.on("request", lambda request: rotations.append(request.url) if "/_sa/session" in request.url else None)
+            go(tab, url, "connect")
+            before = session_cookie(context)
+            submit_key(tab, KEY)
+            wait_for_text(tab, rf"Synced: {CUSTOMERS} customers")
+            assert rotations and all(r.startswith(f"{url}/_sa/session?ticket=") for r in rotations), rotations
+            assert session_cookie(context)["value"] != before["value"]
+            tab.reload()
+            tab.wait_for_selector("[data-testid='stApp']")
+            settle(tab)
+            assert connected(tab) and "Session Co" in main_text(tab)
+            disconnect(tab)
+        finally:
+            context.close()
+
+
 # ----------------------------------------------------------------------------- a shared address, no sign-in
 
 def test_a_shared_address_without_sign_in_warns_and_refuses_configured_writes(world, browser):

@@ -152,11 +152,14 @@ def rotation_ticket() -> str | None:
 
 
 def show_rotation() -> None:
-    """Load the rotation URL in the browser (a 1-pixel image): its answer sets the new cookie."""
+    """Load the rotation URL in the browser (a 1-pixel image): its answer sets the new cookie.
+    The URL is relative to the page, so it reaches this app under `server.baseUrlPath` or
+    behind a proxy's sub-path too."""
     ticket = rotation_ticket()
     if ticket:
-        st.markdown(f'<img src="{server_session.ROTATE_PATH}?ticket={ticket}" width="1" height="1" alt="" '
-                    'style="position:absolute;opacity:0">', unsafe_allow_html=True)
+        src = f"{server_session.ROTATE_PATH.lstrip('/')}?ticket={ticket}"
+        st.markdown(f'<img src="{src}" width="1" height="1" alt="" style="position:absolute;opacity:0">',
+                    unsafe_allow_html=True)
 
 
 def disconnect(settings: Settings) -> str | None:
