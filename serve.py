@@ -6,7 +6,8 @@ the default account's Overview (`stripe_analytics.ui.warmup`) and warns on the c
 is reachable by others without sign-in (`stripe_analytics.ui.serving`). Its middleware gives
 each browser its opaque session cookie (`stripe_analytics.server_session`). It also serves live
 data (`stripe_analytics.ui.live_server`): Stripe webhooks on `POST /webhooks/stripe`,
-`GET /healthz`, and the scheduled incremental sync; and it drops stored connections unused
+`GET /healthz`, and the scheduled incremental sync (also under `server.baseUrlPath` when one
+is set); and it drops stored connections unused
 for SESSION_IDLE_DAYS, at start and every hour.
 `streamlit run app.py` still works, without these.
 """
@@ -15,6 +16,6 @@ import streamlit as st
 from starlette.middleware import Middleware
 
 from stripe_analytics.server_session import SessionCookieMiddleware
-from stripe_analytics.ui.live_server import ROUTES, lifespan
+from stripe_analytics.ui.live_server import ROUTES, UnderBasePath, lifespan
 
-app = st.App("app.py", lifespan=lifespan, routes=ROUTES, middleware=[Middleware(SessionCookieMiddleware)])
+app = st.App("app.py", lifespan=lifespan, routes=ROUTES, middleware=[Middleware(UnderBasePath), Middleware(SessionCookieMiddleware)])

@@ -63,3 +63,23 @@ def test_age_counts_from_the_last_write(cache):
     written = live_state.changed_at(cache)
     assert written is not None and abs(time.time() - written) < 60
     assert live_state.changed_at(cache.parent / "absent.duckdb") is None
+
+
+def test_the_route_is_served_under_the_base_url_path_too(cache):
+    """Under `server.baseUrlPath` (behind a reverse proxy's sub-path) the page asks
+    `<base>/live/<token>`; Streamlit mounts only its own routes there."""
+    from starlette.middleware import Middleware
+    from streamlit import config
+
+    before = config.get_option("server.baseUrlPath")
+    config.set_option("server.baseUrlPath", "analytics")
+    try:
+        client = TestClient(Starlette(routes=live_server.ROUTES, middleware=[Middleware(live_server.UnderBasePath)]))
+        token = live_state.token_for(cache)
+        answer = client.get(f"/analytics/live/{token}")
+        assert answer.status_code == 200 and answer.json()["version"] == live_state.state(token)["version"]
+        assert client.get(f"/live/{token}").status_code == 200  # the root keeps working
+        assert client.get(f"/analyticsmore/live/{token}").status_code == 404  # only the base path itself
+        assert client.get(f"/analytics/other/live/{token}").status_code == 404
+    finally:
+        config.set_option("server.baseUrlPath", before)

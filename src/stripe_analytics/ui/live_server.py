@@ -198,6 +198,23 @@ ROUTES = [Route(PATH, stripe_webhook, methods=["POST"]),
           Route("/live/{token}", live_state_of, methods=["GET"])]
 
 
+class UnderBasePath:
+    """Pure ASGI middleware: serves `ROUTES` under `server.baseUrlPath` too. Streamlit mounts its
+    own routes under that path but an `st.App`'s routes at the root, while an open page asks
+    `live/<token>` relative to itself and a reverse proxy may forward only its sub-path."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            path = scope.get("path") or "/"
+            inner = server_session.app_path(path)
+            if inner != path and (inner in (PATH, "/healthz") or inner.startswith("/live/")):
+                scope = {**scope, "path": inner, "raw_path": inner.encode()}
+        return await self.app(scope, receive, send)
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app):
     """Start the webhook applier and the scheduled sync, then the server's other start-up work
