@@ -71,8 +71,14 @@ PAGES = {
 }
 
 PAGES_WITHOUT_FILTERS = {"connect"}  # the filters do nothing there
+PAGES_OF_ONE_OBJECT = {"customer", "payment"}  # the pages that show the object of `?id=`
 admitted = signin.admission()  # with sign-in configured, nobody unlisted sees even the page list
 navigation = st.navigation(PAGES, position="sidebar" if admitted.allowed else "hidden")
+if "id" in st.query_params and navigation.url_path not in PAGES_OF_ONE_OBJECT:
+    # A drill-down's page switch first writes the object's id on the list's own URL (a history
+    # entry of Streamlit's); *back* lands there. Dropped during that run, the browser replaces
+    # the entry: back returns to the list's URL as it was.
+    del st.query_params["id"]
 ctx = context.setup(admitted, filters=navigation.url_path not in PAGES_WITHOUT_FILTERS)
 
 if ctx.fatal:

@@ -23,6 +23,23 @@ _CSS = """
 [data-testid="stSidebar"] [data-testid="stMarkdownContainer"] p {margin-bottom: 0.2rem;}
 h2 {font-weight: 650; letter-spacing: -0.01em; color: #0a2540;}
 h4 {font-weight: 600; color: #0a2540;}
+/* While a run takes over 0.3 s (a filter change, a page switch), an "Updating…" pill with a
+   spinner, top centre: Streamlit's own cache spinners say what is computed only after 0.5 s and
+   may sit below the fold, and its running icon is small. Driven by the run state Streamlit puts
+   on stApp, so it comes and goes with every run, whatever the page does. */
+[data-testid="stApp"]::before, [data-testid="stApp"]::after {position: fixed; top: 0.9rem; z-index: 999991;
+  visibility: hidden; pointer-events: none;}
+[data-testid="stApp"]::after {content: "Updating…"; left: calc(50% - 4rem); width: 8rem; box-sizing: border-box;
+  padding: 0.3rem 0 0.3rem 2.2rem; border-radius: 999px; background: #0a2540; color: #ffffff;
+  font-size: 0.85rem; font-weight: 500; box-shadow: 0 2px 8px rgba(10, 37, 64, 0.25);}
+[data-testid="stApp"]::before {content: ""; left: calc(50% - 3.2rem); margin-top: 0.42rem; width: 0.7rem;
+  height: 0.7rem; z-index: 999992; border: 2px solid rgba(255, 255, 255, 0.35); border-top-color: #ffffff;
+  border-radius: 50%;}
+[data-testid="stApp"][data-test-script-state="running"]::after {animation: sa-busy-show 0s linear 0.3s forwards;}
+[data-testid="stApp"][data-test-script-state="running"]::before {
+  animation: sa-busy-show 0s linear 0.3s forwards, sa-busy-spin 0.8s linear infinite;}
+@keyframes sa-busy-show {to {visibility: visible;}}
+@keyframes sa-busy-spin {to {transform: rotate(360deg);}}
 @media (max-width: 640px) {
   /* below the fixed header (3.75rem), so the first line of the page is not hidden under it */
   .block-container {padding-left: 0.8rem; padding-right: 0.8rem; padding-top: 4.4rem;}
