@@ -362,6 +362,7 @@ def test_the_app_makes_no_request_outside_its_own_server(server, browser):
             tab.locator("[data-testid='stVegaLiteChart'], [data-testid='stPlotlyChart'], "
                         "[data-testid='stDataFrame']").first.wait_for(timeout=30_000)
             tab.wait_for_timeout(500)
+        shot(tab, "offline_customers")
         icon = tab.locator("link[rel~='icon']").first.get_attribute("href")
         assert icon and not icon.startswith("http") or urlsplit(icon).netloc == own, icon
     finally:
@@ -500,8 +501,18 @@ def test_the_first_start_builds_the_demo_in_the_server_and_a_closed_tab_does_not
         first = browser.new_context(viewport={"width": 1440, "height": 1000})
         tab = first.new_page()
         tab.goto(url)
-        tab.get_by_text(re.compile(r"Building the demo account|Demo account ready")).first.wait_for(timeout=60_000)
+        tab.get_by_text("Building the demo account (first start only)…").first.wait_for(timeout=60_000)
+        progress = tab.locator("[data-testid='stProgress']")  # what it does, and for how long so far
+
+        def seconds_so_far() -> int:
+            return int(re.search(r"· (\d+) s", progress.inner_text()).group(1))
+
+        progress.wait_for(timeout=30_000)
+        before = seconds_so_far()
+        tab.wait_for_timeout(2_500)
+        assert seconds_so_far() > before, progress.inner_text()  # it counts up, even while the bar cannot move
         shot(tab, "first_start_building", full_page=False)
+        assert "built in" not in log.read_text()
         first.close()  # the visitor leaves while the demo is being built
 
         deadline = time.monotonic() + 240

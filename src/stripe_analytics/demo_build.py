@@ -37,6 +37,11 @@ class DemoBuild:
     def running(self) -> bool:
         return self.seconds is None
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the build started (its whole time once it has ended)."""
+        return self.seconds if self.seconds is not None else time.perf_counter() - self.started
+
     def _progress(self, progress) -> None:
         self.fraction = min(1.0, max(0.0, float(progress.fraction)))
         self.message = progress.message

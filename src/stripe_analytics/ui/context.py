@@ -85,10 +85,11 @@ def build_demo(path: Path, customers: int) -> None:
     job = demo_build.start(path, customers=customers)
     if job.running:
         with st.status("Building the demo account (first start only)…", expanded=True) as status:
-            bar = st.progress(job.fraction, text=job.message)
+            # The time counts up even while the bar cannot move (the generator's processes start).
+            bar = st.progress(job.fraction, text=f"{job.message} · {job.elapsed:.0f} s")
             while job.running:
                 time.sleep(0.25)
-                bar.progress(job.fraction, text=job.message)
+                bar.progress(job.fraction, text=f"{job.message} · {job.elapsed:.0f} s")
             if job.error is None:
                 status.update(label=f"Demo account ready ({job.seconds:.0f} s)", state="complete", expanded=False)
     if job.error is not None:
