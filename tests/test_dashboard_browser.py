@@ -455,8 +455,10 @@ def test_the_mrr_page_on_a_phone(server, phone):
 
 def test_a_search_is_kept_in_the_url_and_can_be_shared(server, page, browser):
     with duckdb.connect(str(server["data_dir"] / "demo.duckdb"), read_only=True) as con:
-        email = con.execute("SELECT email FROM customers WHERE email IS NOT NULL AND NOT deleted "
-                            "ORDER BY id LIMIT 1").fetchone()[0]
+        email = con.execute(  # someone with payments in the default view (USD, the last 12 months)
+            "SELECT email FROM customers WHERE email IS NOT NULL AND NOT deleted AND id IN (SELECT customer FROM "
+            "charges WHERE lower(currency) = 'usd' AND created > (SELECT max(created) FROM charges) - INTERVAL 60 DAY) "
+            "ORDER BY id LIMIT 1").fetchone()[0]
     go(page, server["url"], "customers", "currency=eur")
     box = page.get_by_placeholder("Email, name, id, phone or metadata…")
     box.fill(email)
@@ -483,6 +485,10 @@ def test_a_search_is_kept_in_the_url_and_can_be_shared(server, page, browser):
     go(page, server["url"], "explore", "q=" + email)
     expect(page.locator("input[placeholder^='An id']")).to_have_value(email, timeout=15_000)
     assert re.search(r"\d+ rows? · select a row", page.locator("[data-testid='stMain']").inner_text())  # it searched
+    go(page, server["url"], "payments", "q=" + email)  # the third search box
+    expect(page.get_by_placeholder("Id, customer email or name, description…")).to_have_value(email, timeout=15_000)
+    emails = {r["Customer email"] for r in grid_rows(page, page.locator("[data-testid='stDataFrame']").first)}
+    assert emails == {email}, emails
 
 
 # ----------------------------------------------------------------------------- 11. first start
