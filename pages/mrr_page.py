@@ -16,7 +16,7 @@ bundle = page.metrics(ctx)
 monthly = bundle.monthly
 widgets.page_header("MRR & growth", f.describe(ctx.product_names) + " · MRR at each month's end")
 fx = page.conversion_note(bundle.result.reporting)
-page.stop_without_months(monthly, ctx)
+page.stop_without_months(monthly, ctx, mrr_only=True)
 major = to_major(monthly)
 months = list(monthly["month"])
 MOVEMENT_ORDER = ["new", "reactivation", "expansion", "contraction", "churn"]

@@ -23,6 +23,11 @@ page.stop_without_months(monthly, ctx)
 major = to_major(monthly)
 compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
 last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous
+# Payments but no MRR (a product filter: payments are not tied to a product): say so, and which
+# filter brings MRR back, in place of the MRR charts (flat lines on a meaningless axis).
+mrr_matches = page.has_mrr(monthly)
+if not mrr_matches:
+    page.no_mrr_note(ctx)
 tiles = st.columns(4)
 widgets.kpi(tiles[0], "mrr", fmt.money(last["mrr"], cur), delta=fmt.delta_text(last["mrr"], p("mrr")),
             trend=major["mrr"], delta_description=vs, note=fx)
@@ -55,27 +60,28 @@ widgets.kpi(tiles[2], "net_volume", fmt.money(last["net_volume"], cur),
 widgets.kpi(tiles[3], "arpa", fmt.money(last["arpa"], cur), delta=fmt.delta_text(last["arpa"], p("arpa")),
             trend=major["arpa"], delta_description=vs, note=fx, chart_type="line")
 
-left, right = st.columns(2)
-with left:
-    widgets.chart(charts.lines(major, "month", {"mrr": "MRR"}, currency=cur, title="MRR", area=True, height=300),
-                  major[["month", "currency", "mrr"]], note=fx, key="ov_mrr", view="mrr", filters=f, light=True)
-with right:
-    widgets.chart(charts.movements(major, cur, title="MRR movements", height=300),
-                  major[["month", "currency", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
-                         "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else [])]], note=fx, key="ov_moves",
-                  view="mrr_movements",
-                  filters=f, light=True)
+if mrr_matches:
+    left, right = st.columns(2)
+    with left:
+        widgets.chart(charts.lines(major, "month", {"mrr": "MRR"}, currency=cur, title="MRR", area=True, height=300),
+                      major[["month", "currency", "mrr"]], note=fx, key="ov_mrr", view="mrr", filters=f, light=True)
+    with right:
+        widgets.chart(charts.movements(major, cur, title="MRR movements", height=300),
+                      major[["month", "currency", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
+                             "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else [])]], note=fx,
+                      key="ov_moves", view="mrr_movements", filters=f, light=True)
 left, right = st.columns(2)
 with left:
     widgets.chart(charts.bars(major, "month", {"gross_volume": "Gross volume", "net_volume": "Net volume"},
                               currency=cur, title="Gross and net volume", height=300),
                   major[["month", "currency", "gross_volume", "net_volume"]], note=fx, key="ov_volume", view="volume",
                   filters=f, light=True)
-with right:
-    widgets.chart(charts.lines(monthly, "month", {"active_customers": "Active customers"}, kind="count",
-                               title="Active customers", height=300),
-                  monthly[["month", "currency", "active_customers"]], key="ov_customers", view="active_customers",
-                  filters=f, light=True)
+if mrr_matches:
+    with right:
+        widgets.chart(charts.lines(monthly, "month", {"active_customers": "Active customers"}, kind="count",
+                                   title="Active customers", height=300),
+                      monthly[["month", "currency", "active_customers"]], key="ov_customers", view="active_customers",
+                      filters=f, light=True)
 
 definitions.expander(["mrr", "arr", "active_customers", "customer_churn_rate", "nrr", "gross_volume", "net_volume",
                       "arpa", "net_new_mrr"])

@@ -13,7 +13,7 @@ bundle = page.metrics(ctx)
 monthly = bundle.monthly
 widgets.page_header("Retention", f.describe(ctx.product_names) + " · cohorts by the month of first MRR")
 fx = page.conversion_note(bundle.result.reporting)
-page.stop_without_months(monthly, ctx)
+page.stop_without_months(monthly, ctx, mrr_only=True)
 
 compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
 last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous

@@ -236,6 +236,35 @@ def test_a_filter_combination_with_no_data_says_so_and_which_filter_to_loosen(se
     shot(phone, "nothing_matches_overview_phone")
 
 
+def test_payments_but_no_mrr_say_which_filter_brings_the_mrr_back(server, page):
+    """The issue's own case: a product filter (payments are not tied to a product) leaves the
+    payments but no MRR. MRR & growth and Retention say nothing matches and name the product; the
+    Overview shows the payments and says that no MRR matches, instead of €0.00 tiles and flat
+    charts whose axes read "€500m" and "€1"."""
+    with duckdb.connect(str(server["data_dir"] / "demo.duckdb"), read_only=True) as con:
+        product, name = con.execute(  # billed by usage only: no MRR (docs/metrics.md), payments all the same
+            "SELECT p.id, p.name FROM products p JOIN prices pr ON pr.product = p.id GROUP BY p.id, p.name "
+            "HAVING bool_and(pr.usage_type = 'metered') ORDER BY p.id LIMIT 1").fetchone()
+    loosen = f"the product {name} (Product: All products)"
+    for path in ("mrr", "retention"):
+        go(page, server["url"], path, f"product={product}")
+        no_exception(page)
+        main = page.locator("[data-testid='stMain']").inner_text()
+        assert "Nothing matches these filters" in main and "no MRR to chart" in main and loosen in main, main[:800]
+        assert page.locator("[data-testid='stVegaLiteChart'], [data-testid='stPlotlyChart']").count() == 0
+        assert page.locator("[data-testid='stMetricValue']").count() == 0  # no $0.00 tiles
+    shot(page, "no_mrr_retention")
+    go(page, server["url"], "", f"product={product}")
+    no_exception(page)
+    main = page.locator("[data-testid='stMain']").inner_text()
+    assert "No MRR matches these filters" in main and loosen in main, main[:800]
+    charts = page.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']")
+    charts.first.locator("g.role-title text").first.wait_for(timeout=30_000)
+    titles = [t.strip() for t in charts.locator("g.role-title text").all_text_contents()]
+    assert titles == ["Gross and net volume"], titles  # the payments (which no product filters), no flat MRR lines
+    shot(page, "no_mrr_overview")
+
+
 # ----------------------------------------------------------------------------- 3. progress
 
 # Every ~10 ms: [time in s, a script run is under way, the "Updating…" pill is visible].

@@ -57,25 +57,34 @@ def metrics(ctx: AppContext, *, dates: bool = True, currency: bool = True, **ove
     return metrics_for(ctx, mf)
 
 
-def stop_without_months(monthly, ctx: AppContext | None = None) -> None:
+def stop_without_months(monthly, ctx: AppContext | None = None, *, mrr_only: bool = False) -> None:
     """Ends a metrics page with a plain message when the date range holds no month, or (given
-    the context) when the filters match no subscription and no payment at all."""
+    the context) when the filters match no subscription and no payment at all; `mrr_only` (a
+    page of MRR alone: MRR & growth, Retention): when they match no MRR, whatever the payments."""
     if monthly.empty:
         empty_state("No months in this range", "Widen the date range in the sidebar.")
         st.stop()
-    if ctx is not None and not has_activity(monthly):
-        stop_nothing_matches(ctx)
+    if ctx is not None and not (has_mrr(monthly) if mrr_only else has_activity(monthly)):
+        stop_nothing_matches(ctx, mrr_only=mrr_only)
 
 
 # Columns that are not zero when anything at all matches: MRR, customers and payments.
 _ACTIVITY_COLUMNS = ("mrr", "active_customers", "gross_volume", "successful_payments", "failed_payments",
                      "churned_mrr", "churned_customers")
+# Those of the subscriptions alone (payments are not tied to a product: a product filter can
+# leave payments and no MRR at all).
+_MRR_COLUMNS = ("mrr", "active_customers", "churned_mrr", "churned_customers")
 
 
-def has_activity(frame) -> bool:
+def has_activity(frame, columns: tuple[str, ...] = _ACTIVITY_COLUMNS) -> bool:
     """Whether a monthly (or cash) table has any MRR, customer or payment in it."""
-    columns = [c for c in _ACTIVITY_COLUMNS if c in frame.columns]
+    columns = [c for c in columns if c in frame.columns]
     return bool(frame.empty is False and (frame[columns].fillna(0) != 0).to_numpy().any())
+
+
+def has_mrr(frame) -> bool:
+    """Whether a monthly table has any MRR or subscribed customer in it (payments aside)."""
+    return has_activity(frame, _MRR_COLUMNS)
 
 
 def _loosenings(ctx: AppContext) -> list[tuple[str, dict]]:
@@ -103,9 +112,8 @@ def _loosenings(ctx: AppContext) -> list[tuple[str, dict]]:
     return out
 
 
-def stop_nothing_matches(ctx: AppContext) -> None:
-    """Ends the page saying plainly that nothing matches the filters, and which filter, loosened
-    on its own, brings data back (instead of zeros everywhere and meaningless axes)."""
+def _loosen_advice(ctx: AppContext, matches: Callable) -> str:
+    """Which filter, loosened on its own, brings back data that `matches` (a monthly table)."""
     base = ctx.filters.metric_filters()
     helpful = []
     with st.spinner("Nothing matches these filters; looking for the one to loosen…"):
@@ -114,17 +122,35 @@ def stop_nothing_matches(ctx: AppContext) -> None:
                 monthly = data.metrics_bundle(ctx.key, base.model_copy(update=change).model_dump_json()).monthly
             except (CacheError, ValueError):  # busy or unreadable now, or filters that do not apply: no suggestion
                 continue
-            if has_activity(monthly):
+            if matches(monthly):
                 helpful.append(words)
     if helpful:
-        advice = "Loosen " + ("one of these filters in the sidebar: " if len(helpful) > 1 else "this filter: ") \
+        return "Loosen " + ("one of these filters in the sidebar: " if len(helpful) > 1 else "this filter: ") \
             + "; ".join(helpful) + "."
+    return "Even with any one filter loosened nothing matches: use **Reset filters** in the sidebar."
+
+
+def stop_nothing_matches(ctx: AppContext, *, mrr_only: bool = False) -> None:
+    """Ends the page saying plainly that nothing matches the filters, and which filter, loosened
+    on its own, brings data back (instead of zeros everywhere and meaningless axes)."""
+    view = ctx.filters.describe(ctx.product_names)
+    if mrr_only:
+        empty_state("Nothing matches these filters",
+                    f"No subscription of this account brings MRR in {view}, so there is no MRR to chart. "
+                    + _loosen_advice(ctx, has_mrr), icon=":material/filter_alt_off:")
     else:
-        advice = "Even with any one filter loosened nothing matches: use **Reset filters** in the sidebar."
-    empty_state("Nothing matches these filters",
-                f"No subscription, customer or payment of this account falls in {ctx.filters.describe(ctx.product_names)}"
-                f", so there is nothing to chart. {advice}", icon=":material/filter_alt_off:")
+        empty_state("Nothing matches these filters",
+                    f"No subscription, customer or payment of this account falls in {view}, so there is nothing "
+                    f"to chart. {_loosen_advice(ctx, has_activity)}", icon=":material/filter_alt_off:")
     st.stop()
+
+
+def no_mrr_note(ctx: AppContext) -> None:
+    """On a page of MRR and payments (Overview) whose filters match payments but no MRR: says
+    so, and which filter to loosen, in place of the MRR figures."""
+    empty_state("No MRR matches these filters",
+                f"No subscription of this account brings MRR in {ctx.filters.describe(ctx.product_names)}; the "
+                f"payments below still match. {_loosen_advice(ctx, has_mrr)}", icon=":material/filter_alt_off:")
 
 
 def _or_stop(read, *args, filters_apply: bool = False, **kwargs):
