@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -13,14 +14,13 @@ from time import monotonic, sleep
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import ingest
+from . import ingest, staged_load
 from .cache import Cache, CacheInUseError, NotACacheError, check_existing, check_place, writer_lock
 
-CUSTOMERS_PER_TASK = 64  # ~5,000 objects: one write transaction per task
-# DuckDB's memory during the build (cached blocks, not yet checkpointed rows) and the log
-# between checkpoints: small enough that the build's memory does not grow with the account.
+CUSTOMERS_PER_TASK = 64  # ~5,000 objects: one staged part per table and task
+# DuckDB's memory while it loads the staged parts: the build's memory does not grow with the account.
 BULK_MEMORY_LIMIT = "256MB"
-BULK_WAL_BYTES = 64 << 20
+GENERATING_SHARE = 0.8  # of the progress bar; loading the staged rows is the rest
 
 
 def default_workers() -> int:
@@ -66,13 +66,13 @@ def build_demo_cache(
         raise NotACacheError(f"{path} holds the synced data of {existing.account_id or 'an account'}, not the demo; "
                              "it was left unchanged. Build the demo into another file (--db).")
     tmp = path.with_name(path.name + ".building")
-    for leftover in (tmp, Path(str(tmp) + ".wal")):
-        leftover.unlink(missing_ok=True)
+    parts = path.with_name(path.name + ".building.parts")  # the staged rows (staged_load)
     account = generate_account(seed=seed, customers=customers, as_of=_as_datetime(as_of))
     if workers is None:  # starting processes pays off only beyond a few tasks
         workers = default_workers() if customers >= 1000 else 1
     counts: dict[str, int] = {}
     with writer_lock(path, wait=True):
+        _remove_leftovers(tmp, parts)  # of a build that was stopped
         cache = Cache.open(tmp)
         try:
             with cache.transaction() as con:
@@ -81,23 +81,29 @@ def build_demo_cache(
                 cache.set_meta("account", json.dumps(account.account))
                 cache.set_meta("demo", json.dumps({"seed": seed, "customers": customers,
                                                    "as_of": str(as_of) if as_of else None}))
-            with ingest.BulkLoad(cache.con, tmp, max_wal_bytes=BULK_WAL_BYTES, memory_limit=BULK_MEMORY_LIMIT) as bulk, \
-                    _Workers(workers, account) as pool:
-                # Customers are generated and prepared (pure Python) in worker processes while
-                # this process writes the previous batches (DuckDB, in the writer thread).
-                writer = ingest.WriterThread(cache.con, cache.transaction, bulk, history_source="demo", all_new=True)
-                try:
-                    writer.submit(ingest.prepare(account.catalog_objects()))
-                    ranges = [(start, min(start + CUSTOMERS_PER_TASK, customers))
-                              for start in range(0, customers, CUSTOMERS_PER_TASK)]
-                    for (_, stop), prepared in zip(ranges, pool.map(_prepared_customers, ranges)):
-                        writer.submit(prepared)
-                        if progress:
-                            progress(SyncProgress(
-                                "backfill", None, sum(writer.counts.values()), stop / customers,
-                                f"building the demo account: {stop}/{customers} customers"))
-                finally:
-                    counts = writer.close()
+            # Customers are generated, prepared and staged in worker processes; then each table is
+            # loaded at once (staged_load says why).
+            staged_load.stage(ingest.prepare(account.catalog_objects()), parts, 0, history_source="demo")
+            ranges = [(start, min(start + CUSTOMERS_PER_TASK, customers))
+                      for start in range(0, customers, CUSTOMERS_PER_TASK)]
+            tasks = [(parts, part, customer_range) for part, customer_range in enumerate(ranges, start=1)]
+            staged = 0
+            with _Workers(workers, account) as pool:
+                for (_, _, (_, stop)), rows in zip(tasks, pool.map(_staged_customers, tasks)):
+                    staged += sum(rows.values())
+                    if progress:
+                        progress(SyncProgress(
+                            "backfill", None, staged, GENERATING_SHARE * stop / customers,
+                            f"building the demo account: {stop}/{customers} customers"))
+            tables = staged_load.tables_in_load_order()
+
+            def loading(table: str) -> None:
+                if progress:
+                    progress(SyncProgress("backfill", None, staged, GENERATING_SHARE + (1 - GENERATING_SHARE)
+                                          * tables.index(table) / len(tables), f"building the demo account: {table}"))
+
+            cache.con.execute(f"SET memory_limit = '{BULK_MEMORY_LIMIT}'")
+            counts = staged_load.load(cache.transaction, parts, loading)
             with cache.transaction() as con:
                 ingest.add_primary_keys(con)
                 cache.set_meta("balance", json.dumps(demo_balance(con, account.as_of_ts)))
@@ -106,6 +112,7 @@ def build_demo_cache(
             cache.con.execute("CHECKPOINT")
         finally:
             cache.close()
+            shutil.rmtree(parts, ignore_errors=True)
         os.replace(tmp, path)
         Path(str(path) + ".wal").unlink(missing_ok=True)
     if progress:
@@ -123,11 +130,12 @@ def _start_worker(seed: int, customers: int, as_of_ts: int) -> None:
     _WORKER_ACCOUNT = DemoAccount(seed, customers, as_of_ts)
 
 
-def _prepared_customers(customer_range: tuple[int, int]) -> ingest.Prepared:
-    """Customers start..stop-1 and their events, ready to write. The events go to the cache
-    with their customers (each range's in created order), not after every customer as in the
-    generator's stream: rows are the same, and no process has to hold or spool the whole event
-    window to sort it at the end, while the workers would be idle."""
+def _staged_customers(task: tuple[Path, int, tuple[int, int]]) -> dict[str, int]:
+    """Stage customers start..stop-1 and their events as part `part`; returns the rows per table.
+    The events go to the cache with their customers (each range's in created order), not after
+    every customer as in the generator's stream: rows are the same, and no process has to hold
+    or spool the whole event window to sort it at the end, while the workers would be idle."""
+    folder, part, customer_range = task
     objects: list[dict] = []
     events: list[tuple[int, int, int, dict]] = []
     for ci, objs, evs in _WORKER_ACCOUNT.customers_in(*customer_range):
@@ -135,7 +143,13 @@ def _prepared_customers(customer_range: tuple[int, int]) -> ingest.Prepared:
         events.extend((event["created"], ci, n, event) for n, event in enumerate(evs))
     events.sort(key=lambda entry: entry[:3])
     objects.extend(event for *_, event in events)
-    return ingest.prepare(objects)
+    return staged_load.stage(ingest.prepare(objects), folder, part, history_source="demo")
+
+
+def _remove_leftovers(tmp: Path, parts: Path) -> None:
+    for leftover in (tmp, Path(str(tmp) + ".wal")):
+        leftover.unlink(missing_ok=True)
+    shutil.rmtree(parts, ignore_errors=True)
 
 
 def _main_can_be_reimported() -> bool:

@@ -238,8 +238,14 @@ def _record_history(con: duckdb.DuckDBPyConnection, subs: dict[str, dict], seen_
     rows = [row for sid, row in subs.items() if known.get(sid) != row["fingerprint"]]
     if not rows:
         return
+    con.register("_history", history_table(rows, seen_at, source))
+    con.execute("INSERT INTO subscription_history BY NAME SELECT * FROM _history")
+    con.unregister("_history")
+
+
+def history_table(rows: list[dict], seen_at: datetime, source: str) -> pa.Table:
     ts = pa.timestamp("s", tz="UTC")
-    arrow = pa.table({
+    return pa.table({
         "subscription": pa.array([r["subscription"] for r in rows], pa.string()),
         "seen_at": pa.array([seen_at] * len(rows), pa.timestamp("us", tz="UTC")),
         "source": pa.array([source] * len(rows), pa.string()),
@@ -254,9 +260,6 @@ def _record_history(con: duckdb.DuckDBPyConnection, subs: dict[str, dict], seen_
         "ended_at": pa.array([r["ended_at"] for r in rows], ts),
         "fingerprint": pa.array([r["fingerprint"] for r in rows], pa.string()),
     })
-    con.register("_history", arrow)
-    con.execute("INSERT INTO subscription_history BY NAME SELECT * FROM _history")
-    con.unregister("_history")
 
 
 class BulkLoad:
