@@ -20,6 +20,9 @@ from .cache import Cache, CacheInUseError, NotACacheError, check_existing, check
 CUSTOMERS_PER_TASK = 64  # ~5,000 objects: one staged part per table and task
 # DuckDB's memory while it loads the staged parts: the build's memory does not grow with the account.
 BULK_MEMORY_LIMIT = "256MB"
+# The objects' raw JSON in zstd: a quarter of the file DuckDB's own choice (DICT_FSST) makes,
+# and ~40 % less CPU to load.
+RAW_COMPRESSION = "zstd"
 GENERATING_SHARE = 0.8  # of the progress bar; loading the staged rows is the rest
 
 
@@ -76,7 +79,8 @@ def build_demo_cache(
         cache = Cache.open(tmp)
         try:
             with cache.transaction() as con:
-                ingest.drop_primary_keys(con)  # added once the rows are in: flat memory, less work
+                # keys added once the rows are in: flat memory, less work
+                ingest.drop_primary_keys(con, raw_compression=RAW_COMPRESSION)
                 cache.set_meta("account_id", account.account["id"])
                 cache.set_meta("account", json.dumps(account.account))
                 cache.set_meta("demo", json.dumps({"seed": seed, "customers": customers,

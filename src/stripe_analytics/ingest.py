@@ -313,7 +313,7 @@ class BulkLoad:
         return True
 
 
-def drop_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
+def drop_primary_keys(con: duckdb.DuckDBPyConnection, *, raw_compression: str | None = None) -> None:
     """Recreate the (empty) object tables without their primary keys, for a cache being built
     from unique ids (`write_prepared(all_new=True)`): DuckDB then keeps no index in memory
     during the load, so memory stays flat, and builds each index once, in
@@ -322,7 +322,7 @@ def drop_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
         if con.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]:
             raise ValueError(f"{table.name} is not empty: its primary key stays")
         con.execute(f"DROP TABLE {table.name}")
-        con.execute(schema.create_table_sql(table, primary_key=False))
+        con.execute(schema.create_table_sql(table, primary_key=False, raw_compression=raw_compression))
 
 
 def add_primary_keys(con: duckdb.DuckDBPyConnection) -> None:

@@ -392,8 +392,10 @@ SUPPORT_TABLES_SQL = (
 )
 
 
-def create_table_sql(table: Table, *, primary_key: bool = True) -> str:
-    """The table's DDL; without its primary key for a bulk load that adds it afterwards."""
+def create_table_sql(table: Table, *, primary_key: bool = True, raw_compression: str | None = None) -> str:
+    """The table's DDL; without its primary key for a bulk load that adds it afterwards, and
+    with `raw` stored in DuckDB's `raw_compression` method instead of the one it would choose."""
     columns = [f'"{c.name}" {c.type if primary_key else c.type.replace(" PRIMARY KEY", "")}' for c in table.columns]
-    columns += [f'"{name}" {type_}' for name, type_ in COMMON_COLUMNS]
+    columns += [f'"{name}" {type_}' + (f" USING COMPRESSION {raw_compression}" if name == "raw" and raw_compression else "")
+                for name, type_ in COMMON_COLUMNS]
     return f'CREATE TABLE IF NOT EXISTS {table.name} ({", ".join(columns)})'
