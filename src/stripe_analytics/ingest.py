@@ -95,9 +95,8 @@ def _arrow_table(table: schema.Table, objects: Iterable[dict], synced_at: dateti
     for column in table.columns:
         arrays[column.name] = pa.array([column.extract(o) for o in objects], type=_arrow_type(column.type))
     arrays["deleted"] = pa.array([bool(o.get("deleted")) for o in objects], type=pa.bool_())
-    arrays["raw"] = pa.array(
-        [orjson.dumps(_strip_children(o, table)).decode() for o in objects], type=pa.string()
-    )
+    # orjson's UTF-8 bytes as they are (no str made per object), then viewed as text
+    arrays["raw"] = pa.array([orjson.dumps(_strip_children(o, table)) for o in objects], type=pa.binary()).cast(pa.string())
     arrays["synced_at"] = pa.array([synced_at] * len(objects), type=pa.timestamp("us", tz="UTC"))
     return pa.table(arrays)
 

