@@ -1,7 +1,10 @@
 """The demo account enters the cache through the same ingestion as sync: a full sync of the
 demo served by the fake Stripe server gives the same cache as building the demo directly."""
 
+import json
+import subprocess
 import sys
+import time
 import types
 from datetime import datetime, timezone
 
@@ -122,3 +125,28 @@ def test_a_build_started_during_a_script_run_stays_in_this_process(tmp_path, mon
     monkeypatch.setattr(demo_cache, "CUSTOMERS_PER_TASK", 9)
     built = build_demo_cache(tmp_path / "page.duckdb", seed=4, customers=20, as_of=AS_OF, workers=2)
     assert built == build_demo_cache(tmp_path / "cli.duckdb", seed=4, customers=20, as_of=AS_OF, workers=1)
+
+
+def test_a_killed_build_leaves_the_previous_demo_and_the_next_build_clears_its_leftovers(tmp_path):
+    path = tmp_path / "demo.duckdb"
+    build_demo_cache(path, seed=1, customers=20, as_of=AS_OF, workers=1)
+    parts = tmp_path / "demo.duckdb.building.parts"
+    rebuild = subprocess.Popen([sys.executable, "-c", "from stripe_analytics.demo_cache import build_demo_cache; "
+                                f"build_demo_cache({str(path)!r}, seed=2, customers=5000, workers=1)"])
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((parts / "customers").glob("*.parquet"))) < 3:  # staging is under way
+            assert rebuild.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        rebuild.kill()
+        rebuild.wait()
+    assert (tmp_path / "demo.duckdb.building").exists() and parts.exists()
+    with Cache.open(path, read_only=True) as cache:  # the previous demo, whole
+        assert json.loads(cache.con.execute("SELECT value FROM meta WHERE key = 'demo'").fetchone()[0])["customers"] == 20
+        assert cache.row_counts()["customers"] == 20
+
+    build_demo_cache(path, seed=3, customers=25, as_of=AS_OF, workers=1)
+    assert [p.name for p in tmp_path.iterdir() if "building" in p.name] == []
+    with Cache.open(path, read_only=True) as cache:
+        assert cache.row_counts()["customers"] == 25
