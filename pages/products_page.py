@@ -42,7 +42,7 @@ chart_data = widgets.major(table[table["mrr"] > 0][["name", "mrr"]].sort_values(
 if not chart_data.empty:
     widgets.chart(charts.bars(chart_data, "name", {"mrr": "MRR"}, currency=cur, horizontal=True, title="MRR by product",
                               height=90 + 34 * len(chart_data)), chart_data, note=fx, key="prod_mrr",
-                  view="mrr_by_product", filters=f, dates_in_name=False)
+                  view="mrr_by_product", filters=f, dates_in_name=False, light=True)
 widgets.table(table, key="prod_table", view="products", filters=f, money=["mrr", "invoiced"], currency=cur,
               columns=["id", "name", "active", *(["own_mrr"] if f.converted else []), "mrr", "invoiced",
                        "active_prices", "description", "created"],

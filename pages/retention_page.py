@@ -39,11 +39,12 @@ def cohort_views() -> None:
     logo_tab, revenue_tab, table_tab = st.tabs(["Logo retention", "Revenue retention", "Table"])
     with logo_tab:
         widgets.chart(charts.cohort_heatmap(cohorts, "logo_retention", max_age=horizon),
-                      cohorts[cohorts["age"] <= horizon], key="ret_logo", view="logo_retention", filters=f)
+                      cohorts[cohorts["age"] <= horizon], key="ret_logo", view="logo_retention", filters=f,
+                      light=True)
     with revenue_tab:
         widgets.chart(charts.cohort_heatmap(cohorts, "revenue_retention", max_age=horizon),
                       cohorts[cohorts["age"] <= horizon], note=fx, key="ret_revenue", view="revenue_retention",
-                      filters=f)
+                      filters=f, light=True)
     with table_tab:
         widgets.table(cohorts.drop(columns=["currency"]), key="ret_table", view="cohorts", filters=f,
                       money=["cohort_mrr", "mrr"], currency=cur,

@@ -83,7 +83,7 @@ if same_days is not None and same_days.to_date and same_days.previous is not Non
     charts.compared_with(volume, last["period"], {k: to_major_float(int(v), cur) for k, v in marks.items()}, currency=cur)
 widgets.chart(volume,
               major[["period", "currency", "gross_volume", "net_volume"]], note=fx, key="rev_volume", view="volume",
-              filters=f)  # Plotly: zooming into a year of days
+              filters=f, light=period != "day")  # by day, Plotly: zooming into a year of days
 # The smaller charts with Vega-Lite, about a quarter of Plotly's drawing work in the browser.
 left, right = st.columns(2)
 with left:
@@ -220,7 +220,7 @@ with tab_product:
         shown = widgets.major(by_product, ["invoiced"], cur)
         widgets.chart(charts.bars(shown.head(12), "name", {"invoiced": "Invoiced"}, currency=cur, horizontal=True,
                                   height=60 + 34 * min(len(shown), 12)),
-                      shown, key="rev_product_chart", view="invoiced_by_product", filters=f)
+                      shown, key="rev_product_chart", view="invoiced_by_product", filters=f, light=True)
     widgets.table(by_product, key="rev_by_product", view="invoiced_by_product", filters=f, money=["invoiced"],
                   currency=cur, search=False)
 with tab_method:
@@ -231,7 +231,7 @@ with tab_method:
         shown = widgets.major(by_method, ["captured"], cur)
         widgets.chart(charts.donut(shown["payment_method"], shown["captured"], currency=cur,
                                    title="Captured amount by payment method"),
-                      shown, key="rev_method_chart", view="captured_by_payment_method", filters=f)
+                      shown, key="rev_method_chart", view="captured_by_payment_method", filters=f, light=True)
     widgets.table(by_method, key="rev_by_method", view="charges_by_payment_method", filters=f, money=["captured"],
                   currency=cur, search=False)
 

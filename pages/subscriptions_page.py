@@ -44,7 +44,8 @@ with all_tab:
         by_status = frame["status"].value_counts().rename_axis("status").reset_index(name="subscriptions")
         widgets.chart(charts.bars(by_status, "status", {"subscriptions": "Subscriptions"}, kind="count",
                                   horizontal=True, height=60 + 34 * len(by_status)),
-                      by_status, key="sub_status_chart", view="subscriptions_by_status", filters=f, dates_in_name=False)
+                      by_status, key="sub_status_chart", view="subscriptions_by_status", filters=f, dates_in_name=False,
+                      light=True)
     widgets.table(frame, key="sub_table", view="subscriptions", filters=f, dates_in_name=False, truncated_at=20_000,
                   columns=["id", "status", "customer_email", *(["currency"] if f.converted else []), "items",
                            "intervals", "created", "current_period_end", "cancel_at_period_end", "trial_end",

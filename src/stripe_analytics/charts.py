@@ -4,6 +4,7 @@ movements, thin gridlines, amounts with the currency's symbol and its own decima
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -370,7 +371,16 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
     lines, areas and bars (grouped, or stacked when the figure's barmode is relative/stack),
     with the figure's colours, title, height and axis format. For pages where Plotly's
     4.7 MB browser bundle would delay the first paint (the Overview); exports still render
-    the Plotly figure. Horizontal bars, heatmaps, pies and waterfalls are not converted."""
+    the Plotly figure. Horizontal bars, heatmaps and donuts have their own forms
+    (`_vega_hbars`, `_vega_heatmap`, `_vega_donut`); a scatter drawn as markers only
+    (`compared_with`) becomes ticks; waterfalls are not converted."""
+    kinds = {trace.type for trace in fig.data}
+    if kinds == {"heatmap"}:
+        return _vega_heatmap(fig)
+    if kinds == {"pie"}:
+        return _vega_donut(fig)
+    if fig.data and all(t.type == "bar" and t.orientation == "h" for t in fig.data):
+        return _vega_hbars(fig)
     rows: list[dict] = []
     colors: dict[str, str] = {}
     marks: dict[str, str] = {}
@@ -380,6 +390,8 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
         name = trace.name or "value"
         if trace.type == "bar":
             color, mark = trace.marker.color, "bar"
+        elif trace.mode == "markers":  # a mark to read a bar against (`compared_with`)
+            color, mark = trace.marker.line.color, "tick"
         else:
             color = trace.line.color
             mark = "area" if trace.fill == "tozeroy" else "line"
@@ -415,6 +427,12 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
         if not stacked and len(bar_series) > 1:
             bar["encoding"]["xOffset"] = {"field": "series", "sort": bar_series}
         layers.append(bar)
+    ticks = [s for s, m in marks.items() if m == "tick"]
+    if ticks:
+        layers.append({"mark": {"type": "tick", "orient": "horizontal", "thickness": 3, "bandSize": 34},
+                       "transform": [{"filter": {"field": "series", "oneOf": ticks}}],
+                       "encoding": {"x": x_enc, "y": {"field": "y", "type": "quantitative", "axis": y_axis},
+                                    "color": color}})
     for mark in ("area", "line"):
         series = [s for s, m in marks.items() if m == mark]
         if not series:
@@ -454,13 +472,146 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
         layers.append({"data": {"values": notes},
                        "mark": {"type": "text", "color": NOTE_COLOR, "fontSize": 12, "baseline": "bottom", "dy": -2},
                        "encoding": {"x": x_enc, "y": {"value": 0}, "text": {"field": "mark"}, "tooltip": tip}})
+    return frame, _vega_spec(fig, layers)
+
+
+def _vega_spec(fig: go.Figure, layers: list[dict]) -> dict:
+    """The house style around `layers`: the figure's title and height, font and colours."""
+    layout_ = fig.layout
     title = layout_.title.text if layout_.title is not None and layout_.title.text else None
     spec = {"height": int(layout_.height or 340) - (56 if title else 24), "layer": layers,
             "config": {"font": FONT, "view": {"stroke": None}, "axis": {"labelColor": SECONDARY},
                        "title": {"anchor": "start", "fontSize": 14, "fontWeight": 600, "color": SECONDARY}}}
     if title:
         spec["title"] = title
-    return frame, spec
+    return spec
+
+
+def _hover_format(fig: go.Figure, axis: str) -> str:
+    """The d3 format of the first trace's hover value on `axis` (",.0f" for JPY, ".1%" ...)."""
+    found = re.search(r"%\{" + axis + r":([^}]+)\}", fig.data[0].hovertemplate or "") if fig.data else None
+    return found.group(1) if found else ","
+
+
+def _with_rates(fig: go.Figure, layer: dict) -> dict:
+    """`layer` whose tooltip also names a converted chart's rates (`with_hover_note`)."""
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    if meta.get(HOVER_NOTE):
+        layer.setdefault("transform", []).append({"calculate": json.dumps(meta[HOVER_NOTE]), "as": "rates"})
+        layer["encoding"]["tooltip"].append({"field": "rates", "title": "Rates"})
+    return layer
+
+
+def _vega_hbars(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
+    """Horizontal bars (a ranking: products, statuses), first row on top, one bar per series
+    and row, the value axis formatted as the figure's."""
+    rows = [{"y": str(y), "series": trace.name or "value", "x": None if x is None or pd.isna(x) else float(x)}
+            for trace in fig.data for y, x in zip(trace.y, trace.x)]
+    frame = pd.DataFrame(rows, columns=["y", "series", "x"])
+    colors = {trace.name or "value": trace.marker.color or SERIES_COLORS[i % len(SERIES_COLORS)]
+              for i, trace in enumerate(fig.data)}
+    # a tick every 70 px or so: on a phone, "$8k$9k" would otherwise run together
+    axis = {**_vega_axis_format(fig.layout.xaxis), "labelOverlap": True, "tickCount": {"expr": "ceil(width / 70)"}}
+    prefix = fig.layout.xaxis.tickprefix or ""
+    legend = {"orient": "top", "title": None, "labelLimit": 0} if len(colors) > 1 else None
+    encoding = {
+        "y": {"field": "y", "type": "ordinal", "sort": list(dict.fromkeys(frame["y"])), "title": None,
+              "axis": {"labelLimit": 180, "domainColor": GRID, "ticks": False}},
+        "x": {"field": "x", "type": "quantitative", "axis": axis, "stack": None},
+        "color": {"field": "series", "type": "nominal", "legend": legend,
+                  "scale": {"domain": list(colors), "range": list(colors.values())}},
+        "tooltip": [{"field": "y", "type": "ordinal", "title": " "},
+                    {"field": "x", "type": "quantitative", "format": _hover_format(fig, "x"),
+                     "title": f"{{series}}{f' ({prefix.strip()})' if prefix else ''}"}]}
+    if len(colors) > 1:
+        encoding["yOffset"] = {"field": "series", "sort": list(colors)}
+    layer = {"mark": {"type": "bar"}, "encoding": encoding}
+    if len(colors) == 1:  # the series' own name as the value's title ("Invoiced ($)")
+        encoding["tooltip"][1]["title"] = encoding["tooltip"][1]["title"].replace("{series}", next(iter(colors)))
+    else:
+        encoding["tooltip"][1]["title"] = "Value" + (f" ({prefix.strip()})" if prefix else "")
+        encoding["tooltip"].insert(1, {"field": "series", "title": "Series"})
+    return frame, _vega_spec(fig, [_with_rates(fig, layer)])
+
+
+def _array(values) -> np.ndarray:
+    """A trace's values as an array, also when a figure's dict form carries them as Plotly's
+    typed array ({"dtype", "bdata", "shape"}: what `to_dict` makes of a numpy grid)."""
+    if isinstance(values, dict) and "bdata" in values:
+        flat = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+        shape = [int(n) for n in str(values.get("shape") or len(flat)).split(",")]
+        return flat.reshape(shape)
+    return np.asarray(values, dtype="float64")
+
+
+def _vega_heatmap(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
+    """A cohort grid: one cell per (row, column) coloured on the figure's scale, its text in
+    the cell, rows top to bottom and the columns' labels on top, as in the Plotly figure."""
+    trace = fig.data[0]
+    xs, ys = [str(x) for x in trace.x], [str(y) for y in trace.y]
+    texts = trace.text if trace.text is not None else [[""] * len(xs) for _ in ys]
+    rows = [{"x": x, "y": y, "z": float(z), "text": text}
+            for y, z_row, text_row in zip(ys, _array(trace.z), texts)
+            for x, z, text in zip(xs, z_row, text_row) if z is not None and not pd.isna(z)]
+    frame = pd.DataFrame(rows, columns=["x", "y", "z", "text"])
+    stops = [color for _, color in trace.colorscale]
+    zmax = float(trace.zmax if trace.zmax is not None else (frame["z"].max() if len(frame) else 1.0))
+    zmin = float(trace.zmin or 0.0)
+    x_enc = {"field": "x", "type": "ordinal", "sort": xs, "title": None,
+             "axis": {"orient": "top", "labelAngle": 0, "domain": False, "ticks": False, "labelOverlap": True}}
+    y_enc = {"field": "y", "type": "ordinal", "sort": ys, "title": None,
+             "axis": {"domain": False, "ticks": False, "labelLimit": 200}}
+    hover = _hover_format(fig, "z")
+    cells = {"mark": {"type": "rect", "stroke": "white", "strokeWidth": 1},
+             "encoding": {"x": x_enc, "y": y_enc,
+                          "color": {"field": "z", "type": "quantitative",
+                                    "scale": {"domain": [zmin, (zmin + zmax) / 2, zmax], "range": stops},
+                                    "legend": {"title": None, "format": ".0%", "gradientThickness": 10,
+                                               "orient": "bottom", "direction": "horizontal"}},
+                          "tooltip": [{"field": "y", "title": "Cohort"}, {"field": "x", "title": "Months since start"},
+                                      {"field": "z", "type": "quantitative", "format": hover, "title": "Retention"}]}}
+    # dark cells get white text, as Plotly's automatic contrast does; the text shrinks with its
+    # cell (a phone's twelve columns) and is left out where it could not be read
+    cell = f"(width / {max(len(xs), 1)} / 3)"
+    text = {"mark": {"type": "text", "fontSize": {"expr": f"min(10, {cell})"},
+                     "opacity": {"expr": f"{cell} < 6 ? 0 : 1"}},
+            "encoding": {"x": x_enc, "y": y_enc, "text": {"field": "text"},
+                         "color": {"condition": {"test": f"datum.z > {zmin + (zmax - zmin) * 0.55}",
+                                                 "value": "white"}, "value": SECONDARY}}}
+    return frame, _vega_spec(fig, [_with_rates(fig, cells), text])
+
+
+def _vega_donut(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
+    """A donut: each slice's share written on it, its amount on hover, the legend beside it."""
+    trace = fig.data[0]
+    frame = pd.DataFrame({"label": [str(x) for x in trace.labels], "value": [float(v) for v in trace.values]})
+    total = float(frame["value"].sum()) or 1.0
+    frame["share"] = frame["value"] / total
+    # each slice's share written on it, as Plotly's textinfo="percent" (none on a sliver)
+    frame["share_text"] = [f"{s:.0%}" if s >= 0.03 else "" for s in frame["share"]]
+    frame["order"] = range(len(frame))
+    labels = list(frame["label"])
+    palette = list(trace.marker.colors or SERIES_COLORS)
+    value = re.search(r"%\{value:([^}]+)\}", trace.hovertemplate or "")
+    prefix = re.match(r"%\{label\}: ([^%]*)%", trace.hovertemplate or "")
+    color = {"field": "label", "type": "nominal", "sort": labels,
+             "scale": {"domain": labels, "range": [palette[i % len(palette)] for i in range(len(labels))]},
+             "legend": {"title": None, "orient": "right", "labelLimit": 0}}
+    theta = {"field": "value", "type": "quantitative", "stack": True}
+    arcs = {"mark": {"type": "arc", "innerRadius": {"expr": "min(width, height) * 0.3"},
+                     "outerRadius": {"expr": "min(width, height) / 2"}, "stroke": "white"},
+            "encoding": {"theta": theta, "color": color, "order": {"field": "order"},
+                         "tooltip": [{"field": "label", "title": " "},
+                                     {"field": "value", "type": "quantitative",
+                                      "format": value.group(1) if value else ",",
+                                      "title": f"Amount ({prefix.group(1).strip()})" if prefix and prefix.group(1)
+                                      else "Amount"},
+                                     {"field": "share", "type": "quantitative", "format": ".1%", "title": "Share"}]}}
+    shares = {"mark": {"type": "text", "radius": {"expr": "min(width, height) * 0.4"}, "fill": "white",
+                       "fontSize": 11},
+              "encoding": {"theta": theta, "order": {"field": "order"},
+                           "text": {"field": "share_text"}}}
+    return frame, _vega_spec(fig, [_with_rates(fig, arcs), shares])
 
 
 # ----------------------------------------------------------------------------- analysts' notes
