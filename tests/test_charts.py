@@ -65,6 +65,79 @@ def test_grouped_bars_sit_side_by_side_and_counts_have_no_currency():
     assert axis["format"] == ",d" and "labelExpr" not in axis
 
 
+def test_the_month_to_dates_marks_become_ticks_at_its_bar():
+    fig = charts.bars(MONTHLY, "month", {"gross_volume": "Gross volume", "net_volume": "Net volume"}, currency="jpy")
+    charts.compared_with(fig, "2026-03", {"Gross volume 1–29 Feb": 1100.0, "Gross volume 1–29 Mar 2025": 700.0},
+                         currency="jpy")
+    frame, spec = charts.vega_lite(fig)
+    marks = frame[frame["series"].str.startswith("Gross volume 1")]
+    assert marks[["x", "series", "y"]].values.tolist() == [["2026-03", "Gross volume 1–29 Feb", 1100.0],
+                                                          ["2026-03", "Gross volume 1–29 Mar 2025", 700.0]]
+    tick = _layer(spec, "tick")
+    assert tick["transform"][0]["filter"]["oneOf"] == ["Gross volume 1–29 Feb", "Gross volume 1–29 Mar 2025"]
+    assert _layer(spec, "bar")["transform"][0]["filter"]["oneOf"] == ["Gross volume", "Net volume"]
+    scale = tick["encoding"]["color"]["scale"]
+    assert dict(zip(scale["domain"], scale["range"]))["Gross volume 1–29 Feb"] == "#0a2540"
+    tooltip = _layer(spec, "rule")["encoding"]["tooltip"]
+    assert [t["field"] for t in tooltip][-2:] == ["Gross volume 1–29 Feb", "Gross volume 1–29 Mar 2025"]
+    assert {t.get("format") for t in tooltip[1:]} == {",.0f"}  # the yen's own decimals
+
+
+def test_horizontal_bars_rank_top_down_with_their_money_axis_and_hover():
+    products = pd.DataFrame({"name": ["Enterprise", "Team", "Starter"], "invoiced": [8650.5, 5830.0, 12.25]})
+    fig = charts.bars(products, "name", {"invoiced": "Invoiced"}, currency="eur", horizontal=True, title="By product")
+    note = "Converted to USD at ECB reference rates as of 2026-10-30"
+    frame, spec = charts.vega_lite(charts.slim(charts.with_hover_note(fig, note)))
+    assert frame.values.tolist() == [["Enterprise", "Invoiced", 8650.5], ["Team", "Invoiced", 5830.0],
+                                     ["Starter", "Invoiced", 12.25]]
+    bars = _layer(spec, "bar")
+    assert bars["encoding"]["y"]["sort"] == ["Enterprise", "Team", "Starter"]  # the largest on top, as given
+    assert bars["encoding"]["x"]["axis"]["format"] == "~s" and "'€'" in bars["encoding"]["x"]["axis"]["labelExpr"]
+    assert bars["encoding"]["tooltip"][1] == {"field": "x", "type": "quantitative", "format": ",.2f",
+                                              "title": "Invoiced (€)"}
+    assert {"field": "rates", "title": "Rates"} in bars["encoding"]["tooltip"]
+    assert {"calculate": '"' + note + '"', "as": "rates"} in bars["transform"]
+    assert spec["title"] == "By product" and "yOffset" not in bars["encoding"]
+    counts = pd.DataFrame({"status": ["active", "canceled"], "subscriptions": [76, 34]})
+    _, spec = charts.vega_lite(charts.bars(counts, "status", {"subscriptions": "Subscriptions"}, kind="count",
+                                           horizontal=True))
+    bars = _layer(spec, "bar")
+    assert bars["encoding"]["x"]["axis"]["format"] == "," and "labelExpr" not in bars["encoding"]["x"]["axis"]
+    assert bars["encoding"]["tooltip"][1]["title"] == "Subscriptions" and "transform" not in bars
+
+
+def test_a_cohort_heatmap_keeps_its_cells_text_colours_and_order():
+    cohorts = pd.DataFrame({"cohort": ["2026-01", "2026-01", "2026-01", "2026-02", "2026-02"],
+                            "age": [0, 1, 2, 0, 1], "logo_retention": [1.0, 0.75, 0.5, 1.0, 0.875],
+                            "cohort_customers": [4, 4, 4, 8, 8]})
+    fig = charts.cohort_heatmap(cohorts, "logo_retention")
+    frame, spec = charts.vega_lite(charts.slim(fig))  # the slimmed figure carries a typed array
+    assert frame.values.tolist() == [["M0", "2026-01 (4)", 1.0, "100%"], ["M1", "2026-01 (4)", 0.75, "75%"],
+                                     ["M2", "2026-01 (4)", 0.5, "50%"], ["M0", "2026-02 (8)", 1.0, "100%"],
+                                     ["M1", "2026-02 (8)", 0.875, "88%"]]  # no cell where the cohort is too young
+    cells, text = spec["layer"]
+    assert cells["mark"]["type"] == "rect" and text["encoding"]["text"] == {"field": "text"}
+    assert cells["encoding"]["y"]["sort"] == ["2026-01 (4)", "2026-02 (8)"]  # oldest cohort on top
+    assert cells["encoding"]["x"]["sort"] == ["M0", "M1", "M2"] and cells["encoding"]["x"]["axis"]["orient"] == "top"
+    assert cells["encoding"]["color"]["scale"] == {"domain": [0.0, 0.5, 1.0],
+                                                   "range": ["#f6f8fa", "#b9b5ff", charts.PRIMARY]}
+    assert cells["encoding"]["tooltip"][2]["format"] == ".1%"
+    assert spec["height"] == fig.layout.height - 24
+
+
+def test_a_donut_keeps_its_slices_shares_and_amounts_in_the_currencys_decimals():
+    fig = charts.donut(["card", "sepa_debit", "link"], [9000.0, 980.0, 20.0], currency="jpy", title="Captured")
+    frame, spec = charts.vega_lite(fig)
+    assert frame[["label", "value", "share_text"]].values.tolist() == [
+        ["card", 9000.0, "90%"], ["sepa_debit", 980.0, "10%"], ["link", 20.0, ""]]  # no text on a sliver
+    arcs, shares = spec["layer"]
+    assert arcs["mark"]["type"] == "arc" and shares["encoding"]["text"] == {"field": "share_text"}
+    assert arcs["encoding"]["color"]["scale"]["range"] == charts.SERIES_COLORS[:3]
+    amount = arcs["encoding"]["tooltip"][1]
+    assert amount["format"] == ",.0f" and amount["title"] == "Amount (¥)"
+    assert spec["title"] == "Captured"
+
+
 def test_figures_without_a_vega_form_say_so():
     row = MONTHLY.iloc[-1]
     with pytest.raises(ValueError, match="waterfall"):
