@@ -513,6 +513,37 @@ def test_the_mrr_page_on_a_phone(server, phone):
     shot(phone, "phone_mrr")
 
 
+def test_revenue_retention_products_and_subscriptions_draw_without_plotly(server, page, phone):
+    """Every chart of these pages (horizontal bars, cohort heatmaps, the donut) is drawn with
+    Vega-Lite, so the browser never fetches Plotly's bundle for them; on a phone nothing is
+    wider than the screen."""
+    fetched: list[str] = []
+    for tab in (page, phone):
+        tab.on("request", lambda request: fetched.append(request.url) if "PlotlyChart" in request.url else None)
+    for path, tabs, drawn in (("revenue", ("By product", "By payment method"), "path.mark-arc path, g.mark-arc path"),
+                              ("retention", ("Revenue retention",), "g.mark-rect path"),
+                              ("products", (), "g.mark-rect path"),
+                              ("subscriptions", (), "g.mark-rect path")):
+        for tab in (page, phone):
+            go(tab, server["url"], path)
+            no_exception(tab)
+            charts = tab.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']")
+            charts.first.locator("canvas, svg").first.wait_for(timeout=30_000)
+            for name in tabs:
+                tab.get_by_role("tab", name=name).click()
+                settle(tab)
+            # the chart of the open tab (Products has no tabs: its one chart)
+            panel = "" if path == "products" else " [role='tabpanel']:visible"
+            shown = tab.locator(f"[data-testid='stMain']{panel} [data-testid='stVegaLiteChart']").first
+            shown.scroll_into_view_if_needed()
+            shown.locator(drawn).first.wait_for(timeout=30_000)
+            assert tab.locator("[data-testid='stPlotlyChart']").count() == 0, path
+            width = tab.evaluate("document.documentElement.scrollWidth")
+            assert tab is page or width <= PHONE["width"], (path, width)
+    shot(phone, "phone_retention", full_page=False)
+    assert fetched == []
+
+
 # ----------------------------------------------------------------------------- 8. search in the URL
 
 def test_a_search_is_kept_in_the_url_and_can_be_shared(server, page, browser):
