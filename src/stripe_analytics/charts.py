@@ -411,8 +411,7 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
              "legend": legend}
     prefix = (layout_.yaxis.tickprefix or "") if layout_.yaxis is not None else ""
     # the hover format of the figure's first trace (",.0f" for JPY, ".1%" for rates, ...)
-    hover = re.search(r"%\{y:([^}]+)\}", fig.data[0].hovertemplate or "") if fig.data else None
-    value_format = hover.group(1) if hover else (".1%" if y_axis.get("format", "").endswith("%") else ",")
+    value_format = _hover_format(fig, "y", ".1%" if y_axis.get("format", "").endswith("%") else ",")
     x_enc = {"field": "x", "type": "ordinal", "sort": x_order, "title": None,
              "axis": {"labelAngle": 0, "labelOverlap": True, "domainColor": GRID, "tickColor": GRID}}
     stacked = layout_.barmode in ("relative", "stack")
@@ -457,11 +456,7 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                      "tooltip": [{"field": "x", "type": "ordinal", "title": "Period"}]
                      + [{"field": name.replace(".", "\\."), "type": "quantitative", "format": value_format,
                          "title": f"{name}{f' ({prefix.strip()})' if prefix else ''}"} for name in colors]}})
-    meta = layout_.meta if isinstance(layout_.meta, dict) else {}
-    if meta.get(HOVER_NOTE):  # a converted chart: its rates in the tooltip, as in Plotly's hover
-        tooltip = layers[-1]
-        tooltip["transform"].append({"calculate": json.dumps(meta[HOVER_NOTE]), "as": "rates"})
-        tooltip["encoding"]["tooltip"].append({"field": "rates", "title": "Rates"})
+    _with_rates(fig, layers[-1])  # a converted chart: its rates in the tooltip, as in Plotly's hover
     notes = [{"x": str(a.x), "note": (a.hovertext or "").replace("<br>", " · "), "mark": a.text}
              for a in (layout_.annotations or ()) if a.name == NOTE_SHAPE]
     if notes:
@@ -487,10 +482,10 @@ def _vega_spec(fig: go.Figure, layers: list[dict]) -> dict:
     return spec
 
 
-def _hover_format(fig: go.Figure, axis: str) -> str:
+def _hover_format(fig: go.Figure, axis: str, default: str = ",") -> str:
     """The d3 format of the first trace's hover value on `axis` (",.0f" for JPY, ".1%" ...)."""
     found = re.search(r"%\{" + axis + r":([^}]+)\}", fig.data[0].hovertemplate or "") if fig.data else None
-    return found.group(1) if found else ","
+    return found.group(1) if found else default
 
 
 def _with_rates(fig: go.Figure, layer: dict) -> dict:
