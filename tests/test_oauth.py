@@ -10,6 +10,7 @@ import http.client
 import json
 import logging
 import pickle
+import time
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
@@ -632,3 +633,30 @@ def test_oauth_connections_come_back_from_the_store(world, clock, tmp_path, mode
     loaded = store.load(holder, settings)  # restored with this run's settings
     assert loaded.problem is None and loaded.connection.kind == conn.kind
     assert loaded.connection.access(settings).client.v1.accounts.retrieve_current().id == account
+
+
+def test_a_page_takes_the_tokens_another_holder_renewed(world, clock, tmp_path):
+    """The open page keeps its connection object across reruns; when the scheduled sync renewed
+    the same stored connection meanwhile, the page's refresh token is dead at Stripe. The page
+    takes the stored, newer tokens instead of renewing with the dead one (which would close
+    the connection)."""
+    fake, server = world
+    settings = settings_for(server, fake).model_copy(update={"data_dir": tmp_path})
+    store = ConnectionStore(settings, now=clock)
+    flow = OAuthFlow(config_from_settings(settings), now=clock)
+    holder = holder_for_browser("f" * 43)
+    store.save(holder, Connection.from_grant(flow.complete(authorize(flow.authorization_url())), flow))
+    page = store.load(holder, settings).connection
+    scheduled = store.load(holder, settings).connection
+    for copy in (page, scheduled):  # both about to expire (a loaded connection keeps real time)
+        copy.grant.expires_at = time.time() + 10
+    scheduled.credentials(settings)  # the scheduled sync renews and stores the new tokens
+    assert len(server.requests(APPS_TOKEN, "refresh_token")) == 1
+
+    stored = store.load(holder, settings).connection
+    assert page.adopt_newer_tokens(stored)
+    assert not page.adopt_newer_tokens(stored)  # the same tokens: nothing newer to take
+    key, _ = page.credentials(settings)
+    assert key == scheduled.grant.access_token.get_secret_value()
+    assert len(server.requests(APPS_TOKEN, "refresh_token")) == 1  # no renewal with the dead token
+    assert page.open and page.access(settings).client.v1.accounts.retrieve_current().id == ALPHA

@@ -97,6 +97,13 @@ class Connection:
     def open(self) -> bool:
         return self._key is not None or (self._grant is not None and not self._grant.revoked)
 
+    def adopt_newer_tokens(self, stored: "Connection") -> bool:
+        """Take the stored copy's tokens when another holder renewed them since this object
+        was loaded (see `OAuthGrant.adopt_if_newer`)."""
+        if self._grant is None or stored.grant is None:
+            return False
+        return self._grant.adopt_if_newer(stored.grant)
+
     # -- using it
     def credentials(self, settings: Settings) -> tuple[str, str | None]:
         """(API key, Stripe-Account header) to reach the account now. Stripe Apps tokens are

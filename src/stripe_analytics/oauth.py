@@ -258,6 +258,19 @@ class OAuthGrant:
         self.expires_at, self.lifetime = expires_at, lifetime
         self.refreshes += 1
 
+    def adopt_if_newer(self, other: "OAuthGrant") -> bool:
+        """Take `other`'s tokens when they are newer: another holder of the same stored
+        connection (the scheduled sync) renewed them, and Stripe killed the refresh token this
+        one still holds. True when taken."""
+        with self.lock:
+            if self.revoked or other.revoked or other.refresh_token is None or other.expires_at is None:
+                return False
+            if self.expires_at is not None and other.expires_at <= self.expires_at:
+                return False
+            self._access_token, self._refresh_token = other.access_token, other.refresh_token
+            self.expires_at, self.lifetime = other.expires_at, other.lifetime
+            return True
+
     def forget(self) -> None:
         """Drop every token (Disconnect, or a refresh Stripe refused)."""
         self._access_token = None

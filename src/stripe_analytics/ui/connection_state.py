@@ -109,6 +109,7 @@ def current(settings: Settings) -> Connection | None:
     live = _LIVE.get(who)
     if live is not None and live.open and (live.account_id, live.kind, live.connected_at) == (
             conn.account_id, conn.kind, conn.connected_at):
+        live.adopt_newer_tokens(conn)  # the scheduled sync may have renewed them meanwhile
         conn = live
     _LIVE[who] = conn
     state[SESSION_KEY] = (who, conn) if not isinstance(kept, tuple) or kept[1] is not conn else kept
