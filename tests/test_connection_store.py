@@ -67,13 +67,13 @@ def test_the_key_file_is_made_once_with_mode_0600(tmp_path):
 def test_a_missing_data_dir_is_made_owner_only_and_an_existing_one_keeps_its_mode(tmp_path):
     """What the store creates is private (DATA_DIR and the folders above it that were missing,
     its files); a folder that was there, like a shared 1777 one, is left as it was."""
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    os.chmod(shared, 0o1777)
-    data_dir = shared / "new" / "data"
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    os.chmod(sticky, 0o1777)
+    data_dir = sticky / "new" / "data"
     ConnectionStore(load_settings(data_dir=data_dir), now=Clock()).save(BROWSER, conn())
-    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
-    assert {p.relative_to(shared).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in shared.rglob("*")} == {
+    assert stat.S_IMODE(sticky.stat().st_mode) == 0o1777
+    assert {p.relative_to(sticky).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in sticky.rglob("*")} == {
         "new": 0o700, "new/data": 0o700, f"new/data/{KEY_FILE}": 0o600, f"new/data/{STORE_FILE}": 0o600,
         f"new/data/{Path(STORE_FILE).with_suffix('.lock').name}": 0o600}
 

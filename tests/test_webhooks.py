@@ -385,13 +385,13 @@ def test_the_queue_makes_its_missing_folders_owner_only_and_leaves_existing_ones
 
     from stripe_analytics.webhooks import EventQueue, VerifiedEvent
 
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    os.chmod(shared, 0o1777)
-    queue = EventQueue(shared / "data" / "webhooks" / "queue")
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    os.chmod(sticky, 0o1777)
+    queue = EventQueue(sticky / "data" / "webhooks" / "queue")
     queue.put(VerifiedEvent(id="evt_1", account="acct_1Queue", created=1, body=b'{"id": "evt_1"}'))
-    modes = {p.relative_to(shared).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in shared.rglob("*")}
-    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    modes = {p.relative_to(sticky).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in sticky.rglob("*")}
+    assert stat.S_IMODE(sticky.stat().st_mode) == 0o1777
     assert {k: v for k, v in modes.items() if not k.endswith(".json")} == {
         "data": 0o700, "data/webhooks": 0o700, "data/webhooks/queue": 0o700, "data/webhooks/queue/acct_1Queue": 0o700}
     assert {v for k, v in modes.items() if k.endswith(".json")} == {0o600}
