@@ -17,8 +17,17 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/stripe-analytics serve $(SERVE_ARGS)
 
+# Independent test files run in parallel, one file per worker (a module's servers and demo caches
+# are built once); the tests marked `serial` time the page or race short-lived tokens, so they run
+# afterwards, alone. A part with no test selected (pytest's exit status 5) is not a failure.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(4, max(2, len(os.sched_getaffinity(0)))))")
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@parallel=0; serial=0; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS) || parallel=$$?; \
+	$(BIN)/python -m pytest -p no:xdist -m serial $(PYTEST_ARGS) || serial=$$?; \
+	if [ $$parallel -eq 5 ] && [ $$serial -eq 5 ]; then exit 5; fi; \
+	for status in $$parallel $$serial; do [ $$status -eq 0 ] || [ $$status -eq 5 ] || exit $$status; done
 
 bench-sync: $(STAMP)
 	$(BIN)/python bench/bench_sync.py $(BENCH_ARGS)

@@ -347,6 +347,7 @@ def test_a_callback_url_opened_by_hand_is_refused_and_cleaned(world, tab):
     assert len(oauth.requests(APPS_TOKEN)) == before
 
 
+@pytest.mark.serial  # 4-second tokens: under other tests' load a page can outlive one between two steps
 def test_refresh_after_expiry_then_refresh_failure(world, tab):
     oauth = world["oauth"]
     oauth.access_ttl = 4  # tokens live 4 s: refreshed from 3 s on

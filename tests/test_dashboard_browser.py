@@ -322,6 +322,7 @@ def between_runs(events: list[list], samples: list[list]) -> list[list]:
 LONG_RUN = 0.45  # seconds: a run long enough for the pill (shown from 0.3 s) to be seen, on a quiet machine too
 
 
+@pytest.mark.serial  # it times the page's frames: other tests' load would delay them
 def test_a_filter_change_that_takes_a_while_says_the_page_is_updating(server, page):
     """A filter change whose run takes over ~0.3 s shows an "Updating…" spinner right away (not
     only Streamlit's cache spinners, which wait 0.5 s), and nothing flashes for a quick one."""
