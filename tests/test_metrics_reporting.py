@@ -15,7 +15,7 @@ import pytest
 
 from stripe_analytics.metrics import (MetricFilters, MetricsEngine, RateSet, UnknownReportingCurrencyError,
                                       import_rates, metrics_json, parse_rates_csv)
-from stripe_analytics.metrics.rates import ECB_SOURCE, USER_SOURCE
+from stripe_analytics.metrics.rates import ECB_SOURCE, USER_SOURCE, ecb_currencies, ecb_rates
 from tests.stripe_builders import balance_transaction, charge, customer, item, make_cache, price, subscription
 
 RATES = """date,currency,per_eur
@@ -213,6 +213,11 @@ def test_ecb_rates_ship_offline_and_a_day_after_the_table_uses_its_last_rate():
     assert after.day == last_day                                       # "rates as of <that date>"
     assert rates.lookup([("usd", date(1999, 1, 4))]) == {}             # nothing strictly before the first
 
+
+def test_the_currencies_the_ecb_covers_are_those_of_its_table():
+    listed = ecb_currencies()
+    assert list(listed) == sorted(set(ecb_rates().column("currency").to_pylist()))
+    assert {"usd", "gbp", "jpy"} <= set(listed) and "eur" not in listed  # rates are per EUR
 
 def test_user_rates_win_over_the_ecbs_for_the_same_date(tmp_path):
     cache = make_cache(tmp_path, [])

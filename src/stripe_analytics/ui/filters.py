@@ -172,9 +172,9 @@ def currency_options(options: FilterOptions) -> list[str]:
 
 def _covered(options: FilterOptions) -> list[str]:
     """The currencies the rate table covers: the ECB's and the user's own."""
-    from ..metrics.rates import ecb_rates
+    from ..metrics.rates import ecb_currencies
 
-    return sorted(set(ecb_rates().column("currency").to_pylist()) | {"eur"} | set(options.imported_rate_currencies))
+    return sorted(set(ecb_currencies()) | {"eur"} | set(options.imported_rate_currencies))
 
 
 def reporting_default(options: FilterOptions) -> str:
