@@ -177,7 +177,7 @@ def expander(keys: list[str], *, title: str = "Definitions") -> None:
 
     defs = definitions()
     with st.expander(title, icon=":material/menu_book:"):
-        for key in keys:
-            if key in defs:
-                st.markdown(f"**{label(key)}** — {defs[key]}")
+        # One block of paragraphs, not one element per metric: the browser redraws every element
+        # of the page on each run, opened or not.
+        st.markdown("\n\n".join(f"**{label(key)}** — {defs[key]}" for key in keys if key in defs))
         st.caption("From docs/metrics.md, which follows the product's metrics contract.")
