@@ -24,11 +24,9 @@ MOVEMENT_ORDER = ["new", "reactivation", "expansion", "contraction", "churn"]
 # A click on a movement bar selects that month and movement (before the selectors are drawn);
 # a selection is applied once, so the selectors can still be changed by hand afterwards.
 state = st.session_state
+MOVEMENT_OF_LABEL = {label: movement for movement, label in MOVEMENT_LABELS.items()}
 for point in widgets.selected_points(state.get("mrr_moves")):
-    custom = point.get("customdata")
-    movement = custom[0] if isinstance(custom, (list, tuple)) and custom else None
-    if movement is None and point.get("curve_number") is not None and point["curve_number"] < len(MOVEMENT_ORDER):
-        movement = MOVEMENT_ORDER[point["curve_number"]]
+    movement = MOVEMENT_OF_LABEL.get(point.get("series"))  # the bar's series: "New", "Churn", ...
     month = str(point.get("x") or "")[:7]
     if movement in MOVEMENT_LABELS and month in months:
         if state.get("_mv_clicked") != (month, movement):
@@ -66,7 +64,7 @@ movement_columns = ["month", "currency", "mrr", "new_mrr", "reactivation_mrr", "
 st.markdown("#### MRR movements")
 st.caption("Gains above the axis, losses below. Click a bar to see the customers behind it.")
 widgets.chart(charts.movements(major, cur, title=None), major[movement_columns], note=fx, key="mrr_moves",
-              view="mrr_movements", filters=f, selectable=True)
+              view="mrr_movements", filters=f, selectable=True, light=True)
 
 # Month and movement pickers redraw only this part (a fragment), not the page's other charts.
 @st.fragment
@@ -99,7 +97,7 @@ def who_moved_and_bridge() -> None:
         widgets.chart(charts.waterfall(row, cur, title=f"From the start to the end of {fmt.month_name(row['month'])}",
                                        height=380),
                       major[major["month"] == state["mv_month"]][movement_columns], note=fx, key="mrr_waterfall",
-                      view=f"mrr_bridge_{row['month']}", filters=f)
+                      view=f"mrr_bridge_{row['month']}", filters=f, light=True)
 
 
 who_moved_and_bridge()

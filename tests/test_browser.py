@@ -132,7 +132,7 @@ def test_overview_draws_its_charts_without_plotly(server, page):
         assert box and box["width"] > 200 and box["height"] > 150, (i, box)
     assert page.locator("[data-testid='stPlotlyChart']").count() == 0
     assert plotly_bundles == []
-    go(page, server["url"], "mrr")  # the other pages keep Plotly (zoom, click a bar)
+    go(page, server["url"], "mrr", "by=plan")  # a breakdown by plan keeps Plotly (zoom)
     page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=30_000)
     assert plotly_bundles
 
@@ -223,9 +223,10 @@ def test_click_a_movement_bar_to_see_who_moved(server, page):
     settle(page)
     month_box = page.get_by_role("combobox", name="Month", exact=True)
     before = month_box.input_value()
-    new_bars = page.locator("[data-testid='stPlotlyChart']").first.locator("g.trace.bars").first.locator("path")
+    chart = page.locator("[data-testid='stVegaLiteChart']").first  # drawn with Vega-Lite; each bar says what it is
+    new_bars = chart.locator("path[aria-roledescription='bar'][aria-label*='series: New;']")
     new_bars.first.wait_for()
-    page.locator("[data-testid='stPlotlyChart']").first.scroll_into_view_if_needed()
+    chart.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     boxes = [new_bars.nth(i).bounding_box() for i in range(new_bars.count() - 1)]  # not the current month
     box = max((b for b in boxes if b), key=lambda b: b["height"])  # the tallest "new" bar

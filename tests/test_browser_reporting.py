@@ -56,7 +56,7 @@ def test_every_metric_page_in_the_converted_view(server, page):  # noqa: F811 - 
     # The MRR page's bridge and movements have the FX step; the customers table its own currency.
     page.get_by_role("link", name="MRR & growth").click()
     settle(page)
-    page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=30_000)
+    page.locator("[data-testid='stVegaLiteChart'] svg").first.wait_for(timeout=30_000)
     assert "FX impact" in main_text(page)
 
 
@@ -108,13 +108,13 @@ def test_every_page_works_in_the_converted_view(server, page):  # noqa: F811 - f
 def test_a_converted_charts_hover_names_its_rates(server, page):  # noqa: F811 - fixtures
     go(page, server["url"], "mrr", "currency=all")
     label = LABEL.search(labelled(page)).group(0)
-    chart = page.locator("[data-testid='stPlotlyChart']").first
-    bars = chart.locator("g.trace.bars").first.locator("path")
+    chart = page.locator("[data-testid='stVegaLiteChart']").first  # the movements, drawn with Vega-Lite
+    bars = chart.locator("path[aria-roledescription='bar']")
     bars.first.wait_for(timeout=60_000)
     chart.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     box = max((bars.nth(i).bounding_box() for i in range(bars.count())), key=lambda b: b["height"] if b else 0)
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    hover = chart.locator("g.hoverlayer")
+    hover = page.locator("#vg-tooltip-element")  # Vega's tooltip, drawn over the page
     hover.get_by_text(label).first.wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "converted_hover.png"))

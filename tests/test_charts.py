@@ -138,10 +138,34 @@ def test_a_donut_keeps_its_slices_shares_and_amounts_in_the_currencys_decimals()
     assert spec["title"] == "Captured"
 
 
-def test_figures_without_a_vega_form_say_so():
-    row = MONTHLY.iloc[-1]
-    with pytest.raises(ValueError, match="waterfall"):
-        charts.vega_lite(charts.waterfall(row, "usd"))
+def test_the_bridge_floats_each_step_from_the_running_total_before_it():
+    row = MONTHLY.iloc[-1]  # March: MRR 1,150.25 after a net new of -50.25, so it started at 1,200.50
+    frame, spec = charts.vega_lite(charts.waterfall(row, "usd"))
+    steps = [(r.x, r.start, r.end, r.kind) for r in frame.itertuples()]
+    assert steps == [("Start of month", 0.0, 1200.5, "total"), ("New", 1200.5, 1300.5, "gain"),
+                     ("Reactivation", 1300.5, 1300.5, "gain"), ("Expansion", 1300.5, 1310.5, "gain"),
+                     ("Contraction", 1310.5, 1250.5, "loss"), ("Churn", 1250.5, 1150.25, "loss"),
+                     ("End of month", 0.0, 1150.25, "total")]
+    assert list(frame["text"]) == ["$1,200.50", "$100.00", "$0.00", "$10.00", "$60.00", "$100.25", "$1,150.25"]
+    bars = _layer(spec, "bar")
+    low, high = bars["encoding"]["y"]["scale"]["domain"]
+    assert 0 < low < 1150.25 and high > 1310.5  # zoomed on the movements, as the Plotly figure
+    colours = dict(zip(*(bars["encoding"]["color"]["scale"][k] for k in ("domain", "range"))))
+    assert colours == {"total": charts.PRIMARY, "gain": charts.MOVEMENT_COLORS["new"],
+                       "loss": charts.MOVEMENT_COLORS["churn"]}
+    assert _layer(spec, "text")["encoding"]["text"] == {"field": "text"}
+
+
+def test_a_selectable_movements_chart_selects_a_bar_by_month_and_movement():
+    frame, spec = charts.vega_lite(charts.movements(MONTHLY, "usd"), select="picked")
+    bars = _layer(spec, "bar")
+    assert bars["params"] == [{"name": "picked", "select": {"type": "point", "fields": ["x", "series"],
+                                                            "on": "click", "clear": "dblclick"}}]
+    # no rule over the bars to take their clicks: each bar and point has its own tooltip
+    assert all(layer["mark"]["type"] != "rule" for layer in spec["layer"])
+    assert [t["field"] for t in bars["encoding"]["tooltip"]] == ["x", "series", "y"]
+    assert [t["field"] for t in _layer(spec, "line")["encoding"]["tooltip"]] == ["x", "series", "y"]
+    assert frame[(frame["x"] == "2026-02") & (frame["series"] == "Churn")]["y"].tolist() == [-64.5]
 
 
 # ----------------------------------------------------------------------------- analysts' notes

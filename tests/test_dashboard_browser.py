@@ -503,8 +503,8 @@ def test_the_demo_banner_and_the_overview_on_a_phone(server, page, phone):
 def test_the_mrr_page_on_a_phone(server, phone):
     go(phone, server["url"], "mrr")
     no_exception(phone)
-    plots = phone.locator("[data-testid='stPlotlyChart']")
-    plots.first.locator(".main-svg").first.wait_for(timeout=30_000)
+    plots = phone.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']")
+    plots.first.locator("svg").first.wait_for(timeout=30_000)
     phone.wait_for_timeout(500)
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], width  # nothing wider than the screen
@@ -675,17 +675,16 @@ def test_charts_read_right(server, page):
             assert reddish(delta.evaluate(COLOURS_OF)) == [], tile.inner_text()
 
     go(page, server["url"], "mrr")
-    plots = page.locator("[data-testid='stPlotlyChart']")
-    plots.last.locator(".main-svg").first.wait_for(timeout=30_000)
-    # (ARPA and LTV are drawn with Vega-Lite, the movements and the bridge with Plotly)
+    plots = page.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']")  # every chart, the bridge too
     page.locator("[data-testid='stVegaLiteChart'] g.role-title text").last.wait_for(timeout=30_000)
-    titles = [t.strip() for t in page.locator("[data-testid='stPlotlyChart'] .gtitle, "
-                                              "[data-testid='stVegaLiteChart'] g.role-title text").all_text_contents()]
+    titles = [t.strip() for t in page.locator("[data-testid='stVegaLiteChart'] g.role-title text").all_text_contents()]
     assert "ARPA" in titles and "LTV" in titles and "ARPA and LTV" not in titles, titles
+    assert page.locator("[data-testid='stPlotlyChart']").count() == 0
 
-    bridge = plots.filter(has=page.locator(".gtitle", has_text="From the start to the end"))
+    bridge = plots.filter(has=page.locator("g.role-title text", has_text="From the start to the end"))
     bridge.scroll_into_view_if_needed()
-    sizes = bridge.locator("g.trace text").evaluate_all("els => els.map(e => getComputedStyle(e).fontSize)")
+    sizes = bridge.locator("g[class*='step_amounts'] text").evaluate_all(
+        "els => els.map(e => getComputedStyle(e).fontSize)")
     assert len(sizes) == 7 and len(set(sizes)) == 1 and float(sizes[0].rstrip("px")) >= 12, sizes
 
     movers = page.locator("[data-testid='stDataFrame']").first  # "Who moved", half the page wide

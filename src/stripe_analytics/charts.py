@@ -360,21 +360,28 @@ def _vega_axis_format(axis) -> dict:
     if tickformat:
         out["format"] = tickformat
     if prefix:
-        # "-$5k" for negatives, as Plotly writes it; d3's SI "G" reads as billions ("B")
+        # "-$5k" for negatives, as Plotly writes it (d3 writes its own minus sign, U+2212); d3's SI
+        # "G" reads as billions ("B")
         out["labelExpr"] = (f"(datum.value < 0 ? '-' : '') + {prefix!r} + "
-                            "replace(replace(datum.label, '-', ''), 'G', 'B')")
+                            "replace(replace(replace(datum.label, '-', ''), '\u2212', ''), 'G', 'B')")
     return out
 
 
-def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
+def vega_lite(fig: go.Figure, *, select: str | None = None) -> tuple[pd.DataFrame, dict]:
     """The same chart as a Vega-Lite spec with its data in long form (x, series, y, order):
     lines, areas and bars (grouped, or stacked when the figure's barmode is relative/stack),
     with the figure's colours, title, height and axis format. For pages where Plotly's
     4.7 MB browser bundle would delay the first paint (the Overview); exports still render
     the Plotly figure. Horizontal bars, heatmaps and donuts have their own forms
     (`_vega_hbars`, `_vega_heatmap`, `_vega_donut`); a scatter drawn as markers only
-    (`compared_with`) becomes ticks; waterfalls are not converted."""
+    (`compared_with`) becomes ticks; a waterfall is drawn as floating bars (`_vega_waterfall`).
+
+    `select`: the name of a click selection on the bars (`st.vega_lite_chart(on_select=...)`
+    returns the clicked bar's `x` and `series`); each bar and point then has its own tooltip,
+    as the Plotly figure's closest-point hover, instead of one per period over the bars."""
     kinds = {trace.type for trace in fig.data}
+    if kinds == {"waterfall"}:
+        return _vega_waterfall(fig)
     if kinds == {"heatmap"}:
         return _vega_heatmap(fig)
     if kinds == {"pie"}:
@@ -425,6 +432,10 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                                   "color": color}}
         if not stacked and len(bar_series) > 1:
             bar["encoding"]["xOffset"] = {"field": "series", "sort": bar_series}
+        if select:
+            bar["params"] = [{"name": select, "select": {"type": "point", "fields": ["x", "series"], "on": "click",
+                                                         "clear": "dblclick"}}]
+            bar["mark"]["cursor"] = "pointer"
         layers.append(bar)
     ticks = [s for s, m in marks.items() if m == "tick"]
     if ticks:
@@ -444,6 +455,14 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                        "encoding": {"x": x_enc, "y": {"field": "y", "type": "quantitative", "axis": y_axis,
                                                       "stack": None},
                                     "color": color, "order": {"field": "order"}}})
+    if select:  # a tooltip per bar and point: a rule over the bars would take their clicks
+        for layer in layers:
+            layer["encoding"]["tooltip"] = [
+                {"field": "x", "type": "ordinal", "title": "Period"}, {"field": "series", "title": "Series"},
+                {"field": "y", "type": "quantitative", "format": value_format,
+                 "title": f"Value{f' ({prefix.strip()})' if prefix else ''}"}]
+            _with_rates(fig, layer)
+        return frame, _vega_spec(fig, layers + _vega_notes(layout_, x_enc))
     # One tooltip per period listing every series, like Plotly's "x unified" hover: an
     # invisible rule per period, shown faintly under the pointer.
     layers.append({
@@ -457,17 +476,63 @@ def vega_lite(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                      + [{"field": name.replace(".", "\\."), "type": "quantitative", "format": value_format,
                          "title": f"{name}{f' ({prefix.strip()})' if prefix else ''}"} for name in colors]}})
     _with_rates(fig, layers[-1])  # a converted chart: its rates in the tooltip, as in Plotly's hover
+    return frame, _vega_spec(fig, layers + _vega_notes(layout_, x_enc))
+
+
+def _vega_notes(layout_, x_enc: dict) -> list[dict]:
+    """The account's notes placed on the figure (`mark_notes`): a dashed rule at each note's
+    period and the same ✎ as the Plotly figure's above it, the note's text on hover."""
     notes = [{"x": str(a.x), "note": (a.hovertext or "").replace("<br>", " · "), "mark": a.text}
              for a in (layout_.annotations or ()) if a.name == NOTE_SHAPE]
-    if notes:
-        tip = [{"field": "note", "title": "Note"}]
-        layers.append({"data": {"values": notes}, "mark": {"type": "rule", "color": NOTE_COLOR, "strokeDash": [3, 3]},
-                       "encoding": {"x": x_enc, "tooltip": tip}})
-        # the same ✎ as the Plotly figure's, above the line (pixel 0 is the plot's top)
-        layers.append({"data": {"values": notes},
-                       "mark": {"type": "text", "color": NOTE_COLOR, "fontSize": 12, "baseline": "bottom", "dy": -2},
-                       "encoding": {"x": x_enc, "y": {"value": 0}, "text": {"field": "mark"}, "tooltip": tip}})
-    return frame, _vega_spec(fig, layers)
+    if not notes:
+        return []
+    tip = [{"field": "note", "title": "Note"}]
+    return [{"data": {"values": notes}, "mark": {"type": "rule", "color": NOTE_COLOR, "strokeDash": [3, 3]},
+             "encoding": {"x": x_enc, "tooltip": tip}},
+            # above the line (pixel 0 is the plot's top)
+            {"data": {"values": notes},
+             "mark": {"type": "text", "color": NOTE_COLOR, "fontSize": 12, "baseline": "bottom", "dy": -2},
+             "encoding": {"x": x_enc, "y": {"value": 0}, "text": {"field": "mark"}, "tooltip": tip}}]
+
+
+def _vega_waterfall(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
+    """A bridge (`waterfall`): each step a bar floating from the running total before it to the
+    one after it; the start and end totals from zero in the primary colour, gains green, losses
+    red; each step's amount written above its bar in one size; the y axis as the figure's
+    (zoomed on the movements)."""
+    trace = fig.data[0]
+    rows, running = [], 0.0
+    texts = list(trace.text) if trace.text is not None else [""] * len(trace.x)
+    for order, (x, y, measure, text) in enumerate(zip(trace.x, trace.y, trace.measure, texts)):
+        y = float(y)
+        if measure == "relative":
+            start, end, kind = running, running + y, "gain" if y >= 0 else "loss"
+        else:  # "absolute" sets the total, "total" shows it
+            start, end, kind = 0.0, (y if measure == "absolute" else running), "total"
+        running = end
+        rows.append({"x": str(x), "start": start, "end": end, "value": y, "kind": kind, "text": text or "",
+                     "top": max(start, end), "order": order})
+    frame = pd.DataFrame(rows, columns=["x", "start", "end", "value", "kind", "text", "top", "order"])
+    axis = _vega_axis_format(fig.layout.yaxis)
+    y_scale: dict = {"zero": False}
+    if fig.layout.yaxis.range is not None:
+        y_scale.update({"domain": [float(v) for v in fig.layout.yaxis.range], "clamp": True})
+    x_enc = {"field": "x", "type": "ordinal", "sort": list(frame["x"]), "title": None,
+             "axis": {"labelAngle": 0, "labelOverlap": True, "domainColor": GRID, "tickColor": GRID}}
+    colors = {"total": PRIMARY, "gain": MOVEMENT_COLORS["new"], "loss": MOVEMENT_COLORS["churn"]}
+    bars = {"mark": {"type": "bar"},
+            "encoding": {"x": x_enc, "y": {"field": "start", "type": "quantitative", "axis": axis, "scale": y_scale},
+                         "y2": {"field": "end"},
+                         "color": {"field": "kind", "type": "nominal", "legend": None,
+                                   "scale": {"domain": list(colors), "range": list(colors.values())}},
+                         "tooltip": [{"field": "x", "type": "ordinal", "title": " "},
+                                     {"field": "value", "type": "quantitative", "format": _hover_format(fig, "y"),
+                                      "title": f"Amount{f' ({fig.layout.yaxis.tickprefix.strip()})' if fig.layout.yaxis.tickprefix else ''}"}]}}
+    labels = {"name": "step_amounts",  # the SVG group's class: where a reader (or a test) finds the amounts
+              "mark": {"type": "text", "baseline": "bottom", "dy": -4, "fontSize": 12, "color": SECONDARY},
+              "encoding": {"x": x_enc, "y": {"field": "top", "type": "quantitative", "scale": y_scale},
+                           "text": {"field": "text"}}}
+    return frame, _vega_spec(fig, [_with_rates(fig, bars), labels])
 
 
 def _vega_spec(fig: go.Figure, layers: list[dict]) -> dict:

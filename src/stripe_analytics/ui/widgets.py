@@ -480,7 +480,7 @@ def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filte
           selectable: bool = False, title: str | None = None, dates_in_name: bool = True, light: bool = False,
           note: str | None = None):
     """A Plotly chart with a Download menu (PNG, SVG, interactive HTML, data CSV). Returns
-    the selection event when `selectable` (click a bar). `note`: a line every hover text ends
+    the selection event when `selectable` (click a bar; `selected_points` reads it). `note`: a line every hover text ends
     with (a converted view's rates, `page.conversion_note`). `light` draws the same chart with
     Vega-Lite (`charts.vega_lite`), which the page loads anyway for the KPI sparklines, so the
     browser does not parse Plotly's 4.7 MB bundle before the page is usable; the downloads
@@ -493,9 +493,11 @@ def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filte
 
     event = None
     drawn = slim(fig)  # the exports below render `fig` itself, every point at full precision
-    if light and not selectable:
-        frame, spec = vega_lite(drawn)
-        st.vega_lite_chart(frame, spec, key=key, width="stretch", theme=None)
+    if light:
+        frame, spec = vega_lite(drawn, select=PICKED if selectable else None)
+        event = st.vega_lite_chart(frame, spec, key=key, width="stretch", theme=None,
+                                   on_select="rerun" if selectable else "ignore",
+                                   selection_mode=PICKED if selectable else None)
     else:
         event = st.plotly_chart(
             drawn, key=key, on_select="rerun" if selectable else "ignore",
@@ -513,11 +515,18 @@ def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filte
     return event if selectable else None
 
 
+# The name of a light (Vega-Lite) chart's click selection: its points carry the bar's `x` and `series`.
+PICKED = "picked"
+
+
 def selected_points(event) -> list[dict]:
-    try:
-        return list(event.selection.points) if event is not None else []
-    except AttributeError:
+    """The clicked points of a chart's selection event (kept in session state under the chart's
+    key): Plotly's `points`, or a Vega-Lite chart's `PICKED` selection."""
+    for name in ("points", PICKED):
         try:
-            return list(event["selection"]["points"])
-        except (KeyError, TypeError):
-            return []
+            found = event["selection"][name]
+        except (KeyError, TypeError, AttributeError):
+            found = getattr(getattr(event, "selection", None), name, None)
+        if found:
+            return list(found)
+    return []
