@@ -4,7 +4,6 @@ numbers, series, colours and stacking as the Plotly figure the exports render)."
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from stripe_analytics import charts
 
