@@ -188,52 +188,59 @@ else:
                                   title="Days from the first failure to the payment",
                                   colors=[charts.MOVEMENT_COLORS["new"]]),
                       days, note=fx, key="rev_recovery_days", view="recovery_days", filters=f, light=True)
-    with st.expander("Recovery by month", icon=":material/table:"):
-        widgets.table(recovery, key="rev_recovery_table", column_config=widgets.RATE_DAY_COLUMNS, view="payment_recovery", filters=f, search=False,
-                      money=["failed_invoice_amount", "recovered_invoice_amount", "outstanding_invoice_amount",
-                             "after_trial_failed_amount", "after_trial_recovered_amount", "involuntary_churned_mrr"],
-                      currency=cur)
+    with (recovery_box := widgets.expander("Recovery by month", key="rev_recovery_open", icon=":material/table:")):
+        if recovery_box.open:
+            widgets.table(recovery, key="rev_recovery_table", column_config=widgets.RATE_DAY_COLUMNS, view="payment_recovery", filters=f, search=False,
+                          money=["failed_invoice_amount", "recovered_invoice_amount", "outstanding_invoice_amount",
+                                 "after_trial_failed_amount", "after_trial_recovered_amount", "involuntary_churned_mrr"],
+                          currency=cur)
 
 st.markdown("#### Breakdowns")
-tab_currency, tab_product, tab_method = st.tabs(["By currency", "By product", "By payment method"])
+# Only the open tab is drawn (a click on another reruns the page): the hidden ones would cost a
+# redraw on every run.
+tab_currency, tab_product, tab_method = widgets.tabs(["By currency", "By product", "By payment method"],
+                                                     key="rev_breakdown")
 with tab_currency:
-    every = page.cash(ctx, "month", currency=False)
-    every = every[(every[["gross_volume", "refunds", "fees", "net_volume", "successful_payments",
-                          "failed_payments"]] != 0).any(axis=1)]
-    if every.empty:
-        st.info("No payments in this range.")
-    else:
-        sums = every.groupby("currency", as_index=False)[["gross_volume", "net_volume", "refunds", "fees",
-                                                           "successful_payments", "failed_payments"]].sum()
-        sums = sums.sort_values("successful_payments", ascending=False)
-        st.caption("Totals over the date range, each in its own currency (nothing is converted).")
-        shown = sums.copy()
-        for column in ("gross_volume", "net_volume", "refunds", "fees"):
-            shown[column] = [fmt.money(v, c) for v, c in zip(sums[column], sums["currency"])]
-        shown["currency"] = shown["currency"].str.upper()
-        widgets.table(shown, key="rev_by_currency", view="volume_by_currency", filters=f, search=False)
+    if tab_currency.open:
+        every = page.cash(ctx, "month", currency=False)
+        every = every[(every[["gross_volume", "refunds", "fees", "net_volume", "successful_payments",
+                              "failed_payments"]] != 0).any(axis=1)]
+        if every.empty:
+            st.info("No payments in this range.")
+        else:
+            sums = every.groupby("currency", as_index=False)[["gross_volume", "net_volume", "refunds", "fees",
+                                                               "successful_payments", "failed_payments"]].sum()
+            sums = sums.sort_values("successful_payments", ascending=False)
+            st.caption("Totals over the date range, each in its own currency (nothing is converted).")
+            shown = sums.copy()
+            for column in ("gross_volume", "net_volume", "refunds", "fees"):
+                shown[column] = [fmt.money(v, c) for v, c in zip(sums[column], sums["currency"])]
+            shown["currency"] = shown["currency"].str.upper()
+            widgets.table(shown, key="rev_by_currency", view="volume_by_currency", filters=f, search=False)
 with tab_product:
-    by_product = page.browse(ctx, queries.invoiced_by_product, f.scope())
-    st.caption("Paid invoice lines per product (before tax, after discounts), by the invoice's paid date"
-               + (f"; invoices in {cur.upper()} only (not converted)." if f.converted else "."))
-    if not by_product.empty:
-        shown = widgets.major(by_product, ["invoiced"], cur)
-        widgets.chart(charts.bars(shown.head(12), "name", {"invoiced": "Invoiced"}, currency=cur, horizontal=True,
-                                  height=60 + 34 * min(len(shown), 12)),
-                      shown, key="rev_product_chart", view="invoiced_by_product", filters=f, light=True)
-    widgets.table(by_product, key="rev_by_product", view="invoiced_by_product", filters=f, money=["invoiced"],
-                  currency=cur, search=False)
+    if tab_product.open:
+        by_product = page.browse(ctx, queries.invoiced_by_product, f.scope())
+        st.caption("Paid invoice lines per product (before tax, after discounts), by the invoice's paid date"
+                   + (f"; invoices in {cur.upper()} only (not converted)." if f.converted else "."))
+        if not by_product.empty:
+            shown = widgets.major(by_product, ["invoiced"], cur)
+            widgets.chart(charts.bars(shown.head(12), "name", {"invoiced": "Invoiced"}, currency=cur, horizontal=True,
+                                      height=60 + 34 * min(len(shown), 12)),
+                          shown, key="rev_product_chart", view="invoiced_by_product", filters=f, light=True)
+        widgets.table(by_product, key="rev_by_product", view="invoiced_by_product", filters=f, money=["invoiced"],
+                      currency=cur, search=False)
 with tab_method:
-    by_method = page.browse(ctx, queries.charges_by_payment_method, f.scope())
-    st.caption("Charges per payment method in the date range: successful and failed counts, captured amount"
-               + (f"; charges in {cur.upper()} only (not converted)." if f.converted else "."))
-    if not by_method.empty:
-        shown = widgets.major(by_method, ["captured"], cur)
-        widgets.chart(charts.donut(shown["payment_method"], shown["captured"], currency=cur,
-                                   title="Captured amount by payment method"),
-                      shown, key="rev_method_chart", view="captured_by_payment_method", filters=f, light=True)
-    widgets.table(by_method, key="rev_by_method", view="charges_by_payment_method", filters=f, money=["captured"],
-                  currency=cur, search=False)
+    if tab_method.open:
+        by_method = page.browse(ctx, queries.charges_by_payment_method, f.scope())
+        st.caption("Charges per payment method in the date range: successful and failed counts, captured amount"
+                   + (f"; charges in {cur.upper()} only (not converted)." if f.converted else "."))
+        if not by_method.empty:
+            shown = widgets.major(by_method, ["captured"], cur)
+            widgets.chart(charts.donut(shown["payment_method"], shown["captured"], currency=cur,
+                                       title="Captured amount by payment method"),
+                          shown, key="rev_method_chart", view="captured_by_payment_method", filters=f, light=True)
+        widgets.table(by_method, key="rev_by_method", view="charges_by_payment_method", filters=f, money=["captured"],
+                      currency=cur, search=False)
 
 definitions.expander(["gross_volume", "net_volume", "refunds", "fees", "payment_success_rate",
                       "average_order_value", "successful_payments", "failed_payments", "same_days",

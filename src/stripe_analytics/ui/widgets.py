@@ -474,6 +474,19 @@ def _compact_json(value: Any) -> Any:
     return json.dumps(parsed)
 
 
+def tabs(labels: Sequence[str], *, key: str):
+    """`st.tabs` whose open tab the page knows (`tab.open`), so it draws that tab's content only:
+    a click on another tab reruns the page. Every element of a page, hidden in a closed tab or
+    not, costs the browser a redraw on each run."""
+    return st.tabs(list(labels), key=key, on_change="rerun")
+
+
+def expander(label: str, *, key: str, icon: str | None = None):
+    """`st.expander` whose content the page draws only while it is open (`box.open`); opening it
+    reruns the page."""
+    return st.expander(label, key=key, icon=icon, on_change="rerun")
+
+
 # ----------------------------------------------------------------------------- charts
 
 def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filters | None = None,
