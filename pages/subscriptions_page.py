@@ -27,12 +27,10 @@ for tile, status in zip(tiles, ["active", "trialing", "past_due", "canceled"]):
                 help=f"Subscriptions in {'every currency' if f.converted else 'this currency'} (and product / "
                      "segment) with this status now.")
 
-# Only the open tab is drawn, and "All" (its pickers keep their values); a click on another tab
-# reruns the page. The windows' sliders keep their values while their tab is closed.
+# Only the open tab is drawn, and "All"; a click on another tab reruns the page. (A closed tab's
+# keyed pickers keep their values: tests/test_browser_depth.py.)
 all_tab, renew_tab, cancel_tab, trial_tab = widgets.tabs(["All", "Upcoming renewals", "Scheduled cancellations",
                                                           "Trials"], key="sub_tab")
-for window, default in (("sub_renew_days", 30), ("sub_trial_days", 14)):
-    st.session_state[window] = st.session_state.get(window, default)
 with all_tab:
     bar = st.columns([2, 1, 1], vertical_alignment="bottom")
     statuses = bar[0].multiselect("Status", SUBSCRIPTION_STATUSES, key="sub_status", placeholder="Any status",
@@ -56,7 +54,7 @@ with all_tab:
                            "ended_at"])
 with renew_tab:
     if renew_tab.open:
-        days = st.select_slider("Within the next", [7, 14, 30, 60, 90], key="sub_renew_days",
+        days = st.select_slider("Within the next", [7, 14, 30, 60, 90], value=30, key="sub_renew_days",
                                 format_func=lambda d: f"{d} days")
         widgets.table(upcoming(everything, "renewals", now, days), key="sub_renewals", view=f"renewals_{days}d",
                       filters=f, dates_in_name=False,
@@ -117,7 +115,7 @@ with trial_tab:
                                    "median_days_to_convert", "active_trials", "product"],
                           empty="No trials in this range.")
         st.markdown("##### Trials ending soon")
-        days = st.select_slider("Ending within", [3, 7, 14, 30], key="sub_trial_days",
+        days = st.select_slider("Ending within", [3, 7, 14, 30], value=14, key="sub_trial_days",
                                 format_func=lambda d: f"{d} days")
         widgets.table(upcoming(everything, "trials", now, days), key="sub_trials", view=f"trials_ending_{days}d",
                       filters=f, dates_in_name=False, columns=["id", "customer_email", "items", "trial_end", "status"],

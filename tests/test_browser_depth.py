@@ -89,3 +89,31 @@ def test_revenue_compares_the_same_days_and_shows_recovery(server, page, cli_usd
     page.get_by_text("Definitions").last.click()
     assert main.get_by_text(re.compile(r"Recovered amount ÷ failed amount")).count() >= 1
     page.screenshot(path=str(ARTIFACTS / "revenue_recovery.png"), full_page=True)
+
+
+def test_a_closed_tab_is_not_drawn_and_keeps_its_window(server, page):  # noqa: F811 - fixtures
+    """Subscriptions draws only the open tab (and All): the Trials tiles are not on the page until
+    their tab is opened; a window picked on Upcoming renewals is still picked after visiting
+    another tab."""
+    go(page, server["url"], "subscriptions")
+    no_exception(page)
+    page.get_by_role("tab", name="All").wait_for()
+    assert tile(page, "Trial conversion (").count() == 0  # a closed tab sends nothing to draw
+    page.get_by_role("tab", name="Upcoming renewals").click()
+    settle(page)
+    slider = page.get_by_role("slider").first
+    slider.wait_for(timeout=30_000)
+    assert "30 days" in page.locator("[data-testid='stMain'] [data-testid='stSlider']").first.inner_text()
+    slider.focus()
+    page.keyboard.press("End")  # the longest window: 90 days
+    settle(page)
+    assert "90 days" in page.locator("[data-testid='stMain'] [data-testid='stSlider']").first.inner_text()
+    page.get_by_role("tab", name="Trials").click()
+    settle(page)
+    tile(page, "Trial conversion (").wait_for(timeout=30_000)
+    page.get_by_role("tab", name="Upcoming renewals").click()
+    settle(page)
+    window = page.locator("[data-testid='stMain'] [data-testid='stSlider']").first
+    window.wait_for(timeout=30_000)
+    assert "90 days" in window.inner_text(), window.inner_text()
+    no_exception(page)
