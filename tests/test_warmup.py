@@ -39,8 +39,8 @@ def env_for(tmp_path, monkeypatch):
 @pytest.fixture
 def computations(monkeypatch):
     """Counts the metrics engine's computations (MRR base and filtered metrics)."""
-    counts = {"prepare": 0, "compute": 0}
-    prepare, compute = MetricsEngine.prepare, MetricsEngine.compute
+    counts = {"prepare": 0, "compute": 0, "same_days": 0}
+    prepare, compute, same_days = MetricsEngine.prepare, MetricsEngine.compute, MetricsEngine.same_days
 
     def counted_prepare(self, *args, **kwargs):
         counts["prepare"] += 1
@@ -50,7 +50,12 @@ def computations(monkeypatch):
         counts["compute"] += 1
         return compute(self, *args, **kwargs)
 
+    def counted_same_days(self, *args, **kwargs):
+        counts["same_days"] += 1
+        return same_days(self, *args, **kwargs)
+
     monkeypatch.setattr(MetricsEngine, "prepare", counted_prepare)
+    monkeypatch.setattr(MetricsEngine, "same_days", counted_same_days)
     monkeypatch.setattr(MetricsEngine, "compute", counted_compute)
     return counts
 
@@ -68,15 +73,15 @@ def test_the_first_overview_reads_what_the_warm_up_computed(tmp_path, env_for, c
     report = warmup.warm()
     assert report.skipped is None, str(report)
     assert report.account == "Demo account"
-    assert {"imports", "cache", "overview metrics", "charts"} <= set(report.steps)
-    assert computations == {"prepare": 1, "compute": 1}
+    assert {"imports", "cache", "overview metrics", "charts", "streamlit"} <= set(report.steps)
+    assert computations == {"prepare": 1, "compute": 1, "same_days": 1}
 
     _overview()
-    assert computations == {"prepare": 1, "compute": 1}, "the first visitor recomputed the Overview"
+    assert computations == {"prepare": 1, "compute": 1, "same_days": 1}, "the first visitor recomputed the Overview"
 
     _clean_caches()  # the control: without the warm-up, the first Overview computes
     _overview()
-    assert computations == {"prepare": 2, "compute": 2}
+    assert computations == {"prepare": 2, "compute": 2, "same_days": 2}
 
 
 def test_no_demo_yet_is_built_by_the_server_in_the_background(tmp_path, env_for, computations):
@@ -95,7 +100,7 @@ def test_no_demo_yet_is_built_by_the_server_in_the_background(tmp_path, env_for,
         time.sleep(0.1)
     assert job.error is None and not job.running
     assert (data_dir / "demo.duckdb").exists()
-    assert computations == {"prepare": 0, "compute": 0}
+    assert computations == {"prepare": 0, "compute": 0, "same_days": 0}
 
 
 def test_invalid_settings_do_not_stop_the_server(tmp_path, env_for):

@@ -117,11 +117,28 @@ def _warm(report: WarmupReport) -> None:
     chosen = default_filters(options, datetime.now(timezone.utc).date())
     with _timed(report, "overview metrics"):
         bundle = data.metrics_bundle(key, chosen.metric_json())
+        # the rest the Overview reads: its same-days comparison and the notes its charts mark
+        data.depth(key, chosen.metric_json(), "same_days", reporting=chosen.reporting_currency)
+        from . import notes
+        notes._read(key, data._signature(account.path))
     with _timed(report, "charts"):
         # Plotly builds its validators on a figure's first use; Streamlit serialises to JSON.
         major = to_major(bundle.monthly)
         charts.lines(major, "month", {"mrr": "MRR"}, currency=chosen.currency, title="MRR", area=True).to_json()
         charts.movements(major, chosen.currency, title="MRR movements").to_json()
+    with _timed(report, "streamlit"):
+        _streamlit_first_element()
+
+
+def _streamlit_first_element() -> None:
+    """Streamlit's first element of a process checks, once, whether it runs in a Python shell by
+    walking the whole call stack with `inspect.stack()` (about 0.1 s, in the first visitor's run).
+    Done here instead; a Streamlit without that check skips this."""
+    from streamlit import delta_generator
+
+    check = getattr(delta_generator, "_maybe_print_use_warning", None)
+    if callable(check):
+        check()
 
 
 @contextlib.asynccontextmanager
