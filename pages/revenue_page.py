@@ -195,6 +195,18 @@ else:
                                  "after_trial_failed_amount", "after_trial_recovered_amount", "involuntary_churned_mrr"],
                           currency=cur)
 
+
+def breakdown(query, *, amount: str, objects: str, caption: str, draw, chart_key: str, table_key: str,
+              view: str) -> None:
+    """One breakdown tab: its caption, the top rows as a chart (when there are any) and the table."""
+    frame = page.browse(ctx, query, f.scope())
+    st.caption(caption + (f"; {objects} in {cur.upper()} only (not converted)." if f.converted else "."))
+    if not frame.empty:
+        shown = widgets.major(frame, [amount], cur)
+        widgets.chart(draw(shown), shown, key=chart_key, view=view, filters=f, light=True)
+    widgets.table(frame, key=table_key, view=view, filters=f, money=[amount], currency=cur, search=False)
+
+
 st.markdown("#### Breakdowns")
 # Only the open tab is drawn (a click on another reruns the page): the hidden ones would cost a
 # redraw on every run.
@@ -219,28 +231,19 @@ with tab_currency:
             widgets.table(shown, key="rev_by_currency", view="volume_by_currency", filters=f, search=False)
 with tab_product:
     if tab_product.open:
-        by_product = page.browse(ctx, queries.invoiced_by_product, f.scope())
-        st.caption("Paid invoice lines per product (before tax, after discounts), by the invoice's paid date"
-                   + (f"; invoices in {cur.upper()} only (not converted)." if f.converted else "."))
-        if not by_product.empty:
-            shown = widgets.major(by_product, ["invoiced"], cur)
-            widgets.chart(charts.bars(shown.head(12), "name", {"invoiced": "Invoiced"}, currency=cur, horizontal=True,
-                                      height=60 + 34 * min(len(shown), 12)),
-                          shown, key="rev_product_chart", view="invoiced_by_product", filters=f, light=True)
-        widgets.table(by_product, key="rev_by_product", view="invoiced_by_product", filters=f, money=["invoiced"],
-                      currency=cur, search=False)
+        breakdown(queries.invoiced_by_product, amount="invoiced", objects="invoices",
+                  caption="Paid invoice lines per product (before tax, after discounts), by the invoice's paid date",
+                  draw=lambda shown: charts.bars(shown.head(12), "name", {"invoiced": "Invoiced"}, currency=cur,
+                                                 horizontal=True, height=60 + 34 * min(len(shown), 12)),
+                  chart_key="rev_product_chart", table_key="rev_by_product", view="invoiced_by_product")
 with tab_method:
     if tab_method.open:
-        by_method = page.browse(ctx, queries.charges_by_payment_method, f.scope())
-        st.caption("Charges per payment method in the date range: successful and failed counts, captured amount"
-                   + (f"; charges in {cur.upper()} only (not converted)." if f.converted else "."))
-        if not by_method.empty:
-            shown = widgets.major(by_method, ["captured"], cur)
-            widgets.chart(charts.donut(shown["payment_method"], shown["captured"], currency=cur,
-                                       title="Captured amount by payment method"),
-                          shown, key="rev_method_chart", view="captured_by_payment_method", filters=f, light=True)
-        widgets.table(by_method, key="rev_by_method", view="charges_by_payment_method", filters=f, money=["captured"],
-                      currency=cur, search=False)
+        breakdown(queries.charges_by_payment_method, amount="captured", objects="charges",
+                  caption="Charges per payment method in the date range: successful and failed counts, captured "
+                          "amount",
+                  draw=lambda shown: charts.donut(shown["payment_method"], shown["captured"], currency=cur,
+                                                  title="Captured amount by payment method"),
+                  chart_key="rev_method_chart", table_key="rev_by_method", view="captured_by_payment_method")
 
 definitions.expander(["gross_volume", "net_volume", "refunds", "fees", "payment_success_rate",
                       "average_order_value", "successful_payments", "failed_payments", "same_days",

@@ -169,7 +169,10 @@ def _views(server) -> list[dict]:
 def _save_view(tab, name: str) -> None:
     side = tab.locator("[data-testid='stSidebar']")
     side.get_by_role("button", name="Save", exact=True).click()
-    tab.wait_for_timeout(400)
+    # Opening the popover reruns the page; submitting before that run ends cuts it short, and a
+    # run cut short can lose the sidebar's filters (see the issue notes): wait for it, as the
+    # form is drawn by that run anyway.
+    settle(tab)
     body = tab.locator("[data-testid='stPopoverBody']:visible")
     expect(body.get_by_role("textbox", name="Name")).to_be_visible(timeout=30_000)
     body.get_by_role("textbox", name="Name").fill(name)
