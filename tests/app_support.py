@@ -152,3 +152,67 @@ def overview_in_chromium(url: str, screenshot: str) -> tuple[str, str]:
         finally:
             browser.close()
     return text, definitions_text
+
+
+# ----------------------------------------------------------------------------- browser runs
+
+# Installed once per document by `settle_run`: the time of the last input the page received
+# (Playwright's clicks, keys and fills are real input events) and of the last end of a script run.
+_RUN_TRACKER = """() => {
+  if (window.__saRuns) return true;
+  const app = document.querySelector("[data-testid='stApp']");
+  if (!app) return false;
+  // nothing seen before the first call: "settled" is then "not running", as it always was
+  const runs = window.__saRuns = {input: -1, ended: -1};
+  for (const type of ["pointerdown", "keydown", "input", "change"])
+    document.addEventListener(type, () => { runs.input = performance.now(); }, true);
+  new MutationObserver(records => {
+    for (const record of records)
+      if (record.oldValue === "running") runs.ended = performance.now();
+  }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"], attributeOldValue: true});
+  return true;
+}"""
+# Settled: no run going, and a run has ended since the last input, or none began within
+# RUN_START_GRACE ms of it (an input that starts no run: typing into a box, opening a list).
+_SETTLED = """grace => {
+  const app = document.querySelector("[data-testid='stApp']");
+  const runs = window.__saRuns;
+  if (!app || app.dataset.testScriptState === "running") return false;
+  if (!runs) return true;  // a new document (a reload, a redirect): its tracker starts with the next call
+  return runs.ended >= runs.input || performance.now() - runs.input > grace;
+}"""
+RUN_START_GRACE = 1500
+
+
+def settle_run(tab, timeout: float) -> None:
+    """Wait until the script run that the last action on `tab` started has ended. Under load a
+    run can begin well after the click that asked for it, so "not running right now" is not
+    enough: the page records its inputs and the ends of its runs (`_RUN_TRACKER`) and this waits
+    for a run that ended after the last input (or for none to begin within RUN_START_GRACE ms)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    tab.wait_for_timeout(300)  # as before: a run asked for by the last action has usually begun
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        try:  # a click that leaves the page (a sign-in, a redirect) replaces the document meanwhile
+            if tab.evaluate(_RUN_TRACKER):
+                tab.wait_for_function(_SETTLED, arg=RUN_START_GRACE, polling=50,
+                                      timeout=max(1.0, deadline - time.monotonic()) * 1000)
+                break
+        except PlaywrightError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError("the app never appeared on the page")
+        tab.wait_for_timeout(50)
+    tab.wait_for_timeout(300)
+    tab.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+
+
+def wait_for_first_run(tab, timeout: float) -> None:
+    """After opening a page: wait until its first script run has drawn something (before that
+    the app says "not running" too), then until the run has ended."""
+    tab.wait_for_selector("[data-testid='stMain'] [data-testid='stElementContainer'], "
+                          "[data-testid='stSidebar'] [data-testid='stElementContainer'], "
+                          "[data-testid='stDialog']", state="attached", timeout=timeout)
+    settle_run(tab, timeout)

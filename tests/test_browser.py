@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, require_chromium, serve_app
+from tests.app_support import ARTIFACTS, app_env, settle_run, wait_for_first_run, data_dir_with_demo, require_chromium, serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -55,16 +55,14 @@ def page(browser):
 
 
 def settle(tab, timeout: float = 60_000) -> None:
-    """Wait until the script run caused by the last action has finished."""
-    tab.wait_for_timeout(300)
-    tab.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
-    tab.wait_for_timeout(300)
+    """Wait until the script run caused by the last action has finished (`settle_run`)."""
+    settle_run(tab, timeout)
 
 
 def go(tab, base: str, path: str = "", query: str = "") -> None:
     tab.goto(f"{base}/{path}" + (f"?{query}" if query else ""))
     tab.wait_for_selector("[data-testid='stApp']")
-    settle(tab)
+    wait_for_first_run(tab, 60_000)
 
 
 def no_exception(tab) -> None:

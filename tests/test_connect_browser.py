@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, free_port, require_chromium, serve_app
+from tests.app_support import ARTIFACTS, app_env, settle_run, wait_for_first_run, data_dir_with_demo, free_port, require_chromium, serve_app
 from tests.fake_stripe import FakeStripe
 from tests.oauth_server import APPS_TOKEN, CONNECT_TOKEN, DEAUTHORIZE, OAuthTestServer
 from tests.sync_accounts import build_account
@@ -131,15 +131,14 @@ def tab(browser):
 # ----------------------------------------------------------------------------- helpers
 
 def settle(tab, timeout: float = TIMEOUT) -> None:
-    tab.wait_for_timeout(300)
-    tab.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
-    tab.wait_for_timeout(300)
+    """Wait until the script run caused by the last action has finished (`settle_run`)."""
+    settle_run(tab, timeout)
 
 
 def go(tab, base: str, path: str = "") -> None:
     tab.goto(f"{base}/{path}")
     tab.wait_for_selector("[data-testid='stApp']")
-    settle(tab)
+    wait_for_first_run(tab, TIMEOUT)
     # A fresh server answers a session's very first page with a "Page not found" dialog
     # (before its first st.navigation run); it is not this page's doing.
     if tab.locator("[data-testid='stDialog']").count():
@@ -271,7 +270,8 @@ def test_connect_with_stripe_sees_the_account_then_disconnects(world, tab):
     before = len(oauth.requests(APPS_TOKEN))
     go(tab, world["url"], "connect")
     no_exception(tab)
-    text = main_text(tab)
+    # the Connect with Stripe button (a component) reports itself once loaded, which reruns the page
+    text = wait_for_text(tab, r"Use a restricted key[\s\S]*Use the demo account")
     assert "Use a restricted key" in text and "Use the demo account" in text
     tab.screenshot(path=str(ARTIFACTS / "connect_page.png"), full_page=True)
     click_connect(tab, "Alpha Co")
