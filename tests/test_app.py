@@ -360,13 +360,19 @@ def test_sync_now_runs_the_cli_in_a_child_process_with_live_progress(tmp_path, m
     assert not problems(at) and "MRR" in tiles(at)
 
 
+def vega_rows(element):
+    """A Vega-Lite chart's data (`charts.vega_lite`'s long form) as a DataFrame."""
+    import io
+
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(io.BytesIO(element.proto.data.data)).read_pandas()
+
+
 def _chart(at: AppTest, title: str) -> dict:
     """The figure (plotly JSON, or its traces read back from a Vega-Lite chart's long-form data:
     `charts.vega_lite`) of the chart with this title on the page."""
-    import io
     import json
-
-    import pyarrow as pa
 
     for element in at.get("plotly_chart"):
         figure = json.loads(element.proto.spec)
@@ -374,7 +380,7 @@ def _chart(at: AppTest, title: str) -> dict:
             return figure
     for element in at.get("vega_lite_chart"):
         if json.loads(element.proto.spec).get("title") == title:
-            rows = pa.ipc.open_stream(io.BytesIO(element.proto.data.data)).read_pandas()
+            rows = vega_rows(element)
             return {"data": [{"name": name, "x": list(part["x"]), "y": list(part["y"])}
                              for name, part in rows.sort_values("order", kind="stable").groupby("series", sort=False)]}
     raise AssertionError(f"no chart titled {title!r}")

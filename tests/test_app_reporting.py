@@ -9,7 +9,7 @@ import json
 from stripe_analytics.cache import Cache
 from stripe_analytics.metrics import MetricFilters, MetricsEngine
 from stripe_analytics.money import format_amount
-from tests.test_app import current_filters, demo_env, new_app, page, problems, tiles  # noqa: F401 - fixture
+from tests.test_app import current_filters, demo_env, new_app, page, problems, tiles, vega_rows  # noqa: F401 - fixture
 
 METRIC_PAGES = ["overview", "revenue", "mrr", "retention", "customers", "products"]
 
@@ -64,15 +64,6 @@ def test_overview_tiles_are_the_converted_engine_figures(demo_env):
     assert "Converted to USD at ECB reference rates" in mrr_tile.help
 
 
-def _vega_rows(element):
-    """A Vega-Lite chart's data (`charts.vega_lite`'s long form) as a DataFrame."""
-    import io
-
-    import pyarrow as pa
-
-    return pa.ipc.open_stream(io.BytesIO(element.proto.data.data)).read_pandas()
-
-
 def _is_bridge(spec: dict) -> bool:
     """The MRR bridge (`charts.waterfall` drawn by `charts._vega_waterfall`): its step amounts' layer."""
     return any(layer.get("name") == "step_amounts" for layer in spec.get("layer", []))
@@ -80,7 +71,7 @@ def _is_bridge(spec: dict) -> bool:
 
 def test_mrr_page_has_fx_impact_in_movements_bridge_and_table(demo_env):
     at = page(converted_app(), "mrr")
-    charts = [(json.loads(c.proto.spec), _vega_rows(c)) for c in at.get("vega_lite_chart")]
+    charts = [(json.loads(c.proto.spec), vega_rows(c)) for c in at.get("vega_lite_chart")]
     movements = next(rows for spec, rows in charts if "series" in rows and "Churn" in set(rows["series"]))
     assert "FX impact" in set(movements["series"])                  # a series of the movements chart
     bridge = next(rows for spec, rows in charts if _is_bridge(spec))

@@ -219,6 +219,7 @@ def test_the_currencies_the_ecb_covers_are_those_of_its_table():
     assert list(listed) == sorted(set(ecb_rates().column("currency").to_pylist()))
     assert {"usd", "gbp", "jpy"} <= set(listed) and "eur" not in listed  # rates are per EUR
 
+
 def test_user_rates_win_over_the_ecbs_for_the_same_date(tmp_path):
     cache = make_cache(tmp_path, [])
     import_rates(cache, parse_rates_csv("date,currency,per_eur\n1999-01-04,usd,2\n"))

@@ -36,6 +36,12 @@ def account_notes(ctx) -> pd.DataFrame:
     # While a sync writes the file, its stamp changes with every batch: the notes are those of
     # the last state read (a sync never changes them).
     stamp = _LAST_STAMP.get(key.path) if getattr(ctx, "busy", False) else None
+    return notes_of(key, stamp)
+
+
+def notes_of(key: data.CacheKey, stamp: tuple | None = None) -> pd.DataFrame:
+    """The notes of a cache file in the state `stamp` (the file as it is now when None); that
+    state is the one read while a sync holds the file. The server's warm-up reads them too."""
     if stamp is None:
         stamp = data._signature(Path(key.path))
     frame = _read(key, stamp)

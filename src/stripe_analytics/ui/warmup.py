@@ -120,7 +120,7 @@ def _warm(report: WarmupReport) -> None:
         # the rest the Overview reads: its same-days comparison and the notes its charts mark
         data.depth(key, chosen.metric_json(), "same_days", reporting=chosen.reporting_currency)
         from . import notes
-        notes._read(key, data._signature(account.path))
+        notes.notes_of(key)
     with _timed(report, "charts"):
         # Plotly builds its validators on a figure's first use; Streamlit serialises to JSON.
         major = to_major(bundle.monthly)
