@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from stripe_analytics import charts, queries
-from stripe_analytics.metrics import to_major
+from stripe_analytics.metrics import cash_by_currency, to_major
 from stripe_analytics.money import to_major_float
 from stripe_analytics.metrics.cash import period_start
 from stripe_analytics import formatting as fmt
@@ -214,15 +214,10 @@ tab_currency, tab_product, tab_method = widgets.tabs(["By currency", "By product
                                                      key="rev_breakdown")
 with tab_currency:
     if tab_currency.open:
-        every = page.cash(ctx, "month", currency=False)
-        every = every[(every[["gross_volume", "refunds", "fees", "net_volume", "successful_payments",
-                              "failed_payments"]] != 0).any(axis=1)]
-        if every.empty:
+        sums = cash_by_currency(page.cash(ctx, "month", currency=False))
+        if sums.empty:
             st.info("No payments in this range.")
         else:
-            sums = every.groupby("currency", as_index=False)[["gross_volume", "net_volume", "refunds", "fees",
-                                                               "successful_payments", "failed_payments"]].sum()
-            sums = sums.sort_values("successful_payments", ascending=False)
             st.caption("Totals over the date range, each in its own currency (nothing is converted).")
             shown = sums.copy()
             for column in ("gross_volume", "net_volume", "refunds", "fees"):

@@ -441,6 +441,27 @@ def test_revenue_granularity_changes_the_numbers_and_days_add_up_to_months(demo_
     assert round(sum(week_series.values()), 2) == round(sum(days.values()), 2)
 
 
+def test_revenue_by_currency_lists_each_currencys_own_totals(demo_env):
+    from stripe_analytics.metrics import MetricsEngine, cash_by_currency
+
+    at = new_app().run()
+    page(at, "revenue")  # "By currency" is the tab open by default
+    assert not problems(at), problems(at)
+    f = current_filters(at)
+    table = next(d.value for d in at.dataframe if "successful_payments" in d.value.columns and "gross_volume"
+                 in d.value.columns)
+    with Cache.open(demo_env / "demo.duckdb", read_only=True) as cache:
+        engine = MetricsEngine(cache)
+        every = engine.cash(MetricFilters(date_from=f.start, date_to=f.end), "month")
+    totals = cash_by_currency(every)
+    assert len(totals) > 1  # the demo takes several currencies, none converted
+    assert list(table["currency"]) == [c.upper() for c in totals["currency"]]
+    for shown, row in zip(table.to_dict("records"), totals.to_dict("records")):
+        assert shown["gross_volume"] == format_amount(row["gross_volume"], row["currency"])
+        assert shown["net_volume"] == format_amount(row["net_volume"], row["currency"])
+        assert int(shown["successful_payments"]) == row["successful_payments"]
+
+
 def test_products_mrr_is_each_products_filtered_mrr(demo_env):
     from stripe_analytics.metrics import MetricsEngine
     from stripe_analytics.money import decimals

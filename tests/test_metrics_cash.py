@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from stripe_analytics.metrics import JSON_MONTH_KEYS, MetricFilters, MetricsEngine, compute_metrics, metrics_json
+from stripe_analytics.metrics import JSON_MONTH_KEYS, cash_by_currency, MetricFilters, MetricsEngine, compute_metrics, metrics_json
 from stripe_analytics.metrics.cash import CASH_COLUMNS, period_label, period_start, period_starts
 from tests.stripe_builders import (balance_transaction, charge, customer, item, make_cache, price, refund,
                                    subscription)
@@ -151,6 +151,25 @@ def test_days_weeks_and_months_add_up_to_the_monthly_table(tmp_path):
         in_month = days[(days["currency"] == row.currency) & days["period"].str.startswith(row.period)]
         for column in CASH_COLUMNS:
             assert int(in_month[column].sum()) == int(getattr(row, column)), (row.period, column)
+
+
+def test_totals_per_currency_are_summed_in_each_currency_busiest_first(tmp_path):
+    engine = MetricsEngine(cash_cache(tmp_path), as_of=date(2024, 2, 29))
+    months = engine.cash(period="month")  # every month of both currencies, zeros included
+    totals = cash_by_currency(months)
+    assert list(totals.columns) == ["currency", "gross_volume", "net_volume", "refunds", "fees",
+                                    "successful_payments", "failed_payments"]
+    # usd: 12000 + 2500 gross; 11592 - 3000 net; the 3000 refund; 408 fees; 3 paid, 1 failed
+    # jpy: one 5,000 yen payment, never added to the dollars
+    assert totals.to_dict("records") == [
+        {"currency": "usd", "gross_volume": 14500, "net_volume": 8592, "refunds": 3000, "fees": 408,
+         "successful_payments": 3, "failed_payments": 1},
+        {"currency": "jpy", "gross_volume": 5000, "net_volume": 4820, "refunds": 0, "fees": 180,
+         "successful_payments": 1, "failed_payments": 0}]
+    # a range with no payments in a currency leaves that currency out; with none at all, nothing
+    january = engine.cash(MetricFilters(date_from=date(2024, 1, 1), date_to=date(2024, 1, 31)), period="month")
+    assert list(cash_by_currency(january)["currency"]) == ["usd"]
+    assert cash_by_currency(january[january["currency"] == "jpy"]).empty
 
 
 def test_periods_are_in_the_engine_time_zone(tmp_path):

@@ -11,7 +11,7 @@ Pure functions over DataFrames / Arrow tables (heavy per-line work in DuckDB SQL
 - `cohorts.cohort_retention`: logo and revenue retention
 - `segments.segment_metrics`, `segments.select_segment`: MRR, movements and churn per plan, price,
   billing interval, country or metadata value
-- `cash.cash_by_period`, `cash.cash_metrics`, `cash.cash_periods`: gross / net volume, refunds,
+- `cash.cash_by_period`, `cash.cash_metrics`, `cash.cash_periods`, `cash.cash_by_currency`: gross / net volume, refunds,
   fees, payments per day, week or month
 - `trials.trial_conversion`, `trials.trial_conversion_by_plan`: trials started, ended, converted,
   active, median days to convert
@@ -27,7 +27,7 @@ changes; `depth` for the trial, recovery and comparison figures), `metrics_json`
 JSON object).
 """
 
-from .cash import PERIODS, cash_by_period, cash_metrics, cash_periods
+from .cash import PERIODS, cash_by_currency, cash_by_period, cash_metrics, cash_periods
 from .cohorts import cohort_retention
 from .engine import (DEPTH_MONTH_KEYS, JSON_MONTH_KEYS, REPORTING_MONTH_KEYS, MetricsEngine, MetricsResult,
                      SegmentNeedsCurrencyError, UnknownCurrencyError, compute_metrics, metrics_json, reporting_json,
@@ -43,7 +43,7 @@ from .segments import SEGMENT_COLUMNS, parse_dimension, segment_metrics, select_
 from .snapshots import mrr_by_product, mrr_snapshots
 
 __all__ = [
-    "PERIODS", "cash_by_period", "cash_periods", "DEPTH_MONTH_KEYS",
+    "PERIODS", "cash_by_currency", "cash_by_period", "cash_periods", "DEPTH_MONTH_KEYS",
     "Calendar", "Components", "DiscountPolicy", "JSON_MONTH_KEYS", "MOVEMENTS", "MetricFilters", "MetricsEngine", "MetricsResult",
     "Sources", "UnknownCurrencyError", "as_of_instant", "build_calendar", "cash_metrics", "cohort_retention",
     "compute_metrics", "metrics_json", "monthly_metrics", "movement_customers", "mrr_components", "mrr_movements",

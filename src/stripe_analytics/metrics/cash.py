@@ -202,6 +202,21 @@ def cash_rates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def cash_by_currency(cash: pd.DataFrame) -> pd.DataFrame:
+    """The cash columns summed per currency over the periods of a `cash_periods` frame, each in
+    its own currency (metrics.md "Nothing is added across currencies"); currencies with nothing
+    in the range are left out; the busiest (most successful payments) first.
+
+    Returns columns: currency, gross_volume, net_volume, refunds, fees (minor units),
+    successful_payments, failed_payments."""
+    columns = ["gross_volume", "net_volume", "refunds", "fees", "successful_payments", "failed_payments"]
+    active = cash[(cash[list(CASH_COLUMNS)] != 0).any(axis=1)]
+    sums = active.groupby("currency", as_index=False, sort=True)[columns].sum()
+    for column in columns:
+        sums[column] = sums[column].astype("int64")
+    return sums.sort_values("successful_payments", ascending=False, kind="stable").reset_index(drop=True)
+
+
 def cash_periods(cash: pd.DataFrame, currencies: Sequence[str], starts: Iterable[date],
                  period: Period) -> pd.DataFrame:
     """Every period of `starts` for every currency (zeros where nothing happened) from a
