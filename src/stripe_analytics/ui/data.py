@@ -335,6 +335,12 @@ def depth(key: CacheKey, filters_json: str, view: str = "depth", policy: str = "
         return getattr(engine, view)(filters, reporting_currency=reporting)
 
 
+def filtered_depth(key: CacheKey, filters, view: str = "depth") -> pd.DataFrame:
+    """`depth` under the sidebar's filters (a `filters.Filters`), converted in the all-currencies
+    view: the one call the pages and the warm-up make, so they fill and read one cache entry."""
+    return depth(key, filters.metric_json(), view, reporting=filters.reporting_currency)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def rates_date(key: CacheKey, reporting: str, policy: str = "all") -> date | None:
     """The last rate date a converted view of today uses (`MetricsEngine.rates_in_force`)."""

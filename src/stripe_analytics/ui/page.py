@@ -200,9 +200,7 @@ def depth(ctx: AppContext, view: str = "depth"):
     """Trials, payment recovery and same-days comparisons of the current filters (one of
     data.DEPTH_VIEWS), converted in the all-currencies view; stops the page with a plain message
     when they cannot be computed."""
-    filters = ctx.filters
-    return _or_stop(data.depth, ctx.key, filters.metric_json(), view, reporting=filters.reporting_currency,
-                    filters_apply=True)
+    return _or_stop(data.filtered_depth, ctx.key, ctx.filters, view, filters_apply=True)
 
 
 def cash_conversion(ctx: AppContext, period: str | None = None, *, dates: bool = True):

@@ -118,7 +118,7 @@ def _warm(report: WarmupReport) -> None:
     with _timed(report, "overview metrics"):
         bundle = data.metrics_bundle(key, chosen.metric_json())
         # the rest the Overview reads: its same-days comparison and the notes its charts mark
-        data.depth(key, chosen.metric_json(), "same_days", reporting=chosen.reporting_currency)
+        data.filtered_depth(key, chosen, "same_days")
         from . import notes
         notes.notes_of(key)
     with _timed(report, "charts"):
