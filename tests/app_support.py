@@ -182,6 +182,7 @@ _SETTLED = """grace => {
   return runs.ended >= runs.input || performance.now() - runs.input > grace;
 }"""
 RUN_START_GRACE = 1500
+_DRAWN = """() => !document.querySelector("[data-testid='stElementContainer'] [data-testid='stSkeleton']")"""
 
 
 def settle_run(tab, timeout: float) -> None:
@@ -207,6 +208,10 @@ def settle_run(tab, timeout: float) -> None:
         tab.wait_for_timeout(50)
     tab.wait_for_timeout(300)
     tab.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    # An element whose code is still loading is drawn as a skeleton (Streamlit loads each kind
+    # of element's code on its first use in a page): under load a run's last elements can reach
+    # the screen well after the run has ended.
+    tab.wait_for_function(_DRAWN, polling=50, timeout=timeout)
 
 
 def wait_for_first_run(tab, timeout: float) -> None:
