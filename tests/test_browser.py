@@ -153,6 +153,36 @@ def test_filter_goes_to_the_url_and_survives_reload_and_navigation(server, page)
     page.screenshot(path=str(ARTIFACTS / "filter_eur_revenue.png"))
 
 
+def test_filters_survive_a_run_that_arrives_while_the_pickers_are_still_loading(server, page):
+    """The browser loads each kind of widget's code on its first use. A run that reaches the page
+    while the pickers' code is still on its way (a slow link, a busy machine, a quick click) must
+    not put them back to their first options: the analyst's view stays EUR by month."""
+    from playwright.sync_api import expect
+
+    held = []
+    page.route(re.compile(r"/static/js/Selectbox\.[^/]+\.js$"), lambda route: held.append(route))
+    page.goto(f"{server['url']}/mrr?currency=eur&from=2026-01-01")
+    page.wait_for_selector("[data-testid='stMetricValue']", timeout=60_000)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+    skeletons = page.locator("[data-testid='stSidebar'] [data-testid='stElementContainer'] [data-testid='stSkeleton']")
+    assert held and skeletons.count() > 0  # the pickers are not drawn yet
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_role("button", name="Save", exact=True).click()  # opening the popover reruns the page
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+    for route in held:
+        route.continue_()
+    page.unroute(re.compile(r"/static/js/Selectbox\.[^/]+\.js$"))
+    expect(skeletons).to_have_count(0, timeout=30_000)
+    sidebar.get_by_role("button", name="Save", exact=True).click()  # and a run after they are drawn
+    settle(page)
+    assert re.search(r"/mrr\?", page.url) and dict(re.findall(r"[?&]([^=&]+)=([^&]*)", page.url)) == {
+        "currency": "eur", "from": "2026-01-01"}
+    assert page.get_by_role("combobox", name="Currency", exact=True).input_value() == "EUR"
+    assert page.get_by_role("combobox", name="Granularity", exact=True).input_value() == "Month"
+    no_exception(page)
+
+
 def test_search_a_customer_by_email_and_open_it(server, page):
     with duckdb.connect(str(server["data_dir"] / "demo.duckdb"), read_only=True) as con:
         customer_id, email, name = con.execute(
