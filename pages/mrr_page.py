@@ -7,7 +7,7 @@ from stripe_analytics import charts
 from stripe_analytics.charts import MOVEMENT_LABELS
 from stripe_analytics.metrics import to_major
 from stripe_analytics import formatting as fmt
-from stripe_analytics.ui import data, definitions, page, segments, widgets
+from stripe_analytics.ui import data, definitions, page, segments, widget_state, widgets
 
 ctx = page.context()
 f = ctx.filters
@@ -35,6 +35,7 @@ for point in widgets.selected_points(state.get("mrr_moves")):
         break
 if state.get("mv_month") not in months:
     state["mv_month"] = months[-1]
+widget_state.resend(state, ["mv_month", "mv_kind"])
 
 compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
 last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous

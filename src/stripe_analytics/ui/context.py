@@ -28,8 +28,8 @@ from ..connection import Connection
 from .. import access
 from ..config import Settings, SettingsError, load_settings
 from ..queries import FilterOptions
-from . import connection_state, data, signin
-from .filters import Filters, render_sidebar, resend_widget_values
+from . import connection_state, data, signin, widget_state
+from .filters import Filters, render_sidebar
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def _account_picker(settings: Settings, accounts: list[Account], own: Connection
     ids = [a.id for a in accounts]
     if state.get("account") not in ids:
         state["account"] = default_account(settings, accounts, own).id
-    resend_widget_values(state, ["account"])
+    widget_state.resend(state, ["account"])
     by_id = {a.id: a for a in accounts}
     st.sidebar.selectbox("Account", ids, key="account", format_func=lambda i: by_id[i].label,
                          help="The demo account, or a Stripe account synced into DATA_DIR.")

@@ -25,6 +25,7 @@ from typing import Mapping
 
 from ..exports import export_filename
 from ..queries import FilterOptions, Scope
+from . import widget_state
 
 GRANULARITIES = ("day", "week", "month")
 URL_KEYS = ("from", "to", "currency", "in", "granularity", "product", "segment", "plan", "price", "interval",
@@ -358,16 +359,6 @@ def _segment_widgets(sidebar, state, options: FilterOptions, product_names: Mapp
                       format_func=lambda v, everything=everything, show=show: everything if v == ALL else show(v))
 
 
-def resend_widget_values(state, keys) -> None:
-    """Have this run send each of these widgets' values to the browser, not only the runs that
-    change them. A widget whose code the browser is still loading when a later run arrives is
-    otherwise drawn at its first option, and sends that back with the next run: the analyst's
-    filters silently replaced by "All currencies" and "Day". Call before the widgets are drawn."""
-    for key in keys:
-        if key in state:
-            state[key] = state[key]
-
-
 def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Filters:
     """Draw the filters in the sidebar and return them; keeps the URL in step.
     `scope_id` identifies the account: switching accounts revalidates every value."""
@@ -394,7 +385,7 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
         if checked != _from_widgets(state, previous, reporting):
             _set_widgets(state, checked)
     state["_filters_scope"] = scope_id
-    resend_widget_values(state, _W.values())
+    widget_state.resend(state, _W.values())
 
     low = min(options.first_day or defaults.start, defaults.start)
     high = max(options.last_day or defaults.end, defaults.end, today)
