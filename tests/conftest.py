@@ -67,3 +67,36 @@ def localstripe() -> Iterator[str]:
         finally:
             proc.kill()
             proc.wait()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a browser test fails, its report says what the page showed at that moment (address,
+    script state, the main area's text, any exception box) and a screenshot is kept in
+    test-artifacts/: a failure in CI is read from its log alone."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if type(value).__name__ == "Page" and type(value).__module__.startswith("playwright"):
+            report.sections.append(("what the page showed", _page_state(value, item.name)))
+
+
+def _page_state(page, test_name: str) -> str:
+    from tests.app_support import ARTIFACTS
+
+    lines = []
+    try:
+        lines.append(f"url: {page.url}")
+        lines.append("script state: " + str(page.evaluate(
+            "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState ?? null")))
+        for kind in ("stException", "stAlert", "stDownloadButtonError"):
+            for text in page.locator(f"[data-testid='{kind}']").all_inner_texts():
+                lines.append(f"{kind}: {text.strip()[:500]}")
+        lines.append("main: " + page.locator("[data-testid='stMain']").first.inner_text(timeout=2000)[:3000])
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"failed_{test_name[:80]}.png"), full_page=True, timeout=5000)
+    except Exception as error:  # a closed page or browser: say so, keep the original failure
+        lines.append(f"(could not read the page: {type(error).__name__}: {error})"[:500])
+    return "\n".join(lines)

@@ -1,6 +1,7 @@
 import os
 import stat
 import threading
+import time
 
 import duckdb
 import pytest
@@ -247,3 +248,57 @@ def test_meta_is_read_one_way():
                for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                if re.search(r"FROM meta WHERE", line, re.I)]
     assert readers == ["src/stripe_analytics/cache.py:" + readers[0].rsplit(":", 1)[1]] and len(readers) == 1, readers
+
+
+
+def test_threads_opening_one_cache_at_once_each_get_a_working_connection(tmp_path, monkeypatch):
+    """The warm-up thread and the first page load open the same cache together. DuckDB shares
+    one instance per file in a process and adds its Python scans (behind `register`) just after
+    creating it, so a connection taken in between cannot `register` a frame ("Table Function
+    with name pandas_scan does not exist"; seen on a loaded machine, rarely on a quiet one).
+    Opening is therefore one at a time: the real `duckdb.connect` is timed here, held a moment
+    so that overlapping calls would show, and every thread still reads its registered frame."""
+    import pandas as pd
+
+    import stripe_analytics.cache as cache_module
+
+    real_connect = duckdb.connect
+    inside, most_inside = 0, 0
+    count = threading.Lock()
+
+    def timed_connect(*args, **kwargs):
+        nonlocal inside, most_inside
+        with count:
+            inside += 1
+            most_inside = max(most_inside, inside)
+        try:
+            con = real_connect(*args, **kwargs)
+            time.sleep(0.05)
+            return con
+        finally:
+            with count:
+                inside -= 1
+
+    path = tmp_path / "c.duckdb"
+    Cache.open(path).close()
+    monkeypatch.setattr(cache_module.duckdb, "connect", timed_connect)
+    frame = pd.DataFrame({"amount": [100, 250]})
+    start = threading.Barrier(4)
+    failures: list[str] = []
+
+    def read() -> None:
+        start.wait()
+        try:
+            with Cache.open(path, read_only=True) as cache:
+                cache.con.register("amounts", frame)
+                assert cache.con.execute("SELECT sum(amount) FROM amounts").fetchone() == (350,)
+        except Exception as error:  # collected: an exception in a thread would not fail the test
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert most_inside == 1
