@@ -69,6 +69,9 @@ def localstripe() -> Iterator[str]:
             proc.wait()
 
 
+_PAGE_SECTION = "what the page showed"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """When a browser test fails, its report says what the page showed at that moment (address,
@@ -76,11 +79,11 @@ def pytest_runtest_makereport(item, call):
     test-artifacts/: a failure in CI is read from its log alone."""
     outcome = yield
     report = outcome.get_result()
-    if report.when != "call" or not report.failed:
+    if report.when != "call" or not report.failed or any(title == _PAGE_SECTION for title, _ in report.sections):
         return
     for value in getattr(item, "funcargs", {}).values():
         if type(value).__name__ == "Page" and type(value).__module__.startswith("playwright"):
-            report.sections.append(("what the page showed", _page_state(value, item.name)))
+            report.sections.append((_PAGE_SECTION, _page_state(value, item.name)))
 
 
 def _page_state(page, test_name: str) -> str:

@@ -71,7 +71,12 @@ def no_exception(tab) -> None:
 
 
 def choose(tab, label: str, option: str) -> None:
-    tab.get_by_role("combobox", name=label, exact=True).click()
+    box = tab.get_by_role("combobox", name=label, exact=True)
+    # A picker low in the sidebar: a click that scrolls it into view opens its list and the
+    # scroll closes it again. Scroll first, as a user's eye would.
+    box.scroll_into_view_if_needed()
+    tab.wait_for_timeout(200)
+    box.click()
     tab.get_by_role("option", name=option, exact=True).click()
     settle(tab)
 

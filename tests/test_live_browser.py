@@ -19,7 +19,7 @@ from stripe_analytics.sync import UNKNOWN_ACCOUNT, sync_account
 from tests.app_support import ARTIFACTS, require_chromium
 from tests.fake_stripe import FakeStripe
 from tests.sync_accounts import build_account, template
-from tests.test_browser import browser, go, no_exception, page, settle  # noqa: F401 - browser and page are fixtures
+from tests.test_browser import browser, choose, go, no_exception, page, settle  # noqa: F401 - browser and page are fixtures
 from tests.test_connect_browser import wait_for_text
 from tests.webhook_support import (ACCOUNT, KEY, SECRET, customer_event, live_env, live_server, post, query,
                                    wait_until)
@@ -144,6 +144,17 @@ def test_the_open_overview_updates_after_a_webhook(tmp_path, page):
                        what="the Gross volume tile to change")
             print(f"webhook to screen: {time.monotonic() - started:.2f} s ({before} -> {gross_volume(page)})")
             assert "updated" in marker.inner_text()
+            # Once the page shows the new data it runs no more: one run per change, and one
+            # question a second to the server, however many runs the page has had.
+            settle(page)
+            choose(page, "Granularity", "Week")
+            choose(page, "Granularity", "Month")
+            asked: list[str] = []
+            page.on("request", lambda request: asked.append(request.url) if "/live/" in request.url else None)
+            page.evaluate("window.__runs = 0")
+            page.wait_for_timeout(7_000)  # longer than the 5 s between two reruns the page may ask for
+            assert page.evaluate("window.__runs") == 0
+            assert 4 <= len(asked) <= 9, asked
             no_exception(page)
             page.screenshot(path=str(ARTIFACTS / "live_overview_after_webhook.png"), full_page=True)
             go(page, app.url, "data")  # the same facts as /healthz

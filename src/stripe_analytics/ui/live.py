@@ -89,6 +89,10 @@ const since = (seconds) => {
 };
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
+  // Streamlit calls this again with each run's new `data` but calls the returned cleanup only
+  // when the element goes away: stop the previous call's poller here, or every run would leave
+  // one more poller behind, still comparing with the version drawn back then.
+  window.__saLiveWatchStop?.();
   const line = parentElement.querySelector(".live");
   const text = parentElement.querySelector(".text");
   line.title = data.help;
@@ -98,18 +102,21 @@ export default function (component) {
   let timer = null, stopped = false, askedAt = 0;
   const ask = (value) => {
     if (Date.now() - askedAt < 5000) return;  // one rerun asked for at a time
-    // A run under way (the user's own change) would be cut short and restarted: ask next time.
+    // A run under way or asked for (the user's own change) would be cut short and restarted
+    // with what the page held before it: ask next time.
     const app = document.querySelector("[data-testid='stApp']");
-    if (app && app.dataset.testScriptState === "running") return;
+    if (app && app.dataset.testScriptState !== "notRunning") return;
     askedAt = Date.now();
     setTriggerValue("moved", value);
   };
   const poll = async () => {
     try {
       const response = await fetch(data.url, { cache: "no-store", credentials: "same-origin" });
+      if (stopped) return;  // a newer call took over while this answer was on its way
       if (response.status === 404) ask("register");  // the server forgot this page: rerun to register it again
       else if (response.ok) {
         const now = await response.json();
+        if (stopped) return;
         if (now.age !== null) { text.textContent = `Live · updated ${since(now.age)} ago`; line.hidden = false; }
         if (now.version !== null && now.version !== data.drawn && !now.busy && !dialogOpen()) ask(now.version);
       }
@@ -117,7 +124,9 @@ export default function (component) {
     if (!stopped) timer = setTimeout(poll, data.every_ms);
   };
   timer = setTimeout(poll, data.every_ms);
-  return () => { stopped = true; clearTimeout(timer); };
+  const stop = () => { stopped = true; clearTimeout(timer); };
+  window.__saLiveWatchStop = stop;
+  return stop;
 }
 """
 _WATCHER_HTML = ('<p class="live" hidden><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M11 21h-1l1-7H7.5c-.88 '
