@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -221,3 +222,26 @@ def wait_for_first_run(tab, timeout: float) -> None:
                           "[data-testid='stSidebar'] [data-testid='stElementContainer'], "
                           "[data-testid='stDialog']", state="attached", timeout=timeout)
     settle_run(tab, timeout)
+
+
+def main_text(tab) -> str:
+    """What the page's main area says (not the sidebar)."""
+    return tab.locator("[data-testid='stMain']").inner_text()
+
+
+def no_exception(tab) -> None:
+    assert tab.locator("[data-testid='stException']").count() == 0, tab.locator(
+        "[data-testid='stException']").first.inner_text()
+
+
+def wait_for_text(tab, pattern: str, timeout: float = 90_000) -> str:
+    """The main area's text once `pattern` (a regular expression) is in it: under load a run's last
+    elements can reach the screen after the run has ended."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        text = main_text(tab)
+        if re.search(pattern, text):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{pattern!r} never appeared; the page says:\n{text}")
+        tab.wait_for_timeout(300)

@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.app_support import ARTIFACTS, app_env, settle_run, wait_for_first_run, data_dir_with_demo, require_chromium, serve_app
+from tests.app_support import (ARTIFACTS, app_env, data_dir_with_demo, no_exception, require_chromium, serve_app,
+                               settle_run, wait_for_first_run)
 
 pytestmark = pytest.mark.browser
 
@@ -63,11 +64,6 @@ def go(tab, base: str, path: str = "", query: str = "") -> None:
     tab.goto(f"{base}/{path}" + (f"?{query}" if query else ""))
     tab.wait_for_selector("[data-testid='stApp']")
     wait_for_first_run(tab, 60_000)
-
-
-def no_exception(tab) -> None:
-    assert tab.locator("[data-testid='stException']").count() == 0, tab.locator(
-        "[data-testid='stException']").first.inner_text()
 
 
 def choose(tab, label: str, option: str) -> None:

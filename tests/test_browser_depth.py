@@ -15,7 +15,8 @@ import pytest
 from stripe_analytics.money import format_major
 from stripe_analytics import formatting as fmt
 from tests.app_support import ARTIFACTS, ROOT, app_env
-from tests.test_browser import browser, go, no_exception, page, server, settle  # noqa: F401
+from tests.app_support import no_exception
+from tests.test_browser import browser, go, page, server, settle  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

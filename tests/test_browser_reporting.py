@@ -13,18 +13,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.app_support import ARTIFACTS
-from tests.test_browser import browser, choose, click_download, go, no_exception, open_popover, page, server, settle  # noqa: F401
+from tests.app_support import ARTIFACTS, main_text, no_exception
+from tests.test_browser import browser, choose, click_download, go, open_popover, page, server, settle  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
 CONVERTED_PAGES = {"Revenue": "revenue", "MRR & growth": "mrr", "Retention": "retention", "Customers": "customers",
                    "Products": "products"}
 LABEL = re.compile(r"Converted to USD at ECB reference rates as of \d{4}-\d{2}-\d{2}")
-
-
-def main_text(tab) -> str:
-    return tab.locator("[data-testid='stMain']").inner_text()
 
 
 def labelled(tab) -> str:

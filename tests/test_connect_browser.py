@@ -20,7 +20,8 @@ import time
 
 import pytest
 
-from tests.app_support import ARTIFACTS, app_env, settle_run, wait_for_first_run, data_dir_with_demo, free_port, require_chromium, serve_app
+from tests.app_support import (ARTIFACTS, app_env, data_dir_with_demo, free_port, main_text, no_exception,
+                               require_chromium, serve_app, settle_run, wait_for_first_run, wait_for_text)
 from tests.fake_stripe import FakeStripe
 from tests.oauth_server import APPS_TOKEN, CONNECT_TOKEN, DEAUTHORIZE, OAuthTestServer
 from tests.sync_accounts import build_account
@@ -150,26 +151,6 @@ def nav(tab, title: str) -> None:
     """Open a page through the sidebar, as a user does."""
     tab.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title, exact=True).click()
     settle(tab)
-
-
-def main_text(tab) -> str:
-    return tab.locator("[data-testid='stMain']").inner_text()
-
-
-def no_exception(tab) -> None:
-    assert tab.locator("[data-testid='stException']").count() == 0, tab.locator(
-        "[data-testid='stException']").first.inner_text()
-
-
-def wait_for_text(tab, pattern: str, timeout: float = TIMEOUT) -> str:
-    deadline = time.monotonic() + timeout / 1000
-    while True:
-        text = main_text(tab)
-        if re.search(pattern, text):
-            return text
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{pattern!r} never appeared; the page says:\n{text}")
-        tab.wait_for_timeout(300)
 
 
 def click_connect(tab, account_label: str | None = "Alpha Co", decision: str = "approve") -> None:

@@ -16,7 +16,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect
 
 from tests.app_support import ARTIFACTS, app_env, serve_app
 # The served demo, the browser and a desktop tab: the same fixtures as test_browser.py (one app per module).
-from tests.test_browser import browser, go, no_exception, page, server, settle  # noqa: F401
+from tests.app_support import no_exception
+from tests.test_browser import browser, go, page, server, settle  # noqa: F401
 from tests.test_deeplinks import _url_paths
 
 pytestmark = pytest.mark.browser

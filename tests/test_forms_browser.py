@@ -20,10 +20,10 @@ import pytest
 
 from stripe_analytics.config import Settings
 from stripe_analytics.sync import sync_account
-from tests.app_support import ARTIFACTS, app_env, require_chromium, serve_app
+from tests.app_support import ARTIFACTS, app_env, no_exception, require_chromium, serve_app
 from tests.fake_stripe import FakeStripe
 from tests.sync_accounts import build_account
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, click_download, go, no_exception, open_popover, settle
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, click_download, go, open_popover, settle
 
 pytestmark = pytest.mark.browser
 

@@ -16,11 +16,10 @@ import stripe
 from stripe_analytics.cache import SCHEMA_VERSION
 from stripe_analytics.config import Settings
 from stripe_analytics.sync import UNKNOWN_ACCOUNT, sync_account
-from tests.app_support import ARTIFACTS, require_chromium
+from tests.app_support import ARTIFACTS, no_exception, require_chromium, wait_for_text
 from tests.fake_stripe import FakeStripe
 from tests.sync_accounts import build_account, template
-from tests.test_browser import browser, choose, go, no_exception, page, settle  # noqa: F401 - browser and page are fixtures
-from tests.test_connect_browser import wait_for_text
+from tests.test_browser import browser, choose, go, page, settle  # noqa: F401 - browser and page are fixtures
 from tests.webhook_support import (ACCOUNT, KEY, SECRET, customer_event, live_env, live_server, post, query,
                                    wait_until)
 

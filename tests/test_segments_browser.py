@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from stripe_analytics.money import format_amount
-from tests.app_support import ARTIFACTS
-from tests.test_browser import (browser, click_download, go, no_exception, page, server,  # noqa: F401
-                                settle)
+from tests.app_support import ARTIFACTS, no_exception
+from tests.test_browser import browser, click_download, go, page, server, settle  # noqa: F401
 from tests.test_dashboard_browser import url_params
 
 pytestmark = pytest.mark.browser

@@ -29,8 +29,8 @@ from tests.fake_stripe import FakeStripe
 from tests.oidc_server import OIDCTestServer
 from tests.sync_accounts import build_account
 from tests.test_connect_browser import browser  # noqa: F401 - the module's Chromium (on this module's world)
-from tests.test_connect_browser import (connected, disconnect, download_csv, go, main_text, settle, submit_key,
-                                        wait_for_text)
+from tests.app_support import main_text, wait_for_text
+from tests.test_connect_browser import connected, disconnect, download_csv, go, settle, submit_key
 
 pytestmark = pytest.mark.browser
 

@@ -16,8 +16,8 @@ import duckdb
 import pytest
 from playwright.sync_api import expect
 
-from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, require_chromium, serve_app
-from tests.test_browser import browser, click_download, go, no_exception, open_popover, page, settle  # noqa: F401
+from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, main_text, no_exception, require_chromium, serve_app
+from tests.test_browser import browser, click_download, go, open_popover, page, settle  # noqa: F401
 from tests.test_dashboard_browser import grid_rows, url_params
 
 pytestmark = pytest.mark.browser
@@ -35,10 +35,6 @@ def server(tmp_path_factory):
 def shot(tab, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def main_text(tab) -> str:
-    return tab.locator("[data-testid='stMain']").inner_text()
 
 
 def read_only(server):
