@@ -99,14 +99,16 @@ export default function (component) {
   if (data.age !== null) { text.textContent = `Live · updated ${since(data.age)} ago`; line.hidden = false; }
   // a dialog on screen (a form), not one kept hidden in the page
   const dialogOpen = () => [...document.querySelectorAll("[role='dialog']")].some((e) => e.getClientRects().length);
-  let timer = null, stopped = false, askedAt = 0;
+  let timer = null, stopped = false;
   const ask = (value) => {
-    if (Date.now() - askedAt < 5000) return;  // one rerun asked for at a time
+    // At most one rerun asked for every 5 s, whichever call asked last: a burst of webhooks
+    // refreshes the page now and then, not after every event.
+    if (Date.now() - (window.__saLiveAskedAt || 0) < 5000) return;
     // A run under way or asked for (the user's own change) would be cut short and restarted
     // with what the page held before it: ask next time.
     const app = document.querySelector("[data-testid='stApp']");
     if (app && app.dataset.testScriptState !== "notRunning") return;
-    askedAt = Date.now();
+    window.__saLiveAskedAt = Date.now();
     setTriggerValue("moved", value);
   };
   const poll = async () => {
