@@ -176,7 +176,10 @@ def test_an_event_arriving_while_a_sync_holds_the_cache_is_acknowledged_then_app
 def test_an_event_arriving_while_a_real_sync_runs_is_answered_then_applied(live, fake):
     """A `stripe-analytics sync` child holds the cache (its /v1/events read made slow): the
     webhook is answered at once, waits in the queue, and lands once the sync finished."""
-    fake.inject("slow", times=1, path="/v1/events", delay=4.0)
+    # The sync's events read is answered only once the test has seen the event waiting (a fixed
+    # delay was sometimes over before the checks ran, on a loaded machine).
+    sync_may_go_on = threading.Event()
+    fake.inject("slow", times=1, path="/v1/events", delay=120.0, release=sync_may_go_on)
     sync = subprocess.Popen([sys.executable, "-m", "stripe_analytics", "sync", "--db", str(live.cache)],
                             env=live.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -189,8 +192,13 @@ def test_an_event_arriving_while_a_real_sync_runs_is_answered_then_applied(live,
         health = live.account_health()
         assert sync.poll() is None, "the sync ended before the event could be seen waiting"
         assert health["events_queued"] == 1
-        assert query(live.cache, "SELECT count(*) FROM customers WHERE id = 'cus_hook_during_sync'") == [(0,)]
+        # While the sync holds the file nobody else can open it, the applier included: the
+        # event keeps waiting (the cache itself cannot be read until the sync lets go of it).
+        time.sleep(1.0)
+        assert live.account_health()["events_queued"] == 1
+        assert sync.poll() is None
     finally:
+        sync_may_go_on.set()
         output, _ = sync.communicate(timeout=120)
     assert sync.returncode == 0, output.decode(errors="replace")
     print(f"answered in {answered * 1000:.0f} ms while a sync ran")

@@ -55,6 +55,7 @@ class Fault:
     rng: random.Random | None = None
     fired: int = 0
     query: str | None = None  # regex searched in the raw query string
+    release: threading.Event | None = None  # kind="slow": answer once set (at most `delay` later)
 
     def take(self, method: str, path: str, query: str = "") -> bool:
         if self.times is not None and self.times <= 0:
@@ -246,10 +247,11 @@ class FakeStripe:
 
     # --------------------------------------------------------------- faults
     def inject(self, kind: str, times: int | None = 1, path: str | None = None, method: str | None = None,
-               *, delay: float = 1.0, query: str | None = None) -> Fault:
+               *, delay: float = 1.0, query: str | None = None, release: threading.Event | None = None) -> Fault:
         """Fail the next `times` matching requests (`times=None`: until cleared); `query`: only
-        requests whose raw query string it is found in (e.g. `starting_after=`: a page after the first)."""
-        return self._add_fault(Fault(kind, times, path, method, delay, query=query))
+        requests whose raw query string it is found in (e.g. `starting_after=`: a page after the first).
+        `release` (kind="slow"): hold the answer until the test sets it, `delay` at most."""
+        return self._add_fault(Fault(kind, times, path, method, delay, query=query, release=release))
 
     def inject_random(self, kind: str, probability: float, seed: int | None = None, *, path: str | None = None,
                       method: str | None = None, delay: float = 1.0) -> Fault:
@@ -297,7 +299,10 @@ class FakeStripe:
         if kind == "drop":
             return Reply(0, None)
         if kind == "slow":
-            time.sleep(fault.delay)
+            if fault.release is not None:
+                fault.release.wait(fault.delay)
+            else:
+                time.sleep(fault.delay)
         request_id = {"Request-Id": f"req_{secrets.token_hex(7)}"}
         if kind in ("rate_limit", "rate_limit_no_retry_after"):
             reply = _json(429, ApiError(429, RATE_LIMITED, code="rate_limit").body,
