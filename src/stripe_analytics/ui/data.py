@@ -335,6 +335,14 @@ def depth(key: CacheKey, filters_json: str, view: str = "depth", policy: str = "
         return getattr(engine, view)(filters, reporting_currency=reporting)
 
 
+def filtered_metrics(key: CacheKey, filters, *, dates: bool = True, currency: bool = True) -> MetricBundle:
+    """`metrics_bundle` under the sidebar's filters (a `filters.Filters`; `dates`/`currency`
+    False: over every date / currency), converted in the all-currencies view: the one call the
+    pages and the warm-up make, so they fill and read one cache entry."""
+    return metrics_bundle(key, filters.metric_json(dates=dates, currency=currency),
+                          reporting=filters.reporting_currency)
+
+
 def filtered_depth(key: CacheKey, filters, view: str = "depth") -> pd.DataFrame:
     """`depth` under the sidebar's filters (a `filters.Filters`), converted in the all-currencies
     view: the one call the pages and the warm-up make, so they fill and read one cache entry."""

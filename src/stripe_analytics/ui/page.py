@@ -51,10 +51,9 @@ def metrics(ctx: AppContext, *, dates: bool = True, currency: bool = True, **ove
     computed."""
     filters = ctx.filters
     assert filters is not None and ctx.key is not None
-    mf = filters.metric_filters(dates=dates, currency=currency)
     if overrides:
-        mf = mf.model_copy(update=overrides)
-    return metrics_for(ctx, mf)
+        return metrics_for(ctx, filters.metric_filters(dates=dates, currency=currency).model_copy(update=overrides))
+    return _or_stop(data.filtered_metrics, ctx.key, filters, dates=dates, currency=currency, filters_apply=True)
 
 
 def stop_without_months(monthly, ctx: AppContext | None = None, *, mrr_only: bool = False) -> None:

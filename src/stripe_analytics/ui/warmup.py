@@ -116,7 +116,7 @@ def _warm(report: WarmupReport) -> None:
         return
     chosen = default_filters(options, datetime.now(timezone.utc).date())
     with _timed(report, "overview metrics"):
-        bundle = data.metrics_bundle(key, chosen.metric_json())
+        bundle = data.filtered_metrics(key, chosen)
         # the rest the Overview reads: its same-days comparison and the notes its charts mark
         data.filtered_depth(key, chosen, "same_days")
         from . import notes
