@@ -4,6 +4,9 @@ Retention pages show the engine's breakdown (docs/metrics.md "Segments")."""
 
 from __future__ import annotations
 
+import json
+import re
+
 from tests.test_app import TIMEOUT, current_filters, demo_env, expected, new_app, page, problems, tiles  # noqa: F401
 
 from stripe_analytics.cache import Cache
@@ -75,3 +78,22 @@ def test_country_and_interval_from_the_url(demo_env):
     at.sidebar.selectbox(key="f_interval").set_value("").run()
     assert not problems(at), problems(at)
     assert any("breakdown by country is per currency" in i.value for i in at.info)
+
+
+def test_a_breakdown_by_billing_interval_is_drawn_on_mrr_and_retention(demo_env):
+    """A segment value may be "month" itself (the monthly billing interval): the charts of one
+    column per value still have their months and one series per interval."""
+    at = new_app()
+    at.query_params.update({"by": "interval"})
+    at.run()
+    options = at.session_state["_ctx"].options
+    assert "month" in options.intervals
+    for name, title in (("mrr", "MRR by billing interval"), ("retention", "Customer churn rate by billing interval")):
+        page(at, name)
+        assert not problems(at), (name, problems(at))
+        figure = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                      if title in json.dumps((json.loads(c.proto.spec).get("layout") or {}).get("title")))
+        traces = {trace["name"]: trace for trace in figure["data"]}
+        assert "month" in traces and len(traces) >= 2, (name, sorted(traces))  # one series per interval
+        for trace in traces.values():  # over the months, not mixed with the "month" series
+            assert trace["x"] and all(re.fullmatch(r"\d{4}-\d{2}", str(x)[:7]) for x in trace["x"]), trace["x"]

@@ -81,16 +81,27 @@ def _largest(frame: pd.DataFrame) -> list[str]:
     return list(last["segment"].head(MAX_LINES))
 
 
+def _per_month(frame: pd.DataFrame, values: str) -> pd.DataFrame:
+    """`values` with a column per segment value and a row per month. The columns are named
+    `segment:<value>` (`_series`): a value may itself be "month" (the billing interval)."""
+    wide = frame.pivot(index="month", columns="segment", values=values)
+    wide.columns = [f"segment:{value}" for value in wide.columns]
+    return wide.reset_index()
+
+
+def _series(wide: pd.DataFrame, names: dict) -> dict[str, str]:
+    """The chart's series of a `_per_month` frame: its columns, named as the segment values."""
+    return {f"segment:{value}": name for value, name in names.items() if f"segment:{value}" in wide.columns}
+
+
 def _mrr_over_time(frame: pd.DataFrame, label: str, f) -> None:
     """MRR per segment value at each month's end, stacked, so the total is the account's MRR."""
     largest = _largest(frame)
     names = dict(zip(frame["segment"], frame["name"]))
     shown = frame.assign(segment=frame["segment"].where(frame["segment"].isin(largest), "_others"))
-    wide = to_major(shown.groupby(["currency", "month", "segment"], as_index=False)["mrr"].sum()).pivot(
-        index="month", columns="segment", values="mrr").fillna(0).reset_index()
-    series = {s: names[s] for s in largest if s in wide.columns}
-    if "_others" in wide.columns:
-        series["_others"] = "Others"
+    wide = _per_month(to_major(shown.groupby(["currency", "month", "segment"], as_index=False)["mrr"].sum()),
+                      "mrr").fillna(0)
+    series = _series(wide, {**{s: names[s] for s in largest}, "_others": "Others"})
     widgets.chart(charts.bars(wide, "month", series, currency=f.currency, stacked=True,
                               title=f"MRR by {label.lower()}"),
                   to_major(frame[["month", "currency", "segment", "name", "mrr", "active_customers"]]),
@@ -105,11 +116,10 @@ def churn_section(ctx: AppContext) -> None:
     (frame, label), f = found, ctx.filters
     largest = _largest(frame)
     names = dict(zip(frame["segment"], frame["name"]))
-    wide = frame[frame["segment"].isin(largest)].pivot(index="month", columns="segment",
-                                                       values="customer_churn_rate").reset_index()
+    wide = _per_month(frame[frame["segment"].isin(largest)], "customer_churn_rate")
     title = f"Customer churn rate by {label.lower()}" + (
         f" (the {MAX_LINES} largest)" if frame["segment"].nunique() > MAX_LINES else "")
-    widgets.chart(charts.lines(wide, "month", {s: names[s] for s in largest if s in wide.columns}, kind="percent",
+    widgets.chart(charts.lines(wide, "month", _series(wide, {s: names[s] for s in largest}), kind="percent",
                                title=title),
                   frame[["month", "segment", "name", "active_customers", "churned_customers", "customer_churn_rate"]],
                   key="seg_churn", view=f"churn_by_{f.by}", filters=f)
