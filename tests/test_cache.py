@@ -1,12 +1,15 @@
 import os
 import stat
+import subprocess
+import sys
 import threading
 import time
 
 import duckdb
 import pytest
 
-from stripe_analytics.cache import SCHEMA_VERSION, Cache, CacheError, SyncLockedError, cache_path, writer_lock
+from stripe_analytics.cache import (SCHEMA_VERSION, Cache, CacheError, CacheInUseError, SyncLockedError, cache_path,
+                                    check_file, inspect, writer_lock)
 from stripe_analytics.ingest import write_objects
 from tests.stripe_fixtures import resources
 
@@ -116,6 +119,40 @@ def test_reading_while_this_process_writes_says_in_use_not_damaged(tmp_path):
     with Cache.open(path):
         with pytest.raises(CacheError, match="in use"):
             Cache.open(path, read_only=True)
+
+
+OTHER_PROCESS_READS = """
+import sys
+from stripe_analytics.cache import Cache, CacheInUseError
+try:
+    Cache.open(sys.argv[1], read_only=True).close()
+    print("opened")
+except CacheInUseError:
+    print("in use")
+"""
+
+
+def other_process_reads(path) -> str:
+    return subprocess.run([sys.executable, "-c", OTHER_PROCESS_READS, str(path)], capture_output=True, text=True,
+                          check=True, timeout=60).stdout.strip()
+
+
+def test_while_this_process_writes_a_cache_other_processes_stay_locked_out_whatever_this_one_tries(tmp_path):
+    """DuckDB locks the file with a POSIX record lock, which the process loses when any of its
+    descriptors of the file is closed: reading the file's header beside DuckDB let another
+    process open a cache this one was writing (a webhook burst then read back torn)."""
+    path = tmp_path / "acct_held.duckdb"
+    Cache.open(path).close()
+    with Cache.open(path) as cache:
+        with cache.transaction():
+            cache.set_meta("account_id", "acct_held")
+        assert other_process_reads(path) == "in use"
+        for attempt in (lambda: Cache.open(path, read_only=True), lambda: Cache.open(path), lambda: inspect(path)):
+            with pytest.raises(CacheInUseError):
+                attempt()
+        assert check_file(path) is True
+        assert other_process_reads(path) == "in use"
+    assert other_process_reads(path) == "opened"
 
 
 def test_an_existing_folder_keeps_its_mode_and_only_the_new_file_is_private(tmp_path):

@@ -230,8 +230,15 @@ def test_a_burst_of_1000_events_is_applied_once_each(live):
     assert statuses == [200] * 1000
     ids = [e["id"] for e in events]
     assert applied(live, *ids) == set(ids)
-    assert query(live.cache, "SELECT count(*), count(DISTINCT id) FROM customers WHERE id LIKE 'cus_hook_burst%'") \
-        == [(1000, 1000)]
+    stored = query(live.cache, "SELECT count(*), count(DISTINCT id) FROM customers WHERE id LIKE 'cus_hook_burst%'")
+    if stored != [(1000, 1000)]:
+        print("outcomes of the events whose customer is missing:", query(live.cache,
+              "SELECT a.id, a.outcome, a.applied_at, v.event_id FROM applied_events a "
+              "LEFT JOIN object_versions v ON v.id = replace(a.id, 'evt_test_', 'cus_hook_') "
+              "WHERE a.id LIKE 'evt_test_burst%' AND replace(a.id, 'evt_test_', 'cus_hook_') "
+              "NOT IN (SELECT id FROM customers)"))
+        print("server log:", live.log_path.read_text(errors="replace")[-3000:])
+    assert stored == [(1000, 1000)]
 
 
 def test_healthz_answers_200_then_503_once_the_cache_is_unreadable(live):

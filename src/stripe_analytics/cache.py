@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -195,6 +196,8 @@ def make_folders(folder: Path) -> None:
 # one at a time. (Measured: 4 threads opening one file at once, 200 trials: 123 failed on a
 # loaded machine and 1 on a quiet one; with the lock, 0.)
 _OPENING = threading.Lock()
+# The caches this process has open (`check_file` must not read their header: see `_connect`).
+_OPEN_HERE: "weakref.WeakSet[Cache]" = weakref.WeakSet()
 
 
 def _create_private(path: Path) -> None:
@@ -210,11 +213,20 @@ def _create_private(path: Path) -> None:
 # ---------------------------------------------------------------------------- identifying a file
 
 def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    try:
-        with _OPENING:
+    """A DuckDB connection to an existing file. The file's header is read (for the plain
+    message of a file that is not DuckDB's) only when DuckDB refused the file for another reason
+    than its use: DuckDB locks the file with a POSIX record lock, which this process would lose
+    for every connection it holds to the file the moment the header's descriptor was closed
+    (another process could then open a cache this one writes). Under `_OPENING`, no other
+    thread of this process opens the file meanwhile."""
+    with _OPENING:
+        try:
             return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.Error as error:
-        raise classify_error(path, error) from None
+        except duckdb.Error as error:
+            refused = classify_error(path, error)
+            if not isinstance(refused, CacheInUseError):
+                _check_header(path)
+            raise refused from None
 
 
 def classify_error(path: Path, error: Exception) -> CacheError:
@@ -255,18 +267,33 @@ def check_file(path: str | Path) -> bool:
     """Without opening it with DuckDB (so a running sync is not disturbed): False when there is
     nothing at `path`; raises NotACacheError for a folder or a file that is not a DuckDB
     database, CachePlaceError when it cannot be read."""
+    path = Path(path)
     try:
-        _check_file(Path(path))
+        _check_present(path)
     except CacheMissingError:
         return False
+    with _OPENING:
+        if not any(not cache.closed and _same_file(cache.path, path) for cache in list(_OPEN_HERE)):
+            _check_header(path)  # (a cache this process has open is DuckDB's: see `_connect`)
     return True
 
 
-def _check_file(path: Path) -> None:
+def _same_file(one: Path, other: Path) -> bool:
+    with contextlib.suppress(OSError):
+        return os.path.samefile(one, other)
+    return False
+
+
+def _check_present(path: Path) -> None:
     if not _exists(path, str(path)):
         raise CacheMissingError(f"No cache at {path}: sync an account or build the demo first.")
     if path.is_dir():
         raise NotACacheError(f"{path} is a folder, not a cache file.")
+
+
+def _check_header(path: Path) -> None:
+    """NotACacheError unless the file starts as a DuckDB database (see `_connect` for when
+    this may be read)."""
     try:
         with path.open("rb") as handle:
             head = handle.read(_MAGIC_OFFSET + len(_DUCKDB_MAGIC))
@@ -282,7 +309,7 @@ def _check_file(path: Path) -> None:
 
 def _open_identified(path: Path, *, verify: bool) -> tuple[duckdb.DuckDBPyConnection, CacheInfo]:
     """A read-only connection to `path` and what the file is (see `inspect`)."""
-    _check_file(path)
+    _check_present(path)
     con = _connect(path, read_only=True)
     try:
         info = _identify(con, path)
@@ -401,11 +428,15 @@ def _backfill_column(con: duckdb.DuckDBPyConnection, table: schema.Table, column
         con.executemany(f'UPDATE {table.name} SET "{column.name}" = ? WHERE id = ?', values)
 
 
-@dataclass
+@dataclass(eq=False)
 class Cache:
     path: Path
     con: duckdb.DuckDBPyConnection
     read_only: bool = False
+    closed: bool = False
+
+    def __post_init__(self) -> None:
+        _OPEN_HERE.add(self)
 
     @classmethod
     def open(cls, path: str | Path, *, read_only: bool = False, verify: bool = False) -> "Cache":
@@ -450,6 +481,7 @@ class Cache:
 
     def close(self) -> None:
         self.con.close()
+        self.closed = True
 
     def __enter__(self) -> "Cache":
         return self
