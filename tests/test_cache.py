@@ -1,3 +1,4 @@
+import contextlib
 import os
 import stat
 import subprocess
@@ -8,8 +9,9 @@ import time
 import duckdb
 import pytest
 
-from stripe_analytics.cache import (SCHEMA_VERSION, Cache, CacheError, CacheInUseError, SyncLockedError, cache_path,
-                                    check_file, inspect, writer_lock)
+from stripe_analytics import cache as cache_module
+from stripe_analytics.cache import (HOLDER_SYNC, HOLDER_WEBHOOKS, SCHEMA_VERSION, Cache, CacheError, CacheInUseError,
+                                    SyncLockedError, cache_path, check_file, inspect, writer_lock)
 from stripe_analytics.ingest import write_objects
 from tests.stripe_fixtures import resources
 
@@ -89,6 +91,61 @@ def test_second_writer_is_refused_with_a_clear_message(tmp_path):
                 pass
     with writer_lock(path):  # released again
         pass
+
+
+@contextlib.contextmanager
+def lock_held_by(path, holder):
+    """A thread holds `path`'s writer lock as `holder` until the block ends; yields what it saw
+    (`order`) and the event that lets it go."""
+    held, release, order = threading.Event(), threading.Event(), []
+
+    def hold():
+        with writer_lock(path, holder=holder):
+            held.set()
+            release.wait(30)
+            order.append(f"{holder} lets go")
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(5)
+    try:
+        yield order, release
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_sync_does_not_fail_because_the_server_is_applying_webhooks_for_a_moment(tmp_path):
+    path = tmp_path / "acct_x.duckdb"
+    with lock_held_by(path, HOLDER_WEBHOOKS) as (order, release):
+        threading.Timer(0.3, release.set).start()
+        with writer_lock(path):  # a sync, not asked to wait
+            order.append("the sync writes")
+    assert order == ["webhooks lets go", "the sync writes"]
+
+
+def test_a_webhook_hold_that_does_not_end_is_reported_as_such(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "BRIEF_HOLD_PATIENCE", 0.3)
+    path = tmp_path / "acct_x.duckdb"
+    with lock_held_by(path, HOLDER_WEBHOOKS) as (order, _):
+        with pytest.raises(SyncLockedError, match=f"The server \\(pid {os.getpid()}\\) is writing webhook events") \
+                as refused:
+            with writer_lock(path):
+                pass
+        assert order == []
+    assert refused.value.holder == HOLDER_WEBHOOKS
+
+
+def test_a_sync_holding_the_lock_is_not_waited_for_unless_asked(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "BRIEF_HOLD_PATIENCE", 60.0)  # (were it waited for, it would be got)
+    path = tmp_path / "acct_x.duckdb"
+    with lock_held_by(path, HOLDER_SYNC) as (order, _):
+        with pytest.raises(SyncLockedError, match=f"Another sync of this account is running \\(pid {os.getpid()}\\)") \
+                as refused:
+            with writer_lock(path, holder=HOLDER_WEBHOOKS):
+                pass
+        assert order == []  # refused while the sync still held it
+    assert refused.value.holder == HOLDER_SYNC
 
 
 def test_second_writer_can_wait(tmp_path):

@@ -58,7 +58,11 @@ class CacheInUseError(CacheError):
 
 
 class SyncLockedError(CacheInUseError):
-    """Another process is writing this account's cache."""
+    """Another process is writing this account's cache; `holder` says who (`writer_lock`)."""
+
+    def __init__(self, message: str, holder: str = "sync"):
+        super().__init__(message)
+        self.holder = holder
 
 
 class NotACacheError(CacheError):
@@ -537,10 +541,42 @@ def open_waiting(path: str | Path, *, patience: float, pause: float = 0.2) -> Ca
             time.sleep(pause)
 
 
+# Who holds an account's writer lock. A sync may hold it for minutes; the server's webhook
+# applier and an import of exchange rates hold it for a moment (the applier hands it back at
+# least every `webhooks.WebhookApplier.HOLD_SECONDS`): those are waited for, up to
+# BRIEF_HOLD_PATIENCE seconds, before anyone is told the cache is busy.
+HOLDER_SYNC = "sync"
+HOLDER_WEBHOOKS = "webhooks"
+HOLDER_RATES = "rates"
+BRIEF_HOLDERS = frozenset({HOLDER_WEBHOOKS, HOLDER_RATES})
+BRIEF_HOLD_PATIENCE = 15.0
+_BUSY_MESSAGES = {
+    HOLDER_SYNC: "Another sync of this account is running (pid {pid}); wait for it to finish or run sync again "
+                 "with --wait.",
+    HOLDER_WEBHOOKS: "The server (pid {pid}) is writing webhook events into this account's cache and has not let "
+                     "go of it for {patience:.0f} s; try again in a moment.",
+    HOLDER_RATES: "Exchange rates are being imported into this account's cache (pid {pid}); try again in a moment.",
+}
+
+
+def _holder(fd: int) -> tuple[str, str | None]:
+    """(pid, kind) as the lock's holder wrote them: a lock file of an older version says the pid
+    only (a sync); kind None while the holder has not written yet (it has just locked)."""
+    said = os.pread(fd, 64, 0).decode(errors="ignore").strip()
+    if not said:
+        return "unknown", None
+    pid, _, kind = said.partition(" ")
+    return pid, kind if kind in _BUSY_MESSAGES else HOLDER_SYNC
+
+
 @contextlib.contextmanager
-def writer_lock(path: Path, *, wait: bool = False) -> Iterator[None]:
-    """Exclusive lock of one account's cache for a sync. The second sync waits (wait=True) or
-    is refused with a clear message; two syncs never interleave writes."""
+def writer_lock(path: Path, *, wait: bool = False, holder: str = HOLDER_SYNC) -> Iterator[None]:
+    """Exclusive lock of one account's cache for whoever writes it (`holder`: a sync, the webhook
+    applier, an import of rates). Held by a sync, the caller waits (wait=True) or is refused with
+    SyncLockedError; held by a brief holder, it is waited for (see BRIEF_HOLD_PATIENCE) first.
+    Two writers never interleave."""
+    if holder not in _BUSY_MESSAGES:
+        raise ValueError(f"unknown lock holder {holder!r}")
     lock_path = Path(str(path) + ".lock")
     try:
         make_folders(lock_path.parent)
@@ -554,16 +590,13 @@ def writer_lock(path: Path, *, wait: bool = False) -> Iterator[None]:
         raise CachePlaceError(f"The lock file {lock_path} cannot be created ({error.strerror}); the cache's "
                               "folder must be writable.", str(lock_path.parent)) from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="ignore").strip() or "another process"
-            raise SyncLockedError(
-                f"Another sync of this account is running (pid {holder}); wait for it to finish "
-                "or run sync again with --wait."
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        if wait:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            _lock_or_refuse(fd)
+        said = f"{os.getpid()} {holder}".encode()
+        os.pwrite(fd, said, 0)  # then cut: a waiter reading meanwhile never finds the file empty
+        os.ftruncate(fd, len(said))
         try:
             yield
         except CacheError:
@@ -575,6 +608,21 @@ def writer_lock(path: Path, *, wait: bool = False) -> Iterator[None]:
             raise
     finally:
         os.close(fd)
+
+
+def _lock_or_refuse(fd: int) -> None:
+    deadline = time.monotonic() + BRIEF_HOLD_PATIENCE
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pid, kind = _holder(fd)
+            if (kind is not None and kind not in BRIEF_HOLDERS) or time.monotonic() > deadline:
+                kind = kind or HOLDER_SYNC
+                raise SyncLockedError(_BUSY_MESSAGES[kind].format(pid=pid, patience=BRIEF_HOLD_PATIENCE),
+                                      holder=kind) from None
+            time.sleep(0.02)  # the applier lets go for 0.1 s between its holds
 
 
 def with_headroom(con: duckdb.DuckDBPyConnection, run):

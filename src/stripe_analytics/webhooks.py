@@ -33,7 +33,8 @@ import duckdb
 import stripe
 
 from . import event_apply
-from .cache import Cache, CacheError, SyncLockedError, cache_path, make_folders, open_waiting, writer_lock
+from .cache import (HOLDER_WEBHOOKS, Cache, CacheError, SyncLockedError, cache_path, make_folders, open_waiting,
+                    writer_lock)
 from .config import Settings
 from .schema import RESOURCES
 from .stripe_errors import plain
@@ -449,7 +450,7 @@ class WebhookApplier:
                 stats.unrouted += dropped
             return "done"
         try:
-            with writer_lock(path, wait=False):
+            with writer_lock(path, wait=False, holder=HOLDER_WEBHOOKS):
                 with self.stats.lock:
                     stats.waiting_since = None
                 # Opening and closing (a checkpoint) cost more than a batch: while events keep

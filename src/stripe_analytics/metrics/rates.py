@@ -183,9 +183,9 @@ def import_rates(cache, rows: Sequence[RateRow]) -> int:
 def import_rates_into(path: Path, rows: Sequence[RateRow]) -> int:
     """`import_rates` into the cache file at `path` (the dashboard's Data page): under the cache's
     writer lock, so it never interleaves with a sync (raises cache.SyncLockedError while one runs)."""
-    from ..cache import Cache, writer_lock
+    from ..cache import HOLDER_RATES, Cache, writer_lock
 
-    with writer_lock(Path(path)), Cache.open(path) as cache:
+    with writer_lock(Path(path), holder=HOLDER_RATES), Cache.open(path) as cache:
         return import_rates(cache, rows)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ..cache import CacheError, SyncLockedError
+from ..cache import HOLDER_SYNC, CacheError, SyncLockedError
 from ..metrics import RatesFileError, parse_rates_csv
 from ..metrics.rates import import_rates_into
 
@@ -34,8 +34,10 @@ def import_rates_upload(path: Path | None, upload) -> ImportOutcome:
         return ImportOutcome(False, f"{upload.name}: {error}; nothing was imported.")
     try:
         written = import_rates_into(path, rows)
-    except SyncLockedError:
-        return ImportOutcome(False, "A sync is writing this account's cache; import the rates when it finishes.")
+    except SyncLockedError as error:
+        if error.holder == HOLDER_SYNC:
+            return ImportOutcome(False, "A sync is writing this account's cache; import the rates when it finishes.")
+        return ImportOutcome(False, f"{error} Nothing was imported.")
     except CacheError as error:
         return ImportOutcome(False, f"The rates could not be stored: {error}")
     currencies = ", ".join(sorted({r.currency.upper() for r in rows}))
