@@ -62,10 +62,7 @@ widgets.kpi(tiles[3], "ltv", fmt.money(last["ltv"], cur), delta=fmt.delta_text(l
 
 movement_columns = ["month", "currency", "mrr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
                     "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else [])]
-st.markdown("#### MRR movements")
-st.caption("Gains above the axis, losses below. Click a bar to see the customers behind it.")
-widgets.chart(charts.movements(major, cur, title=None), major[movement_columns], note=fx, key="mrr_moves",
-              view="mrr_movements", filters=f, selectable=True, light=True)
+
 
 # Month and movement pickers redraw only this part (a fragment), not the page's other charts.
 @st.fragment
@@ -101,42 +98,58 @@ def who_moved_and_bridge() -> None:
                       view=f"mrr_bridge_{row['month']}", filters=f, light=True)
 
 
-who_moved_and_bridge()
+def movements_section() -> None:
+    st.caption("Gains above the axis, losses below. Click a bar to see the customers behind it.")
+    widgets.chart(charts.movements(major, cur, title=None), major[movement_columns], note=fx, key="mrr_moves",
+                  view="mrr_movements", filters=f, selectable=True, light=True)
+    who_moved_and_bridge()
+    segments.movements_section(ctx, months)
 
-segments.movements_section(ctx, months)
 
-left, right = st.columns(2)
-with left:
-    widgets.chart(charts.lines(major, "month", {"arr": "ARR"}, currency=cur, title="ARR", area=True),
-                  major[["month", "currency", "mrr", "arr"]], note=fx, key="mrr_arr", view="arr", filters=f, light=True)
-with right:
-    widgets.chart(charts.bars(monthly, "month", {"mrr_growth_rate": "MRR growth"}, kind="percent",
-                              title="MRR growth rate"),
-                  monthly[["month", "currency", "mrr_growth_rate"]], note=fx, key="mrr_growth", view="mrr_growth_rate",
-                  filters=f, light=True)
-widgets.chart(charts.bars(monthly, "month", {"quick_ratio": "Quick ratio"}, kind="ratio", title="Quick ratio"),
-              monthly[["month", "currency", "quick_ratio"]], note=fx, key="mrr_quick", view="quick_ratio", filters=f,
-              light=True)
-# ARPA and LTV apart: LTV is tens of times ARPA, so on one axis ARPA would read as a flat line.
-left, right = st.columns(2)
-with left:
-    widgets.chart(charts.lines(major, "month", {"arpa": "ARPA"}, currency=cur, title="ARPA"),
-                  major[["month", "currency", "arpa"]], note=fx, key="mrr_arpa", view="arpa", filters=f, light=True)
-with right:
-    widgets.chart(charts.lines(major, "month", {"ltv": "LTV"}, currency=cur, title="LTV"),
-                  major[["month", "currency", "ltv"]], note=fx, key="mrr_ltv", view="ltv", filters=f, light=True)
+def growth_section() -> None:
+    left, right = st.columns(2)
+    with left:
+        widgets.chart(charts.lines(major, "month", {"arr": "ARR"}, currency=cur, title="ARR", area=True),
+                      major[["month", "currency", "mrr", "arr"]], note=fx, key="mrr_arr", view="arr", filters=f, light=True)
+    with right:
+        widgets.chart(charts.bars(monthly, "month", {"mrr_growth_rate": "MRR growth"}, kind="percent",
+                                  title="MRR growth rate"),
+                      monthly[["month", "currency", "mrr_growth_rate"]], note=fx, key="mrr_growth", view="mrr_growth_rate",
+                      filters=f, light=True)
+    widgets.chart(charts.bars(monthly, "month", {"quick_ratio": "Quick ratio"}, kind="ratio", title="Quick ratio"),
+                  monthly[["month", "currency", "quick_ratio"]], note=fx, key="mrr_quick", view="quick_ratio", filters=f,
+                  light=True)
+    # ARPA and LTV apart: LTV is tens of times ARPA, so on one axis ARPA would read as a flat line.
+    left, right = st.columns(2)
+    with left:
+        widgets.chart(charts.lines(major, "month", {"arpa": "ARPA"}, currency=cur, title="ARPA"),
+                      major[["month", "currency", "arpa"]], note=fx, key="mrr_arpa", view="arpa", filters=f, light=True)
+    with right:
+        widgets.chart(charts.lines(major, "month", {"ltv": "LTV"}, currency=cur, title="LTV"),
+                      major[["month", "currency", "ltv"]], note=fx, key="mrr_ltv", view="ltv", filters=f, light=True)
 
-st.markdown("#### Monthly table")
-table_columns = ["month", "mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
-                 "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else []), "active_customers", "new_customers", "reactivated_customers",
-                 "churned_customers", "mrr_growth_rate", "quick_ratio", "arpa", "ltv"]
-money_columns = ["mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr",
-                 "net_new_mrr", "fx_mrr", "arpa", "ltv"]
-pct = st.column_config.NumberColumn("MRR growth", format="percent")
-widgets.table(monthly[table_columns], key="mrr_table", view="mrr_monthly", filters=f, money=money_columns,
-              currency=cur, column_config={"mrr_growth_rate": pct, "fx_mrr": widgets.money_config("FX impact", cur),
-                                           "quick_ratio": st.column_config.NumberColumn("Quick ratio", format="%.2f")},
-              search=False)
+
+def table_section() -> None:
+    table_columns = ["month", "mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
+                     "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else []), "active_customers", "new_customers", "reactivated_customers",
+                     "churned_customers", "mrr_growth_rate", "quick_ratio", "arpa", "ltv"]
+    money_columns = ["mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr",
+                     "net_new_mrr", "fx_mrr", "arpa", "ltv"]
+    pct = st.column_config.NumberColumn("MRR growth", format="percent")
+    widgets.table(monthly[table_columns], key="mrr_table", view="mrr_monthly", filters=f, money=money_columns,
+                  currency=cur, column_config={"mrr_growth_rate": pct, "fx_mrr": widgets.money_config("FX impact", cur),
+                                               "quick_ratio": st.column_config.NumberColumn("Quick ratio", format="%.2f")},
+                  search=False)
+
+
+# One section at a time: only the open tab is drawn (a click on another reruns the page), as
+# every chart on the page, hidden or not, is sent and redrawn on each filter change.
+sections = widgets.tabs(["MRR movements", "Growth", "Monthly table"], key="mrr_section")
+for section, draw in zip(sections, (movements_section, growth_section, table_section)):
+    with section:
+        if section.open:
+            draw()
+
 
 definitions.expander(["mrr", "arr", "new_mrr", "expansion_mrr", "reactivation_mrr", "contraction_mrr", "churned_mrr",
                       "net_new_mrr", *(["fx_mrr"] if f.converted else []), "mrr_growth_rate", "quick_ratio", "arpa", "ltv",

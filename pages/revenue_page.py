@@ -73,127 +73,135 @@ widgets.kpi(tiles[2], "average_order_value", fmt.money(last["average_order_value
             delta=fmt.delta_text(last["average_order_value"], p("average_order_value")),
             trend=major["average_order_value"], delta_description=vs, note=fx, chart_type="line")
 
-volume = charts.bars(major, "period", {"gross_volume": "Gross volume", "net_volume": "Net volume"}, currency=cur,
-                     title="Gross and net volume")
-if same_days is not None and same_days.to_date and same_days.previous is not None:
-    # the month to date's bar against the gross volume of the same days before
-    marks = {same_days.compared_label("previous"): same_days.previous["gross_volume"]}
-    if same_days.last_year is not None:
-        marks[same_days.compared_label("last_year")] = same_days.last_year["gross_volume"]
-    charts.compared_with(volume, last["period"], {k: to_major_float(int(v), cur) for k, v in marks.items()}, currency=cur)
-widgets.chart(volume,
-              major[["period", "currency", "gross_volume", "net_volume"]], note=fx, key="rev_volume", view="volume",
-              filters=f, light=period != "day")  # by day, Plotly: zooming into a year of days
-# The smaller charts with Vega-Lite, about a quarter of Plotly's drawing work in the browser.
-left, right = st.columns(2)
-with left:
-    widgets.chart(charts.bars(major, "period", {"refunds": "Refunds", "fees": "Fees"}, currency=cur,
-                              title="Refunds and fees", colors=[charts.MOVEMENT_COLORS["churn"], charts.MUTED]),
-                  major[["period", "currency", "refunds", "fees"]], note=fx, key="rev_refunds", view="refunds_fees",
-                  filters=f, light=True)
-with right:
-    disputes = page.browse(ctx, queries.disputes_by_period, f.scope(), period)
-    periods = pd.DataFrame({"period": cash["period"]})
-    disputes = periods.merge(disputes, on="period", how="left").fillna(0)
-    disputes["currency"] = cur
-    disputes = widgets.major(disputes, ["disputed_amount"], cur)
-    widgets.chart(charts.bars(disputes, "period", {"disputed_amount": "Disputed amount"}, currency=cur,
-                              title=f"Disputes opened ({cur.upper()} only, not converted)" if f.converted
-                              else "Disputes opened", colors=[charts.MOVEMENT_COLORS["contraction"]]),
-                  disputes, key="rev_disputes", view="disputes", filters=f, light=True)
-left, right = st.columns(2)
-with left:
-    widgets.chart(charts.lines(cash, "period", {"payment_success_rate": "Payment success rate"}, kind="percent",
-                               title="Payment success rate"),
-                  cash[["period", "currency", "successful_payments", "failed_payments", "payment_success_rate"]],
-                  key="rev_success", view="payment_success_rate", filters=f, light=True)
-with right:
-    widgets.chart(charts.lines(major, "period", {"average_order_value": "Average order value"}, currency=cur,
-                               title="Average order value"),
-                  major[["period", "currency", "average_order_value", "successful_payments"]], note=fx, key="rev_aov",
-                  view="average_order_value", filters=f, light=True)
 
-st.markdown("#### Failed payments and recovery", help=definitions.help_text("failed_invoice_payments") or None)
-recovery = page.depth(ctx)[["month", "currency", "failed_invoice_payments", "failed_invoice_amount", "recovered_invoice_payments",
-                  "recovered_invoice_amount", "recovery_rate", "outstanding_invoice_amount", "median_days_to_recover",
-                  "after_trial_failed_payments", "after_trial_failed_amount", "after_trial_recovered_payments",
-                  "after_trial_recovered_amount", "involuntary_churned_mrr", "involuntary_churn_share"]]
-if recovery.empty:
-    st.info("No months in this range.")
-else:
-    st.caption("Invoices by the month of their first failed attempt; recovered = paid after the failure. The first "
-               "invoice after a trial is counted apart. Recent months can still recover (retries are pending)."
-               + (" Each invoice converted at the rate of the day of its first failure." if f.converted else ""))
-    if f.converted:
-        left_out = page.depth(ctx, "unconverted_failed_invoices")
-        if len(left_out):
-            st.warning("No exchange rate for " + ", ".join(
-                f"{r.currency.upper()} ({r.failed_invoice_payments:,} failed invoices, "
-                f"{fmt.money(r.failed_invoice_amount, r.currency)})" for r in left_out.itertuples())
-                + ": left out of the recovery figures. Add rates on the Data page or with "
-                  "`stripe-analytics fx import FILE`.", icon=":material/currency_exchange:")
-    money = widgets.major(recovery, ["failed_invoice_amount", "recovered_invoice_amount", "outstanding_invoice_amount",
-                                     "after_trial_failed_amount", "after_trial_recovered_amount",
-                                     "involuntary_churned_mrr"], cur)
-    now, before = recovery.iloc[-1], (recovery.iloc[-2] if len(recovery) > 1 else None)
-    r_vs = f"vs {fmt.month_name(before['month'])}" if before is not None else None
-
-    def rp(column):
-        return None if before is None else before[column]
-
-    st.caption(f"**{fmt.month_name(now['month'])}**" + (f", compared with {fmt.month_name(before['month'])}"
-                                                          if before is not None else ""))
-    tiles = st.columns(4)
-    widgets.kpi(tiles[0], "failed_invoice_amount", fmt.money(now["failed_invoice_amount"], cur),
-                delta=fmt.delta_text(now["failed_invoice_amount"], rp("failed_invoice_amount")), inverse=True,
-                trend=money["failed_invoice_amount"], delta_description=r_vs, note=fx, chart_type="bar",
-                label=f"Failed payments ({int(now['failed_invoice_payments']):,})")
-    widgets.kpi(tiles[1], "recovered_invoice_amount", fmt.money(now["recovered_invoice_amount"], cur),
-                delta=fmt.delta_text(now["recovered_invoice_amount"], rp("recovered_invoice_amount")),
-                trend=money["recovered_invoice_amount"], delta_description=r_vs, note=fx, chart_type="bar",
-                label=f"Recovered ({int(now['recovered_invoice_payments']):,})")
-    widgets.kpi(tiles[2], "recovery_rate", fmt.percent(now["recovery_rate"]),
-                delta=fmt.delta_text(now["recovery_rate"], rp("recovery_rate"), kind="points"),
-                trend=recovery["recovery_rate"], delta_description=r_vs, note=fx, chart_type="line")
-    widgets.kpi(tiles[3], "outstanding_invoice_amount", fmt.money(now["outstanding_invoice_amount"], cur),
-                delta=fmt.delta_text(now["outstanding_invoice_amount"], rp("outstanding_invoice_amount")),
-                inverse=True, trend=money["outstanding_invoice_amount"], delta_description=r_vs, note=fx,
-                chart_type="bar")
-    tiles = st.columns(3)
-    widgets.kpi(tiles[0], "median_days_to_recover", fmt.days(now["median_days_to_recover"]),
-                trend=recovery["median_days_to_recover"], chart_type="line")
-    widgets.kpi(tiles[1], "after_trial_failed_payments", fmt.count(now["after_trial_failed_payments"]),
-                label="Failed first invoices after a trial",
-                delta=f"{int(now['after_trial_recovered_payments']):,} recovered", delta_description=
-                f"{fmt.money(now['after_trial_recovered_amount'], cur)} of "
-                f"{fmt.money(now['after_trial_failed_amount'], cur)}", partial=True, chart_type="bar",
-                trend=recovery["after_trial_failed_payments"])
-    widgets.kpi(tiles[2], "involuntary_churn_share", fmt.percent(now["involuntary_churn_share"]),
-                delta=fmt.delta_text(now["involuntary_churn_share"], rp("involuntary_churn_share"), kind="points"),
-                inverse=True, trend=recovery["involuntary_churn_share"], delta_description=r_vs, note=fx,
-                chart_type="line", label=f"Involuntary churn ({fmt.money(now['involuntary_churned_mrr'], cur)} MRR)")
+def volume_section() -> None:
+    volume = charts.bars(major, "period", {"gross_volume": "Gross volume", "net_volume": "Net volume"}, currency=cur,
+                         title="Gross and net volume")
+    if same_days is not None and same_days.to_date and same_days.previous is not None:
+        # the month to date's bar against the gross volume of the same days before
+        marks = {same_days.compared_label("previous"): same_days.previous["gross_volume"]}
+        if same_days.last_year is not None:
+            marks[same_days.compared_label("last_year")] = same_days.last_year["gross_volume"]
+        charts.compared_with(volume, last["period"], {k: to_major_float(int(v), cur) for k, v in marks.items()}, currency=cur)
+    widgets.chart(volume,
+                  major[["period", "currency", "gross_volume", "net_volume"]], note=fx, key="rev_volume", view="volume",
+                  filters=f, light=period != "day")  # by day, Plotly: zooming into a year of days
+    # The smaller charts with Vega-Lite, about a quarter of Plotly's drawing work in the browser.
     left, right = st.columns(2)
     with left:
-        widgets.chart(charts.bars(money, "month", {"failed_invoice_amount": "Failed",
-                                                   "recovered_invoice_amount": "Recovered",
-                                                   "outstanding_invoice_amount": "Outstanding"}, currency=cur,
-                                  title="Failed invoice payments and recoveries",
-                                  colors=[charts.MOVEMENT_COLORS["churn"], charts.MOVEMENT_COLORS["new"],
-                                          charts.MUTED]),
-                      money, note=fx, key="rev_recovery", view="payment_recovery", filters=f, light=True)
+        widgets.chart(charts.bars(major, "period", {"refunds": "Refunds", "fees": "Fees"}, currency=cur,
+                                  title="Refunds and fees", colors=[charts.MOVEMENT_COLORS["churn"], charts.MUTED]),
+                      major[["period", "currency", "refunds", "fees"]], note=fx, key="rev_refunds", view="refunds_fees",
+                      filters=f, light=True)
     with right:
-        days = page.depth(ctx, "recovery_days")
-        days = widgets.major(days, ["recovered_invoice_amount"], cur)
-        widgets.chart(charts.bars(days, "days", {"recovered_invoice_amount": "Recovered"}, currency=cur,
-                                  title="Days from the first failure to the payment",
-                                  colors=[charts.MOVEMENT_COLORS["new"]]),
-                      days, note=fx, key="rev_recovery_days", view="recovery_days", filters=f, light=True)
-    with (recovery_box := widgets.expander("Recovery by month", key="rev_recovery_open", icon=":material/table:")):
-        if recovery_box.open:
-            widgets.table(recovery, key="rev_recovery_table", column_config=widgets.RATE_DAY_COLUMNS, view="payment_recovery", filters=f, search=False,
-                          money=["failed_invoice_amount", "recovered_invoice_amount", "outstanding_invoice_amount",
-                                 "after_trial_failed_amount", "after_trial_recovered_amount", "involuntary_churned_mrr"],
-                          currency=cur)
+        disputes = page.browse(ctx, queries.disputes_by_period, f.scope(), period)
+        periods = pd.DataFrame({"period": cash["period"]})
+        disputes = periods.merge(disputes, on="period", how="left").fillna(0)
+        disputes["currency"] = cur
+        disputes = widgets.major(disputes, ["disputed_amount"], cur)
+        widgets.chart(charts.bars(disputes, "period", {"disputed_amount": "Disputed amount"}, currency=cur,
+                                  title=f"Disputes opened ({cur.upper()} only, not converted)" if f.converted
+                                  else "Disputes opened", colors=[charts.MOVEMENT_COLORS["contraction"]]),
+                      disputes, key="rev_disputes", view="disputes", filters=f, light=True)
+
+
+def payments_section() -> None:
+    left, right = st.columns(2)
+    with left:
+        widgets.chart(charts.lines(cash, "period", {"payment_success_rate": "Payment success rate"}, kind="percent",
+                                   title="Payment success rate"),
+                      cash[["period", "currency", "successful_payments", "failed_payments", "payment_success_rate"]],
+                      key="rev_success", view="payment_success_rate", filters=f, light=True)
+    with right:
+        widgets.chart(charts.lines(major, "period", {"average_order_value": "Average order value"}, currency=cur,
+                                   title="Average order value"),
+                      major[["period", "currency", "average_order_value", "successful_payments"]], note=fx, key="rev_aov",
+                      view="average_order_value", filters=f, light=True)
+
+
+
+def recovery_section() -> None:
+    recovery = page.depth(ctx)[["month", "currency", "failed_invoice_payments", "failed_invoice_amount", "recovered_invoice_payments",
+                      "recovered_invoice_amount", "recovery_rate", "outstanding_invoice_amount", "median_days_to_recover",
+                      "after_trial_failed_payments", "after_trial_failed_amount", "after_trial_recovered_payments",
+                      "after_trial_recovered_amount", "involuntary_churned_mrr", "involuntary_churn_share"]]
+    if recovery.empty:
+        st.info("No months in this range.")
+    else:
+        st.caption("Invoices by the month of their first failed attempt; recovered = paid after the failure. The first "
+                   "invoice after a trial is counted apart. Recent months can still recover (retries are pending)."
+                   + (" Each invoice converted at the rate of the day of its first failure." if f.converted else ""))
+        if f.converted:
+            left_out = page.depth(ctx, "unconverted_failed_invoices")
+            if len(left_out):
+                st.warning("No exchange rate for " + ", ".join(
+                    f"{r.currency.upper()} ({r.failed_invoice_payments:,} failed invoices, "
+                    f"{fmt.money(r.failed_invoice_amount, r.currency)})" for r in left_out.itertuples())
+                    + ": left out of the recovery figures. Add rates on the Data page or with "
+                      "`stripe-analytics fx import FILE`.", icon=":material/currency_exchange:")
+        money = widgets.major(recovery, ["failed_invoice_amount", "recovered_invoice_amount", "outstanding_invoice_amount",
+                                         "after_trial_failed_amount", "after_trial_recovered_amount",
+                                         "involuntary_churned_mrr"], cur)
+        now, before = recovery.iloc[-1], (recovery.iloc[-2] if len(recovery) > 1 else None)
+        r_vs = f"vs {fmt.month_name(before['month'])}" if before is not None else None
+
+        def rp(column):
+            return None if before is None else before[column]
+
+        st.caption(f"**{fmt.month_name(now['month'])}**" + (f", compared with {fmt.month_name(before['month'])}"
+                                                              if before is not None else ""))
+        tiles = st.columns(4)
+        widgets.kpi(tiles[0], "failed_invoice_amount", fmt.money(now["failed_invoice_amount"], cur),
+                    delta=fmt.delta_text(now["failed_invoice_amount"], rp("failed_invoice_amount")), inverse=True,
+                    trend=money["failed_invoice_amount"], delta_description=r_vs, note=fx, chart_type="bar",
+                    label=f"Failed payments ({int(now['failed_invoice_payments']):,})")
+        widgets.kpi(tiles[1], "recovered_invoice_amount", fmt.money(now["recovered_invoice_amount"], cur),
+                    delta=fmt.delta_text(now["recovered_invoice_amount"], rp("recovered_invoice_amount")),
+                    trend=money["recovered_invoice_amount"], delta_description=r_vs, note=fx, chart_type="bar",
+                    label=f"Recovered ({int(now['recovered_invoice_payments']):,})")
+        widgets.kpi(tiles[2], "recovery_rate", fmt.percent(now["recovery_rate"]),
+                    delta=fmt.delta_text(now["recovery_rate"], rp("recovery_rate"), kind="points"),
+                    trend=recovery["recovery_rate"], delta_description=r_vs, note=fx, chart_type="line")
+        widgets.kpi(tiles[3], "outstanding_invoice_amount", fmt.money(now["outstanding_invoice_amount"], cur),
+                    delta=fmt.delta_text(now["outstanding_invoice_amount"], rp("outstanding_invoice_amount")),
+                    inverse=True, trend=money["outstanding_invoice_amount"], delta_description=r_vs, note=fx,
+                    chart_type="bar")
+        tiles = st.columns(3)
+        widgets.kpi(tiles[0], "median_days_to_recover", fmt.days(now["median_days_to_recover"]),
+                    trend=recovery["median_days_to_recover"], chart_type="line")
+        widgets.kpi(tiles[1], "after_trial_failed_payments", fmt.count(now["after_trial_failed_payments"]),
+                    label="Failed first invoices after a trial",
+                    delta=f"{int(now['after_trial_recovered_payments']):,} recovered", delta_description=
+                    f"{fmt.money(now['after_trial_recovered_amount'], cur)} of "
+                    f"{fmt.money(now['after_trial_failed_amount'], cur)}", partial=True, chart_type="bar",
+                    trend=recovery["after_trial_failed_payments"])
+        widgets.kpi(tiles[2], "involuntary_churn_share", fmt.percent(now["involuntary_churn_share"]),
+                    delta=fmt.delta_text(now["involuntary_churn_share"], rp("involuntary_churn_share"), kind="points"),
+                    inverse=True, trend=recovery["involuntary_churn_share"], delta_description=r_vs, note=fx,
+                    chart_type="line", label=f"Involuntary churn ({fmt.money(now['involuntary_churned_mrr'], cur)} MRR)")
+        left, right = st.columns(2)
+        with left:
+            widgets.chart(charts.bars(money, "month", {"failed_invoice_amount": "Failed",
+                                                       "recovered_invoice_amount": "Recovered",
+                                                       "outstanding_invoice_amount": "Outstanding"}, currency=cur,
+                                      title="Failed invoice payments and recoveries",
+                                      colors=[charts.MOVEMENT_COLORS["churn"], charts.MOVEMENT_COLORS["new"],
+                                              charts.MUTED]),
+                          money, note=fx, key="rev_recovery", view="payment_recovery", filters=f, light=True)
+        with right:
+            days = page.depth(ctx, "recovery_days")
+            days = widgets.major(days, ["recovered_invoice_amount"], cur)
+            widgets.chart(charts.bars(days, "days", {"recovered_invoice_amount": "Recovered"}, currency=cur,
+                                      title="Days from the first failure to the payment",
+                                      colors=[charts.MOVEMENT_COLORS["new"]]),
+                          days, note=fx, key="rev_recovery_days", view="recovery_days", filters=f, light=True)
+        with (recovery_box := widgets.expander("Recovery by month", key="rev_recovery_open", icon=":material/table:")):
+            if recovery_box.open:
+                widgets.table(recovery, key="rev_recovery_table", column_config=widgets.RATE_DAY_COLUMNS, view="payment_recovery", filters=f, search=False,
+                              money=["failed_invoice_amount", "recovered_invoice_amount", "outstanding_invoice_amount",
+                                     "after_trial_failed_amount", "after_trial_recovered_amount", "involuntary_churned_mrr"],
+                              currency=cur)
+
 
 
 def breakdown(query, *, amount: str, objects: str, caption: str, draw, chart_key: str, table_key: str,
@@ -207,38 +215,48 @@ def breakdown(query, *, amount: str, objects: str, caption: str, draw, chart_key
     widgets.table(frame, key=table_key, view=view, filters=f, money=[amount], currency=cur, search=False)
 
 
-st.markdown("#### Breakdowns")
-# Only the open tab is drawn (a click on another reruns the page): the hidden ones would cost a
-# redraw on every run.
-tab_currency, tab_product, tab_method = widgets.tabs(["By currency", "By product", "By payment method"],
-                                                     key="rev_breakdown")
-with tab_currency:
-    if tab_currency.open:
-        sums = cash_by_currency(page.cash(ctx, "month", currency=False))
-        if sums.empty:
-            st.info("No payments in this range.")
-        else:
-            st.caption("Totals over the date range, each in its own currency (nothing is converted).")
-            shown = sums.copy()
-            for column in ("gross_volume", "net_volume", "refunds", "fees"):
-                shown[column] = [fmt.money(v, c) for v, c in zip(sums[column], sums["currency"])]
-            shown["currency"] = shown["currency"].str.upper()
-            widgets.table(shown, key="rev_by_currency", view="volume_by_currency", filters=f, search=False)
-with tab_product:
-    if tab_product.open:
-        breakdown(queries.invoiced_by_product, amount="invoiced", objects="invoices",
-                  caption="Paid invoice lines per product (before tax, after discounts), by the invoice's paid date",
-                  draw=lambda shown: charts.bars(shown.head(12), "name", {"invoiced": "Invoiced"}, currency=cur,
-                                                 horizontal=True, height=60 + 34 * min(len(shown), 12)),
-                  chart_key="rev_product_chart", table_key="rev_by_product", view="invoiced_by_product")
-with tab_method:
-    if tab_method.open:
-        breakdown(queries.charges_by_payment_method, amount="captured", objects="charges",
-                  caption="Charges per payment method in the date range: successful and failed counts, captured "
-                          "amount",
-                  draw=lambda shown: charts.donut(shown["payment_method"], shown["captured"], currency=cur,
-                                                  title="Captured amount by payment method"),
-                  chart_key="rev_method_chart", table_key="rev_by_method", view="captured_by_payment_method")
+
+
+def breakdowns_section() -> None:
+    tab_currency, tab_product, tab_method = widgets.tabs(["By currency", "By product", "By payment method"],
+                                                         key="rev_breakdown")
+    with tab_currency:
+        if tab_currency.open:
+            sums = cash_by_currency(page.cash(ctx, "month", currency=False))
+            if sums.empty:
+                st.info("No payments in this range.")
+            else:
+                st.caption("Totals over the date range, each in its own currency (nothing is converted).")
+                shown = sums.copy()
+                for column in ("gross_volume", "net_volume", "refunds", "fees"):
+                    shown[column] = [fmt.money(v, c) for v, c in zip(sums[column], sums["currency"])]
+                shown["currency"] = shown["currency"].str.upper()
+                widgets.table(shown, key="rev_by_currency", view="volume_by_currency", filters=f, search=False)
+    with tab_product:
+        if tab_product.open:
+            breakdown(queries.invoiced_by_product, amount="invoiced", objects="invoices",
+                      caption="Paid invoice lines per product (before tax, after discounts), by the invoice's paid date",
+                      draw=lambda shown: charts.bars(shown.head(12), "name", {"invoiced": "Invoiced"}, currency=cur,
+                                                     horizontal=True, height=60 + 34 * min(len(shown), 12)),
+                      chart_key="rev_product_chart", table_key="rev_by_product", view="invoiced_by_product")
+    with tab_method:
+        if tab_method.open:
+            breakdown(queries.charges_by_payment_method, amount="captured", objects="charges",
+                      caption="Charges per payment method in the date range: successful and failed counts, captured "
+                              "amount",
+                      draw=lambda shown: charts.donut(shown["payment_method"], shown["captured"], currency=cur,
+                                                      title="Captured amount by payment method"),
+                      chart_key="rev_method_chart", table_key="rev_by_method", view="captured_by_payment_method")
+
+
+
+# One section at a time: only the open tab is drawn (a click on another reruns the page), as
+# every chart on the page, hidden or not, is sent and redrawn on each filter change.
+sections = widgets.tabs(["Volume", "Payments", "Failed payments and recovery", "Breakdowns"], key="rev_section")
+for section, draw in zip(sections, (volume_section, payments_section, recovery_section, breakdowns_section)):
+    with section:
+        if section.open:
+            draw()
 
 definitions.expander(["gross_volume", "net_volume", "refunds", "fees", "payment_success_rate",
                       "average_order_value", "successful_payments", "failed_payments", "same_days",

@@ -76,6 +76,8 @@ def test_mrr_page_has_fx_impact_in_movements_bridge_and_table(demo_env):
     assert "FX impact" in set(movements["series"])                  # a series of the movements chart
     bridge = next(rows for spec, rows in charts if _is_bridge(spec))
     assert "FX impact" in list(bridge["x"])
+    at.session_state["mrr_section"] = "Monthly table"
+    at.run()
     table = next(df.value for df in at.dataframe if "fx_mrr" in df.value.columns)
     f = current_filters(at)
     expected = engine_result(demo_env, f).monthly

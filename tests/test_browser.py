@@ -98,6 +98,12 @@ def open_popover(tab, label: str, *, last: bool = False) -> None:
     tab.wait_for_timeout(300)
 
 
+def open_tab(tab, name: str) -> None:
+    """Open one of a page's tabs; only the open one is drawn, so wait for the rerun it starts."""
+    tab.get_by_role("tab", name=name, exact=True).click()
+    settle(tab)
+
+
 def click_download(tab, label: str) -> None:
     _labelled(tab, "[data-testid='stDownloadButton']:visible button", label).first.click()
 

@@ -17,7 +17,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect
 from tests.app_support import ARTIFACTS, app_env, serve_app
 # The served demo, the browser and a desktop tab: the same fixtures as test_browser.py (one app per module).
 from tests.app_support import no_exception
-from tests.test_browser import browser, go, page, server, settle  # noqa: F401
+from tests.test_browser import browser, go, open_tab, page, server, settle  # noqa: F401
 from tests.test_deeplinks import _url_paths
 
 pytestmark = pytest.mark.browser
@@ -176,6 +176,7 @@ def test_tables_show_money_in_its_own_currency_with_readable_headers(server, pag
     shot(page, "table_prices_jpy_eur")
 
     go(page, server["url"], "mrr")
+    open_tab(page, "Monthly table")
     grid = page.locator("[data-testid='stDataFrame']").last
     grid.scroll_into_view_if_needed()
     page.wait_for_timeout(300)
@@ -525,7 +526,8 @@ def test_revenue_retention_products_and_subscriptions_draw_without_plotly(server
     fetched: list[str] = []
     for tab in (page, phone):
         tab.on("request", lambda request: fetched.append(request.url) if "PlotlyChart" in request.url else None)
-    for path, tabs, drawn in (("revenue", ("By product", "By payment method"), "path.mark-arc path, g.mark-arc path"),
+    for path, tabs, drawn in (("revenue", ("Breakdowns", "By product", "By payment method"),
+                               "path.mark-arc path, g.mark-arc path"),
                               ("retention", ("Revenue retention",), "g.mark-rect path"),
                               ("products", (), "g.mark-rect path"),
                               ("subscriptions", (), "g.mark-rect path")):
@@ -678,8 +680,6 @@ def test_charts_read_right(server, page):
     go(page, server["url"], "mrr")
     plots = page.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']")  # every chart, the bridge too
     page.locator("[data-testid='stVegaLiteChart'] g.role-title text").last.wait_for(timeout=30_000)
-    titles = [t.strip() for t in page.locator("[data-testid='stVegaLiteChart'] g.role-title text").all_text_contents()]
-    assert "ARPA" in titles and "LTV" in titles and "ARPA and LTV" not in titles, titles
     assert page.locator("[data-testid='stPlotlyChart']").count() == 0
 
     bridge = plots.filter(has=page.locator("g.role-title text", has_text="From the start to the end"))
@@ -695,6 +695,13 @@ def test_charts_read_right(server, page):
     assert headers == ["Customer", "Amount", "Previous MRR", "MRR"], headers  # the amount needs no scrolling
     shot(page, "mrr_charts")
 
+    open_tab(page, "Growth")
+    page.locator("[data-testid='stVegaLiteChart'] g.role-title text", has_text="LTV").first.wait_for(timeout=30_000)
+    titles = [t.strip() for t in page.locator("[data-testid='stVegaLiteChart'] g.role-title text").all_text_contents()]
+    assert "ARPA" in titles and "LTV" in titles and "ARPA and LTV" not in titles, titles
+    assert page.locator("[data-testid='stPlotlyChart']").count() == 0
+    shot(page, "mrr_growth_charts")
+
 
 # ----------------------------------------------------------------------------- 7. exports
 
@@ -705,9 +712,10 @@ def test_exports_stand_alone(server, page):
 
     import openpyxl
 
-    from tests.test_browser import click_download, open_popover
+    from tests.test_browser import click_download, open_popover, open_tab
 
     go(page, server["url"], "mrr")
+    open_tab(page, "Monthly table")
     open_popover(page, "Download", last=True)  # the monthly table's
     with page.expect_download(timeout=60_000) as info:
         click_download(page, "CSV")

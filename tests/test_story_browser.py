@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.app_support import ARTIFACTS, app_env, data_dir_with_demo, main_text, no_exception, require_chromium, serve_app
-from tests.test_browser import browser, click_download, go, open_popover, page, settle  # noqa: F401
+from tests.test_browser import browser, click_download, go, open_popover, open_tab, page, settle  # noqa: F401
 from tests.test_dashboard_browser import grid_rows, url_params
 
 pytestmark = pytest.mark.browser
@@ -128,6 +128,7 @@ def test_notes_are_added_refused_edited_deleted_and_marked_on_the_charts(server,
     # every time chart marks it; a chart's data download carries it on its month's row
     go(page, server["url"], "mrr", "from=2026-01-01&to=2026-06-30")
     no_exception(page)
+    open_tab(page, "Growth")  # five charts over time
     marks = page.locator("[data-testid='stPlotlyChart'] text, [data-testid='stVegaLiteChart'] text", has_text="✎")
     expect(marks.nth(1)).to_be_attached(timeout=30_000)  # Plotly's charts and Vega-Lite's alike
     assert marks.count() >= 2
