@@ -36,21 +36,25 @@ if not cohorts.empty:
 def cohort_views() -> None:
     horizon = st.slider("Months since start", 3, int(cohorts["age"].max()) if cohorts["age"].max() > 3 else 3,
                         min(12, max(3, int(cohorts["age"].max()))), key="ret_horizon")
-    logo_tab, revenue_tab, table_tab = st.tabs(["Logo retention", "Revenue retention", "Table"])
+    logo_tab, revenue_tab, table_tab = widgets.tabs(["Logo retention", "Revenue retention", "Table"], key="ret_view")
     with logo_tab:
-        widgets.chart(charts.cohort_heatmap(cohorts, "logo_retention", max_age=horizon),
-                      cohorts[cohorts["age"] <= horizon], key="ret_logo", view="logo_retention", filters=f,
-                      light=True)
+        if logo_tab.open:
+            widgets.chart(charts.cohort_heatmap(cohorts, "logo_retention", max_age=horizon),
+                          cohorts[cohorts["age"] <= horizon], key="ret_logo", view="logo_retention", filters=f,
+                          light=True)
     with revenue_tab:
-        widgets.chart(charts.cohort_heatmap(cohorts, "revenue_retention", max_age=horizon),
-                      cohorts[cohorts["age"] <= horizon], note=fx, key="ret_revenue", view="revenue_retention",
-                      filters=f, light=True)
+        if revenue_tab.open:
+            widgets.chart(charts.cohort_heatmap(cohorts, "revenue_retention", max_age=horizon),
+                          cohorts[cohorts["age"] <= horizon], note=fx, key="ret_revenue", view="revenue_retention",
+                          filters=f, light=True)
     with table_tab:
-        widgets.table(cohorts.drop(columns=["currency"]), key="ret_table", view="cohorts", filters=f,
-                      money=["cohort_mrr", "mrr"], currency=cur,
-                      column_config={"logo_retention": st.column_config.NumberColumn("Logo retention", format="percent"),
-                                     "revenue_retention": st.column_config.NumberColumn("Revenue retention",
-                                                                                        format="percent")})
+        if table_tab.open:
+            widgets.table(cohorts.drop(columns=["currency"]), key="ret_table", view="cohorts", filters=f,
+                          money=["cohort_mrr", "mrr"], currency=cur,
+                          column_config={"logo_retention": st.column_config.NumberColumn("Logo retention",
+                                                                                         format="percent"),
+                                         "revenue_retention": st.column_config.NumberColumn("Revenue retention",
+                                                                                            format="percent")})
 
 
 st.markdown("#### Cohorts")

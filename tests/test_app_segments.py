@@ -10,6 +10,7 @@ import re
 from tests.test_app import TIMEOUT, current_filters, demo_env, expected, new_app, page, problems, tiles  # noqa: F401
 
 from stripe_analytics.cache import Cache
+from stripe_analytics.ui.filters import SEGMENTS_OPEN
 from stripe_analytics.metrics import MetricFilters, MetricsEngine
 from stripe_analytics.money import format_amount
 
@@ -38,9 +39,17 @@ def test_plan_filter_and_breakdown_match_the_engine_and_the_url(demo_env):
     row = shown[shown["segment"] == top["segment"]].iloc[0]
     assert (row["mrr"], row["churned_mrr"]) == (top["mrr"] / 100, top["churned_mrr"] / 100)
     # Filtering by that plan: the MRR tile is the breakdown row's MRR.
+    assert "f_plan" not in [s.key for s in at.sidebar.selectbox], "the segment pickers are drawn once opened"
+    at.session_state[SEGMENTS_OPEN] = True  # the analyst opens "Plan, price, interval, country"
+    at.run()
     at.sidebar.selectbox(key="f_plan").set_value(top["segment"]).run()
     assert not problems(at), problems(at)
     assert at.query_params["plan"] == top["segment"]
+    assert tiles(at)["MRR"] == format_amount(int(top["mrr"]), f.currency)
+    at.session_state[SEGMENTS_OPEN] = False  # closed again: its choice stays
+    at.run()
+    assert "f_plan" not in [s.key for s in at.sidebar.selectbox]
+    assert current_filters(at).plan == top["segment"] and at.query_params["plan"] == top["segment"]
     assert tiles(at)["MRR"] == format_amount(int(top["mrr"]), f.currency)
     # Retention: churn by plan, then a page switch keeps the segment and the breakdown.
     page(at, "retention")

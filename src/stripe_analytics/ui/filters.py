@@ -40,6 +40,7 @@ _W = {  # widget keys in st.session_state
     "segment_key": "f_segment_key", "segment_value": "f_segment_value",
     "plan": "f_plan", "price": "f_price", "interval": "f_interval", "country": "f_country", "by": "f_by",
 }
+SEGMENTS_OPEN = "f_segments_open"  # the sidebar's "Plan, price, interval, country" box is open
 ALL = ""  # the "no restriction" option of product / segment selects
 ALL_CURRENCIES = "all"  # the currency picker's "All currencies in <default>" option (URL: currency=all)
 
@@ -350,11 +351,16 @@ def _segment_widgets(sidebar, state, options: FilterOptions, product_names: Mapp
                            "Customers whose MRR is mostly billed at this interval, month by month."),
               "country": ("Country", "All countries", str,
                           "Customers of this country: the address, else the card of the latest payment.")}
-    box = sidebar.expander("Plan, price, interval, country", expanded=chosen)
     for name in SEGMENT_FIELDS:
-        label, everything, show, help_text = labels[name]
         if state.get(_W[name]) not in [ALL] + offered[name]:
             state[_W[name]] = ALL
+    # Drawn only while open (opening it reruns the page): four pickers fewer to send and redraw on
+    # every run of every page. A closed box keeps its choices (`widget_state.resend`).
+    box = sidebar.expander("Plan, price, interval, country", expanded=chosen, key=SEGMENTS_OPEN, on_change="rerun")
+    if not box.open:
+        return
+    for name in SEGMENT_FIELDS:
+        label, everything, show, help_text = labels[name]
         box.selectbox(label, [ALL] + offered[name], key=_W[name], help=help_text,
                       format_func=lambda v, everything=everything, show=show: everything if v == ALL else show(v))
 
