@@ -227,11 +227,11 @@ def breakdowns_section() -> None:
                 st.info("No payments in this range.")
             else:
                 st.caption("Totals over the date range, each in its own currency (nothing is converted).")
-                shown = sums.copy()
-                for column in ("gross_volume", "net_volume", "refunds", "fees"):
-                    shown[column] = [fmt.money(v, c) for v, c in zip(sums[column], sums["currency"])]
-                shown["currency"] = shown["currency"].str.upper()
-                widgets.table(shown, key="rev_by_currency", view="volume_by_currency", filters=f, search=False)
+                # Money columns of each row's currency: shown as text in that currency, downloaded
+                # as numbers (formatted here, a download carried "$1,234.00" as text).
+                widgets.table(sums.assign(currency=sums["currency"].str.upper()), key="rev_by_currency",
+                              view="volume_by_currency", filters=f, search=False,
+                              money=["gross_volume", "net_volume", "refunds", "fees"])
     with tab_product:
         if tab_product.open:
             breakdown(queries.invoiced_by_product, amount="invoiced", objects="invoices",

@@ -11,7 +11,7 @@ from tests.test_app import TIMEOUT, current_filters, demo_env, expected, new_app
 
 from stripe_analytics.cache import Cache
 from stripe_analytics.ui.filters import SEGMENTS_OPEN
-from stripe_analytics.metrics import MetricFilters, MetricsEngine
+from stripe_analytics.metrics import MetricsEngine
 from stripe_analytics.money import format_amount
 
 

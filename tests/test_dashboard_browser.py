@@ -743,3 +743,17 @@ def test_exports_stand_alone(server, page):
     png = Path(info.value.path()).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     (ARTIFACTS / "export_mrr_with_title.png").write_bytes(png)
+
+    # Revenue's totals by currency: each amount a number in its row's currency, not text
+    go(page, server["url"], "revenue")
+    open_tab(page, "Breakdowns")
+    open_popover(page, "Download", last=True)
+    with page.expect_download(timeout=60_000) as info:
+        click_download(page, "CSV")
+    rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
+    with duckdb.connect(str(server["data_dir"] / "demo.duckdb"), read_only=True) as con:
+        codes = {c.upper() for (c,) in con.execute("SELECT DISTINCT currency FROM charges").fetchall()}
+    assert len(rows) > 1 and {r["currency"] for r in rows} <= codes, rows
+    for row in rows:
+        for column in ("gross_volume", "net_volume", "refunds", "fees"):
+            assert re.fullmatch(r"-?\d+(\.\d+)?", row[column]), row  # 1234.5, not "$1,234.50"
