@@ -514,3 +514,45 @@ def test_metrics_engine_is_warmed_in_the_background_and_a_failed_build_is_retrie
     assert len(calls) == 2
     with data.open_cache(key) as cache, engine.using(cache):  # it reads through a connection per use
         assert not engine.compute().monthly.empty
+
+
+def chart_titles(at: AppTest) -> set[str]:
+    """The titles of the charts a run drew (Vega-Lite's and Plotly's)."""
+    import json
+
+    titles = set()
+    for chart in [*at.get("vega_lite_chart"), *at.get("plotly_chart")]:
+        title = json.loads(chart.proto.spec).get("title") or (json.loads(chart.proto.spec).get("layout") or {}).get(
+            "title")
+        text = title.get("text") if isinstance(title, dict) else title
+        if text:
+            titles.add(text if isinstance(text, str) else " ".join(text))
+    return titles
+
+
+@pytest.mark.parametrize("name, key, sections", [
+    ("revenue", "rev_section", {"Volume": "Gross and net volume", "Payments": "Payment success rate",
+                                "Failed payments and recovery": "Failed invoice payments and recoveries"}),
+    ("mrr", "mrr_section", {"MRR movements": None, "Growth": "Quick ratio"}),
+])
+def test_a_metric_page_draws_its_open_section_only(demo_env, name, key, sections):
+    """Below the tiles, one section at a time (the first open): the others are not computed,
+    sent or drawn (every chart on a page costs the browser a redraw on each filter change)."""
+    at = new_app().run()
+    page(at, name)
+    first = next(iter(sections))
+    assert not chart_titles(at) & {t for s, t in sections.items() if s != first and t}
+    tiles_shown = set(tiles(at))
+    for section, title in sections.items():
+        at.session_state[key] = section
+        at.run()
+        assert not problems(at), (section, problems(at))
+        drawn = chart_titles(at)
+        assert title is None or title in drawn, (section, drawn)
+        assert not drawn & {t for other, t in sections.items() if other != section and t}, (section, drawn)
+        assert tiles_shown <= set(tiles(at))  # the page's tiles stay above every section
+    if name == "revenue":
+        assert "Recovery rate" in tiles(at)  # the recovery section's own tiles, with it
+        at.session_state[key] = "Volume"
+        at.run()
+        assert "Recovery rate" not in tiles(at)
