@@ -142,14 +142,8 @@ def table_section() -> None:
                   search=False)
 
 
-# One section at a time: only the open tab is drawn (a click on another reruns the page), as
-# every chart on the page, hidden or not, is sent and redrawn on each filter change.
-sections = widgets.tabs(["MRR movements", "Growth", "Monthly table"], key="mrr_section")
-for section, draw in zip(sections, (movements_section, growth_section, table_section)):
-    with section:
-        if section.open:
-            draw()
-
+widgets.sections({"MRR movements": movements_section, "Growth": growth_section, "Monthly table": table_section},
+                 key="mrr_section")
 
 definitions.expander(["mrr", "arr", "new_mrr", "expansion_mrr", "reactivation_mrr", "contraction_mrr", "churned_mrr",
                       "net_new_mrr", *(["fx_mrr"] if f.converted else []), "mrr_growth_rate", "quick_ratio", "arpa", "ltv",

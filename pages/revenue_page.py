@@ -119,7 +119,6 @@ def payments_section() -> None:
                       view="average_order_value", filters=f, light=True)
 
 
-
 def recovery_section() -> None:
     recovery = page.depth(ctx)[["month", "currency", "failed_invoice_payments", "failed_invoice_amount", "recovered_invoice_payments",
                       "recovered_invoice_amount", "recovery_rate", "outstanding_invoice_amount", "median_days_to_recover",
@@ -130,7 +129,8 @@ def recovery_section() -> None:
     else:
         st.caption("Invoices by the month of their first failed attempt; recovered = paid after the failure. The first "
                    "invoice after a trial is counted apart. Recent months can still recover (retries are pending)."
-                   + (" Each invoice converted at the rate of the day of its first failure." if f.converted else ""))
+                   + (" Each invoice converted at the rate of the day of its first failure." if f.converted else ""),
+                   help=definitions.help_text("failed_invoice_payments") or None)
         if f.converted:
             left_out = page.depth(ctx, "unconverted_failed_invoices")
             if len(left_out):
@@ -203,7 +203,6 @@ def recovery_section() -> None:
                               currency=cur)
 
 
-
 def breakdown(query, *, amount: str, objects: str, caption: str, draw, chart_key: str, table_key: str,
               view: str) -> None:
     """One breakdown tab: its caption, the top rows as a chart (when there are any) and the table."""
@@ -213,8 +212,6 @@ def breakdown(query, *, amount: str, objects: str, caption: str, draw, chart_key
         shown = widgets.major(frame, [amount], cur)
         widgets.chart(draw(shown), shown, key=chart_key, view=view, filters=f, light=True)
     widgets.table(frame, key=table_key, view=view, filters=f, money=[amount], currency=cur, search=False)
-
-
 
 
 def breakdowns_section() -> None:
@@ -249,14 +246,9 @@ def breakdowns_section() -> None:
                       chart_key="rev_method_chart", table_key="rev_by_method", view="captured_by_payment_method")
 
 
-
-# One section at a time: only the open tab is drawn (a click on another reruns the page), as
-# every chart on the page, hidden or not, is sent and redrawn on each filter change.
-sections = widgets.tabs(["Volume", "Payments", "Failed payments and recovery", "Breakdowns"], key="rev_section")
-for section, draw in zip(sections, (volume_section, payments_section, recovery_section, breakdowns_section)):
-    with section:
-        if section.open:
-            draw()
+widgets.sections({"Volume": volume_section, "Payments": payments_section,
+                  "Failed payments and recovery": recovery_section, "Breakdowns": breakdowns_section},
+                 key="rev_section")
 
 definitions.expander(["gross_volume", "net_volume", "refunds", "fees", "payment_success_rate",
                       "average_order_value", "successful_payments", "failed_payments", "same_days",

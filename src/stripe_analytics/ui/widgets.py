@@ -481,6 +481,16 @@ def tabs(labels: Sequence[str], *, key: str):
     return st.tabs(list(labels), key=key, on_change="rerun")
 
 
+def sections(drawers: Mapping[str, Callable[[], None]], *, key: str) -> None:
+    """A page's sections as `tabs`, the first open: each label's function draws its section,
+    only the open one runs (every chart on a page, hidden or not, is sent and redrawn on each
+    filter change)."""
+    for tab, draw in zip(tabs(list(drawers), key=key), drawers.values()):
+        with tab:
+            if tab.open:
+                draw()
+
+
 def expander(label: str, *, key: str, icon: str | None = None):
     """`st.expander` whose content the page draws only while it is open (`box.open`); opening it
     reruns the page."""
