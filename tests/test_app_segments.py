@@ -10,9 +10,9 @@ import re
 from tests.test_app import TIMEOUT, current_filters, demo_env, expected, new_app, page, problems, tiles  # noqa: F401
 
 from stripe_analytics.cache import Cache
-from stripe_analytics.ui.filters import SEGMENTS_OPEN
 from stripe_analytics.metrics import MetricsEngine
 from stripe_analytics.money import format_amount
+from stripe_analytics.ui.filters import SEGMENTS_OPEN
 
 
 def breakdown(data_dir, f, by):
