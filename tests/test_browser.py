@@ -142,13 +142,23 @@ def test_overview_draws_its_charts_without_plotly(server, page):
     assert plotly_bundles
 
 
+def money_axis(page) -> str:
+    """The value labels of the Overview's MRR chart (its first), e.g. "$0k $50k $100k"."""
+    labels = page.locator("[data-testid='stVegaLiteChart']").first.locator("g.role-axis-label")
+    labels.nth(1).locator("text").first.wait_for(timeout=30_000)
+    return " ".join(labels.nth(1).locator("text").evaluate_all("texts => texts.map(t => t.textContent)"))
+
+
 def test_filter_goes_to_the_url_and_survives_reload_and_navigation(server, page):
     go(page, server["url"])
     mrr_before = page.locator("[data-testid='stMetricValue']").first.inner_text()
+    money_axis_before = money_axis(page)
     choose(page, "Currency", "EUR")
     assert "currency=eur" in page.url
     mrr_after = page.locator("[data-testid='stMetricValue']").first.inner_text()
     assert mrr_after != mrr_before and "€" in mrr_after
+    # the MRR chart's axis too: only its data changed (the symbol is in it), the chart on screen took it
+    assert "$" in money_axis_before and "$" not in money_axis(page) and "€" in money_axis(page)
     page.reload()
     settle(page)
     assert "currency=eur" in page.url

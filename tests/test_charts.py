@@ -19,6 +19,16 @@ def _layer(spec: dict, mark: str) -> dict:
     return next(layer for layer in spec["layer"] if layer["mark"]["type"] == mark)
 
 
+def _shown(layer: dict, title: str) -> str:
+    """The expression that writes the money value a tooltip entry titled `title` shows (with the
+    chart's currency symbol, read from its data)."""
+    entry = next(t for t in layer["encoding"]["tooltip"] if t["title"] == title)
+    return next(t["calculate"] for t in layer["transform"] if t.get("as") == entry["field"])
+
+
+UNIT_OF_DATA = f"data('source')[0].{charts.UNIT}"
+
+
 def test_an_area_chart_keeps_its_values_colour_title_and_money_axis():
     fig = charts.lines(MONTHLY, "month", {"mrr": "MRR"}, currency="usd", title="MRR", area=True, height=300)
     frame, spec = charts.vega_lite(fig)
@@ -29,12 +39,27 @@ def test_an_area_chart_keeps_its_values_colour_title_and_money_axis():
     assert area["encoding"]["color"]["scale"] == {"domain": ["MRR"], "range": [charts.PRIMARY]}
     assert area["encoding"]["x"]["sort"] == ["2026-01", "2026-02", "2026-03"]
     axis = area["encoding"]["y"]["axis"]
-    assert axis["format"] == "~s" and "'$'" in axis["labelExpr"]
+    # the currency symbol comes from the data, so that a change of currency changes the data only
+    assert axis["format"] == "~s" and UNIT_OF_DATA in axis["labelExpr"] and set(frame[charts.UNIT]) == {"$"}
     hover = _layer(spec, "rule")  # one tooltip per period, like Plotly's unified hover
-    assert hover["transform"] == [{"pivot": "series", "value": "y", "groupby": ["x"]}]
-    assert [(t["field"], t.get("format")) for t in hover["encoding"]["tooltip"]] == [("x", None), ("MRR", ",.2f")]
-    _, yen = charts.vega_lite(charts.lines(MONTHLY, "month", {"mrr": "MRR"}, currency="jpy"))
-    assert _layer(yen, "rule")["encoding"]["tooltip"][1]["format"] == ",.0f"  # the yen has no decimals
+    assert hover["transform"][0] == {"pivot": "series", "value": "y", "groupby": ["x"]}
+    assert [t["title"] for t in hover["encoding"]["tooltip"]] == ["Period", "MRR"]
+    assert 'datum["MRR"]' in _shown(hover, "MRR") and '",.2f"' in _shown(hover, "MRR")
+    assert UNIT_OF_DATA in _shown(hover, "MRR")
+    yen_frame, yen = charts.vega_lite(charts.lines(MONTHLY, "month", {"mrr": "MRR"}, currency="jpy"))
+    assert '",.0f"' in _shown(_layer(yen, "rule"), "MRR") and set(yen_frame[charts.UNIT]) == {"¥"}  # no decimals
+
+
+def test_a_change_of_currency_changes_a_charts_data_not_its_spec():
+    """Streamlit applies new data to the chart on screen in place, but draws a new Vega view when
+    the spec changes: the currency symbol is in the data."""
+    for figure in (lambda c: charts.lines(MONTHLY, "month", {"mrr": "MRR"}, currency=c, area=True),
+                   lambda c: charts.movements(MONTHLY, c), lambda c: charts.waterfall(MONTHLY.iloc[-1], c),
+                   lambda c: charts.bars(MONTHLY, "month", {"gross_volume": "Gross"}, currency=c, horizontal=True),
+                   lambda c: charts.donut(["card", "link"], [90.0, 10.0], currency=c)):
+        (usd_frame, usd), (eur_frame, eur) = (charts.vega_lite(figure(c)) for c in ("usd", "eur"))
+        assert usd == eur
+        assert set(usd_frame[charts.UNIT]) == {"$"} and set(eur_frame[charts.UNIT]) == {"€"}
 
 
 def test_movements_stack_gains_up_losses_down_with_the_net_line():
@@ -46,22 +71,22 @@ def test_movements_stack_gains_up_losses_down_with_the_net_line():
     assert bars["transform"][0]["filter"]["oneOf"] == ["New", "Reactivation", "Expansion", "Contraction", "Churn"]
     line = _layer(spec, "line")
     assert line["transform"][0]["filter"]["oneOf"] == ["Net new MRR"]
-    assert [t["field"] for t in _layer(spec, "rule")["encoding"]["tooltip"]] == [
-        "x", "New", "Reactivation", "Expansion", "Contraction", "Churn", "Net new MRR"]
+    assert [t["title"] for t in _layer(spec, "rule")["encoding"]["tooltip"]] == [
+        "Period", "New", "Reactivation", "Expansion", "Contraction", "Churn", "Net new MRR"]
     colours = dict(zip(bars["encoding"]["color"]["scale"]["domain"], bars["encoding"]["color"]["scale"]["range"]))
     assert colours["Churn"] == charts.MOVEMENT_COLORS["churn"] and colours["Net new MRR"] == charts.SECONDARY
 
 
 def test_grouped_bars_sit_side_by_side_and_counts_have_no_currency():
     fig = charts.bars(MONTHLY, "month", {"gross_volume": "Gross volume", "net_volume": "Net volume"}, currency="eur")
-    _, spec = charts.vega_lite(fig)
+    frame, spec = charts.vega_lite(fig)
     bars = _layer(spec, "bar")
     assert bars["encoding"]["y"]["stack"] is None and bars["encoding"]["xOffset"]["field"] == "series"
-    assert "'€'" in bars["encoding"]["y"]["axis"]["labelExpr"]
+    assert UNIT_OF_DATA in bars["encoding"]["y"]["axis"]["labelExpr"] and set(frame[charts.UNIT]) == {"€"}
     counts = pd.DataFrame({"month": ["2026-01", "2026-02"], "n": [3, 4]})
-    _, spec = charts.vega_lite(charts.lines(counts, "month", {"n": "Active customers"}, kind="count"))
+    frame, spec = charts.vega_lite(charts.lines(counts, "month", {"n": "Active customers"}, kind="count"))
     axis = _layer(spec, "line")["encoding"]["y"]["axis"]
-    assert axis["format"] == ",d" and "labelExpr" not in axis
+    assert axis["format"] == ",d" and "labelExpr" not in axis and charts.UNIT not in frame
 
 
 def test_the_month_to_dates_marks_become_ticks_at_its_bar():
@@ -77,9 +102,10 @@ def test_the_month_to_dates_marks_become_ticks_at_its_bar():
     assert _layer(spec, "bar")["transform"][0]["filter"]["oneOf"] == ["Gross volume", "Net volume"]
     scale = tick["encoding"]["color"]["scale"]
     assert dict(zip(scale["domain"], scale["range"]))["Gross volume 1–29 Feb"] == "#0a2540"
-    tooltip = _layer(spec, "rule")["encoding"]["tooltip"]
-    assert [t["field"] for t in tooltip][-2:] == ["Gross volume 1–29 Feb", "Gross volume 1–29 Mar 2025"]
-    assert {t.get("format") for t in tooltip[1:]} == {",.0f"}  # the yen's own decimals
+    rule = _layer(spec, "rule")
+    assert [t["title"] for t in rule["encoding"]["tooltip"]][-2:] == ["Gross volume 1–29 Feb",
+                                                                      "Gross volume 1–29 Mar 2025"]
+    assert all('",.0f"' in _shown(rule, t["title"]) for t in rule["encoding"]["tooltip"][1:])  # the yen's decimals
 
 
 def test_horizontal_bars_rank_top_down_with_their_money_axis_and_hover():
@@ -87,13 +113,12 @@ def test_horizontal_bars_rank_top_down_with_their_money_axis_and_hover():
     fig = charts.bars(products, "name", {"invoiced": "Invoiced"}, currency="eur", horizontal=True, title="By product")
     note = "Converted to USD at ECB reference rates as of 2026-10-30"
     frame, spec = charts.vega_lite(charts.slim(charts.with_hover_note(fig, note)))
-    assert frame.values.tolist() == [["Enterprise", "Invoiced", 8650.5], ["Team", "Invoiced", 5830.0],
-                                     ["Starter", "Invoiced", 12.25]]
+    assert frame.values.tolist() == [["Enterprise", "Invoiced", 8650.5, "€"], ["Team", "Invoiced", 5830.0, "€"],
+                                     ["Starter", "Invoiced", 12.25, "€"]]
     bars = _layer(spec, "bar")
     assert bars["encoding"]["y"]["sort"] == ["Enterprise", "Team", "Starter"]  # the largest on top, as given
-    assert bars["encoding"]["x"]["axis"]["format"] == "~s" and "'€'" in bars["encoding"]["x"]["axis"]["labelExpr"]
-    assert bars["encoding"]["tooltip"][1] == {"field": "x", "type": "quantitative", "format": ",.2f",
-                                              "title": "Invoiced (€)"}
+    assert bars["encoding"]["x"]["axis"]["format"] == "~s" and UNIT_OF_DATA in bars["encoding"]["x"]["axis"]["labelExpr"]
+    assert bars["encoding"]["tooltip"][1]["title"] == "Invoiced" and '",.2f"' in _shown(bars, "Invoiced")
     assert {"field": "rates", "title": "Rates"} in bars["encoding"]["tooltip"]
     assert {"calculate": '"' + note + '"', "as": "rates"} in bars["transform"]
     assert spec["title"] == "By product" and "yOffset" not in bars["encoding"]
@@ -132,8 +157,8 @@ def test_a_donut_keeps_its_slices_shares_and_amounts_in_the_currencys_decimals()
     arcs, shares = spec["layer"]
     assert arcs["mark"]["type"] == "arc" and shares["encoding"]["text"] == {"field": "share_text"}
     assert arcs["encoding"]["color"]["scale"]["range"] == charts.SERIES_COLORS[:3]
-    amount = arcs["encoding"]["tooltip"][1]
-    assert amount["format"] == ",.0f" and amount["title"] == "Amount (¥)"
+    assert arcs["encoding"]["tooltip"][1]["title"] == "Amount" and '",.0f"' in _shown(arcs, "Amount")
+    assert set(frame[charts.UNIT]) == {"¥"}
     assert spec["title"] == "Captured"
 
 
@@ -162,8 +187,9 @@ def test_a_selectable_movements_chart_selects_a_bar_by_month_and_movement():
                                                             "on": "click", "clear": "dblclick"}}]
     # no rule over the bars to take their clicks: each bar and point has its own tooltip
     assert all(layer["mark"]["type"] != "rule" for layer in spec["layer"])
-    assert [t["field"] for t in bars["encoding"]["tooltip"]] == ["x", "series", "y"]
-    assert [t["field"] for t in _layer(spec, "line")["encoding"]["tooltip"]] == ["x", "series", "y"]
+    assert [t["title"] for t in bars["encoding"]["tooltip"]] == ["Period", "Series", "Value"]
+    assert [t["title"] for t in _layer(spec, "line")["encoding"]["tooltip"]] == ["Period", "Series", "Value"]
+    assert 'datum["y"]' in _shown(bars, "Value")
     assert frame[(frame["x"] == "2026-02") & (frame["series"] == "Churn")]["y"].tolist() == [-64.5]
 
 

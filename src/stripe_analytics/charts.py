@@ -352,8 +352,31 @@ def _thinned(y: np.ndarray, max_points: int) -> list[int]:
 
 # ----------------------------------------------------------------------------- Vega-Lite
 
+# A money chart's currency symbol travels in its data (column UNIT, the same on every row), not in
+# its spec: a change of currency then changes the chart's data only, which Streamlit applies to
+# the chart on screen in place instead of building a new Vega view for it.
+UNIT = "unit"
+_UNIT_EXPR = f"(length(data('source')) ? data('source')[0].{UNIT} : '')"  # Streamlit's name of a chart's data
+
+
+def _with_unit(frame: pd.DataFrame, prefix: str | None) -> pd.DataFrame:
+    """`frame` with the currency symbol (a Plotly tick prefix, "$", "CHF ") in column UNIT."""
+    return frame.assign(**{UNIT: prefix}) if prefix else frame
+
+
+def _money_tooltip(layer: dict, field: str, value_format: str, title: str, shown_as: str) -> dict:
+    """A tooltip entry of `field` written with the chart's currency symbol ("$1,234.00",
+    "-€5.00"), as `shown_as`, computed by a transform added to `layer`."""
+    value = f"datum[{json.dumps(field)}]"
+    layer.setdefault("transform", []).append({
+        "calculate": f"isValid({value}) ? ({value} < 0 ? '-' : '') + {_UNIT_EXPR} + "
+                     f"format(abs({value}), {json.dumps(value_format)}) : ''", "as": shown_as})
+    return {"field": shown_as, "title": title}
+
+
 def _vega_axis_format(axis) -> dict:
-    """Vega-Lite axis settings equivalent to a Plotly y axis of `layout()`."""
+    """Vega-Lite axis settings equivalent to a Plotly y axis of `layout()`; a money axis's
+    symbol comes from the chart's data (UNIT)."""
     out: dict = {"grid": True, "gridColor": GRID, "domain": False, "ticks": False, "title": None}
     tickformat = axis.tickformat if axis is not None else None
     prefix = (axis.tickprefix or "") if axis is not None else ""
@@ -362,7 +385,7 @@ def _vega_axis_format(axis) -> dict:
     if prefix:
         # "-$5k" for negatives, as Plotly writes it (d3 writes its own minus sign, U+2212); d3's SI
         # "G" reads as billions ("B")
-        out["labelExpr"] = (f"(datum.value < 0 ? '-' : '') + {prefix!r} + "
+        out["labelExpr"] = (f"(datum.value < 0 ? '-' : '') + {_UNIT_EXPR} + "
                             "replace(replace(replace(datum.label, '-', ''), '\u2212', ''), 'G', 'B')")
     return out
 
@@ -459,24 +482,26 @@ def vega_lite(fig: go.Figure, *, select: str | None = None) -> tuple[pd.DataFram
         for layer in layers:
             layer["encoding"]["tooltip"] = [
                 {"field": "x", "type": "ordinal", "title": "Period"}, {"field": "series", "title": "Series"},
-                {"field": "y", "type": "quantitative", "format": value_format,
-                 "title": f"Value{f' ({prefix.strip()})' if prefix else ''}"}]
+                _money_tooltip(layer, "y", value_format, "Value", "y_text") if prefix else
+                {"field": "y", "type": "quantitative", "format": value_format, "title": "Value"}]
             _with_rates(fig, layer)
-        return frame, _vega_spec(fig, layers + _vega_notes(layout_, x_enc))
+        return _with_unit(frame, prefix), _vega_spec(fig, layers + _vega_notes(layout_, x_enc))
     # One tooltip per period listing every series, like Plotly's "x unified" hover: an
     # invisible rule per period, shown faintly under the pointer.
-    layers.append({
+    rule: dict = {
         "transform": [{"pivot": "series", "value": "y", "groupby": ["x"]}],
         "mark": {"type": "rule", "color": MUTED, "strokeWidth": 1},
         "params": [{"name": "period_hover", "select": {"type": "point", "fields": ["x"], "nearest": True,
                                                       "on": "pointerover", "clear": "pointerout"}}],
         "encoding": {"x": x_enc,
-                     "opacity": {"condition": {"param": "period_hover", "empty": False, "value": 0.5}, "value": 0},
-                     "tooltip": [{"field": "x", "type": "ordinal", "title": "Period"}]
-                     + [{"field": name.replace(".", "\\."), "type": "quantitative", "format": value_format,
-                         "title": f"{name}{f' ({prefix.strip()})' if prefix else ''}"} for name in colors]}})
+                     "opacity": {"condition": {"param": "period_hover", "empty": False, "value": 0.5}, "value": 0}}}
+    rule["encoding"]["tooltip"] = [{"field": "x", "type": "ordinal", "title": "Period"}] + [
+        _money_tooltip(rule, name, value_format, name, f"shown_{i}") if prefix else
+        {"field": name.replace(".", "\\."), "type": "quantitative", "format": value_format, "title": name}
+        for i, name in enumerate(colors)]
+    layers.append(rule)
     _with_rates(fig, layers[-1])  # a converted chart: its rates in the tooltip, as in Plotly's hover
-    return frame, _vega_spec(fig, layers + _vega_notes(layout_, x_enc))
+    return _with_unit(frame, prefix), _vega_spec(fig, layers + _vega_notes(layout_, x_enc))
 
 
 def _vega_notes(layout_, x_enc: dict) -> list[dict]:
@@ -525,14 +550,16 @@ def _vega_waterfall(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                          "y2": {"field": "end"},
                          "color": {"field": "kind", "type": "nominal", "legend": None,
                                    "scale": {"domain": list(colors), "range": list(colors.values())}},
-                         "tooltip": [{"field": "x", "type": "ordinal", "title": " "},
-                                     {"field": "value", "type": "quantitative", "format": _hover_format(fig, "y"),
-                                      "title": f"Amount{f' ({fig.layout.yaxis.tickprefix.strip()})' if fig.layout.yaxis.tickprefix else ''}"}]}}
+                         "tooltip": [{"field": "x", "type": "ordinal", "title": " "}]}}
+    prefix = fig.layout.yaxis.tickprefix or ""
+    bars["encoding"]["tooltip"].append(
+        _money_tooltip(bars, "value", _hover_format(fig, "y"), "Amount", "value_text") if prefix else
+        {"field": "value", "type": "quantitative", "format": _hover_format(fig, "y"), "title": "Amount"})
     labels = {"name": "step_amounts",  # the SVG group's class: where a reader (or a test) finds the amounts
               "mark": {"type": "text", "baseline": "bottom", "dy": -4, "fontSize": 12, "color": SECONDARY},
               "encoding": {"x": x_enc, "y": {"field": "top", "type": "quantitative", "scale": y_scale},
                            "text": {"field": "text"}}}
-    return frame, _vega_spec(fig, [_with_rates(fig, bars), labels])
+    return _with_unit(frame, prefix), _vega_spec(fig, [_with_rates(fig, bars), labels])
 
 
 def _vega_spec(fig: go.Figure, layers: list[dict]) -> dict:
@@ -580,18 +607,18 @@ def _vega_hbars(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
         "x": {"field": "x", "type": "quantitative", "axis": axis, "stack": None},
         "color": {"field": "series", "type": "nominal", "legend": legend,
                   "scale": {"domain": list(colors), "range": list(colors.values())}},
-        "tooltip": [{"field": "y", "type": "ordinal", "title": " "},
-                    {"field": "x", "type": "quantitative", "format": _hover_format(fig, "x"),
-                     "title": f"{{series}}{f' ({prefix.strip()})' if prefix else ''}"}]}
+        "tooltip": [{"field": "y", "type": "ordinal", "title": " "}]}
     if len(colors) > 1:
         encoding["yOffset"] = {"field": "series", "sort": list(colors)}
     layer = {"mark": {"type": "bar"}, "encoding": encoding}
-    if len(colors) == 1:  # the series' own name as the value's title ("Invoiced ($)")
-        encoding["tooltip"][1]["title"] = encoding["tooltip"][1]["title"].replace("{series}", next(iter(colors)))
-    else:
-        encoding["tooltip"][1]["title"] = "Value" + (f" ({prefix.strip()})" if prefix else "")
-        encoding["tooltip"].insert(1, {"field": "series", "title": "Series"})
-    return frame, _vega_spec(fig, [_with_rates(fig, layer)])
+    # the series' own name as the value's title ("Invoiced"), else "Value" after the series
+    title = next(iter(colors)) if len(colors) == 1 else "Value"
+    if len(colors) > 1:
+        encoding["tooltip"].append({"field": "series", "title": "Series"})
+    encoding["tooltip"].append(
+        _money_tooltip(layer, "x", _hover_format(fig, "x"), title, "x_text") if prefix else
+        {"field": "x", "type": "quantitative", "format": _hover_format(fig, "x"), "title": title})
+    return _with_unit(frame, prefix), _vega_spec(fig, [_with_rates(fig, layer)])
 
 
 def _array(values) -> np.ndarray:
@@ -661,17 +688,17 @@ def _vega_donut(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
     arcs = {"mark": {"type": "arc", "innerRadius": {"expr": "min(width, height) * 0.3"},
                      "outerRadius": {"expr": "min(width, height) / 2"}, "stroke": "white"},
             "encoding": {"theta": theta, "color": color, "order": {"field": "order"},
-                         "tooltip": [{"field": "label", "title": " "},
-                                     {"field": "value", "type": "quantitative",
-                                      "format": value.group(1) if value else ",",
-                                      "title": f"Amount ({prefix.group(1).strip()})" if prefix and prefix.group(1)
-                                      else "Amount"},
-                                     {"field": "share", "type": "quantitative", "format": ".1%", "title": "Share"}]}}
+                         "tooltip": [{"field": "label", "title": " "}]}}
+    symbol_ = prefix.group(1) if prefix else ""
+    arcs["encoding"]["tooltip"] += [
+        _money_tooltip(arcs, "value", value.group(1) if value else ",", "Amount", "value_text") if symbol_ else
+        {"field": "value", "type": "quantitative", "format": value.group(1) if value else ",", "title": "Amount"},
+        {"field": "share", "type": "quantitative", "format": ".1%", "title": "Share"}]
     shares = {"mark": {"type": "text", "radius": {"expr": "min(width, height) * 0.4"}, "fill": "white",
                        "fontSize": 11},
               "encoding": {"theta": theta, "order": {"field": "order"},
                            "text": {"field": "share_text"}}}
-    return frame, _vega_spec(fig, [_with_rates(fig, arcs), shares])
+    return _with_unit(frame, symbol_), _vega_spec(fig, [_with_rates(fig, arcs), shares])
 
 
 # ----------------------------------------------------------------------------- analysts' notes
