@@ -186,9 +186,7 @@ def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: b
     tile.metric(label or definitions.label(key), value, delta=delta, delta_color=delta_color,
                 help=help_text or None, border=spark is None, delta_description=delta_description)
     if spark:
-        # st.html: the browser sanitizes and inserts it as is; as Markdown it would first be parsed
-        # into a document tree, about as costly as the tile itself
-        tile.html(sparkline_svg(spark, chart_type, _tone(delta, delta_color)))
+        tile.markdown(sparkline_svg(spark, chart_type, _tone(delta, delta_color)), unsafe_allow_html=True)
 
 
 def _tone(delta: str | None, delta_color: str) -> str:
