@@ -356,7 +356,15 @@ def _thinned(y: np.ndarray, max_points: int) -> list[int]:
 # its spec: a change of currency then changes the chart's data only, which Streamlit applies to
 # the chart on screen in place instead of building a new Vega view for it.
 UNIT = "unit"
-_UNIT_EXPR = f"(length(data('source')) ? data('source')[0].{UNIT} : '')"  # Streamlit's name of a chart's data
+
+
+def _first_row(field: str, otherwise: str = "''") -> str:
+    """A Vega expression: `field` of the first row of the chart's data ("source": Streamlit's
+    name for it), `otherwise` while it has none."""
+    return f"(length(data('source')) ? data('source')[0].{field} : {otherwise})"
+
+
+_UNIT_EXPR = _first_row(UNIT)
 
 
 def _with_unit(frame: pd.DataFrame, prefix: str | None) -> pd.DataFrame:
@@ -540,8 +548,10 @@ def _vega_waterfall(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
     frame = pd.DataFrame(rows, columns=["x", "start", "end", "value", "kind", "text", "top", "order"])
     axis = _vega_axis_format(fig.layout.yaxis)
     y_scale: dict = {"zero": False}
-    if fig.layout.yaxis.range is not None:
-        y_scale.update({"domain": [float(v) for v in fig.layout.yaxis.range], "clamp": True})
+    if fig.layout.yaxis.range is not None:  # zoomed on the movements: the bounds in the data, as the symbol
+        frame["domain_low"], frame["domain_high"] = (float(v) for v in fig.layout.yaxis.range)
+        y_scale.update({"domainMin": {"expr": _first_row("domain_low", "0")},
+                        "domainMax": {"expr": _first_row("domain_high", "1")}, "clamp": True})
     x_enc = {"field": "x", "type": "ordinal", "sort": list(frame["x"]), "title": None,
              "axis": {"labelAngle": 0, "labelOverlap": True, "domainColor": GRID, "tickColor": GRID}}
     colors = {"total": PRIMARY, "gain": MOVEMENT_COLORS["new"], "loss": MOVEMENT_COLORS["churn"]}
@@ -641,12 +651,15 @@ def _vega_heatmap(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
             for y, z_row, text_row in zip(ys, _array(trace.z), texts)
             for x, z, text in zip(xs, z_row, text_row) if z is not None and not pd.isna(z)]
     frame = pd.DataFrame(rows, columns=["x", "y", "z", "text"])
+    # rows in the figure's order by a column, not by a list of their labels in the spec: a cohort's
+    # label carries its size, which a filter changes (and a changed spec is drawn anew)
+    frame["row"] = frame["y"].map({y: i for i, y in enumerate(ys)})
     stops = [color for _, color in trace.colorscale]
     zmax = float(trace.zmax if trace.zmax is not None else (frame["z"].max() if len(frame) else 1.0))
     zmin = float(trace.zmin or 0.0)
     x_enc = {"field": "x", "type": "ordinal", "sort": xs, "title": None,
              "axis": {"orient": "top", "labelAngle": 0, "domain": False, "ticks": False, "labelOverlap": True}}
-    y_enc = {"field": "y", "type": "ordinal", "sort": ys, "title": None,
+    y_enc = {"field": "y", "type": "ordinal", "sort": {"field": "row", "op": "min"}, "title": None,
              "axis": {"domain": False, "ticks": False, "labelLimit": 200}}
     hover = _hover_format(fig, "z")
     cells = {"mark": {"type": "rect", "stroke": "white", "strokeWidth": 1},
