@@ -17,7 +17,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect
 from tests.app_support import ARTIFACTS, app_env, serve_app
 # The served demo, the browser and a desktop tab: the same fixtures as test_browser.py (one app per module).
 from tests.app_support import no_exception
-from tests.test_browser import browser, go, open_tab, page, server, settle  # noqa: F401
+from tests.test_browser import browser, choose, go, open_tab, page, server, settle  # noqa: F401
 from tests.test_deeplinks import _url_paths
 
 pytestmark = pytest.mark.browser
@@ -757,3 +757,25 @@ def test_exports_stand_alone(server, page):
     for row in rows:
         for column in ("gross_volume", "net_volume", "refunds", "fees"):
             assert re.fullmatch(r"-?\d+(\.\d+)?", row[column]), row  # 1234.5, not "$1,234.50"
+
+
+ROW_LABELS = """chart => { const axes = chart.querySelectorAll("g.role-axis-label");
+    return [...axes[axes.length - 1].querySelectorAll("text")]
+        .map(t => [t.getBoundingClientRect().y, t.textContent]).sort((a, b) => a[0] - b[0]).map(x => x[1]); }"""
+
+
+def test_a_chart_updated_in_place_keeps_its_rows_in_order(server, page):
+    """A change of currency changes a chart's data only, and the chart on screen takes it in place:
+    the cohort grid still lists its cohorts oldest first, each with its size in the new currency."""
+    go(page, server["url"], "retention")
+    grid = page.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']").first
+    grid.locator("g.mark-rect path").first.wait_for(timeout=30_000)
+    before = grid.evaluate(ROW_LABELS)
+    choose(page, "Currency", "EUR")
+    after, deadline = before, time.monotonic() + 30
+    while after == before and time.monotonic() < deadline:  # the new data reaches the chart just after the run
+        page.wait_for_timeout(200)
+        after = grid.evaluate(ROW_LABELS)
+    periods = [label.split(" ")[0] for label in after]
+    assert periods == sorted(periods) and len(periods) > 3, after  # oldest on top
+    assert after != before and all(re.fullmatch(r"\d{4}-\d{2} \(\d+\)", label) for label in after), after

@@ -651,15 +651,16 @@ def _vega_heatmap(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
             for y, z_row, text_row in zip(ys, _array(trace.z), texts)
             for x, z, text in zip(xs, z_row, text_row) if z is not None and not pd.isna(z)]
     frame = pd.DataFrame(rows, columns=["x", "y", "z", "text"])
-    # rows in the figure's order by a column, not by a list of their labels in the spec: a cohort's
-    # label carries its size, which a filter changes (and a changed spec is drawn anew)
-    frame["row"] = frame["y"].map({y: i for i, y in enumerate(ys)})
     stops = [color for _, color in trace.colorscale]
     zmax = float(trace.zmax if trace.zmax is not None else (frame["z"].max() if len(frame) else 1.0))
     zmin = float(trace.zmin or 0.0)
     x_enc = {"field": "x", "type": "ordinal", "sort": xs, "title": None,
              "axis": {"orient": "top", "labelAngle": 0, "domain": False, "ticks": False, "labelOverlap": True}}
-    y_enc = {"field": "y", "type": "ordinal", "sort": {"field": "row", "op": "min"}, "title": None,
+    # Rows in the labels' own order, not listed in the spec: a cohort's label carries its size,
+    # which a filter changes, and a changed spec is drawn anew. The labels start with the cohort's
+    # period (ISO), so that order is the figure's, oldest on top. (Not sorted by a column of row
+    # numbers: Vega keeps a label that stays in its old place when its number changes.)
+    y_enc = {"field": "y", "type": "ordinal", "sort": "ascending", "title": None,
              "axis": {"domain": False, "ticks": False, "labelLimit": 200}}
     hover = _hover_format(fig, "z")
     cells = {"mark": {"type": "rect", "stroke": "white", "strokeWidth": 1},
