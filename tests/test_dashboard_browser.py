@@ -16,7 +16,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect
 
 from tests.app_support import ARTIFACTS, app_env, serve_app
 # The served demo, the browser and a desktop tab: the same fixtures as test_browser.py (one app per module).
-from tests.app_support import no_exception
+from tests.app_support import no_exception, require_chromium
 from tests.test_browser import browser, choose, go, open_tab, page, server, settle  # noqa: F401
 from tests.test_deeplinks import _url_paths
 
@@ -324,11 +324,25 @@ def between_runs(events: list[list], samples: list[list]) -> list[list]:
 LONG_RUN = 0.45  # seconds: a run long enough for the pill (shown from 0.3 s) to be seen, on a quiet machine too
 
 
+@pytest.fixture(scope="module")
+def larger_server(tmp_path_factory):
+    """The app on a 5,000-customer demo, where a new filter combination takes a while: on the
+    small demo every run may now end before the "Updating…" pill is due."""
+    from stripe_analytics.demo_cache import build_demo_cache
+
+    require_chromium()
+    work = tmp_path_factory.mktemp("larger")
+    (work / "data").mkdir()
+    build_demo_cache(work / "data" / "demo.duckdb", seed=0, customers=5000)
+    with serve_app(app_env(work / "data", work), work / "streamlit.log") as url:
+        yield {"url": url, "data_dir": work / "data"}
+
+
 @pytest.mark.serial  # it times the page's frames: other tests' load would delay them
-def test_a_filter_change_that_takes_a_while_says_the_page_is_updating(server, page):
+def test_a_filter_change_that_takes_a_while_says_the_page_is_updating(larger_server, page):
     """A filter change whose run takes over ~0.3 s shows an "Updating…" spinner right away (not
     only Streamlit's cache spinners, which wait 0.5 s), and nothing flashes for a quick one."""
-    go(page, server["url"], "mrr")
+    go(page, larger_server["url"], "mrr")
     page.evaluate(WATCH_RUNS)
     # New filter combinations (nothing cached yet) until one of them takes over half a second.
     changes = [("Currency", "EUR"), ("Granularity", "Week"), ("Break down by", "Country"), ("Currency", "JPY"),
@@ -363,7 +377,7 @@ def test_a_filter_change_that_takes_a_while_says_the_page_is_updating(server, pa
     no_exception(page)
     assert between_runs(events, samples) == []  # never shown between runs
     long_runs = [r for r in runs if r["seconds"] > LONG_RUN]
-    assert long_runs, runs  # (the 200-customer demo: a new filter combination takes over 0.45 s here)
+    assert long_runs, runs  # (5,000 customers: a new filter combination takes over 0.45 s here)
     for run in runs:  # not in a run's first 0.3 s: nothing flashes for a quick one
         assert [t for t, _, shown in run["samples"] if shown and t < 0.25] == [], run
     for run in long_runs:  # from ~0.3 s after the run's first frame on, until the run ends
