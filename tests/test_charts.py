@@ -3,8 +3,6 @@ numbers, series, colours and stacking as the Plotly figure the exports render)."
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from stripe_analytics import charts
@@ -56,19 +54,15 @@ def test_a_change_of_currency_changes_a_charts_data_not_its_spec():
     """Streamlit applies new data to the chart on screen in place, but draws a new Vega view when
     the spec changes: the currency symbol is in the data."""
     tenfold = MONTHLY.assign(**{c: MONTHLY[c] * 10 for c in MONTHLY.columns if c.endswith(("mrr", "volume"))})
-    cohorts = pd.DataFrame({"cohort": ["2026-01", "2026-02"], "age": [0, 0], "revenue_retention": [1.0, 1.0]})
     frames = {"usd": MONTHLY, "eur": tenfold}  # other figures in another currency
     for figure in (lambda c: charts.waterfall(frames[c].iloc[-1], c),
-                   lambda c: charts.cohort_heatmap(cohorts.assign(cohort_customers=[4, 8] if c == "usd" else [5, 9]),
-                                                   "revenue_retention"),
                    lambda c: charts.lines(MONTHLY, "month", {"mrr": "MRR"}, currency=c, area=True),
                    lambda c: charts.movements(MONTHLY, c), lambda c: charts.waterfall(MONTHLY.iloc[-1], c),
                    lambda c: charts.bars(MONTHLY, "month", {"gross_volume": "Gross"}, currency=c, horizontal=True),
                    lambda c: charts.donut(["card", "link"], [90.0, 10.0], currency=c)):
         (usd_frame, usd), (eur_frame, eur) = (charts.vega_lite(figure(c)) for c in ("usd", "eur"))
         assert usd == eur
-        if "Cohort" not in json.dumps(usd):  # (a cohort grid shows shares, no money)
-            assert set(usd_frame[charts.UNIT]) == {"$"} and set(eur_frame[charts.UNIT]) == {"€"}
+        assert set(usd_frame[charts.UNIT]) == {"$"} and set(eur_frame[charts.UNIT]) == {"€"}
 
 
 def test_movements_stack_gains_up_losses_down_with_the_net_line():
@@ -150,9 +144,7 @@ def test_a_cohort_heatmap_keeps_its_cells_text_colours_and_order():
                                      ["M1", "2026-02 (8)", 0.875, "88%"]]  # no cell where the cohort is too young
     cells, text = spec["layer"]
     assert cells["mark"]["type"] == "rect" and text["encoding"]["text"] == {"field": "text"}
-    # oldest cohort on top: the labels in their own order, which is the figure's (the labels, with the
-    # cohorts' sizes, stay out of the spec)
-    assert cells["encoding"]["y"]["sort"] == "ascending" and sorted(fig.data[0].y) == list(fig.data[0].y)
+    assert cells["encoding"]["y"]["sort"] == ["2026-01 (4)", "2026-02 (8)"]  # oldest cohort on top
     assert cells["encoding"]["x"]["sort"] == ["M0", "M1", "M2"] and cells["encoding"]["x"]["axis"]["orient"] == "top"
     assert cells["encoding"]["color"]["scale"] == {"domain": [0.0, 0.5, 1.0],
                                                    "range": ["#f6f8fa", "#b9b5ff", charts.PRIMARY]}

@@ -656,11 +656,10 @@ def _vega_heatmap(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
     zmin = float(trace.zmin or 0.0)
     x_enc = {"field": "x", "type": "ordinal", "sort": xs, "title": None,
              "axis": {"orient": "top", "labelAngle": 0, "domain": False, "ticks": False, "labelOverlap": True}}
-    # Rows in the labels' own order, not listed in the spec: a cohort's label carries its size,
-    # which a filter changes, and a changed spec is drawn anew. The labels start with the cohort's
-    # period (ISO), so that order is the figure's, oldest on top. (Not sorted by a column of row
-    # numbers: Vega keeps a label that stays in its old place when its number changes.)
-    y_enc = {"field": "y", "type": "ordinal", "sort": "ascending", "title": None,
+    # Rows listed in the spec (their labels carry the cohorts' sizes, so a filter that changes a
+    # size draws the grid anew): Vega's in-place update of a chart's data appends new labels after
+    # those that stay, whatever the sort, and would put a cohort out of order.
+    y_enc = {"field": "y", "type": "ordinal", "sort": ys, "title": None,
              "axis": {"domain": False, "ticks": False, "labelLimit": 200}}
     hover = _hover_format(fig, "z")
     cells = {"mark": {"type": "rect", "stroke": "white", "strokeWidth": 1},
