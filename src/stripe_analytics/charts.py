@@ -372,9 +372,11 @@ def _with_unit(frame: pd.DataFrame, prefix: str | None) -> pd.DataFrame:
     return frame.assign(**{UNIT: prefix}) if prefix else frame
 
 
-def _money_tooltip(layer: dict, field: str, value_format: str, title: str, shown_as: str) -> dict:
-    """A tooltip entry of `field` written with the chart's currency symbol ("$1,234.00",
-    "-€5.00"), as `shown_as`, computed by a transform added to `layer`."""
+def _value_tooltip(layer: dict, field: str, value_format: str, title: str, *, money: bool, shown_as: str) -> dict:
+    """A tooltip entry of `field` in `value_format`. On a money chart it is written with the
+    chart's currency symbol ("$1,234.00", "-€5.00") as `shown_as`, a transform added to `layer`."""
+    if not money:
+        return {"field": field.replace(".", "\\."), "type": "quantitative", "format": value_format, "title": title}
     value = f"datum[{json.dumps(field)}]"
     layer.setdefault("transform", []).append({
         "calculate": f"isValid({value}) ? ({value} < 0 ? '-' : '') + {_UNIT_EXPR} + "
@@ -490,8 +492,7 @@ def vega_lite(fig: go.Figure, *, select: str | None = None) -> tuple[pd.DataFram
         for layer in layers:
             layer["encoding"]["tooltip"] = [
                 {"field": "x", "type": "ordinal", "title": "Period"}, {"field": "series", "title": "Series"},
-                _money_tooltip(layer, "y", value_format, "Value", "y_text") if prefix else
-                {"field": "y", "type": "quantitative", "format": value_format, "title": "Value"}]
+                _value_tooltip(layer, "y", value_format, "Value", money=bool(prefix), shown_as="y_text")]
             _with_rates(fig, layer)
         return _with_unit(frame, prefix), _vega_spec(fig, layers + _vega_notes(layout_, x_enc))
     # One tooltip per period listing every series, like Plotly's "x unified" hover: an
@@ -504,8 +505,7 @@ def vega_lite(fig: go.Figure, *, select: str | None = None) -> tuple[pd.DataFram
         "encoding": {"x": x_enc,
                      "opacity": {"condition": {"param": "period_hover", "empty": False, "value": 0.5}, "value": 0}}}
     rule["encoding"]["tooltip"] = [{"field": "x", "type": "ordinal", "title": "Period"}] + [
-        _money_tooltip(rule, name, value_format, name, f"shown_{i}") if prefix else
-        {"field": name.replace(".", "\\."), "type": "quantitative", "format": value_format, "title": name}
+        _value_tooltip(rule, name, value_format, name, money=bool(prefix), shown_as=f"shown_{i}")
         for i, name in enumerate(colors)]
     layers.append(rule)
     _with_rates(fig, layers[-1])  # a converted chart: its rates in the tooltip, as in Plotly's hover
@@ -563,8 +563,7 @@ def _vega_waterfall(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                          "tooltip": [{"field": "x", "type": "ordinal", "title": " "}]}}
     prefix = fig.layout.yaxis.tickprefix or ""
     bars["encoding"]["tooltip"].append(
-        _money_tooltip(bars, "value", _hover_format(fig, "y"), "Amount", "value_text") if prefix else
-        {"field": "value", "type": "quantitative", "format": _hover_format(fig, "y"), "title": "Amount"})
+        _value_tooltip(bars, "value", _hover_format(fig, "y"), "Amount", money=bool(prefix), shown_as="value_text"))
     labels = {"name": "step_amounts",  # the SVG group's class: where a reader (or a test) finds the amounts
               "mark": {"type": "text", "baseline": "bottom", "dy": -4, "fontSize": 12, "color": SECONDARY},
               "encoding": {"x": x_enc, "y": {"field": "top", "type": "quantitative", "scale": y_scale},
@@ -626,8 +625,7 @@ def _vega_hbars(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
     if len(colors) > 1:
         encoding["tooltip"].append({"field": "series", "title": "Series"})
     encoding["tooltip"].append(
-        _money_tooltip(layer, "x", _hover_format(fig, "x"), title, "x_text") if prefix else
-        {"field": "x", "type": "quantitative", "format": _hover_format(fig, "x"), "title": title})
+        _value_tooltip(layer, "x", _hover_format(fig, "x"), title, money=bool(prefix), shown_as="x_text"))
     return _with_unit(frame, prefix), _vega_spec(fig, [_with_rates(fig, layer)])
 
 
@@ -704,8 +702,8 @@ def _vega_donut(fig: go.Figure) -> tuple[pd.DataFrame, dict]:
                          "tooltip": [{"field": "label", "title": " "}]}}
     symbol_ = prefix.group(1) if prefix else ""
     arcs["encoding"]["tooltip"] += [
-        _money_tooltip(arcs, "value", value.group(1) if value else ",", "Amount", "value_text") if symbol_ else
-        {"field": "value", "type": "quantitative", "format": value.group(1) if value else ",", "title": "Amount"},
+        _value_tooltip(arcs, "value", value.group(1) if value else ",", "Amount", money=bool(symbol_),
+                       shown_as="value_text"),
         {"field": "share", "type": "quantitative", "format": ".1%", "title": "Share"}]
     shares = {"mark": {"type": "text", "radius": {"expr": "min(width, height) * 0.4"}, "fill": "white",
                        "fontSize": 11},
