@@ -343,7 +343,7 @@ def fresh_first_paint(data_dir: Path, entry: str = SERVED) -> dict[str, float]:
             probe = tab.evaluate("window.__saFirstTile || {}")
             if "painted" in probe:
                 out["Overview, first KPI tile painted (fresh server, page clock)"] = probe["painted"] / 1000
-            tab.wait_for_timeout(500)
+            tab.wait_for_timeout(500)  # the charts' code still loading after the run; a user reloads later still
             out.update(timed_reload(tab))
             browser.close()
     finally:
