@@ -268,7 +268,11 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int, pages: list[tup
             for i in range(rounds * 2):
                 options = tab.get_by_role("option")
                 for _ in range(5):  # a click just after the page arrived can be undone by its redraw
-                    tab.get_by_role("combobox", name="Month", exact=True).click()
+                    month = tab.get_by_role("combobox", name="Month", exact=True)
+                    # at the top of the window, so that its list opens within it (lower down, the
+                    # list's last options can fall below the window, where they cannot be clicked)
+                    month.evaluate("element => element.scrollIntoView({block: 'start'})")
+                    month.click()
                     try:
                         options.last.wait_for(timeout=2_000)
                         break
