@@ -18,7 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from stripe_analytics.ui import context, live, saved_views, signin, theme
+from stripe_analytics.ui import context, first_paint, live, saved_views, signin, theme
 
 _started = time.perf_counter()
 # A file of our own: a ":material/…:" or emoji icon makes the browser fetch it from a font host.
@@ -98,13 +98,14 @@ if ctx.busy:
     st.info("A sync is updating this account; the figures shown are from before it started and refresh when it "
             "finishes.", icon=":material/sync:")
 
-try:
-    navigation.run()
-except Exception as error:  # noqa: BLE001 - shown in plain words; the details go to the server log
-    logging.getLogger("stripe_analytics.app").exception("the %s page failed", navigation.title)
-    reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-    st.error(f"This page could not be shown ({type(error).__name__}: {reason}). The other pages still work; the "
-             "details are in the server log.", icon=":material/error:")
+with first_paint.SecondRun():  # a visit's first run: the tiles first, the charts in a run of their own
+    try:
+        navigation.run()
+    except Exception as error:  # noqa: BLE001 - shown in plain words; the details go to the server log
+        logging.getLogger("stripe_analytics.app").exception("the %s page failed", navigation.title)
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        st.error(f"This page could not be shown ({type(error).__name__}: {reason}). The other pages still work; "
+                 "the details are in the server log.", icon=":material/error:")
 
 if os.environ.get("STRIPE_ANALYTICS_TIMING"):  # bench/bench_app.py: one line per script run
     with open(os.environ["STRIPE_ANALYTICS_TIMING"], "a", encoding="utf-8") as timing:

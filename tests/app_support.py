@@ -222,6 +222,14 @@ def wait_for_first_run(tab, timeout: float) -> None:
                           "[data-testid='stSidebar'] [data-testid='stElementContainer'], "
                           "[data-testid='stDialog']", state="attached", timeout=timeout)
     settle_run(tab, timeout)
+    # A visit's first run holds its charts back until the browser has painted it; the run that
+    # draws them follows on its own (stripe_analytics.ui.first_paint).
+    if tab.locator(HELD_CHART).count():
+        tab.wait_for_selector(HELD_CHART, state="detached", timeout=timeout)
+        settle_run(tab, timeout)
+
+
+HELD_CHART = "[class*='st-key-first_paint_hold_']"  # stripe_analytics.ui.first_paint.HOLD_KEY
 
 
 def main_text(tab) -> str:

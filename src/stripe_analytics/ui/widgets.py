@@ -17,7 +17,7 @@ import streamlit as st
 from .. import exports
 from ..charts import mark_notes, slim, sparkline_svg, symbol, vega_lite, with_hover_note
 from ..money import decimals
-from . import definitions, notes
+from . import definitions, first_paint, notes
 from .. import formatting as fmt
 from .filters import Filters
 
@@ -516,7 +516,9 @@ def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filte
 
     event = None
     drawn = slim(fig)  # the exports below render `fig` itself, every point at full precision
-    if light:
+    if not first_paint.charts_now():
+        first_paint.hold(int(drawn.layout.height or 450), key)
+    elif light:
         frame, spec = vega_lite(drawn, select=PICKED if selectable else None)
         event = st.vega_lite_chart(frame, spec, key=key, width="stretch", theme=None,
                                    on_select="rerun" if selectable else "ignore",
