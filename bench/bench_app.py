@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from cpu_time import tree_cpu_seconds  # noqa: E402
+from stripe_analytics.ui.first_paint import HELD_SELECTOR  # noqa: E402
 
 PAGES = [("", "Overview", "overview"), ("revenue", "Revenue", "revenue"), ("mrr", "MRR & growth", "mrr"),
          ("retention", "Retention", "retention"), ("customers", "Customers", "customers"),
@@ -108,8 +109,8 @@ PAINT_PROBE = """
 })();
 """
 
-# A chart that a visit's first run holds back (stripe_analytics.ui.first_paint.HOLD_KEY).
-HELD_CHART = "[class*='st-key-first_paint_hold_']"
+# A chart that a visit's first run holds back.
+HELD_CHART = HELD_SELECTOR
 # The Overview's first visit over: its first run and the run that draws the charts it held back
 # (until session 10 there was one run, and this line said "first script run complete").
 PAGE_DRAWN = "Overview, first visit's runs complete, charts drawn (fresh server)"

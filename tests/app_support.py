@@ -19,6 +19,8 @@ from typing import Callable, Iterator
 from urllib.error import URLError
 from urllib.request import urlopen
 
+from stripe_analytics.ui.first_paint import HELD_SELECTOR
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
 SERVER = ROOT / "serve.py"  # what `make run` starts: app.py, warmed up before the first visitor
@@ -229,7 +231,7 @@ def wait_for_first_run(tab, timeout: float) -> None:
         settle_run(tab, timeout)
 
 
-HELD_CHART = "[class*='st-key-first_paint_hold_']"  # stripe_analytics.ui.first_paint.HOLD_KEY
+HELD_CHART = HELD_SELECTOR  # a chart a visit's first run holds back
 
 
 def main_text(tab) -> str:

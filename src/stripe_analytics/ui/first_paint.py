@@ -30,6 +30,7 @@ def charts_now() -> bool:
 
 
 HOLD_KEY = "first_paint_hold"  # a held chart's space carries the CSS class st-key-first_paint_hold_<chart key>
+HELD_SELECTOR = f"[class*='st-key-{HOLD_KEY}_']"  # the page's held charts, for a browser that waits for them
 
 
 def hold(height: int, key: str) -> None:
