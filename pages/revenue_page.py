@@ -2,13 +2,12 @@
 month: the sidebar's granularity); payment success rate and average order value; breakdowns by
 currency, product and payment method."""
 
-import pandas as pd
 import streamlit as st
 
 from stripe_analytics import charts, queries
 from stripe_analytics.metrics import cash_by_currency, to_major
 from stripe_analytics.money import to_major_float
-from stripe_analytics.metrics.cash import period_start
+from stripe_analytics.metrics.cash import disputes_on_periods, period_start
 from stripe_analytics import formatting as fmt
 from stripe_analytics.ui import definitions, page, widgets
 
@@ -95,10 +94,7 @@ def volume_section() -> None:
                       filters=f, light=True)
     with right:
         disputes = page.browse(ctx, queries.disputes_by_period, f.scope(), period)
-        periods = pd.DataFrame({"period": cash["period"]})
-        disputes = periods.merge(disputes, on="period", how="left").fillna(0)
-        disputes["currency"] = cur
-        disputes = widgets.major(disputes, ["disputed_amount"], cur)
+        disputes = widgets.major(disputes_on_periods(disputes, cash["period"], cur), ["disputed_amount"], cur)
         widgets.chart(charts.bars(disputes, "period", {"disputed_amount": "Disputed amount"}, currency=cur,
                                   title=f"Disputes opened ({cur.upper()} only, not converted)" if f.converted
                                   else "Disputes opened", colors=[charts.MOVEMENT_COLORS["contraction"]]),

@@ -243,3 +243,20 @@ def test_arpa_rounds_to_the_minor_unit(tmp_path):
     # (1001 + 2000 + 3000) / 3 = 2000.33 minor units -> 20.00 in JSON
     assert math.isclose(result.monthly["arpa"][0], 6001 / 3)
     assert metrics_json(result)["currencies"]["usd"]["months"][0]["arpa"] == 20.0
+
+
+def test_disputes_are_shown_on_every_period_of_the_cash_view_with_none_at_zero():
+    import pandas as pd
+
+    from stripe_analytics.metrics.cash import disputes_on_periods
+
+    read = pd.DataFrame({"period": ["2026-02", "2026-04"], "disputes": [2, 1], "disputed_amount": [5000, 1200],
+                         "lost": [1, 0]})
+    shown = disputes_on_periods(read, pd.Series(["2026-01", "2026-02", "2026-03", "2026-04"]), "eur")
+    assert shown["period"].tolist() == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    assert shown["disputed_amount"].tolist() == [0, 5000, 0, 1200]
+    assert shown["disputes"].tolist() == [0, 2, 0, 1] and shown["lost"].tolist() == [0, 1, 0, 0]
+    assert set(shown["currency"]) == {"eur"}
+    # a period of the disputes outside the view (a filter's edge) is not drawn
+    outside = disputes_on_periods(read, ["2026-02"], "eur")
+    assert outside["period"].tolist() == ["2026-02"] and outside["disputed_amount"].tolist() == [5000]

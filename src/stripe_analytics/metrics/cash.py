@@ -238,3 +238,13 @@ def cash_periods(cash: pd.DataFrame, currencies: Sequence[str], starts: Iterable
         frame[column] = frame[column].astype("int64")
     frame.insert(2, "period", [period_label(d, period) for d in frame["start"]])
     return cash_rates(frame)
+
+
+def disputes_on_periods(disputes: pd.DataFrame, periods: Sequence[str], currency: str) -> pd.DataFrame:
+    """Disputes opened (`queries.disputes_by_period`: period, disputes, disputed_amount, lost)
+    on every period of a cash view, in its order, a period with none at 0, like the cash
+    columns of `cash_periods` (metrics.md "Cash (payments)"); `currency` is the one they were
+    read in (the reporting currency's own disputes, never converted)."""
+    frame = pd.DataFrame({"period": list(periods)}).merge(disputes, on="period", how="left").fillna(0)
+    frame["currency"] = currency
+    return frame
