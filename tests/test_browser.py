@@ -178,7 +178,7 @@ def test_filters_survive_a_run_that_arrives_while_the_pickers_are_still_loading(
 
     held = []
     page.route(re.compile(r"/static/js/Selectbox\.[^/]+\.js$"), lambda route: held.append(route))
-    page.goto(f"{server['url']}/mrr?currency=eur&from=2026-01-01")
+    page.goto(f"{server['url']}/mrr?currency=eur&from=2026-01-02")
     page.wait_for_selector("[data-testid='stMetricValue']", timeout=60_000)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
     skeletons = page.locator("[data-testid='stSidebar'] [data-testid='stElementContainer'] [data-testid='stSkeleton']")
@@ -194,7 +194,7 @@ def test_filters_survive_a_run_that_arrives_while_the_pickers_are_still_loading(
     sidebar.get_by_role("button", name="Save", exact=True).click()  # and a run after they are drawn
     settle(page)
     assert re.search(r"/mrr\?", page.url) and dict(re.findall(r"[?&]([^=&]+)=([^&]*)", page.url)) == {
-        "currency": "eur", "from": "2026-01-01"}
+        "currency": "eur", "from": "2026-01-02"}
     assert page.get_by_role("combobox", name="Currency", exact=True).input_value() == "EUR"
     assert page.get_by_role("combobox", name="Granularity", exact=True).input_value() == "Month"
     no_exception(page)

@@ -126,7 +126,7 @@ def test_notes_are_added_refused_edited_deleted_and_marked_on_the_charts(server,
     expect(main).to_contain_text("Price change")
 
     # every time chart marks it; a chart's data download carries it on its month's row
-    go(page, server["url"], "mrr", "from=2026-01-01&to=2026-06-30")
+    go(page, server["url"], "mrr", "from=2026-01-02&to=2026-06-30")
     no_exception(page)
     open_tab(page, "Growth")  # five charts over time
     marks = page.locator("[data-testid='stPlotlyChart'] text, [data-testid='stVegaLiteChart'] text", has_text="✎")
@@ -178,13 +178,13 @@ def _save_view(tab, name: str) -> None:
 
 
 def test_views_are_saved_opened_renamed_and_deleted_from_the_sidebar(server, page):
-    go(page, server["url"], "mrr", "currency=eur&from=2026-01-01")
+    go(page, server["url"], "mrr", "currency=eur&from=2026-01-02")
     _save_view(page, "EU MRR 2026")
     side = page.locator("[data-testid='stSidebar']")
     expect(side.get_by_role("button", name="EU MRR 2026")).to_have_count(1, timeout=30_000)
     expect(page.locator("[data-testid='stPopoverBody']:visible")).to_have_count(0, timeout=30_000)  # closed
     assert [(v["name"], v["page"], v["query"]) for v in _views(server)] == [
-        ("EU MRR 2026", "mrr", "currency=eur&from=2026-01-01")]
+        ("EU MRR 2026", "mrr", "currency=eur&from=2026-01-02")]
     _save_view(page, "eu mrr 2026")  # a taken name (case aside)
     expect(page.locator("[data-testid='stPopoverBody']:visible")).to_contain_text(
         "A view named 'EU MRR 2026' already exists", timeout=30_000)
@@ -196,7 +196,7 @@ def test_views_are_saved_opened_renamed_and_deleted_from_the_sidebar(server, pag
     side.get_by_role("button", name="EU MRR 2026").click()
     settle(page)
     settle(page)
-    assert re.search(r"/mrr\?", page.url) and url_params(page.url) == {"currency": "eur", "from": "2026-01-01"}
+    assert re.search(r"/mrr\?", page.url) and url_params(page.url) == {"currency": "eur", "from": "2026-01-02"}
     assert page.get_by_role("combobox", name="Granularity", exact=True).input_value() == "Month"
     assert page.get_by_role("combobox", name="Currency", exact=True).input_value() == "EUR"
     shot(page, "saved_view_opened")
