@@ -4,7 +4,7 @@ metrics engine's, and the empty, corrupt-cache and bad-settings states say what 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from stripe_analytics.cache import Cache
 from stripe_analytics.metrics import MetricFilters, compute_metrics
+from stripe_analytics.metrics.cash import period_label, period_start
 from stripe_analytics.money import format_amount, to_major_float
 from tests.app_support import APP, app_env, data_dir_with_demo
 
@@ -450,7 +451,7 @@ def test_revenue_granularity_changes_the_numbers_and_days_add_up_to_months(demo_
     # and every week after it is the sum of its days as the day view draws them
     summed_weeks: dict[str, float] = defaultdict(float)
     for day, amount in days.items():
-        summed_weeks[(date.fromisoformat(day) - timedelta(days=date.fromisoformat(day).weekday())).isoformat()] += amount
+        summed_weeks[period_label(period_start(date.fromisoformat(day), "week"), "week")] += amount
     later_weeks = list(week_series)[1:]
     assert len(later_weeks) > 40
     for week in later_weeks:
