@@ -93,6 +93,33 @@ def test_overview_numbers_equal_the_metrics_engine(demo_env):
     assert shown["Customer churn"] == ("—" if churn != churn else f"{churn * 100:.1f}%")
 
 
+def test_reset_filters_comes_and_goes_without_moving_the_rest_of_the_sidebar(demo_env):
+    """Reset filters shows once a filter differs from its default and puts every filter back.
+    It and the "Report in" picker come and go in places of their own: the sidebar's other
+    elements keep their positions, which the browser would otherwise redraw as new elements
+    (about 300 more components drawn on every change between a default and another value)."""
+    def sidebar(at: AppTest) -> list[tuple[str, str]]:
+        return [(node.type, str(getattr(node, "label", "") or "")) for node in at.sidebar.children.values()]
+
+    at = new_app().run()
+    default = current_filters(at)
+    at_default = sidebar(at)
+    assert ("button", "Reset filters") not in at_default
+    other = next(c for c in at.session_state["_ctx"].options.currencies if c != default.currency)
+    at.sidebar.selectbox(key="f_currency").set_value(other).run()
+    changed = sidebar(at)
+    assert not problems(at)
+    moved = [(before, after) for before, after in zip(at_default, changed) if before != after]
+    assert moved == [(("empty", ""), ("button", "Reset filters"))]  # in its own place, the others unmoved
+    at.sidebar.selectbox(key="f_currency").set_value("all").run()  # all currencies: the "Report in" picker too
+    moved = [(before, after) for before, after in zip(at_default, sidebar(at)) if before != after]
+    assert [after for _, after in moved] == [("selectbox", "Report in"), ("button", "Reset filters")]
+    assert all(before == ("empty", "") for before, _ in moved) and len(sidebar(at)) == len(at_default)
+    at.sidebar.button[[b.label for b in at.sidebar.button].index("Reset filters")].click().run()
+    assert current_filters(at) == default and sidebar(at) == at_default
+    assert not any(key in at.query_params for key in ("currency", "reporting"))
+
+
 def test_filters_change_the_numbers_and_match_the_engine(demo_env):
     at = new_app().run()
     before = tiles(at)

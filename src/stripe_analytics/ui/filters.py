@@ -416,11 +416,14 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
                       help="A single currency shows its own figures. \"All currencies\" converts every currency "
                            "into the account's default at the ECB reference rate of the day before (MRR at each "
                            "month's end), with exchange-rate moves shown apart as FX impact.")
+    # A slot for each picker or button that comes and goes, so that what follows keeps its place
+    # in the sidebar: the browser redraws an element moved by one place as a new one.
+    report_in = sidebar.empty()
     if state.get(_W["currency"]) == ALL_CURRENCIES:
         choices = reporting_options(options, reporting)
         if state.get(_W["reporting"]) not in choices:
             state[_W["reporting"]] = reporting
-        sidebar.selectbox("Report in", choices, key=_W["reporting"], format_func=str.upper,
+        report_in.selectbox("Report in", choices, key=_W["reporting"], format_func=str.upper,
                           help="The reporting currency every currency is converted into (any currency the ECB "
                                "publishes, and those of the rates you import on the Data page or with "
                                "`stripe-analytics fx import`).")
@@ -454,11 +457,12 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
         # string is one entry: *back* would step through half-written filters).
         st.query_params.from_dict(wanted)
     state["_filters_url"] = params
+    reset_slot = sidebar.empty()
     if params:
         def reset() -> None:
             _set_widgets(state, defaults)
 
-        sidebar.button("Reset filters", on_click=reset, type="tertiary", icon=":material/restart_alt:")
+        reset_slot.button("Reset filters", on_click=reset, type="tertiary", icon=":material/restart_alt:")
     return filters
 
 
