@@ -7,7 +7,7 @@ Two measurements:
    sees it, to the tile painted as the page itself records it, and to the end of the first
    script run) on a freshly started server, beside the same for the bare `app.py` and for a
    minimal Streamlit app with four tiles (Streamlit's own floor here), then for each page the time from picking another
-   currency in the sidebar to the end of the rerun, and the bytes the server sent the browser
+   currency in the sidebar to the end of the rerun (beside the same click on the minimal app), and the bytes the server sent the browser
    for the page (its first load: websocket messages and HTTP responses as transferred; each
    currency change: websocket messages), counted by Chromium's DevTools protocol, and the CPU
    time the browser and the server spent on each change (from /proc: on a machine shared with
@@ -52,8 +52,9 @@ PAGES = [("", "Overview", "overview"), ("revenue", "Revenue", "revenue"), ("mrr"
 SERVED = "serve.py"  # what `make run` starts
 # The least a Streamlit page with KPI tiles costs on this machine, measured the same way: what no
 # change of ours can go below.
-MINIMAL_APP = """import streamlit as st
-st.sidebar.selectbox("Currency", ["usd", "eur"])
+MINIMAL_CODES = ["usd", "eur"]
+MINIMAL_APP = f"""import streamlit as st
+st.sidebar.selectbox("Currency", {MINIMAL_CODES!r}, format_func=str.upper)
 st.title("Overview")
 for column in st.columns(4):
     column.metric("MRR", "$1,234.00", "+5.0%", border=True)
@@ -129,12 +130,13 @@ CLICK_PROBE = """
   const watch = () => {
     const app = document.querySelector("[data-testid='stApp']");
     if (!app) return setTimeout(watch, 20);
-    new MutationObserver(() => {
+    new MutationObserver((changes) => {
       if (click.at === null || click.done !== null) return;
       const state = app.dataset.testScriptState;
-      if (state === "running") click.running = true;
-      else if (state === "notRunning" && click.running) click.done = performance.now();
-    }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
+      // a run shorter than the observer's delay is seen only in the value the attribute had
+      if (state === "running" || changes.some((change) => change.oldValue === "running")) click.running = true;
+      if (state === "notRunning" && click.running) click.done = performance.now();
+    }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"], attributeOldValue: true});
   };
   document.addEventListener("DOMContentLoaded", watch);
 })();
@@ -176,6 +178,33 @@ class ByteCounter:
         return out
 
 
+def settle(tab) -> None:
+    """Until the app's script run is over."""
+    tab.wait_for_function(
+        "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState === 'notRunning'",
+        polling=10, timeout=120_000)
+
+
+def click_and_time(tab, option) -> tuple[float, float]:
+    """Click `option` (a tab with CLICK_PROBE), wait for the rerun it starts: (wall clock, page
+    clock) seconds."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    tab.evaluate("window.__saClick.arm()")
+    start = time.perf_counter()
+    option.click()
+    try:  # the rerun starts a few ms after the click
+        tab.wait_for_function("() => window.__saClick.running", polling=5, timeout=2_000)
+    except PlaywrightTimeout:
+        pass
+    settle(tab)
+    wall = time.perf_counter() - start
+    tab.wait_for_timeout(100)  # the last frames' events reach us after the page settles
+    at, done = tab.evaluate("[window.__saClick.at, window.__saClick.done]")
+    # a run too short for the page to show "running" is timed by the wall clock
+    return wall, (done - at) / 1000 if at is not None and done is not None else wall
+
+
 def browser_bench(data_dir: Path, codes: list[str], rounds: int, pages: list[tuple[str, str, str]] = PAGES
                   ) -> tuple[dict, dict, dict]:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -208,18 +237,13 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int, pages: list[tup
             tab.add_init_script(CLICK_PROBE)
             counter = ByteCounter(tab)
 
-            def settle() -> None:
-                tab.wait_for_function(
-                    "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState === 'notRunning'",
-                    polling=10, timeout=120_000)
-
             start = time.perf_counter()
             tab.goto(url)
             tab.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
             first["Overview, first KPI tile on screen (fresh server)"] = time.perf_counter() - start
-            settle()
+            settle(tab)
             tab.wait_for_selector(HELD_CHART, state="detached", timeout=120_000)  # and the run of its charts
-            settle()
+            settle(tab)
             first[PAGE_DRAWN] = time.perf_counter() - start
             tab.wait_for_load_state("networkidle")  # the modules the charts load after the run
             sent["Overview, first visit"] = (counter.take(), [])
@@ -229,7 +253,7 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int, pages: list[tup
                 # Plotly's bundle right after the tiles arrive; the probe sees them drawn sooner.
                 first["Overview, first KPI tile painted (fresh server, page clock)"] = probe["painted"] / 1000
             first.update(timed_reload(tab))
-            settle()
+            settle(tab)
             tab.wait_for_load_state("networkidle")
             sent["Overview, reload"] = (counter.take(), [])
 
@@ -237,33 +261,19 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int, pages: list[tup
                 """Click `option`, wait for the rerun it starts: ((wall, script, browser CPU,
                 server CPU, page clock) seconds, websocket bytes)."""
                 cpu_before = cpu()
-                tab.evaluate("window.__saClick.arm()")
-                start = time.perf_counter()
-                option.click()
-                try:  # the rerun starts a few ms after the click; a very fast one may be missed
-                    tab.wait_for_function(
-                        "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState "
-                        "=== 'running'", polling=5, timeout=2_000)
-                except PlaywrightTimeout:
-                    pass
-                settle()
-                wall = time.perf_counter() - start
-                tab.wait_for_timeout(100)  # the last frames' events reach us after the page settles
+                wall, page_clock = click_and_time(tab, option)
                 browser_cpu, server_cpu = (after - before for after, before in zip(cpu(), cpu_before))
-                at, done = tab.evaluate("[window.__saClick.at, window.__saClick.done]")
-                # a run too short for the page to show "running" is timed by the wall clock
-                page_clock = (done - at) / 1000 if at is not None and done is not None else wall
                 return (wall, last_script_time(), browser_cpu, server_cpu, page_clock), counter.take()[0]
 
             def open_page(path: str) -> tuple[int, int]:
                 counter.take()
                 tab.goto(f"{url}/{path}")
                 tab.wait_for_timeout(200)
-                settle()
+                settle(tab)
                 # a visit's first run holds its charts back; the run that draws them follows
                 tab.wait_for_selector(HELD_CHART, state="detached", timeout=120_000)
                 tab.wait_for_timeout(200)
-                settle()
+                settle(tab)
                 tab.wait_for_timeout(100)
                 return counter.take()
 
@@ -371,6 +381,36 @@ def fresh_first_paint(data_dir: Path, entry: str = SERVED) -> dict[str, float]:
     return out
 
 
+def floor_reruns(data_dir: Path, minimal_app: Path, rounds: int) -> list[tuple[float, float]]:
+    """Currency changes on the minimal Streamlit app, timed as the pages' are: Streamlit's own
+    floor for a click on this machine, measured in the same run. (wall, page clock) seconds."""
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    proc = start_server(str(minimal_app), port, env_for(data_dir))
+    url = f"http://127.0.0.1:{port}"
+    measured = []
+    try:
+        wait_until_healthy(url)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
+            tab.add_init_script(CLICK_PROBE)
+            tab.goto(url)
+            tab.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
+            settle(tab)
+            tab.wait_for_timeout(500)
+            for i in range(rounds * 2):
+                tab.get_by_role("combobox", name="Currency", exact=True).click()
+                option = tab.get_by_role("option", name=MINIMAL_CODES[(i + 1) % 2].upper(), exact=True)
+                measured.append(click_and_time(tab, option))
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    return measured
+
+
 # ----------------------------------------------------------------------------- AppTest
 
 def apptest_bench(data_dir: Path, codes: list[str], rounds: int) -> dict[str, tuple[float, float]]:
@@ -449,6 +489,7 @@ def main() -> int:
                     bare.setdefault(label, []).append(seconds)
                 for label, seconds in fresh_first_paint(data_dir, str(minimal)).items():
                     floor.setdefault(label, []).append(seconds)
+            floor_clicks = floor_reruns(data_dir, minimal, args.rounds)
         runs = f", median (min-max) of {args.paint_runs} fresh servers" if args.paint_runs > 1 else ""
         for title, measured in ((f"`streamlit run {SERVED}` (make run: warmed up before the first visitor)", samples),
                                 ("`streamlit run app.py` (no warm-up), for comparison", bare),
@@ -470,10 +511,13 @@ def main() -> int:
         print("\nBrowser: rerun after a currency change, warm (ms; median and max of "
               f"{len(next(iter(reruns.values())))} changes per page)")
         print(f"  {'page':<16} {'script median':>14} {'script max':>11} {'click→done median':>18} {'max':>7} "
-              f"{'CPU: browser':>13} {'server':>7} {'page clock: median':>19} {'max':>7}")
+              f"{'CPU: browser':>13} {'server':>7} {'page clock: median':>19} {'max':>7} {'÷ minimal app':>14}")
+        floor_clock = statistics.median(t[1] for t in floor_clicks)
+
         def page_clock(times) -> str:
             clock = [t[4] for t in times]
-            return f"{statistics.median(clock) * 1000:19.0f} {max(clock) * 1000:7.0f}"
+            return (f"{statistics.median(clock) * 1000:19.0f} {max(clock) * 1000:7.0f} "
+                    f"{statistics.median(clock) / floor_clock:13.2f}x")
 
         for title, times in reruns.items():
             script = [t[1] for t in times]
@@ -488,6 +532,12 @@ def main() -> int:
                   f"{statistics.median(total) * 1000:18.0f} {max(total) * 1000:7.0f} "
                   f"{statistics.median(t[2] for t in times) * 1000:13.0f} "
                   f"{statistics.median(t[3] for t in times) * 1000:7.0f} {page_clock(times)}")
+        wall = [t[0] for t in floor_clicks]
+        clock = [t[1] for t in floor_clicks]
+        print(f"  {'minimal app':<16} {'':>14} {'':>11} {statistics.median(wall) * 1000:18.0f} {max(wall) * 1000:7.0f} "
+              f"{'':>13} {'':>7} {statistics.median(clock) * 1000:19.0f} {max(clock) * 1000:7.0f}")
+        print("  (minimal app: the same currency change on the minimal Streamlit app, one picker and four tiles:\n"
+              "  Streamlit's own floor for a click here; ÷ minimal app: a page's page-clock median over it)")
         print("  (CPU: median ms of CPU time per change, the browser's processes and the server's, both with the "
               "pages'\n  freshness check, ui/live.py; page clock: from the press on the option to the end of the "
               "run,\n  timed by the page itself, without Playwright's own waiting around the click)")
