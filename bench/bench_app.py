@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -207,13 +208,10 @@ def click_and_time(tab, option) -> tuple[float, float | None]:
 def browser_bench(data_dir: Path, codes: list[str], rounds: int, pages: list[tuple[str, str, str]] = PAGES
                   ) -> tuple[dict, dict, dict]:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
 
-    port = _free_port()
     timing_file = data_dir / "script-timing.tsv"
     timing_file.unlink(missing_ok=True)
     env = {**env_for(data_dir), "STRIPE_ANALYTICS_TIMING": str(timing_file)}
-    proc = start_server(SERVED, port, env)
 
     def cpu() -> tuple[float, float]:
         return tree_cpu_seconds(os.getpid(), "chrom"), tree_cpu_seconds(proc.pid)
@@ -221,94 +219,83 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int, pages: list[tup
     def last_script_time() -> float:
         lines = timing_file.read_text().splitlines() if timing_file.exists() else []
         return float(lines[-1].split("\t")[1]) if lines else float("nan")
-    url = f"http://127.0.0.1:{port}"
     first: dict[str, float] = {}
     # wall, script, browser CPU, server CPU, click -> done on the page's clock
     reruns: dict[str, list[tuple[float, float, float, float, float]]] = {}
     # page -> ((websocket, http) bytes of its load, websocket bytes per currency change)
     sent: dict[str, tuple[tuple[int, int], list[int]]] = {}
-    try:
-        wait_until_healthy(url)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
-            tab.add_init_script(PAINT_PROBE)
-            tab.add_init_script(CLICK_PROBE)
-            counter = ByteCounter(tab)
+    with served_tab(SERVED, env, PAINT_PROBE, CLICK_PROBE) as (tab, url, proc):
+        counter = ByteCounter(tab)
 
-            start = time.perf_counter()
-            tab.goto(url)
-            tab.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
-            first["Overview, first KPI tile on screen (fresh server)"] = time.perf_counter() - start
+        start = time.perf_counter()
+        tab.goto(url)
+        tab.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
+        first["Overview, first KPI tile on screen (fresh server)"] = time.perf_counter() - start
+        settle(tab)
+        tab.wait_for_selector(HELD_CHART, state="detached", timeout=120_000)  # and the run of its charts
+        settle(tab)
+        first[PAGE_DRAWN] = time.perf_counter() - start
+        tab.wait_for_load_state("networkidle")  # the modules the charts load after the run
+        sent["Overview, first visit"] = (counter.take(), [])
+        probe = tab.evaluate("window.__saFirstTile || {}")
+        if "painted" in probe:
+            # Playwright checks visibility from the page's main thread, which is busy parsing
+            # Plotly's bundle right after the tiles arrive; the probe sees them drawn sooner.
+            first["Overview, first KPI tile painted (fresh server, page clock)"] = probe["painted"] / 1000
+        first.update(timed_reload(tab))
+        settle(tab)
+        tab.wait_for_load_state("networkidle")
+        sent["Overview, reload"] = (counter.take(), [])
+
+        def timed_click(option) -> tuple[tuple[float, float, float, float, float], int]:
+            """Click `option`, wait for the rerun it starts: ((wall, script, browser CPU,
+            server CPU, page clock) seconds, websocket bytes)."""
+            cpu_before = cpu()
+            wall, page_clock = click_and_time(tab, option)
+            browser_cpu, server_cpu = (after - before for after, before in zip(cpu(), cpu_before))
+            # a run too short for the page to show "running" is timed by the wall clock
+            page_clock = wall if page_clock is None else page_clock
+            return (wall, last_script_time(), browser_cpu, server_cpu, page_clock), counter.take()[0]
+
+        def open_page(path: str) -> tuple[int, int]:
+            counter.take()
+            tab.goto(f"{url}/{path}")
+            tab.wait_for_timeout(200)
             settle(tab)
-            tab.wait_for_selector(HELD_CHART, state="detached", timeout=120_000)  # and the run of its charts
+            # a visit's first run holds its charts back; the run that draws them follows
+            tab.wait_for_selector(HELD_CHART, state="detached", timeout=120_000)
+            tab.wait_for_timeout(200)
             settle(tab)
-            first[PAGE_DRAWN] = time.perf_counter() - start
-            tab.wait_for_load_state("networkidle")  # the modules the charts load after the run
-            sent["Overview, first visit"] = (counter.take(), [])
-            probe = tab.evaluate("window.__saFirstTile || {}")
-            if "painted" in probe:
-                # Playwright checks visibility from the page's main thread, which is busy parsing
-                # Plotly's bundle right after the tiles arrive; the probe sees them drawn sooner.
-                first["Overview, first KPI tile painted (fresh server, page clock)"] = probe["painted"] / 1000
-            first.update(timed_reload(tab))
-            settle(tab)
-            tab.wait_for_load_state("networkidle")
-            sent["Overview, reload"] = (counter.take(), [])
+            tab.wait_for_timeout(100)
+            return counter.take()
 
-            def timed_click(option) -> tuple[tuple[float, float, float, float, float], int]:
-                """Click `option`, wait for the rerun it starts: ((wall, script, browser CPU,
-                server CPU, page clock) seconds, websocket bytes)."""
-                cpu_before = cpu()
-                wall, page_clock = click_and_time(tab, option)
-                browser_cpu, server_cpu = (after - before for after, before in zip(cpu(), cpu_before))
-                # a run too short for the page to show "running" is timed by the wall clock
-                page_clock = wall if page_clock is None else page_clock
-                return (wall, last_script_time(), browser_cpu, server_cpu, page_clock), counter.take()[0]
-
-            def open_page(path: str) -> tuple[int, int]:
-                counter.take()
-                tab.goto(f"{url}/{path}")
-                tab.wait_for_timeout(200)
-                settle(tab)
-                # a visit's first run holds its charts back; the run that draws them follows
-                tab.wait_for_selector(HELD_CHART, state="detached", timeout=120_000)
-                tab.wait_for_timeout(200)
-                settle(tab)
-                tab.wait_for_timeout(100)
-                return counter.take()
-
-            for path, title, _ in pages:
-                first_load = open_page(path)
-                measured = []
-                for i in range(rounds * 2):
-                    code = codes[(i + 1) % len(codes)]
-                    tab.get_by_role("combobox", name="Currency", exact=True).click()
-                    measured.append(timed_click(tab.get_by_role("option", name=code.upper(), exact=True)))
-                reruns[title] = [m[0] for m in measured]
-                sent[title] = (first_load, [m[1] for m in measured])
-            open_page("mrr")
+        for path, title, _ in pages:
+            first_load = open_page(path)
             measured = []
             for i in range(rounds * 2):
-                options = tab.get_by_role("option")
-                for _ in range(5):  # a click just after the page arrived can be undone by its redraw
-                    month = tab.get_by_role("combobox", name="Month", exact=True)
-                    # at the top of the window, so that its list opens within it (lower down, the
-                    # list's last options can fall below the window, where they cannot be clicked)
-                    month.evaluate("element => element.scrollIntoView({block: 'start'})")
-                    month.click()
-                    try:
-                        options.last.wait_for(timeout=2_000)
-                        break
-                    except PlaywrightTimeout:
-                        tab.keyboard.press("Escape")
-                measured.append(timed_click(options.nth(options.count() - 2 - i % 2)))  # the last months but one
-            reruns[MONTH_PICK] = [m[0] for m in measured]
-            sent[MONTH_PICK] = ((0, 0), [m[1] for m in measured])
-            browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+                code = codes[(i + 1) % len(codes)]
+                tab.get_by_role("combobox", name="Currency", exact=True).click()
+                measured.append(timed_click(tab.get_by_role("option", name=code.upper(), exact=True)))
+            reruns[title] = [m[0] for m in measured]
+            sent[title] = (first_load, [m[1] for m in measured])
+        open_page("mrr")
+        measured = []
+        for i in range(rounds * 2):
+            options = tab.get_by_role("option")
+            for _ in range(5):  # a click just after the page arrived can be undone by its redraw
+                month = tab.get_by_role("combobox", name="Month", exact=True)
+                # at the top of the window, so that its list opens within it (lower down, the
+                # list's last options can fall below the window, where they cannot be clicked)
+                month.evaluate("element => element.scrollIntoView({block: 'start'})")
+                month.click()
+                try:
+                    options.last.wait_for(timeout=2_000)
+                    break
+                except PlaywrightTimeout:
+                    tab.keyboard.press("Escape")
+            measured.append(timed_click(options.nth(options.count() - 2 - i % 2)))  # the last months but one
+        reruns[MONTH_PICK] = [m[0] for m in measured]
+        sent[MONTH_PICK] = ((0, 0), [m[1] for m in measured])
     return first, reruns, sent
 
 
@@ -323,6 +310,29 @@ def timed_reload(tab) -> dict[str, float]:
     out["Overview, first KPI tile painted (reload, warm server, page clock)"] = \
         tab.evaluate("window.__saFirstTile.painted") / 1000
     return out
+
+
+@contextlib.contextmanager
+def served_tab(entry: str, env: dict[str, str], *init_scripts: str):
+    """A freshly started `streamlit run <entry>` and a new headless Chromium tab (running
+    `init_scripts` in every page): (tab, url, server process). Both are stopped after."""
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    proc = start_server(entry, port, env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
+            for script in init_scripts:
+                tab.add_init_script(script)
+            yield tab, url, proc
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
 
 
 def start_server(entry: str, port: int, env: dict[str, str]) -> subprocess.Popen:
@@ -348,37 +358,21 @@ def wait_until_healthy(url: str, timeout: float = 60) -> None:
 
 def fresh_first_paint(data_dir: Path, entry: str = SERVED) -> dict[str, float]:
     """One more first paint of the Overview on a freshly started server and a new browser."""
-    from playwright.sync_api import sync_playwright
-
-    port = _free_port()
-    proc = start_server(entry, port, env_for(data_dir))
-    url = f"http://127.0.0.1:{port}"
     out: dict[str, float] = {}
-    try:
-        wait_until_healthy(url)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
-            tab.add_init_script(PAINT_PROBE)
-            start = time.perf_counter()
-            tab.goto(url)
-            tab.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
-            out["Overview, first KPI tile on screen (fresh server)"] = time.perf_counter() - start
-            for _ in range(2):  # the visit's first run, then the run of the charts it held back
-                tab.wait_for_function(
-                    "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState === 'notRunning'",
-                    polling=10, timeout=120_000)
-                tab.wait_for_selector(HELD_CHART, state="detached", timeout=120_000)
-            out[PAGE_DRAWN] = time.perf_counter() - start
-            probe = tab.evaluate("window.__saFirstTile || {}")
-            if "painted" in probe:
-                out["Overview, first KPI tile painted (fresh server, page clock)"] = probe["painted"] / 1000
-            tab.wait_for_timeout(500)  # the charts' code still loading after the run; a user reloads later still
-            out.update(timed_reload(tab))
-            browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+    with served_tab(entry, env_for(data_dir), PAINT_PROBE) as (tab, url, _):
+        start = time.perf_counter()
+        tab.goto(url)
+        tab.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
+        out["Overview, first KPI tile on screen (fresh server)"] = time.perf_counter() - start
+        for _ in range(2):  # the visit's first run, then the run of the charts it held back
+            settle(tab)
+            tab.wait_for_selector(HELD_CHART, state="detached", timeout=120_000)
+        out[PAGE_DRAWN] = time.perf_counter() - start
+        probe = tab.evaluate("window.__saFirstTile || {}")
+        if "painted" in probe:
+            out["Overview, first KPI tile painted (fresh server, page clock)"] = probe["painted"] / 1000
+        tab.wait_for_timeout(500)  # the charts' code still loading after the run; a user reloads later still
+        out.update(timed_reload(tab))
     return out
 
 
@@ -386,30 +380,16 @@ def floor_reruns(data_dir: Path, minimal_app: Path, rounds: int) -> list[tuple[f
     """Currency changes on the minimal Streamlit app, timed as the pages' are: Streamlit's own
     floor for a click on this machine, measured in the same run. (wall, page clock) seconds; its
     runs are so short that the page may draw one without ever showing it as running (None)."""
-    from playwright.sync_api import sync_playwright
-
-    port = _free_port()
-    proc = start_server(str(minimal_app), port, env_for(data_dir))
-    url = f"http://127.0.0.1:{port}"
     measured = []
-    try:
-        wait_until_healthy(url)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
-            tab.add_init_script(CLICK_PROBE)
-            tab.goto(url)
-            tab.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
-            settle(tab)
-            tab.wait_for_timeout(500)
-            for i in range(rounds * 2):
-                tab.get_by_role("combobox", name="Currency", exact=True).click()
-                option = tab.get_by_role("option", name=MINIMAL_CODES[(i + 1) % 2].upper(), exact=True)
-                measured.append(click_and_time(tab, option))
-            browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+    with served_tab(str(minimal_app), env_for(data_dir), CLICK_PROBE) as (tab, url, _):
+        tab.goto(url)
+        tab.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
+        settle(tab)
+        tab.wait_for_timeout(500)
+        for i in range(rounds * 2):
+            tab.get_by_role("combobox", name="Currency", exact=True).click()
+            option = tab.get_by_role("option", name=MINIMAL_CODES[(i + 1) % 2].upper(), exact=True)
+            measured.append(click_and_time(tab, option))
     return measured
 
 
