@@ -5,6 +5,7 @@ import streamlit as st
 
 from stripe_analytics import charts
 from stripe_analytics.charts import MOVEMENT_LABELS
+from stripe_analytics.metrics import monthly as monthly_view
 from stripe_analytics.metrics import to_major
 from stripe_analytics import formatting as fmt
 from stripe_analytics.ui import data, definitions, page, segments, widget_state, widgets
@@ -60,8 +61,7 @@ widgets.kpi(tiles[2], "arpa", fmt.money(last["arpa"], cur), delta=fmt.delta_text
 widgets.kpi(tiles[3], "ltv", fmt.money(last["ltv"], cur), delta=fmt.delta_text(last["ltv"], p("ltv")),
             trend=major["ltv"], delta_description=vs, note=fx, chart_type="line")
 
-movement_columns = ["month", "currency", "mrr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
-                    "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else [])]
+movement_columns = monthly_view.mrr_movement_columns(f.converted)
 
 
 # Month and movement pickers redraw only this part (a fragment), not the page's other charts.
@@ -130,13 +130,10 @@ def growth_section() -> None:
 
 
 def table_section() -> None:
-    table_columns = ["month", "mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
-                     "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else []), "active_customers", "new_customers", "reactivated_customers",
-                     "churned_customers", "mrr_growth_rate", "quick_ratio", "arpa", "ltv"]
-    money_columns = ["mrr", "arr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr",
-                     "net_new_mrr", "fx_mrr", "arpa", "ltv"]
+    table_columns = monthly_view.mrr_table_columns(f.converted)
     pct = st.column_config.NumberColumn("MRR growth", format="percent")
-    widgets.table(monthly[table_columns], key="mrr_table", view="mrr_monthly", filters=f, money=money_columns,
+    widgets.table(monthly[table_columns], key="mrr_table", view="mrr_monthly", filters=f,
+                  money=monthly_view.money_columns(table_columns),
                   currency=cur, column_config={"mrr_growth_rate": pct, "fx_mrr": widgets.money_config("FX impact", cur),
                                                "quick_ratio": st.column_config.NumberColumn("Quick ratio", format="%.2f")},
                   search=False)

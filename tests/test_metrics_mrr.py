@@ -493,3 +493,23 @@ def test_monthly_normalisation_is_one_rule_in_sql_and_python():
         in_sql = con.execute("SELECT sa_monthly(?, ?, ?)", [amount, interval, count]).fetchone()[0]
         assert in_sql == monthly_amount(amount, interval, count) == pytest.approx(expected)
     assert monthly_amount(1200, None, 1) == 0.0 and monthly_amount(None, "month", 1) == 0.0
+
+
+@pytest.mark.parametrize("converted", [False, True])
+def test_the_mrr_page_columns_are_columns_the_engine_gives(converted):
+    """The MRR page's movements and monthly table ask only for columns of the engine's table, in
+    one currency and converted (then with FX impact), and its money columns are amounts."""
+    from stripe_analytics.cache import Cache
+    from stripe_analytics.metrics import MetricFilters
+    from stripe_analytics.metrics import monthly as monthly_view
+    from stripe_analytics.metrics.engine import MetricsEngine
+    from tests.app_support import small_demo
+
+    with Cache.open(small_demo(), read_only=True) as cache:
+        result = MetricsEngine(cache).compute(MetricFilters(), reporting_currency="usd" if converted else None)
+    for columns in (monthly_view.mrr_movement_columns(converted), monthly_view.mrr_table_columns(converted)):
+        assert set(columns) <= set(result.monthly.columns), set(columns) - set(result.monthly.columns)
+        assert ("fx_mrr" in columns) == converted
+    money = monthly_view.money_columns(monthly_view.mrr_table_columns(converted))
+    assert {"mrr", "arr", "net_new_mrr", "arpa", "ltv"} <= set(money) and ("fx_mrr" in money) == converted
+    assert not {"month", "active_customers", "mrr_growth_rate", "quick_ratio"} & set(money)

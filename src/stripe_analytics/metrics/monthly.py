@@ -18,6 +18,28 @@ AMOUNT_COLUMNS = ("mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "
                   "net_new_mrr", "gross_volume", "refunds", "fees", "net_volume")
 # Amounts that are averages (fractional minor units in the frame; rounded to the minor unit on output).
 AVERAGE_AMOUNT_COLUMNS = ("arpa", "ltv", "average_order_value")
+FX_COLUMN = "fx_mrr"  # a converted table's exchange-rate moves (fx.md "Output")
+_MOVEMENTS = ["mrr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "net_new_mrr"]
+
+
+def mrr_movement_columns(converted: bool) -> list[str]:
+    """A month's MRR and its movements, in the order the movements chart and the bridge draw
+    them (metrics.md "Customer MRR and movements"), FX impact last when converted."""
+    return ["month", "currency", *_MOVEMENTS, *([FX_COLUMN] if converted else [])]
+
+
+def mrr_table_columns(converted: bool) -> list[str]:
+    """The MRR page's monthly table: MRR, ARR and the movements (FX impact when converted), the
+    customer counts, then growth, quick ratio, ARPA and LTV (metrics.md "Customer MRR and
+    movements", "Customer counts and rates")."""
+    return ["month", "mrr", "arr", *_MOVEMENTS[1:], *([FX_COLUMN] if converted else []), "active_customers",
+            "new_customers", "reactivated_customers", "churned_customers", "mrr_growth_rate", "quick_ratio", "arpa",
+            "ltv"]
+
+
+def money_columns(columns: Sequence[str]) -> list[str]:
+    """Those of `columns` that are amounts of money."""
+    return [c for c in columns if c in AMOUNT_COLUMNS or c in AVERAGE_AMOUNT_COLUMNS or c == FX_COLUMN]
 
 
 # Per group of a movements table: the MRR and the number of customers of each movement
