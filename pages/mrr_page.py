@@ -20,7 +20,7 @@ fx = page.conversion_note(bundle.result.reporting)
 page.stop_without_months(monthly, ctx, mrr_only=True)
 major = to_major(monthly)
 months = list(monthly["month"])
-MOVEMENT_ORDER = ["new", "reactivation", "expansion", "contraction", "churn"]
+MOVEMENT_ORDER = list(monthly_view.MOVEMENT_COLUMNS)
 
 # A click on a movement bar selects that month and movement (before the selectors are drawn);
 # a selection is applied once, so the selectors can still be changed by hand afterwards.

@@ -19,20 +19,23 @@ AMOUNT_COLUMNS = ("mrr", "arr", "new_mrr", "expansion_mrr", "contraction_mrr", "
 # Amounts that are averages (fractional minor units in the frame; rounded to the minor unit on output).
 AVERAGE_AMOUNT_COLUMNS = ("arpa", "ltv", "average_order_value")
 FX_COLUMN = "fx_mrr"  # a converted table's exchange-rate moves (fx.md "Output")
-_MOVEMENTS = ["mrr", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "net_new_mrr"]
+# Each movement's MRR column, in the order the movements chart and the bridge draw them.
+MOVEMENT_COLUMNS = {"new": "new_mrr", "reactivation": "reactivation_mrr", "expansion": "expansion_mrr",
+                    "contraction": "contraction_mrr", "churn": "churned_mrr"}
+_MOVEMENTS = [*MOVEMENT_COLUMNS.values(), "net_new_mrr"]
 
 
 def mrr_movement_columns(converted: bool) -> list[str]:
     """A month's MRR and its movements, in the order the movements chart and the bridge draw
     them (metrics.md "Customer MRR and movements"), FX impact last when converted."""
-    return ["month", "currency", *_MOVEMENTS, *([FX_COLUMN] if converted else [])]
+    return ["month", "currency", "mrr", *_MOVEMENTS, *([FX_COLUMN] if converted else [])]
 
 
 def mrr_table_columns(converted: bool) -> list[str]:
     """The MRR page's monthly table: MRR, ARR and the movements (FX impact when converted), the
     customer counts, then growth, quick ratio, ARPA and LTV (metrics.md "Customer MRR and
     movements", "Customer counts and rates")."""
-    return ["month", "mrr", "arr", *_MOVEMENTS[1:], *([FX_COLUMN] if converted else []), "active_customers",
+    return ["month", "mrr", "arr", *_MOVEMENTS, *([FX_COLUMN] if converted else []), "active_customers",
             "new_customers", "reactivated_customers", "churned_customers", "mrr_growth_rate", "quick_ratio", "arpa",
             "ltv"]
 

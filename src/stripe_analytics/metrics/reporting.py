@@ -32,7 +32,7 @@ from ..money import decimals
 from ._sql import query
 from .cash import CASH_AMOUNT_COLUMNS, CASH_COLUMNS, cash_rates, period_label, period_start
 from .load import Calendar, month_label
-from .monthly import add_rates
+from .monthly import MOVEMENT_COLUMNS, add_rates
 from .movements import amount_sql, movement_sql
 from .rates import STALE_AFTER_DAYS, RateSet, describe_sources
 
@@ -41,8 +41,6 @@ _ONE = Decimal(1)
 # Two converted sums closer than this (relative) are "equal": no movement.
 _TOLERANCE = 1e-9
 
-MOVEMENT_COLUMNS = {"new": "new_mrr", "reactivation": "reactivation_mrr", "expansion": "expansion_mrr",
-                    "contraction": "contraction_mrr", "churn": "churned_mrr"}
 
 
 class UnknownReportingCurrencyError(ValueError):
