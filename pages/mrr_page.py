@@ -1,6 +1,8 @@
 """MRR & growth: MRR stacked by movement, a movement waterfall for a chosen month, ARR,
 growth rates, quick ratio, ARPA, LTV, and the customers behind each movement."""
 
+from functools import partial
+
 import streamlit as st
 
 from stripe_analytics import charts
@@ -92,15 +94,16 @@ def who_moved_and_bridge() -> None:
     with right:
         st.markdown("#### MRR bridge")
         row = major[major["month"] == state["mv_month"]].iloc[0]
-        widgets.chart(charts.waterfall(row, cur, title=f"From the start to the end of {fmt.month_name(row['month'])}",
-                                       height=380),
+        widgets.chart(partial(charts.waterfall, row, cur,
+                              title=f"From the start to the end of {fmt.month_name(row['month'])}",
+                              height=380),
                       major[major["month"] == state["mv_month"]][movement_columns], note=fx, key="mrr_waterfall",
                       view=f"mrr_bridge_{row['month']}", filters=f, light=True)
 
 
 def movements_section() -> None:
     st.caption("Gains above the axis, losses below. Click a bar to see the customers behind it.")
-    widgets.chart(charts.movements(major, cur, title=None), major[movement_columns], note=fx, key="mrr_moves",
+    widgets.chart(partial(charts.movements, major, cur, title=None), major[movement_columns], note=fx, key="mrr_moves",
                   view="mrr_movements", filters=f, selectable=True, light=True)
     who_moved_and_bridge()
     segments.movements_section(ctx, months)
@@ -109,23 +112,24 @@ def movements_section() -> None:
 def growth_section() -> None:
     left, right = st.columns(2)
     with left:
-        widgets.chart(charts.lines(major, "month", {"arr": "ARR"}, currency=cur, title="ARR", area=True),
+        widgets.chart(partial(charts.lines, major, "month", {"arr": "ARR"}, currency=cur, title="ARR", area=True),
                       major[["month", "currency", "mrr", "arr"]], note=fx, key="mrr_arr", view="arr", filters=f, light=True)
     with right:
-        widgets.chart(charts.bars(monthly, "month", {"mrr_growth_rate": "MRR growth"}, kind="percent",
-                                  title="MRR growth rate"),
+        widgets.chart(partial(charts.bars, monthly, "month", {"mrr_growth_rate": "MRR growth"}, kind="percent",
+                              title="MRR growth rate"),
                       monthly[["month", "currency", "mrr_growth_rate"]], note=fx, key="mrr_growth", view="mrr_growth_rate",
                       filters=f, light=True)
-    widgets.chart(charts.bars(monthly, "month", {"quick_ratio": "Quick ratio"}, kind="ratio", title="Quick ratio"),
+    widgets.chart(partial(charts.bars, monthly, "month", {"quick_ratio": "Quick ratio"}, kind="ratio",
+                          title="Quick ratio"),
                   monthly[["month", "currency", "quick_ratio"]], note=fx, key="mrr_quick", view="quick_ratio", filters=f,
                   light=True)
     # ARPA and LTV apart: LTV is tens of times ARPA, so on one axis ARPA would read as a flat line.
     left, right = st.columns(2)
     with left:
-        widgets.chart(charts.lines(major, "month", {"arpa": "ARPA"}, currency=cur, title="ARPA"),
+        widgets.chart(partial(charts.lines, major, "month", {"arpa": "ARPA"}, currency=cur, title="ARPA"),
                       major[["month", "currency", "arpa"]], note=fx, key="mrr_arpa", view="arpa", filters=f, light=True)
     with right:
-        widgets.chart(charts.lines(major, "month", {"ltv": "LTV"}, currency=cur, title="LTV"),
+        widgets.chart(partial(charts.lines, major, "month", {"ltv": "LTV"}, currency=cur, title="LTV"),
                       major[["month", "currency", "ltv"]], note=fx, key="mrr_ltv", view="ltv", filters=f, light=True)
 
 

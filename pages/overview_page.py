@@ -1,5 +1,7 @@
 """Overview: the KPI tiles with month-over-month deltas, small trends, and freshness."""
 
+from functools import partial
+
 import streamlit as st
 
 from stripe_analytics import charts
@@ -63,23 +65,24 @@ widgets.kpi(tiles[3], "arpa", fmt.money(last["arpa"], cur), delta=fmt.delta_text
 if mrr_matches:
     left, right = st.columns(2)
     with left:
-        widgets.chart(charts.lines(major, "month", {"mrr": "MRR"}, currency=cur, title="MRR", area=True, height=300),
+        widgets.chart(partial(charts.lines, major, "month", {"mrr": "MRR"}, currency=cur, title="MRR", area=True,
+                              height=300),
                       major[["month", "currency", "mrr"]], note=fx, key="ov_mrr", view="mrr", filters=f, light=True)
     with right:
-        widgets.chart(charts.movements(major, cur, title="MRR movements", height=300),
+        widgets.chart(partial(charts.movements, major, cur, title="MRR movements", height=300),
                       major[["month", "currency", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr",
                              "churned_mrr", "net_new_mrr", *(["fx_mrr"] if f.converted else [])]], note=fx,
                       key="ov_moves", view="mrr_movements", filters=f, light=True)
 left, right = st.columns(2)
 with left:
-    widgets.chart(charts.bars(major, "month", {"gross_volume": "Gross volume", "net_volume": "Net volume"},
-                              currency=cur, title="Gross and net volume", height=300),
+    widgets.chart(partial(charts.bars, major, "month", {"gross_volume": "Gross volume", "net_volume": "Net volume"},
+                          currency=cur, title="Gross and net volume", height=300),
                   major[["month", "currency", "gross_volume", "net_volume"]], note=fx, key="ov_volume", view="volume",
                   filters=f, light=True)
 if mrr_matches:
     with right:
-        widgets.chart(charts.lines(monthly, "month", {"active_customers": "Active customers"}, kind="count",
-                                   title="Active customers", height=300),
+        widgets.chart(partial(charts.lines, monthly, "month", {"active_customers": "Active customers"}, kind="count",
+                              title="Active customers", height=300),
                       monthly[["month", "currency", "active_customers"]], key="ov_customers", view="active_customers",
                       filters=f, light=True)
 

@@ -1,5 +1,7 @@
 """Products: the catalogue with its prices, and the MRR and invoiced revenue each brings."""
 
+from functools import partial
+
 from dataclasses import replace
 
 import streamlit as st
@@ -40,8 +42,9 @@ if f.converted:  # each product's own currencies beside the converted MRR
 
 chart_data = widgets.major(table[table["mrr"] > 0][["name", "mrr"]].sort_values("mrr", ascending=False), ["mrr"], cur)
 if not chart_data.empty:
-    widgets.chart(charts.bars(chart_data, "name", {"mrr": "MRR"}, currency=cur, horizontal=True, title="MRR by product",
-                              height=90 + 34 * len(chart_data)), chart_data, note=fx, key="prod_mrr",
+    widgets.chart(partial(charts.bars, chart_data, "name", {"mrr": "MRR"}, currency=cur, horizontal=True,
+                          title="MRR by product",
+                          height=90 + 34 * len(chart_data)), chart_data, note=fx, key="prod_mrr",
                   view="mrr_by_product", filters=f, dates_in_name=False, light=True)
 widgets.table(table, key="prod_table", view="products", filters=f, money=["mrr", "invoiced"], currency=cur,
               columns=["id", "name", "active", *(["own_mrr"] if f.converted else []), "mrr", "invoiced",

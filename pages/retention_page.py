@@ -1,5 +1,7 @@
 """Retention: cohort heatmaps (logo and revenue retention) and churn rates over time."""
 
+from functools import partial
+
 import streamlit as st
 
 from stripe_analytics import charts
@@ -39,12 +41,12 @@ def cohort_views() -> None:
     logo_tab, revenue_tab, table_tab = widgets.tabs(["Logo retention", "Revenue retention", "Table"], key="ret_view")
     with logo_tab:
         if logo_tab.open:
-            widgets.chart(charts.cohort_heatmap(cohorts, "logo_retention", max_age=horizon),
+            widgets.chart(partial(charts.cohort_heatmap, cohorts, "logo_retention", max_age=horizon),
                           cohorts[cohorts["age"] <= horizon], key="ret_logo", view="logo_retention", filters=f,
                           light=True)
     with revenue_tab:
         if revenue_tab.open:
-            widgets.chart(charts.cohort_heatmap(cohorts, "revenue_retention", max_age=horizon),
+            widgets.chart(partial(charts.cohort_heatmap, cohorts, "revenue_retention", max_age=horizon),
                           cohorts[cohorts["age"] <= horizon], note=fx, key="ret_revenue", view="revenue_retention",
                           filters=f, light=True)
     with table_tab:
@@ -67,14 +69,14 @@ else:
 st.markdown("#### Churn over time")
 left, right = st.columns(2)
 with left:
-    widgets.chart(charts.lines(monthly, "month", {"customer_churn_rate": "Customer churn",
-                                                  "revenue_churn_rate": "Revenue churn"}, kind="percent",
-                               title="Churn rates"),
+    widgets.chart(partial(charts.lines, monthly, "month", {"customer_churn_rate": "Customer churn",
+                                             "revenue_churn_rate": "Revenue churn"}, kind="percent",
+                          title="Churn rates"),
                   monthly[["month", "currency", "churned_customers", "customer_churn_rate", "revenue_churn_rate"]],
                   note=fx, key="ret_churn", view="churn_rates", filters=f, light=True)
 with right:
-    widgets.chart(charts.lines(monthly, "month", {"grr": "GRR", "nrr": "NRR"}, kind="percent",
-                               title="Gross and net revenue retention"),
+    widgets.chart(partial(charts.lines, monthly, "month", {"grr": "GRR", "nrr": "NRR"}, kind="percent",
+                          title="Gross and net revenue retention"),
                   monthly[["month", "currency", "grr", "nrr"]], note=fx, key="ret_grr", view="revenue_retention_rates",
                   filters=f, light=True)
 

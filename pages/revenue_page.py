@@ -2,6 +2,8 @@
 month: the sidebar's granularity); payment success rate and average order value; breakdowns by
 currency, product and payment method."""
 
+from functools import partial
+
 import streamlit as st
 
 from stripe_analytics import charts, queries
@@ -88,29 +90,29 @@ def volume_section() -> None:
     # The smaller charts with Vega-Lite, about a quarter of Plotly's drawing work in the browser.
     left, right = st.columns(2)
     with left:
-        widgets.chart(charts.bars(major, "period", {"refunds": "Refunds", "fees": "Fees"}, currency=cur,
-                                  title="Refunds and fees", colors=[charts.MOVEMENT_COLORS["churn"], charts.MUTED]),
+        widgets.chart(partial(charts.bars, major, "period", {"refunds": "Refunds", "fees": "Fees"}, currency=cur,
+                              title="Refunds and fees", colors=[charts.MOVEMENT_COLORS["churn"], charts.MUTED]),
                       major[["period", "currency", "refunds", "fees"]], note=fx, key="rev_refunds", view="refunds_fees",
                       filters=f, light=True)
     with right:
         disputes = page.browse(ctx, queries.disputes_by_period, f.scope(), period)
         disputes = widgets.major(disputes_on_periods(disputes, cash["period"], cur), ["disputed_amount"], cur)
-        widgets.chart(charts.bars(disputes, "period", {"disputed_amount": "Disputed amount"}, currency=cur,
-                                  title=f"Disputes opened ({cur.upper()} only, not converted)" if f.converted
-                                  else "Disputes opened", colors=[charts.MOVEMENT_COLORS["contraction"]]),
+        widgets.chart(partial(charts.bars, disputes, "period", {"disputed_amount": "Disputed amount"}, currency=cur,
+                              title=f"Disputes opened ({cur.upper()} only, not converted)" if f.converted
+                              else "Disputes opened", colors=[charts.MOVEMENT_COLORS["contraction"]]),
                       disputes, key="rev_disputes", view="disputes", filters=f, light=True)
 
 
 def payments_section() -> None:
     left, right = st.columns(2)
     with left:
-        widgets.chart(charts.lines(cash, "period", {"payment_success_rate": "Payment success rate"}, kind="percent",
-                                   title="Payment success rate"),
+        widgets.chart(partial(charts.lines, cash, "period", {"payment_success_rate": "Payment success rate"},
+                              kind="percent", title="Payment success rate"),
                       cash[["period", "currency", "successful_payments", "failed_payments", "payment_success_rate"]],
                       key="rev_success", view="payment_success_rate", filters=f, light=True)
     with right:
-        widgets.chart(charts.lines(major, "period", {"average_order_value": "Average order value"}, currency=cur,
-                                   title="Average order value"),
+        widgets.chart(partial(charts.lines, major, "period", {"average_order_value": "Average order value"},
+                              currency=cur, title="Average order value"),
                       major[["period", "currency", "average_order_value", "successful_payments"]], note=fx, key="rev_aov",
                       view="average_order_value", filters=f, light=True)
 
@@ -177,19 +179,19 @@ def recovery_section() -> None:
                     chart_type="line", label=f"Involuntary churn ({fmt.money(now['involuntary_churned_mrr'], cur)} MRR)")
         left, right = st.columns(2)
         with left:
-            widgets.chart(charts.bars(money, "month", {"failed_invoice_amount": "Failed",
-                                                       "recovered_invoice_amount": "Recovered",
-                                                       "outstanding_invoice_amount": "Outstanding"}, currency=cur,
-                                      title="Failed invoice payments and recoveries",
-                                      colors=[charts.MOVEMENT_COLORS["churn"], charts.MOVEMENT_COLORS["new"],
-                                              charts.MUTED]),
+            widgets.chart(partial(charts.bars, money, "month", {"failed_invoice_amount": "Failed",
+                                                   "recovered_invoice_amount": "Recovered",
+                                                   "outstanding_invoice_amount": "Outstanding"}, currency=cur,
+                                  title="Failed invoice payments and recoveries",
+                                  colors=[charts.MOVEMENT_COLORS["churn"], charts.MOVEMENT_COLORS["new"],
+                                          charts.MUTED]),
                           money, note=fx, key="rev_recovery", view="payment_recovery", filters=f, light=True)
         with right:
             days = page.depth(ctx, "recovery_days")
             days = widgets.major(days, ["recovered_invoice_amount"], cur)
-            widgets.chart(charts.bars(days, "days", {"recovered_invoice_amount": "Recovered"}, currency=cur,
-                                      title="Days from the first failure to the payment",
-                                      colors=[charts.MOVEMENT_COLORS["new"]]),
+            widgets.chart(partial(charts.bars, days, "days", {"recovered_invoice_amount": "Recovered"}, currency=cur,
+                                  title="Days from the first failure to the payment",
+                                  colors=[charts.MOVEMENT_COLORS["new"]]),
                           days, note=fx, key="rev_recovery_days", view="recovery_days", filters=f, light=True)
         with (recovery_box := widgets.expander("Recovery by month", key="rev_recovery_open", icon=":material/table:")):
             if recovery_box.open:

@@ -1,6 +1,8 @@
 """Subscriptions: by status, price and interval; upcoming renewals; scheduled cancellations;
 trials (conversion per month and per plan, trials ending soon)."""
 
+from functools import partial
+
 from datetime import datetime, timezone
 
 import streamlit as st
@@ -44,8 +46,8 @@ with all_tab:
                         price=price or None, interval=interval or None)
     if not frame.empty:
         by_status = frame["status"].value_counts().rename_axis("status").reset_index(name="subscriptions")
-        widgets.chart(charts.bars(by_status, "status", {"subscriptions": "Subscriptions"}, kind="count",
-                                  horizontal=True, height=60 + 34 * len(by_status)),
+        widgets.chart(partial(charts.bars, by_status, "status", {"subscriptions": "Subscriptions"}, kind="count",
+                              horizontal=True, height=60 + 34 * len(by_status)),
                       by_status, key="sub_status_chart", view="subscriptions_by_status", filters=f, dates_in_name=False,
                       light=True)
     widgets.table(frame, key="sub_table", view="subscriptions", filters=f, dates_in_name=False, truncated_at=20_000,
@@ -97,13 +99,14 @@ with trial_tab:
                         trend=trials["median_days_to_convert"], chart_type="line")
             left, right = st.columns(2)
             with left:
-                widgets.chart(charts.bars(trials, "month", {"trials_started": "Started", "trials_ended": "Ended",
-                                                            "trials_converted": "Converted"}, kind="count",
-                                          title="Trials per month"),
+                widgets.chart(partial(charts.bars, trials, "month",
+                                      {"trials_started": "Started", "trials_ended": "Ended",
+                                       "trials_converted": "Converted"}, kind="count",
+                                      title="Trials per month"),
                               trials, key="sub_trials_chart", view="trials", filters=f, light=True)
             with right:
-                widgets.chart(charts.lines(trials, "month", {"trial_conversion_rate": "Trial conversion"}, kind="percent",
-                                           title="Trial conversion rate"),
+                widgets.chart(partial(charts.lines, trials, "month", {"trial_conversion_rate": "Trial conversion"},
+                                      kind="percent", title="Trial conversion rate"),
                               trials[["month", "currency", "trials_ended", "trials_converted", "trial_conversion_rate"]],
                               key="sub_trial_rate", view="trial_conversion", filters=f, light=True)
             st.markdown("##### By plan")

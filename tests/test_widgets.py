@@ -1,5 +1,6 @@
 """ui/widgets.py: a long table is sent to the browser one page at a time, while its filter,
-sort and downloads still cover every row."""
+sort and downloads still cover every row; a light chart given as a builder is built again only
+when its arguments change."""
 
 from __future__ import annotations
 
@@ -65,3 +66,64 @@ def test_a_sparkline_is_coloured_as_streamlit_colours_the_delta():
     assert _tone("+12.4%", "normal") == "up" and _tone("-3.0%", "normal") == "down"
     assert _tone("+0.6 pp", "inverse") == "down" and _tone("-0.1 pp", "inverse") == "up"  # churn rising is bad
     assert _tone("-21.3%", "off") == "off" and _tone(None, "normal") == "off" and _tone("", "normal") == "off"
+
+
+BUILT: list[str] = []  # the title of each figure `counted_lines` built
+
+
+def counted_lines(frame, x, series, *, title):
+    """charts.lines, counting its calls (a module's function: widgets.chart keeps its drawing)."""
+    from stripe_analytics import charts
+
+    BUILT.append(title)
+    return charts.lines(frame, x, series, title=title)
+
+
+def _kept_chart() -> None:
+    from functools import partial
+
+    import pandas as pd
+    import streamlit as st
+
+    from stripe_analytics.ui import widgets
+    from tests.test_widgets import counted_lines
+
+    title = st.session_state.setdefault("title", "Kept chart")
+    frame = pd.DataFrame({"month": ["2026-01", "2026-02", "2026-03"], "mrr": st.session_state.get("mrr", [1, 2, 3])})
+    widgets.chart(partial(counted_lines, frame, "month", {"mrr": "MRR"}, title=title), frame, key="kept", view="mrr",
+                  light=True)
+
+
+def _drawn_mrr(at: AppTest) -> list[float]:
+    from tests.test_app import vega_rows
+
+    return list(vega_rows(at.get("vega_lite_chart")[0])["y"])
+
+
+def test_a_light_chart_is_built_again_only_when_its_arguments_change():
+    import uuid
+
+    BUILT.clear()
+    at = AppTest.from_function(_kept_chart)
+    at.session_state["title"] = title = f"Kept chart {uuid.uuid4().hex}"  # nothing kept from another test
+    at.run()
+    assert not at.exception and BUILT == [title] and _drawn_mrr(at) == [1, 2, 3]
+    at.run()
+    assert BUILT == [title] and _drawn_mrr(at) == [1, 2, 3]  # the same table: the kept drawing
+    at.session_state["mrr"] = [4, 5, 7]
+    at.run()
+    assert BUILT == [title, title] and _drawn_mrr(at) == [4, 5, 7]  # new figures: built and drawn
+
+
+def test_only_a_module_function_bound_to_all_it_reads_is_kept():
+    from functools import partial
+
+    from stripe_analytics import charts
+    from stripe_analytics.ui.widgets import _keepable
+
+    def local_builder(frame):  # reads the page's variables too: its name does not say which figure
+        return charts.lines(frame, "month", {"mrr": "MRR"})
+
+    assert _keepable(partial(charts.lines, None, "month", {}))
+    assert not _keepable(partial(local_builder, None))
+    assert not _keepable(charts.lines(__import__("pandas").DataFrame({"month": [], "mrr": []}), "month", {"mrr": "MRR"}))

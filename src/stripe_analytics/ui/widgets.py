@@ -5,13 +5,17 @@ then), so drawing a page never renders an image or writes a workbook."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from textwrap import dedent
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from .. import exports
@@ -499,45 +503,107 @@ def expander(label: str, *, key: str, icon: str | None = None):
 
 # ----------------------------------------------------------------------------- charts
 
-def chart(fig, data: pd.DataFrame | None, *, key: str, view: str, filters: Filters | None = None,
-          selectable: bool = False, title: str | None = None, dates_in_name: bool = True, light: bool = False,
-          note: str | None = None):
+def chart(figure: go.Figure | Callable[[], go.Figure], data: pd.DataFrame | None, *, key: str, view: str,
+          filters: Filters | None = None, selectable: bool = False, title: str | None = None,
+          dates_in_name: bool = True, light: bool = False, note: str | None = None):
     """A Plotly chart with a Download menu (PNG, SVG, interactive HTML, data CSV). Returns
     the selection event when `selectable` (click a bar; `selected_points` reads it). `note`: a line every hover text ends
     with (a converted view's rates, `page.conversion_note`). `light` draws the same chart with
     Vega-Lite (`charts.vega_lite`), which the page loads anyway for the KPI sparklines, so the
     browser does not parse Plotly's 4.7 MB bundle before the page is usable; the downloads
-    are the Plotly figure's either way."""
+    are the Plotly figure's either way.
+
+    `figure` is the figure, or a `charts` builder bound to its arguments
+    (`functools.partial(charts.lines, frame, ...)`): a light chart's drawing is then kept for the
+    next run with the same arguments, so a rerun that does not change the chart builds no
+    figure; the downloads build it when clicked."""
     name = _file_namer(view, filters, dates_in_name)
-    if note:
-        fig = with_hover_note(fig, note)
-    fig, placed = mark_notes(fig, notes.for_charts())  # the account's notes on its time axis
-    data = exports.with_notes(data, placed)
+    marks = notes.for_charts()  # the account's notes on its time axis
+    select = PICKED if selectable else None
+    if light and _keepable(figure):
+        drawing = _kept_light_drawing(_name_of(figure.func), figure.args, figure.keywords, note, marks, select,
+                                      _figure=figure)
+    else:
+        drawing = _drawing(figure() if callable(figure) else figure, note, marks, light, select)
+    data = exports.with_notes(data, drawing.placed)
 
     event = None
-    drawn = slim(fig)  # the exports below render `fig` itself, every point at full precision
     if not first_paint.charts_now():
-        first_paint.hold(int(drawn.layout.height or 450), key)
+        first_paint.hold(drawing.height, key)
     elif light:
-        frame, spec = vega_lite(drawn, select=PICKED if selectable else None)
-        event = st.vega_lite_chart(frame, spec, key=key, width="stretch", theme=None,
-                                   on_select="rerun" if selectable else "ignore",
-                                   selection_mode=PICKED if selectable else None)
+        event = st.vega_lite_chart(drawing.frame, drawing.spec, key=key, width="stretch", theme=None,
+                                   on_select="rerun" if selectable else "ignore", selection_mode=select)
     else:
         event = st.plotly_chart(
-            drawn, key=key, on_select="rerun" if selectable else "ignore",
+            drawing.figure, key=key, on_select="rerun" if selectable else "ignore",
             selection_mode=("points",) if selectable else ("points", "box", "lasso"),
             config={"displaylogo": False, "displayModeBar": "hover",
                     "modeBarButtonsToRemove": ["toImage"] if selectable else ["lasso2d", "select2d", "toImage"]})
+
+    def exported_figure() -> go.Figure:  # every point at full precision, built when a download is clicked
+        return _annotated(figure() if callable(figure) else figure, note, marks)[0]
+
     with st.popover("Download chart", icon=":material/download:", type="tertiary"):
         for file_format, (label, mime) in exports.CHART_FORMATS.items():
             st.download_button(
                 label, data=(lambda f=file_format: exports.chart_bytes(
-                    fig, _exported(data, filters), f, title=title or column_label(view),
+                    exported_figure(), _exported(data, filters), f, title=title or column_label(view),
                     subtitle=" · ".join(x for x in (filters.describe() if filters else None, "Stripe Analytics") if x))),
                 file_name=name(file_format), mime=mime, key=f"{key}_dl_{file_format}", icon=":material/download:",
                 width="stretch", on_click="ignore")
     return event if selectable else None
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """What the browser is sent of a chart: its height, the notes placed on it ({x: texts}), and
+    either the slimmed Plotly figure or the Vega-Lite frame and spec (`light`)."""
+    height: int
+    placed: dict[str, list[str]]
+    figure: go.Figure | None = None
+    frame: pd.DataFrame | None = None
+    spec: dict | None = None
+
+
+def _annotated(fig: go.Figure, note: str | None, marks: list[tuple[date, str]]) -> tuple[go.Figure, dict]:
+    """`fig` with the hover note and the notes' markers (new figures; `fig` is left as it is)."""
+    return mark_notes(with_hover_note(fig, note) if note else fig, marks)
+
+
+def _drawing(fig: go.Figure, note: str | None, marks: list[tuple[date, str]], light: bool,
+             select: str | None) -> Drawing:
+    annotated, placed = _annotated(fig, note, marks)
+    drawn = slim(annotated)  # the exports render the figure itself, every point at full precision
+    height = int(drawn.layout.height or 450)
+    if not light:
+        return Drawing(height, placed, figure=drawn)
+    frame, spec = vega_lite(drawn, select=select)
+    return Drawing(height, placed, frame=frame, spec=spec)
+
+
+def _keepable(figure) -> bool:
+    """A builder whose drawing may be kept: a module's function bound to all it reads, so its name
+    and arguments say which figure it builds (a function defined in a page reads the page's
+    variables too)."""
+    return isinstance(figure, partial) and "<locals>" not in getattr(figure.func, "__qualname__", "<locals>")
+
+
+def _name_of(function: Callable) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def _frame_digest(frame: pd.DataFrame) -> bytes:
+    """A chart's small table by its pickle: several times quicker than Streamlit's hash of a
+    frame, and equal pickles are equal tables (a table equal but laid out otherwise is a miss)."""
+    return hashlib.blake2b(pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL), digest_size=16).digest()
+
+
+@st.cache_data(show_spinner=False, max_entries=256, hash_funcs={pd.DataFrame: _frame_digest})
+def _kept_light_drawing(builder: str, args: tuple, kwargs: dict, note: str | None, marks: list[tuple[date, str]],
+                        select: str | None, *, _figure: partial) -> Drawing:
+    """`_drawing` of a light chart, kept per builder (by name) and arguments, which Streamlit
+    hashes (data frames by content); `_figure` (not hashed) is that builder bound to them."""
+    return _drawing(_figure(), note, marks, True, select)
 
 
 # The name of a light (Vega-Lite) chart's click selection: its points carry the bar's `x` and `series`.
