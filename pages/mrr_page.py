@@ -8,7 +8,6 @@ import streamlit as st
 from stripe_analytics import charts
 from stripe_analytics.charts import MOVEMENT_LABELS
 from stripe_analytics.metrics import monthly as monthly_view
-from stripe_analytics.metrics import to_major
 from stripe_analytics import formatting as fmt
 from stripe_analytics.ui import data, definitions, page, segments, widget_state, widgets
 
@@ -20,7 +19,7 @@ monthly = bundle.monthly
 widgets.page_header("MRR & growth", f.describe(ctx.product_names) + " · MRR at each month's end")
 fx = page.conversion_note(bundle.result.reporting)
 page.stop_without_months(monthly, ctx, mrr_only=True)
-major = to_major(monthly)
+major = bundle.major
 months = list(monthly["month"])
 MOVEMENT_ORDER = list(monthly_view.MOVEMENT_COLUMNS)
 

@@ -5,7 +5,6 @@ from functools import partial
 import streamlit as st
 
 from stripe_analytics import charts
-from stripe_analytics.metrics import to_major
 from stripe_analytics import formatting as fmt
 from stripe_analytics.ui import data, definitions, page, widgets
 
@@ -22,7 +21,7 @@ widgets.page_header("Overview", f"{f.describe(ctx.product_names)} · as of {bund
 fx = page.conversion_note(bundle.result.reporting)
 page.stop_without_months(monthly, ctx)
 
-major = to_major(monthly)
+major = bundle.major
 compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
 last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous
 # Payments but no MRR (a product filter: payments are not tied to a product): say so, and which

@@ -22,6 +22,7 @@ import types
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -265,6 +266,14 @@ class MetricBundle:
     @property
     def monthly(self) -> pd.DataFrame:
         return self.result.monthly
+
+    @cached_property
+    def major(self) -> pd.DataFrame:
+        """`monthly` with its amounts in major units (`metrics.to_major`), made once per bundle
+        instead of on every run of a page: shared and read-only too."""
+        from ..metrics import to_major
+
+        return to_major(self.result.monthly)
 
     @property
     def as_of(self) -> datetime:

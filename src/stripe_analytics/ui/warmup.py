@@ -84,7 +84,6 @@ def _warm(report: WarmupReport) -> None:
         from . import context, data, filters, forms, page, widgets  # noqa: F401
     from ..cache import CachePlaceError, check_readable_folder
     from ..config import SettingsError, load_settings
-    from ..metrics import to_major
     from .context import default_account, discover
     from .filters import default_filters
 
@@ -126,7 +125,7 @@ def _warm(report: WarmupReport) -> None:
         notes.notes_of(key)
     with _timed(report, "charts"):
         # Plotly builds its validators on a figure's first use; Streamlit serialises to JSON.
-        major = to_major(bundle.monthly)
+        major = bundle.major  # the table the Overview's run then reads
         charts.lines(major, "month", {"mrr": "MRR"}, currency=chosen.currency, title="MRR", area=True).to_json()
         charts.movements(major, chosen.currency, title="MRR movements").to_json()
     with _timed(report, "streamlit"):

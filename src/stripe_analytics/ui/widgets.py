@@ -151,9 +151,18 @@ class SameDays:
         return text
 
 
+def _frame_digest(frame: pd.DataFrame) -> bytes:
+    """A small table by its pickle, for Streamlit's caches: several times quicker than its own
+    hash of a frame, and equal pickles are equal tables (a table equal but laid out otherwise
+    is only a miss)."""
+    return hashlib.blake2b(pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL), digest_size=16).digest()
+
+
+@st.cache_data(show_spinner=False, max_entries=64, hash_funcs={pd.DataFrame: _frame_digest})
 def same_days(depth: pd.DataFrame, month: str, to_date: bool) -> SameDays | None:
     """The same-days comparison of `month` from a `data.same_days` frame (None when it is
-    absent); `to_date`: the month is the current one, not over yet."""
+    absent); `to_date`: the month is the current one, not over yet. Kept per frame and month:
+    its rates are pandas work each run would repeat."""
     from ..metrics.cash import CASH_COLUMNS, cash_rates
 
     rows = depth[depth["month"] == month]
@@ -590,12 +599,6 @@ def _keepable(figure) -> bool:
 
 def _name_of(function: Callable) -> str:
     return f"{function.__module__}.{function.__qualname__}"
-
-
-def _frame_digest(frame: pd.DataFrame) -> bytes:
-    """A chart's small table by its pickle: several times quicker than Streamlit's hash of a
-    frame, and equal pickles are equal tables (a table equal but laid out otherwise is a miss)."""
-    return hashlib.blake2b(pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL), digest_size=16).digest()
 
 
 @st.cache_data(show_spinner=False, max_entries=256, hash_funcs={pd.DataFrame: _frame_digest})
