@@ -47,6 +47,25 @@ def test_sorting_orders_every_page_and_starts_again_at_the_first():
     assert list(_shown(at)["amount"]) == sorted(AMOUNTS, reverse=True)[400:]  # the lowest of all 450 rows
 
 
+def _mixed_currency_table() -> None:
+    import pandas as pd
+
+    from stripe_analytics.ui import widgets
+
+    frame = pd.DataFrame({"id": [f"py_{i:04d}" for i in range(450)], "currency": ["usd", "jpy"] * 225,
+                          "amount": [123456 + i for i in range(450)]})
+    widgets.table(frame, key="m", view="m", money=["amount"])
+
+
+def test_every_page_shows_each_amount_in_its_own_currency():
+    """Only the page sent is formatted: a later page's amounts are formatted like the first's."""
+    at = AppTest.from_function(_mixed_currency_table).run()
+    assert list(_shown(at)["amount"][:2]) == ["$1,234.56", "¥123,457"]
+    at.number_input(key="m_page").set_value(3).run()
+    assert list(_shown(at)["id"][:2]) == ["py_0400", "py_0401"]
+    assert list(_shown(at)["amount"][:2]) == ["$1,238.56", "¥123,857"]
+
+
 def test_a_short_table_has_no_pager():
     def short() -> None:
         import pandas as pd

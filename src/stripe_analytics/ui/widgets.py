@@ -383,8 +383,6 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
         data[column] = data[column].map(_compact_json)
     config = {c: money_config(column_label(c), currency) for c in money if c in data.columns}
     config.update(column_config or {})
-    display = display_frame(data, money, currency)
-    config = _auto_config(display, config)
     all_columns = list(data.columns)
     default_columns = [c for c in (columns or all_columns) if c in all_columns]
 
@@ -440,8 +438,11 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
         note += (f" · rows {first:,}–{first + len(rows_shown) - 1:,} shown, page {page:,} of {pages:,}"
                  " (Columns → Sort by orders every page)")
     footer.caption(note, width="stretch")
+    # Only the page sent is made displayable (each row's amount as text in its currency): the
+    # other pages' rows would be formatted on every run for nothing.
+    display = display_frame(data.loc[rows_shown.index], money, currency)[visible]
     event = grid.dataframe(
-        display.loc[rows_shown.index, visible], hide_index=True, column_config=config, key=key, height=height,
+        display, hide_index=True, column_config=_auto_config(display, config), key=key, height=height,
         on_select="rerun" if selectable else "ignore", selection_mode="single-row", width="stretch")
     if selectable and event is not None:
         rows = event.selection.rows if hasattr(event, "selection") else []
