@@ -378,9 +378,7 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
     selected row when `selectable`."""
     truncated = truncated_at is not None and len(frame) > truncated_at
     frame = (frame.head(truncated_at) if truncated else frame).reset_index(drop=True)
-    data = major(frame, list(money), currency) if money else frame.copy()
-    for column in JSON_COLUMNS & set(data.columns):
-        data[column] = data[column].map(_compact_json)
+    data = _table_data(frame, tuple(money), currency)
     config = {c: money_config(column_label(c), currency) for c in money if c in data.columns}
     config.update(column_config or {})
     all_columns = list(data.columns)
@@ -449,6 +447,16 @@ def table(frame: pd.DataFrame, *, key: str, view: str, filters: Filters | None =
         if rows:
             return rows_shown.iloc[rows[0]]
     return None
+
+
+@st.cache_data(show_spinner=False, max_entries=32, hash_funcs={pd.DataFrame: _frame_digest})
+def _table_data(frame: pd.DataFrame, money: tuple[str, ...], currency: str | None) -> pd.DataFrame:
+    """A table's rows as it searches, sorts and exports them: amounts in major units, JSON
+    compacted. Kept per table: every run of the page would redo it for every row."""
+    data = major(frame, list(money), currency) if money else frame.copy()
+    for column in JSON_COLUMNS & set(data.columns):
+        data[column] = data[column].map(_compact_json)
+    return data
 
 
 # Rows a table sends the browser at once: the grid draws what it is sent, so a 20,000-row
