@@ -383,8 +383,11 @@ def test_a_filter_change_that_takes_a_while_says_the_page_is_updating(larger_ser
     assert long_runs, runs  # (5,000 customers: a new filter combination takes over 0.45 s here)
     for run in runs:  # not in a run's first 0.3 s: nothing flashes for a quick one
         assert [t for t, _, shown in run["samples"] if shown and t < 0.25] == [], run
-    for run in long_runs:  # from ~0.3 s of frames after the run's first one on, until the run ends
-        assert [t for t, since_frame, shown in run["samples"] if since_frame >= 0.4 and not shown] == [], run
+    # From ~0.3 s of frames after the run's first one on, until the run ends. The pill's 0.3 s
+    # delay counts from the frame its animation starts in, which on a loaded machine (frames of
+    # 33-67 ms) can be two frames after the run's first: a sample at 0.4 s was seen without it.
+    for run in long_runs:
+        assert [t for t, since_frame, shown in run["samples"] if since_frame >= 0.5 and not shown] == [], run
     assert any(shown for run in long_runs for *_, shown in run["samples"]), long_runs  # and it was seen
 
 
