@@ -160,8 +160,14 @@ def account_info(key: CacheKey) -> dict:
         }
 
 
+def function_name(function: Callable) -> str:
+    """A module's function as a cache key (`hash_funcs`): its module and name, which say what it
+    computes (Streamlit cannot hash a function itself)."""
+    return f"{function.__module__}.{function.__qualname__}"
+
+
 @st.cache_data(show_spinner="Reading this account's cache…", max_entries=256,
-               hash_funcs={types.FunctionType: lambda query: f"{query.__module__}.{query.__qualname__}"})
+               hash_funcs={types.FunctionType: function_name})
 def browse(key: CacheKey, query: Callable, *args, **kwargs) -> Any:
     """A function of `queries` (it takes a cursor first), cached by cache state, the function and
     the arguments."""

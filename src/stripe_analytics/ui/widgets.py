@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import types
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
@@ -22,6 +23,7 @@ from .. import exports
 from ..charts import mark_notes, slim, sparkline_svg, symbol, vega_lite, with_hover_note
 from ..money import decimals
 from . import definitions, first_paint, notes
+from .data import function_name
 from .. import formatting as fmt
 from .filters import Filters
 
@@ -539,8 +541,7 @@ def chart(figure: go.Figure | Callable[[], go.Figure], data: pd.DataFrame | None
     marks = notes.for_charts()  # the account's notes on its time axis
     select = PICKED if selectable else None
     if light and _keepable(figure):
-        drawing = _kept_light_drawing(_name_of(figure.func), figure.args, figure.keywords, note, marks, select,
-                                      _figure=figure)
+        drawing = _kept_light_drawing(figure, note, marks, select)
     else:
         drawing = _drawing(figure() if callable(figure) else figure, note, marks, light, select)
     data = exports.with_notes(data, drawing.placed)
@@ -606,16 +607,13 @@ def _keepable(figure) -> bool:
     return isinstance(figure, partial) and "<locals>" not in getattr(figure.func, "__qualname__", "<locals>")
 
 
-def _name_of(function: Callable) -> str:
-    return f"{function.__module__}.{function.__qualname__}"
-
-
-@st.cache_data(show_spinner=False, max_entries=256, hash_funcs={pd.DataFrame: _frame_digest})
-def _kept_light_drawing(builder: str, args: tuple, kwargs: dict, note: str | None, marks: list[tuple[date, str]],
-                        select: str | None, *, _figure: partial) -> Drawing:
-    """`_drawing` of a light chart, kept per builder (by name) and arguments, which Streamlit
-    hashes (data frames by content); `_figure` (not hashed) is that builder bound to them."""
-    return _drawing(_figure(), note, marks, True, select)
+@st.cache_data(show_spinner=False, max_entries=256,
+               hash_funcs={pd.DataFrame: _frame_digest, types.FunctionType: function_name})
+def _kept_light_drawing(figure: partial, note: str | None, marks: list[tuple[date, str]],
+                        select: str | None) -> Drawing:
+    """`_drawing` of a light chart, kept per builder (by name, as `data.browse` keeps a query) and
+    arguments, which Streamlit hashes (data frames by content)."""
+    return _drawing(figure(), note, marks, True, select)
 
 
 # The name of a light (Vega-Lite) chart's click selection: its points carry the bar's `x` and `series`.
