@@ -70,6 +70,6 @@ st.markdown("#### Contents")
 counts = info.get("counts") or {}
 grid = st.columns(4)
 for i, (table_name, n) in enumerate(counts.items()):
-    grid[i % 4].metric(table_name.replace("_", " ").capitalize(), f"{n:,}", border=True)
+    widgets.tile(grid[i % 4], table_name.replace("_", " ").capitalize(), f"{n:,}")
 with st.expander("The account object Stripe returned"):
     st.json(profile, expanded=False)

@@ -60,11 +60,11 @@ widgets.kpi(tiles[0], "mrr", fmt.money(int(current["mrr"].sum()) if not current.
             label=f"MRR ({currency.upper()})")
 paid = " + ".join(fmt.money(int(v), c) for c, v in zip(lifetime["currency"], lifetime["lifetime_paid"])) or \
     fmt.money(0, currency)
-tiles[1].metric("Lifetime paid", paid, border=True,
-                help="Captured minus refunded, successful charges, in each currency the customer paid in.")
-tiles[2].metric("Subscriptions", f"{len(subs):,}", border=True, delta_arrow="off", delta_color="off",
-                delta=f"{int(subs['status'].isin(['active', 'trialing', 'past_due']).sum())} open")
-tiles[3].metric("Customer since", f"{customer['created']:%d %b %Y}" if customer.get("created") else "—", border=True)
+widgets.tile(tiles[1], "Lifetime paid", paid,
+             help="Captured minus refunded, successful charges, in each currency the customer paid in.")
+widgets.tile(tiles[2], "Subscriptions", f"{len(subs):,}", arrow=False, delta_color="off",
+             delta=f"{int(subs['status'].isin(['active', 'trialing', 'past_due']).sum())} open")
+widgets.tile(tiles[3], "Customer since", f"{customer['created']:%d %b %Y}" if customer.get("created") else "—")
 
 if not history.empty:
     for own in sorted(history["currency"].unique(), key=lambda c: c != currency):

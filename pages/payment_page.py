@@ -35,12 +35,12 @@ if charge and charge.get("disputed"):
     badges.badge("disputed", color="red")
 
 tiles = st.columns(4)
-tiles[0].metric("Amount", fmt.money(main["amount"], cur), border=True)
+widgets.tile(tiles[0], "Amount", fmt.money(main["amount"], cur))
 if charge:
-    tiles[1].metric("Refunded", fmt.money(charge["amount_refunded"] or 0, cur), border=True)
+    widgets.tile(tiles[1], "Refunded", fmt.money(charge["amount_refunded"] or 0, cur))
     settle = charge.get("settlement_currency") or cur
-    tiles[2].metric("Fee", fmt.money(charge["fee"], settle) if charge.get("fee") is not None else "—", border=True)
-    tiles[3].metric("Net", fmt.money(charge["net"], settle) if charge.get("net") is not None else "—", border=True)
+    widgets.tile(tiles[2], "Fee", fmt.money(charge["fee"], settle) if charge.get("fee") is not None else "—")
+    widgets.tile(tiles[3], "Net", fmt.money(charge["net"], settle) if charge.get("net") is not None else "—")
 
 left, right = st.columns(2)
 with left:

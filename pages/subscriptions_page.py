@@ -25,9 +25,9 @@ now = datetime.now(timezone.utc)
 counts = everything["status"].value_counts() if not everything.empty else {}
 tiles = st.columns(4)
 for tile, status in zip(tiles, ["active", "trialing", "past_due", "canceled"]):
-    tile.metric(status.replace("_", " ").capitalize(), f"{int(counts.get(status, 0)):,}", border=True,
-                help=f"Subscriptions in {'every currency' if f.converted else 'this currency'} (and product / "
-                     "segment) with this status now.")
+    widgets.tile(tile, status.replace("_", " ").capitalize(), f"{int(counts.get(status, 0)):,}",
+                 help=f"Subscriptions in {'every currency' if f.converted else 'this currency'} (and product / "
+                      "segment) with this status now.")
 
 # Only the open tab is drawn, and "All"; a click on another tab reruns the page. (A closed tab's
 # keyed pickers keep their values: tests/test_browser_depth.py.)

@@ -14,6 +14,8 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.error import URLError
@@ -143,7 +145,7 @@ def overview_in_chromium(url: str, screenshot: str) -> tuple[str, str]:
         try:
             tab = browser.new_page(viewport={"width": 1440, "height": 1000})
             tab.goto(url + "/")
-            tab.wait_for_selector("[data-testid='stMetric']", timeout=60_000)
+            tab.wait_for_selector("[data-testid='saTile']", timeout=60_000)
             tab.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
             text = tab.locator("[data-testid='stMain']").inner_text()
             expander = tab.locator("[data-testid='stExpander']").filter(has_text="Definitions").first
@@ -255,3 +257,66 @@ def wait_for_text(tab, pattern: str, timeout: float = 90_000) -> str:
         if time.monotonic() > deadline:
             raise AssertionError(f"{pattern!r} never appeared; the page says:\n{text}")
         tab.wait_for_timeout(300)
+
+
+@dataclass
+class Tile:
+    """A KPI tile as the browser shows it (`stripe_analytics.tiles.tile_html`): its texts, the
+    hover text of its "?", the delta's colour class ("up", "down", "off") and whether a sparkline
+    is drawn."""
+    label: str = ""
+    value: str = ""
+    delta: str | None = None
+    help: str | None = None
+    tone: str | None = None
+    sparkline: bool = False
+    _in: list = field(default_factory=list, repr=False)
+
+
+class _TileParser(HTMLParser):
+    FIELDS = {"saTileValue": "value", "saTileDelta": "delta"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tiles: list[Tile] = []
+        self.stack: list[str | None] = []  # the field each open element's text goes to
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        test_id = attrs.get("data-testid")
+        where = self.stack[-1] if self.stack else None
+        if test_id == "saTile":
+            self.tiles.append(Tile())
+        elif test_id == "saTileLabel":
+            where = "label"
+        elif test_id in self.FIELDS:
+            where = self.FIELDS[test_id]
+            if test_id == "saTileDelta":
+                self.tiles[-1].delta = ""
+                self.tiles[-1].tone = next(c[3:] for c in attrs.get("class", "").split() if c.startswith("sa-")
+                                           and c != "sa-tile-delta")
+        if "data-help" in attrs:
+            self.tiles[-1].help, where = attrs["data-help"], None  # the "?" itself is no text of the label
+        if tag == "img" and "sa-spark" in attrs.get("class", ""):
+            self.tiles[-1].sparkline, where = True, None
+        self.stack.append(where)
+
+    def handle_endtag(self, tag):
+        if self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        where = self.stack[-1] if self.stack else None
+        if where and self.tiles:
+            setattr(self.tiles[-1], where, (getattr(self.tiles[-1], where) or "") + data)
+
+
+def parse_tiles(html: str) -> list[Tile]:
+    parser = _TileParser()
+    parser.feed(html)
+    return parser.tiles
+
+
+def kpi_tiles(at) -> list[Tile]:
+    """The KPI tiles an AppTest run drew (each is one `st.html`)."""
+    return [tile for element in at.html for tile in parse_tiles(element.value)]

@@ -15,7 +15,7 @@ from stripe_analytics.cache import Cache
 from stripe_analytics.metrics import MetricFilters, compute_metrics
 from stripe_analytics.metrics.cash import period_label, period_start
 from stripe_analytics.money import format_amount, to_major_float
-from tests.app_support import APP, app_env, data_dir_with_demo
+from tests.app_support import APP, app_env, data_dir_with_demo, kpi_tiles
 
 PAGES = ["overview", "revenue", "mrr", "retention", "customers", "payments", "subscriptions", "products", "explore",
          "data", "account", "customer", "payment"]
@@ -53,7 +53,7 @@ def problems(at: AppTest) -> list[str]:
 
 
 def tiles(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    return {tile.label: tile.value for tile in kpi_tiles(at)}
 
 
 def expected(data_dir: Path, **filters):

@@ -10,6 +10,7 @@ from stripe_analytics.cache import Cache
 from stripe_analytics.metrics import MetricFilters, MetricsEngine
 from stripe_analytics.money import format_amount
 from tests.test_app import current_filters, demo_env, new_app, page, problems, tiles, vega_rows  # noqa: F401 - fixture
+from tests.app_support import kpi_tiles
 
 METRIC_PAGES = ["overview", "revenue", "mrr", "retention", "customers", "products"]
 
@@ -60,7 +61,7 @@ def test_overview_tiles_are_the_converted_engine_figures(demo_env):
     assert shown["Gross volume"] == format_amount(last["gross_volume"], "usd")
     assert shown["Net volume"] == format_amount(last["net_volume"], "usd")
     assert shown["Active customers"] == f"{int(last['active_customers']):,}"
-    mrr_tile = next(m for m in at.metric if m.label == "MRR")
+    mrr_tile = next(tile for tile in kpi_tiles(at) if tile.label == "MRR")
     assert "Converted to USD at ECB reference rates" in mrr_tile.help
 
 

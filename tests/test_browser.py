@@ -151,22 +151,22 @@ def money_axis(page) -> str:
 
 def test_filter_goes_to_the_url_and_survives_reload_and_navigation(server, page):
     go(page, server["url"])
-    mrr_before = page.locator("[data-testid='stMetricValue']").first.inner_text()
+    mrr_before = page.locator("[data-testid='saTileValue']").first.inner_text()
     money_axis_before = money_axis(page)
     choose(page, "Currency", "EUR")
     assert "currency=eur" in page.url
-    mrr_after = page.locator("[data-testid='stMetricValue']").first.inner_text()
+    mrr_after = page.locator("[data-testid='saTileValue']").first.inner_text()
     assert mrr_after != mrr_before and "€" in mrr_after
     # the MRR chart's axis too: only its data changed (the symbol is in it), the chart on screen took it
     assert "$" in money_axis_before and "$" not in money_axis(page) and "€" in money_axis(page)
     page.reload()
     settle(page)
     assert "currency=eur" in page.url
-    assert page.locator("[data-testid='stMetricValue']").first.inner_text() == mrr_after
+    assert page.locator("[data-testid='saTileValue']").first.inner_text() == mrr_after
     page.get_by_role("link", name="Revenue").click()
     settle(page)
     assert "/revenue" in page.url and "currency=eur" in page.url
-    assert "€" in page.locator("[data-testid='stMetricValue']").first.inner_text()
+    assert "€" in page.locator("[data-testid='saTileValue']").first.inner_text()
     page.screenshot(path=str(ARTIFACTS / "filter_eur_revenue.png"))
 
 
@@ -179,7 +179,7 @@ def test_filters_survive_a_run_that_arrives_while_the_pickers_are_still_loading(
     held = []
     page.route(re.compile(r"/static/js/Selectbox\.[^/]+\.js$"), lambda route: held.append(route))
     page.goto(f"{server['url']}/mrr?currency=eur&from=2026-01-02")
-    page.wait_for_selector("[data-testid='stMetricValue']", timeout=60_000)
+    page.wait_for_selector("[data-testid='saTileValue']", timeout=60_000)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
     skeletons = page.locator("[data-testid='stSidebar'] [data-testid='stElementContainer'] [data-testid='stSkeleton']")
     assert held and skeletons.count() > 0  # the pickers are not drawn yet

@@ -32,7 +32,7 @@ def cli_usd(server, tmp_path_factory):  # noqa: F811 - fixture
 
 
 def tile(tab, label: str):
-    return tab.locator("[data-testid='stMetric']").filter(has_text=label).first
+    return tab.locator("[data-testid='saTile']").filter(has_text=label).first
 
 
 def test_trials_tab_shows_the_conversion_of_the_cli(server, page, cli_usd):  # noqa: F811

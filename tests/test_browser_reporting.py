@@ -32,12 +32,12 @@ def labelled(tab) -> str:
 def test_every_metric_page_in_the_converted_view(server, page):  # noqa: F811 - fixtures
     ARTIFACTS.mkdir(exist_ok=True)
     go(page, server["url"])
-    per_currency = page.locator("[data-testid='stMetricValue']").first.inner_text()
+    per_currency = page.locator("[data-testid='saTileValue']").first.inner_text()
     choose(page, "Currency", "All currencies in USD")
     page.wait_for_url(re.compile(r"currency=all"), timeout=60_000)
     assert LABEL.search(labelled(page))
     no_exception(page)
-    converted = page.locator("[data-testid='stMetricValue']").first.inner_text()
+    converted = page.locator("[data-testid='saTileValue']").first.inner_text()
     assert converted.startswith("$") and converted != per_currency
     page.screenshot(path=str(ARTIFACTS / "converted_overview.png"), full_page=True)
     for link, name in CONVERTED_PAGES.items():

@@ -7,6 +7,7 @@ the fixed pages go to test-artifacts/."""
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 
@@ -72,7 +73,7 @@ def test_every_url_the_app_has_opens_without_page_not_found(server, page):
     go(page, server["url"], "overview", "currency=eur&granularity=week")
     no_page_not_found(page)
     assert url_params(page.url) == {"currency": "eur", "granularity": "week"}
-    expect(page.locator("[data-testid='stMetricValue']").first).to_contain_text("€", timeout=60_000)
+    expect(page.locator("[data-testid='saTileValue']").first).to_contain_text("€", timeout=60_000)
     shot(page, "overview_from_overview_url")
     for path in sorted(p for p, default in _url_paths().items() if p != "overview" and not default):
         # The dialog comes with the run's first messages: no need to wait for the whole page.
@@ -231,7 +232,7 @@ def test_a_filter_combination_with_no_data_says_so_and_which_filter_to_loosen(se
         assert "Nothing matches these filters" in main, (path, main[:500])
         assert f"segment channel={channel}" in main and "Segment: All customers" in main
         assert page.locator("[data-testid='stVegaLiteChart'], [data-testid='stPlotlyChart']").count() == 0
-        assert page.locator("[data-testid='stMetricValue']").count() == 0  # no ¥0 tiles
+        assert page.locator("[data-testid='saTileValue']").count() == 0  # no ¥0 tiles
     shot(page, "nothing_matches_revenue")
     go(phone, server["url"], "", view)
     assert "Nothing matches these filters" in phone.locator("[data-testid='stMain']").inner_text()
@@ -254,7 +255,7 @@ def test_payments_but_no_mrr_say_which_filter_brings_the_mrr_back(server, page):
         main = page.locator("[data-testid='stMain']").inner_text()
         assert "Nothing matches these filters" in main and "no MRR to chart" in main and loosen in main, main[:800]
         assert page.locator("[data-testid='stVegaLiteChart'], [data-testid='stPlotlyChart']").count() == 0
-        assert page.locator("[data-testid='stMetricValue']").count() == 0  # no $0.00 tiles
+        assert page.locator("[data-testid='saTileValue']").count() == 0  # no $0.00 tiles
     shot(page, "no_mrr_retention")
     go(page, server["url"], "", f"product={product}")
     no_exception(page)
@@ -506,7 +507,7 @@ def test_the_demo_banner_and_the_overview_on_a_phone(server, page, phone):
     header = phone.locator("[data-testid='stHeader']").bounding_box()
     banner_box = phone.locator("[data-testid='stAlert']").filter(has_text="Demo data").bounding_box()
     assert banner_box["y"] >= header["y"] + header["height"], (banner_box, header)  # not under the header
-    tiles = phone.locator("[data-testid='stMetric']")
+    tiles = phone.locator("[data-testid='saTile']")
     tiles.nth(7).wait_for(timeout=30_000)
     assert tiles.count() == 8
     first, second = tiles.nth(0).bounding_box(), tiles.nth(1).bounding_box()
@@ -530,7 +531,7 @@ def test_the_mrr_page_on_a_phone(server, phone):
     phone.wait_for_timeout(500)
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], width  # nothing wider than the screen
-    tiles = phone.locator("[data-testid='stMetric']")
+    tiles = phone.locator("[data-testid='saTile']")
     first, second = tiles.nth(0).bounding_box(), tiles.nth(1).bounding_box()
     assert abs(first["y"] - second["y"]) < 2, (first, second)  # two a row
     for i in range(plots.count()):
@@ -660,7 +661,7 @@ def test_the_first_start_builds_the_demo_in_the_server_and_a_closed_tab_does_not
             go(tab, url)
             no_exception(tab)
             assert tab.get_by_role("heading", name="Overview").count() == 1
-            assert tab.locator("[data-testid='stMetricValue']").count() >= 4
+            assert tab.locator("[data-testid='saTileValue']").count() >= 4
         finally:
             second.close()
         assert len(BUILD_STARTED.findall(log.read_text())) == 1  # never started again
@@ -672,8 +673,9 @@ def reddish(colours: list[str]) -> list[str]:
     out = []
     for colour in colours:
         rgb = re.match(r"rgba?\((\d+), (\d+), (\d+)", colour or "")
-        if rgb:
-            r, g, b = (int(x) for x in rgb.groups())
+        hexa = re.fullmatch(r"#([0-9a-fA-F]{2})([0-9a-fA-F]{2})([0-9a-fA-F]{2})", colour or "")
+        if rgb or hexa:
+            r, g, b = (int(x) for x in rgb.groups()) if rgb else (int(x, 16) for x in hexa.groups())
             if r > 150 and g < 110 and b < 120:
                 out.append(colour)
     return out
@@ -685,14 +687,14 @@ COLOURS_OF = """e => [...e.querySelectorAll('*')].flatMap(x => {
 
 def test_charts_read_right(server, page):
     go(page, server["url"])
-    page.locator("svg.sa-spark").first.wait_for(timeout=30_000)
-    # a tile: the metric and its sparkline in one bordered block
-    gross = page.locator("[data-testid='stVerticalBlock']:has(> [data-testid='stElementContainer'] svg.sa-spark)"
-                         ).filter(has_text="Gross volume")
-    assert reddish(gross.locator("svg.sa-spark").evaluate(COLOURS_OF)) == []  # not a red verdict
+    page.locator("img.sa-spark").first.wait_for(timeout=30_000)
+    # a tile: the value, its change and its sparkline (an SVG image) in one bordered block
+    gross = page.locator("[data-testid='saTile']:has(img.sa-spark)").filter(has_text="Gross volume")
+    drawn = base64.b64decode(gross.locator("img.sa-spark").get_attribute("src").split(",", 1)[1]).decode()
+    assert reddish(re.findall(r'(?:fill|stroke)="([^"]+)"', drawn)) == []  # not a red verdict
     assert "month to date" in gross.inner_text()
-    for tile in page.locator("[data-testid='stMetric']").all():  # a nil change is never red or green
-        delta = tile.locator("[data-testid='stMetricDelta']")
+    for tile in page.locator("[data-testid='saTile']").all():  # a nil change is never red or green
+        delta = tile.locator("[data-testid='saTileDelta']")
         if delta.count() and re.fullmatch(r"[+-]?0\.0( pp|%)", delta.inner_text().strip()):
             assert not delta.inner_text().strip().startswith(("+", "-"))
             assert reddish(delta.evaluate(COLOURS_OF)) == [], tile.inner_text()

@@ -65,7 +65,7 @@ def test_first_request_after_a_start_can_be_a_deep_link(tmp_path, path, heading,
             assert "Page not found" not in body
             assert tab.get_by_role("heading", name=heading).count() >= 1
             assert re.search(landed, tab.url), tab.url
-            assert "€" in tab.locator("[data-testid='stMetricValue']").first.inner_text()
+            assert "€" in tab.locator("[data-testid='saTileValue']").first.inner_text()
             ARTIFACTS.mkdir(exist_ok=True)
             tab.screenshot(path=str(ARTIFACTS / f"deeplink_first_request_{path.split('?')[0]}.png"))
         finally:

@@ -14,7 +14,7 @@ FIRST_SEEN = """
 (() => {
   const seen = window.__saSeen = {};
   const check = () => {
-    for (const [name, selector] of [["tile", "[data-testid='stMetricValue']"],
+    for (const [name, selector] of [["tile", "[data-testid='saTileValue']"],
                                     ["chart", "[data-testid='stVegaLiteChart']"]]) {
       if (!(name in seen) && document.querySelector(selector)) seen[name] = performance.now();
     }
@@ -46,7 +46,7 @@ def test_a_visit_shows_the_tiles_first_and_the_charts_follow_without_a_click(ser
         # Later runs draw the charts with the tiles: a change of currency holds nothing back.
         tab.get_by_role("combobox", name="Currency", exact=True).click()
         tab.get_by_role("option", name="EUR", exact=True).click()
-        expect(tab.locator("[data-testid='stMetricValue']").first).to_contain_text("€", timeout=60_000)
+        expect(tab.locator("[data-testid='saTileValue']").first).to_contain_text("€", timeout=60_000)
         expect(charts.first).to_be_attached()
         expect(tab.locator(HELD_CHART)).to_have_count(0)
     finally:

@@ -96,8 +96,8 @@ def test_localstripe_webhooks_reach_the_cache_and_the_open_page(localstripe, tmp
 
 
 def gross_volume(tab) -> str:
-    tile = tab.locator("[data-testid='stMetric']").filter(has_text="Gross volume").first
-    return tile.locator("[data-testid='stMetricValue']").inner_text()
+    tile = tab.locator("[data-testid='saTile']").filter(has_text="Gross volume").first
+    return tile.locator("[data-testid='saTileValue']").inner_text()
 
 
 @contextlib.contextmanager

@@ -45,8 +45,8 @@ def pick(tab, label: str, option: str) -> None:
 
 
 def tile(tab, label: str) -> str:
-    return tab.locator("[data-testid='stMetric']").filter(has_text=label).locator(
-        "[data-testid='stMetricValue']").first.inner_text()
+    return tab.locator("[data-testid='saTile']").filter(has_text=label).locator(
+        "[data-testid='saTileValue']").first.inner_text()
 
 
 def test_movements_and_churn_by_plan_match_the_cli(server, page):

@@ -62,7 +62,7 @@ def test_the_customer_page_tells_what_happened(server, page):
     assert (title.text_content() or "").startswith("MRR history (")
     (currency, amount), = paid  # the demo's customers pay in one currency
     symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency, "")
-    tile = page.locator("[data-testid='stMetric']").filter(has_text="Lifetime paid").inner_text()
+    tile = page.locator("[data-testid='saTile']").filter(has_text="Lifetime paid").inner_text()
     assert f"{symbol}{amount / 100:,.2f}" in tile
 
     def only(text: str) -> list[dict[str, str]]:

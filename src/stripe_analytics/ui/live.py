@@ -21,7 +21,7 @@ import streamlit as st
 from ..cache import CacheError
 from ..connection import CONNECTED_DIR
 from .. import formatting as fmt
-from . import data, forms, live_state
+from . import data, forms, live_state, widgets
 
 POLL_SECONDS = 1.0
 HELP = "This page refreshes by itself within seconds when the account's data changes (a webhook, a sync)."
@@ -182,11 +182,12 @@ def status_panel(ctx) -> None:
                   and a.get("connected", False) == connected), None)
     schedule = body["connected_schedule"] if connected else body["schedule"]
     cols = st.columns(4)
-    cols[0].metric("Health", "OK" if status == 200 else "Unhealthy", help="What GET /healthz answers (200 or 503).")
+    widgets.tile(cols[0], "Health", "OK" if status == 200 else "Unhealthy",
+                 help="What GET /healthz answers (200 or 503).")
     if entry is not None:
-        cols[1].metric("Last webhook received", _when(entry["last_webhook_received_at"]))
-        cols[2].metric("Last webhook applied", _when(entry["last_webhook_applied_at"]))
-        cols[3].metric("Events queued", entry["events_queued"])
+        widgets.tile(cols[1], "Last webhook received", _when(entry["last_webhook_received_at"]))
+        widgets.tile(cols[2], "Last webhook applied", _when(entry["last_webhook_applied_at"]))
+        widgets.tile(cols[3], "Events queued", entry["events_queued"])
         # The rest of /healthz's facts for this account, in the same words.
         readable = "readable" if entry["cache_readable"] else "not readable"
         schema = entry["schema_version"] if entry["schema_version"] is not None else "unknown"

@@ -17,9 +17,30 @@ _CSS = """
 <style>
 /* denser page top, readable tiles, tidy sidebar */
 .block-container {padding-top: 2.2rem; padding-bottom: 3rem; max-width: 1480px;}
-[data-testid="stMetric"] {background: #ffffff; border-radius: 10px; padding: 0.75rem 0.9rem 0.5rem 0.9rem;}
-[data-testid="stMetricLabel"] p {font-size: 0.82rem; color: #5b6779; font-weight: 500;}
-[data-testid="stMetricValue"] {font-size: 1.55rem; font-weight: 600; color: #0a2540;}
+/* KPI tiles (stripe_analytics.tiles): Streamlit's bordered metric, as one HTML element */
+.sa-tile {background: #ffffff; border-radius: 10px; padding: 0.75rem 0.9rem 0.5rem 0.9rem;}
+.sa-tile {border: 1px solid rgba(49, 51, 63, 0.2); font-family: inherit; color: #0a2540;}
+.sa-tile-label {font-size: 0.82rem; color: #5b6779; font-weight: 500;}
+.sa-tile-value {font-size: 1.55rem; font-weight: 600; color: #0a2540;}
+.sa-tile-label {display: flex; align-items: center; gap: 0.35rem; min-height: 1.4rem;}
+.sa-tile-help {position: relative; display: inline-flex; align-items: center; justify-content: center;
+  width: 0.95rem; height: 0.95rem; border-radius: 50%; border: 1px solid #8792a2; color: #5b6779;
+  font-size: 0.66rem; font-weight: 600; cursor: help; outline-offset: 2px;}
+.sa-tile-help:hover::after, .sa-tile-help:focus::after {content: attr(data-help); position: absolute; top: 1.4rem;
+  left: -0.5rem; z-index: 1000; width: max-content; max-width: 18rem; white-space: pre-line; padding: 0.5rem 0.7rem;
+  border-radius: 6px; background: #0a2540; color: #ffffff; font-size: 0.8rem; font-weight: 400; line-height: 1.4;
+  box-shadow: 0 2px 8px rgba(10, 37, 64, 0.25);}
+.sa-tile-value {line-height: 1.35; overflow-wrap: anywhere; padding: 0.1rem 0;}
+.sa-tile-change {display: flex; flex-wrap: wrap; align-items: center; gap: 0.4rem; font-size: 0.85rem;}
+.sa-tile-delta {border-radius: 999px; padding: 0.05rem 0.5rem; font-weight: 500; white-space: nowrap;}
+.sa-tile-delta.sa-up {color: #079464; background: #F1FBF6;}
+.sa-tile-delta.sa-down {color: #D94A57; background: #FDF2F3;}
+.sa-tile-delta.sa-off {color: #6B7280; background: #F3F4F6;}
+.sa-tile-vs {color: #6B7280; font-size: 0.8rem;}
+.sa-spark-box {position: relative; margin-top: 0.45rem;}
+.sa-spark-box img {display: block; width: 100%; height: 100%;}
+.sa-spark-points {position: absolute; inset: 0; display: flex;}
+.sa-spark-points span {flex: 1;}
 [data-testid="stSidebar"] [data-testid="stMarkdownContainer"] p {margin-bottom: 0.2rem;}
 h2 {font-weight: 650; letter-spacing: -0.01em; color: #0a2540;}
 h4 {font-weight: 600; color: #0a2540;}
@@ -43,17 +64,15 @@ h4 {font-weight: 600; color: #0a2540;}
 @media (max-width: 640px) {
   /* below the fixed header (3.75rem), so the first line of the page is not hidden under it */
   .block-container {padding-left: 0.8rem; padding-right: 0.8rem; padding-top: 4.4rem;}
-  [data-testid="stMetricValue"] {font-size: 1.15rem;}
-  [data-testid="stMetric"] {padding: 0.5rem 0.6rem 0.35rem 0.6rem;}
+  .sa-tile-value {font-size: 1.15rem;}
+  .sa-tile {padding: 0.5rem 0.6rem 0.35rem 0.6rem;}
   /* KPI tiles two by two instead of one under the other, so a chart comes within a screen */
-  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) {
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .sa-tile) {
     flex-direction: row !important; flex-wrap: wrap !important; gap: 0.5rem !important;}
-  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) > [data-testid="stColumn"] {
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .sa-tile) > [data-testid="stColumn"] {
     flex: 1 1 calc(50% - 0.25rem) !important; min-width: calc(50% - 0.25rem) !important;
     width: calc(50% - 0.25rem) !important;}
-  [data-testid="stMetric"] [data-testid="stMetricChart"], [data-testid="stMetric"] [data-testid="stVegaLiteChart"],
-  [data-testid="stMetric"] canvas, [data-testid="stMetric"] svg.marks {display: none;}
-  [data-testid="stElementContainer"]:has(svg.sa-spark) {display: none;}
+  .sa-tile .sa-spark-box {display: none;}
 }
 </style>
 """

@@ -20,8 +20,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from .. import exports
-from ..charts import mark_notes, slim, sparkline_svg, symbol, vega_lite, with_hover_note
+from ..charts import SPARK_HEIGHT, mark_notes, slim, sparkline_svg, symbol, vega_lite, with_hover_note
 from ..money import decimals
+from ..tiles import tile_html
 from . import definitions, first_paint, notes
 from .data import function_name
 from .. import formatting as fmt
@@ -183,10 +184,25 @@ def same_days(depth: pd.DataFrame, month: str, to_date: bool) -> SameDays | None
     return SameDays(month, int(row["period_days"]), to_date, previous, previous_days, last_year, last_year_days)
 
 
+def tile(container, label: str, value: str, *, delta: str | None = None, delta_color: str = "normal",
+         arrow: bool = True, help: str | None = None, description: str | None = None,
+         trend: Sequence[float] | None = None, chart_type: str = "area") -> None:
+    """A bordered tile, Streamlit's metric drawn as one HTML element (`tiles.tile_html`: on a
+    visit's first run it is on screen as soon as it arrives): `delta_color` as `st.metric`'s
+    ("normal", "inverse", "off"), `arrow` False for a delta that is no change (a count beside
+    the value), `help` on the label's "?", `trend` a sparkline coloured like the delta."""
+    tone = _tone(delta, delta_color)
+    direction = ("down" if dedent(str(delta)).startswith("-") else "up") if delta and arrow else None
+    drawn = trend is not None and len(trend) > 1
+    container.html(tile_html(label, value, delta=delta, tone=tone, arrow=direction, description=description,
+                             help=help, sparkline=sparkline_svg(trend, chart_type, tone) if drawn else None,
+                             points=[f"{v:,.6g}" for v in trend] if drawn else (), sparkline_height=SPARK_HEIGHT))
+
+
 def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: bool = False,
         trend: Sequence[float] | None = None, label: str | None = None, delta_description: str | None = None,
         chart_type: str = "area", note: str | None = None, partial: bool = False) -> None:
-    """A bordered metric tile with its definition on hover and an optional sparkline; `note`
+    """A metric's tile (`tile`) with its definition on hover and an optional sparkline; `note`
     (e.g. how a converted figure was converted) is added to the hover text. The delta (and the
     sparkline, coloured like it) is grey, not red or green, when it is nil (`0.0 pp`) or
     `partial` (a month-to-date flow against a whole month). The sparkline is an inline SVG
@@ -195,17 +211,14 @@ def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: b
     data = [float(v) for v in trend if v is not None and not pd.isna(v)] if trend is not None else None
     help_text = "\n\n".join(t for t in (definitions.help_text(key), note) if t)
     neutral = partial or bool(getattr(delta, "flat", False))
-    delta_color = "off" if neutral else ("inverse" if inverse else "normal")
-    spark = data if data and len(data) > 1 else None
-    tile = container.container(border=True, gap=None) if spark else container
-    tile.metric(label or definitions.label(key), value, delta=delta, delta_color=delta_color,
-                help=help_text or None, border=spark is None, delta_description=delta_description)
-    if spark:
-        tile.markdown(sparkline_svg(spark, chart_type, _tone(delta, delta_color)), unsafe_allow_html=True)
+    tile(container, label or definitions.label(key), value, delta=delta,
+         delta_color="off" if neutral else ("inverse" if inverse else "normal"), help=help_text or None,
+         description=delta_description, trend=data, chart_type=chart_type)
 
 
 def _tone(delta: str | None, delta_color: str) -> str:
-    """The sparkline's colour, as Streamlit colours the delta: "up" (green), "down" (red), "off"."""
+    """The delta's and its sparkline's colour, as Streamlit colours a metric's delta: "up" (green),
+    "down" (red), "off"."""
     text = str(delta or "")
     if delta_color == "off" or not text.strip():
         return "off"

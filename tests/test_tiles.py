@@ -1,0 +1,53 @@
+"""A KPI tile's HTML (stripe_analytics.tiles): what the analyst reads on it, escaped."""
+
+import base64
+import re
+
+import pytest
+
+from stripe_analytics.charts import sparkline_svg
+from stripe_analytics.tiles import tile_html
+from tests.app_support import parse_tiles
+
+
+def test_a_tile_shows_its_label_value_change_and_hover_text():
+    [tile] = parse_tiles(tile_html("MRR", "$1,234.50", delta="+4.2%", tone="up", arrow="up",
+                                   description="vs Oct 2026", help="MRR is …\n\nDefinitions: docs/metrics.md"))
+    assert (tile.label, tile.value, tile.delta, tile.tone) == ("MRR", "$1,234.50", "↑ +4.2%", "up")
+    assert tile.help == "MRR is …\n\nDefinitions: docs/metrics.md" and not tile.sparkline
+    assert "vs Oct 2026" in tile_html("MRR", "$1", delta="+1%", description="vs Oct 2026")
+
+
+def test_a_falling_figure_points_down_and_a_change_without_arrow_has_none():
+    [down] = parse_tiles(tile_html("Churn", "3.0 %", delta="-0.4 pp", tone="up", arrow="down"))
+    assert down.delta == "↓ -0.4 pp" and down.tone == "up"  # churn falling is good: green, arrow down
+    [count] = parse_tiles(tile_html("Subscriptions", "4", delta="2 open", tone="off"))
+    assert count.delta == "2 open" and count.tone == "off"
+    [bare] = parse_tiles(tile_html("Cache size", "1.0 MB"))
+    assert bare.delta is None and bare.help is None
+
+
+def test_every_text_is_escaped():
+    html = tile_html('<b>"x"</b>', "<script>alert(1)</script>", delta="+1 & more", tone="down", arrow="up",
+                     help='say "hi" <now>')
+    assert "<script>" not in html and "<b>" not in html
+    [tile] = parse_tiles(html)
+    assert (tile.label, tile.value, tile.help) == ('<b>"x"</b>', "<script>alert(1)</script>", 'say "hi" <now>')
+    assert tile.delta == "↑ +1 & more"
+
+
+def test_the_sparkline_is_an_svg_image_with_each_point_s_value_on_hover():
+    """`st.html` keeps no SVG element (its sanitiser's HTML profile), an image it keeps."""
+    svg = sparkline_svg([10, 20, 15], "area", "up")
+    html = tile_html("MRR", "$1", sparkline=svg, points=["10", "20", "15"], sparkline_height=56)
+    [tile] = parse_tiles(html)
+    assert tile.sparkline and "<svg" not in html and 'style="height: 56px"' in html
+    source = re.search(r'<img class="sa-spark" src="data:image/svg\+xml;base64,([^"]+)"', html).group(1)
+    assert base64.b64decode(source).decode() == svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1)
+    assert re.findall(r'<span title="([^"]*)"></span>', html) == ["10", "20", "15"]
+    assert 'alt="Trend: 10, 20, 15"' in html
+
+
+def test_an_unknown_tone_is_refused():
+    with pytest.raises(ValueError, match="tone"):
+        tile_html("MRR", "$1", delta="+1%", tone="green")
