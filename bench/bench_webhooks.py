@@ -145,8 +145,8 @@ def screen_latency(url: str, rounds: int) -> list[float]:
     from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, go
 
     def gross(tab) -> str:
-        tile = tab.locator("[data-testid='stMetric']").filter(has_text="Gross volume").first
-        return tile.locator("[data-testid='stMetricValue']").inner_text()
+        tile = tab.locator("[data-testid='saTile']").filter(has_text="Gross volume").first
+        return tile.locator("[data-testid='saTileValue']").inner_text()
 
     results = []
     with sync_playwright() as p:
