@@ -93,6 +93,8 @@ def currencies(path: Path) -> list[str]:
 
 # ----------------------------------------------------------------------------- browser
 
+# A KPI tile's value: the app's own tiles (stripe_analytics.tiles), the minimal app's st.metric.
+TILE_VALUE = "[data-testid='saTileValue'], [data-testid='stMetricValue']"
 # Records (performance.now(), ms since navigation start) when the first KPI tile is in the DOM
 # and the first frame after that (requestAnimationFrame, then a task: the tile is painted).
 PAINT_PROBE = """
@@ -100,7 +102,7 @@ PAINT_PROBE = """
   const seen = window.__saFirstTile = {};
   const check = () => {
     if (seen.inserted) return;
-    const tile = document.querySelector("[data-testid='saTileValue']");
+    const tile = document.querySelector("%s");
     if (tile && tile.getBoundingClientRect().height > 0) {
       seen.inserted = performance.now();
       requestAnimationFrame(() => setTimeout(() => { seen.painted = performance.now(); }, 0));
@@ -109,7 +111,7 @@ PAINT_PROBE = """
   document.addEventListener("DOMContentLoaded", () =>
     new MutationObserver(check).observe(document.body, {subtree: true, childList: true, attributes: true}));
 })();
-"""
+""" % TILE_VALUE
 
 # A chart that a visit's first run holds back.
 HELD_CHART = HELD_SELECTOR
@@ -229,7 +231,7 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int, pages: list[tup
 
         start = time.perf_counter()
         tab.goto(url)
-        tab.wait_for_selector("[data-testid='saTileValue']", timeout=120_000)
+        tab.wait_for_selector(TILE_VALUE, timeout=120_000)
         first["Overview, first KPI tile on screen (fresh server)"] = time.perf_counter() - start
         settle(tab)
         tab.wait_for_selector(HELD_CHART, state="detached", timeout=120_000)  # and the run of its charts
@@ -304,7 +306,7 @@ def timed_reload(tab) -> dict[str, float]:
     on screen as Playwright sees it and painted on the page's own clock."""
     start = time.perf_counter()
     tab.reload()
-    tab.wait_for_selector("[data-testid='saTileValue']", timeout=120_000)
+    tab.wait_for_selector(TILE_VALUE, timeout=120_000)
     out = {"Overview, first KPI tile on screen (reload, warm server)": time.perf_counter() - start}
     tab.wait_for_function("() => (window.__saFirstTile || {}).painted !== undefined", polling=10, timeout=30_000)
     out["Overview, first KPI tile painted (reload, warm server, page clock)"] = \
@@ -362,7 +364,7 @@ def fresh_first_paint(data_dir: Path, entry: str = SERVED) -> dict[str, float]:
     with served_tab(entry, env_for(data_dir), PAINT_PROBE) as (tab, url, _):
         start = time.perf_counter()
         tab.goto(url)
-        tab.wait_for_selector("[data-testid='saTileValue']", timeout=120_000)
+        tab.wait_for_selector(TILE_VALUE, timeout=120_000)
         out["Overview, first KPI tile on screen (fresh server)"] = time.perf_counter() - start
         for _ in range(2):  # the visit's first run, then the run of the charts it held back
             settle(tab)
@@ -383,7 +385,7 @@ def floor_reruns(data_dir: Path, minimal_app: Path, rounds: int) -> list[tuple[f
     measured = []
     with served_tab(str(minimal_app), env_for(data_dir), CLICK_PROBE) as (tab, url, _):
         tab.goto(url)
-        tab.wait_for_selector("[data-testid='saTileValue']", timeout=120_000)
+        tab.wait_for_selector(TILE_VALUE, timeout=120_000)
         settle(tab)
         tab.wait_for_timeout(500)
         for i in range(rounds * 2):
