@@ -236,7 +236,7 @@ def test_a_refresh_keeps_the_scroll_position_and_an_open_dialog(tmp_path, page):
             page.mouse.wheel(0, 900)
             page.wait_for_timeout(500)
             scrolled = _scroll_top(page)
-            assert scrolled > 300
+            assert scrolled > 150  # the Overview of 8 customers scrolls ~230 px here; a jump back would be seen
             assert post(app.url, charge_event("live_scroll", 123_400)).status_code == 200
             wait_until(lambda: gross_volume(page) != before, timeout=15, interval=0.1,
                        what="the Gross volume tile to change")
