@@ -793,9 +793,10 @@ SPARK_HEIGHT = 56
 
 
 def sparkline_svg(values: Sequence[float], kind: str = "area", tone: str = "off") -> str:
-    """A KPI tile's small trend as one inline SVG (line, area or bars over the tile's width),
-    each point's value on hover. Drawn by the browser itself: no chart library to start per
-    tile (Streamlit's own sparkline is a Vega view per tile, redrawn on every rerun)."""
+    """A KPI tile's small trend as one SVG (line, area or bars over the tile's width), shown as
+    an image in the tile, which gives each point's value on hover itself (`tiles.tile_html`).
+    Drawn by the browser itself: no chart library to start per tile (Streamlit's own sparkline
+    is a Vega view per tile, redrawn on every rerun)."""
     ys = [float(v) for v in values]
     line, tint = SPARK_COLORS[tone]
     width, height, pad = 100.0, float(SPARK_HEIGHT), 3.0
@@ -820,8 +821,5 @@ def sparkline_svg(values: Sequence[float], kind: str = "area", tone: str = "off"
             parts.append(f'<polygon points="0,{height} {points} {width},{height}" fill="{tint}"/>')
         parts.append(f'<polyline points="{points}" fill="none" stroke="{line}" stroke-width="2" '
                      'vector-effect="non-scaling-stroke" stroke-linejoin="round"/>')
-    # one transparent column a point, for the value on hover
-    parts += [f'<rect x="{i * slot:.2f}" y="0" width="{slot:.2f}" height="{height}" fill="transparent">'
-              f'<title>{value:,.6g}</title></rect>' for i, value in enumerate(ys)]
     return (f'<svg class="sa-spark" viewBox="0 0 {width:g} {height:g}" preserveAspectRatio="none" '
             f'width="100%" height="{height:g}" role="img" aria-label="trend">{"".join(parts)}</svg>')
