@@ -693,6 +693,16 @@ def test_charts_read_right(server, page):
     drawn = base64.b64decode(gross.locator("img.sa-spark").get_attribute("src").split(",", 1)[1]).decode()
     assert reddish(re.findall(r'(?:fill|stroke)="([^"]+)"', drawn)) == []  # not a red verdict
     assert "month to date" in gross.inner_text()
+    # a tile's definition on its "?", on hover and on keyboard focus alike
+    mark = page.locator("[data-testid='saTile']").filter(has_text="Active customers").locator(".sa-tile-help")
+    tip = "e => getComputedStyle(e, '::after').content"
+    assert mark.evaluate(tip) == "none"
+    mark.hover()
+    assert "Definitions: docs/metrics.md" in mark.evaluate(tip)
+    page.mouse.move(0, 0)
+    mark.focus()
+    assert "Definitions: docs/metrics.md" in mark.evaluate(tip)
+    mark.blur()
     for tile in page.locator("[data-testid='saTile']").all():  # a nil change is never red or green
         delta = tile.locator("[data-testid='saTileDelta']")
         if delta.count() and re.fullmatch(r"[+-]?0\.0( pp|%)", delta.inner_text().strip()):
