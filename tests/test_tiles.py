@@ -6,7 +6,7 @@ import re
 import pytest
 
 from stripe_analytics.charts import sparkline_svg
-from stripe_analytics.tiles import tile_html
+from stripe_analytics.tiles import Sparkline, tile_html
 from tests.app_support import parse_tiles
 
 
@@ -39,7 +39,7 @@ def test_every_text_is_escaped():
 def test_the_sparkline_is_an_svg_image_with_each_point_s_value_on_hover():
     """`st.html` keeps no SVG element (its sanitiser's HTML profile), an image it keeps."""
     svg = sparkline_svg([10, 20, 15], "area", "up")
-    html = tile_html("MRR", "$1", sparkline=svg, points=["10", "20", "15"], sparkline_height=56)
+    html = tile_html("MRR", "$1", sparkline=Sparkline(svg, [10.0, 20.0, 15.0], 56))
     [tile] = parse_tiles(html)
     assert tile.sparkline and "<svg" not in html and 'style="height: 56px"' in html
     source = re.search(r'<img class="sa-spark" src="data:image/svg\+xml;base64,([^"]+)"', html).group(1)

@@ -13,18 +13,24 @@ from __future__ import annotations
 
 import base64
 from html import escape
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 TONES = ("up", "down", "off")  # green, red, grey (as Streamlit colours a metric's delta)
 
 
+class Sparkline(NamedTuple):
+    """A tile's trend: the SVG drawn (`charts.sparkline_svg`, markup of our own), the values its
+    points show on hover, and its height in pixels."""
+    svg: str
+    values: Sequence[float]
+    height: int
+
+
 def tile_html(label: str, value: str, *, delta: str | None = None, tone: str = "off", arrow: str | None = None,
-              description: str | None = None, help: str | None = None, sparkline: str | None = None,
-              points: Sequence[str] = (), sparkline_height: int = 56) -> str:
+              description: str | None = None, help: str | None = None, sparkline: Sparkline | None = None) -> str:
     """The tile's HTML. `tone`: the delta's colour (`TONES`); `arrow`: "up", "down" or None (no
-    arrow); `help`: plain text shown when the label's "?" is hovered or focused; `sparkline`: an
-    SVG (`charts.sparkline_svg`), markup of our own, with `points` the values its points show on
-    hover. Every text is escaped."""
+    arrow); `help`: plain text shown when the label's "?" is hovered or focused. Every text is
+    escaped."""
     if tone not in TONES:
         raise ValueError(f"tone must be one of {TONES}, not {tone!r}")
     parts = ['<div class="sa-tile" data-testid="saTile">',
@@ -40,18 +46,19 @@ def tile_html(label: str, value: str, *, delta: str | None = None, tone: str = "
         if description:
             parts.append(f'<span class="sa-tile-vs">{escape(description)}</span>')
         parts.append('</div>')
-    if sparkline:
-        parts.append(_sparkline(sparkline, points, sparkline_height))
+    if sparkline is not None:
+        parts.append(_sparkline(sparkline))
     parts.append('</div>')
     return "".join(parts)
 
 
-def _sparkline(svg: str, points: Sequence[str], height: int) -> str:
+def _sparkline(sparkline: Sparkline) -> str:
     """The sparkline as an image (`st.html` keeps no SVG element), under one strip a point whose
     hover text is the point's value."""
+    svg, points = sparkline.svg, [f"{value:,.6g}" for value in sparkline.values]
     if "xmlns=" not in svg:
         svg = svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1)
     source = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
     strips = "".join(f'<span title="{escape(point)}"></span>' for point in points)
-    return (f'<div class="sa-spark-box" style="height: {int(height)}px"><img class="sa-spark" src="{source}" '
+    return (f'<div class="sa-spark-box" style="height: {int(sparkline.height)}px"><img class="sa-spark" src="{source}" '
             f'alt="{escape("Trend: " + ", ".join(points))}"><div class="sa-spark-points">{strips}</div></div>')

@@ -18,22 +18,21 @@ _CSS = """
 /* denser page top, readable tiles, tidy sidebar */
 .block-container {padding-top: 2.2rem; padding-bottom: 3rem; max-width: 1480px;}
 /* KPI tiles (stripe_analytics.tiles): Streamlit's bordered metric, as one HTML element */
-.sa-tile {background: #ffffff; border-radius: 10px; padding: 0.75rem 0.9rem 0.5rem 0.9rem;}
-.sa-tile {position: relative; border: 1px solid rgba(49, 51, 63, 0.2); font-family: inherit; color: #0a2540;}
-.sa-tile-label {font-size: 0.82rem; color: #5b6779; font-weight: 500;}
-.sa-tile-value {font-size: 1.55rem; font-weight: 600; color: #0a2540;}
-.sa-tile-label {display: flex; align-items: center; gap: 0.35rem; min-height: 1.4rem;}
+.sa-tile {position: relative; background: #ffffff; border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 10px;
+  padding: 0.75rem 0.9rem 0.5rem 0.9rem; font-family: inherit; color: #0a2540;}
+.sa-tile-label {display: flex; align-items: center; gap: 0.35rem; min-height: 1.4rem; font-size: 0.82rem;
+  color: #5b6779; font-weight: 500;}
 .sa-tile-help {display: inline-flex; align-items: center; justify-content: center;
   width: 0.95rem; height: 0.95rem; border-radius: 50%; border: 1px solid #8792a2; color: #5b6779;
   font-size: 0.66rem; font-weight: 600; cursor: help; outline-offset: 2px;}
 /* the hover text under the tile (its value stays in sight), as wide as the tile at most: it never
    runs off a phone's screen */
 .sa-tile-help:hover::after, .sa-tile-help:focus::after {content: attr(data-help); position: absolute;
-  top: calc(100% + 0.3rem);
-  left: 0.5rem; right: 0.5rem; z-index: 1000; white-space: pre-line; padding: 0.5rem 0.7rem;
+  top: calc(100% + 0.3rem); left: 0.5rem; right: 0.5rem; z-index: 1000; white-space: pre-line; padding: 0.5rem 0.7rem;
   border-radius: 6px; background: #0a2540; color: #ffffff; font-size: 0.8rem; font-weight: 400; line-height: 1.4;
   box-shadow: 0 2px 8px rgba(10, 37, 64, 0.25);}
-.sa-tile-value {line-height: 1.35; overflow-wrap: anywhere; padding: 0.1rem 0;}
+.sa-tile-value {font-size: 1.55rem; font-weight: 600; color: #0a2540; line-height: 1.35; overflow-wrap: anywhere;
+  padding: 0.1rem 0;}
 .sa-tile-change {display: flex; flex-wrap: wrap; align-items: center; gap: 0.4rem; font-size: 0.85rem;}
 .sa-tile-delta {border-radius: 999px; padding: 0.05rem 0.5rem; font-weight: 500; white-space: nowrap;}
 .sa-tile-delta.sa-up {color: #079464; background: #F1FBF6;}

@@ -22,7 +22,7 @@ import streamlit as st
 from .. import exports
 from ..charts import SPARK_HEIGHT, mark_notes, slim, sparkline_svg, symbol, vega_lite, with_hover_note
 from ..money import decimals
-from ..tiles import tile_html
+from ..tiles import Sparkline, tile_html
 from . import definitions, first_paint, notes
 from .data import function_name
 from .. import formatting as fmt
@@ -192,11 +192,11 @@ def tile(container, label: str, value: str, *, delta: str | None = None, delta_c
     ("normal", "inverse", "off"), `arrow` False for a delta that is no change (a count beside
     the value), `help` on the label's "?", `trend` a sparkline coloured like the delta."""
     tone = _tone(delta, delta_color)
-    direction = ("down" if dedent(str(delta)).startswith("-") else "up") if delta and arrow else None
-    drawn = trend is not None and len(trend) > 1
+    direction = ("down" if _falling(delta) else "up") if delta and arrow else None
+    trend_drawn = Sparkline(sparkline_svg(trend, chart_type, tone), trend, SPARK_HEIGHT) \
+        if trend is not None and len(trend) > 1 else None
     container.html(tile_html(label, value, delta=delta, tone=tone, arrow=direction, description=description,
-                             help=help, sparkline=sparkline_svg(trend, chart_type, tone) if drawn else None,
-                             points=[f"{v:,.6g}" for v in trend] if drawn else (), sparkline_height=SPARK_HEIGHT))
+                             help=help, sparkline=trend_drawn))
 
 
 def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: bool = False,
@@ -205,7 +205,7 @@ def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: b
     """A metric's tile (`tile`) with its definition on hover and an optional sparkline; `note`
     (e.g. how a converted figure was converted) is added to the hover text. The delta (and the
     sparkline, coloured like it) is grey, not red or green, when it is nil (`0.0 pp`) or
-    `partial` (a month-to-date flow against a whole month). The sparkline is an inline SVG
+    `partial` (a month-to-date flow against a whole month). The sparkline is an SVG image
     (`charts.sparkline_svg`) in the tile, not Streamlit's chart_data (a Vega view per tile,
     redrawn on every rerun)."""
     data = [float(v) for v in trend if v is not None and not pd.isna(v)] if trend is not None else None
@@ -219,11 +219,14 @@ def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: b
 def _tone(delta: str | None, delta_color: str) -> str:
     """The delta's and its sparkline's colour, as Streamlit colours a metric's delta: "up" (green),
     "down" (red), "off"."""
-    text = str(delta or "")
-    if delta_color == "off" or not text.strip():
+    if delta_color == "off" or not str(delta or "").strip():
         return "off"
-    falling = dedent(text).startswith("-")  # Streamlit's own test of a falling delta
-    return "down" if falling != (delta_color == "inverse") else "up"
+    return "down" if _falling(delta) != (delta_color == "inverse") else "up"
+
+
+def _falling(delta: str) -> bool:
+    """Streamlit's own test of a falling delta: its text starts with a minus."""
+    return dedent(str(delta)).startswith("-")
 
 
 # ----------------------------------------------------------------------------- money columns
