@@ -93,7 +93,7 @@ if ctx.principal is not None:
 saved_views.sidebar(ctx, navigation.url_path, {p.url_path: p for group in PAGES.values() for p in group})
 live.watch(ctx, navigation.url_path)
 if ctx.account is not None and ctx.account.demo:
-    st.info("**Demo data.** A generated account; connect yours on the **Connect** page.", icon=":material/science:")
+    st.info(context.DEMO_NOTICE, icon=":material/science:")
 if ctx.busy:
     st.info("A sync is updating this account; the figures shown are from before it started and refresh when it "
             "finishes.", icon=":material/sync:")

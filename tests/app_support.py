@@ -276,14 +276,17 @@ class Tile:
 class _TileParser(HTMLParser):
     FIELDS = {"saTileValue": "value", "saTileDelta": "delta"}
 
-    def __init__(self) -> None:
+    def __init__(self, test_id: str) -> None:
         super().__init__()
+        self.test_id = test_id
         self.tiles: list[Tile] = []
         self.stack: list[str | None] = []  # the field each open element's text goes to
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         test_id = attrs.get("data-testid")
+        if test_id and test_id.startswith(self.test_id):
+            test_id = "saTile" + test_id[len(self.test_id):]
         where = self.stack[-1] if self.stack else None
         if test_id == "saTile":
             self.tiles.append(Tile())
@@ -311,8 +314,9 @@ class _TileParser(HTMLParser):
             setattr(self.tiles[-1], where, (getattr(self.tiles[-1], where) or "") + data)
 
 
-def parse_tiles(html: str) -> list[Tile]:
-    parser = _TileParser()
+def parse_tiles(html: str, test_id: str = "saTile") -> list[Tile]:
+    """The tiles in `html` (`test_id`: their test id, which their parts' ids start with)."""
+    parser = _TileParser(test_id)
     parser.feed(html)
     return parser.tiles
 

@@ -244,6 +244,10 @@ class ConnectionStore:
         return Loaded(None, f"Your connection to {expired.label} was not used for {days:g} days, so it expired and "
                             "its key or token was deleted: connect again.")
 
+    def has_entry(self, holder: str) -> bool:
+        """Whether the store has an entry for this holder (usable or not), read without a change."""
+        return self.keys.entry_name(holder) in self._read()
+
     def held(self, settings: Settings | None = None) -> list[tuple[str, Connection]]:
         """Every holder's connection that has not expired, most recently used first, without
         marking any as used (the server's schedule is not a visit). Entries that cannot be

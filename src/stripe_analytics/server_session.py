@@ -115,7 +115,7 @@ def cookie_header(keys: Keys, session_id: str, settings: Settings, *, secure: bo
     return (value + ("; Secure" if secure else "")).encode("latin-1")
 
 
-def _cookies(scope) -> dict[str, str]:
+def request_cookies(scope) -> dict[str, str]:
     jar = SimpleCookie()
     for name, value in scope.get("headers") or []:
         if name == b"cookie":
@@ -177,7 +177,7 @@ class SessionCookieMiddleware:
         if store is None:
             return await self.app(scope, receive, send)
         path = app_path(scope.get("path") or "/")
-        cookies = _cookies(scope)
+        cookies = request_cookies(scope)
         if path.startswith(SIGNED_IN_PREFIXES) and sign_in_configured():
             claims = signed_in_claims(cookies)
             if claims is None or not access.sign_in(store.settings, claims).allowed:

@@ -34,6 +34,9 @@ from .filters import Filters, render_sidebar
 log = logging.getLogger(__name__)
 
 
+# Above every page of the demo account (app.py, and the Overview's first view).
+DEMO_NOTICE = "**Demo data.** A generated account; connect yours on the **Connect** page."
+
 @dataclass
 class AppContext:
     settings: Settings | None = None

@@ -220,10 +220,7 @@ def conversion_note(info, *, cash: bool = False) -> str | None:
     (and nothing drawn) in a single-currency view."""
     if info is None:
         return None
-    label = info.label(staleness=False)
-    st.caption(f":material/currency_exchange: {label}. " + (
-        "Each payment, refund and fee at the rate of the day before it." if cash else
-        "MRR at each month's end rate; movements at constant currency, exchange-rate changes shown as FX impact."))
+    st.caption(conversion_caption(info, cash=cash))
     if info.stale:
         st.warning(f"The exchange rate table is out of date: its last rate is from {info.last_rate_date:%d %b %Y}, "
                    "so later days use that rate. Import newer rates on the Data page or with "
@@ -236,7 +233,19 @@ def conversion_note(info, *, cash: bool = False) -> str | None:
                            for c, v in totals.items())
         st.warning(f"No exchange rate for {listed}: left out of the converted figures. Add rates on the Data page "
                    "or with `stripe-analytics fx import FILE`.", icon=":material/currency_exchange:")
-    return label
+    return info.label(staleness=False)
+
+
+def conversion_caption(info, *, cash: bool = False) -> str:
+    """How a converted view was converted, in a caption (Markdown)."""
+    return f":material/currency_exchange: {info.label(staleness=False)}. " + (
+        "Each payment, refund and fee at the rate of the day before it." if cash else
+        "MRR at each month's end rate; movements at constant currency, exchange-rate changes shown as FX impact.")
+
+
+def warned(info, *, cash: bool = False) -> bool:
+    """Whether `conversion_note` warns under the caption (rates out of date, or a currency with no rate)."""
+    return info is not None and (bool(info.stale) or bool(len(info.unconverted_cash if cash else info.unconverted)))
 
 
 def browse(ctx: AppContext, query: Callable, *args, **kwargs):

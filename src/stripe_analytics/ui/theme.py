@@ -13,7 +13,7 @@ from ..formatting import ago
 
 log = logging.getLogger(__name__)
 
-_CSS = """
+CSS = """
 <style>
 /* denser page top, readable tiles, tidy sidebar */
 .block-container {padding-top: 2.2rem; padding-bottom: 3rem; max-width: 1480px;}
@@ -81,7 +81,7 @@ h4 {font-weight: 600; color: #0a2540;}
 
 
 def apply() -> None:
-    st.html(_CSS)
+    st.html(CSS)
 
 
 def sidebar_account(ctx) -> None:

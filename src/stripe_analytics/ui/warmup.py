@@ -47,7 +47,7 @@ def _timed(report: WarmupReport, step: str):
 
 
 @contextlib.contextmanager
-def _quiet_streamlit():
+def quiet_streamlit():
     """Cached functions called outside a script run log "missing ScriptRunContext" once per
     call; that is expected here."""
     noisy = [logging.getLogger(name) for name in (
@@ -68,7 +68,7 @@ def warm() -> WarmupReport:
     Overview reads for the default account and filters. Never raises."""
     report = WarmupReport()
     try:
-        with _quiet_streamlit():
+        with quiet_streamlit():
             _warm(report)
     except Exception as error:  # noqa: BLE001 - the page shows the same problem in plain words
         LOG.warning("the warm-up stopped early; the first page load does its work", exc_info=True)
@@ -128,6 +128,9 @@ def _warm(report: WarmupReport) -> None:
         major = bundle.major  # the table the Overview's run then reads
         charts.lines(major, "month", {"mrr": "MRR"}, currency=chosen.currency, title="MRR", area=True).to_json()
         charts.movements(major, chosen.currency, title="MRR movements").to_json()
+    with _timed(report, "first view"):
+        from . import first_view
+        first_view.markup(settings)  # what is left to fill: the tiles' markup and sparklines
     with _timed(report, "streamlit"):
         _streamlit_first_element()
 

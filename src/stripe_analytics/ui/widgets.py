@@ -94,16 +94,27 @@ class MonthComparison:
         return None if self.prev is None else self.prev[column]
 
 
-def month_comparison(monthly: pd.DataFrame, month_to_date: int) -> MonthComparison:
-    """Compare the last two months of `monthly` and say which they are in a caption
-    (`month_to_date`: the month number of the as-of month, which is incomplete)."""
+    @property
+    def caption(self) -> str:
+        """'**November 2026** (month to date), compared with October 2026' (Markdown)."""
+        return (f"**{fmt.month_name(self.last['month'])}**" + (" (month to date)" if self.to_date else "")
+                + (f", compared with {fmt.month_name(self.prev['month'])}" if self.prev is not None else ""))
+
+
+def compare_months(monthly: pd.DataFrame, month_to_date: int) -> MonthComparison:
+    """The last two months of `monthly` (`month_to_date`: the month number of the as-of month,
+    which is incomplete)."""
     last = monthly.iloc[-1]
     prev = monthly.iloc[-2] if len(monthly) > 1 else None
-    st.caption(f"**{fmt.month_name(last['month'])}**"
-               + (" (month to date)" if last["m"] == month_to_date else "")
-               + (f", compared with {fmt.month_name(prev['month'])}" if prev is not None else ""))
     return MonthComparison(last, prev, f"vs {fmt.month_name(prev['month'])}" if prev is not None else None,
                            to_date=bool(last["m"] == month_to_date))
+
+
+def month_comparison(monthly: pd.DataFrame, month_to_date: int) -> MonthComparison:
+    """`compare_months`, saying which months they are in a caption."""
+    compared = compare_months(monthly, month_to_date)
+    st.caption(compared.caption)
+    return compared
 
 
 @dataclass(frozen=True)
@@ -184,36 +195,47 @@ def same_days(depth: pd.DataFrame, month: str, to_date: bool) -> SameDays | None
     return SameDays(month, int(row["period_days"]), to_date, previous, previous_days, last_year, last_year_days)
 
 
-def tile(container, label: str, value: str, *, delta: str | None = None, delta_color: str = "normal",
-         arrow: bool = True, help: str | None = None, description: str | None = None,
-         trend: Sequence[float] | None = None, chart_type: str = "area") -> None:
-    """A bordered tile, Streamlit's metric drawn as one HTML element (`tiles.tile_html`: on a
-    visit's first run it is on screen as soon as it arrives): `delta_color` as `st.metric`'s
-    ("normal", "inverse", "off"), `arrow` False for a delta that is no change (a count beside
-    the value), `help` on the label's "?", `trend` a sparkline coloured like the delta."""
+def tile(container, label: str, value: str, **options) -> None:
+    """A bordered tile, Streamlit's metric drawn as one HTML element (`tile_markup`: on a
+    visit's first run it is on screen as soon as it arrives)."""
+    container.html(tile_markup(label, value, **options))
+
+
+def tile_markup(label: str, value: str, *, delta: str | None = None, delta_color: str = "normal",
+                arrow: bool = True, help: str | None = None, description: str | None = None,
+                trend: Sequence[float] | None = None, chart_type: str = "area") -> str:
+    """A tile's HTML (`tiles.tile_html`): `delta_color` as `st.metric`'s ("normal", "inverse",
+    "off"), `arrow` False for a delta that is no change (a count beside the value), `help` on the
+    label's "?", `trend` a sparkline coloured like the delta."""
     tone = _tone(delta, delta_color)
     direction = ("down" if _falling(delta) else "up") if delta and arrow else None
     trend_drawn = Sparkline(sparkline_svg(trend, chart_type, tone), trend, SPARK_HEIGHT) \
         if trend is not None and len(trend) > 1 else None
-    container.html(tile_html(label, value, delta=delta, tone=tone, arrow=direction, description=description,
-                             help=help, sparkline=trend_drawn))
+    return tile_html(label, value, delta=delta, tone=tone, arrow=direction, description=description, help=help,
+                     sparkline=trend_drawn)
 
 
-def kpi(container, key: str, value: str, *, delta: str | None = None, inverse: bool = False,
-        trend: Sequence[float] | None = None, label: str | None = None, delta_description: str | None = None,
-        chart_type: str = "area", note: str | None = None, partial: bool = False) -> None:
-    """A metric's tile (`tile`) with its definition on hover and an optional sparkline; `note`
-    (e.g. how a converted figure was converted) is added to the hover text. The delta (and the
-    sparkline, coloured like it) is grey, not red or green, when it is nil (`0.0 pp`) or
+def kpi(container, key: str, value: str, **options) -> None:
+    """A metric's tile (`kpi_markup`)."""
+    container.html(kpi_markup(key, value, **options))
+
+
+def kpi_markup(key: str, value: str, *, delta: str | None = None, inverse: bool = False,
+               trend: Sequence[float] | None = None, label: str | None = None,
+               delta_description: str | None = None, chart_type: str = "area", note: str | None = None,
+               partial: bool = False) -> str:
+    """A metric's tile (`tile_markup`) with its definition on hover and an optional sparkline;
+    `note` (e.g. how a converted figure was converted) is added to the hover text. The delta (and
+    the sparkline, coloured like it) is grey, not red or green, when it is nil (`0.0 pp`) or
     `partial` (a month-to-date flow against a whole month). The sparkline is an SVG image
     (`charts.sparkline_svg`) in the tile, not Streamlit's chart_data (a Vega view per tile,
     redrawn on every rerun)."""
     data = [float(v) for v in trend if v is not None and not pd.isna(v)] if trend is not None else None
     help_text = "\n\n".join(t for t in (definitions.help_text(key), note) if t)
     neutral = partial or bool(getattr(delta, "flat", False))
-    tile(container, label or definitions.label(key), value, delta=delta,
-         delta_color="off" if neutral else ("inverse" if inverse else "normal"), help=help_text or None,
-         description=delta_description, trend=data, chart_type=chart_type)
+    return tile_markup(label or definitions.label(key), value, delta=delta,
+                       delta_color="off" if neutral else ("inverse" if inverse else "normal"),
+                       help=help_text or None, description=delta_description, trend=data, chart_type=chart_type)
 
 
 def _tone(delta: str | None, delta_color: str) -> str:
