@@ -45,9 +45,8 @@ _ROOT = b'<div id="root"></div>'
 def markup(settings: Settings, *, now: datetime | None = None) -> str | None:
     """The first view's HTML for the default account and filters, or None when the app's first
     run would not start with the header and tiles (or it cannot be known)."""
-    from . import data, overview, page, signin, widgets
-    from .context import DEMO_NOTICE, default_account, discover
-    from .filters import default_filters
+    from . import data
+    from .context import default_account, discover
 
     account = default_account(settings, discover(settings))
     if account.pending or account.path is None or not account.path.exists():
@@ -55,10 +54,28 @@ def markup(settings: Settings, *, now: datetime | None = None) -> str | None:
     key, busy = data.cache_key(account.path)
     if busy:
         return None
+    now = now or datetime.now(timezone.utc)
+    # Made again when the data or the day changed, and each minute for its "synced … ago"; a
+    # page load in between (a busy server's included) takes the view made last.
+    made = (key, account.id, now.date(), int(now.timestamp() // 60))
+    if _MADE.get("for") == made:
+        return _MADE["view"]
+    view = _made(settings, account, key, now)
+    _MADE.update({"for": made, "view": view})
+    return view
+
+
+_MADE: dict = {}  # the view last made, and what for
+
+
+def _made(settings: Settings, account, key, now: datetime) -> str | None:
+    from . import data, overview, page, signin, widgets
+    from .context import DEMO_NOTICE
+    from .filters import default_filters
+
     options = data.filter_options(key)
     if options.empty:
         return None
-    now = now or datetime.now(timezone.utc)
     chosen = default_filters(options, now.date())
     bundle = data.filtered_metrics(key, chosen)
     monthly, reporting = bundle.monthly, bundle.result.reporting
