@@ -100,8 +100,9 @@ TILE_VALUE = "[data-testid='saFirstViewTileValue'], [data-testid='saTileValue'],
 # The same, drawn by the app (under Streamlit's root element).
 APP_TILE_VALUE = "#root [data-testid='saTileValue'], #root [data-testid='stMetricValue']"
 # Records (performance.now(), ms since navigation start) when the first KPI tile is in the DOM
-# and the first frame after that (requestAnimationFrame, then a task: the tile is painted):
-# `painted` for any tile, `app_painted` for the app's.
+# and the first frame after that and after its font is loaded when the browser draws its text
+# invisible until then (requestAnimationFrame, then a task: the tile is painted): `painted` for
+# any tile, `app_painted` for the app's.
 PAINT_PROBE = """
 (() => {
   const seen = window.__saFirstTile = {};
@@ -111,7 +112,12 @@ PAINT_PROBE = """
       const tile = document.querySelector(selector);
       if (tile && tile.getBoundingClientRect().height > 0) {
         seen[name + "_pending"] = true;
-        requestAnimationFrame(() => setTimeout(() => { seen[name] = performance.now(); }, 0));
+        const painted = () => requestAnimationFrame(() => setTimeout(() => { seen[name] = performance.now(); }, 0));
+        const style = getComputedStyle(tile), family = style.fontFamily.split(",")[0].trim().replace(/^["']|["']$/g, "");
+        // a font shown in a fallback until it is loaded ("swap") keeps nothing invisible
+        const hides = [...document.fonts].some((face) => face.family.replace(/^["']|["']$/g, "") === family
+                                                         && (face.display === "auto" || face.display === "block"));
+        (hides ? document.fonts.load(style.font, tile.textContent) : Promise.resolve()).then(painted, painted);
       }
     }
   };

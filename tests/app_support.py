@@ -300,7 +300,7 @@ class _TileParser(HTMLParser):
                                            and c != "sa-tile-delta")
         if "data-help" in attrs:
             self.tiles[-1].help, where = attrs["data-help"], None  # the "?" itself is no text of the label
-        if tag == "img" and "sa-spark" in attrs.get("class", ""):
+        if tag in ("img", "svg") and "sa-spark" in attrs.get("class", ""):
             self.tiles[-1].sparkline, where = True, None
         self.stack.append(where)
 

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 
+from stripe_analytics.cache import Cache
 from stripe_analytics.config import load_settings
 from stripe_analytics.connection_store import ConnectionStore, holder_for_browser, new_session_id
 from stripe_analytics.server_session import COOKIE, SessionCookieMiddleware
@@ -65,6 +66,19 @@ def test_the_first_view_shows_the_tiles_the_overview_draws(demo_env):
         assert plain in view.replace("<strong>", "").replace("</strong>", ""), plain
     assert "Demo data." in view and "<h2>Overview</h2>" in view
     assert 'data-testid="saTile' not in view  # nothing in it passes for the app's own tiles
+
+
+def test_the_first_view_follows_the_data_at_once(demo_env):
+    """Made again when the cache changed (a sync, a webhook), not only each minute."""
+    settings = load_settings()
+    before = first_view.markup(settings)
+    with Cache.open(demo_env / "demo.duckdb") as cache, cache.transaction() as con:
+        con.execute("UPDATE subscriptions SET deleted = true WHERE id IN "
+                    "(SELECT id FROM subscriptions ORDER BY id LIMIT 40)")
+    after = first_view.markup(settings)
+    assert view_tiles(after) != view_tiles(before)
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert view_tiles(after) == [(t.label, t.value, t.delta, t.help, t.tone, t.sparkline) for t in kpi_tiles(at)]
 
 
 def test_no_first_view_for_an_account_without_data(demo_env, monkeypatch):

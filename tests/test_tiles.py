@@ -48,6 +48,16 @@ def test_the_sparkline_is_an_svg_image_with_each_point_s_value_on_hover():
     assert 'alt="Trend: 10, 20, 15"' in html
 
 
+def test_an_inline_sparkline_is_the_svg_itself_with_the_same_points():
+    """Where no sanitiser runs (the Overview's first view), the SVG is drawn as an element."""
+    svg = sparkline_svg([10, 20, 15], "area", "up")
+    html = tile_html("MRR", "$1", sparkline=Sparkline(svg, [10.0, 20.0, 15.0], 56), inline=True)
+    [tile] = parse_tiles(html)
+    assert tile.sparkline and "<img" not in html and 'style="height: 56px"' in html
+    assert svg.replace("<svg ", '<svg width="100%" height="100%" role="img" aria-label="Trend: 10, 20, 15" ', 1) in html
+    assert re.findall(r'<span title="([^"]*)"></span>', html) == ["10", "20", "15"]
+
+
 def test_an_unknown_tone_is_refused():
     with pytest.raises(ValueError, match="tone"):
         tile_html("MRR", "$1", delta="+1%", tone="green")

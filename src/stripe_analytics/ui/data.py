@@ -16,6 +16,7 @@ DuckDB rules this layer follows:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import types
@@ -36,6 +37,23 @@ from ..cache import Cache, CacheError, CacheInUseError, read_meta
 
 class CacheBusy(CacheError):
     """A sync is writing the cache and this view was never computed before."""
+
+
+@contextlib.contextmanager
+def quiet_streamlit():
+    """Cached functions called outside a script run log "missing ScriptRunContext" once per
+    call; that is expected here."""
+    noisy = [logging.getLogger(name) for name in (
+        "streamlit.runtime.scriptrunner_utils.script_run_context", "streamlit.runtime.caching.cache_data_api",
+        "streamlit.runtime.caching.cache_resource_api")]
+    levels = [logger.level for logger in noisy]
+    for logger in noisy:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(noisy, levels):
+            logger.setLevel(level)
 
 
 @dataclass(frozen=True)

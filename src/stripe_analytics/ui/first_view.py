@@ -91,7 +91,7 @@ def _made(settings: Settings, account, key, now: datetime) -> str | None:
     captions = [subtitle, *([page.conversion_caption(reporting)] if reporting is not None else []), compared.caption]
     warning = signin.exposure().warning()
     notices = [*([("warning", warning)] if warning else []), *([("info", DEMO_NOTICE)] if account.demo else [])]
-    return view_html("Overview", captions, [[kpi.markup() for kpi in row] for row in rows], notices)
+    return view_html("Overview", captions, [[kpi.markup(inline=True) for kpi in row] for row in rows], notices)
 
 
 def view_html(title: str, captions: list[str], rows: list[list[str]], notices: list[tuple[str, str]] = ()) -> str:
@@ -241,7 +241,7 @@ class FirstViewMiddleware:
 
 
 def _markup_quietly(settings: Settings) -> str | None:
-    from .warmup import quiet_streamlit
+    from .data import quiet_streamlit
 
     try:
         with quiet_streamlit():

@@ -24,8 +24,9 @@ class Kpi:
     value: str
     options: Mapping[str, Any] = field(default_factory=dict)
 
-    def markup(self) -> str:
-        return kpi_markup(self.key, self.value, **self.options)
+    def markup(self, *, inline: bool = False) -> str:
+        """The tile's HTML (`inline`: its sparkline an SVG element, not an image)."""
+        return kpi_markup(self.key, self.value, inline=inline, **self.options)
 
 
 def subtitle(filters: Filters, product_names: Mapping[str, str], as_of: date, demo: bool,

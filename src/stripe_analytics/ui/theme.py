@@ -40,7 +40,7 @@ CSS = """
 .sa-tile-delta.sa-off {color: #6B7280; background: #F3F4F6;}
 .sa-tile-vs {color: #6B7280; font-size: 0.8rem;}
 .sa-spark-box {position: relative; margin-top: 0.45rem;}
-.sa-spark-box img {display: block; width: 100%; height: 100%;}
+.sa-spark-box img, .sa-spark-box svg {display: block; width: 100%; height: 100%;}
 .sa-spark-points {position: absolute; inset: 0; display: flex;}
 .sa-spark-points span {flex: 1;}
 [data-testid="stSidebar"] [data-testid="stMarkdownContainer"] p {margin-bottom: 0.2rem;}

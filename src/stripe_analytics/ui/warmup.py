@@ -46,28 +46,13 @@ def _timed(report: WarmupReport, step: str):
     report.steps[step] = time.perf_counter() - start
 
 
-@contextlib.contextmanager
-def quiet_streamlit():
-    """Cached functions called outside a script run log "missing ScriptRunContext" once per
-    call; that is expected here."""
-    noisy = [logging.getLogger(name) for name in (
-        "streamlit.runtime.scriptrunner_utils.script_run_context", "streamlit.runtime.caching.cache_data_api",
-        "streamlit.runtime.caching.cache_resource_api")]
-    levels = [logger.level for logger in noisy]
-    for logger in noisy:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(noisy, levels):
-            logger.setLevel(level)
-
-
 def warm() -> WarmupReport:
     """Import the pages' modules, then read through the app's own cached functions what the
     Overview reads for the default account and filters. Never raises."""
     report = WarmupReport()
     try:
+        from .data import quiet_streamlit  # with Streamlit and pandas: the bulk of the imports
+
         with quiet_streamlit():
             _warm(report)
     except Exception as error:  # noqa: BLE001 - the page shows the same problem in plain words

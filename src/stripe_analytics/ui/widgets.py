@@ -203,16 +203,17 @@ def tile(container, label: str, value: str, **options) -> None:
 
 def tile_markup(label: str, value: str, *, delta: str | None = None, delta_color: str = "normal",
                 arrow: bool = True, help: str | None = None, description: str | None = None,
-                trend: Sequence[float] | None = None, chart_type: str = "area") -> str:
+                trend: Sequence[float] | None = None, chart_type: str = "area", inline: bool = False) -> str:
     """A tile's HTML (`tiles.tile_html`): `delta_color` as `st.metric`'s ("normal", "inverse",
     "off"), `arrow` False for a delta that is no change (a count beside the value), `help` on the
-    label's "?", `trend` a sparkline coloured like the delta."""
+    label's "?", `trend` a sparkline coloured like the delta (`inline`: as an SVG element, for a
+    page Streamlit does not sanitise)."""
     tone = _tone(delta, delta_color)
     direction = ("down" if _falling(delta) else "up") if delta and arrow else None
     trend_drawn = Sparkline(sparkline_svg(trend, chart_type, tone), trend, SPARK_HEIGHT) \
         if trend is not None and len(trend) > 1 else None
     return tile_html(label, value, delta=delta, tone=tone, arrow=direction, description=description, help=help,
-                     sparkline=trend_drawn)
+                     sparkline=trend_drawn, inline=inline)
 
 
 def kpi(container, key: str, value: str, **options) -> None:
@@ -223,7 +224,7 @@ def kpi(container, key: str, value: str, **options) -> None:
 def kpi_markup(key: str, value: str, *, delta: str | None = None, inverse: bool = False,
                trend: Sequence[float] | None = None, label: str | None = None,
                delta_description: str | None = None, chart_type: str = "area", note: str | None = None,
-               partial: bool = False) -> str:
+               partial: bool = False, inline: bool = False) -> str:
     """A metric's tile (`tile_markup`) with its definition on hover and an optional sparkline;
     `note` (e.g. how a converted figure was converted) is added to the hover text. The delta (and
     the sparkline, coloured like it) is grey, not red or green, when it is nil (`0.0 pp`) or
@@ -235,7 +236,8 @@ def kpi_markup(key: str, value: str, *, delta: str | None = None, inverse: bool 
     neutral = partial or bool(getattr(delta, "flat", False))
     return tile_markup(label or definitions.label(key), value, delta=delta,
                        delta_color="off" if neutral else ("inverse" if inverse else "normal"),
-                       help=help_text or None, description=delta_description, trend=data, chart_type=chart_type)
+                       help=help_text or None, description=delta_description, trend=data, chart_type=chart_type,
+                       inline=inline)
 
 
 def _tone(delta: str | None, delta_color: str) -> str:
