@@ -23,8 +23,8 @@ from stripe_analytics.config import load_settings
 from stripe_analytics.connection_store import ConnectionStore, holder_for_browser, new_session_id
 from stripe_analytics.server_session import COOKIE, SessionCookieMiddleware
 from stripe_analytics.ui import first_view, warmup
-from tests.app_support import (APP, CHROMIUM_ARGS, CHROMIUM_PATH, app_env, data_dir_with_demo, kpi_tiles,
-                               parse_tiles, require_chromium, serve_app)
+from tests.app_support import APP, app_env, data_dir_with_demo, kpi_tiles, parse_tiles
+from tests.test_browser import browser, page, server  # noqa: F401 - fixtures
 from tests.test_live_server import key_connection
 from tests.test_server_session import sign_in_required  # noqa: F401 - fixture
 from tests.test_warmup import _clean_caches
@@ -150,38 +150,24 @@ def test_no_first_view_when_sign_in_is_configured(client, sign_in_required):  # 
 
 # ----------------------------------------------------------------------------- in the browser
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    require_chromium()
-    work = tmp_path_factory.mktemp("first-view")
-    data_dir = data_dir_with_demo(work / "data")
-    with serve_app(app_env(data_dir, work), work / "streamlit.log") as url:
-        yield url
-
-
-def test_the_first_view_is_on_screen_first_and_gives_way_to_the_same_tiles(served):
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM_PATH.exists()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS)
-        tab = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-        tab.goto(served, wait_until="commit")
-        tab.wait_for_selector(f"[data-testid='{first_view.TILE_TEST_ID}Value']", timeout=30_000)
-        shown = view_tiles(tab.inner_html("#sa-first-view"))
-        boxes = tab.eval_on_selector_all(f"[data-testid='{first_view.TILE_TEST_ID}']",
-                                         "tiles => tiles.map(t => t.getBoundingClientRect().x)")
-        tab.wait_for_selector("#root [data-testid='saTileValue']", timeout=60_000)
-        tab.wait_for_selector("#sa-first-view", state="detached", timeout=5_000)
-        drawn = [(t.label, t.value, t.delta, t.help, t.tone, t.sparkline)
-                 for t in parse_tiles(tab.inner_html("#root [data-testid='stMain']"))]
-        assert len(shown) == 8 and shown == drawn
-        # where the app then draws them: the same columns
-        app_boxes = tab.eval_on_selector_all("#root [data-testid='saTile']",
-                                             "tiles => tiles.map(t => t.getBoundingClientRect().x)")
-        assert [round(x) for x in boxes] == [round(x) for x in app_boxes]
-        # another page of the app has none
-        tab.goto(f"{served}/revenue")
-        tab.wait_for_selector("#root [data-testid='saTileValue']", timeout=60_000)
-        assert tab.locator("#sa-first-view").count() == 0
-        browser.close()
+@pytest.mark.browser
+def test_the_first_view_is_on_screen_first_and_gives_way_to_the_same_tiles(server, page):  # noqa: F811
+    served = server["url"]
+    page.goto(served, wait_until="commit")
+    page.wait_for_selector(f"[data-testid='{first_view.TILE_TEST_ID}Value']", timeout=30_000)
+    shown = view_tiles(page.inner_html("#sa-first-view"))
+    boxes = page.eval_on_selector_all(f"[data-testid='{first_view.TILE_TEST_ID}']",
+                                      "tiles => tiles.map(t => t.getBoundingClientRect().x)")
+    page.wait_for_selector("#root [data-testid='saTileValue']", timeout=60_000)
+    page.wait_for_selector("#sa-first-view", state="detached", timeout=5_000)
+    drawn = [(t.label, t.value, t.delta, t.help, t.tone, t.sparkline)
+             for t in parse_tiles(page.inner_html("#root [data-testid='stMain']"))]
+    assert len(shown) == 8 and shown == drawn
+    # where the app then draws them: the same columns
+    app_boxes = page.eval_on_selector_all("#root [data-testid='saTile']",
+                                          "tiles => tiles.map(t => t.getBoundingClientRect().x)")
+    assert [round(x) for x in boxes] == [round(x) for x in app_boxes]
+    # another page of the app has none
+    page.goto(f"{served}/revenue")
+    page.wait_for_selector("#root [data-testid='saTileValue']", timeout=60_000)
+    assert page.locator("#sa-first-view").count() == 0
