@@ -119,7 +119,7 @@ _LAYOUT = """
 #sa-first-view .sa-fv-side {flex: 0 0 300px; background: #f0f2f6;}
 #sa-first-view .sa-fv-main {flex: 1 1 auto; max-width: 1480px; margin: 0 auto; padding: 2.2rem 5rem 0 5rem;
   box-sizing: border-box; min-width: 0;}
-#sa-first-view h2 {font-size: 2.25rem; font-weight: 600; line-height: 1.2; margin: 0 0 1rem 0; padding: 0.75rem 0 0.35rem 0;
+#sa-first-view h2 {font-size: 2.25rem; font-weight: 600; line-height: 1.2; margin: 0 0 1rem 0; padding: 0.75rem 0 0.7rem 0;
   color: #31333f;}
 #sa-first-view .sa-fv-info, #sa-first-view .sa-fv-warning {padding: 1rem; border-radius: 0.5rem; margin-bottom: 1rem;
   line-height: 1.6;}
@@ -128,9 +128,15 @@ _LAYOUT = """
 #sa-first-view .sa-fv-caption {font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin: 0 0 1rem 0;}
 #sa-first-view .sa-fv-row {display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 1rem;
   margin-bottom: 1rem;}
-@media (max-width: 640px) {
+@media (max-width: 860px) {  /* Streamlit's narrow main area (measured: 1rem at 850 px wide, 5rem at 870) */
+  #sa-first-view .sa-fv-main {padding: 2.2rem 1rem 0 1rem;}
+}
+@media (max-width: 768px) {  /* where Streamlit starts with the sidebar closed */
   #sa-first-view .sa-fv-side {display: none;}
   #sa-first-view .sa-fv-main {padding: 2.2rem 1rem 0 1rem;}
+}
+@media (max-width: 640px) {  /* theme.CSS's phone layout */
+  #sa-first-view .sa-fv-main {padding: 4.4rem 0.8rem 0 0.8rem;}
   #sa-first-view .sa-fv-row {grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 0.5rem;}
 }
 """
