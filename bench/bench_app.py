@@ -264,6 +264,8 @@ def browser_bench(data_dir: Path, codes: list[str], rounds: int, pages: list[tup
             first[APP_TILE_FRESH] = probe["app_painted"] / 1000
         first.update(timed_reload(tab))
         settle(tab)
+        tab.wait_for_selector(HELD_CHART, state="detached", timeout=120_000)  # and the run of its charts
+        settle(tab)
         tab.wait_for_load_state("networkidle")
         sent["Overview, reload"] = (counter.take(), [])
 
