@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,15 @@ def test_the_first_view_follows_the_data_at_once(demo_env):
     assert view_tiles(after) != view_tiles(before)
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     assert view_tiles(after) == [(t.label, t.value, t.delta, t.help, t.tone, t.sparkline) for t in kpi_tiles(at)]
+
+
+def test_each_load_says_how_long_ago_the_data_was_made(demo_env):
+    settings = load_settings()
+    now = datetime.now(timezone.utc)
+    first, later = first_view.markup(settings, now=now), first_view.markup(settings, now=now + timedelta(days=3))
+    assert view_tiles(first) == view_tiles(later)
+    ages = [re.search(r"generated ([^<]+)</p>", view).group(1) for view in (first, later)]
+    assert ages[0] != ages[1] and ages[1].endswith("days ago"), ages
 
 
 def test_no_first_view_for_an_account_without_data(demo_env, monkeypatch):

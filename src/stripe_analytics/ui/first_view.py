@@ -20,11 +20,14 @@ be ready within `BUDGET_SECONDS` the page is served without it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
+from typing import Callable
 
 from ..config import Settings, SettingsError, load_settings
 from ..connection_store import ConnectionStore, StoreKeyError, holder_for_browser
@@ -55,20 +58,30 @@ def markup(settings: Settings, *, now: datetime | None = None) -> str | None:
     if busy:
         return None
     now = now or datetime.now(timezone.utc)
-    # Made again when the data or the day changed, and each minute for its "synced … ago"; a
-    # page load in between (a busy server's included) takes the view made last.
-    made = (key, account.id, now.date(), int(now.timestamp() // 60))
-    if _MADE.get("for") == made:
-        return _MADE["view"]
-    view = _made(settings, account, key, now)
-    _MADE.update({"for": made, "view": view})
-    return view
+    # Worked out again when the data or the day changed; each load only writes how long ago the
+    # data was synced (a load on a busy server waits for no computation).
+    made = (key, account.id, now.date())
+    if _MADE.get("for") != made:
+        _MADE.update({"for": made, "view": _worked_out(account, key, now)})
+    view = _MADE["view"]
+    return None if view is None else view.html(now)
 
 
-_MADE: dict = {}  # the view last made, and what for
+@dataclass(frozen=True)
+class _View:
+    notices: list[tuple[str, str]]
+    subtitle: Callable[[datetime], str]  # the header's line at a time ("synced 5 minutes ago")
+    captions: list[str]  # the captions under it
+    rows: list[list[str]]  # the tiles' HTML
+
+    def html(self, now: datetime) -> str:
+        return view_html("Overview", [self.subtitle(now), *self.captions], self.rows, self.notices)
 
 
-def _made(settings: Settings, account, key, now: datetime) -> str | None:
+_MADE: dict = {}  # the view last worked out, and what for
+
+
+def _worked_out(account, key, now: datetime) -> _View | None:
     from . import data, overview, page, signin, widgets
     from .context import DEMO_NOTICE
     from .filters import default_filters
@@ -86,12 +99,13 @@ def _made(settings: Settings, account, key, now: datetime) -> str | None:
     same_days = widgets.same_days(data.filtered_depth(key, chosen, "same_days"), compared.last["month"], True) \
         if compared.to_date else None
     rows = overview.kpi_rows(bundle, compared, same_days, chosen.currency, note)
-    subtitle = overview.subtitle(chosen, dict(options.products), bundle.result.as_of_date, account.demo,
-                                 data.account_info(key)["last_synced_at"])
-    captions = [subtitle, *([page.conversion_caption(reporting)] if reporting is not None else []), compared.caption]
+    subtitle = functools.partial(overview.subtitle, chosen, dict(options.products), bundle.result.as_of_date,
+                                 account.demo, data.account_info(key)["last_synced_at"])
+    captions = [*([page.conversion_caption(reporting)] if reporting is not None else []), compared.caption]
     warning = signin.exposure().warning()
     notices = [*([("warning", warning)] if warning else []), *([("info", DEMO_NOTICE)] if account.demo else [])]
-    return view_html("Overview", captions, [[kpi.markup(inline=True) for kpi in row] for row in rows], notices)
+    return _View(notices, lambda at: subtitle(now=at), captions,
+                 [[kpi.markup(inline=True) for kpi in row] for row in rows])
 
 
 def view_html(title: str, captions: list[str], rows: list[list[str]], notices: list[tuple[str, str]] = ()) -> str:

@@ -30,10 +30,10 @@ class Kpi:
 
 
 def subtitle(filters: Filters, product_names: Mapping[str, str], as_of: date, demo: bool,
-             synced_at: datetime | None) -> str:
+             synced_at: datetime | None, *, now: datetime | None = None) -> str:
     """'all currencies in USD · Dec 2025 – Nov 2026 · as of 29 Nov 2026 · generated 2 hours ago'."""
     return (f"{filters.describe(product_names)} · as of {as_of:%d %b %Y} · "
-            f"{'generated' if demo else 'synced'} {fmt.ago(synced_at)}")
+            f"{'generated' if demo else 'synced'} {fmt.ago(synced_at, now)}")
 
 
 def kpi_rows(bundle, compared: MonthComparison, same_days: SameDays | None, currency: str | None,
