@@ -27,9 +27,7 @@ compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
 mrr_matches = page.has_mrr(monthly)
 if not mrr_matches:
     page.no_mrr_note(ctx)
-same_days = widgets.same_days(page.depth(ctx, "same_days"), compared.last["month"], True) \
-    if compared.to_date else None
-for row in overview.kpi_rows(bundle, compared, same_days, cur, fx):
+for row in overview.kpi_rows(bundle, compared, lambda: page.depth(ctx, "same_days"), cur, fx):
     for column, kpi in zip(st.columns(overview.TILES_PER_ROW), row):
         widgets.kpi(column, kpi.key, kpi.value, **kpi.options)
 

@@ -25,7 +25,7 @@ import gzip
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from html import escape
 from typing import Callable
 
@@ -58,30 +58,25 @@ def markup(settings: Settings, *, now: datetime | None = None) -> str | None:
     if busy:
         return None
     now = now or datetime.now(timezone.utc)
-    # Worked out again when the data or the day changed; each load only writes how long ago the
-    # data was synced (a load on a busy server waits for no computation).
-    made = (key, account.id, now.date())
-    if _MADE.get("for") != made:
-        _MADE.update({"for": made, "view": _worked_out(account, key, now)})
-    view = _MADE["view"]
+    view = _worked_out(account, key, now.date())
     return None if view is None else view.html(now)
 
 
 @dataclass(frozen=True)
 class _View:
     notices: list[tuple[str, str]]
-    subtitle: Callable[[datetime], str]  # the header's line at a time ("synced 5 minutes ago")
+    subtitle: Callable[..., str]  # the header's line, given `now` ("synced 5 minutes ago")
     captions: list[str]  # the captions under it
     rows: list[list[str]]  # the tiles' HTML
 
     def html(self, now: datetime) -> str:
-        return view_html("Overview", [self.subtitle(now), *self.captions], self.rows, self.notices)
+        return view_html("Overview", [self.subtitle(now=now), *self.captions], self.rows, self.notices)
 
 
-_MADE: dict = {}  # the view last worked out, and what for
-
-
-def _worked_out(account, key, now: datetime) -> _View | None:
+# Worked out again when the data (the cache key) or the day changed; each load only writes how
+# long ago the data was synced, so a load on a busy server waits for no computation.
+@functools.lru_cache(maxsize=1)
+def _worked_out(account, key, day: date) -> _View | None:
     from . import data, overview, page, signin, widgets
     from .context import DEMO_NOTICE
     from .filters import default_filters
@@ -89,23 +84,21 @@ def _worked_out(account, key, now: datetime) -> _View | None:
     options = data.filter_options(key)
     if options.empty:
         return None
-    chosen = default_filters(options, now.date())
+    chosen = default_filters(options, day)
     bundle = data.filtered_metrics(key, chosen)
     monthly, reporting = bundle.monthly, bundle.result.reporting
-    if monthly.empty or not page.has_activity(monthly) or not page.has_mrr(monthly) or page.warned(reporting):
+    if not page.has_mrr(monthly) or page.warned(reporting):  # the page would say so first
         return None
     note = reporting.label(staleness=False) if reporting is not None else None
     compared = widgets.compare_months(monthly, bundle.result.calendar.last)
-    same_days = widgets.same_days(data.filtered_depth(key, chosen, "same_days"), compared.last["month"], True) \
-        if compared.to_date else None
-    rows = overview.kpi_rows(bundle, compared, same_days, chosen.currency, note)
+    rows = overview.kpi_rows(bundle, compared, lambda: data.filtered_depth(key, chosen, "same_days"),
+                             chosen.currency, note)
     subtitle = functools.partial(overview.subtitle, chosen, dict(options.products), bundle.result.as_of_date,
                                  account.demo, data.account_info(key)["last_synced_at"])
     captions = [*([page.conversion_caption(reporting)] if reporting is not None else []), compared.caption]
     warning = signin.exposure().warning()
     notices = [*([("warning", warning)] if warning else []), *([("info", DEMO_NOTICE)] if account.demo else [])]
-    return _View(notices, lambda at: subtitle(now=at), captions,
-                 [[kpi.markup(inline=True) for kpi in row] for row in rows])
+    return _View(notices, subtitle, captions, [[kpi.markup(inline=True) for kpi in row] for row in rows])
 
 
 def view_html(title: str, captions: list[str], rows: list[list[str]], notices: list[tuple[str, str]] = ()) -> str:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+import pandas as pd
 
 from .. import formatting as fmt
+from . import widgets
 from .filters import Filters
-from .widgets import MonthComparison, SameDays, kpi_markup
+from .widgets import MonthComparison, kpi_markup
 
 TILES_PER_ROW = 4
 
@@ -36,14 +39,16 @@ def subtitle(filters: Filters, product_names: Mapping[str, str], as_of: date, de
             f"{'generated' if demo else 'synced'} {fmt.ago(synced_at, now)}")
 
 
-def kpi_rows(bundle, compared: MonthComparison, same_days: SameDays | None, currency: str | None,
-             note: str | None) -> list[list[Kpi]]:
+def kpi_rows(bundle, compared: MonthComparison, same_days_depth: Callable[[], pd.DataFrame],
+             currency: str | None, note: str | None) -> list[list[Kpi]]:
     """The Overview's two rows of tiles: the last month against the one before (metrics.md),
     its volumes, when the month is not over, against the same days of the month before
     ("Comparing a month to date"), in grey: the month is not over, so it is no verdict yet.
-    `note`: how a converted view was converted (added to each definition)."""
+    `same_days_depth`: reads the filters' same-days table (`data.filtered_depth`), called only for
+    a month not over. `note`: how a converted view was converted (added to each definition)."""
     monthly, major = bundle.monthly, bundle.major
     last, p, vs = compared.last, compared.previous, compared.vs
+    same_days = widgets.same_days(same_days_depth(), last["month"], True) if compared.to_date else None
     if same_days is not None and same_days.previous is not None:
         flow_vs, flow_prev = f"{same_days.vs} (month to date)", same_days.previous.get
     else:
