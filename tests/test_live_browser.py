@@ -100,6 +100,18 @@ def gross_volume(tab) -> str:
     return tile.locator("[data-testid='saTileValue']").inner_text()
 
 
+def gross_volume_changes(tab, app, before: str) -> None:
+    """Waits for the open Overview to show another Gross volume; says what the server and the
+    page's watcher knew when it does not."""
+    try:
+        wait_until(lambda: gross_volume(tab) != before, timeout=15, interval=0.1, what="the Gross volume tile to change")
+    except AssertionError as error:
+        watcher = tab.evaluate("""() => ({askedAt: window.__saLiveAskedAt || null, now: Date.now(),
+            state: document.querySelector("[data-testid='stApp']")?.dataset.testScriptState,
+            dialogs: document.querySelectorAll("[role='dialog']").length})""")
+        raise AssertionError(f"{error}\nwatcher: {watcher}\n{app.state()}") from None
+
+
 @contextlib.contextmanager
 def synced_fake(data_dir, customers: int):
     """The fake Stripe serving a small account, synced once into `data_dir`."""
@@ -139,8 +151,7 @@ def test_the_open_overview_updates_after_a_webhook(tmp_path, page):
             assert page.evaluate("window.__runs") == 0
             started = time.monotonic()
             assert post(app.url, charge_event("live_big", 987_600)).status_code == 200
-            wait_until(lambda: gross_volume(page) != before, timeout=15, interval=0.1,
-                       what="the Gross volume tile to change")
+            gross_volume_changes(page, app, before)
             print(f"webhook to screen: {time.monotonic() - started:.2f} s ({before} -> {gross_volume(page)})")
             assert "updated" in marker.inner_text()
             # Once the page shows the new data it runs no more: one run per change, and one
@@ -238,8 +249,7 @@ def test_a_refresh_keeps_the_scroll_position_and_an_open_dialog(tmp_path, page):
             scrolled = _scroll_top(page)
             assert scrolled > 150  # the Overview of 8 customers scrolls ~230 px here; a jump back would be seen
             assert post(app.url, charge_event("live_scroll", 123_400)).status_code == 200
-            wait_until(lambda: gross_volume(page) != before, timeout=15, interval=0.1,
-                       what="the Gross volume tile to change")
+            gross_volume_changes(page, app, before)
             settle(page)
             assert abs(_scroll_top(page) - scrolled) < 50, (scrolled, _scroll_top(page))
             no_exception(page)

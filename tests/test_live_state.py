@@ -35,6 +35,34 @@ def test_the_version_moves_when_data_is_written_and_only_then(cache):
     assert live_state.state(token)["version"] != first["version"]
 
 
+def test_a_write_just_after_the_version_was_read_is_seen_by_the_next_question(cache, monkeypatch):
+    """The server's webhook applier can write between the moment a question read the version
+    and the moment it remembered the file: the next question must still see the write."""
+    from stripe_analytics.cache import Cache
+    from stripe_analytics.ui import data
+
+    token = live_state.token_for(cache)
+    first = live_state.state(token)["version"]
+    writer = Cache.open(cache)
+    add_objects(writer, [customer("cus_2")], source="event")
+    writer.close()
+
+    class WrittenRightAfter(Cache):
+        def close(self):
+            super().close()
+            monkeypatch.setattr(data, "Cache", Cache)  # once
+            late = Cache.open(cache)
+            add_objects(late, [customer("cus_3")], source="webhook")
+            late.close()
+
+    monkeypatch.setattr(data, "Cache", WrittenRightAfter)
+    second = live_state.state(token)["version"]  # reads the version, then the write lands
+    assert second != first
+    third = live_state.state(token)["version"]
+    assert third != second  # the late write is not hidden
+    assert live_state.state(token)["version"] == third
+
+
 def test_a_page_keeps_its_token_and_an_unknown_token_learns_nothing(cache):
     token = live_state.token_for(cache)
     assert live_state.token_for(cache, token) == token

@@ -114,6 +114,15 @@ class LiveApp:
     def account_health(self, account: str = ACCOUNT) -> dict:
         return next(a for a in self.health().json()["accounts"] if a["account"] == account)
 
+    def state(self) -> str:
+        """What the server knew (its /healthz and its log's end), for a failed wait's message."""
+        try:
+            health = self.health().text
+        except requests.RequestException as error:
+            health = f"unreachable: {error}"
+        log = self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+        return f"/healthz: {health}\nserver log (end):\n{log}"
+
 
 def wait_until(check: Callable[[], object], timeout: float = 30, interval: float = 0.2, what: str = "condition"):
     deadline = time.monotonic() + timeout

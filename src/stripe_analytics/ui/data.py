@@ -113,7 +113,9 @@ def cache_key(path: str | Path) -> tuple[CacheKey, bool]:
         cache.close()
     key = CacheKey(name, version, signature[0])
     with _SEEN_LOCK:
-        _SEEN[name] = _Seen(_signature(path), key)
+        # The signature taken before the read: a write that came in after it makes the next
+        # call read again (one taken now could already be the write's, and hide it for good).
+        _SEEN[name] = _Seen(signature, key)
     return key, False
 
 
