@@ -149,3 +149,31 @@ def test_an_empty_value_is_not_set_so_the_next_source_decides(monkeypatch, tmp_p
         assert getattr(load_settings(), name) == expected, (".env over secrets.toml", name)
         (tmp_path / ".env").unlink()
         (tmp_path / "secrets.toml").unlink()
+
+
+def test_the_app_reads_its_settings_again_only_when_a_source_changed(monkeypatch, tmp_path):
+    from stripe_analytics.config import current_settings
+
+    monkeypatch.setenv("DATA_DIR", "first")
+    first = current_settings()
+    assert str(first.data_dir) == "first"
+    assert current_settings() is first  # nothing changed: the same settings, not read again
+
+    monkeypatch.setenv("DATA_DIR", "second")  # the environment
+    second = current_settings()
+    assert str(second.data_dir) == "second" and current_settings() is second
+
+    monkeypatch.delenv("DATA_DIR")
+    (tmp_path / ".env").write_text("DATA_DIR=from_dotenv\n")  # a file that appeared
+    assert str(current_settings().data_dir) == "from_dotenv"
+    (tmp_path / "secrets.toml").write_text('SYNC_CONCURRENCY = 3\n')
+    assert current_settings().sync_concurrency == 3
+    (tmp_path / "secrets.toml").write_text('SYNC_CONCURRENCY = 5\n')  # a file edited
+    assert current_settings().sync_concurrency == 5
+
+    (tmp_path / "secrets.toml").write_text('SYNC_CONCURRENCY = "many"\n')  # invalid: said every time
+    for _ in range(2):
+        with pytest.raises(SettingsError, match="SYNC_CONCURRENCY"):
+            current_settings()
+    (tmp_path / "secrets.toml").write_text('SYNC_CONCURRENCY = 2\n')
+    assert current_settings().sync_concurrency == 2

@@ -26,7 +26,7 @@ from ..accounts import DEMO_ID, PENDING_ID, Account, default_account, discover, 
 from ..cache import CacheError, CachePlaceError, check_readable_folder
 from ..connection import Connection
 from .. import access
-from ..config import Settings, SettingsError, load_settings
+from ..config import Settings, SettingsError, current_settings
 from ..queries import FilterOptions
 from . import connection_state, data, signin, widget_state
 from .filters import Filters, render_sidebar
@@ -117,7 +117,7 @@ def setup(admitted: signin.Admission | None = None, *, filters: bool = True) -> 
     for a page the filters do not apply to (Connect): the sidebar then shows no filters."""
     ctx = AppContext()
     try:
-        ctx.settings = load_settings()
+        ctx.settings = current_settings()
         check_readable_folder(ctx.settings.data_dir, "DATA_DIR")  # missing is fine: the demo build makes it
     except (SettingsError, CachePlaceError) as error:
         ctx.fatal = str(error)

@@ -4,6 +4,7 @@ edited and deleted on the Notes page (`editor`). Who may change them is
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from pathlib import Path
 
@@ -30,13 +31,19 @@ def _read(key: data.CacheKey, stamp: tuple) -> pd.DataFrame:
 def account_notes(ctx) -> pd.DataFrame:
     """The open account's notes (empty when it has no readable cache). Raises CacheError when
     the cache cannot be read now (a sync holds it and this state was never read)."""
+    state = _state(ctx)
+    return pd.DataFrame(columns=notes.COLUMNS) if state is None else notes_of(*state)
+
+
+def _state(ctx) -> tuple[data.CacheKey, tuple] | None:
+    """(key, stamp) of the open account's notes to show; None without a readable cache."""
     key = getattr(ctx, "key", None)
     if key is None or getattr(ctx, "error", None):
-        return pd.DataFrame(columns=notes.COLUMNS)
+        return None
     # While a sync writes the file, its stamp changes with every batch: the notes are those of
     # the last state read (a sync never changes them).
     stamp = _LAST_STAMP.get(key.path) if getattr(ctx, "busy", False) else None
-    return notes_of(key, stamp)
+    return key, stamp or data._signature(Path(key.path))
 
 
 def notes_of(key: data.CacheKey, stamp: tuple | None = None) -> pd.DataFrame:
@@ -58,11 +65,19 @@ def for_charts() -> list[tuple[date, str]]:
     if not isinstance(ctx, AppContext):
         return []
     try:
-        frame = account_notes(ctx)
+        state = _state(ctx)
+        return [] if state is None else list(_marks(*state))
     except (CacheError, OSError) as error:
         _log.warning("the charts are drawn without the notes: %s", error)
         return []
-    return [(pd.Timestamp(d).date(), str(t)) for d, t in zip(frame["day"], frame["text"])]
+
+
+@functools.lru_cache(maxsize=16)
+def _marks(key: data.CacheKey, stamp: tuple) -> tuple[tuple[date, str], ...]:
+    """The notes of one state of the file as chart markers, made once for all of a page's charts
+    (each would otherwise hash its key and copy the notes out of Streamlit's cache)."""
+    frame = notes_of(key, stamp)
+    return tuple((pd.Timestamp(d).date(), str(t)) for d, t in zip(frame["day"], frame["text"]))
 
 
 def decision(ctx) -> access.Decision:

@@ -17,7 +17,7 @@ from typing import Any
 import streamlit as st
 
 from .. import access, server_session
-from ..config import Settings, SettingsError, load_settings
+from ..config import Settings, SettingsError, current_settings
 
 PRINCIPAL_KEY = "_sa_principal"
 
@@ -64,7 +64,7 @@ def admission(settings: Settings | None = None) -> Admission:
         return Admission(access.Principal.anonymous())
     if settings is None:
         try:
-            settings = load_settings()
+            settings = current_settings()
         except SettingsError:
             return Admission(None, "The app's settings are invalid; the administrator must fix them.")
     if not st.user.is_logged_in:
