@@ -93,6 +93,8 @@ export default function (component) {
   // when the element goes away: stop the previous call's poller here, or every run would leave
   // one more poller behind, still comparing with the version drawn back then.
   window.__saLiveWatchStop?.();
+  // What the poller last saw, for whoever asks why a page did not refresh (the tests do).
+  const seen = window.__saLiveWatch = { drawn: data.drawn, asked: 0, polls: 0, at: null, status: null, answer: null, stopped: null };
   const line = parentElement.querySelector(".live");
   const text = parentElement.querySelector(".text");
   line.title = data.help;
@@ -112,23 +114,33 @@ export default function (component) {
     setTriggerValue("moved", value);
   };
   const poll = async () => {
+    if (!parentElement.isConnected) { stop(); return; }  // the page no longer shows it
+    seen.asked += 1;
     try {
       const response = await fetch(data.url, { cache: "no-store", credentials: "same-origin" });
       if (stopped) return;  // a newer call took over while this answer was on its way
+      seen.polls += 1;
+      seen.at = Date.now();
+      seen.status = response.status;
       if (response.status === 404) ask("register");  // the server forgot this page: rerun to register it again
       else if (response.ok) {
         const now = await response.json();
         if (stopped) return;
+        seen.answer = now;
         if (now.age !== null) { text.textContent = `Live · updated ${since(now.age)} ago`; line.hidden = false; }
         if (now.version !== null && now.version !== data.drawn && !now.busy && !dialogOpen()) ask(now.version);
       }
-    } catch (error) { /* the server is restarting: asked again next time */ }
+    } catch (error) { seen.error = String(error); /* the server is restarting: asked again next time */ }
     if (!stopped) timer = setTimeout(poll, data.every_ms);
   };
   timer = setTimeout(poll, data.every_ms);
-  const stop = () => { stopped = true; clearTimeout(timer); };
+  const stop = () => { stopped = true; seen.stopped = Date.now(); clearTimeout(timer); };
   window.__saLiveWatchStop = stop;
-  return stop;
+  // Streamlit also calls a cleanup while this element stays on the page (seen in the first
+  // visit's runs: the newest call's cleanup, with no call after it), which left the page with no
+  // poller at all. So a cleanup stops the poller only once the element has left the page, and
+  // the poller stops by itself when it finds it gone.
+  return () => { if (!parentElement.isConnected) stop(); else seen.spuriousCleanups = (seen.spuriousCleanups || 0) + 1; };
 }
 """
 _WATCHER_HTML = ('<p class="live" hidden><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M11 21h-1l1-7H7.5c-.88 '
