@@ -165,10 +165,14 @@ def test_no_first_view_when_sign_in_is_configured(client, sign_in_required):  # 
 def test_the_first_view_is_on_screen_first_and_gives_way_to_the_same_tiles(server, page):  # noqa: F811
     served = server["url"]
     page.goto(served, wait_until="commit")
-    page.wait_for_selector(f"[data-testid='{first_view.TILE_TEST_ID}Value']", timeout=30_000)
-    shown = view_tiles(page.inner_html("#sa-first-view"))
-    boxes = page.eval_on_selector_all(f"[data-testid='{first_view.TILE_TEST_ID}']",
-                                      "tiles => tiles.map(t => t.getBoundingClientRect().x)")
+    # The view's HTML and its tiles' places read in one go: the app may replace it at any moment.
+    html, boxes = page.wait_for_function(
+        """(id) => { const view = document.getElementById("sa-first-view");
+            if (!view || !view.querySelector(`[data-testid='${id}Value']`)) return null;
+            return [view.innerHTML, [...view.querySelectorAll(`[data-testid='${id}']`)]
+                .map((t) => t.getBoundingClientRect().x)]; }""",
+        arg=first_view.TILE_TEST_ID, polling="raf", timeout=30_000).json_value()
+    shown = view_tiles(html)
     page.wait_for_selector("#root [data-testid='saTileValue']", timeout=60_000)
     page.wait_for_selector("#sa-first-view", state="detached", timeout=5_000)
     drawn = [(t.label, t.value, t.delta, t.help, t.tone, t.sparkline)
