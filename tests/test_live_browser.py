@@ -153,7 +153,6 @@ def test_the_open_overview_updates_after_a_webhook(tmp_path, page):
             assert page.evaluate("window.__runs") == 0
             # ... but it keeps asking (Streamlit's cleanups during the first visit once left it no poller)
             assert page.evaluate("window.__saLiveWatch.polls") > polls, page.evaluate("window.__saLiveWatch")
-            print("poller:", page.evaluate("window.__saLiveWatch"))
             started = time.monotonic()
             assert post(app.url, charge_event("live_big", 987_600)).status_code == 200
             gross_volume_changes(page, app, before)

@@ -352,7 +352,8 @@ def _sources_stamp() -> tuple:
 def current_settings() -> Settings:
     """`load_settings()`, read again only when the environment or a settings file changed. The
     app asks on every rerun, so that an edited setting takes effect at the next one; reading
-    them takes 2-8 ms of each rerun, comparing their sources ~0.1 ms. Invalid settings raise SettingsError each time."""
+    them takes 2-8 ms of each rerun, comparing their sources ~0.1 ms. Invalid settings raise
+    SettingsError each time."""
     global _CURRENT
     stamp = _sources_stamp()
     current = _CURRENT

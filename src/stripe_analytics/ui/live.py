@@ -94,7 +94,8 @@ export default function (component) {
   // one more poller behind, still comparing with the version drawn back then.
   window.__saLiveWatchStop?.();
   // What the poller last saw, for whoever asks why a page did not refresh (the tests do).
-  const seen = window.__saLiveWatch = { drawn: data.drawn, asked: 0, polls: 0, at: null, status: null, answer: null, stopped: null };
+  const seen = window.__saLiveWatch = { drawn: data.drawn, asked: 0, polls: 0, at: null, status: null, answer: null,
+                                        stopped: null, cleanupsKept: 0 };
   const line = parentElement.querySelector(".live");
   const text = parentElement.querySelector(".text");
   line.title = data.help;
@@ -140,7 +141,7 @@ export default function (component) {
   // visit's runs: the newest call's cleanup, with no call after it), which left the page with no
   // poller at all. So a cleanup stops the poller only once the element has left the page, and
   // the poller stops by itself when it finds it gone.
-  return () => { if (!parentElement.isConnected) stop(); else seen.spuriousCleanups = (seen.spuriousCleanups || 0) + 1; };
+  return () => { if (parentElement.isConnected) seen.cleanupsKept += 1; else stop(); };
 }
 """
 _WATCHER_HTML = ('<p class="live" hidden><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M11 21h-1l1-7H7.5c-.88 '
