@@ -2,7 +2,9 @@
 
 This script runs on every interaction: it loads the settings, picks the account (the demo
 when no Stripe key is set), draws the sidebar filters (kept in the URL), then runs the
-chosen page from `pages/`. Pages only compose widgets of `stripe_analytics.ui`.
+chosen page from `pages/`. Pages only compose widgets of `stripe_analytics.ui`. A filter
+change runs only the page and the sidebar's parts that show the filters
+(`stripe_analytics.ui.filter_runs`).
 
 Page files are named `*_page.py` while their URLs are short (`/mrr`); the small
 `pages/<url>.py` files only run this script, so that the first deep link after a server
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from stripe_analytics.ui import context, first_paint, live, saved_views, signin, theme
+from stripe_analytics.ui import context, filter_runs, first_paint, live, saved_views, signin, theme
 
 _started = time.perf_counter()
 # A file of our own: a ":material/…:" or emoji icon makes the browser fetch it from a font host.
@@ -79,6 +81,7 @@ if "id" in st.query_params and navigation.url_path not in PAGES_OF_ONE_OBJECT:
     # entry of Streamlit's); *back* lands there. Dropped during that run, the browser replaces
     # the entry: back returns to the list's URL as it was.
     del st.query_params["id"]
+filter_runs.start()
 ctx = context.setup(admitted, filters=navigation.url_path not in PAGES_WITHOUT_FILTERS)
 
 if ctx.fatal:
@@ -98,15 +101,35 @@ if ctx.busy:
     st.info("A sync is updating this account; the figures shown are from before it started and refresh when it "
             "finishes.", icon=":material/sync:")
 
-with first_paint.SecondRun():  # a visit's first run: the tiles first, the charts in a run of their own
-    try:
-        navigation.run()
-    except Exception as error:  # noqa: BLE001 - shown in plain words; the details go to the server log
-        logging.getLogger("stripe_analytics.app").exception("the %s page failed", navigation.title)
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        st.error(f"This page could not be shown ({type(error).__name__}: {reason}). The other pages still work; "
-                 "the details are in the server log.", icon=":material/error:")
+_whole_run = True  # False once this run is over: a later call of `page` is a run of the page alone
 
-if os.environ.get("STRIPE_ANALYTICS_TIMING"):  # bench/bench_app.py: one line per script run
-    with open(os.environ["STRIPE_ANALYTICS_TIMING"], "a", encoding="utf-8") as timing:
-        timing.write(f"{navigation.url_path or 'overview'}\t{time.perf_counter() - _started:.4f}\n")
+
+@filter_runs.part(filter_runs.PAGE)  # a filter change reruns this alone
+def page() -> None:
+    began = time.perf_counter()
+    with first_paint.SecondRun():  # a visit's first run: the tiles first, the charts in a run of their own
+        try:
+            # Streamlit lets the page of a navigation run once per whole run; a run of this fragment
+            # alone runs it again.
+            navigation._can_be_called = True
+            navigation.run()
+        except Exception as error:  # noqa: BLE001 - shown in plain words; the details go to the server log
+            logging.getLogger("stripe_analytics.app").exception("the %s page failed", navigation.title)
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            st.error(f"This page could not be shown ({type(error).__name__}: {reason}). The other pages still work; "
+                     "the details are in the server log.", icon=":material/error:")
+    if not _whole_run:
+        timing("page alone", began)
+
+
+def timing(kind: str, began: float) -> None:
+    if os.environ.get("STRIPE_ANALYTICS_TIMING"):  # bench/bench_app.py: one line per script run
+        with open(os.environ["STRIPE_ANALYTICS_TIMING"], "a", encoding="utf-8") as out:
+            out.write(f"{navigation.url_path or 'overview'}\t{time.perf_counter() - began:.4f}\t{kind}\n")
+
+
+try:
+    page()
+finally:
+    _whole_run = False
+timing("whole", _started)

@@ -149,14 +149,37 @@ def setup(admitted: signin.Admission | None = None, *, filters: bool = True) -> 
             ctx.error = (f"The cache at {account.path} cannot be read ({type(error).__name__}); it may be "
                          "damaged: delete it and sync again.")
     if filters and ctx.options is not None and not ctx.options.empty:
-        ctx.filters = render_sidebar(ctx.options, ctx.today, scope_id=account.id)
-        if ctx.filters.converted and not ctx.busy:
-            try:  # exports of a converted view name the rates' date
-                ctx.filters = replace(ctx.filters, rates_date=data.rates_date(ctx.key, ctx.filters.currency))
-            except (CacheError, ValueError) as error:  # exports then name no rates' date
-                log.warning("the exchange rates' date of %s is unknown: %s", account.path, error)
+        ctx.filters = _with_rates_date(ctx, render_sidebar(ctx.options, ctx.today, scope_id=account.id,
+                                                           page_only=_page_only))
     st.session_state["_ctx"] = ctx
     return ctx
+
+
+def _with_rates_date(ctx: AppContext, filters: Filters) -> Filters:
+    """Exports of a converted view name the rates' date (none while a sync holds the cache)."""
+    if not filters.converted or ctx.busy:
+        return filters
+    try:
+        return replace(filters, rates_date=data.rates_date(ctx.key, filters.currency))
+    except (CacheError, ValueError) as error:  # exports then name no rates' date
+        log.warning("the exchange rates' date of %s is unknown: %s", ctx.account.path, error)
+        return filters
+
+
+def _page_only(filters: Filters) -> bool:
+    """After a filter change (its callback): whether the page may run alone (`filter_runs`) with
+    `filters`, which the context then holds. Not when the account's data moved on since the
+    whole run (a webhook, a sync): the whole app runs, as for any change of the cache."""
+    ctx = st.session_state.get("_ctx")
+    if not isinstance(ctx, AppContext) or ctx.account is None or ctx.account.path is None or ctx.key is None:
+        return False
+    try:
+        if data.cache_key(ctx.account.path) != (ctx.key, ctx.busy):
+            return False
+    except (data.CacheBusy, CacheError):
+        return False
+    ctx.filters = _with_rates_date(ctx, filters)
+    return True
 
 
 def current() -> AppContext:

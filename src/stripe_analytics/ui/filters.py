@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Mapping
+from typing import Callable, Mapping
 
 from ..exports import export_filename
 from ..queries import FilterOptions, Scope
-from . import widget_state
+from . import filter_runs, widget_state
 
 GRANULARITIES = ("day", "week", "month")
 URL_KEYS = ("from", "to", "currency", "in", "granularity", "product", "segment", "plan", "price", "interval",
@@ -333,9 +333,10 @@ def show_only(state, by: str, value: str) -> None:
         state[_W[by]] = value
 
 
-def _segment_widgets(sidebar, state, options: FilterOptions, product_names: Mapping[str, str]) -> None:
+def _segment_widgets(sidebar, state, options: FilterOptions, product_names: Mapping[str, str],
+                     changed: Callable[[], None]) -> None:
     """Break down by, then the plan / price / interval / country segments (docs/metrics.md "Segments")."""
-    sidebar.selectbox("Break down by", [ALL] + by_options(options), key=_W["by"],
+    sidebar.selectbox("Break down by", [ALL] + by_options(options), key=_W["by"], on_change=changed,
                       format_func=lambda b: "No breakdown" if b == ALL else by_label(b),
                       help="MRR movements and churn per plan, price, billing interval, country or metadata value "
                            "on the MRR and Retention pages.")
@@ -361,13 +362,54 @@ def _segment_widgets(sidebar, state, options: FilterOptions, product_names: Mapp
         return
     for name in SEGMENT_FIELDS:
         label, everything, show, help_text = labels[name]
-        box.selectbox(label, [ALL] + offered[name], key=_W[name], help=help_text,
+        box.selectbox(label, [ALL] + offered[name], key=_W[name], help=help_text, on_change=changed,
                       format_func=lambda v, everything=everything, show=show: everything if v == ALL else show(v))
 
 
-def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Filters:
+def _keeps_sidebar(before: Filters, after: Filters) -> bool:
+    """Whether the sidebar shows `after` as drawn for `before`: the same pickers, options and
+    labels (the *Report in* picker and the currency's label follow the converted view; a
+    segment's values follow its key)."""
+    return (after.converted == before.converted and (not after.converted or after.currency == before.currency)
+            and after.segment_key == before.segment_key)
+
+
+def _commit(state, filters: Filters, defaults: Filters, reporting: str) -> dict[str, str]:
+    """The filters in effect: remembered for the next run and written in the URL; their URL keys."""
+    import streamlit as st
+
+    state["_filters_value"] = filters
+    params = filters.to_params(defaults, reporting)
+    current = st.query_params.to_dict()
+    wanted = {k: v for k, v in current.items() if k not in URL_KEYS} | params
+    if wanted != current:
+        # One update, so the browser's history gains one entry (each change of the query
+        # string is one entry: *back* would step through half-written filters).
+        st.query_params.from_dict(wanted)
+    state["_filters_url"] = params
+    return params
+
+
+@filter_runs.part("filters_reset")
+def _reset_button(defaults: Filters) -> None:
+    """*Reset filters*, while a filter differs from its default."""
+    import streamlit as st
+
+    state = st.session_state
+    if state.get("_filters_url"):
+        def reset() -> None:
+            _set_widgets(state, defaults)
+            st.rerun()  # the whole app: the pickers show the defaults (a button of a fragment reruns only it)
+
+        st.button("Reset filters", on_click=reset, type="tertiary", icon=":material/restart_alt:")
+
+
+def render_sidebar(options: FilterOptions, today: date, *, scope_id: str,
+                   page_only: Callable[[Filters], bool] | None = None) -> Filters:
     """Draw the filters in the sidebar and return them; keeps the URL in step.
-    `scope_id` identifies the account: switching accounts revalidates every value."""
+    `scope_id` identifies the account: switching accounts revalidates every value.
+    `page_only(filters)`, after a filter change that leaves the sidebar as drawn: whether the
+    page may run alone with these filters (`filter_runs`); else the whole app runs."""
     import streamlit as st
 
     state = st.session_state
@@ -398,6 +440,15 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
     sidebar = st.sidebar
     sidebar.markdown("**Filters**")
 
+    def changed() -> None:
+        before = state.get("_filters_value") or defaults
+        after = _from_widgets(state, before, reporting)
+        if page_only is None or not filter_runs.can_rerun_alone() or not _keeps_sidebar(before, after):
+            return  # the whole app runs and draws the sidebar anew
+        _commit(state, after, defaults, reporting)
+        if page_only(after):
+            filter_runs.rerun_parts()
+
     def apply_preset() -> None:
         choice = state.get("f_preset")
         span = _preset(choice, options.first_day, today) if choice else None
@@ -406,12 +457,14 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
         state["f_preset"] = None
 
     sidebar.date_input("Date range", key=_W["dates"], min_value=low, max_value=high, format="YYYY-MM-DD",
+                       on_change=changed,
                        help="Months shown in charts and tables (MRR snapshots are taken at each month's end).")
     sidebar.selectbox("Quick range", list(PRESETS), index=None, key="f_preset", format_func=PRESETS.get,
                       placeholder="Quick range…", on_change=apply_preset, label_visibility="collapsed")
     # Full width: "All currencies in USD" does not fit in half the sidebar.
     reporting_now = state.get(_W["reporting"]) or reporting
     sidebar.selectbox("Currency", currency_options(options) or [defaults.currency], key=_W["currency"],
+                      on_change=changed,
                       format_func=lambda c: currency_label(c, reporting_now),
                       help="A single currency shows its own figures. \"All currencies\" converts every currency "
                            "into the account's default at the ECB reference rate of the day before (MRR at each "
@@ -423,46 +476,35 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str) -> Fil
         choices = reporting_options(options, reporting)
         if state.get(_W["reporting"]) not in choices:
             state[_W["reporting"]] = reporting
-        report_in.selectbox("Report in", choices, key=_W["reporting"], format_func=str.upper,
+        report_in.selectbox("Report in", choices, key=_W["reporting"], format_func=str.upper, on_change=changed,
                           help="The reporting currency every currency is converted into (any currency the ECB "
                                "publishes, and those of the rates you import on the Data page or with "
                                "`stripe-analytics fx import`).")
     sidebar.selectbox("Granularity", GRANULARITIES, key=_W["granularity"], format_func=str.capitalize,
+                      on_change=changed,
                       help="Buckets of the payment (cash) charts. MRR is always a month-end snapshot.")
     product_names = dict(options.products)
-    sidebar.selectbox("Product", [ALL] + [p for p, _ in options.products], key=_W["product"],
+    sidebar.selectbox("Product", [ALL] + [p for p, _ in options.products], key=_W["product"], on_change=changed,
                       format_func=lambda p: "All products" if p == ALL else product_names.get(p, p),
                       help="MRR counts only the subscription items of this product; payments are not tied "
                            "to a product, so cash figures ignore it.")
     keys = list(options.segments)
     seg_cols = sidebar.columns(2)
-    seg_cols[0].selectbox("Segment", [ALL] + keys, key=_W["segment_key"],
+    seg_cols[0].selectbox("Segment", [ALL] + keys, key=_W["segment_key"], on_change=changed,
                           format_func=lambda k: "All customers" if k == ALL else k,
                           help="Customers whose metadata has this key = value.")
     chosen_key = state.get(_W["segment_key"]) or ALL
     values = options.segments.get(chosen_key, []) if chosen_key else []
     if state.get(_W["segment_value"]) not in [ALL] + values:
         state[_W["segment_value"]] = ALL
-    seg_cols[1].selectbox("Value", [ALL] + values, key=_W["segment_value"], disabled=not chosen_key,
+    seg_cols[1].selectbox("Value", [ALL] + values, key=_W["segment_value"], disabled=not chosen_key, on_change=changed,
                           format_func=lambda v: "any" if v == ALL else v)
-    _segment_widgets(sidebar, state, options, product_names)
+    _segment_widgets(sidebar, state, options, product_names, changed)
 
     filters = _from_widgets(state, previous, reporting)
-    state["_filters_value"] = filters
-    params = filters.to_params(defaults, reporting)
-    current = st.query_params.to_dict()
-    wanted = {k: v for k, v in current.items() if k not in URL_KEYS} | params
-    if wanted != current:
-        # One update, so the browser's history gains one entry (each change of the query
-        # string is one entry: *back* would step through half-written filters).
-        st.query_params.from_dict(wanted)
-    state["_filters_url"] = params
-    reset_slot = sidebar.empty()
-    if params:
-        def reset() -> None:
-            _set_widgets(state, defaults)
-
-        reset_slot.button("Reset filters", on_click=reset, type="tertiary", icon=":material/restart_alt:")
+    _commit(state, filters, defaults, reporting)
+    with sidebar:
+        _reset_button(defaults)
     return filters
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from .. import saved_views
-from . import filters
+from . import filter_runs, filters
 from .notes import decision
 
 NEW_NAME_KEY = "sv_new_name"
@@ -21,6 +21,12 @@ def _current_query() -> str:
     return urlencode(st.query_params.to_dict())
 
 
+@filter_runs.part("notes_link")  # the link carries the filters
+def _notes_link(page) -> None:
+    st.page_link(page, label="Notes on this account", icon=":material/sticky_note_2:",
+                 query_params=filters.link_params())
+
+
 def sidebar(ctx, current_page: str, pages: dict) -> None:
     """The sidebar's link to the account's notes, then *Saved views*: a button per view of the
     open account, then *Save* and *Manage*. `pages` maps a page's URL path ("" for the Overview) to its st.Page."""
@@ -29,8 +35,8 @@ def sidebar(ctx, current_page: str, pages: dict) -> None:
         return
     side = st.sidebar
     if "notes" in pages:
-        side.page_link(pages["notes"], label="Notes on this account", icon=":material/sticky_note_2:",
-                       query_params=filters.link_params())
+        with side:
+            _notes_link(pages["notes"])
     side.markdown("**Saved views**")
     try:
         views = saved_views.list_views(account.path, account.id)
