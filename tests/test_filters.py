@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import date
 
 from stripe_analytics.queries import FilterOptions
-from stripe_analytics.ui.filters import by_options, default_filters, from_params, valid
+from stripe_analytics.ui.filters import _keeps_sidebar, by_options, default_filters, from_params, valid
 
 OPTIONS = FilterOptions(currencies=["usd", "eur"], default_currency="usd", first_day=date(2025, 1, 1),
                         last_day=date(2026, 6, 30), products=[("prod_b", "Basic"), ("prod_p", "Pro")],
@@ -59,3 +59,19 @@ def test_a_breakdown_row_sets_its_segment_filter():
     assert (f.plan, f.segment) == ("prod_p", "channel=web")
     assert f.to_params(defaults) == {"plan": "prod_p", "segment": "channel=web"} | {
         k: v for k, v in f.to_params(defaults).items() if k not in ("plan", "segment")}
+
+
+def test_only_a_change_that_leaves_the_sidebar_as_drawn_runs_the_page_alone():
+    """`filter_runs`: the page alone for a currency, dates, granularity, product, segment value or
+    breakdown; the whole app when the sidebar changes (Report in, the currency's label, a segment's values)."""
+    usd = default_filters(OPTIONS, TODAY)
+    page_alone = [replace(usd, currency="eur"), replace(usd, start=date(2026, 1, 1)), replace(usd, granularity="week"),
+                  replace(usd, product="prod_p"), replace(usd, plan="prod_b", country="FR", by="plan")]
+    assert all(_keeps_sidebar(usd, after) for after in page_alone)
+    web = replace(usd, segment_key="channel", segment_value="web")
+    assert _keeps_sidebar(web, replace(web, segment_value="sales"))
+    all_in_usd = replace(usd, converted=True)
+    whole_app = [(usd, all_in_usd), (all_in_usd, usd), (all_in_usd, replace(all_in_usd, currency="eur")),
+                 (usd, web), (web, usd)]
+    assert not any(_keeps_sidebar(before, after) for before, after in whole_app)
+    assert _keeps_sidebar(all_in_usd, replace(all_in_usd, granularity="day"))
