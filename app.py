@@ -73,6 +73,10 @@ PAGES = {
 }
 
 PAGES_WITHOUT_FILTERS = {"connect"}  # the filters do nothing there
+# A filter change runs these pages with the whole app (`filter_runs`): a click inside a page run
+# alone waits for the run in progress to end (Streamlit does not stop a run for a fragment's), and
+# the SQL console's *Cancel* must stop the run that waits for the query.
+PAGES_RUN_WHOLE = {"explore"}
 PAGES_OF_ONE_OBJECT = {"customer", "payment"}  # the pages that show the object of `?id=`
 admitted = signin.admission()  # with sign-in configured, nobody unlisted sees even the page list
 navigation = st.navigation(PAGES, position="sidebar" if admitted.allowed else "hidden")
@@ -101,11 +105,10 @@ if ctx.busy:
     st.info("A sync is updating this account; the figures shown are from before it started and refresh when it "
             "finishes.", icon=":material/sync:")
 
-_whole_run = True  # False once this run is over: a later call of `page` is a run of the page alone
+_whole_run = True  # False once this run is over: a later call of `run_page` is a run of the page alone
 
 
-@filter_runs.part(filter_runs.PAGE)  # a filter change reruns this alone
-def page() -> None:
+def run_page() -> None:
     began = time.perf_counter()
     with first_paint.SecondRun():  # a visit's first run: the tiles first, the charts in a run of their own
         try:
@@ -129,7 +132,10 @@ def timing(kind: str, began: float) -> None:
 
 
 try:
-    page()
+    if navigation.url_path in PAGES_RUN_WHOLE:
+        run_page()
+    else:
+        filter_runs.part(filter_runs.PAGE)(run_page)()  # a filter change reruns it alone
 finally:
     _whole_run = False
 timing("whole", _started)

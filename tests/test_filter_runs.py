@@ -96,3 +96,12 @@ def test_the_filters_of_a_page_run_alone_survive_a_reload_and_a_page_switch(serv
     settle(page)
     assert "/notes" in page.url and "currency=eur" in page.url
     no_exception(page)
+
+
+def test_a_page_whose_runs_a_click_must_stop_runs_whole_after_a_filter_change(server, page):
+    """Explore (the SQL console's Cancel stops the run that waits for the query): the whole app."""
+    go(page, server["url"], "explore")
+    seen = run_count(server)
+    choose(page, "Currency", "EUR")
+    assert runs_since(server, seen) == ["whole"]
+    assert "currency=eur" in page.url and sidebar_parts(page) == {"reset": True, "notes": "notes?currency=eur"}

@@ -11,6 +11,11 @@ A change that alters the sidebar itself (a picker that comes or goes, a picker's
 labels) is not done this way; nor one made while the account's data moved on (`context`), nor
 one without a browser: after a fragment's run, Streamlit's AppTest holds only that fragment's
 elements, so tests drive the whole app.
+
+The page being a fragment, a click inside it runs the page alone too, and Streamlit lets a run in
+progress end before it (a whole-app rerun stops it). A page whose runs a click must stop (the
+SQL console's *Cancel*) is drawn as no part (app.py's `PAGES_RUN_WHOLE`): its filter changes
+run the whole app.
 """
 
 from __future__ import annotations
