@@ -81,11 +81,16 @@ def test_a_filter_change_runs_the_page_alone_with_the_url_and_sidebar_in_step(se
     no_exception(page)
 
 
-def test_the_filters_of_a_page_run_alone_survive_a_reload_and_a_page_switch(server, page):
-    go(page, server["url"], "revenue")
+def euros_on(server, tab, path: str) -> list[str]:
+    """Open the page at `path`, pick EUR: the kinds of the runs that the change started."""
+    go(tab, server["url"], path)
     seen = run_count(server)
-    choose(page, "Currency", "EUR")
-    assert runs_since(server, seen) == ["page alone"]
+    choose(tab, "Currency", "EUR")
+    return runs_since(server, seen)
+
+
+def test_the_filters_of_a_page_run_alone_survive_a_reload_and_a_page_switch(server, page):
+    assert euros_on(server, page, "revenue") == ["page alone"]
     page.reload()
     settle(page)
     assert "currency=eur" in page.url and "€" in page.locator(TILE).first.inner_text()
@@ -100,8 +105,5 @@ def test_the_filters_of_a_page_run_alone_survive_a_reload_and_a_page_switch(serv
 
 def test_a_page_whose_runs_a_click_must_stop_runs_whole_after_a_filter_change(server, page):
     """Explore (the SQL console's Cancel stops the run that waits for the query): the whole app."""
-    go(page, server["url"], "explore")
-    seen = run_count(server)
-    choose(page, "Currency", "EUR")
-    assert runs_since(server, seen) == ["whole"]
+    assert euros_on(server, page, "explore") == ["whole"]
     assert "currency=eur" in page.url and sidebar_parts(page) == {"reset": True, "notes": "notes?currency=eur"}
