@@ -561,8 +561,8 @@ def main() -> int:
         print(f"  {'minimal app':<16} {'':>14} {'':>11} {'':>18} {'':>7} "
               f"{'':>13} {'':>7} {statistics.median(clock) * 1000:19.0f} {max(clock) * 1000:7.0f}")
         print(f"  (minimal app: the same currency change on the minimal Streamlit app, one picker and four tiles:\n"
-              f"  Streamlit's own floor for a click here, {len(seen)} of {len(floor_clicks)} changes timed on its clock; "
-              f"÷ minimal app: a page's page-clock\n  median over it)")
+              f"  Streamlit's own floor for a click here, {len(seen)} of {len(floor_clicks)} changes timed on its "
+              f"clock; ÷ minimal app: a page's page-clock\n  median over it)")
         print("  (CPU: median ms of CPU time per change, the browser's processes and the server's, both with the "
               "pages'\n  freshness check, ui/live.py; page clock: from the press on the option to the end of the "
               "run,\n  timed by the page itself, without Playwright's own waiting around the click)")

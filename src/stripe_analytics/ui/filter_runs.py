@@ -2,10 +2,10 @@
 carry them (the *Reset filters* button, the *Notes* link), not the whole app.
 
 Why: a whole run sends and redraws the sidebar too (the page list, the account, a dozen filter
-pickers, the saved views), and drawing those in the browser was a third of the wait after a
-click (`make bench-app`). Each part that shows the filters is a keyed fragment (`part`); a
-filter's callback reruns them with `rerun_parts`, which Streamlit runs as one script run of
-those fragments alone.
+pickers, the saved views): on the Account page that was about a third of a click's wait
+(`make bench-app`, README *Benchmarks*). Each part that shows the filters is a keyed fragment
+(`part`); a filter's callback reruns them with `rerun_parts`. Streamlit ends the callback's own
+run at once (it draws nothing), then runs those fragments alone.
 
 A change that alters the sidebar itself (a picker that comes or goes, a picker's options or
 labels) is not done this way; nor one made while the account's data moved on (`context`), nor
@@ -62,5 +62,5 @@ def can_rerun_alone() -> bool:
 
 
 def rerun_parts() -> None:
-    """From a filter's callback: end it, the next run draws only the parts (one script run)."""
+    """From a filter's callback: end it; the next run draws only the parts."""
     st.rerun(list(st.session_state[_PARTS]))

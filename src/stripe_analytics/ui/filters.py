@@ -25,7 +25,7 @@ from typing import Callable, Mapping
 
 from ..exports import export_filename
 from ..queries import FilterOptions, Scope
-from . import filter_runs, widget_state
+from . import widget_state
 
 GRANULARITIES = ("day", "week", "month")
 URL_KEYS = ("from", "to", "currency", "in", "granularity", "product", "segment", "plan", "price", "interval",
@@ -374,8 +374,8 @@ def _keeps_sidebar(before: Filters, after: Filters) -> bool:
             and after.segment_key == before.segment_key)
 
 
-def _commit(state, filters: Filters, defaults: Filters, reporting: str) -> dict[str, str]:
-    """The filters in effect: remembered for the next run and written in the URL; their URL keys."""
+def _commit(state, filters: Filters, defaults: Filters, reporting: str) -> None:
+    """The filters in effect: remembered for the next run and written in the URL."""
     import streamlit as st
 
     state["_filters_value"] = filters
@@ -387,12 +387,10 @@ def _commit(state, filters: Filters, defaults: Filters, reporting: str) -> dict[
         # string is one entry: *back* would step through half-written filters).
         st.query_params.from_dict(wanted)
     state["_filters_url"] = params
-    return params
 
 
-@filter_runs.part("filters_reset")
 def _reset_button(defaults: Filters) -> None:
-    """*Reset filters*, while a filter differs from its default."""
+    """*Reset filters*, while a filter differs from its default (drawn as a part, `filter_runs`)."""
     import streamlit as st
 
     state = st.session_state
@@ -411,6 +409,8 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str,
     `page_only(filters)`, after a filter change that leaves the sidebar as drawn: whether the
     page may run alone with these filters (`filter_runs`); else the whole app runs."""
     import streamlit as st
+
+    from . import filter_runs
 
     state = st.session_state
     defaults = default_filters(options, today)
@@ -504,7 +504,7 @@ def render_sidebar(options: FilterOptions, today: date, *, scope_id: str,
     filters = _from_widgets(state, previous, reporting)
     _commit(state, filters, defaults, reporting)
     with sidebar:
-        _reset_button(defaults)
+        filter_runs.part("filters_reset")(_reset_button)(defaults)
     return filters
 
 

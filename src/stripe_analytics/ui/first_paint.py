@@ -5,7 +5,8 @@ when the element first arrives, and it shows the elements of a run only once the
 them is ready: the tiles, which are the page's answer, waited for the charts' code (Vega,
 Plotly) and their drawing. So that run holds the charts back, each as a space of its height,
 and ends with a small element that, once the browser has painted the run, starts the next run
-(of the page alone: the element is in the page's fragment, `filter_runs`), which draws the charts. Later runs draw everything at once (their code is loaded by then)."""
+(of the page alone: the element is in the page's fragment, `filter_runs`), which draws the
+charts. Later runs draw everything at once (their code is loaded by then)."""
 
 from __future__ import annotations
 
