@@ -68,8 +68,8 @@ with right:
 
 st.markdown("#### Contents")
 counts = info.get("counts") or {}
-grid = st.columns(4)
-for i, (table_name, n) in enumerate(counts.items()):
-    widgets.tile(grid[i % 4], table_name.replace("_", " ").capitalize(), f"{n:,}")
+with widgets.tile_row(4) as grid:
+    for i, (table_name, n) in enumerate(counts.items()):
+        widgets.tile(grid[i % 4], table_name.replace("_", " ").capitalize(), f"{n:,}")
 with st.expander("The account object Stripe returned"):
     st.json(profile, expanded=False)

@@ -55,16 +55,16 @@ history = told.history
 currency = (history["currency"].iloc[-1] if not history.empty else customer.get("currency")) or f.currency
 current = told.current_mrr[told.current_mrr["currency"] == currency]
 lifetime = told.lifetime
-tiles = st.columns(4)
-widgets.kpi(tiles[0], "mrr", fmt.money(int(current["mrr"].sum()) if not current.empty else 0, currency),
-            label=f"MRR ({currency.upper()})")
-paid = " + ".join(fmt.money(int(v), c) for c, v in zip(lifetime["currency"], lifetime["lifetime_paid"])) or \
-    fmt.money(0, currency)
-widgets.tile(tiles[1], "Lifetime paid", paid,
-             help="Captured minus refunded, successful charges, in each currency the customer paid in.")
-widgets.tile(tiles[2], "Subscriptions", f"{len(subs):,}", arrow=False, delta_color="off",
-             delta=f"{int(subs['status'].isin(['active', 'trialing', 'past_due']).sum())} open")
-widgets.tile(tiles[3], "Customer since", f"{customer['created']:%d %b %Y}" if customer.get("created") else "—")
+with widgets.tile_row(4) as tiles:
+    widgets.kpi(tiles[0], "mrr", fmt.money(int(current["mrr"].sum()) if not current.empty else 0, currency),
+                label=f"MRR ({currency.upper()})")
+    paid = " + ".join(fmt.money(int(v), c) for c, v in zip(lifetime["currency"], lifetime["lifetime_paid"])) or \
+        fmt.money(0, currency)
+    widgets.tile(tiles[1], "Lifetime paid", paid,
+                 help="Captured minus refunded, successful charges, in each currency the customer paid in.")
+    widgets.tile(tiles[2], "Subscriptions", f"{len(subs):,}", arrow=False, delta_color="off",
+                 delta=f"{int(subs['status'].isin(['active', 'trialing', 'past_due']).sum())} open")
+    widgets.tile(tiles[3], "Customer since", f"{customer['created']:%d %b %Y}" if customer.get("created") else "—")
 
 if not history.empty:
     for own in sorted(history["currency"].unique(), key=lambda c: c != currency):

@@ -65,11 +65,11 @@ if account is None or account.path is None:
 
 # ---------------------------------------------------------------- location
 size = data.file_size(account.path)
-tiles = st.columns(3)
-widgets.tile(tiles[0], "Cache size", f"{size / 1_048_576:,.1f} MB" if size else "—")
-widgets.tile(tiles[1], "Data version", f"{ctx.key.version}" if ctx.key else "—",
-             help="Grows with every write; cached views are recomputed when it changes.")
-widgets.tile(tiles[2], "Account", account.label)
+with widgets.tile_row(3) as tiles:
+    widgets.tile(tiles[0], "Cache size", f"{size / 1_048_576:,.1f} MB" if size else "—")
+    widgets.tile(tiles[1], "Data version", f"{ctx.key.version}" if ctx.key else "—",
+                 help="Grows with every write; cached views are recomputed when it changes.")
+    widgets.tile(tiles[2], "Account", account.label)
 st.caption(f"Location: `{account.path.resolve()}`")
 
 if ctx.error:

@@ -41,26 +41,26 @@ widget_state.resend(state, ["mv_month", "mv_kind"])
 
 compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
 last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous
-tiles = st.columns(3)
-widgets.kpi(tiles[0], "mrr", fmt.money(last["mrr"], cur), delta=fmt.delta_text(last["mrr"], p("mrr")),
-            trend=major["mrr"], delta_description=vs, note=fx)
-widgets.kpi(tiles[1], "arr", fmt.money(last["arr"], cur), delta=fmt.delta_text(last["arr"], p("arr")),
-            trend=major["arr"], delta_description=vs, note=fx)
-widgets.kpi(tiles[2], "net_new_mrr", fmt.money(last["net_new_mrr"], cur),
-            delta=fmt.delta_text(last["net_new_mrr"], p("net_new_mrr"), kind="absolute",
-                                 currency=cur) if prev is not None else None,
-            trend=major["net_new_mrr"], delta_description=vs, note=fx, chart_type="bar")
-tiles = st.columns(4)
-widgets.kpi(tiles[0], "mrr_growth_rate", fmt.percent(last["mrr_growth_rate"]),
-            delta=fmt.delta_text(last["mrr_growth_rate"], p("mrr_growth_rate"), kind="points"),
-            trend=monthly["mrr_growth_rate"], delta_description=vs, note=fx, chart_type="bar")
-widgets.kpi(tiles[1], "quick_ratio", fmt.ratio(last["quick_ratio"]),
-            delta=fmt.delta_text(last["quick_ratio"], p("quick_ratio")), trend=monthly["quick_ratio"],
-            delta_description=vs, note=fx, chart_type="bar")
-widgets.kpi(tiles[2], "arpa", fmt.money(last["arpa"], cur), delta=fmt.delta_text(last["arpa"], p("arpa")),
-            trend=major["arpa"], delta_description=vs, note=fx, chart_type="line")
-widgets.kpi(tiles[3], "ltv", fmt.money(last["ltv"], cur), delta=fmt.delta_text(last["ltv"], p("ltv")),
-            trend=major["ltv"], delta_description=vs, note=fx, chart_type="line")
+with widgets.tile_row(3) as tiles:
+    widgets.kpi(tiles[0], "mrr", fmt.money(last["mrr"], cur), delta=fmt.delta_text(last["mrr"], p("mrr")),
+                trend=major["mrr"], delta_description=vs, note=fx)
+    widgets.kpi(tiles[1], "arr", fmt.money(last["arr"], cur), delta=fmt.delta_text(last["arr"], p("arr")),
+                trend=major["arr"], delta_description=vs, note=fx)
+    widgets.kpi(tiles[2], "net_new_mrr", fmt.money(last["net_new_mrr"], cur),
+                delta=fmt.delta_text(last["net_new_mrr"], p("net_new_mrr"), kind="absolute",
+                                     currency=cur) if prev is not None else None,
+                trend=major["net_new_mrr"], delta_description=vs, note=fx, chart_type="bar")
+with widgets.tile_row(4) as tiles:
+    widgets.kpi(tiles[0], "mrr_growth_rate", fmt.percent(last["mrr_growth_rate"]),
+                delta=fmt.delta_text(last["mrr_growth_rate"], p("mrr_growth_rate"), kind="points"),
+                trend=monthly["mrr_growth_rate"], delta_description=vs, note=fx, chart_type="bar")
+    widgets.kpi(tiles[1], "quick_ratio", fmt.ratio(last["quick_ratio"]),
+                delta=fmt.delta_text(last["quick_ratio"], p("quick_ratio")), trend=monthly["quick_ratio"],
+                delta_description=vs, note=fx, chart_type="bar")
+    widgets.kpi(tiles[2], "arpa", fmt.money(last["arpa"], cur), delta=fmt.delta_text(last["arpa"], p("arpa")),
+                trend=major["arpa"], delta_description=vs, note=fx, chart_type="line")
+    widgets.kpi(tiles[3], "ltv", fmt.money(last["ltv"], cur), delta=fmt.delta_text(last["ltv"], p("ltv")),
+                trend=major["ltv"], delta_description=vs, note=fx, chart_type="line")
 
 movement_columns = monthly_view.mrr_movement_columns(f.converted)
 

@@ -28,8 +28,9 @@ mrr_matches = page.has_mrr(monthly)
 if not mrr_matches:
     page.no_mrr_note(ctx)
 for row in overview.kpi_rows(bundle, compared, lambda: page.depth(ctx, "same_days"), cur, fx):
-    for column, kpi in zip(st.columns(overview.TILES_PER_ROW), row):
-        widgets.kpi(column, kpi.key, kpi.value, **kpi.options)
+    with widgets.tile_row(overview.TILES_PER_ROW) as cells:
+        for cell, kpi in zip(cells, row):
+            widgets.kpi(cell, kpi.key, kpi.value, **kpi.options)
 
 if mrr_matches:
     left, right = st.columns(2)

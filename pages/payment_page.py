@@ -34,13 +34,13 @@ if charge and charge.get("amount_refunded"):
 if charge and charge.get("disputed"):
     badges.badge("disputed", color="red")
 
-tiles = st.columns(4)
-widgets.tile(tiles[0], "Amount", fmt.money(main["amount"], cur))
-if charge:
-    widgets.tile(tiles[1], "Refunded", fmt.money(charge["amount_refunded"] or 0, cur))
-    settle = charge.get("settlement_currency") or cur
-    widgets.tile(tiles[2], "Fee", fmt.money(charge["fee"], settle) if charge.get("fee") is not None else "—")
-    widgets.tile(tiles[3], "Net", fmt.money(charge["net"], settle) if charge.get("net") is not None else "—")
+with widgets.tile_row(4) as tiles:
+    widgets.tile(tiles[0], "Amount", fmt.money(main["amount"], cur))
+    if charge:
+        widgets.tile(tiles[1], "Refunded", fmt.money(charge["amount_refunded"] or 0, cur))
+        settle = charge.get("settlement_currency") or cur
+        widgets.tile(tiles[2], "Fee", fmt.money(charge["fee"], settle) if charge.get("fee") is not None else "—")
+        widgets.tile(tiles[3], "Net", fmt.money(charge["net"], settle) if charge.get("net") is not None else "—")
 
 left, right = st.columns(2)
 with left:

@@ -19,11 +19,11 @@ page.stop_without_months(monthly, ctx, mrr_only=True)
 
 compared = widgets.month_comparison(monthly, bundle.result.calendar.last)
 last, prev, vs, p = compared.last, compared.prev, compared.vs, compared.previous
-tiles = st.columns(4)
-for tile, key in zip(tiles, ["customer_churn_rate", "revenue_churn_rate", "grr", "nrr"]):
-    widgets.kpi(tile, key, fmt.percent(last[key]), delta=fmt.delta_text(last[key], p(key), kind="points"),
-                inverse=key.endswith("churn_rate"), trend=monthly[key], delta_description=vs, note=fx,
-                chart_type="line")
+with widgets.tile_row(4) as tiles:
+    for tile, key in zip(tiles, ["customer_churn_rate", "revenue_churn_rate", "grr", "nrr"]):
+        widgets.kpi(tile, key, fmt.percent(last[key]), delta=fmt.delta_text(last[key], p(key), kind="points"),
+                    inverse=key.endswith("churn_rate"), trend=monthly[key], delta_description=vs, note=fx,
+                    chart_type="line")
 
 try:
     cohorts = data.cohorts(ctx.key, f.metric_json(), reporting=f.reporting_currency)

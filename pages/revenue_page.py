@@ -54,25 +54,25 @@ else:
     st.caption(f"**{name[:1].upper() + name[1:]}**"
                + ((" (today so far)" if period == "day" else f" ({period} to date)") if current else "")
                + (f", compared with {fmt.period_name(prev['period'], period)}" if prev is not None else ""))
-tiles = st.columns(3)
-widgets.kpi(tiles[0], "gross_volume", fmt.money(last["gross_volume"], cur),
-            delta=fmt.delta_text(last["gross_volume"], p("gross_volume")), trend=major["gross_volume"],
-            delta_description=vs, note=fx, chart_type="bar")
-widgets.kpi(tiles[1], "net_volume", fmt.money(last["net_volume"], cur),
-            delta=fmt.delta_text(last["net_volume"], p("net_volume")), trend=major["net_volume"],
-            delta_description=vs, note=fx, chart_type="bar")
-widgets.kpi(tiles[2], "refunds", fmt.money(last["refunds"], cur),
-            delta=fmt.delta_text(last["refunds"], p("refunds")), trend=major["refunds"], inverse=True,
-            delta_description=vs, note=fx, chart_type="bar")
-tiles = st.columns(3)
-widgets.kpi(tiles[0], "fees", fmt.money(last["fees"], cur), delta=fmt.delta_text(last["fees"], p("fees")),
-            trend=major["fees"], inverse=True, delta_description=vs, note=fx, chart_type="bar")
-widgets.kpi(tiles[1], "payment_success_rate", fmt.percent(last["payment_success_rate"]),
-            delta=fmt.delta_text(last["payment_success_rate"], p("payment_success_rate"), kind="points"),
-            trend=cash["payment_success_rate"], delta_description=vs, note=fx, chart_type="line")
-widgets.kpi(tiles[2], "average_order_value", fmt.money(last["average_order_value"], cur),
-            delta=fmt.delta_text(last["average_order_value"], p("average_order_value")),
-            trend=major["average_order_value"], delta_description=vs, note=fx, chart_type="line")
+with widgets.tile_row(3) as tiles:
+    widgets.kpi(tiles[0], "gross_volume", fmt.money(last["gross_volume"], cur),
+                delta=fmt.delta_text(last["gross_volume"], p("gross_volume")), trend=major["gross_volume"],
+                delta_description=vs, note=fx, chart_type="bar")
+    widgets.kpi(tiles[1], "net_volume", fmt.money(last["net_volume"], cur),
+                delta=fmt.delta_text(last["net_volume"], p("net_volume")), trend=major["net_volume"],
+                delta_description=vs, note=fx, chart_type="bar")
+    widgets.kpi(tiles[2], "refunds", fmt.money(last["refunds"], cur),
+                delta=fmt.delta_text(last["refunds"], p("refunds")), trend=major["refunds"], inverse=True,
+                delta_description=vs, note=fx, chart_type="bar")
+with widgets.tile_row(3) as tiles:
+    widgets.kpi(tiles[0], "fees", fmt.money(last["fees"], cur), delta=fmt.delta_text(last["fees"], p("fees")),
+                trend=major["fees"], inverse=True, delta_description=vs, note=fx, chart_type="bar")
+    widgets.kpi(tiles[1], "payment_success_rate", fmt.percent(last["payment_success_rate"]),
+                delta=fmt.delta_text(last["payment_success_rate"], p("payment_success_rate"), kind="points"),
+                trend=cash["payment_success_rate"], delta_description=vs, note=fx, chart_type="line")
+    widgets.kpi(tiles[2], "average_order_value", fmt.money(last["average_order_value"], cur),
+                delta=fmt.delta_text(last["average_order_value"], p("average_order_value")),
+                trend=major["average_order_value"], delta_description=vs, note=fx, chart_type="line")
 
 
 def volume_section() -> None:
@@ -148,35 +148,35 @@ def recovery_section() -> None:
 
         st.caption(f"**{fmt.month_name(now['month'])}**" + (f", compared with {fmt.month_name(before['month'])}"
                                                               if before is not None else ""))
-        tiles = st.columns(4)
-        widgets.kpi(tiles[0], "failed_invoice_amount", fmt.money(now["failed_invoice_amount"], cur),
-                    delta=fmt.delta_text(now["failed_invoice_amount"], rp("failed_invoice_amount")), inverse=True,
-                    trend=money["failed_invoice_amount"], delta_description=r_vs, note=fx, chart_type="bar",
-                    label=f"Failed payments ({int(now['failed_invoice_payments']):,})")
-        widgets.kpi(tiles[1], "recovered_invoice_amount", fmt.money(now["recovered_invoice_amount"], cur),
-                    delta=fmt.delta_text(now["recovered_invoice_amount"], rp("recovered_invoice_amount")),
-                    trend=money["recovered_invoice_amount"], delta_description=r_vs, note=fx, chart_type="bar",
-                    label=f"Recovered ({int(now['recovered_invoice_payments']):,})")
-        widgets.kpi(tiles[2], "recovery_rate", fmt.percent(now["recovery_rate"]),
-                    delta=fmt.delta_text(now["recovery_rate"], rp("recovery_rate"), kind="points"),
-                    trend=recovery["recovery_rate"], delta_description=r_vs, note=fx, chart_type="line")
-        widgets.kpi(tiles[3], "outstanding_invoice_amount", fmt.money(now["outstanding_invoice_amount"], cur),
-                    delta=fmt.delta_text(now["outstanding_invoice_amount"], rp("outstanding_invoice_amount")),
-                    inverse=True, trend=money["outstanding_invoice_amount"], delta_description=r_vs, note=fx,
-                    chart_type="bar")
-        tiles = st.columns(3)
-        widgets.kpi(tiles[0], "median_days_to_recover", fmt.days(now["median_days_to_recover"]),
-                    trend=recovery["median_days_to_recover"], chart_type="line")
-        widgets.kpi(tiles[1], "after_trial_failed_payments", fmt.count(now["after_trial_failed_payments"]),
-                    label="Failed first invoices after a trial",
-                    delta=f"{int(now['after_trial_recovered_payments']):,} recovered", delta_description=
-                    f"{fmt.money(now['after_trial_recovered_amount'], cur)} of "
-                    f"{fmt.money(now['after_trial_failed_amount'], cur)}", partial=True, chart_type="bar",
-                    trend=recovery["after_trial_failed_payments"])
-        widgets.kpi(tiles[2], "involuntary_churn_share", fmt.percent(now["involuntary_churn_share"]),
-                    delta=fmt.delta_text(now["involuntary_churn_share"], rp("involuntary_churn_share"), kind="points"),
-                    inverse=True, trend=recovery["involuntary_churn_share"], delta_description=r_vs, note=fx,
-                    chart_type="line", label=f"Involuntary churn ({fmt.money(now['involuntary_churned_mrr'], cur)} MRR)")
+        with widgets.tile_row(4) as tiles:
+            widgets.kpi(tiles[0], "failed_invoice_amount", fmt.money(now["failed_invoice_amount"], cur),
+                        delta=fmt.delta_text(now["failed_invoice_amount"], rp("failed_invoice_amount")), inverse=True,
+                        trend=money["failed_invoice_amount"], delta_description=r_vs, note=fx, chart_type="bar",
+                        label=f"Failed payments ({int(now['failed_invoice_payments']):,})")
+            widgets.kpi(tiles[1], "recovered_invoice_amount", fmt.money(now["recovered_invoice_amount"], cur),
+                        delta=fmt.delta_text(now["recovered_invoice_amount"], rp("recovered_invoice_amount")),
+                        trend=money["recovered_invoice_amount"], delta_description=r_vs, note=fx, chart_type="bar",
+                        label=f"Recovered ({int(now['recovered_invoice_payments']):,})")
+            widgets.kpi(tiles[2], "recovery_rate", fmt.percent(now["recovery_rate"]),
+                        delta=fmt.delta_text(now["recovery_rate"], rp("recovery_rate"), kind="points"),
+                        trend=recovery["recovery_rate"], delta_description=r_vs, note=fx, chart_type="line")
+            widgets.kpi(tiles[3], "outstanding_invoice_amount", fmt.money(now["outstanding_invoice_amount"], cur),
+                        delta=fmt.delta_text(now["outstanding_invoice_amount"], rp("outstanding_invoice_amount")),
+                        inverse=True, trend=money["outstanding_invoice_amount"], delta_description=r_vs, note=fx,
+                        chart_type="bar")
+        with widgets.tile_row(3) as tiles:
+            widgets.kpi(tiles[0], "median_days_to_recover", fmt.days(now["median_days_to_recover"]),
+                        trend=recovery["median_days_to_recover"], chart_type="line")
+            widgets.kpi(tiles[1], "after_trial_failed_payments", fmt.count(now["after_trial_failed_payments"]),
+                        label="Failed first invoices after a trial",
+                        delta=f"{int(now['after_trial_recovered_payments']):,} recovered", delta_description=
+                        f"{fmt.money(now['after_trial_recovered_amount'], cur)} of "
+                        f"{fmt.money(now['after_trial_failed_amount'], cur)}", partial=True, chart_type="bar",
+                        trend=recovery["after_trial_failed_payments"])
+            widgets.kpi(tiles[2], "involuntary_churn_share", fmt.percent(now["involuntary_churn_share"]),
+                        delta=fmt.delta_text(now["involuntary_churn_share"], rp("involuntary_churn_share"), kind="points"),
+                        inverse=True, trend=recovery["involuntary_churn_share"], delta_description=r_vs, note=fx,
+                        chart_type="line", label=f"Involuntary churn ({fmt.money(now['involuntary_churned_mrr'], cur)} MRR)")
         left, right = st.columns(2)
         with left:
             widgets.chart(partial(charts.bars, money, "month", {"failed_invoice_amount": "Failed",

@@ -23,11 +23,11 @@ forms.page_actions(actions, ctx, "subscription")
 everything = page.browse(ctx, queries.subscriptions, f.scope(dates=False, listing=True))
 now = datetime.now(timezone.utc)
 counts = everything["status"].value_counts() if not everything.empty else {}
-tiles = st.columns(4)
-for tile, status in zip(tiles, ["active", "trialing", "past_due", "canceled"]):
-    widgets.tile(tile, status.replace("_", " ").capitalize(), f"{int(counts.get(status, 0)):,}",
-                 help=f"Subscriptions in {'every currency' if f.converted else 'this currency'} (and product / "
-                      "segment) with this status now.")
+with widgets.tile_row(4) as tiles:
+    for tile, status in zip(tiles, ["active", "trialing", "past_due", "canceled"]):
+        widgets.tile(tile, status.replace("_", " ").capitalize(), f"{int(counts.get(status, 0)):,}",
+                     help=f"Subscriptions in {'every currency' if f.converted else 'this currency'} (and product / "
+                          "segment) with this status now.")
 
 # Only the open tab is drawn, and "All"; a click on another tab reruns the page. (A closed tab's
 # keyed pickers keep their values: tests/test_browser_depth.py.)
@@ -84,19 +84,19 @@ with trial_tab:
             st.caption(f"**{fmt.month_name(last['month'])}**" + (f", compared with {fmt.month_name(before['month'])}"
                                                                   if before is not None else "")
                        + " · a trial counts in the month it ended; it converts with its first paid invoice.")
-            tiles = st.columns(4)
-            widgets.kpi(tiles[0], "trial_conversion_rate", fmt.percent(last["trial_conversion_rate"]),
-                        delta=fmt.delta_text(last["trial_conversion_rate"], prev("trial_conversion_rate"), kind="points"),
-                        trend=trials["trial_conversion_rate"], delta_description=vs, chart_type="line",
-                        label=f"Trial conversion ({int(last['trials_converted']):,} of {int(last['trials_ended']):,})")
-            widgets.kpi(tiles[1], "trials_started", fmt.count(last["trials_started"]),
-                        delta=fmt.delta_text(last["trials_started"], prev("trials_started")),
-                        trend=trials["trials_started"], delta_description=vs, chart_type="bar")
-            widgets.kpi(tiles[2], "active_trials", fmt.count(last["active_trials"]),
-                        delta=fmt.delta_text(last["active_trials"], prev("active_trials")),
-                        trend=trials["active_trials"], delta_description=vs)
-            widgets.kpi(tiles[3], "median_days_to_convert", fmt.days(last["median_days_to_convert"]),
-                        trend=trials["median_days_to_convert"], chart_type="line")
+            with widgets.tile_row(4) as tiles:
+                widgets.kpi(tiles[0], "trial_conversion_rate", fmt.percent(last["trial_conversion_rate"]),
+                            delta=fmt.delta_text(last["trial_conversion_rate"], prev("trial_conversion_rate"), kind="points"),
+                            trend=trials["trial_conversion_rate"], delta_description=vs, chart_type="line",
+                            label=f"Trial conversion ({int(last['trials_converted']):,} of {int(last['trials_ended']):,})")
+                widgets.kpi(tiles[1], "trials_started", fmt.count(last["trials_started"]),
+                            delta=fmt.delta_text(last["trials_started"], prev("trials_started")),
+                            trend=trials["trials_started"], delta_description=vs, chart_type="bar")
+                widgets.kpi(tiles[2], "active_trials", fmt.count(last["active_trials"]),
+                            delta=fmt.delta_text(last["active_trials"], prev("active_trials")),
+                            trend=trials["active_trials"], delta_description=vs)
+                widgets.kpi(tiles[3], "median_days_to_convert", fmt.days(last["median_days_to_convert"]),
+                            trend=trials["median_days_to_convert"], chart_type="line")
             left, right = st.columns(2)
             with left:
                 widgets.chart(partial(charts.bars, trials, "month",

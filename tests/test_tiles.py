@@ -6,7 +6,7 @@ import re
 import pytest
 
 from stripe_analytics.charts import sparkline_svg
-from stripe_analytics.tiles import Sparkline, tile_html
+from stripe_analytics.tiles import Sparkline, row_html, tile_html
 from tests.app_support import parse_tiles
 
 
@@ -61,3 +61,21 @@ def test_an_inline_sparkline_is_the_svg_itself_with_the_same_points():
 def test_an_unknown_tone_is_refused():
     with pytest.raises(ValueError, match="tone"):
         tile_html("MRR", "$1", delta="+1%", tone="green")
+
+
+def test_a_row_keeps_each_column_s_tiles_in_their_place_and_order():
+    """As `st.columns` places them: the account page's grid puts tile i in column i % 4, so its
+    tiles read across the rows in their order."""
+    tiles = [tile_html(f"T{i}", str(i)) for i in range(6)]
+    row = row_html([tiles[0::4], tiles[1::4], tiles[2::4], tiles[3::4]])
+    assert row.startswith('<div class="sa-tile-row sa-tiles-4">')
+    cells = re.findall(r'<div class="sa-tile-cell">(.*?)</div>(?=<div class="sa-tile-cell">|</div>$)', row)
+    assert [[t.value for t in parse_tiles(cell)] for cell in cells] == [["0", "4"], ["1", "5"], ["2"], ["3"]]
+    sparse = row_html([tiles[:1], [], []])  # an empty place keeps its width, as an empty column does
+    assert sparse.count('class="sa-tile-cell"') == 3 and [t.label for t in parse_tiles(sparse)] == ["T0"]
+
+
+@pytest.mark.parametrize("cells", [0, 5])
+def test_a_row_has_one_to_four_places(cells):
+    with pytest.raises(ValueError, match="1 to 4"):
+        row_html([[]] * cells)

@@ -70,3 +70,12 @@ def _sparkline(sparkline: Sparkline, inline: bool) -> str:
     strips = "".join(f'<span title="{escape(point)}"></span>' for point in points)
     return (f'<div class="sa-spark-box" style="height: {int(sparkline.height)}px">{drawn}'
             f'<div class="sa-spark-points">{strips}</div></div>')
+
+
+def row_html(cells: Sequence[Sequence[str]]) -> str:
+    """Tiles side by side, as `st.columns` places them: one cell per column, each holding its
+    tiles (`tile_html`) one under the other (`ui/theme.py`: `.sa-tile-row`)."""
+    if not 1 <= len(cells) <= 4:
+        raise ValueError(f"a row holds 1 to 4 cells, not {len(cells)}")
+    return (f'<div class="sa-tile-row sa-tiles-{len(cells)}">'
+            + "".join(f'<div class="sa-tile-cell">{"".join(tiles)}</div>' for tiles in cells) + "</div>")

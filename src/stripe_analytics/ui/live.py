@@ -194,13 +194,14 @@ def status_panel(ctx) -> None:
     entry = next((a for a in body["accounts"] if ctx.account is not None and a["account"] == ctx.account.id
                   and a.get("connected", False) == connected), None)
     schedule = body["connected_schedule"] if connected else body["schedule"]
-    cols = st.columns(4)
-    widgets.tile(cols[0], "Health", "OK" if status == 200 else "Unhealthy",
-                 help="What GET /healthz answers (200 or 503).")
+    with widgets.tile_row(4) as cols:
+        widgets.tile(cols[0], "Health", "OK" if status == 200 else "Unhealthy",
+                     help="What GET /healthz answers (200 or 503).")
+        if entry is not None:
+            widgets.tile(cols[1], "Last webhook received", _when(entry["last_webhook_received_at"]))
+            widgets.tile(cols[2], "Last webhook applied", _when(entry["last_webhook_applied_at"]))
+            widgets.tile(cols[3], "Events queued", entry["events_queued"])
     if entry is not None:
-        widgets.tile(cols[1], "Last webhook received", _when(entry["last_webhook_received_at"]))
-        widgets.tile(cols[2], "Last webhook applied", _when(entry["last_webhook_applied_at"]))
-        widgets.tile(cols[3], "Events queued", entry["events_queued"])
         # The rest of /healthz's facts for this account, in the same words.
         readable = "readable" if entry["cache_readable"] else "not readable"
         schema = entry["schema_version"] if entry["schema_version"] is not None else "unknown"

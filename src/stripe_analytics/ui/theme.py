@@ -18,6 +18,12 @@ CSS = """
 /* denser page top, readable tiles, tidy sidebar */
 .block-container {padding-top: 2.2rem; padding-bottom: 3rem; max-width: 1480px;}
 /* KPI tiles (stripe_analytics.tiles): Streamlit's bordered metric, as one HTML element */
+/* a row of tiles (tiles.row_html): laid out as Streamlit's columns with the small gap */
+.sa-tile-row {display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 1rem;}
+.sa-tiles-1 {grid-template-columns: minmax(0, 1fr);}
+.sa-tiles-2 {grid-template-columns: repeat(2, minmax(0, 1fr));}
+.sa-tiles-3 {grid-template-columns: repeat(3, minmax(0, 1fr));}
+.sa-tile-cell {display: flex; flex-direction: column; gap: 1rem; min-width: 0;}
 .sa-tile {position: relative; background: #ffffff; border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 10px;
   padding: 0.75rem 0.9rem 0.5rem 0.9rem; font-family: inherit; color: #0a2540;}
 .sa-tile-label {display: flex; align-items: center; gap: 0.35rem; min-height: 1.4rem; font-size: 0.82rem;
@@ -69,11 +75,8 @@ h4 {font-weight: 600; color: #0a2540;}
   .sa-tile-value {font-size: 1.15rem;}
   .sa-tile {padding: 0.5rem 0.6rem 0.35rem 0.6rem;}
   /* KPI tiles two by two instead of one under the other, so a chart comes within a screen */
-  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .sa-tile) {
-    flex-direction: row !important; flex-wrap: wrap !important; gap: 0.5rem !important;}
-  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .sa-tile) > [data-testid="stColumn"] {
-    flex: 1 1 calc(50% - 0.25rem) !important; min-width: calc(50% - 0.25rem) !important;
-    width: calc(50% - 0.25rem) !important;}
+  .sa-tile-row.sa-tiles-3, .sa-tile-row.sa-tiles-4 {grid-template-columns: repeat(2, minmax(0, 1fr));}
+  .sa-tile-row, .sa-tile-cell {gap: 0.5rem;}
   .sa-tile .sa-spark-box {display: none;}
 }
 </style>
