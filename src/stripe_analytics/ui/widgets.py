@@ -210,8 +210,8 @@ def tile_row(cells: int) -> Iterator[list[TileCell]]:
     """A row of `cells` places for tiles, used as `st.columns(cells)` is by `tile` and `kpi`
     (`row[i]`, or zipped with what goes in them), drawn as one HTML element when the block ends.
     One element instead of a horizontal block, its columns and a tile in each: a filter change
-    sends and lays out a third of the messages for the tiles, ~30 ms less on the MRR page's
-    click (bench notes in README, *Benchmarks*)."""
+    sends the browser, which styles and lays out each anew, one message a row instead of 7-9
+    (README, *Benchmarks*: *Since then a row of tiles…*)."""
     row = [TileCell() for _ in range(cells)]
     yield row
     st.html(row_html([cell.tiles for cell in row]))
