@@ -32,6 +32,7 @@ from typing import Callable
 from ..config import Settings, SettingsError, load_settings
 from ..connection_store import ConnectionStore, StoreKeyError, holder_for_browser
 from ..server_session import COOKIE, app_path, request_cookies, sign_in_configured
+from ..tiles import row_html
 from . import theme
 
 LOG = logging.getLogger("stripe_analytics.first_view")
@@ -105,7 +106,7 @@ def view_html(title: str, captions: list[str], rows: list[list[str]], notices: l
     """The view: the notices above every page (("info" or "warning", text)), the title, its
     captions and rows of tiles' HTML, over the page, and the script that removes it. Texts are
     Markdown of which bold runs are kept and icons left out."""
-    tiles = "".join(f'<div class="sa-fv-row">{"".join(f"<div>{tile}</div>" for tile in row)}</div>' for row in rows)
+    tiles = "".join(row_html([[tile] for tile in row]) for row in rows)  # the app's own rows
     tiles = tiles.replace('data-testid="saTile', f'data-testid="{TILE_TEST_ID}')
     lines = "".join(f'<p class="sa-fv-caption">{_caption(text)}</p>' for text in captions)
     above = "".join(f'<div class="sa-fv-{kind}">{_caption(text)}</div>' for kind, text in notices)
@@ -133,8 +134,7 @@ _LAYOUT = """
 #sa-first-view .sa-fv-info {background: rgba(28, 131, 225, 0.1); color: #004280;}
 #sa-first-view .sa-fv-warning {background: rgba(255, 227, 18, 0.1); color: #926c05;}
 #sa-first-view .sa-fv-caption {font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin: 0 0 1rem 0;}
-#sa-first-view .sa-fv-row {display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 1rem;
-  margin-bottom: 1rem;}
+#sa-first-view .sa-tile-row {margin-bottom: 1rem;}  /* the gap Streamlit puts between elements */
 @media (max-width: 860px) {  /* Streamlit's narrow main area (measured: 1rem at 850 px wide, 5rem at 870) */
   #sa-first-view .sa-fv-main {padding: 2.2rem 1rem 0 1rem;}
 }
@@ -144,7 +144,6 @@ _LAYOUT = """
 }
 @media (max-width: 640px) {  /* theme.CSS's phone layout */
   #sa-first-view .sa-fv-main {padding: 4.4rem 0.8rem 0 0.8rem;}
-  #sa-first-view .sa-fv-row {grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 0.5rem;}
 }
 """
 

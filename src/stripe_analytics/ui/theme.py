@@ -17,13 +17,13 @@ CSS = """
 <style>
 /* denser page top, readable tiles, tidy sidebar */
 .block-container {padding-top: 2.2rem; padding-bottom: 3rem; max-width: 1480px;}
-/* KPI tiles (stripe_analytics.tiles): Streamlit's bordered metric, as one HTML element */
 /* a row of tiles (tiles.row_html): laid out as Streamlit's columns with the small gap */
 .sa-tile-row {display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 1rem;}
 .sa-tiles-1 {grid-template-columns: minmax(0, 1fr);}
 .sa-tiles-2 {grid-template-columns: repeat(2, minmax(0, 1fr));}
 .sa-tiles-3 {grid-template-columns: repeat(3, minmax(0, 1fr));}
 .sa-tile-cell {display: flex; flex-direction: column; gap: 1rem; min-width: 0;}
+/* KPI tiles (stripe_analytics.tiles): Streamlit's bordered metric, as one HTML element */
 .sa-tile {position: relative; background: #ffffff; border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 10px;
   padding: 0.75rem 0.9rem 0.5rem 0.9rem; font-family: inherit; color: #0a2540;}
 .sa-tile-label {display: flex; align-items: center; gap: 0.35rem; min-height: 1.4rem; font-size: 0.82rem;
